@@ -1,0 +1,3 @@
+"""Loads the howto-conformance pytest plugin for testsuites/ and tests/."""
+
+pytest_plugins = ["framework.plugin"]

@@ -1,0 +1,1 @@
+"""howto-conformance: DPDK HowTo guides as conformance tests."""

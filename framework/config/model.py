@@ -1,0 +1,208 @@
+"""The topology: what hosts, NICs, switch and capabilities a run has.
+
+A topology is data (topologies/*.yaml) validated here; fixtures build sessions, labs and
+testpmd instances from it and nothing else.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import Enum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")]
+PciAddress = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")]
+MacAddress = Annotated[str, Field(pattern=r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")]
+# Kernel interface names: at most 15 bytes, no slash or whitespace.
+IfName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,15}$")]
+
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NicFamily(str, Enum):
+    """NIC families the guides name; 'virtual' is a veth toward the virtual lab's switch."""
+
+    niantic = "niantic"  # Intel 82599, ixgbe
+    fortville = "fortville"  # Intel X710/XL710, i40e
+    virtual = "virtual"
+
+
+class Capability(str, Enum):
+    """What a test may need. Markers of the same name select them (see framework.plugin)."""
+
+    niantic = "niantic"
+    fortville = "fortville"
+    sriov = "sriov"
+    kvm = "kvm"
+    vhost_net = "vhost_net"
+    hugepages = "hugepages"
+    container = "container"
+    qemu = "qemu"
+
+
+class Port(Model):
+    """A data-plane port of a host, facing the switch."""
+
+    name: Name
+    interface: IfName | None = None
+    pci: PciAddress | None = None
+    nic: NicFamily = NicFamily.virtual
+    driver: str | None = None
+    mac: MacAddress | None = None
+    sriov_vfs: int = Field(0, ge=0, le=256)
+    switch_port: str | None = None
+
+    @model_validator(mode="after")
+    def _needs_a_handle(self) -> Port:
+        if self.interface is None and self.pci is None:
+            raise ValueError("a port needs an 'interface' (kernel name) or a 'pci' address")
+        if self.nic is not NicFamily.virtual and self.pci is None:
+            raise ValueError(f"a {self.nic.value} port needs its 'pci' address")
+        return self
+
+
+class Hugepages(Model):
+    size_kb: Literal[2048, 1048576] = 2048
+    count: int = Field(512, ge=0)
+    mount: str = "/dev/hugepages"
+
+
+class Dpdk(Model):
+    testpmd: str = "/usr/bin/dpdk-testpmd"
+    # The guide's RTE_SDK/RTE_TARGET build directory, when DPDK is built from source.
+    build_path: str | None = None
+    # "auto" asks the host's testpmd; a fixed value is checked against it.
+    version: str = "auto"
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if value != "auto" and not _looks_like_version(value):
+            raise ValueError("expected 'auto' or a DPDK version such as '22.11' or '17.05.0'")
+        return value
+
+
+def _looks_like_version(text: str) -> bool:
+    parts = text.split(".")
+    return 2 <= len(parts) <= 3 and all(p.isdigit() for p in parts)
+
+
+class Host(Model):
+    role: Literal["dut", "tg"] = "dut"
+    # Management address the framework reaches with SSH. Virtual labs assign it if omitted.
+    address: str | None = None
+    user: str = "root"
+    ssh_port: int = Field(22, ge=1, le=65535)
+    key_file: str | None = None
+    ports: list[Port] = Field(default_factory=list)
+    hugepages: Hugepages = Hugepages()
+    capabilities: list[Capability] = Field(default_factory=list)
+    container_engine: Literal["podman", "docker", "none"] = "podman"
+    work_dir: str = "/tmp/howto"
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                if not _HOSTNAME.match(value):
+                    raise ValueError("expected an IP address or a host name") from None
+        return value
+
+    @model_validator(mode="after")
+    def _unique_ports(self) -> Host:
+        names = [p.name for p in self.ports]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate port names: {', '.join(dupes)}")
+        return self
+
+    def port(self, name: str) -> Port:
+        for port in self.ports:
+            if port.name == name:
+                return port
+        raise KeyError(name)
+
+
+class Switch(Model):
+    """The L2 switch joining the hosts' data ports. The virtual lab uses a flooding bridge."""
+
+    kind: Literal["bridge", "external"] = "bridge"
+    model: str | None = None
+    # Seconds a learned MAC is kept; 0 makes the bridge flood every frame like a hub.
+    ageing_time: int = Field(0, ge=0)
+
+
+class VirtualLab(Model):
+    """Where the virtual lab puts its management and data networks."""
+
+    management_subnet: str = "198.18.0.0/24"
+    name_prefix: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,5}$")] = "hc"
+
+    @field_validator("management_subnet")
+    @classmethod
+    def _benchmark_range(cls, value: str) -> str:
+        net = ipaddress.ip_network(value, strict=True)
+        if not net.subnet_of(ipaddress.ip_network("198.18.0.0/15")):
+            raise ValueError("the virtual lab only uses 198.18.0.0/15 (RFC 2544 benchmarking)")
+        if net.num_addresses < 16:
+            raise ValueError("expected a subnet with at least 16 addresses")
+        return value
+
+
+class Topology(Model):
+    name: Name
+    kind: Literal["virtual", "lab"]
+    description: str = ""
+    dpdk: Dpdk = Dpdk()
+    switch: Switch = Switch()
+    virtual_lab: VirtualLab | None = None
+    hosts: dict[Name, Host]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Topology:
+        if not self.hosts:
+            raise ValueError("a topology needs at least one host")
+        if self.kind == "virtual":
+            if self.virtual_lab is None:
+                object.__setattr__(self, "virtual_lab", VirtualLab())
+            for name, host in self.hosts.items():
+                for port in host.ports:
+                    if port.interface is None:
+                        raise ValueError(f"hosts.{name}: virtual ports need an 'interface'")
+        else:
+            for name, host in self.hosts.items():
+                if host.address is None:
+                    raise ValueError(f"hosts.{name}.address: a lab host needs its address")
+        if not any(h.role == "tg" for h in self.hosts.values()):
+            raise ValueError("no host has role 'tg' (the traffic generator)")
+        return self
+
+    def hosts_with_role(self, role: str) -> dict[str, Host]:
+        return {name: host for name, host in self.hosts.items() if host.role == role}
+
+    @property
+    def tg_name(self) -> str:
+        return next(iter(self.hosts_with_role("tg")))
+
+    def capabilities(self) -> set[str]:
+        """Every capability some DUT host of this topology has, including its NIC families."""
+        found: set[str] = set()
+        for host in self.hosts_with_role("dut").values():
+            found.update(c.value for c in host.capabilities)
+            for port in host.ports:
+                if port.nic is not NicFamily.virtual:
+                    found.add(port.nic.value)
+                if port.sriov_vfs:
+                    found.add(Capability.sriov.value)
+        return found

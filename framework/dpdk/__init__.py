@@ -1,0 +1,27 @@
+"""DPDK on a host: version detection, version-aware testpmd argv, typed testpmd shell."""
+
+from framework.dpdk.args import (
+    CommandTranslation,
+    EalOptions,
+    TestPmdOptions,
+    Translation,
+    testpmd_argv,
+    translate_guide_command,
+    translate_testpmd_command,
+)
+from framework.dpdk.testpmd import TestPmd, TestPmdStartError
+from framework.dpdk.version import DpdkVersion, detect_dpdk_version
+
+__all__ = [
+    "CommandTranslation",
+    "DpdkVersion",
+    "EalOptions",
+    "TestPmd",
+    "TestPmdOptions",
+    "TestPmdStartError",
+    "Translation",
+    "detect_dpdk_version",
+    "testpmd_argv",
+    "translate_guide_command",
+    "translate_testpmd_command",
+]

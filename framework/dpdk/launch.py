@@ -1,0 +1,49 @@
+"""Start testpmd on a topology host with names this run can clean up after."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+
+from framework.dpdk.args import EalOptions, TestPmdOptions, testpmd_argv
+from framework.dpdk.testpmd import TestPmd
+from framework.dpdk.version import DpdkVersion
+from framework.lab.hosts import HostHandle
+
+log = logging.getLogger("howto.dpdk")
+
+
+@dataclass
+class LaunchRecord:
+    """What ran, for the report: the argv and any option the release no longer has."""
+
+    name: str
+    host: str
+    argv: list[str]
+    changes: list[str] = field(default_factory=list)
+
+
+def file_prefix(host: HostHandle, name: str) -> str:
+    # Starts with the lab prefix so teardown (and the next run) finds the hugepage files.
+    return f"{host.prefix}-{host.name}-{name}".replace("_", "-")
+
+
+def launch_testpmd(
+    host: HostHandle,
+    name: str,
+    eal: EalOptions,
+    app: TestPmdOptions,
+    *,
+    binary: str,
+    version: DpdkVersion,
+    timeout: float = 60,
+) -> tuple[TestPmd, LaunchRecord]:
+    """testpmd on `host`, interactive, with a run-owned --file-prefix unless one is given."""
+    if eal.file_prefix is None:
+        eal = replace(eal, file_prefix=file_prefix(host, name))
+    changes: list[str] = []
+    argv = testpmd_argv(binary, eal, replace(app, interactive=True), version, changes)
+    record = LaunchRecord(name, host.name, argv, changes)
+    pmd = TestPmd.launch(host.session, argv, name=f"{host.name}/{name}", timeout=timeout,
+                         version=version)
+    return pmd, record

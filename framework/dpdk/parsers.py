@@ -1,0 +1,464 @@
+"""Parsers from testpmd's text output to dataclasses.
+
+Each parser takes the text of one command's output (echo and prompt removed) as DPDK
+22.11 prints it; tests/data/testpmd/ holds real captures they are tested against. They
+tolerate the 17.05 spellings where those are known to differ (e.g. "10000 Mbps").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from framework.errors import TestPmdError
+
+# ----------------------------------------------------------------------------- errors
+
+# Lines testpmd prints when a command did not do what was asked (all seen on 22.11).
+_COMMAND_ERRORS = [
+    re.compile(p)
+    for p in (
+        r"Command not found",
+        r"[Bb]ad arguments",
+        r"function not implemented",  # VFd on a non-ixgbe/i40e port
+        r"^Invalid\b",  # "Invalid port 9", "Invalid port_id=1"
+        r"not supported on port",
+        r"failed diag=",
+        r"\berror: \(",  # "mac_addr_cmd error: (Operation not supported)"
+        r"^Error\b",  # "Error during disabling promiscuous mode ..."
+        r"\bFail(?:ed)? to\b",  # "Fail to start port 2", "Failed to attach device ..."
+        r"^Fail:",
+        r"bad VF receive mode parameter",
+        r"Please stop (?:all ports|port \d+) first",
+        r"Operation not supported",
+        r"is not a valid",
+        r"Please remove port \d+ from bonded device",  # port stop on a bond member
+        r"^Port not stopped$",  # port detach of a started port
+    )
+]
+
+# Driver debug logs ("bond_ethdev_allmulticast_disable(2937) - Failed to ...",
+# "vhost_user_setup(): connect error") report details of a step testpmd itself may
+# tolerate; testpmd's own verdict is on a line of its own.
+_DRIVER_LOG = re.compile(r"^[A-Za-z_]\w*\(\d*\):?\s*(?:-\s|\S)")
+
+
+def find_command_error(output: str) -> str | None:
+    """The first line of `output` that says the command failed, or None."""
+    for raw in output.splitlines():
+        line = raw.strip()
+        if not line or _DRIVER_LOG.match(line):
+            continue
+        if any(p.search(line) for p in _COMMAND_ERRORS):
+            return line
+    return None
+
+
+# Startup failures, most specific first: the first pattern that matches names the cause.
+_STARTUP_DECISIVE = [
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"unrecognized option.*|invalid option.*",
+        r".*too many memory regions.*",
+        r".*Cannot init memory.*",
+        r".*Cannot get hugepage information.*",
+        r".*Cannot create lock.*|.*Is another primary process running.*",
+        r".*Fail to (?:start|configure) port \d+.*",
+        r".*(?:failed|unable) to parse device.*",
+        r".*failed to initialize \S+ device.*",
+        r".*lcore \d+ unavailable.*|.*invalid core list.*",
+        r"^Fail:.*",
+        r"Cause:.*",
+        r"EAL: Error.*",
+        r".*(?:error|failed|cannot).*",
+    )
+]
+
+# Seen before a prompt, these mean a requested port is missing or unusable, even though
+# testpmd went on to the prompt.
+STARTUP_FATAL_AT_PROMPT = [
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"Fail to (?:start|configure) port \d+",
+        r"too many memory regions",
+        r"failed to initialize \S+ device",
+        r"Bus \(\w+\) probe failed",
+    )
+]
+
+_CAUSE = re.compile(r"Cause:\s*(.+)")
+
+
+def decisive_startup_line(output: str) -> str:
+    """The line that best explains why testpmd did not start (one line, actionable)."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    decisive = ""
+    for pattern in _STARTUP_DECISIVE:
+        decisive = next((ln for ln in lines if pattern.search(ln)), "")
+        if decisive:
+            break
+    if not decisive:
+        decisive = lines[-1] if lines else "testpmd printed nothing"
+    cause = next((m.group(1).strip() for ln in lines if (m := _CAUSE.search(ln))), "")
+    if cause and cause not in decisive:
+        decisive = f"{decisive} (Cause: {cause})"
+    return decisive
+
+
+def find_fatal_at_prompt(output: str) -> str | None:
+    for raw in output.splitlines():
+        line = raw.strip()
+        if any(p.search(line) for p in STARTUP_FATAL_AT_PROMPT):
+            return line
+    return None
+
+
+# ----------------------------------------------------------------------------- stats
+
+
+@dataclass(frozen=True)
+class ForwardingPortStats:
+    """One "Forward statistics for port N" block printed by `stop` (port -1: all ports)."""
+
+    port: int
+    rx_packets: int
+    rx_dropped: int
+    rx_total: int
+    tx_packets: int
+    tx_dropped: int
+    tx_total: int
+
+
+@dataclass(frozen=True)
+class ForwardingStats:
+    ports: dict[int, ForwardingPortStats]
+    total: ForwardingPortStats | None
+
+    @property
+    def rx_packets(self) -> int:
+        return sum(p.rx_packets for p in self.ports.values())
+
+    @property
+    def tx_packets(self) -> int:
+        return sum(p.tx_packets for p in self.ports.values())
+
+    @property
+    def dropped(self) -> int:
+        return sum(p.rx_dropped + p.tx_dropped for p in self.ports.values())
+
+
+_FWD_BLOCK = re.compile(
+    r"(?:Forward statistics for port (?P<port>\d+)|Accumulated forward statistics for all ports)"
+    r".*?RX-packets:\s*(?P<rxp>\d+)\s+RX-dropped:\s*(?P<rxd>\d+)\s+RX-total:\s*(?P<rxt>\d+)"
+    r".*?TX-packets:\s*(?P<txp>\d+)\s+TX-dropped:\s*(?P<txd>\d+)\s+TX-total:\s*(?P<txt>\d+)",
+    re.DOTALL,
+)
+
+
+def parse_forwarding_stats(text: str) -> ForwardingStats:
+    ports: dict[int, ForwardingPortStats] = {}
+    total = None
+    for m in _FWD_BLOCK.finditer(text):
+        port = int(m["port"]) if m["port"] is not None else -1
+        stats = ForwardingPortStats(
+            port, int(m["rxp"]), int(m["rxd"]), int(m["rxt"]),
+            int(m["txp"]), int(m["txd"]), int(m["txt"]),
+        )
+        if port < 0:
+            total = stats
+        else:
+            ports[port] = stats
+    return ForwardingStats(ports, total)
+
+
+@dataclass(frozen=True)
+class PortStats:
+    """`show port stats N`: the NIC counters of one port."""
+
+    port: int
+    rx_packets: int
+    rx_missed: int
+    rx_bytes: int
+    rx_errors: int
+    rx_nombuf: int
+    tx_packets: int
+    tx_errors: int
+    tx_bytes: int
+    rx_pps: int | None = None
+    tx_pps: int | None = None
+
+
+_STATS_HEADER = re.compile(r"NIC statistics for port (\d+)")
+
+
+def _int_after(label: str, text: str) -> int:
+    m = re.search(rf"{re.escape(label)}:\s*(\d+)", text)
+    if not m:
+        raise TestPmdError("show port stats", f"no {label} counter in output", text)
+    return int(m.group(1))
+
+
+def parse_port_stats(text: str) -> dict[int, PortStats]:
+    """Every "NIC statistics for port N" block in `text`, by port id."""
+    headers = list(_STATS_HEADER.finditer(text))
+    result: dict[int, PortStats] = {}
+    for i, header in enumerate(headers):
+        end = headers[i + 1].start() if i + 1 < len(headers) else len(text)
+        block = text[header.end() : end]
+        port = int(header.group(1))
+        rx_pps = re.search(r"Rx-pps:\s*(\d+)", block)
+        tx_pps = re.search(r"Tx-pps:\s*(\d+)", block)
+        result[port] = PortStats(
+            port=port,
+            rx_packets=_int_after("RX-packets", block),
+            rx_missed=_int_after("RX-missed", block),
+            rx_bytes=_int_after("RX-bytes", block),
+            rx_errors=_int_after("RX-errors", block),
+            rx_nombuf=_int_after("RX-nombuf", block),
+            tx_packets=_int_after("TX-packets", block),
+            tx_errors=_int_after("TX-errors", block),
+            tx_bytes=_int_after("TX-bytes", block),
+            rx_pps=int(rx_pps.group(1)) if rx_pps else None,
+            tx_pps=int(tx_pps.group(1)) if tx_pps else None,
+        )
+    return result
+
+
+def parse_port_xstats(text: str) -> dict[str, int]:
+    """`show port xstats N`: name -> value, per-queue counters (rx_q0_packets...) included."""
+    result: dict[str, int] = {}
+    for line in text.splitlines():
+        m = re.match(r"^\s*([A-Za-z0-9_\[\]\-.]+):\s*(\d+)\s*$", line)
+        if m:
+            result[m.group(1)] = int(m.group(2))
+    return result
+
+
+# ----------------------------------------------------------------------------- ports
+
+
+@dataclass(frozen=True)
+class PortInfo:
+    """`show port info N`. `fields` keeps every "Key: value" line for anything else."""
+
+    port: int
+    mac: str
+    device_name: str
+    driver: str
+    link_status: str
+    link_speed: str
+    link_duplex: str
+    mtu: int | None
+    promiscuous: bool
+    allmulticast: bool
+    nb_rx_queues: int | None
+    nb_tx_queues: int | None
+    max_rx_queues: int | None
+    max_tx_queues: int | None
+    fields: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def link_up(self) -> bool:
+        return self.link_status == "up"
+
+    @property
+    def speed_mbps(self) -> int | None:
+        return link_speed_mbps(self.link_speed)
+
+
+def link_speed_mbps(text: str) -> int | None:
+    """"10 Gbps" -> 10000, "10000 Mbps" -> 10000, "None"/"Unknown" -> None."""
+    m = re.match(r"\s*(\d+(?:\.\d+)?)\s*([MGT])bps", text)
+    if not m:
+        return None
+    factor = {"M": 1, "G": 1000, "T": 1000000}[m.group(2)]
+    return int(float(m.group(1)) * factor)
+
+
+def _opt_int(fields: dict[str, str], key: str) -> int | None:
+    value = fields.get(key, "")
+    m = re.match(r"\s*(\d+)", value)
+    return int(m.group(1)) if m else None
+
+
+def parse_port_info(text: str) -> PortInfo:
+    header = re.search(r"Infos for port (\d+)", text)
+    if not header:
+        raise TestPmdError("show port info", "no 'Infos for port' header in output", text)
+    fields: dict[str, str] = {}
+    for line in text[header.end() :].splitlines():
+        m = re.match(r"^([A-Za-z][^:]*?):\s*(.*?)\s*$", line)
+        if m and m.group(1) not in fields:
+            fields[m.group(1)] = m.group(2)
+    return PortInfo(
+        port=int(header.group(1)),
+        mac=fields.get("MAC address", ""),
+        device_name=fields.get("Device name", ""),
+        driver=fields.get("Driver name", ""),
+        link_status=fields.get("Link status", "").lower(),
+        link_speed=fields.get("Link speed", ""),
+        link_duplex=fields.get("Link duplex", ""),
+        mtu=_opt_int(fields, "MTU"),
+        promiscuous=fields.get("Promiscuous mode", "") == "enabled",
+        allmulticast=fields.get("Allmulticast mode", "") == "enabled",
+        nb_rx_queues=_opt_int(fields, "Current number of RX queues"),
+        nb_tx_queues=_opt_int(fields, "Current number of TX queues"),
+        max_rx_queues=_opt_int(fields, "Max possible RX queues"),
+        max_tx_queues=_opt_int(fields, "Max possible TX queues"),
+        fields=fields,
+    )
+
+
+def parse_port_info_all(text: str) -> dict[int, PortInfo]:
+    parts = re.split(r"(?=\*+ Infos for port \d+)", text)
+    infos = [parse_port_info(p) for p in parts if "Infos for port" in p]
+    return {info.port: info for info in infos}
+
+
+@dataclass(frozen=True)
+class PortSummary:
+    """One row of `show port summary all`."""
+
+    port: int
+    mac: str
+    name: str
+    driver: str
+    status: str
+    link_speed: str
+
+
+_SUMMARY_ROW = re.compile(
+    r"^(\d+)\s+([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})\s+(\S+)\s+(\S+)\s+(\S+)\s+(.*?)\s*$"
+)
+
+
+def parse_port_summary(text: str) -> list[PortSummary]:
+    rows = []
+    for line in text.splitlines():
+        m = _SUMMARY_ROW.match(line.strip())
+        if m:
+            rows.append(PortSummary(int(m[1]), m[2], m[3], m[4], m[5], m[6]))
+    return rows
+
+
+# ----------------------------------------------------------------------------- forwarding
+
+
+@dataclass(frozen=True)
+class FwdStream:
+    core: int
+    rx_port: int
+    rx_queue: int
+    tx_port: int
+    tx_queue: int
+    peer: str | None = None
+
+
+@dataclass(frozen=True)
+class FwdConfig:
+    """`show config fwd`: the forwarding mode and the stream -> core mapping."""
+
+    mode: str
+    retry: bool
+    nb_ports: int
+    nb_cores: int
+    nb_streams: int
+    streams: list[FwdStream]
+
+    def tx_port_of(self, rx_port: int) -> int | None:
+        return next((s.tx_port for s in self.streams if s.rx_port == rx_port), None)
+
+
+_FWD_HEADER = re.compile(
+    r"^(?P<mode>\S+) packet forwarding(?P<retry> with retry)? - ports=(?P<ports>\d+)"
+    r" - cores=(?P<cores>\d+) - streams=(?P<streams>\d+)",
+    re.MULTILINE,
+)
+_FWD_CORE = re.compile(r"Logical Core (\d+) \(socket \d+\) forwards packets on \d+ streams?:")
+_FWD_STREAM = re.compile(
+    r"RX P=(\d+)/Q=(\d+) \(socket \d+\) -> TX P=(\d+)/Q=(\d+) \(socket \d+\)"
+    r"(?: peer=([0-9A-Fa-f:]{17}))?"
+)
+
+
+def parse_fwd_config(text: str) -> FwdConfig:
+    header = _FWD_HEADER.search(text)
+    if not header:
+        raise TestPmdError("show config fwd", "no 'packet forwarding' header in output", text)
+    streams: list[FwdStream] = []
+    core = -1
+    for line in text[header.end() :].splitlines():
+        m = _FWD_CORE.search(line)
+        if m:
+            core = int(m.group(1))
+            continue
+        m = _FWD_STREAM.search(line)
+        if m:
+            streams.append(
+                FwdStream(core, int(m[1]), int(m[2]), int(m[3]), int(m[4]), m[5])
+            )
+    return FwdConfig(
+        mode=header["mode"],
+        retry=header["retry"] is not None,
+        nb_ports=int(header["ports"]),
+        nb_cores=int(header["cores"]),
+        nb_streams=int(header["streams"]),
+        streams=streams,
+    )
+
+
+# ----------------------------------------------------------------------------- bonding
+
+
+@dataclass(frozen=True)
+class BondingConfig:
+    """`show bonding config N`. 22.11 says Slaves, 23.11 says Members: both parse here."""
+
+    mode: int
+    slaves: list[int]
+    active_slaves: list[int]
+    primary: int | None
+
+    @property
+    def members(self) -> list[int]:
+        return self.slaves
+
+    @property
+    def active_members(self) -> list[int]:
+        return self.active_slaves
+
+
+def _id_list(text: str) -> list[int]:
+    return [int(x) for x in re.findall(r"\d+", text)]
+
+
+def parse_bonding_config(text: str) -> BondingConfig:
+    mode = re.search(r"Bonding mode:\s*(\d+)", text)
+    if not mode:
+        raise TestPmdError("show bonding config", "no 'Bonding mode' in output", text)
+    ml = re.MULTILINE
+    slaves = re.search(r"^\s*(?:Slaves|Members)(?: \(\d+\))?:\s*\[([^\]]*)\]", text, ml)
+    active = re.search(r"^\s*Active (?:Slaves|Members)(?: \(\d+\))?:\s*\[([^\]]*)\]", text, ml)
+    primary = re.search(r"^\s*Primary:\s*\[(\d+)\]", text, ml)
+    return BondingConfig(
+        mode=int(mode.group(1)),
+        slaves=_id_list(slaves.group(1)) if slaves else [],
+        active_slaves=_id_list(active.group(1)) if active else [],
+        primary=int(primary.group(1)) if primary else None,
+    )
+
+
+def parse_bonded_device_port(text: str) -> int:
+    """"Created new bonded device net_bonding_testpmd_0 on (port 2)." -> 2"""
+    m = re.search(r"Created new bonded device \S+ on \(port (\d+)\)", text)
+    if not m:
+        raise TestPmdError("create bonded device", "no 'Created new bonded device' line", text)
+    return int(m.group(1))
+
+
+def parse_attached_port(text: str) -> int:
+    """"Port 1 is attached. Now total ports is 2" -> 1"""
+    m = re.search(r"Port (\d+) is attached", text)
+    if not m:
+        raise TestPmdError("port attach", "no 'Port N is attached' line", text)
+    return int(m.group(1))

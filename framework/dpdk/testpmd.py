@@ -1,0 +1,441 @@
+"""dpdk-testpmd as a typed interactive shell.
+
+Every command goes through one path: send the line, wait for the "testpmd> " prompt,
+drop the echo, scan the output for testpmd's error lines and raise TestPmdError with the
+command, the line and the full output. Typed methods parse the output into dataclasses
+(framework.dpdk.parsers); `send_command` is the raw escape hatch.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shlex
+import time
+from collections.abc import Sequence
+from typing import Literal, Self
+
+from framework.dpdk.args import bonding_member_word
+from framework.dpdk.parsers import (
+    BondingConfig,
+    ForwardingStats,
+    FwdConfig,
+    PortInfo,
+    PortStats,
+    PortSummary,
+    decisive_startup_line,
+    find_command_error,
+    find_fatal_at_prompt,
+    parse_attached_port,
+    parse_bonded_device_port,
+    parse_bonding_config,
+    parse_forwarding_stats,
+    parse_fwd_config,
+    parse_port_info,
+    parse_port_stats,
+    parse_port_summary,
+    parse_port_xstats,
+)
+from framework.dpdk.version import DpdkVersion, detect_dpdk_version
+from framework.errors import RemoteError, ShellClosed, ShellTimeout, TestPmdError
+from framework.remote.session import Session
+from framework.remote.shell import InteractiveShell
+
+log = logging.getLogger("howto.dpdk.testpmd")
+
+PROMPT = "testpmd> "
+PortId = int | Literal["all"]
+
+_ESCAPES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[=>78]|[\x07\x08]")
+_RTE_VERSION = re.compile(r"RTE Version:\s*'?(DPDK\s+[0-9][0-9.]*[0-9])")
+_SAFE_PREFIX = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+class TestPmdStartError(TestPmdError):
+    """testpmd exited, or reported a fatal EAL/port error, before it was usable."""
+
+    __test__ = False
+
+
+def _clean(text: str) -> str:
+    return _ESCAPES.sub("", text).replace("\r\n", "\n").replace("\r", "")
+
+
+def _on_off(on: bool) -> str:
+    return "on" if on else "off"
+
+
+def _argv_value(argv: Sequence[str], option: str) -> str | None:
+    """The value of `option` in argv, spelled "--opt value" or "--opt=value"."""
+    for i, arg in enumerate(argv):
+        if arg == option and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(option + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+class TestPmd:
+    """A running interactive testpmd. Build it with TestPmd.launch."""
+
+    __test__ = False
+
+    def __init__(
+        self,
+        session: Session,
+        shell: InteractiveShell,
+        argv: Sequence[str],
+        version: DpdkVersion,
+        startup_output: str,
+        *,
+        command_timeout: float = 30.0,
+    ) -> None:
+        self.session = session
+        self.shell = shell
+        self.argv = list(argv)
+        self.version = version
+        self.startup_output = startup_output
+        self.command_timeout = command_timeout
+        # Text testpmd printed between commands (link state events...), oldest first.
+        self.events: list[str] = []
+        self.quit_output = ""
+        self._cleaned = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def launch(
+        cls,
+        session: Session,
+        argv: Sequence[str],
+        *,
+        name: str = "testpmd",
+        timeout: float = 60,
+        version: DpdkVersion | None = None,
+        check_startup: bool = True,
+        command_timeout: float = 30.0,
+    ) -> TestPmd:
+        """Start testpmd (argv must include -i) and wait for its first prompt.
+
+        Raises TestPmdStartError naming the decisive line when testpmd exits, never
+        prompts, or (with check_startup) reached the prompt after a fatal port error.
+        """
+        command = shlex.join(argv)
+        shell = session.open_shell(argv, name=name, prompt=PROMPT, timeout=timeout)
+        try:
+            startup = shell.expect(timeout=timeout)
+        except ShellClosed as exc:
+            output = _clean(shell.transcript)
+            shell.close()
+            _cleanup_files(session, argv)
+            raise TestPmdStartError(command, decisive_startup_line(output), output) from exc
+        except ShellTimeout as exc:
+            output = _clean(shell.transcript)
+            shell.close()
+            _cleanup_files(session, argv)
+            last = decisive_startup_line(output)
+            raise TestPmdStartError(
+                command, f"no '{PROMPT.strip()}' prompt within {timeout:g} s; last: {last}", output
+            ) from exc
+        if version is None:
+            found = _RTE_VERSION.search(startup)
+            version = DpdkVersion.parse(found.group(1)) if found else None
+        if version is None:
+            version = detect_dpdk_version(session, argv[0])
+        pmd = cls(session, shell, argv, version, startup, command_timeout=command_timeout)
+        if check_startup:
+            fatal = find_fatal_at_prompt(startup)
+            if fatal:
+                pmd.close()
+                raise TestPmdStartError(command, fatal, startup)
+        log.info("[%s] testpmd %s up (DPDK %s)", session.name, name, version)
+        return pmd
+
+    @property
+    def alive(self) -> bool:
+        return not self.shell.closed
+
+    def quit(self, timeout: float = 30.0) -> str:
+        """Send `quit` and wait until testpmd has exited; return what it printed."""
+        if self.shell.closed:
+            return self.quit_output
+        mark = len(self.shell.transcript)
+        self.shell.send_line("quit")
+        try:
+            # Nothing matches this: it returns only through ShellClosed (exit) or timeout.
+            self.shell.expect(re.compile(r"(?!x)x"), timeout=timeout)
+        except ShellClosed:
+            pass
+        except ShellTimeout as exc:
+            self.shell.close()
+            raise TestPmdError(
+                "quit", f"testpmd still running {timeout:g} s after quit; killed it",
+                _clean(self.shell.transcript[-4000:]),
+            ) from exc
+        finally:
+            self.quit_output = _clean(self.shell.transcript[mark:])
+            self.shell.close()
+            self._cleanup()
+        return self.quit_output
+
+    def close(self) -> None:
+        """Stop testpmd however it can: quit, else kill. Idempotent, safe on a dead shell."""
+        if not self.shell.closed:
+            try:
+                self.quit(timeout=10)
+            except (TestPmdError, RemoteError, OSError) as exc:
+                log.warning("testpmd did not quit cleanly: %s", exc)
+        self.shell.close()
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if not self._cleaned:
+            self._cleaned = True
+            _cleanup_files(self.session, self.argv)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ commands
+
+    def send_command(self, command: str, timeout: float | None = None) -> str:
+        """Send one line and return its output (echo and prompt removed), unchecked."""
+        self.shell.send_line(command)
+        before = self.shell.expect(timeout=timeout or self.command_timeout)
+        lines = before.split("\n")
+        wanted = command.strip()
+        for i, line in enumerate(lines):
+            if line.strip().endswith(wanted):
+                if i:
+                    self.events.append("\n".join(lines[:i]))
+                return "\n".join(lines[i + 1 :])
+        return before
+
+    def command(self, command: str, timeout: float | None = None) -> str:
+        """Send one line; raise TestPmdError if testpmd answered with an error line."""
+        output = self.send_command(command, timeout)
+        error = find_command_error(output)
+        if error:
+            raise TestPmdError(command, error, output)
+        return output
+
+    # ------------------------------------------------------------------ forwarding
+
+    def start(self) -> None:
+        self.command("start")
+
+    def start_tx_first(self, bursts: int | None = None) -> None:
+        self.command("start tx_first" + (f" {bursts}" if bursts else ""))
+
+    def stop(self) -> ForwardingStats:
+        """Stop forwarding and return the per-port Forward statistics testpmd prints."""
+        output = self.command("stop")
+        if "Packet forwarding not started" in output:
+            raise TestPmdError("stop", "Packet forwarding not started", output)
+        return parse_forwarding_stats(output)
+
+    def set_fwd(self, mode: str, retry: bool = False) -> None:
+        cmd = f"set fwd {mode}" + (" retry" if retry else "")
+        output = self.command(cmd)
+        if f"Set {mode} packet forwarding mode" not in output:
+            raise TestPmdError(cmd, "testpmd did not confirm the forwarding mode", output)
+
+    def set_portlist(self, ports: Sequence[int]) -> None:
+        self.command("set portlist " + ",".join(str(p) for p in ports))
+
+    def set_promisc(self, port: PortId, on: bool = True) -> None:
+        self.command(f"set promisc {port} {_on_off(on)}")
+
+    def show_config_fwd(self) -> FwdConfig:
+        return parse_fwd_config(self.command("show config fwd"))
+
+    # ------------------------------------------------------------------ ports
+
+    def port_start(self, port: PortId = "all") -> None:
+        self.command(f"port start {port}")
+
+    def port_stop(self, port: PortId = "all") -> None:
+        self.command(f"port stop {port}")
+
+    def port_close(self, port: PortId = "all") -> None:
+        self.command(f"port close {port}")
+
+    def port_attach(self, devargs: str, timeout: float | None = None) -> int:
+        """Hot-plug a device (PCI address or vdev devargs); return its new port id."""
+        cmd = f"port attach {devargs}"
+        return parse_attached_port(self.command(cmd, timeout))
+
+    def port_detach(self, port: int) -> None:
+        output = self.command(f"port detach {port}")
+        if "Device is detached" not in output:
+            raise TestPmdError(f"port detach {port}", "testpmd did not confirm detach", output)
+
+    def show_port_info(self, port: int) -> PortInfo:
+        return parse_port_info(self.command(f"show port info {port}"))
+
+    def show_port_summary(self) -> list[PortSummary]:
+        return parse_port_summary(self.command("show port summary all"))
+
+    def port_ids(self) -> list[int]:
+        return [row.port for row in self.show_port_summary()]
+
+    def show_port_stats(self, port: int) -> PortStats:
+        stats = parse_port_stats(self.command(f"show port stats {port}"))
+        if port not in stats:
+            raise TestPmdError(f"show port stats {port}", "no statistics block for the port")
+        return stats[port]
+
+    def show_port_stats_all(self) -> dict[int, PortStats]:
+        return parse_port_stats(self.command("show port stats all"))
+
+    def show_port_xstats(self, port: int) -> dict[str, int]:
+        return parse_port_xstats(self.command(f"show port xstats {port}"))
+
+    def clear_port_stats(self, port: PortId = "all") -> None:
+        self.command(f"clear port stats {port}")
+
+    def wait_link_up(self, port: int, timeout: float = 10.0, interval: float = 0.2) -> PortInfo:
+        """Poll `show port info` until the link is up (an e1000 link takes ~3 s)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            info = self.show_port_info(port)
+            if info.link_up:
+                return info
+            if time.monotonic() >= deadline:
+                raise TestPmdError(
+                    f"show port info {port}", f"link still {info.link_status} after {timeout:g} s"
+                )
+            time.sleep(interval)
+
+    # ------------------------------------------------------------------ MAC addresses
+
+    def mac_addr_add(self, port: int, mac: str) -> None:
+        self.command(f"mac_addr add {port} {mac}")
+
+    def mac_addr_remove(self, port: int, mac: str) -> None:
+        self.command(f"mac_addr remove {port} {mac}")
+
+    def mac_addr_set(self, port: int, mac: str) -> None:
+        self.command(f"mac_addr set {port} {mac}")
+
+    def vf_mac_addr_add(self, port: int, vf: int, mac: str) -> None:
+        """Guide 1: `mac_addr add port 1 vf 0 AA:BB:CC:DD:EE:FF`."""
+        self.command(f"mac_addr add port {port} vf {vf} {mac}")
+
+    # ------------------------------------------------------------------ bonding
+
+    @property
+    def member_word(self) -> str:
+        return bonding_member_word(self.version)
+
+    def create_bonded_device(self, mode: int, socket: int = 0) -> int:
+        return parse_bonded_device_port(self.command(f"create bonded device {mode} {socket}"))
+
+    def add_bonding_slave(self, slave: int, bond: int) -> None:
+        self.command(f"add bonding {self.member_word} {slave} {bond}")
+
+    def remove_bonding_slave(self, slave: int, bond: int) -> None:
+        self.command(f"remove bonding {self.member_word} {slave} {bond}")
+
+    add_bonding_member = add_bonding_slave
+    remove_bonding_member = remove_bonding_slave
+
+    def set_bonding_primary(self, port: int, bond: int) -> None:
+        self.command(f"set bonding primary {port} {bond}")
+
+    def set_bonding_mode(self, mode: int, bond: int) -> None:
+        self.command(f"set bonding mode {mode} {bond}")
+
+    def show_bonding_config(self, bond: int) -> BondingConfig:
+        return parse_bonding_config(self.command(f"show bonding config {bond}"))
+
+    # ------------------------------------------------------------------ VF daemon (guide 5)
+    # Implemented by ixgbe/i40e PFs only; elsewhere testpmd answers "function not
+    # implemented" (or an "Operation not supported" variant), raised as TestPmdError.
+
+    def set_tx_loopback(self, port: int, on: bool) -> None:
+        self.command(f"set tx loopback {port} {_on_off(on)}")
+
+    def set_vf_mac_addr(self, port: int, vf: int, mac: str) -> None:
+        self.command(f"set vf mac addr {port} {vf} {mac}")
+
+    def set_vf_mac_antispoof(self, port: int, vf: int, on: bool) -> None:
+        self.command(f"set vf mac antispoof {port} {vf} {_on_off(on)}")
+
+    def set_vf_vlan_antispoof(self, port: int, vf: int, on: bool) -> None:
+        self.command(f"set vf vlan antispoof {port} {vf} {_on_off(on)}")
+
+    def set_vf_vlan_insert(self, port: int, vf: int, vlan: int) -> None:
+        self.command(f"set vf vlan insert {port} {vf} {vlan}")
+
+    def set_vf_vlan_stripq(self, port: int, vf: int, on: bool) -> None:
+        self.command(f"set vf vlan stripq {port} {vf} {_on_off(on)}")
+
+    def set_vf_vlan_filter(self, vlan: int, port: int, vf_mask: int, on: bool = True) -> None:
+        """`rx_vlan add|rm VLAN port P vf MASK` (guide 5.2.7)."""
+        verb = "add" if on else "rm"
+        self.command(f"rx_vlan {verb} {vlan} port {port} vf {vf_mask:#x}")
+
+    def set_all_queues_drop(self, port: int, on: bool) -> None:
+        self.command(f"set all queues drop {port} {_on_off(on)}")
+
+    def set_vf_split_drop(self, port: int, vf: int, on: bool) -> None:
+        self.command(f"set vf split drop {port} {vf} {_on_off(on)}")
+
+    def set_vf_rate_limit(self, port: int, vf: int, rate: int, queue_mask: int) -> None:
+        self.command(f"set port {port} vf {vf} rate {rate} queue_mask {queue_mask:#x}")
+
+    def set_vf_rx(self, port: int, vf: int, on: bool) -> None:
+        self.command(f"set port {port} vf {vf} rx {_on_off(on)}")
+
+    def set_vf_tx(self, port: int, vf: int, on: bool) -> None:
+        self.command(f"set port {port} vf {vf} tx {_on_off(on)}")
+
+    def set_vf_rxmode(self, port: int, vf: int, modes: Sequence[str], on: bool) -> None:
+        """modes from AUPE, ROPE, BAM, MPE."""
+        self.command(f"set port {port} vf {vf} rxmode {'|'.join(modes)} {_on_off(on)}")
+
+    def set_vf_broadcast(self, port: int, vf: int, on: bool) -> None:
+        self.command(f"set vf broadcast {port} {vf} {_on_off(on)}")
+
+    def set_vf_allmulti(self, port: int, vf: int, on: bool) -> None:
+        self.command(f"set vf allmulti {port} {vf} {_on_off(on)}")
+
+    def set_vf_promisc(self, port: int, vf: int, on: bool) -> None:
+        self.command(f"set vf promisc {port} {vf} {_on_off(on)}")
+
+    def set_vf_tx_max_bandwidth(self, port: int, vf: int, mbps: int) -> None:
+        self.command(f"set vf tx max-bandwidth {port} {vf} {mbps}")
+
+    def set_vf_tc_min_bandwidth(self, port: int, vf: int, percents: Sequence[int]) -> None:
+        self.command(f"set vf tc tx min-bandwidth {port} {vf} ({','.join(map(str, percents))})")
+
+    def set_vf_tc_max_bandwidth(self, port: int, vf: int, tc: int, mbps: int) -> None:
+        self.command(f"set vf tc tx max-bandwidth {port} {vf} {tc} {mbps}")
+
+    def set_tx_strict_link_priority(self, port: int, tc_bitmap: int) -> None:
+        self.command(f"set tx strict-link-priority {port} {tc_bitmap:#x}")
+
+
+def _cleanup_files(session: Session, argv: Sequence[str]) -> None:
+    """Remove what a finished testpmd leaves behind for its own --file-prefix.
+
+    22.11 keeps its hugepage files (<prefix>map_N) after a clean quit unless started with
+    --in-memory or --huge-unlink, and always leaves /var/run/dpdk/<prefix>. Only an
+    explicit, plain prefix is touched: the default "rte" may belong to someone else.
+    """
+    prefix = _argv_value(argv, "--file-prefix")
+    if not prefix or not _SAFE_PREFIX.match(prefix) or prefix in (".", ".."):
+        return
+    huge_dir = _argv_value(argv, "--huge-dir") or "/dev/hugepages"
+    try:
+        session.run(
+            ["find", huge_dir, "-maxdepth", "1", "-name", f"{prefix}map_*", "-delete"],
+            check=False, timeout=30,
+        )
+        session.run(["rm", "-rf", f"/var/run/dpdk/{prefix}"], check=False, timeout=30)
+    except RemoteError as exc:
+        log.warning("could not remove files of testpmd prefix %s: %s", prefix, exc)

@@ -1,0 +1,1 @@
+"""Labs: the virtual lab builder and the handles tests get for every host."""

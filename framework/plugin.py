@@ -1,0 +1,195 @@
+"""The pytest plugin: topology selection, capability gating, host fixtures, one-line errors.
+
+Loaded by the project's conftest.py. Data flows one way: --topology -> validated model ->
+host handles (virtual lab built here) -> fixtures of the test modules.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from framework import faults
+from framework.config import DEFAULT_TOPOLOGY, Topology, load_topology
+from framework.errors import FrameworkError
+from framework.lab.hosts import HostHandle, provision
+
+pytest_plugins = ["framework.report.plugin"]
+
+# Markers that stand for a capability the topology must declare. A test may also ask for
+# any capability directly with @pytest.mark.requires("vhost_net", ...).
+MARKER_NEEDS: dict[str, tuple[str, ...]] = {
+    "niantic": ("niantic",),
+    "fortville": ("fortville",),
+    "sriov": ("sriov",),
+    "vhost": ("hugepages",),
+    "virtio": ("hugepages",),
+    "container": ("container",),
+    "migration": ("qemu",),
+}
+
+CAPABILITY_MEANS = {
+    "niantic": "an Intel 82599 (ixgbe) NIC on a DUT host",
+    "fortville": "an Intel X710/XL710 (i40e) NIC on a DUT host",
+    "sriov": "a NIC port with SR-IOV virtual functions",
+    "kvm": "usable KVM acceleration",
+    "vhost_net": "the vhost-net kernel module (/dev/vhost-net)",
+    "hugepages": "hugepages for DPDK",
+    "container": "a container engine",
+    "qemu": "QEMU on the DUT hosts",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("howto", "howto-conformance")
+    group.addoption(
+        "--topology",
+        default=str(DEFAULT_TOPOLOGY),
+        help="topology YAML (default: topologies/virtual.yaml, the virtual lab)",
+    )
+    group.addoption(
+        "--inject-fault",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="make the DUT misbehave on purpose (self-tests prove checks bite); "
+        f"one of: {', '.join(faults.FAULTS)}",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    path = Path(config.getoption("--topology"))
+    if not path.is_absolute() and not path.exists():
+        path = Path(config.rootpath) / path
+    try:
+        config.stash[TOPOLOGY_KEY] = load_topology(path)
+        faults.activate(config.getoption("--inject-fault"))
+    except FrameworkError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+TOPOLOGY_KEY = pytest.StashKey[Topology]()
+
+
+def missing_capabilities(topology: Topology, item: pytest.Item) -> list[str]:
+    needed: list[str] = []
+    for marker in item.iter_markers():
+        if marker.name == "requires":
+            needed.extend(marker.args)
+        needed.extend(MARKER_NEEDS.get(marker.name, ()))
+    have = topology.capabilities()
+    return [cap for cap in dict.fromkeys(needed) if cap not in have]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    topology = item.config.stash[TOPOLOGY_KEY]
+    missing = missing_capabilities(topology, item)
+    if missing:
+        reasons = "; ".join(f"{cap} ({CAPABILITY_MEANS.get(cap, cap)})" for cap in missing)
+        pytest.skip(f"topology '{topology.name}' lacks {reasons}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    report = yield
+    # A framework error is a statement about the set-up or the DUT; its one line is the
+    # whole story, the traceback through the framework is noise.
+    if call.excinfo is not None and call.excinfo.errisinstance(FrameworkError):
+        report.longrepr = f"{call.excinfo.typename}: {call.excinfo.value}"
+    return report
+
+
+@pytest.fixture(scope="session")
+def topology(pytestconfig: pytest.Config) -> Topology:
+    return pytestconfig.stash[TOPOLOGY_KEY]
+
+
+@pytest.fixture(scope="session")
+def hosts(topology: Topology, pytestconfig: pytest.Config) -> Iterator[dict[str, HostHandle]]:
+    """Every host of the topology, reachable over SSH (the virtual lab is built here)."""
+    try:
+        context = provision(topology)
+        handles = context.__enter__()
+    except FrameworkError as exc:
+        pytest.exit(f"cannot bring up topology '{topology.name}': {exc}", returncode=3)
+    try:
+        _record_environment(pytestconfig, topology, handles)
+        yield handles
+    finally:
+        context.__exit__(None, None, None)
+
+
+def _host(hosts: dict[str, HostHandle], name: str) -> HostHandle:
+    if name not in hosts:
+        pytest.skip(f"topology has no host named {name!r}")
+    return hosts[name]
+
+
+@pytest.fixture(scope="session")
+def host_server_1(hosts: dict[str, HostHandle]) -> HostHandle:
+    return _host(hosts, "host_server_1")
+
+
+@pytest.fixture(scope="session")
+def host_server_2(hosts: dict[str, HostHandle]) -> HostHandle:
+    return _host(hosts, "host_server_2")
+
+
+@pytest.fixture(scope="session")
+def tg_host(hosts: dict[str, HostHandle], topology: Topology) -> HostHandle:
+    return hosts[topology.tg_name]
+
+
+@pytest.fixture(scope="session")
+def dpdk_version(topology: Topology, hosts: dict[str, HostHandle], pytestconfig: pytest.Config):
+    """The DPDK release of the DUT hosts' testpmd (asked of the first DUT host)."""
+    from framework.dpdk.version import DpdkVersion, detect_dpdk_version
+    from framework.report.plugin import set_environment
+
+    dut = next(h for h in hosts.values() if h.spec.role == "dut")
+    try:
+        found = detect_dpdk_version(dut.session, topology.dpdk.testpmd)
+    except FrameworkError as exc:
+        pytest.exit(f"cannot tell the DPDK version on {dut.name}: {exc}", returncode=3)
+    declared = topology.dpdk.version
+    if declared != "auto" and not _same_release(DpdkVersion.parse(declared), found, declared):
+        pytest.exit(
+            f"dpdk.version: topology says {topology.dpdk.version}, "
+            f"{dut.name}'s {topology.dpdk.testpmd} is {found}",
+            returncode=3,
+        )
+    set_environment(pytestconfig, {"DPDK version": str(found), "testpmd": topology.dpdk.testpmd})
+    return found
+
+
+def _same_release(declared, found, text: str) -> bool:
+    # "22.11" names the release; "22.11.3" also the patch level.
+    if text.count(".") == 1:
+        return (declared.year, declared.month) == (found.year, found.month)
+    return declared == found
+
+
+@pytest.fixture(scope="session")
+def traffic_generator(tg_host: HostHandle):
+    """The TG's packet agent: scapy-built frames out of, and captures from, its ports."""
+    from framework.traffic.generator import TrafficGenerator
+
+    return TrafficGenerator(tg_host.session, agent_dir=tg_host.work_dir)
+
+
+def _record_environment(
+    config: pytest.Config, topology: Topology, handles: dict[str, HostHandle]
+) -> None:
+    from framework.report.plugin import set_environment
+
+    set_environment(
+        config,
+        {
+            "Topology": f"{topology.name} ({topology.kind})",
+            "Controller kernel": platform.release(),
+            "Hosts": ", ".join(handles),
+        },
+    )

@@ -1,0 +1,243 @@
+"""Sessions run commands on a host: over SSH with fabric (every lab and virtual-lab host),
+or locally (the controller's own machine, for builders and unit tests).
+
+Commands are argv lists joined with shlex quoting, so values from a topology can never
+break out of their argument.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import shlex
+import subprocess
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from framework.errors import CommandFailed, RemoteError
+from framework.remote.shell import ChannelTransport, InteractiveShell, LocalPtyTransport, Pattern
+
+log = logging.getLogger("howto.remote")
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    host: str
+    command: str
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+def command_line(
+    argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: str | None = None
+) -> str:
+    """Quote argv (and env, cwd) into one shell command line."""
+    if isinstance(argv, str):
+        raise TypeError("pass an argv list, not a shell string")
+    command = shlex.join(str(a) for a in argv)
+    if env:
+        command = shlex.join(["env", *(f"{k}={v}" for k, v in env.items())]) + " " + command
+    if cwd:
+        command = f"cd {shlex.quote(cwd)} && {command}"
+    return command
+
+
+class Session(ABC):
+    """One host. Subclasses provide _execute, _open_pty, put and get."""
+
+    name: str
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        check: bool = True,
+        timeout: float | None = 120,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        stdin: str | None = None,
+    ) -> CommandResult:
+        return self._run_line(
+            command_line(argv, env, cwd), check=check, timeout=timeout, stdin=stdin
+        )
+
+    def run_script(self, script: str, *, check: bool = True, timeout: float | None = 120) -> CommandResult:
+        """Run a bash script written by the framework (never one built from topology values)."""
+        return self._run_line(command_line(["bash", "-c", script]), check=check, timeout=timeout)
+
+    def _run_line(
+        self, command: str, *, check: bool, timeout: float | None, stdin: str | None = None
+    ) -> CommandResult:
+        log.info("[%s] $ %s", self.name, command)
+        result = self._execute(command, timeout, stdin)
+        if result.stdout.strip():
+            log.debug("[%s] stdout: %s", self.name, result.stdout.rstrip())
+        if result.stderr.strip():
+            log.debug("[%s] stderr: %s", self.name, result.stderr.rstrip())
+        if check and not result.ok:
+            raise CommandFailed(self.name, command, result.exit_code, result.stderr or result.stdout)
+        return result
+
+    def open_shell(
+        self,
+        argv: Sequence[str],
+        *,
+        name: str,
+        prompt: Pattern,
+        timeout: float = 30.0,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> InteractiveShell:
+        """Start an interactive program on a PTY. The caller expects its first prompt."""
+        command = command_line(argv, env, cwd)
+        log.info("[%s] $ %s (interactive: %s)", self.name, command, name)
+        return InteractiveShell(self._open_pty(command), name=name, prompt=prompt, timeout=timeout)
+
+    def exists(self, path: str) -> bool:
+        return self.run(["test", "-e", path], check=False).ok
+
+    @abstractmethod
+    def _execute(self, command: str, timeout: float | None, stdin: str | None) -> CommandResult: ...
+
+    @abstractmethod
+    def _open_pty(self, command: str): ...
+
+    @abstractmethod
+    def put(self, local: str | Path, remote: str) -> None: ...
+
+    @abstractmethod
+    def get(self, remote: str, local: str | Path) -> None: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+
+class LocalSession(Session):
+    """The controller itself."""
+
+    def __init__(self, name: str = "localhost") -> None:
+        self.name = name
+
+    def _execute(self, command: str, timeout: float | None, stdin: str | None) -> CommandResult:
+        try:
+            done = subprocess.run(
+                ["bash", "-c", command],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                input=stdin,
+                stdin=None if stdin is not None else subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise RemoteError(f"{self.name}: `{command}` did not finish within {timeout:g} s") from exc
+        return CommandResult(self.name, command, done.returncode, done.stdout, done.stderr)
+
+    def _open_pty(self, command: str) -> LocalPtyTransport:
+        from ptyprocess import PtyProcess
+
+        return LocalPtyTransport(PtyProcess.spawn(["bash", "-c", command], dimensions=(50, 500)))
+
+    def put(self, local: str | Path, remote: str) -> None:
+        self.run(["cp", str(local), remote])
+
+    def get(self, remote: str, local: str | Path) -> None:
+        self.run(["cp", remote, str(local)])
+
+
+class SSHSession(Session):
+    """A host reached with fabric over SSH: a lab server or a virtual-lab namespace."""
+
+    def __init__(
+        self,
+        name: str,
+        address: str,
+        *,
+        user: str = "root",
+        port: int = 22,
+        key_filename: str | None = None,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        from fabric import Connection
+
+        self.name, self.address, self.port = name, address, port
+        kwargs: dict[str, object] = {"look_for_keys": key_filename is None, "allow_agent": False}
+        if key_filename:
+            kwargs["key_filename"] = os.path.expanduser(key_filename)
+        self._connection = Connection(
+            address, user=user, port=port, connect_timeout=connect_timeout, connect_kwargs=kwargs
+        )
+
+    def connect(self) -> SSHSession:
+        """Open the connection now, turning network failures into one clear line."""
+        try:
+            self._connection.open()
+        except (TimeoutError, OSError) as exc:
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            raise RemoteError(
+                f"{self.name}: cannot reach {self.address}:{self.port} over SSH: {reason}"
+            ) from exc
+        except Exception as exc:  # paramiko auth/protocol errors
+            raise RemoteError(
+                f"{self.name}: SSH to {self.address}:{self.port} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        return self
+
+    def _execute(self, command: str, timeout: float | None, stdin: str | None) -> CommandResult:
+        # A plain paramiko channel rather than fabric's run(): invoke's stdin thread never
+        # sends EOF for an in-memory stream, and its polling sleeps cost milliseconds.
+        self.connect()
+        channel = self._connection.client.get_transport().open_session()
+        try:
+            channel.exec_command(command)
+            if stdin is not None:
+                channel.sendall(stdin.encode())
+            channel.shutdown_write()
+            out, err = bytearray(), bytearray()
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                select.select([channel], [], [], 0.2)
+                while channel.recv_ready():
+                    out += channel.recv(65536)
+                while channel.recv_stderr_ready():
+                    err += channel.recv_stderr(65536)
+                if channel.exit_status_ready() and not (
+                    channel.recv_ready() or channel.recv_stderr_ready()
+                ):
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    raise RemoteError(
+                        f"{self.name}: `{command}` did not finish within {timeout:g} s"
+                    )
+            code = channel.recv_exit_status()
+        finally:
+            channel.close()
+        return CommandResult(
+            self.name, command, code, out.decode(errors="replace"), err.decode(errors="replace")
+        )
+
+    def _open_pty(self, command: str) -> ChannelTransport:
+        self.connect()
+        channel = self._connection.client.get_transport().open_session()
+        channel.get_pty(term="dumb", width=500, height=50)
+        channel.exec_command(command)
+        return ChannelTransport(channel)
+
+    def put(self, local: str | Path, remote: str) -> None:
+        self.connect()
+        self._connection.put(str(local), remote)
+
+    def get(self, remote: str, local: str | Path) -> None:
+        self.connect()
+        self._connection.get(remote, str(local))
+
+    def close(self) -> None:
+        self._connection.close()

@@ -1,0 +1,162 @@
+"""An interactive program (testpmd, a guest console) driven through a PTY.
+
+A PTY matters: through a pipe, testpmd block-buffers its output and the text arrives out
+of order with the prompts. The shell keeps a full transcript so that reports can attach it
+and timeouts can say what was last seen.
+"""
+
+from __future__ import annotations
+
+import re
+import select
+import time
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
+
+from framework.errors import ShellClosed, ShellTimeout
+
+if TYPE_CHECKING:
+    import paramiko
+    from ptyprocess import PtyProcess
+
+# CSI / OSC escapes and the lone control bytes line editors emit (DPDK cmdline redraws).
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[=>78]|[\x07\x08]")
+
+Pattern = str | re.Pattern[str]
+
+
+def _compile(pattern: Pattern) -> re.Pattern[str]:
+    return pattern if isinstance(pattern, re.Pattern) else re.compile(re.escape(pattern))
+
+
+class PtyTransport(ABC):
+    @abstractmethod
+    def read(self, timeout: float) -> bytes | None:
+        """Bytes available within timeout; b"" if none; None once the program has exited."""
+
+    @abstractmethod
+    def write(self, data: bytes) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class ChannelTransport(PtyTransport):
+    """A paramiko channel with a PTY, as fabric/paramiko open it over SSH."""
+
+    def __init__(self, channel: paramiko.Channel) -> None:
+        self._channel = channel
+
+    def read(self, timeout: float) -> bytes | None:
+        ready, _, _ = select.select([self._channel], [], [], max(timeout, 0))
+        if not ready:
+            return b""
+        data = self._channel.recv(65536)
+        return data if data else None
+
+    def write(self, data: bytes) -> None:
+        self._channel.sendall(data)
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+class LocalPtyTransport(PtyTransport):
+    def __init__(self, process: PtyProcess) -> None:
+        self._process = process
+
+    def read(self, timeout: float) -> bytes | None:
+        ready, _, _ = select.select([self._process.fd], [], [], max(timeout, 0))
+        if not ready:
+            return b""
+        try:
+            data = self._process.read(65536)
+        except EOFError:
+            return None
+        return data if data else None
+
+    def write(self, data: bytes) -> None:
+        self._process.write(data)
+
+    def close(self) -> None:
+        if self._process.isalive():
+            self._process.terminate(force=True)
+
+
+class InteractiveShell:
+    """Prompt-matching over a PTY: send a line, wait for a pattern, return what came before."""
+
+    def __init__(
+        self, transport: PtyTransport, *, name: str, prompt: Pattern, timeout: float = 30.0
+    ) -> None:
+        self.name = name
+        self.prompt = _compile(prompt)
+        self.timeout = timeout
+        self._transport = transport
+        self._buffer = ""
+        self._transcript: list[str] = []
+        self._closed = False
+
+    @property
+    def transcript(self) -> str:
+        return "".join(self._transcript)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _pump(self, timeout: float) -> int:
+        """Read once; return how many bytes arrived (0 on timeout, -1 once closed)."""
+        data = self._transport.read(timeout)
+        if data is None:
+            self._closed = True
+            return -1
+        if data:
+            text = data.decode("utf-8", errors="replace")
+            self._transcript.append(text)
+            self._buffer += _ANSI.sub("", text).replace("\r\n", "\n").replace("\r", "")
+        return len(data)
+
+    def expect(self, pattern: Pattern | None = None, timeout: float | None = None) -> str:
+        """Wait for pattern (default: the prompt); return the text before it and consume both."""
+        regex = self.prompt if pattern is None else _compile(pattern)
+        limit = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        while True:
+            match = regex.search(self._buffer)
+            if match:
+                before = self._buffer[: match.start()]
+                self._buffer = self._buffer[match.end() :]
+                return before
+            if self._closed:
+                raise ShellClosed(self.name, self._buffer or self.transcript[-2000:])
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ShellTimeout(self.name, f"'{regex.pattern}'", limit, self._buffer)
+            self._pump(min(remaining, 0.5))
+
+    def drain(self, quiet: float = 0.05) -> str:
+        """Read whatever arrives until the line is quiet for `quiet` seconds."""
+        while not self._closed and self._pump(quiet) > 0:
+            pass
+        text, self._buffer = self._buffer, ""
+        return text
+
+    def send_line(self, line: str) -> None:
+        if self._closed:
+            raise ShellClosed(self.name, self.transcript[-2000:])
+        self._transport.write(line.encode() + b"\n")
+
+    def send_command(
+        self, line: str, *, prompt: Pattern | None = None, timeout: float | None = None
+    ) -> str:
+        """Send one line and return its output, without the echoed line and the prompt."""
+        self.send_line(line)
+        output = self.expect(prompt, timeout)
+        first, _, rest = output.partition("\n")
+        return rest if line.strip() and line.strip() in first else output
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._transport.close()

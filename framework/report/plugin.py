@@ -1,0 +1,377 @@
+"""pytest plugin: every run writes its reports under <reports-dir>/<timestamp>/.
+
+Layout of one run directory:
+    report.html       self-contained pytest-html report
+    junit.xml         JUnit XML
+    allure-results/   allure-pytest output, plus environment.properties
+    allure-report/    Allure 3 HTML (single index.html that opens from file://)
+and <reports-dir>/latest is a symlink to the newest run directory.
+
+Options the user gives explicitly (--html, --junitxml, --alluredir, --self-contained-html)
+win: the plugin only fills in what is unset. The plugin must be registered before
+pytest_configure runs (via -p, `pytest_plugins` in a conftest, or an entry point), because
+it has to set the other plugins' options before they read them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import shutil
+import subprocess
+import time
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from framework.report import attach
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+ALLURE_TOOL_DIR = PROJECT_DIR / "tools" / "allure"
+ALLURE_CONFIG = ALLURE_TOOL_DIR / "allurerc.json"
+# Lets a lab machine point at a CLI installed elsewhere (must be Allure 3: the flags differ).
+ALLURE_CLI_ENV = "HOWTO_ALLURE_CLI"
+ALLURE_TIMEOUT_S = 300
+
+_WORKER_ALLURE_DIR = "howto_report_allure_dir"
+_WORKER_ENV = "howto_report_environment"
+
+
+@dataclass
+class RunReports:
+    """Where this run's reports go (None for a report another plugin cannot produce)."""
+
+    root: Path
+    run_dir: Path
+    html: Path | None
+    junit: Path | None
+    allure_results: Path | None
+    allure_report: Path | None
+    notes: list[str] = field(default_factory=list)
+
+
+_RUN_KEY = pytest.StashKey[RunReports]()
+_ENV_KEY = pytest.StashKey[dict[str, str]]()
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def get_run_reports(config: pytest.Config) -> RunReports | None:
+    """The current run's report locations (None on xdist workers and for --collect-only)."""
+    return config.stash.get(_RUN_KEY, None)
+
+
+def set_environment(config: pytest.Config, mapping: Mapping[str, object]) -> None:
+    """Record run facts (DPDK version, kernel, topology...) for both reports.
+
+    May be called any time before the session ends, also from xdist workers (the values
+    travel back to the controller when the worker shuts down). Later calls add to and
+    override earlier ones.
+    """
+    values = {str(k): str(v) for k, v in mapping.items()}
+    env = config.stash.setdefault(_ENV_KEY, {})
+    env.update(values)
+    if _is_worker(config):
+        config.workeroutput[_WORKER_ENV] = dict(env)  # type: ignore[attr-defined]
+    else:
+        _publish_to_html(config, values)
+
+
+def _publish_to_html(config: pytest.Config, values: Mapping[str, str]) -> None:
+    # pytest-html renders pytest-metadata's dict as its Environment table; it keeps a
+    # reference to that same dict, so updating it in place shows up in the final report.
+    try:
+        from pytest_metadata.plugin import metadata_key
+    except ImportError:
+        return
+    metadata = config.stash.get(metadata_key, None)
+    if metadata is not None:
+        metadata.update(values)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("howto-reports", "howto-conformance reports")
+    group.addoption(
+        "--reports-dir",
+        dest="howto_reports_dir",
+        metavar="DIR",
+        default=None,
+        help=f"root of the per-run report directories (default: {PROJECT_DIR / 'reports'})",
+    )
+    group.addoption(
+        "--no-allure-html",
+        dest="howto_no_allure_html",
+        action="store_true",
+        default=False,
+        help="write allure-results but do not generate the Allure HTML report",
+    )
+
+
+def _make_run_dir(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    # Two runs started within the same second (CI matrix, a quick rerun) must not share.
+    for n in range(1000):
+        candidate = root / (stamp if n == 0 else f"{stamp}-{n}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    raise RuntimeError(f"cannot create a run directory under {root}")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    opt = config.option
+    if _is_worker(config):
+        # xdist does not forward option values set in the controller's pytest_configure,
+        # so allure-pytest on a worker learns the results dir from workerinput.
+        allure_dir = config.workerinput.get(_WORKER_ALLURE_DIR)  # type: ignore[attr-defined]
+        if allure_dir and hasattr(opt, "allure_report_dir") and not opt.allure_report_dir:
+            opt.allure_report_dir = allure_dir
+        return
+    if getattr(opt, "help", False) or getattr(opt, "collectonly", False):
+        return
+
+    root = Path(opt.howto_reports_dir or PROJECT_DIR / "reports").expanduser().resolve()
+    run_dir = _make_run_dir(root)
+    notes: list[str] = []
+
+    html: Path | None = None
+    if hasattr(opt, "htmlpath"):
+        if not opt.htmlpath:
+            opt.htmlpath = str(run_dir / "report.html")
+            opt.self_contained_html = True
+        html = Path(opt.htmlpath).resolve()
+    else:
+        notes.append("pytest-html is not active: no report.html")
+
+    junit: Path | None = None
+    if hasattr(opt, "xmlpath"):
+        if not opt.xmlpath:
+            opt.xmlpath = str(run_dir / "junit.xml")
+        junit = Path(opt.xmlpath).resolve()
+    else:
+        notes.append("the junitxml plugin is disabled: no junit.xml")
+
+    allure_results: Path | None = None
+    allure_report: Path | None = None
+    if hasattr(opt, "allure_report_dir"):
+        if not opt.allure_report_dir:
+            opt.allure_report_dir = str(run_dir / "allure-results")
+        allure_results = Path(opt.allure_report_dir).resolve()
+        allure_results.mkdir(parents=True, exist_ok=True)
+        if not opt.howto_no_allure_html:
+            allure_report = run_dir / "allure-report"
+    else:
+        notes.append("allure-pytest is not active: no Allure results")
+
+    config.stash[_RUN_KEY] = RunReports(
+        root, run_dir, html, junit, allure_results, allure_report, notes
+    )
+    env = config.stash.setdefault(_ENV_KEY, {})
+    for key, value in (
+        ("Run", run_dir.name),
+        ("Python", platform.python_version()),
+        ("pytest", pytest.__version__),
+    ):
+        env.setdefault(key, value)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: object) -> None:
+    run = get_run_reports(node.config)  # type: ignore[attr-defined]
+    if run is not None and run.allure_results is not None:
+        node.workerinput[_WORKER_ALLURE_DIR] = str(run.allure_results)  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    values = getattr(node, "workeroutput", {}).get(_WORKER_ENV)
+    if values:
+        set_environment(node.config, values)  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_report_title(report: object) -> None:
+    config = getattr(report, "_config", None)
+    run = get_run_reports(config) if config is not None else None
+    report.title = f"howto-conformance {run.run_dir.name}" if run else "howto-conformance"  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator:
+    token = attach.bind_item(item)
+    try:
+        return (yield)
+    finally:
+        attach.unbind_item(token)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Generator:
+    report = yield
+    pending = attach.take_pending_extras(item)
+    if pending:
+        report.extras = list(getattr(report, "extras", [])) + pending
+    return report
+
+
+def _properties_escape(text: str, is_key: bool) -> str:
+    out = []
+    for i, ch in enumerate(text):
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch in "=:#!" and (is_key or i == 0):
+            out.append("\\" + ch)
+        elif ch == " " and (is_key or i == 0):
+            out.append("\\ ")
+        elif ord(ch) > 0x7E or ord(ch) < 0x20:
+            # Java properties are Latin-1; \u escapes read the same in Allure 2 and 3.
+            out.extend(f"\\u{unit:04x}" for unit in _utf16_units(ch))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _utf16_units(ch: str) -> list[int]:
+    data = ch.encode("utf-16-be")
+    return [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
+
+
+def write_environment_properties(directory: Path, env: Mapping[str, str]) -> Path:
+    """Write Allure's environment.properties (keys sorted, for diffable runs)."""
+    path = directory / "environment.properties"
+    lines = [
+        f"{_properties_escape(k, True)}={_properties_escape(v, False)}"
+        for k, v in sorted(env.items())
+    ]
+    tmp = path.with_suffix(".properties.tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="ascii")
+    os.replace(tmp, path)
+    return path
+
+
+def find_allure_cli() -> Path | None:
+    override = os.environ.get(ALLURE_CLI_ENV)
+    if override:
+        return Path(override) if Path(override).exists() else None
+    local = ALLURE_TOOL_DIR / "node_modules" / ".bin" / "allure"
+    return local if local.exists() else None
+
+
+def generate_allure_html(results: Path, output: Path, title: str) -> str | None:
+    """Run the Allure 3 CLI; return None on success, else a one-line reason."""
+    cli = find_allure_cli()
+    if cli is None:
+        return f"Allure CLI not found ({ALLURE_TOOL_DIR}/node_modules missing; run scripts/setup)"
+    if shutil.which("node") is None:
+        return "Allure CLI needs node, which is not on PATH (run scripts/setup)"
+    cmd = [str(cli), "generate", "--config", str(ALLURE_CONFIG), "--output", str(output)]
+    cmd += ["--report-name", title, str(results)]
+    env = dict(os.environ, NO_COLOR="1")
+    try:
+        proc = subprocess.run(
+            cmd,
+            check=False,
+            cwd=output.parent,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=ALLURE_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        return f"Allure CLI timed out after {ALLURE_TIMEOUT_S} s"
+    except OSError as exc:
+        return f"Allure CLI could not start: {exc}"
+    if proc.returncode != 0 or not (output / "index.html").exists():
+        tail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or ["no output"]
+        return f"Allure CLI exited {proc.returncode}: {tail[0][:200]}"
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # tryfirst: the Environment table must be complete before pytest-html renders its
+    # final report in its own (trylast) sessionfinish.
+    config = session.config
+    run = get_run_reports(config)
+    if run is None:
+        return
+    env = config.stash.get(_ENV_KEY, {})
+    _publish_to_html(config, env)
+    if run.allure_results is None:
+        return
+    # A reporting problem must never change the verdict of the run: report and go on.
+    try:
+        write_environment_properties(run.allure_results, env)
+    except OSError as exc:
+        run.notes.append(f"could not write environment.properties: {exc}")
+    if run.allure_report is not None:
+        try:
+            reason = generate_allure_html(
+                run.allure_results, run.allure_report, f"howto-conformance {run.run_dir.name}"
+            )
+        except Exception as exc:  # noqa: BLE001 - any failure here is only a report note
+            reason = f"{type(exc).__name__}: {exc}"
+        if reason:
+            run.notes.append(f"Allure HTML report not generated: {reason}")
+            run.allure_report = None
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    run = get_run_reports(terminalreporter.config)
+    if run is None:
+        return
+    for note in run.notes:
+        terminalreporter.write_line(f"reports: {note}", yellow=True)
+    terminalreporter.write_sep("-", f"reports in {run.run_dir}")
+    if run.allure_report is not None:
+        terminalreporter.write_line(f"Allure report: {(run.allure_report / 'index.html').as_uri()}")
+
+
+def update_latest_link(root: Path, run_dir: Path) -> None:
+    """Point <root>/latest at run_dir, atomically (rename over the old link)."""
+    link = root / "latest"
+    if link.exists() and not link.is_symlink():
+        raise OSError(f"{link} exists and is not a symlink")
+    try:
+        target: str = str(run_dir.relative_to(root))
+    except ValueError:
+        target = str(run_dir)
+    tmp = root / f".latest.{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # In unconfigure, so that `latest` only moves once report.html and junit.xml are final.
+    run = get_run_reports(config)
+    if run is None:
+        return
+    try:
+        update_latest_link(run.root, run.run_dir)
+    except OSError as exc:
+        tr = config.pluginmanager.get_plugin("terminalreporter")
+        message = f"reports: could not update {run.root / 'latest'}: {exc}"
+        if tr is not None:
+            tr.write_line(message, yellow=True)
+        else:
+            print(message)
+

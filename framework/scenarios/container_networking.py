@@ -1,0 +1,232 @@
+"""Guide 6 (virtio_user for container networking) as one object.
+
+The guide's set-up, on a DUT host: a testpmd on the host with a vhost-user port (step 4),
+a testpmd in a container with a virtio_user port on that socket (step 5). To carry traffic
+from the traffic generator, the host testpmd also owns the host's NIC port toward the
+switch and forwards between it and the vhost-user port (io), and the container testpmd
+sends every packet back (macswap), so a frame from the TG crosses vhost-user twice and
+returns to the TG with its MAC addresses swapped.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from framework import faults
+from framework.container import ContainerEngine
+from framework.container.image import ImageBuild, build_testpmd_image
+from framework.dpdk.args import (
+    EalOptions,
+    TestPmdOptions,
+    Translation,
+    testpmd_argv,
+    translate_guide_command,
+)
+from framework.dpdk.launch import LaunchRecord, file_prefix, launch_testpmd
+from framework.dpdk.parsers import PortInfo
+from framework.dpdk.testpmd import TestPmd
+from framework.dpdk.version import DpdkVersion
+from framework.lab.hosts import HostHandle, PortHandle
+from framework.report.attach import attach_text
+
+log = logging.getLogger("howto.guide6")
+
+# The guide's own command lines (17.05), reported next to what ran instead.
+GUIDE_HOST_COMMAND = (
+    "$(testpmd) -l 0-1 -n 4 --socket-mem 1024,1024 --vdev 'eth_vhost0,iface=/tmp/sock0' "
+    "--file-prefix=host --no-pci -- -i"
+)
+GUIDE_CONTAINER_COMMAND = (
+    "docker run -i -t -v /tmp/sock0:/var/run/usvhost -v /dev/hugepages:/dev/hugepages "
+    "dpdk-app-testpmd testpmd -l 6-7 -n 4 -m 1024 --no-pci "
+    "--vdev=virtio_user0,path=/var/run/usvhost --file-prefix=container "
+    "-- -i --txqflags=0xf00 --disable-hw-vlan"
+)
+CONTAINER_SOCKET = "/var/run/usvhost"  # where the guide mounts the socket in the container
+# Both testpmds fit in the virtual lab's 1 GiB of 2 MB hugepages with room to spare.
+MEMORY_MB = 128
+MBUFS = 16384
+
+
+@dataclass
+class ContainerNetworking:
+    host: HostHandle
+    version: DpdkVersion
+    testpmd: str
+    queues: int = 2
+    # Distinguishes the socket, file prefixes and container of several set-ups on one host.
+    name: str = "guide6"
+    engine: ContainerEngine | None = None
+    image: ImageBuild | None = None
+    host_pmd: TestPmd | None = None
+    container_pmd: TestPmd | None = None
+    # Port ids in the host testpmd.
+    nic_port: int = -1
+    vhost_port: int = -1
+    launches: list[LaunchRecord] = field(default_factory=list)
+    translations: list[Translation] = field(default_factory=list)
+    _containers: list[str] = field(default_factory=list)
+
+    @property
+    def socket(self) -> str:
+        return f"{self.host.work_dir}/{self.name}-vhost-user0.sock"
+
+    @property
+    def nic(self) -> PortHandle:
+        return self.host.data_port(0)
+
+    @property
+    def effective_queues(self) -> int:
+        return 1 if faults.active("single-queue") else self.queues
+
+    # -- guide steps 1-3: DPDK and the container image ---------------------------------
+
+    def build_image(self) -> ImageBuild:
+        """Steps 2-3 ("write a Dockerfile", "build a Docker image"), from the DPDK under test."""
+        self.engine = ContainerEngine.probe(
+            self.host.session,
+            preferred=self.host.spec.container_engine if self.host.spec.container_engine != "none"
+            else "process",
+            work_dir=self.host.work_dir,
+        )
+        if self.engine.kind == "process":
+            # No engine: the "container" is a plain host process; nothing to build.
+            self.image = ImageBuild(ref=f"host:{self.testpmd}", built=False, seconds=0.0, files=0)
+        else:
+            self.image = build_testpmd_image(self.host.session, self.testpmd, engine=self.engine)
+        return self.image
+
+    # -- guide step 4 ------------------------------------------------------------------
+
+    def start_host_testpmd(self) -> TestPmd:
+        """Step 4: a testpmd on the host with a vhost-user port (and the NIC port)."""
+        self.translations.append(translate_guide_command(GUIDE_HOST_COMMAND, self.version,
+                                                         self.testpmd))
+        queues = self.effective_queues
+        eal = EalOptions(lcores="0-1", memory_mb=MEMORY_MB, vdevs=[])
+        if self.nic.spec.pci and self.nic.spec.nic.value != "virtual":
+            eal.allow.append(self.nic.spec.pci)
+        else:
+            eal.no_pci = True
+            # qdisc_bypass: frames this port sends are not looped back into its own capture.
+            eal.vdevs.append(
+                f"net_af_packet0,iface={self.nic.interface},qpairs={queues},qdisc_bypass=1"
+            )
+        eal.vdevs.append(f"net_vhost0,iface={self.socket},queues={queues}")
+        app = TestPmdOptions(rxq=queues, txq=queues, total_num_mbufs=MBUFS, nb_cores=1)
+        self.host.session.run(["rm", "-f", self.socket])
+        self.host_pmd, record = launch_testpmd(self.host, f"{self.name}-vhost", eal, app,
+                                               binary=self.testpmd, version=self.version)
+        self.launches.append(record)
+        ports = {p.port: p for p in (self.host_pmd.show_port_info(i)
+                                     for i in self.host_pmd.port_ids())}
+        self.vhost_port = _port_with_driver(ports, "net_vhost")
+        self.nic_port = next(i for i in ports if i != self.vhost_port)
+        self.host_pmd.set_fwd("io")
+        self.host_pmd.start()
+        return self.host_pmd
+
+    # -- guide step 5 ------------------------------------------------------------------
+
+    def start_container_testpmd(self, *, single_file_segments: bool = True) -> TestPmd:
+        """Step 5: a container instance with a virtio_user port on the mounted socket."""
+        if self.engine is None or self.image is None:
+            self.build_image()
+        assert self.engine is not None and self.image is not None
+        self.translations.append(translate_guide_command(GUIDE_CONTAINER_COMMAND, self.version,
+                                                         self.testpmd))
+        queues = self.effective_queues
+        name = f"{self.name}-virtio-user"
+        eal = EalOptions(
+            # Forward on lcore 0: the host testpmd forwards on lcore 1.
+            lcores="0-1",
+            memory_mb=MEMORY_MB,
+            no_pci=True,
+            file_prefix=file_prefix(self.host, name),
+            single_file_segments=single_file_segments,
+            vdevs=[f"virtio_user0,path={CONTAINER_SOCKET},queues={queues}"],
+            extra=["--main-lcore", "1"],
+        )
+        app = TestPmdOptions(rxq=queues, txq=queues, total_num_mbufs=MBUFS, nb_cores=1)
+        changes: list[str] = []
+        inner = testpmd_argv(self.testpmd, eal, app, self.version, changes)
+        container = f"howto-{self.host.prefix}-{name}"
+        self.engine.remove(container)
+        argv, env = self.engine.run_argv(
+            self.image.ref, inner, name=container,
+            mounts=[(self.socket, CONTAINER_SOCKET), ("/dev/hugepages", "/dev/hugepages")],
+        )
+        self._containers.append(container)
+        full = ["env", *(f"{k}={v}" for k, v in env.items()), *argv] if env else argv
+        self.launches.append(LaunchRecord(name, self.host.name, full, changes))
+        self.container_pmd = TestPmd.launch(self.host.session, full,
+                                            name=f"{self.host.name}/{container}",
+                                            version=self.version, timeout=60)
+        if faults.active("container-port-stopped"):
+            self.container_pmd.port_stop(0)
+        self.container_pmd.set_fwd("rxonly" if faults.active("container-forwards-nothing")
+                                   else "macswap")
+        self.container_pmd.start()
+        return self.container_pmd
+
+    # -- what the host sees ------------------------------------------------------------
+
+    def host_vhost_info(self) -> PortInfo:
+        assert self.host_pmd is not None
+        return self.host_pmd.show_port_info(self.vhost_port)
+
+    def wait_vhost_link_up(self, timeout: float = 10.0) -> PortInfo:
+        assert self.host_pmd is not None
+        return self.host_pmd.wait_link_up(self.vhost_port, timeout=timeout)
+
+    def clear_stats(self) -> None:
+        for pmd in (self.host_pmd, self.container_pmd):
+            if pmd is not None and pmd.alive:
+                pmd.clear_port_stats("all")
+
+    # -- teardown ----------------------------------------------------------------------
+
+    def stop_container(self) -> None:
+        if self.container_pmd is not None:
+            self._attach(self.container_pmd)
+            self.container_pmd.close()
+            self.container_pmd = None
+        if self.engine is not None:
+            for name in self._containers:
+                self.engine.remove(name)
+            self._containers.clear()
+
+    def close(self) -> None:
+        self.stop_container()
+        if self.host_pmd is not None:
+            self._attach(self.host_pmd)
+            self.host_pmd.close()
+            self.host_pmd = None
+        self.host.session.run(["rm", "-f", self.socket], check=False)
+
+    def _attach(self, pmd: TestPmd) -> None:
+        try:
+            attach_text(f"{pmd.shell.name} transcript", pmd.shell.transcript)
+        except Exception as exc:  # noqa: BLE001 - a report problem must not mask teardown
+            log.warning("could not attach transcript: %s", exc)
+
+    def report_commands(self) -> str:
+        """The guide's command lines, their translation, and what this run started."""
+        lines: list[str] = []
+        for translation in self.translations:
+            lines += [f"guide (17.05): {translation.original}",
+                      f"  as DPDK {self.version} spells it: {translation.command}"]
+            lines += [f"  - {change}" for change in translation.changes]
+        for record in self.launches:
+            lines.append(f"ran on {record.host} ({record.name}): {' '.join(record.argv)}")
+            lines += [f"  - {change}" for change in record.changes]
+        return "\n".join(lines)
+
+
+def _port_with_driver(ports: dict[int, PortInfo], driver: str) -> int:
+    for port_id, info in ports.items():
+        if info.driver == driver:
+            return port_id
+    seen = ", ".join(f"{i}: {p.driver}" for i, p in ports.items())
+    raise LookupError(f"no {driver} port among testpmd's ports ({seen})")

@@ -1,0 +1,355 @@
+"""Send-and-verify vocabulary (in the spirit of PTF's verify_* calls).
+
+Each verify_* call sends packets from a TG port, captures on TG ports and raises
+AssertionError whose text says what was expected and what was seen: counts, which
+sequence numbers were missing, duplicated, unexpected or altered, and hexdumps of the first
+offending packets. check_capture() is the same judgement on a capture already taken.
+
+Identity: packets built by framework.traffic.packets carry a marker and a sequence number,
+so a received frame is matched to the packet it came from even if the DUT changed it, and
+anything else carrying the marker is an extra. Packets without the marker are matched by
+their exact bytes, and unrelated frames are then tolerated (they cannot be told apart
+from background traffic).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from scapy.layers.l2 import Ether
+from scapy.packet import Packet
+from scapy.utils import hexdump
+
+from framework.traffic.generator import Capture, CapturedFrame, TrafficGenerator
+from framework.traffic.packets import DEFAULT_MARKER, payload_seq
+
+Transform = Callable[[Packet], Packet]
+MAX_DUMPS = 4  # hexdumps of more packets drown the message; counts say the rest
+
+
+def swap_macs(pkt: Packet) -> Packet:
+    """The packet as a MAC-swapping forwarder (testpmd macswap) returns it."""
+    out = pkt.copy()
+    out[Ether].src, out[Ether].dst = pkt[Ether].dst, pkt[Ether].src
+    return out
+
+
+def count_matched_packets(
+    capture: Capture | dict[str, list[CapturedFrame]], expected: Packet | bytes, port: str
+) -> int:
+    """How many frames captured on port are byte-for-byte equal to expected."""
+    want = bytes(expected)
+    return sum(1 for frame in capture.get(port, []) if frame.raw == want)
+
+
+def _ranges(numbers: Sequence[int]) -> str:
+    """[1, 2, 3, 7] -> '1-3, 7': a lost burst of 500 should read as one range."""
+    parts: list[str] = []
+    ordered = sorted(set(numbers))
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        parts.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
+        i = j + 1
+    return ", ".join(parts)
+
+
+def _first_difference(a: bytes, b: bytes) -> int:
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return i
+    return min(len(a), len(b))
+
+
+def _dump(title: str, raw: bytes) -> str:
+    try:
+        summary = Ether(raw).summary()
+    except Exception:  # noqa: BLE001 - a malformed frame still deserves its hexdump
+        summary = "(not dissectable)"
+    return f"{title} ({len(raw)} bytes): {summary}\n{hexdump(raw, dump=True)}"
+
+
+@dataclass
+class Comparison:
+    """Expected packets against frames seen on one port."""
+
+    by_seq: bool
+    seen: int
+    missing: list[int] = field(default_factory=list)  # indexes into expected
+    duplicated: dict[int, list[CapturedFrame]] = field(default_factory=dict)
+    altered: list[tuple[int, CapturedFrame]] = field(default_factory=list)
+    unexpected: list[CapturedFrame] = field(default_factory=list)
+    matched: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.duplicated or self.altered or self.unexpected)
+
+
+def compare(
+    expected: Sequence[Packet | bytes],
+    seen: Sequence[CapturedFrame],
+    marker: bytes | None = DEFAULT_MARKER,
+    strict: bool = True,
+) -> Comparison:
+    """Match seen frames to expected packets: by sequence number when every expected packet
+    has a distinct one, else by exact bytes. strict: frames matching nothing are errors."""
+    want = [bytes(p) for p in expected]
+    want_set = set(want)
+    seqs = [payload_seq(raw, marker) if marker else None for raw in want]
+    by_seq = bool(want) and None not in seqs and len(set(seqs)) == len(seqs)
+    result = Comparison(by_seq=by_seq, seen=len(seen))
+    if by_seq:
+        index_of = {seq: i for i, seq in enumerate(seqs)}
+        groups: dict[int, list[CapturedFrame]] = defaultdict(list)
+        for frame in seen:
+            i = index_of.get(payload_seq(frame.raw, marker))  # type: ignore[arg-type]
+            if i is None:
+                result.unexpected.append(frame)
+            else:
+                groups[i].append(frame)
+        for i, raw in enumerate(want):
+            got = groups.get(i, [])
+            if not got:
+                result.missing.append(i)
+            elif len(got) > 1:
+                result.duplicated[i] = got
+            elif got[0].raw != raw:
+                result.altered.append((i, got[0]))
+            else:
+                result.matched += 1
+    else:
+        groups_b: dict[bytes, list[CapturedFrame]] = defaultdict(list)
+        for frame in seen:
+            if frame.raw in want_set:
+                groups_b[frame.raw].append(frame)
+            elif strict:
+                result.unexpected.append(frame)
+        positions: dict[bytes, list[int]] = defaultdict(list)
+        for i, raw in enumerate(want):
+            positions[raw].append(i)
+        for raw, indexes in positions.items():
+            got = groups_b.get(raw, [])
+            if len(got) > len(indexes):
+                result.duplicated[indexes[0]] = got
+            # identical expected packets: the ones beyond what arrived are missing
+            result.missing += indexes[len(got):]
+            result.matched += min(len(got), len(indexes))
+        result.missing.sort()
+    return result
+
+
+def _describe_failure(
+    title: str,
+    expected: Sequence[Packet | bytes],
+    comparison: Comparison,
+    port: str,
+    marker: bytes | None,
+) -> list[str]:
+    want = [bytes(p) for p in expected]
+
+    def label(i: int) -> str:
+        return f"seq {payload_seq(want[i], marker)}" if comparison.by_seq else f"packet #{i}"
+
+    def labels(indexes: Sequence[int]) -> str:
+        if comparison.by_seq:
+            return "seq " + _ranges([payload_seq(want[i], marker) for i in indexes])  # type: ignore[misc]
+        return "packet #" + _ranges(indexes)
+
+    lines = [f"{title}: expected {len(want)} packets on {port}, saw {comparison.seen}"
+             + (f" carrying marker {marker!r}" if marker else "")]
+    if comparison.missing:
+        lines.append(f"  missing ({len(comparison.missing)}): {labels(comparison.missing)}")
+    if comparison.duplicated:
+        dups = ", ".join(
+            f"{label(i)} x{len(frames)}" for i, frames in sorted(comparison.duplicated.items())
+        )
+        lines.append(f"  duplicated ({len(comparison.duplicated)}): {dups}")
+    if comparison.altered:
+        idx = [i for i, _ in comparison.altered]
+        lines.append(f"  altered ({len(idx)}): {labels(idx)}")
+    if comparison.unexpected:
+        seqs = [payload_seq(f.raw, marker) if marker else None for f in comparison.unexpected]
+        known = [s for s in seqs if s is not None]
+        what = f"seq {_ranges(known)}" if known else ""
+        if len(known) < len(seqs):
+            what += (", " if what else "") + f"{len(seqs) - len(known)} without sequence number"
+        lines.append(f"  unexpected ({len(seqs)}): {what}")
+
+    dumps: list[str] = []
+    for i, frame in comparison.altered:
+        at = _first_difference(want[i], frame.raw)
+        dumps.append(_dump(f"{label(i)} expected", want[i]))
+        dumps.append(
+            _dump(f"{label(i)} seen on {port} at {frame.time:.6f} s, first difference at byte {at}",
+                  frame.raw)
+        )
+    for i in comparison.missing:
+        dumps.append(_dump(f"{label(i)} expected, never seen on {port}", want[i]))
+    for i, frames in sorted(comparison.duplicated.items()):
+        dumps.append(_dump(f"{label(i)} seen {len(frames)} times on {port}", frames[0].raw))
+    for frame in comparison.unexpected:
+        seq = payload_seq(frame.raw, marker) if marker else None
+        name = f"seq {seq}" if seq is not None else "frame"
+        dumps.append(_dump(f"{name} unexpected on {port} at {frame.time:.6f} s", frame.raw))
+    # an altered packet needs both sides, so count dump pairs as one
+    limit = MAX_DUMPS + min(len(comparison.altered), MAX_DUMPS)
+    if len(dumps) > limit:
+        dumps = dumps[:limit] + [f"... {len(dumps) - limit} more packets not shown"]
+    return lines + dumps
+
+
+def check_capture(
+    capture: Capture,
+    rx_port: str,
+    expected: Sequence[Packet | bytes],
+    *,
+    marker: bytes | None = DEFAULT_MARKER,
+    sent: int | None = None,
+    silent_ports: Sequence[str] = (),
+    title: str = "check_capture",
+) -> None:
+    """Assert rx_port saw every expected packet exactly once and unaltered, nothing else
+    with the marker, the silent ports saw nothing with the marker, and the TG sent all
+    `sent` packets."""
+    strict = marker is not None and all(marker in bytes(p) for p in expected)
+    problems: list[str] = []
+    if sent is not None and capture.sent < sent:
+        problems.append(
+            f"{title}: the TG sent only {capture.sent} of {sent} packets"
+            + (f" (first tx error: {capture.tx_error})" if capture.tx_error else "")
+        )
+    comparison = compare(expected, capture.frames(rx_port), marker if strict else None, strict)
+    if not comparison.ok:
+        problems += _describe_failure(
+            title, expected, comparison, rx_port, marker if strict else None
+        )
+    for port in silent_ports:
+        frames = capture.frames(port)
+        if strict and frames:
+            seqs = [s for s in (payload_seq(f.raw, marker) for f in frames) if s is not None]
+            problems.append(
+                f"{title}: {port} must see no test packets but saw {len(frames)}"
+                + (f": seq {_ranges(seqs)}" if seqs else "")
+            )
+            problems.append(_dump(f"first frame seen on {port} at {frames[0].time:.6f} s",
+                                  frames[0].raw))
+    if problems:
+        raise AssertionError("\n".join(problems))
+
+
+def _expected_list(
+    packets: Sequence[Packet], expected: Sequence[Packet] | Transform | None
+) -> list[Packet]:
+    if expected is None:
+        return list(packets)
+    if callable(expected):
+        return [expected(p) for p in packets]
+    return list(expected)
+
+
+def _filter_marker(packets: Sequence[Packet], marker: bytes | None) -> bytes | None:
+    # the agent drops frames without the marker, so only filter when every packet has it
+    if marker is not None and all(marker in bytes(p) for p in packets):
+        return marker
+    return None
+
+
+def verify_packets(
+    tg: TrafficGenerator,
+    packets: Sequence[Packet],
+    tx_port: str,
+    rx_port: str,
+    expected: Sequence[Packet] | Transform | None = None,
+    *,
+    timeout: float = 2.0,
+    marker: bytes | None = DEFAULT_MARKER,
+    pps: float | None = None,
+    silent_ports: Sequence[str] = (),
+) -> Capture:
+    """Send packets on tx_port; assert each expected packet (default: the packets
+    themselves; or a list; or a transform such as swap_macs applied to each) arrives on
+    rx_port exactly once with exactly its bytes, nothing else carrying the marker does,
+    and silent_ports see no packet carrying it."""
+    want = _expected_list(packets, expected)
+    filt = _filter_marker(packets, marker)
+    capture = tg.exchange(
+        tx_port, packets, [rx_port, *silent_ports], expect=len(want), timeout=timeout,
+        marker=filt, pps=pps,
+    )
+    check_capture(
+        capture, rx_port, want, marker=filt, sent=len(packets), silent_ports=silent_ports,
+        title=f"verify_packets {tx_port} -> {rx_port}",
+    )
+    return capture
+
+
+def verify_packet(
+    tg: TrafficGenerator,
+    pkt: Packet,
+    tx_port: str,
+    rx_port: str,
+    expected: Packet | Transform | None = None,
+    *,
+    timeout: float = 1.0,
+    marker: bytes | None = DEFAULT_MARKER,
+) -> Capture:
+    """Send pkt on tx_port; assert expected (default pkt) arrives on rx_port exactly once."""
+    want: Sequence[Packet] | Transform | None = (
+        [expected] if isinstance(expected, (Packet, bytes)) else expected
+    )
+    want = _expected_list([pkt], want)
+    filt = _filter_marker([pkt], marker)
+    capture = tg.exchange(
+        tx_port, [pkt], [rx_port], expect=1, timeout=timeout, marker=filt
+    )
+    check_capture(
+        capture, rx_port, want, marker=filt, sent=1, title=f"verify_packet {tx_port} -> {rx_port}"
+    )
+    return capture
+
+
+def verify_no_packet(
+    tg: TrafficGenerator,
+    pkt: Packet,
+    tx_port: str,
+    rx_port: str,
+    *,
+    timeout: float = 1.0,
+    marker: bytes | None = DEFAULT_MARKER,
+    require_sent: bool = True,
+) -> Capture:
+    """Send pkt on tx_port and listen on rx_port for the whole timeout; assert no copy of
+    it arrives (recognised by its sequence number even if altered, else by its bytes).
+    Fails too if the TG could not send it, since a packet never sent proves nothing,
+    unless require_sent is False: for a test that takes the link down on purpose (on a
+    veth pair the peer going down makes the sender's device drop the frame)."""
+    filt = _filter_marker([pkt], marker)
+    capture = tg.exchange(tx_port, [pkt], [rx_port], expect=None, timeout=timeout, marker=filt)
+    title = f"verify_no_packet {tx_port} -> {rx_port}"
+    problems = []
+    if capture.sent < 1 and require_sent:
+        problems.append(
+            f"{title}: the TG could not send the packet ({capture.tx_error}), so its absence"
+            " proves nothing"
+        )
+    raw = bytes(pkt)
+    seq = payload_seq(raw, filt) if filt else None
+    if seq is not None:
+        hits = [f for f in capture.frames(rx_port) if payload_seq(f.raw, filt) == seq]
+        name = f"seq {seq}"
+    else:
+        hits = [f for f in capture.frames(rx_port) if f.raw == raw]
+        name = "the packet"
+    if hits:
+        problems.append(f"{title}: {name} must not arrive on {rx_port} but was seen {len(hits)}"
+                        " time(s)")
+        problems.append(_dump(f"{name} sent", raw))
+        problems.append(_dump(f"{name} seen on {rx_port} at {hits[0].time:.6f} s", hits[0].raw))
+    if problems:
+        raise AssertionError("\n".join(problems))
+    return capture

@@ -1,0 +1,120 @@
+"""The virtual lab: built from topologies/virtual.yaml, reached over SSH, and gone afterwards."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from framework.config import DEFAULT_TOPOLOGY, load_topology
+from framework.errors import LabError, RemoteError
+from framework.lab.hosts import provision
+from framework.lab.leftovers import snapshot
+from framework.lab.virtual import VirtualLab
+from framework.remote import SSHSession
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def topology():
+    return load_topology(DEFAULT_TOPOLOGY)
+
+
+def test_up_use_down_leaves_nothing(topology) -> None:
+    before = snapshot()
+    with provision(topology) as hosts:
+        during = snapshot()
+        assert during.new_since(before)["namespaces"], "the lab made its namespaces"
+        for name, host in hosts.items():
+            # Each host is its own namespace with the topology's data ports.
+            links = host.session.run(["ip", "-o", "link", "show"]).stdout
+            for port in host.ports.values():
+                assert f" {port.interface}@" in links, f"{name} has {port.interface}"
+            address = ipaddress.ip_address(host.session.address)
+            assert address in ipaddress.ip_network("198.18.0.0/15")
+        # Something long-running in a namespace must not survive teardown either.
+        hosts["host_server_1"].session.run(
+            ["bash", "-c", "nohup sleep 600 >/dev/null 2>&1 &"], timeout=10
+        )
+    assert snapshot().new_since(before) == {}
+
+
+def test_data_ports_share_a_flooding_switch(topology) -> None:
+    with provision(topology) as hosts:
+        tg, dut = hosts["tg"], hosts["host_server_1"]
+        tg.session.run(["ip", "addr", "add", "198.18.1.1/24", "dev", tg.port("p0").interface])
+        dut.session.run(["ip", "addr", "add", "198.18.1.2/24", "dev", dut.port("p0").interface])
+        ping = tg.session.run(["ping", "-c", "2", "-i", "0.2", "-W", "2", "198.18.1.2"], check=False)
+        assert ping.ok, f"tg reaches host_server_1 through the switch: {ping.stdout}"
+
+
+def test_sessions_run_in_their_own_namespace(topology) -> None:
+    with provision(topology) as hosts:
+        names = {h.session.run(["ip", "-o", "addr", "show", "mgmt0"]).stdout for h in hosts.values()}
+        assert len(names) == len(hosts), "every host has its own management address"
+
+
+def test_refuses_subnet_that_overlaps_a_route(topology) -> None:
+    subprocess.run(["ip", "route", "add", "blackhole", "198.18.0.0/26"], check=True)
+    try:
+        with pytest.raises(LabError, match=r"overlaps existing routes: 198\.18\.0\.0/26"):
+            VirtualLab(topology).up()
+    finally:
+        subprocess.run(["ip", "route", "del", "blackhole", "198.18.0.0/26"], check=True)
+    assert not [ns for ns in snapshot().namespaces if ns.startswith("hc-")]
+
+
+def test_unreachable_host_is_one_clear_line(topology) -> None:
+    with provision(topology) as hosts:
+        # The controller's own lab address: nothing listens on port 22 there.
+        lab_address = str(next(iter(ipaddress.ip_network("198.18.0.0/24").hosts())))
+        assert hosts
+        session = SSHSession("ghost", lab_address, connect_timeout=3)
+        with pytest.raises(RemoteError) as info:
+            session.connect()
+    message = str(info.value)
+    assert message.startswith(f"ghost: cannot reach {lab_address}:22 over SSH")
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupted_run_leaves_nothing(tmp_path: Path, how: signal.Signals) -> None:
+    before = snapshot()
+    suite = tmp_path / "test_sleepy.py"
+    suite.write_text(
+        textwrap.dedent(
+            """
+            import time
+
+            def test_sleeps(hosts):
+                print("LAB-UP", flush=True)
+                time.sleep(120)
+            """
+        )
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "framework.plugin", "-s", "-q",
+         "-p", "no:cacheprovider", "--rootdir", str(tmp_path), "-c", os.devnull,
+         "--reports-dir", str(tmp_path / "reports"), "--no-allure-html", str(suite)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + 60
+        for line in process.stdout:
+            if "LAB-UP" in line or time.monotonic() > deadline:
+                break
+        process.send_signal(how)
+        process.wait(60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert snapshot().new_since(before) == {}
