@@ -297,6 +297,9 @@ class TestPmd:
     def clear_port_stats(self, port: PortId = "all") -> None:
         self.command(f"clear port stats {port}")
 
+    def clear_port_xstats(self, port: PortId = "all") -> None:
+        self.command(f"clear port xstats {port}")
+
     def wait_link_up(self, port: int, timeout: float = 10.0, interval: float = 0.2) -> PortInfo:
         """Poll `show port info` until the link is up (an e1000 link takes ~3 s)."""
         deadline = time.monotonic() + timeout

@@ -184,6 +184,7 @@ class ContainerNetworking:
         for pmd in (self.host_pmd, self.container_pmd):
             if pmd is not None and pmd.alive:
                 pmd.clear_port_stats("all")
+                pmd.clear_port_xstats("all")
 
     # -- teardown ----------------------------------------------------------------------
 

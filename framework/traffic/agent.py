@@ -50,6 +50,7 @@ TP_STATUS_VLAN_VALID = 1 << 4
 TP_STATUS_VLAN_TPID_VALID = 1 << 6
 AUXDATA = struct.Struct("IIIHHHH")  # struct tpacket_auxdata
 TIMESPEC = struct.Struct("qq")
+TIMESPEC32 = struct.Struct("ii")
 RCVBUF = 64 * 1024 * 1024  # room for a whole burst captured while we are still sending
 MAX_FRAME = 65536
 RETRIES = 100  # times 0.2 ms: how long one frame waits for a full device queue
@@ -184,9 +185,10 @@ class Capturer:
                         if not status & TP_STATUS_VLAN_TPID_VALID:
                             tpid = 0x8100
                         data = data[:12] + struct.pack("!HH", tpid, tci) + data[12:]
-                elif level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS \
-                        and len(value) >= TIMESPEC.size:
-                    sec, nsec = TIMESPEC.unpack_from(value)
+                elif level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                    # struct timespec: two longs, 8 bytes each on 64-bit hosts, 4 on 32-bit
+                    spec = TIMESPEC if len(value) >= TIMESPEC.size else TIMESPEC32
+                    sec, nsec = spec.unpack_from(value)
                     stamp = sec + nsec / 1e9
             if self.marker is not None and self.marker not in data:
                 self.ignored += 1

@@ -85,7 +85,9 @@ class TrafficGenerator:
     named network namespace of that host.
     """
 
-    def __init__(self, session: Session, agent_dir: str = "/tmp/howto", python: str = "python3"):
+    def __init__(
+        self, session: Session, agent_dir: str = "/tmp/howto", python: str = "python3"
+    ) -> None:
         self.session = session
         self.agent_dir = agent_dir
         self.python = python

@@ -326,8 +326,9 @@ def verify_no_packet(
     """Send pkt on tx_port and listen on rx_port for the whole timeout; assert no copy of
     it arrives (recognised by its sequence number even if altered, else by its bytes).
     Fails too if the TG could not send it, since a packet never sent proves nothing,
-    unless require_sent is False: for a test that takes the link down on purpose (on a
-    veth pair the peer going down makes the sender's device drop the frame)."""
+    unless require_sent is False: for a test that takes a link down on purpose (on a veth
+    pair whose peer just went down, sends fail with ENOBUFS until the kernel's link watch
+    deactivates the device, about 1 s; after that frames are dropped silently)."""
     filt = _filter_marker([pkt], marker)
     capture = tg.exchange(tx_port, [pkt], [rx_port], expect=None, timeout=timeout, marker=filt)
     title = f"verify_no_packet {tx_port} -> {rx_port}"

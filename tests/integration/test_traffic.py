@@ -3,6 +3,7 @@ joined by a veth pair, real frames, real captures."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -43,7 +44,9 @@ class NetnsSession(LocalSession):
 
 
 def ip(*args: str, check: bool = True) -> None:
-    subprocess.run(["ip", *args], check=check, capture_output=True)
+    done = subprocess.run(["ip", *args], capture_output=True, text=True)
+    if check and done.returncode:
+        raise RuntimeError(f"`ip {' '.join(args)}` failed: {done.stderr.strip()}")
 
 
 def wait_operstate(ns: str, ifname: str, state: str, timeout: float = 5.0) -> None:
@@ -54,7 +57,8 @@ def wait_operstate(ns: str, ifname: str, state: str, timeout: float = 5.0) -> No
         if out.split()[1] == state:
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"{ns}:{ifname} is {out.split()[1]}, not {state}, after {timeout} s")
+            now = out.split()[1]
+            raise AssertionError(f"{ns}:{ifname} is {now}, not {state}, after {timeout} s")
         time.sleep(0.05)
 
 
@@ -66,6 +70,8 @@ def _delete_namespaces() -> None:
 
 @pytest.fixture
 def veth_pair() -> Iterator[None]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: creates network namespaces and raw sockets")
     _delete_namespaces()  # leftovers of a run that was killed
     try:
         ip("netns", "add", NS_A)
@@ -156,12 +162,13 @@ def test_verify_no_packet_passes_when_b_is_down_and_bites_when_up(
     ip("-n", NS_B, "link", "set", IF_B, "down")
     # b down takes a's carrier away. Until the kernel's link watch deactivates a (up to
     # about 1 s), veth refuses frames with ENOBUFS; afterwards they are dropped silently.
-    wait_operstate(NS_A, IF_A, "LOWERLAYERDOWN")
+    wait_operstate(NS_A, IF_A, "DOWN")
     capture = verify_no_packet(tg, pkt, PORT_A, PORT_B, timeout=0.5)
     assert capture.down == [PORT_B] and capture.sent == 1
     with pytest.raises(AssertionError, match="expected 1 packets on hce-b:hceb0, saw 0"):
         verify_packet(tg, pkt, PORT_A, PORT_B, timeout=0.5)
     ip("-n", NS_B, "link", "set", IF_B, "up")
+    wait_operstate(NS_A, IF_A, "UP")
     with pytest.raises(AssertionError) as failure:
         verify_no_packet(tg, pkt, PORT_A, PORT_B, timeout=0.5)
     assert "seq 0 must not arrive on hce-b:hceb0 but was seen 1 time(s)" in str(failure.value)

@@ -35,9 +35,10 @@ def test_up_use_down_leaves_nothing(topology) -> None:
         assert during.new_since(before)["namespaces"], "the lab made its namespaces"
         for name, host in hosts.items():
             # Each host is its own namespace with the topology's data ports.
-            links = host.session.run(["ip", "-o", "link", "show"]).stdout
             for port in host.ports.values():
-                assert f" {port.interface}@" in links, f"{name} has {port.interface}"
+                link = host.session.run(["ip", "-o", "link", "show", "dev", port.interface],
+                                        check=False)
+                assert link.ok and "state UP" in link.stdout, f"{name} has {port.interface} up"
             address = ipaddress.ip_address(host.session.address)
             assert address in ipaddress.ip_network("198.18.0.0/15")
         # Something long-running in a namespace must not survive teardown either.
@@ -47,13 +48,27 @@ def test_up_use_down_leaves_nothing(topology) -> None:
     assert snapshot().new_since(before) == {}
 
 
-def test_data_ports_share_a_flooding_switch(topology) -> None:
+def test_data_switch_floods_like_the_guides_switch(topology) -> None:
+    """The guide's switch is "configured to broadcast traffic on all the NIC ports": a
+    frame for a MAC the switch has seen behind host_server_1 still reaches every port."""
+    from scapy.layers.l2 import Ether
+
+    from framework.traffic.generator import TrafficGenerator
+
     with provision(topology) as hosts:
         tg, dut = hosts["tg"], hosts["host_server_1"]
-        tg.session.run(["ip", "addr", "add", "198.18.1.1/24", "dev", tg.port("p0").interface])
-        dut.session.run(["ip", "addr", "add", "198.18.1.2/24", "dev", dut.port("p0").interface])
-        ping = tg.session.run(["ping", "-c", "2", "-i", "0.2", "-W", "2", "198.18.1.2"], check=False)
-        assert ping.ok, f"tg reaches host_server_1 through the switch: {ping.stdout}"
+        known = "02:00:00:00:00:11"
+        # A learning bridge would now send frames for `known` to host_server_1 only.
+        TrafficGenerator(dut.session, agent_dir=dut.work_dir).exchange(
+            dut.port("p0").interface, [Ether(src=known, dst="ff:ff:ff:ff:ff:ff") / b"learn"],
+            [], timeout=0.1)
+        generator = TrafficGenerator(tg.session, agent_dir=tg.work_dir)
+        frame = Ether(src=generator.mac_of(tg.port("p0").interface), dst=known,
+                      type=0x88B5) / (b"HOWTO-flood" + bytes(40))
+        capture = generator.exchange(tg.port("p0").interface, [frame], [tg.port("p1").interface],
+                                     expect=1, timeout=2, marker=b"HOWTO-flood")
+        assert len(capture.frames(tg.port("p1").interface)) == 1, (
+            "the switch floods a frame for a MAC learned elsewhere to every port")
 
 
 def test_sessions_run_in_their_own_namespace(topology) -> None:

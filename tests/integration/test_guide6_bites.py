@@ -1,0 +1,52 @@
+"""Guide 6's checks bite: run the real test module against a DUT broken on purpose.
+
+Each case runs testsuites/test_virtio_user_container.py in a child pytest with one
+--inject-fault and asserts it fails, in the test that should catch the fault, with a
+message that says what the guide promised and what was seen.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+MODULE = "testsuites/test_virtio_user_container.py"
+
+
+def _run_with_fault(tmp_path: Path, fault: str, *select: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", MODULE, "-p", "no:cacheprovider", "--inject-fault",
+         fault, "--reports-dir", str(tmp_path), "--no-allure-html", "-q", *select],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+
+
+@pytest.mark.parametrize(
+    "fault, test, message",
+    [
+        ("container-forwards-nothing", "test_traffic_crosses_vhost_user_into_the_container",
+         "expected 256 packets on eth1, saw 0"),
+        ("container-port-stopped", "test_traffic_crosses_vhost_user_into_the_container",
+         "expected 256 packets on eth1, saw 0"),
+        ("single-queue", "test_multiqueue_spreads_flows_over_both_queues",
+         "queue 1 carried no traffic"),
+    ],
+)
+def test_broken_dut_fails_the_guide(tmp_path: Path, fault: str, test: str, message: str) -> None:
+    done = _run_with_fault(tmp_path, fault, "-k", test.removeprefix("test_"))
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, f"with fault {fault} the guide-6 test must fail:\n{output[-3000:]}"
+    assert f"FAILED {MODULE}::{test}" in output
+    assert message in output, f"the failure says why ({message!r}):\n{output[-3000:]}"
+
+
+def test_unknown_fault_is_one_line(tmp_path: Path) -> None:
+    done = _run_with_fault(tmp_path, "gremlins")
+    assert done.returncode == 4
+    assert "ERROR: --inject-fault: unknown fault gremlins (known: container-forwards-nothing" in (
+        done.stderr
+    )
