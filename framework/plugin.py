@@ -161,7 +161,15 @@ def dpdk_version(topology: Topology, hosts: dict[str, HostHandle], pytestconfig:
             f"{dut.name}'s {topology.dpdk.testpmd} is {found}",
             returncode=3,
         )
-    set_environment(pytestconfig, {"DPDK version": str(found), "testpmd": topology.dpdk.testpmd})
+    kernel = dut.session.run(["uname", "-r"], check=False).stdout.strip()
+    set_environment(
+        pytestconfig,
+        {
+            "DPDK version": str(found),
+            "testpmd": topology.dpdk.testpmd,
+            f"{dut.name} kernel": kernel or "unknown",
+        },
+    )
     return found
 
 

@@ -49,8 +49,11 @@ def guide(
         with step("2-3. Write a Dockerfile and build the image from the DPDK under test"):
             image = setup.build_image()
             assert setup.engine is not None
-            attach_text("container engine", f"{setup.engine.description}\nimage: {image.ref} "
-                        f"({'built' if image.built else 'reused'} in {image.seconds:.1f} s)")
+            attach_text(
+                "container engine",
+                f"{setup.engine.description}\nimage: {image.ref} "
+                f"({'built' if image.built else 'reused'} in {image.seconds:.1f} s)",
+            )
         with step("4. Start a testpmd on the host with a vhost-user port"):
             setup.start_host_testpmd()
         with step("5. Start a container instance with a virtio-user port"):
@@ -72,8 +75,15 @@ def tg_port(tg_host: HostHandle) -> str:
 def _flows(guide: ContainerNetworking, traffic_generator: TrafficGenerator, tg_port: str):
     assert guide.host_pmd is not None
     dut_mac = guide.host_pmd.show_port_info(guide.nic_port).mac
-    return flows(FLOWS, traffic_generator.mac_of(tg_port), dut_mac.lower(), "198.18.1.1",
-                 "198.18.2.1", packets_per_flow=PACKETS_PER_FLOW, vary=("src_ip", "sport"))
+    return flows(
+        FLOWS,
+        traffic_generator.mac_of(tg_port),
+        dut_mac.lower(),
+        "198.18.1.1",
+        "198.18.2.1",
+        packets_per_flow=PACKETS_PER_FLOW,
+        vary=("src_ip", "sport"),
+    )
 
 
 def test_traffic_crosses_vhost_user_into_the_container_and_back(
@@ -82,8 +92,15 @@ def test_traffic_crosses_vhost_user_into_the_container_and_back(
     packets = _flows(guide, traffic_generator, tg_port)
     guide.clear_stats()
     with step(f"Send {len(packets)} packets from the TG; each returns once, MACs swapped"):
-        verify_packets(traffic_generator, packets, tg_port, tg_port, expected=swap_macs,
-                       pps=RATE_PPS, timeout=5)
+        verify_packets(
+            traffic_generator,
+            packets,
+            tg_port,
+            tg_port,
+            expected=swap_macs,
+            pps=RATE_PPS,
+            timeout=5,
+        )
     with step("The vhost-user and virtio_user counters equal the packets sent"):
         assert guide.host_pmd is not None and guide.container_pmd is not None
         host_nic = guide.host_pmd.show_port_stats(guide.nic_port)
@@ -91,23 +108,31 @@ def test_traffic_crosses_vhost_user_into_the_container_and_back(
         container = guide.container_pmd.show_port_stats(0)
         sent = len(packets)
         attach_table(
-            "port counters", ["port", "RX packets", "TX packets"],
-            [["host NIC port", host_nic.rx_packets, host_nic.tx_packets],
-             ["host vhost-user port", host_vhost.rx_packets, host_vhost.tx_packets],
-             ["container virtio_user port", container.rx_packets, container.tx_packets]],
+            "port counters",
+            ["port", "RX packets", "TX packets"],
+            [
+                ["host NIC port", host_nic.rx_packets, host_nic.tx_packets],
+                ["host vhost-user port", host_vhost.rx_packets, host_vhost.tx_packets],
+                ["container virtio_user port", container.rx_packets, container.tx_packets],
+            ],
         )
         assert host_vhost.tx_packets == sent, (
             f"host vhost-user port sent {host_vhost.tx_packets} packets into the container, "
-            f"expected {sent}")
+            f"expected {sent}"
+        )
         assert container.rx_packets == sent, (
-            f"container virtio_user port received {container.rx_packets}, expected {sent}")
+            f"container virtio_user port received {container.rx_packets}, expected {sent}"
+        )
         assert container.tx_packets == sent, (
-            f"container virtio_user port sent back {container.tx_packets}, expected {sent}")
+            f"container virtio_user port sent back {container.tx_packets}, expected {sent}"
+        )
         assert host_vhost.rx_packets == sent, (
-            f"host vhost-user port received {host_vhost.rx_packets} back, expected {sent}")
+            f"host vhost-user port received {host_vhost.rx_packets} back, expected {sent}"
+        )
         assert host_nic.rx_packets == sent and host_nic.tx_packets == sent, (
             f"host NIC port: RX {host_nic.rx_packets} / TX {host_nic.tx_packets}, "
-            f"expected {sent} each")
+            f"expected {sent} each"
+        )
 
 
 def test_multiqueue_spreads_flows_over_both_queues(
@@ -116,27 +141,43 @@ def test_multiqueue_spreads_flows_over_both_queues(
     packets = _flows(guide, traffic_generator, tg_port)
     guide.clear_stats()
     with step(f"Send {FLOWS} flows through queues={QUEUES} vhost-user / virtio_user ports"):
-        verify_packets(traffic_generator, packets, tg_port, tg_port, expected=swap_macs,
-                       pps=RATE_PPS, timeout=5)
+        verify_packets(
+            traffic_generator,
+            packets,
+            tg_port,
+            tg_port,
+            expected=swap_macs,
+            pps=RATE_PPS,
+            timeout=5,
+        )
     with step("Every queue of both ports carried traffic"):
         assert guide.host_pmd is not None and guide.container_pmd is not None
         host_x = guide.host_pmd.show_port_xstats(guide.vhost_port)
         container_x = guide.container_pmd.show_port_xstats(0)
         rows = []
         for q in range(QUEUES):
-            rows.append([q, host_x.get(f"tx_q{q}_good_packets"),
-                         container_x.get(f"rx_q{q}_good_packets"),
-                         container_x.get(f"tx_q{q}_good_packets"),
-                         host_x.get(f"rx_q{q}_good_packets")])
-        attach_table("per-queue packets",
-                     ["queue", "host vhost TX", "container RX", "container TX", "host vhost RX"],
-                     rows)
+            rows.append(
+                [
+                    q,
+                    host_x.get(f"tx_q{q}_good_packets"),
+                    container_x.get(f"rx_q{q}_good_packets"),
+                    container_x.get(f"tx_q{q}_good_packets"),
+                    host_x.get(f"rx_q{q}_good_packets"),
+                ]
+            )
+        attach_table(
+            "per-queue packets",
+            ["queue", "host vhost TX", "container RX", "container TX", "host vhost RX"],
+            rows,
+        )
         for q, *counts in rows:
             assert all(c for c in counts), (
                 f"queue {q} carried no traffic on some side (host TX, container RX, container "
-                f"TX, host RX = {counts}); {FLOWS} flows should use all {QUEUES} queues")
+                f"TX, host RX = {counts}); {FLOWS} flows should use all {QUEUES} queues"
+            )
         assert sum(r[2] for r in rows) == len(packets), (
-            f"container received {sum(r[2] for r in rows)} over its queues, sent {len(packets)}")
+            f"container received {sum(r[2] for r in rows)} over its queues, sent {len(packets)}"
+        )
 
 
 def test_limitation_2mb_pages_need_single_file_segments(
@@ -145,8 +186,9 @@ def test_limitation_2mb_pages_need_single_file_segments(
     """6.3: "Cannot work when there are more than VHOST_MEMORY_MAX_NREGIONS(8) hugepages.
     In another word, do not use 2MB hugepage so far." DPDK since 18.05 has
     --single-file-segments, which puts all pages in one file (one region) and lifts it."""
-    setup = ContainerNetworking(host_server_1, dpdk_version, topology.dpdk.testpmd, 1,
-                                name="limit63")
+    setup = ContainerNetworking(
+        host_server_1, dpdk_version, topology.dpdk.testpmd, 1, name="limit63"
+    )
     try:
         with step("Host testpmd with a vhost-user port"):
             setup.start_host_testpmd()
@@ -155,7 +197,8 @@ def test_limitation_2mb_pages_need_single_file_segments(
                 setup.start_container_testpmd(single_file_segments=False)
             attach_text("what the suite reported", str(failure.value))
             assert "too many memory regions" in str(failure.value).lower(), (
-                f"the failure names the cause (vhost memory regions): {failure.value}")
+                f"the failure names the cause (vhost memory regions): {failure.value}"
+            )
         with step("The host's vhost-user port never comes up"):
             info = setup.host_vhost_info()
             assert not info.link_up, "host vhost-user port stays down: the device did not start"

@@ -3,4 +3,12 @@
 from framework.config.loader import DEFAULT_TOPOLOGY, load_topology
 from framework.config.model import Capability, Host, NicFamily, Port, Topology
 
-__all__ = ["DEFAULT_TOPOLOGY", "Capability", "Host", "NicFamily", "Port", "Topology", "load_topology"]
+__all__ = [
+    "DEFAULT_TOPOLOGY",
+    "Capability",
+    "Host",
+    "NicFamily",
+    "Port",
+    "Topology",
+    "load_topology",
+]

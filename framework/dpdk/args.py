@@ -64,11 +64,37 @@ _EAL_RENAMES_20_11 = {
 
 # EAL options that take a value (needed to split a guide line into option/value pairs).
 _EAL_WITH_VALUE = {
-    "-l", "-c", "-n", "-m", "-a", "-b", "-w", "-d", "-r", "--lcores", "--socket-mem",
-    "--socket-limit", "--file-prefix", "--vdev", "--proc-type", "--pci-whitelist",
-    "--pci-blacklist", "--allow", "--block", "--huge-dir", "--iova-mode", "--log-level",
-    "--master-lcore", "--main-lcore", "--base-virtaddr", "--vfio-intr", "--mbuf-pool-ops-name",
-    "--syslog", "--service-corelist", "-s", "-S",
+    "-l",
+    "-c",
+    "-n",
+    "-m",
+    "-a",
+    "-b",
+    "-w",
+    "-d",
+    "-r",
+    "--lcores",
+    "--socket-mem",
+    "--socket-limit",
+    "--file-prefix",
+    "--vdev",
+    "--proc-type",
+    "--pci-whitelist",
+    "--pci-blacklist",
+    "--allow",
+    "--block",
+    "--huge-dir",
+    "--iova-mode",
+    "--log-level",
+    "--master-lcore",
+    "--main-lcore",
+    "--base-virtaddr",
+    "--vfio-intr",
+    "--mbuf-pool-ops-name",
+    "--syslog",
+    "--service-corelist",
+    "-s",
+    "-S",
 }
 
 
@@ -155,15 +181,21 @@ def _eal_argv(eal: EalOptions, version: DpdkVersion) -> list[str]:
 def _app_argv(app: TestPmdOptions, version: DpdkVersion, changes: list[str]) -> list[str]:
     argv: list[str] = ["-i"] if app.interactive else []
     for name, value in (
-        ("--rxq", app.rxq), ("--txq", app.txq), ("--rxd", app.rxd), ("--txd", app.txd),
-        ("--nb-cores", app.nb_cores), ("--total-num-mbufs", app.total_num_mbufs),
-        ("--forward-mode", app.forward_mode), ("--port-topology", app.port_topology),
+        ("--rxq", app.rxq),
+        ("--txq", app.txq),
+        ("--rxd", app.rxd),
+        ("--txd", app.txd),
+        ("--nb-cores", app.nb_cores),
+        ("--total-num-mbufs", app.total_num_mbufs),
+        ("--forward-mode", app.forward_mode),
+        ("--port-topology", app.port_topology),
         ("--stats-period", app.stats_period),
     ):
         if value is not None:
             argv.append(f"{name}={value}")
     for name, enabled in (
-        ("--enable-lro", app.enable_lro), ("--enable-rx-cksum", app.enable_rx_cksum),
+        ("--enable-lro", app.enable_lro),
+        ("--enable-rx-cksum", app.enable_rx_cksum),
         ("--auto-start", app.auto_start),
     ):
         if enabled:

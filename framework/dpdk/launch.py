@@ -44,6 +44,7 @@ def launch_testpmd(
     changes: list[str] = []
     argv = testpmd_argv(binary, eal, replace(app, interactive=True), version, changes)
     record = LaunchRecord(name, host.name, argv, changes)
-    pmd = TestPmd.launch(host.session, argv, name=f"{host.name}/{name}", timeout=timeout,
-                         version=version)
+    pmd = TestPmd.launch(
+        host.session, argv, name=f"{host.name}/{name}", timeout=timeout, version=version
+    )
     return pmd, record

@@ -161,8 +161,13 @@ def parse_forwarding_stats(text: str) -> ForwardingStats:
     for m in _FWD_BLOCK.finditer(text):
         port = int(m["port"]) if m["port"] is not None else -1
         stats = ForwardingPortStats(
-            port, int(m["rxp"]), int(m["rxd"]), int(m["rxt"]),
-            int(m["txp"]), int(m["txd"]), int(m["txt"]),
+            port,
+            int(m["rxp"]),
+            int(m["rxd"]),
+            int(m["rxt"]),
+            int(m["txp"]),
+            int(m["txd"]),
+            int(m["txt"]),
         )
         if port < 0:
             total = stats
@@ -267,7 +272,7 @@ class PortInfo:
 
 
 def link_speed_mbps(text: str) -> int | None:
-    """"10 Gbps" -> 10000, "10000 Mbps" -> 10000, "None"/"Unknown" -> None."""
+    """ "10 Gbps" -> 10000, "10000 Mbps" -> 10000, "None"/"Unknown" -> None."""
     m = re.match(r"\s*(\d+(?:\.\d+)?)\s*([MGT])bps", text)
     if not m:
         return None
@@ -394,9 +399,7 @@ def parse_fwd_config(text: str) -> FwdConfig:
             continue
         m = _FWD_STREAM.search(line)
         if m:
-            streams.append(
-                FwdStream(core, int(m[1]), int(m[2]), int(m[3]), int(m[4]), m[5])
-            )
+            streams.append(FwdStream(core, int(m[1]), int(m[2]), int(m[3]), int(m[4]), m[5]))
     return FwdConfig(
         mode=header["mode"],
         retry=header["retry"] is not None,
@@ -449,7 +452,7 @@ def parse_bonding_config(text: str) -> BondingConfig:
 
 
 def parse_bonded_device_port(text: str) -> int:
-    """"Created new bonded device net_bonding_testpmd_0 on (port 2)." -> 2"""
+    """ "Created new bonded device net_bonding_testpmd_0 on (port 2)." -> 2"""
     m = re.search(r"Created new bonded device \S+ on \(port (\d+)\)", text)
     if not m:
         raise TestPmdError("create bonded device", "no 'Created new bonded device' line", text)
@@ -457,7 +460,7 @@ def parse_bonded_device_port(text: str) -> int:
 
 
 def parse_attached_port(text: str) -> int:
-    """"Port 1 is attached. Now total ports is 2" -> 1"""
+    """ "Port 1 is attached. Now total ports is 2" -> 1"""
     m = re.search(r"Port (\d+) is attached", text)
     if not m:
         raise TestPmdError("port attach", "no 'Port N is attached' line", text)

@@ -169,7 +169,8 @@ class TestPmd:
         except ShellTimeout as exc:
             self.shell.close()
             raise TestPmdError(
-                "quit", f"testpmd still running {timeout:g} s after quit; killed it",
+                "quit",
+                f"testpmd still running {timeout:g} s after quit; killed it",
                 _clean(self.shell.transcript[-4000:]),
             ) from exc
         finally:
@@ -437,7 +438,8 @@ def _cleanup_files(session: Session, argv: Sequence[str]) -> None:
     try:
         session.run(
             ["find", huge_dir, "-maxdepth", "1", "-name", f"{prefix}map_*", "-delete"],
-            check=False, timeout=30,
+            check=False,
+            timeout=30,
         )
         session.run(["rm", "-rf", f"/var/run/dpdk/{prefix}"], check=False, timeout=30)
     except RemoteError as exc:

@@ -49,9 +49,23 @@ def detect_dpdk_version(session: Session, testpmd: str = "/usr/bin/dpdk-testpmd"
     directory named after the file prefix, which is removed afterwards. pkg-config libdpdk
     is the fallback for a binary that cannot run here (e.g. a wrong EAL build).
     """
+    if not session.run(["test", "-x", testpmd], check=False, timeout=10).ok:
+        # A pkg-config answer would describe some other DPDK than the one under test.
+        raise RemoteError(f"{session.name}: testpmd not found or not executable: {testpmd}")
     prefix = f"hcbver{os.getpid()}"
-    argv = [testpmd, "-v", "--no-huge", "--no-pci", "--no-shconf", "-m", "64",
-            "--file-prefix", prefix, "--", "--help"]
+    argv = [
+        testpmd,
+        "-v",
+        "--no-huge",
+        "--no-pci",
+        "--no-shconf",
+        "-m",
+        "64",
+        "--file-prefix",
+        prefix,
+        "--",
+        "--help",
+    ]
     first_error = ""
     try:
         result = session.run(argv, check=False, timeout=30)

@@ -28,6 +28,7 @@ class MachineState:
     hugepage_files: frozenset[str]
     dpdk_runtime_dirs: frozenset[str]
     containers: frozenset[str]
+    run_dirs: frozenset[str]
 
     def new_since(self, before: MachineState) -> dict[str, list[str]]:
         """What exists now that did not before, by kind; empty when nothing was left."""
@@ -55,8 +56,13 @@ def snapshot() -> MachineState:
             if ":" in line
         ),
         processes=frozenset(processes),
-        hugepage_files=frozenset(p.name for p in hugepages.iterdir()) if hugepages.is_dir() else frozenset(),
-        dpdk_runtime_dirs=frozenset(p.name for p in runtime.iterdir()) if runtime.is_dir() else frozenset(),
+        hugepage_files=frozenset(p.name for p in hugepages.iterdir())
+        if hugepages.is_dir()
+        else frozenset(),
+        dpdk_runtime_dirs=frozenset(p.name for p in runtime.iterdir())
+        if runtime.is_dir()
+        else frozenset(),
+        run_dirs=frozenset(str(p) for p in Path("/tmp").glob("howto-*")),
         containers=frozenset(
             _lines(["podman", "ps", "-a", "--format", "{{.Names}}"]) if _has("podman") else []
         ),

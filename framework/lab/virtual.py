@@ -67,9 +67,14 @@ def overlapping_routes(subnet: str, ignore_dev: str) -> list[str]:
     clashes = []
     for route in json.loads(done.stdout or "[]"):
         dst = route.get("dst", "")
-        if route.get("dev") == ignore_dev or dst in ("", "default") or route.get("type") in (
-            "broadcast",
-            "local",
+        if (
+            route.get("dev") == ignore_dev
+            or dst in ("", "default")
+            or route.get("type")
+            in (
+                "broadcast",
+                "local",
+            )
         ):
             continue
         try:
@@ -132,7 +137,9 @@ class VirtualLab:
             )
         for tool in ("ip", SSHD, "ssh-keygen"):
             if shutil.which(tool) is None:
-                raise LabError(f"{tool} not found: run scripts/setup (it installs iproute2 and openssh)")
+                raise LabError(
+                    f"{tool} not found: run scripts/setup (it installs iproute2 and openssh)"
+                )
         self.run_dir = Path(tempfile.mkdtemp(prefix=f"howto-{self.prefix}-lab-"))
         self._up = True
         _register_cleanup(self)
@@ -200,7 +207,13 @@ class VirtualLab:
             _netns_exec(ns, "sysctl", "-qw", f"net.bridge.bridge-nf-{knob}=0", check=False)
         _ip("link", "add", self.ctl_link, "type", "veth", "peer", "name", "ctl", "netns", ns)
         _ip("-n", ns, "link", "set", "ctl", "master", "br-mgmt", "up")
-        _ip("addr", "add", f"{self.controller_address}/{self.subnet.prefixlen}", "dev", self.ctl_link)
+        _ip(
+            "addr",
+            "add",
+            f"{self.controller_address}/{self.subnet.prefixlen}",
+            "dev",
+            self.ctl_link,
+        )
         _ip("link", "set", self.ctl_link, "up")
         for bridge in ("br-mgmt", "br-data"):
             _ip("-n", ns, "link", "set", bridge, "up")
@@ -211,21 +224,51 @@ class VirtualLab:
         _ip("-n", ns, "link", "set", "lo", "up")
         _quiet_ipv6(ns)
         switch_side = f"m{index}"
-        _ip("-n", self.switch_ns, "link", "add", switch_side, "type", "veth",
-            "peer", "name", "mgmt0", "netns", ns)
+        _ip(
+            "-n",
+            self.switch_ns,
+            "link",
+            "add",
+            switch_side,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "mgmt0",
+            "netns",
+            ns,
+        )
         _ip("-n", self.switch_ns, "link", "set", switch_side, "master", "br-mgmt", "up")
         _ip("-n", ns, "addr", "add", f"{lab_host.address}/{self.subnet.prefixlen}", "dev", "mgmt0")
         _ip("-n", ns, "link", "set", "mgmt0", "up")
         for port_index, interface in enumerate(lab_host.ports.values()):
             switch_side = f"d{index}p{port_index}"
-            _ip("-n", self.switch_ns, "link", "add", switch_side, "type", "veth",
-                "peer", "name", interface, "netns", ns)
+            _ip(
+                "-n",
+                self.switch_ns,
+                "link",
+                "add",
+                switch_side,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                interface,
+                "netns",
+                ns,
+            )
             _ip("-n", self.switch_ns, "link", "set", switch_side, "master", "br-data", "up")
             _ip("-n", ns, "link", "set", interface, "up")
 
     def _ensure_hugepages(self) -> None:
-        wanted = max((h.hugepages.count for h in self.topology.hosts.values()
-                      if h.hugepages.size_kb == 2048), default=0)
+        wanted = max(
+            (
+                h.hugepages.count
+                for h in self.topology.hosts.values()
+                if h.hugepages.size_kb == 2048
+            ),
+            default=0,
+        )
         if not wanted:
             return
         have = int(HUGEPAGES_2M.read_text()) if HUGEPAGES_2M.exists() else 0
@@ -242,40 +285,61 @@ class VirtualLab:
         keys.mkdir(mode=0o700)
         self.key_file = keys / "id_ed25519"
         for path in (self.key_file, keys / "host_ed25519"):
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)],
-                           check=True, capture_output=True)
+            subprocess.run(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)],
+                check=True,
+                capture_output=True,
+            )
         Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
-        sftp = next((p for p in ("/usr/lib/openssh/sftp-server", "/usr/libexec/sftp-server")
-                     if Path(p).exists()), "internal-sftp")
+        sftp = next(
+            (
+                p
+                for p in ("/usr/lib/openssh/sftp-server", "/usr/libexec/sftp-server")
+                if Path(p).exists()
+            ),
+            "internal-sftp",
+        )
         for lab_host in self.hosts.values():
             config = self.run_dir / f"sshd-{lab_host.name}.conf"
             config.write_text(
-                "\n".join([
-                    f"ListenAddress {lab_host.address}",
-                    "Port 22",
-                    f"HostKey {keys / 'host_ed25519'}",
-                    f"AuthorizedKeysFile {self.key_file}.pub",
-                    "PermitRootLogin prohibit-password",
-                    "PasswordAuthentication no",
-                    "KbdInteractiveAuthentication no",
-                    "UsePAM no",
-                    "StrictModes no",
-                    "UseDNS no",
-                    "MaxSessions 50",
-                    "MaxStartups 50",
-                    f"PidFile {self.run_dir / f'sshd-{lab_host.name}.pid'}",
-                    f"Subsystem sftp {sftp}",
-                    "LogLevel ERROR",
-                    "",
-                ])
+                "\n".join(
+                    [
+                        f"ListenAddress {lab_host.address}",
+                        "Port 22",
+                        f"HostKey {keys / 'host_ed25519'}",
+                        f"AuthorizedKeysFile {self.key_file}.pub",
+                        "PermitRootLogin prohibit-password",
+                        "PasswordAuthentication no",
+                        "KbdInteractiveAuthentication no",
+                        "UsePAM no",
+                        "StrictModes no",
+                        "UseDNS no",
+                        "MaxSessions 50",
+                        "MaxStartups 50",
+                        f"PidFile {self.run_dir / f'sshd-{lab_host.name}.pid'}",
+                        f"Subsystem sftp {sftp}",
+                        "LogLevel ERROR",
+                        "",
+                    ]
+                )
             )
             log_file = self.run_dir / f"sshd-{lab_host.name}.log"
             # nsenter, not `ip netns exec`: the latter remounts /sys for the namespace, which
             # hides the cgroup mount and makes podman's runc fail ("no cgroup mount found").
             lab_host.sshd = subprocess.Popen(
-                ["nsenter", f"--net=/run/netns/{lab_host.namespace}", SSHD, "-D", "-f",
-                 str(config), "-E", str(log_file)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [
+                    "nsenter",
+                    f"--net=/run/netns/{lab_host.namespace}",
+                    SSHD,
+                    "-D",
+                    "-f",
+                    str(config),
+                    "-E",
+                    str(log_file),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
         for lab_host in self.hosts.values():
             self._wait_for_ssh(lab_host)
@@ -292,8 +356,9 @@ class VirtualLab:
                     return
             except OSError:
                 time.sleep(0.1)
-        raise LabError(f"sshd for {lab_host.name} not listening on {lab_host.address}:22 "
-                       f"within {timeout:g} s")
+        raise LabError(
+            f"sshd for {lab_host.name} not listening on {lab_host.address}:22 within {timeout:g} s"
+        )
 
 
 def _quiet_ipv6(ns: str) -> None:

@@ -70,7 +70,9 @@ class Session(ABC):
             command_line(argv, env, cwd), check=check, timeout=timeout, stdin=stdin
         )
 
-    def run_script(self, script: str, *, check: bool = True, timeout: float | None = 120) -> CommandResult:
+    def run_script(
+        self, script: str, *, check: bool = True, timeout: float | None = 120
+    ) -> CommandResult:
         """Run a bash script written by the framework (never one built from topology values)."""
         return self._run_line(command_line(["bash", "-c", script]), check=check, timeout=timeout)
 
@@ -84,7 +86,9 @@ class Session(ABC):
         if result.stderr.strip():
             log.debug("[%s] stderr: %s", self.name, result.stderr.rstrip())
         if check and not result.ok:
-            raise CommandFailed(self.name, command, result.exit_code, result.stderr or result.stdout)
+            raise CommandFailed(
+                self.name, command, result.exit_code, result.stderr or result.stdout
+            )
         return result
 
     def open_shell(
@@ -138,7 +142,9 @@ class LocalSession(Session):
                 stdin=None if stdin is not None else subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired as exc:
-            raise RemoteError(f"{self.name}: `{command}` did not finish within {timeout:g} s") from exc
+            raise RemoteError(
+                f"{self.name}: `{command}` did not finish within {timeout:g} s"
+            ) from exc
         return CommandResult(self.name, command, done.returncode, done.stdout, done.stderr)
 
     def _open_pty(self, command: str) -> LocalPtyTransport:
@@ -186,8 +192,9 @@ class SSHSession(Session):
                 f"{self.name}: cannot reach {self.address}:{self.port} over SSH: {reason}"
             ) from exc
         except Exception as exc:  # paramiko auth/protocol errors
+            where = f"{self.address}:{self.port}"
             raise RemoteError(
-                f"{self.name}: SSH to {self.address}:{self.port} failed: {type(exc).__name__}: {exc}"
+                f"{self.name}: SSH to {where} failed: {type(exc).__name__}: {exc}"
             ) from exc
         return self
 

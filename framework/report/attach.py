@@ -138,7 +138,9 @@ def attach_file(name: str, path: str | Path, mime: str | None = None) -> None:
             return
     elif _is_text_mime(mime):
         text = data.decode("utf-8", "replace")
-        _queue_html(html_extras.extra(_fit_for_html(text), html_extras.FORMAT_TEXT, name, mime, ext))
+        _queue_html(
+            html_extras.extra(_fit_for_html(text), html_extras.FORMAT_TEXT, name, mime, ext)
+        )
         return
     note = f"{path} ({len(data)} bytes, {mime}) is attached to the Allure report only."
     _queue_html(html_extras.text(note, name))
@@ -175,9 +177,7 @@ def table_csv(headers: Sequence[object], rows: Sequence[Sequence[object]]) -> st
     return buf.getvalue()
 
 
-def attach_table(
-    name: str, headers: Sequence[object], rows: Sequence[Sequence[object]]
-) -> None:
+def attach_table(name: str, headers: Sequence[object], rows: Sequence[Sequence[object]]) -> None:
     """Attach a results table (e.g. the guide's PVP results template) as HTML and CSV."""
     rendered = table_html(headers, rows)
     as_csv = table_csv(headers, rows)
@@ -185,7 +185,9 @@ def attach_table(
     allure.attach(as_csv, name=f"{name} (CSV)", attachment_type=allure.attachment_type.CSV)
     caption = f"<p><b>{html.escape(name)}</b></p>"
     _queue_html(html_extras.html(f"<div>{caption}{rendered}</div>"))
-    _queue_html(html_extras.extra(as_csv, html_extras.FORMAT_TEXT, f"{name} (CSV)", "text/csv", "csv"))
+    _queue_html(
+        html_extras.extra(as_csv, html_extras.FORMAT_TEXT, f"{name} (CSV)", "text/csv", "csv")
+    )
 
 
 @contextlib.contextmanager

@@ -374,4 +374,3 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             tr.write_line(message, yellow=True)
         else:
             print(message)
-

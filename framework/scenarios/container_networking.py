@@ -86,7 +86,8 @@ class ContainerNetworking:
         """Steps 2-3 ("write a Dockerfile", "build a Docker image"), from the DPDK under test."""
         self.engine = ContainerEngine.probe(
             self.host.session,
-            preferred=self.host.spec.container_engine if self.host.spec.container_engine != "none"
+            preferred=self.host.spec.container_engine
+            if self.host.spec.container_engine != "none"
             else "process",
             work_dir=self.host.work_dir,
         )
@@ -101,8 +102,9 @@ class ContainerNetworking:
 
     def start_host_testpmd(self) -> TestPmd:
         """Step 4: a testpmd on the host with a vhost-user port (and the NIC port)."""
-        self.translations.append(translate_guide_command(GUIDE_HOST_COMMAND, self.version,
-                                                         self.testpmd))
+        self.translations.append(
+            translate_guide_command(GUIDE_HOST_COMMAND, self.version, self.testpmd)
+        )
         queues = self.effective_queues
         eal = EalOptions(lcores="0-1", memory_mb=MEMORY_MB, vdevs=[])
         if self.nic.spec.pci and self.nic.spec.nic.value != "virtual":
@@ -116,11 +118,13 @@ class ContainerNetworking:
         eal.vdevs.append(f"net_vhost0,iface={self.socket},queues={queues}")
         app = TestPmdOptions(rxq=queues, txq=queues, total_num_mbufs=MBUFS, nb_cores=1)
         self.host.session.run(["rm", "-f", self.socket])
-        self.host_pmd, record = launch_testpmd(self.host, f"{self.name}-vhost", eal, app,
-                                               binary=self.testpmd, version=self.version)
+        self.host_pmd, record = launch_testpmd(
+            self.host, f"{self.name}-vhost", eal, app, binary=self.testpmd, version=self.version
+        )
         self.launches.append(record)
-        ports = {p.port: p for p in (self.host_pmd.show_port_info(i)
-                                     for i in self.host_pmd.port_ids())}
+        ports = {
+            p.port: p for p in (self.host_pmd.show_port_info(i) for i in self.host_pmd.port_ids())
+        }
         self.vhost_port = _port_with_driver(ports, "net_vhost")
         self.nic_port = next(i for i in ports if i != self.vhost_port)
         self.host_pmd.set_fwd("io")
@@ -134,8 +138,9 @@ class ContainerNetworking:
         if self.engine is None or self.image is None:
             self.build_image()
         assert self.engine is not None and self.image is not None
-        self.translations.append(translate_guide_command(GUIDE_CONTAINER_COMMAND, self.version,
-                                                         self.testpmd))
+        self.translations.append(
+            translate_guide_command(GUIDE_CONTAINER_COMMAND, self.version, self.testpmd)
+        )
         queues = self.effective_queues
         name = f"{self.name}-virtio-user"
         eal = EalOptions(
@@ -154,19 +159,26 @@ class ContainerNetworking:
         container = f"howto-{self.host.prefix}-{name}"
         self.engine.remove(container)
         argv, env = self.engine.run_argv(
-            self.image.ref, inner, name=container,
+            self.image.ref,
+            inner,
+            name=container,
             mounts=[(self.socket, CONTAINER_SOCKET), ("/dev/hugepages", "/dev/hugepages")],
         )
         self._containers.append(container)
         full = ["env", *(f"{k}={v}" for k, v in env.items()), *argv] if env else argv
         self.launches.append(LaunchRecord(name, self.host.name, full, changes))
-        self.container_pmd = TestPmd.launch(self.host.session, full,
-                                            name=f"{self.host.name}/{container}",
-                                            version=self.version, timeout=60)
+        self.container_pmd = TestPmd.launch(
+            self.host.session,
+            full,
+            name=f"{self.host.name}/{container}",
+            version=self.version,
+            timeout=60,
+        )
         if faults.active("container-port-stopped"):
             self.container_pmd.port_stop(0)
-        self.container_pmd.set_fwd("rxonly" if faults.active("container-forwards-nothing")
-                                   else "macswap")
+        self.container_pmd.set_fwd(
+            "rxonly" if faults.active("container-forwards-nothing") else "macswap"
+        )
         self.container_pmd.start()
         return self.container_pmd
 
@@ -216,8 +228,10 @@ class ContainerNetworking:
         """The guide's command lines, their translation, and what this run started."""
         lines: list[str] = []
         for translation in self.translations:
-            lines += [f"guide (17.05): {translation.original}",
-                      f"  as DPDK {self.version} spells it: {translation.command}"]
+            lines += [
+                f"guide (17.05): {translation.original}",
+                f"  as DPDK {self.version} spells it: {translation.command}",
+            ]
             lines += [f"  - {change}" for change in translation.changes]
         for record in self.launches:
             lines.append(f"ran on {record.host} ({record.name}): {' '.join(record.argv)}")

@@ -103,8 +103,9 @@ def _open_socket(port, proto):
         try:
             sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(proto))
         except PermissionError:
-            raise AgentError("raw sockets need root (CAP_NET_RAW) on the traffic generator") \
-                from None
+            raise AgentError(
+                "raw sockets need root (CAP_NET_RAW) on the traffic generator"
+            ) from None
     finally:
         if own is not None:
             _setns(own)

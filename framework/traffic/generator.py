@@ -104,7 +104,9 @@ class TrafficGenerator:
     def _call(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
         self._ensure_agent()
         result = self.session.run(
-            [self.python, self.agent_path], stdin=json.dumps(request), check=False,
+            [self.python, self.agent_path],
+            stdin=json.dumps(request),
+            check=False,
             timeout=timeout,
         )
         where = f"{self.session.name}: traffic agent {request['op']}"

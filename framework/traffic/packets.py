@@ -48,8 +48,15 @@ class _Template:
 
 
 def _template(
-    src_mac: str, dst_mac: str, src_ip: str, dst_ip: str, sport: int, dport: int,
-    size: int, marker: bytes, vlan: int | None,
+    src_mac: str,
+    dst_mac: str,
+    src_ip: str,
+    dst_ip: str,
+    sport: int,
+    dport: int,
+    size: int,
+    marker: bytes,
+    vlan: int | None,
 ) -> _Template:
     if size < MIN_FRAME_SIZE:
         raise ValueError(f"frame size {size} is below the Ethernet minimum {MIN_FRAME_SIZE}")
@@ -82,7 +89,7 @@ def _stamp(template: _Template, seq: int) -> Packet:
         raise ValueError(f"seq {seq} does not fit in 32 bits")
     raw = bytearray(template.raw)
     _SEQ.pack_into(raw, template.seq_at, seq)
-    chksum = checksum(template.pseudo + bytes(raw[template.udp_at:]))
+    chksum = checksum(template.pseudo + bytes(raw[template.udp_at :]))
     _LEN16.pack_into(raw, template.udp_at + 6, chksum or 0xFFFF)  # 0 means "no checksum"
     # dissected from bytes, so lengths and checksums are explicit fields from now on
     return Ether(bytes(raw))

@@ -137,7 +137,7 @@ def compare(
             if len(got) > len(indexes):
                 result.duplicated[indexes[0]] = got
             # identical expected packets: the ones beyond what arrived are missing
-            result.missing += indexes[len(got):]
+            result.missing += indexes[len(got) :]
             result.matched += min(len(got), len(indexes))
         result.missing.sort()
     return result
@@ -160,8 +160,10 @@ def _describe_failure(
             return "seq " + _ranges([payload_seq(want[i], marker) for i in indexes])  # type: ignore[misc]
         return "packet #" + _ranges(indexes)
 
-    lines = [f"{title}: expected {len(want)} packets on {port}, saw {comparison.seen}"
-             + (f" carrying marker {marker!r}" if marker else "")]
+    lines = [
+        f"{title}: expected {len(want)} packets on {port}, saw {comparison.seen}"
+        + (f" carrying marker {marker!r}" if marker else "")
+    ]
     if comparison.missing:
         lines.append(f"  missing ({len(comparison.missing)}): {labels(comparison.missing)}")
     if comparison.duplicated:
@@ -185,8 +187,10 @@ def _describe_failure(
         at = _first_difference(want[i], frame.raw)
         dumps.append(_dump(f"{label(i)} expected", want[i]))
         dumps.append(
-            _dump(f"{label(i)} seen on {port} at {frame.time:.6f} s, first difference at byte {at}",
-                  frame.raw)
+            _dump(
+                f"{label(i)} seen on {port} at {frame.time:.6f} s, first difference at byte {at}",
+                frame.raw,
+            )
         )
     for i in comparison.missing:
         dumps.append(_dump(f"{label(i)} expected, never seen on {port}", want[i]))
@@ -236,8 +240,9 @@ def check_capture(
                 f"{title}: {port} must see no test packets but saw {len(frames)}"
                 + (f": seq {_ranges(seqs)}" if seqs else "")
             )
-            problems.append(_dump(f"first frame seen on {port} at {frames[0].time:.6f} s",
-                                  frames[0].raw))
+            problems.append(
+                _dump(f"first frame seen on {port} at {frames[0].time:.6f} s", frames[0].raw)
+            )
     if problems:
         raise AssertionError("\n".join(problems))
 
@@ -278,11 +283,21 @@ def verify_packets(
     want = _expected_list(packets, expected)
     filt = _filter_marker(packets, marker)
     capture = tg.exchange(
-        tx_port, packets, [rx_port, *silent_ports], expect=len(want), timeout=timeout,
-        marker=filt, pps=pps,
+        tx_port,
+        packets,
+        [rx_port, *silent_ports],
+        expect=len(want),
+        timeout=timeout,
+        marker=filt,
+        pps=pps,
     )
     check_capture(
-        capture, rx_port, want, marker=filt, sent=len(packets), silent_ports=silent_ports,
+        capture,
+        rx_port,
+        want,
+        marker=filt,
+        sent=len(packets),
+        silent_ports=silent_ports,
         title=f"verify_packets {tx_port} -> {rx_port}",
     )
     return capture
@@ -304,9 +319,7 @@ def verify_packet(
     )
     want = _expected_list([pkt], want)
     filt = _filter_marker([pkt], marker)
-    capture = tg.exchange(
-        tx_port, [pkt], [rx_port], expect=1, timeout=timeout, marker=filt
-    )
+    capture = tg.exchange(tx_port, [pkt], [rx_port], expect=1, timeout=timeout, marker=filt)
     check_capture(
         capture, rx_port, want, marker=filt, sent=1, title=f"verify_packet {tx_port} -> {rx_port}"
     )
@@ -347,8 +360,9 @@ def verify_no_packet(
         hits = [f for f in capture.frames(rx_port) if f.raw == raw]
         name = "the packet"
     if hits:
-        problems.append(f"{title}: {name} must not arrive on {rx_port} but was seen {len(hits)}"
-                        " time(s)")
+        problems.append(
+            f"{title}: {name} must not arrive on {rx_port} but was seen {len(hits)} time(s)"
+        )
         problems.append(_dump(f"{name} sent", raw))
         problems.append(_dump(f"{name} seen on {rx_port} at {hits[0].time:.6f} s", hits[0].raw))
     if problems:

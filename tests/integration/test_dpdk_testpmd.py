@@ -112,7 +112,8 @@ def test_port_info_summary_and_config(null_pmd: TestPmd) -> None:
     info = null_pmd.show_port_info(0)
     assert (info.driver, info.device_name, info.link_up) == ("net_null", "net_null0", True)
     assert [(row.port, row.name) for row in null_pmd.show_port_summary()] == [
-        (0, "net_null0"), (1, "net_null1"),
+        (0, "net_null0"),
+        (1, "net_null1"),
     ]
     null_pmd.set_fwd("mac", retry=True)
     null_pmd.set_portlist([1, 0])
@@ -143,9 +144,7 @@ def test_forwarding_counts_packets_on_net_null(null_pmd: TestPmd) -> None:
 
 def test_tx_first_loops_through_net_ring(session: LocalSession, version: DpdkVersion) -> None:
     prefix = _prefix()
-    with TestPmd.launch(
-        session, _argv(prefix, ["net_ring0", "net_ring1"]), version=version
-    ) as pmd:
+    with TestPmd.launch(session, _argv(prefix, ["net_ring0", "net_ring1"]), version=version) as pmd:
         pmd.start_tx_first()
         time.sleep(0.2)
         stats = pmd.stop()

@@ -19,21 +19,46 @@ MODULE = "testsuites/test_virtio_user_container.py"
 
 def _run_with_fault(tmp_path: Path, fault: str, *select: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pytest", MODULE, "-p", "no:cacheprovider", "--inject-fault",
-         fault, "--reports-dir", str(tmp_path), "--no-allure-html", "-q", *select],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            MODULE,
+            "-p",
+            "no:cacheprovider",
+            "--inject-fault",
+            fault,
+            "--reports-dir",
+            str(tmp_path),
+            "--no-allure-html",
+            "-q",
+            *select,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
 @pytest.mark.parametrize(
     "fault, test, message",
     [
-        ("container-forwards-nothing", "test_traffic_crosses_vhost_user_into_the_container",
-         "expected 256 packets on eth1, saw 0"),
-        ("container-port-stopped", "test_traffic_crosses_vhost_user_into_the_container",
-         "expected 256 packets on eth1, saw 0"),
-        ("single-queue", "test_multiqueue_spreads_flows_over_both_queues",
-         "queue 1 carried no traffic"),
+        (
+            "container-forwards-nothing",
+            "test_traffic_crosses_vhost_user_into_the_container",
+            "expected 256 packets on eth1, saw 0",
+        ),
+        (
+            "container-port-stopped",
+            "test_traffic_crosses_vhost_user_into_the_container",
+            "expected 256 packets on eth1, saw 0",
+        ),
+        (
+            "single-queue",
+            "test_multiqueue_spreads_flows_over_both_queues",
+            "queue 1 carried no traffic",
+        ),
     ],
 )
 def test_broken_dut_fails_the_guide(tmp_path: Path, fault: str, test: str, message: str) -> None:

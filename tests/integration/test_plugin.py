@@ -34,10 +34,29 @@ def _pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     ini = tmp_path / "pytest.ini"
     ini.write_text((ROOT / "pytest.ini").read_text())
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "framework.plugin", "-p", "no:cacheprovider",
-         "-c", str(ini), "--rootdir", str(tmp_path), "--reports-dir", str(tmp_path / "r"),
-         "--no-allure-html", "-rs", str(suite), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "framework.plugin",
+            "-p",
+            "no:cacheprovider",
+            "-c",
+            str(ini),
+            "--rootdir",
+            str(tmp_path),
+            "--reports-dir",
+            str(tmp_path / "r"),
+            "--no-allure-html",
+            "-rs",
+            str(suite),
+            *args,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -45,7 +64,9 @@ def test_virtual_lab_skips_hardware_tests_naming_the_capability(tmp_path: Path) 
     done = _pytest(tmp_path)
     assert done.returncode == 0, done.stdout
     assert "1 passed, 2 skipped" in done.stdout
-    assert "topology 'virtual' lacks niantic (an Intel 82599 (ixgbe) NIC on a DUT host)" in done.stdout
+    assert (
+        "topology 'virtual' lacks niantic (an Intel 82599 (ixgbe) NIC on a DUT host)" in done.stdout
+    )
     assert "lacks vhost_net (the vhost-net kernel module (/dev/vhost-net)); kvm" in done.stdout
 
 
@@ -60,26 +81,93 @@ def test_bad_topology_path_is_one_line(tmp_path: Path) -> None:
     done = _pytest(tmp_path, "--topology", str(tmp_path / "missing.yaml"))
     assert done.returncode == 4
     errors = [line for line in done.stderr.splitlines() if line.startswith("ERROR")]
-    assert errors == [f"ERROR: {tmp_path / 'missing.yaml'}: cannot read topology: No such file or directory"]
+    assert errors == [
+        f"ERROR: {tmp_path / 'missing.yaml'}: cannot read topology: No such file or directory"
+    ]
     assert "Traceback" not in done.stderr + done.stdout
 
 
 def test_bad_topology_field_is_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text((ROOT / "topologies" / "virtual.yaml").read_text().replace("ageing_time: 0", "ageing_time: -5"))
+    bad.write_text(
+        (ROOT / "topologies" / "virtual.yaml")
+        .read_text()
+        .replace("ageing_time: 0", "ageing_time: -5")
+    )
     done = _pytest(tmp_path, "--topology", str(bad))
     assert done.returncode == 4
-    assert f"ERROR: {bad}: switch.ageing_time: Input should be greater than or equal to 0 (got -5)" in done.stderr
+    assert (
+        f"ERROR: {bad}: switch.ageing_time: Input should be greater than or equal to 0 (got -5)"
+        in done.stderr
+    )
 
 
 def test_unknown_marker_is_refused(tmp_path: Path) -> None:
     suite = tmp_path / "test_typo.py"
     suite.write_text("import pytest\n\n@pytest.mark.nantic\ndef test_x():\n    pass\n")
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "framework.plugin", "-p", "no:cacheprovider",
-         "-c", str(ROOT / "pytest.ini"), "--rootdir", str(tmp_path), "--reports-dir",
-         str(tmp_path / "r"), "--no-allure-html", str(suite)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ},
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "framework.plugin",
+            "-p",
+            "no:cacheprovider",
+            "-c",
+            str(ROOT / "pytest.ini"),
+            "--rootdir",
+            str(tmp_path),
+            "--reports-dir",
+            str(tmp_path / "r"),
+            "--no-allure-html",
+            str(suite),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ},
     )
     assert done.returncode != 0
     assert "'nantic' not found in `markers` configuration option" in done.stdout
+
+
+def test_missing_testpmd_binary_is_one_line(tmp_path: Path) -> None:
+    topo = tmp_path / "nobinary.yaml"
+    topo.write_text(
+        (ROOT / "topologies" / "virtual.yaml")
+        .read_text()
+        .replace("testpmd: /usr/bin/dpdk-testpmd", "testpmd: /opt/missing/dpdk-testpmd")
+    )
+    suite = tmp_path / "test_version.py"
+    suite.write_text("def test_needs_dpdk(dpdk_version):\n    assert dpdk_version\n")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "framework.plugin",
+            "-p",
+            "no:cacheprovider",
+            "-c",
+            str(ROOT / "pytest.ini"),
+            "--rootdir",
+            str(tmp_path),
+            "--reports-dir",
+            str(tmp_path / "r"),
+            "--no-allure-html",
+            "--topology",
+            str(topo),
+            str(suite),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 3, done.stdout + done.stderr
+    exits = [line for line in done.stdout.splitlines() if "cannot tell the DPDK version" in line]
+    assert len(exits) == 1 and "/opt/missing/dpdk-testpmd" in exits[0], done.stdout
+    assert "Traceback" not in done.stdout + done.stderr

@@ -78,9 +78,27 @@ def _run(tmp_path: Path, reports: Path, *args: str) -> subprocess.CompletedProce
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "framework.report.plugin", "-p", "no:cacheprovider",
-         "--rootdir", str(tmp_path), "--reports-dir", str(reports), str(suite), *args],
-        check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "framework.report.plugin",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(tmp_path),
+            "--reports-dir",
+            str(reports),
+            str(suite),
+            *args,
+        ],
+        check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 

@@ -52,8 +52,12 @@ def ip(*args: str, check: bool = True) -> None:
 def wait_operstate(ns: str, ifname: str, state: str, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        out = subprocess.run(["ip", "-n", ns, "-br", "link", "show", ifname],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            ["ip", "-n", ns, "-br", "link", "show", ifname],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         if out.split()[1] == state:
             return
         if time.monotonic() > deadline:
@@ -101,8 +105,9 @@ def a_to_b(macs: tuple[str, str], n: int, size: int = 128, first_seq: int = 0) -
 
 
 def test_mac_of_matches_the_kernel(tg: TrafficGenerator) -> None:
-    out = subprocess.run(["ip", "-n", NS_B, "-br", "link", "show", IF_B],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["ip", "-n", NS_B, "-br", "link", "show", IF_B], capture_output=True, text=True, check=True
+    ).stdout
     assert tg.mac_of(PORT_B) == out.split()[2]
     assert tg.interfaces([PORT_A])[PORT_A]["up"] is True
 
@@ -137,18 +142,17 @@ def test_own_transmissions_are_not_captured(tg: TrafficGenerator, macs: tuple[st
     assert capture[IF_A] == []
     # the same capture does see frames that arrive at a, so the empty result means something
     back = swap_macs(a_to_b(macs, 1, first_seq=1)[0])
-    capture = tg.exchange(PORT_B, [back], [PORT_A, PORT_B], expect=1, timeout=2,
-                          marker=b"HOWTO")
+    capture = tg.exchange(PORT_B, [back], [PORT_A, PORT_B], expect=1, timeout=2, marker=b"HOWTO")
     assert [f.raw for f in capture[PORT_A]] == [bytes(back)]
     assert capture[PORT_B] == []
 
 
-def test_background_frames_are_ignored_by_marker(tg: TrafficGenerator,
-                                                 macs: tuple[str, str]) -> None:
+def test_background_frames_are_ignored_by_marker(
+    tg: TrafficGenerator, macs: tuple[str, str]
+) -> None:
     noise = Ether(src=macs[0], dst=macs[1]) / IP(src=IP_A, dst=IP_B) / UDP() / (b"n" * 40)
     pkts = a_to_b(macs, 3)
-    capture = tg.exchange(PORT_A, [noise, *pkts], [PORT_B], expect=3, timeout=2,
-                          marker=b"HOWTO")
+    capture = tg.exchange(PORT_A, [noise, *pkts], [PORT_B], expect=3, timeout=2, marker=b"HOWTO")
     assert capture.sent == 4
     assert len(capture[PORT_B]) == 3 and capture.ignored[PORT_B] >= 1
     unfiltered = tg.exchange(PORT_A, [noise], [PORT_B], expect=1, timeout=2)
@@ -174,21 +178,24 @@ def test_verify_no_packet_passes_when_b_is_down_and_bites_when_up(
     assert "seq 0 must not arrive on hce-b:hceb0 but was seen 1 time(s)" in str(failure.value)
 
 
-def test_verify_packets_reports_a_packet_never_sent(tg: TrafficGenerator,
-                                                    macs: tuple[str, str]) -> None:
+def test_verify_packets_reports_a_packet_never_sent(
+    tg: TrafficGenerator, macs: tuple[str, str]
+) -> None:
     pkts = a_to_b(macs, 10)
     with pytest.raises(AssertionError) as failure:
         # the path "loses" seq 6: the TG never sends it, but it is expected
         verify_packets(tg, pkts[:6] + pkts[7:], PORT_A, PORT_B, expected=pkts, timeout=0.5)
     text = str(failure.value)
-    assert text.startswith(f"verify_packets {PORT_A} -> {PORT_B}: expected 10 packets on "
-                           f"{PORT_B}, saw 9")
+    assert text.startswith(
+        f"verify_packets {PORT_A} -> {PORT_B}: expected 10 packets on {PORT_B}, saw 9"
+    )
     assert "  missing (1): seq 6\n" in text
     assert "seq 6 expected, never seen on hce-b:hceb0 (124 bytes): Ether / IP / UDP" in text
 
 
-def test_verify_packets_catches_a_missing_transform(tg: TrafficGenerator,
-                                                    macs: tuple[str, str]) -> None:
+def test_verify_packets_catches_a_missing_transform(
+    tg: TrafficGenerator, macs: tuple[str, str]
+) -> None:
     # a veth is no macswap forwarder: expecting swapped MACs must fail on every packet
     pkts = a_to_b(macs, 3)
     with pytest.raises(AssertionError, match=r"altered \(3\): seq 0-2"):
@@ -216,6 +223,8 @@ def test_send_rate_of_10000_small_frames(tg: TrafficGenerator, macs: tuple[str, 
     pkts = flows(4, macs[0], macs[1], IP_A, IP_B, packets_per_flow=2500, size=64)
     capture = verify_packets(tg, pkts, PORT_A, PORT_B, timeout=5)
     rate = capture.sent / capture.send_duration
-    print(f"\nagent send rate: {capture.sent} x 64-byte frames in {capture.send_duration:.3f} s"
-          f" = {rate / 1000:.0f} kpps (all {len(capture[PORT_B])} captured at b)")
+    print(
+        f"\nagent send rate: {capture.sent} x 64-byte frames in {capture.send_duration:.3f} s"
+        f" = {rate / 1000:.0f} kpps (all {len(capture[PORT_B])} captured at b)"
+    )
     assert capture.sent == 10000

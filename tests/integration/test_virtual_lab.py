@@ -36,8 +36,9 @@ def test_up_use_down_leaves_nothing(topology) -> None:
         for name, host in hosts.items():
             # Each host is its own namespace with the topology's data ports.
             for port in host.ports.values():
-                link = host.session.run(["ip", "-o", "link", "show", "dev", port.interface],
-                                        check=False)
+                link = host.session.run(
+                    ["ip", "-o", "link", "show", "dev", port.interface], check=False
+                )
                 assert link.ok and "state UP" in link.stdout, f"{name} has {port.interface} up"
             address = ipaddress.ip_address(host.session.address)
             assert address in ipaddress.ip_network("198.18.0.0/15")
@@ -60,20 +61,33 @@ def test_data_switch_floods_like_the_guides_switch(topology) -> None:
         known = "02:00:00:00:00:11"
         # A learning bridge would now send frames for `known` to host_server_1 only.
         TrafficGenerator(dut.session, agent_dir=dut.work_dir).exchange(
-            dut.port("p0").interface, [Ether(src=known, dst="ff:ff:ff:ff:ff:ff") / b"learn"],
-            [], timeout=0.1)
+            dut.port("p0").interface,
+            [Ether(src=known, dst="ff:ff:ff:ff:ff:ff") / b"learn"],
+            [],
+            timeout=0.1,
+        )
         generator = TrafficGenerator(tg.session, agent_dir=tg.work_dir)
-        frame = Ether(src=generator.mac_of(tg.port("p0").interface), dst=known,
-                      type=0x88B5) / (b"HOWTO-flood" + bytes(40))
-        capture = generator.exchange(tg.port("p0").interface, [frame], [tg.port("p1").interface],
-                                     expect=1, timeout=2, marker=b"HOWTO-flood")
+        frame = Ether(src=generator.mac_of(tg.port("p0").interface), dst=known, type=0x88B5) / (
+            b"HOWTO-flood" + bytes(40)
+        )
+        capture = generator.exchange(
+            tg.port("p0").interface,
+            [frame],
+            [tg.port("p1").interface],
+            expect=1,
+            timeout=2,
+            marker=b"HOWTO-flood",
+        )
         assert len(capture.frames(tg.port("p1").interface)) == 1, (
-            "the switch floods a frame for a MAC learned elsewhere to every port")
+            "the switch floods a frame for a MAC learned elsewhere to every port"
+        )
 
 
 def test_sessions_run_in_their_own_namespace(topology) -> None:
     with provision(topology) as hosts:
-        names = {h.session.run(["ip", "-o", "addr", "show", "mgmt0"]).stdout for h in hosts.values()}
+        names = {
+            h.session.run(["ip", "-o", "addr", "show", "mgmt0"]).stdout for h in hosts.values()
+        }
         assert len(names) == len(hosts), "every host has its own management address"
 
 
@@ -116,10 +130,29 @@ def test_interrupted_run_leaves_nothing(tmp_path: Path, how: signal.Signals) -> 
         )
     )
     process = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "framework.plugin", "-s", "-q",
-         "-p", "no:cacheprovider", "--rootdir", str(tmp_path), "-c", os.devnull,
-         "--reports-dir", str(tmp_path / "reports"), "--no-allure-html", str(suite)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "framework.plugin",
+            "-s",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(tmp_path),
+            "-c",
+            os.devnull,
+            "--reports-dir",
+            str(tmp_path / "reports"),
+            "--no-allure-html",
+            str(suite),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         assert process.stdout is not None

@@ -14,7 +14,9 @@ from framework.dpdk.args import (
 )
 from framework.dpdk.version import DpdkVersion
 
-V17_05, V20_11, V22_11, V23_11 = (DpdkVersion.parse(v) for v in ("17.05", "20.11", "22.11", "23.11"))
+V17_05, V20_11, V22_11, V23_11 = (
+    DpdkVersion.parse(v) for v in ("17.05", "20.11", "22.11", "23.11")
+)
 BIN = "/usr/bin/dpdk-testpmd"
 
 # Guide 7 (virtio_user as exceptional path), verbatim with its trailing "\  ".
@@ -67,11 +69,21 @@ def test_version_order_and_str() -> None:
 
 def _options() -> tuple[EalOptions, TestPmdOptions]:
     eal = EalOptions(
-        lcores="0-1", memory_channels=4, memory_mb=256, file_prefix="x", no_pci=True,
-        allow=["0000:05:00.0"], vdevs=["net_null0"], in_memory=True,
+        lcores="0-1",
+        memory_channels=4,
+        memory_mb=256,
+        file_prefix="x",
+        no_pci=True,
+        allow=["0000:05:00.0"],
+        vdevs=["net_null0"],
+        in_memory=True,
     )
     app = TestPmdOptions(
-        rxq=1, txq=1, total_num_mbufs=8192, forward_mode="io", txqflags="0xf00",
+        rxq=1,
+        txq=1,
+        total_num_mbufs=8192,
+        forward_mode="io",
+        txqflags="0xf00",
         disable_hw_vlan=True,
     )
     return eal, app
@@ -82,9 +94,27 @@ def test_argv_22_11_uses_allow_and_drops_legacy() -> None:
     changes: list[str] = []
     argv = testpmd_argv(BIN, eal, app, V22_11, changes)
     assert argv == [
-        BIN, "-l", "0-1", "-n", "4", "-m", "256", "--file-prefix", "x", "--no-pci",
-        "-a", "0000:05:00.0", "--vdev", "net_null0", "--in-memory", "--",
-        "-i", "--rxq=1", "--txq=1", "--total-num-mbufs=8192", "--forward-mode=io",
+        BIN,
+        "-l",
+        "0-1",
+        "-n",
+        "4",
+        "-m",
+        "256",
+        "--file-prefix",
+        "x",
+        "--no-pci",
+        "-a",
+        "0000:05:00.0",
+        "--vdev",
+        "net_null0",
+        "--in-memory",
+        "--",
+        "-i",
+        "--rxq=1",
+        "--txq=1",
+        "--total-num-mbufs=8192",
+        "--forward-mode=io",
     ]
     assert any(c.startswith("--txqflags=0xf00 dropped (removed in 18.08") for c in changes)
     assert any(c.startswith("--disable-hw-vlan dropped (removed in 18.02") for c in changes)
@@ -109,8 +139,18 @@ def test_argv_20_11_switches_to_allow() -> None:
 def test_guide7_on_22_11() -> None:
     t = translate_guide_command(GUIDE7, V22_11)
     assert t.argv == [
-        BIN, "-l", "2-3", "-n", "4", "--vdev=virtio_user0,path=/dev/vhost-net,queue_size=1024",
-        "--", "-i", "--enable-lro", "--enable-rx-cksum", "--rxd=1024", "--txd=1024",
+        BIN,
+        "-l",
+        "2-3",
+        "-n",
+        "4",
+        "--vdev=virtio_user0,path=/dev/vhost-net,queue_size=1024",
+        "--",
+        "-i",
+        "--enable-lro",
+        "--enable-rx-cksum",
+        "--rxd=1024",
+        "--txd=1024",
     ]
     assert t.changes == [
         f"$(testpmd) -> {BIN} (the installed binary)",
@@ -168,8 +208,10 @@ def test_guide_binary_spellings(binary: str) -> None:
 
 def test_guide_burst_abbreviation_and_vlan_filter() -> None:
     # Guide 2's run_testpmd_in_vm.sh.
-    line = "/root/dpdk/x86_64-default-linuxapp-gcc/app/testpmd -l 0-5 -n 4 --socket-mem 350 " \
+    line = (
+        "/root/dpdk/x86_64-default-linuxapp-gcc/app/testpmd -l 0-5 -n 4 --socket-mem 350 "
         "-- --burst=64 --i --disable-hw-vlan-filter"
+    )
     t = translate_guide_command(line, V22_11)
     assert t.argv[t.argv.index("--") :] == ["--", "--burst=64", "-i"]
     assert "--i -> -i (abbreviation spelled out)" in t.changes
@@ -204,7 +246,9 @@ def test_bonding_member_spelling(version: DpdkVersion, command: str, expected: s
 
 def test_member_word_by_version() -> None:
     assert [bonding_member_word(v) for v in (V17_05, V22_11, V23_11)] == [
-        "slave", "slave", "member",
+        "slave",
+        "slave",
+        "member",
     ]
 
 

@@ -40,8 +40,10 @@ def test_stop_io_per_port_and_total() -> None:
     assert sorted(stats.ports) == [0, 1]
     assert stats.total is not None
     assert stats.ports[0].rx_packets > 0 and stats.ports[1].tx_packets > 0
-    assert stats.total.rx_packets == stats.rx_packets == sum(
-        p.rx_packets for p in stats.ports.values()
+    assert (
+        stats.total.rx_packets
+        == stats.rx_packets
+        == sum(p.rx_packets for p in stats.ports.values())
     )
     assert stats.total.tx_total == stats.tx_packets
     assert stats.dropped == 0
@@ -145,7 +147,11 @@ def test_port_summary() -> None:
 def test_fwd_config_io() -> None:
     cfg = parse_fwd_config(data("show_config_fwd_io"))
     assert (cfg.mode, cfg.retry, cfg.nb_ports, cfg.nb_cores, cfg.nb_streams) == (
-        "io", False, 2, 1, 2
+        "io",
+        False,
+        2,
+        1,
+        2,
     )
     assert [(s.core, s.rx_port, s.rx_queue, s.tx_port, s.tx_queue) for s in cfg.streams] == [
         (1, 0, 0, 1, 0),
@@ -227,9 +233,7 @@ def test_refused_commands_are_errors(name: str, line: str) -> None:
 
 
 NORMAL = sorted(
-    p.stem
-    for p in DATA.glob("*.txt")
-    if not p.stem.startswith(("error_", "startup_", "quit"))
+    p.stem for p in DATA.glob("*.txt") if not p.stem.startswith(("error_", "startup_", "quit"))
 )
 
 

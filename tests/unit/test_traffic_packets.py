@@ -89,8 +89,9 @@ def test_swap_macs() -> None:
 
 
 def capture_of(port: str, frames: list[bytes], sent: int) -> Capture:
-    return Capture({port: [CapturedFrame(raw, 0.001 * i) for i, raw in enumerate(frames)]},
-                   sent=sent)
+    return Capture(
+        {port: [CapturedFrame(raw, 0.001 * i) for i, raw in enumerate(frames)]}, sent=sent
+    )
 
 
 def test_check_capture_passes_on_exact_delivery() -> None:

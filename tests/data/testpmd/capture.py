@@ -120,16 +120,25 @@ def main() -> None:
     session = LocalSession()
     null_session(session)
     ring_tap_session(session)
-    failed_start(session, "startup_fail_bad_vdev",
-                 [BINARY, *EAL, "--vdev", "net_bogus0", *APP])
-    failed_start(session, "startup_fail_unrecognized_option",
-                 [BINARY, *EAL, "--vdev", "net_null0", *APP, "--txqflags=0xf00"])
-    failed_start(session, "startup_fail_lcore_unavailable",
-                 [BINARY, "-l", "0-9", *EAL[2:], "--vdev", "net_null0", *APP])
-    failed_start(session, "startup_fail_rxq",
-                 [BINARY, *EAL, "--vdev", "net_null0", *APP, "--rxq=2000"])
-    failed_start(session, "startup_probe_failed_virtio_user",
-                 [BINARY, *EAL, "--vdev", "virtio_user0,path=/tmp/hcb-no-such.sock", *APP])
+    failed_start(session, "startup_fail_bad_vdev", [BINARY, *EAL, "--vdev", "net_bogus0", *APP])
+    failed_start(
+        session,
+        "startup_fail_unrecognized_option",
+        [BINARY, *EAL, "--vdev", "net_null0", *APP, "--txqflags=0xf00"],
+    )
+    failed_start(
+        session,
+        "startup_fail_lcore_unavailable",
+        [BINARY, "-l", "0-9", *EAL[2:], "--vdev", "net_null0", *APP],
+    )
+    failed_start(
+        session, "startup_fail_rxq", [BINARY, *EAL, "--vdev", "net_null0", *APP, "--rxq=2000"]
+    )
+    failed_start(
+        session,
+        "startup_probe_failed_virtio_user",
+        [BINARY, *EAL, "--vdev", "virtio_user0,path=/tmp/hcb-no-such.sock", *APP],
+    )
 
 
 if __name__ == "__main__":

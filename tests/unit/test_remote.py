@@ -1,0 +1,82 @@
+"""Sessions and PTY shells on the controller: quoting, errors, timeouts, program exit."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from framework.errors import CommandFailed, RemoteError, ShellClosed, ShellTimeout
+from framework.remote import LocalSession
+from framework.remote.session import command_line
+
+HOSTILE = ["a b", "it's", '"quoted"', "$(touch /tmp/howto-pwned)", "`id`", "x;y", "*", "", "\\"]
+
+
+def test_command_line_quotes_every_argument() -> None:
+    line = command_line(["printf", "%s\\n", *HOSTILE])
+    done = LocalSession().run(["bash", "-c", line])
+    assert done.stdout.split("\n")[:-1] == HOSTILE
+
+
+def test_run_passes_arguments_through_unchanged() -> None:
+    done = LocalSession().run(["printf", "%s\\n", *HOSTILE])
+    assert done.stdout.split("\n")[:-1] == HOSTILE
+
+
+def test_env_and_cwd_are_quoted_too() -> None:
+    done = LocalSession().run(
+        ["bash", "-c", 'printf "%s|%s" "$HOWTO_X" "$PWD"'], env={"HOWTO_X": "a b;c"}, cwd="/"
+    )
+    assert done.stdout == "a b;c|/"
+
+
+def test_shell_strings_are_refused() -> None:
+    with pytest.raises(TypeError, match="argv list"):
+        LocalSession().run("echo hi")  # type: ignore[arg-type]
+
+
+def test_failed_command_is_one_line_naming_host_command_and_status() -> None:
+    with pytest.raises(CommandFailed) as info:
+        LocalSession("dut").run(["ls", "/nonexistent-howto"])
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("dut: `ls /nonexistent-howto` exited 2: ")
+    assert "No such file or directory" in message
+
+
+def test_stdin_reaches_the_command() -> None:
+    assert LocalSession().run(["wc", "-c"], stdin="x" * 100_000).stdout.strip() == "100000"
+
+
+def test_command_timeout_is_one_line() -> None:
+    with pytest.raises(RemoteError, match=r"^localhost: `sleep 5` did not finish within 0\.5 s$"):
+        LocalSession().run(["sleep", "5"], timeout=0.5)
+
+
+def test_shell_timeout_reports_what_was_last_seen() -> None:
+    shell = LocalSession().open_shell(
+        ["bash", "--norc", "--noprofile", "-i"],
+        name="sh",
+        prompt="PROMPT> ",
+        env={"PS1": "PROMPT> "},
+    )
+    try:
+        shell.expect()
+        shell.send_line("echo almost-there")
+        with pytest.raises(ShellTimeout) as info:
+            shell.expect("never-printed", timeout=0.5)
+        assert re.match(
+            r"sh: no 'never\\-printed' within 0\.5 s; last output: .*almost-there", str(info.value)
+        )
+    finally:
+        shell.close()
+
+
+def test_program_exit_is_reported_with_its_last_words() -> None:
+    shell = LocalSession().open_shell(
+        ["bash", "-c", "echo 'PANIC: lcore 1 stopped'; exit 3"], name="crashy", prompt="> "
+    )
+    with pytest.raises(ShellClosed) as info:
+        shell.expect(timeout=5)
+    assert str(info.value) == "crashy: the program exited; last output: PANIC: lcore 1 stopped"
