@@ -162,6 +162,50 @@ class VirtualLab(Model):
         return value
 
 
+class VmNic(Model):
+    """A guest NIC. vhost-user NICs attach to a socket the host's DPDK switch serves."""
+
+    id: Name
+    kind: Literal["vhost-user", "tap", "passthrough"]
+    model: str = "virtio-net-pci"
+    mac: MacAddress | None = None
+    # vhost-user: socket file name, relative to the host's work dir unless absolute.
+    socket: str | None = None
+    # passthrough: the host PCI device (an SR-IOV VF on lab hosts).
+    host_device: PciAddress | None = None
+    # Fixed guest PCI slot, so the same NIC has the same address after hotplug/migration.
+    slot: int | None = Field(None, ge=3, le=31)
+    packed: bool = False  # virtqueue layout (virtio 1.1 packed ring)
+    queues: int = Field(1, ge=1, le=16)
+    # vhost-user options the guide passes (e.g. csum=off,gso=off,...), appended as given.
+    options: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> VmNic:
+        if self.kind == "vhost-user" and not self.socket:
+            raise ValueError("a vhost-user NIC needs its 'socket'")
+        if self.kind == "passthrough" and not self.host_device:
+            raise ValueError("a passthrough NIC needs its 'host_device' PCI address")
+        return self
+
+
+class Vm(Model):
+    """A guest as the guides' vm_*.sh scripts start it."""
+
+    host: Name  # the host it starts on
+    memory_mb: int = Field(1024, ge=128)
+    vcpus: int = Field(2, ge=1, le=64)
+    cpu_pinning: list[int] | None = None  # host CPUs for QEMU (lab hosts; taskset)
+    # memfd works everywhere; hugepages back guest RAM with the host's hugetlbfs (lab).
+    backing: Literal["memfd", "hugepages"] = "memfd"
+    accel: Literal["auto", "kvm", "tcg"] = "auto"
+    # "builtin": the framework's initramfs guest; otherwise a disk image path on the host.
+    image: str = "builtin"
+    guest_hugepages: int = Field(256, ge=0)
+    nics: list[VmNic] = Field(default_factory=list)
+    qemu: str = "qemu-system-x86_64"
+
+
 class Topology(Model):
     name: Name
     kind: Literal["virtual", "lab"]
@@ -170,11 +214,18 @@ class Topology(Model):
     switch: Switch = Switch()
     virtual_lab: VirtualLab | None = None
     hosts: dict[Name, Host]
+    vms: dict[Name, Vm] = Field(default_factory=dict)
+    # Traffic-measured downtime a migration may cost before a test fails. The guide's
+    # 5 ms is for its KVM lab; a TCG guest in the virtual lab needs far more.
+    migration_downtime_bound_ms: float = Field(2000.0, gt=0)
 
     @model_validator(mode="after")
     def _consistent(self) -> Topology:
         if not self.hosts:
             raise ValueError("a topology needs at least one host")
+        for name, vm in self.vms.items():
+            if vm.host not in self.hosts:
+                raise ValueError(f"vms.{name}.host: no host named {vm.host!r}")
         if self.kind == "virtual":
             if self.virtual_lab is None:
                 object.__setattr__(self, "virtual_lab", VirtualLab())

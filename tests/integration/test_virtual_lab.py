@@ -161,7 +161,8 @@ def test_interrupted_run_leaves_nothing(tmp_path: Path, how: signal.Signals) -> 
             if "LAB-UP" in line or time.monotonic() > deadline:
                 break
         process.send_signal(how)
-        process.wait(60)
+        # Keep reading: a child blocked on a full stdout pipe would look like a hang.
+        process.communicate(timeout=120)
     finally:
         if process.poll() is None:
             process.kill()

@@ -1,0 +1,335 @@
+"""The built-in guest: the host's kernel plus an initramfs built from the host's own files.
+
+No guest image can be downloaded in a lab, and a disk image would need a package manager
+inside. An initramfs collected from the host is small (about 10 MB gz), builds in seconds and
+always holds the same dpdk-testpmd as the host: static busybox, testpmd with every library
+ldd lists, a PMD plugin dir trimmed to what the guides use, the kernel modules DPDK needs,
+and an /init that binds every guest NIC to uio_pci_generic and gives a shell on ttyS1
+(ttyS0 stays free for testpmd).
+
+The build runs on the host through its Session; the result is cached on the host under a
+key made of every input, so an unchanged host reuses it in well under a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from framework.container import image as container_image
+from framework.errors import CommandFailed, FrameworkError
+
+if TYPE_CHECKING:
+    from framework.remote.session import Session
+
+log = logging.getLogger("howto.virt")
+
+# Bump when _INIT or _BUILD_SCRIPT change what ends up in the initramfs.
+INIT_VERSION = "3"
+
+DEFAULT_CACHE_DIR = "~/.cache/howto-conformance/guest"
+
+# EAL dlopen()s every *.so in the plugin dir: only what the guides' guests use.
+GUEST_PMDS: tuple[str, ...] = (
+    "bus_pci",
+    "bus_vdev",
+    "mempool_ring",
+    "mempool_stack",
+    "net_virtio",
+    "net_e1000",
+    "net_bond",
+    "net_ring",
+    "net_null",
+    "net_tap",
+    "net_af_packet",
+    "net_vhost",
+)
+
+# Loaded in this order, each after its dependencies (modprobe --show-depends resolves them
+# at build time; the guest has no modprobe or modules.dep). virtio_pci/virtio_net are left
+# out on purpose: with no kernel driver bound, the NICs wait for uio_pci_generic. vfio is
+# optional (only guests with a vIOMMU can use it) and skipped if the kernel lacks it.
+GUEST_MODULES: tuple[str, ...] = (
+    "uio",
+    "uio_pci_generic",
+    "tun",
+    "tap",
+    "vhost_iotlb",
+    "vhost",
+    "vhost_net",
+)
+OPTIONAL_MODULES: tuple[str, ...] = ("vfio", "vfio_iommu_type1", "vfio_pci")
+
+SHELL_PROMPT = "guest# "
+READY_LINE = "howto-guest: ready"
+
+# The guest's /init. It must never exit (PID 1 exiting panics the kernel), so the shell on
+# the console (ttyS1) is restarted in a loop.
+_INIT = r"""#!/bin/sh
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/hugepages /tmp /run
+mount -t devpts devpts /dev/pts
+mount -t hugetlbfs hugetlbfs /dev/hugepages
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+ln -s /run /var/run 2>/dev/null
+while read -r ko args; do
+    [ -n "$ko" ] || continue
+    insmod "/lib/howto-modules/$ko" $args || echo "howto-guest: insmod $ko failed"
+done < /etc/howto-modules
+howto-bind
+hostname howto-guest
+# Kernel messages would land in the middle of shell output on the console.
+dmesg -n 1
+echo "howto-guest: $(grep -c ^processor /proc/cpuinfo) cpus, $(grep HugePages_Total /proc/meminfo)"
+echo "__READY__"
+export PS1='__PROMPT__'
+while :; do
+    setsid cttyhack sh
+    sleep 1
+done
+"""
+
+# Bind NICs to uio_pci_generic: all Ethernet-class devices, or the PCI addresses given
+# (a NIC hot-plugged after boot). driver_override beats the id tables, and no kernel net
+# driver is loaded, so nothing else claims them.
+_BIND = r"""#!/bin/sh
+if [ $# -eq 0 ]; then
+    set --
+    for d in /sys/bus/pci/devices/*; do
+        [ "$(cat "$d/class")" = 0x020000 ] && set -- "$@" "${d##*/}"
+    done
+fi
+rc=0
+for a in "$@"; do
+    d=/sys/bus/pci/devices/$a
+    [ -e "$d" ] || { echo "howto-bind: no PCI device $a"; rc=1; continue; }
+    [ -e "$d/driver" ] && echo "$a" > "$d/driver/unbind"
+    echo uio_pci_generic > "$d/driver_override"
+    echo "$a" > /sys/bus/pci/drivers_probe
+    if [ "$(basename "$(readlink "$d/driver")")" = uio_pci_generic ]; then
+        echo "howto-bind: $a -> uio_pci_generic"
+    else
+        echo "howto-bind: $a not bound"; rc=1
+    fi
+done
+exit $rc
+"""
+
+# Arguments: MODE (key|build) CACHE KERNEL TESTPMD BUSYBOX ROOTFS_SCRIPT INIT BIND
+#            -- MODULE... -- OPTIONAL_MODULE... -- PMD...
+#   key  : print every input (file hashes, module list) for the cache key; nothing written
+#   build: write CACHE/KEY/{vmlinuz,initrd.img} with KEY read from stdin-free $HOWTO_KEY
+# Values arrive as positional arguments only; nothing from a topology is spliced in.
+_BUILD_SCRIPT = r"""
+set -euo pipefail
+mode=$1 cache=$2 kernel=$3 testpmd=$4 busybox=$5 rootfs_script=$6 init=$7 bind=$8 key=$9
+shift 9
+[[ $1 == -- ]] && shift
+mods=(); while (($#)) && [[ $1 != -- ]]; do mods+=("$1"); shift; done; (($#)) && shift
+opts=(); while (($#)) && [[ $1 != -- ]]; do opts+=("$1"); shift; done; (($#)) && shift
+pmds=("$@")
+[[ $cache == "~/"* ]] && cache=$HOME/${cache#"~/"}
+
+fail() { echo "howto-guest-image: $*" >&2; exit 3; }
+if [[ $kernel == - ]]; then
+    kernel=$(ls -1 /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1 || true)
+    [[ -n $kernel ]] || fail "no /boot/vmlinuz-* on $(hostname) (install linux-image-amd64)"
+fi
+[[ -r $kernel ]] || fail "kernel $kernel not readable"
+kver=${kernel##*/vmlinuz-}
+[[ -d /lib/modules/$kver ]] || fail "no /lib/modules/$kver for kernel $kernel"
+[[ -x $busybox ]] || fail "no $busybox (install busybox-static)"
+ldd "$busybox" >/dev/null 2>&1 && fail "$busybox is dynamically linked (install busybox-static)"
+
+# Module files in load order, one "path" per line, dependencies first, no duplicates.
+declare -A seen=()
+modfiles=()
+resolve() {
+    local m=$1 optional=$2 line out
+    if ! out=$(modprobe -S "$kver" --show-depends "$m" 2>&1); then
+        ((optional)) && return 0
+        fail "kernel module $m not found for $kver: $out"
+    fi
+    while read -r line; do
+        case $line in
+            insmod\ *) line=${line#insmod }; line=${line%% *}
+                [[ -n ${seen[$line]:-} ]] && continue
+                seen[$line]=1; modfiles+=("$line") ;;
+        esac
+    done <<<"$out"
+}
+for m in "${mods[@]}"; do resolve "$m" 0; done
+for m in "${opts[@]}"; do resolve "$m" 1; done
+
+if [[ $mode == key ]]; then
+    echo "kernel $kver"
+    sha256sum -- "$kernel" "$busybox" "${modfiles[@]}"
+    bash -c "$rootfs_script" howto-image list - "$testpmd" -- "${pmds[@]}"
+    exit 0
+fi
+
+dest=$cache/$key
+mkdir -p "$cache"
+stage=$(mktemp -d "$cache/.build-XXXXXX")
+trap 'rm -rf -- "$stage"' EXIT
+root=$stage/root
+mkdir -p "$root"
+bash -c "$rootfs_script" howto-image build "$stage/rootfs.tar" "$testpmd" -- "${pmds[@]}"
+tar -C "$root" -xf "$stage/rootfs.tar"
+rm -f "$stage/rootfs.tar"
+mkdir -p "$root"/{bin,sbin,etc,lib/howto-modules,proc,sys,dev,tmp,run,root}
+rm -rf "$root/var/run"; mkdir -p "$root/var"
+cp "$busybox" "$root/bin/busybox"
+for applet in $("$busybox" --list); do
+    [[ -e $root/bin/$applet ]] || ln -s busybox "$root/bin/$applet"
+done
+: >"$root/etc/howto-modules"
+for f in "${modfiles[@]}"; do
+    name=${f##*/}
+    case $name in
+        *.ko.xz) xz -dc "$f" >"$root/lib/howto-modules/${name%.xz}"; name=${name%.xz} ;;
+        *.ko.zst) zstd -qdc "$f" >"$root/lib/howto-modules/${name%.zst}"; name=${name%.zst} ;;
+        *.ko.gz) gzip -dc "$f" >"$root/lib/howto-modules/${name%.gz}"; name=${name%.gz} ;;
+        *) cp "$f" "$root/lib/howto-modules/$name" ;;
+    esac
+    echo "$name" >>"$root/etc/howto-modules"
+done
+printf '%s' "$init" >"$root/init"
+printf '%s' "$bind" >"$root/bin/howto-bind"
+chmod 755 "$root/init" "$root/bin/howto-bind"
+echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
+echo 'root:x:0:' >"$root/etc/group"
+mkdir -p "$stage/out"
+cp "$kernel" "$stage/out/vmlinuz"
+if command -v cpio >/dev/null; then
+    (cd "$root" && find . | cpio -o -H newc --quiet) | gzip -1 >"$stage/out/initrd.img"
+else
+    (cd "$root" && find . | "$busybox" cpio -o -H newc) | gzip -1 >"$stage/out/initrd.img"
+fi
+rm -rf -- "$dest"
+mv "$stage/out" "$dest"
+echo "$dest"
+"""
+
+
+@dataclass(frozen=True)
+class GuestImage:
+    """A bootable guest: kernel and initramfs paths on the host, and how it was obtained."""
+
+    kernel: str
+    initrd: str
+    key: str
+    built: bool
+    seconds: float
+
+
+def _script_argv(
+    mode: str,
+    cache_dir: str,
+    kernel: str | None,
+    testpmd: str,
+    busybox: str,
+    key: str,
+    modules: Sequence[str],
+    optional_modules: Sequence[str],
+    pmds: Sequence[str],
+) -> list[str]:
+    init = _INIT.replace("__READY__", READY_LINE).replace("__PROMPT__", SHELL_PROMPT)
+    return [
+        "bash",
+        "-c",
+        _BUILD_SCRIPT,
+        "howto-guest-image",
+        mode,
+        cache_dir,
+        kernel or "-",
+        testpmd,
+        busybox,
+        container_image._ROOTFS_SCRIPT,  # the container rootfs recipe: one ldd collector
+        init,
+        _BIND,
+        key,
+        "--",
+        *modules,
+        "--",
+        *optional_modules,
+        "--",
+        *pmds,
+    ]
+
+
+def ensure_guest_image(
+    session: Session,
+    *,
+    testpmd: str = "/usr/bin/dpdk-testpmd",
+    kernel: str | None = None,
+    cache_dir: str = DEFAULT_CACHE_DIR,
+    busybox: str = "/bin/busybox",
+    modules: Sequence[str] = GUEST_MODULES,
+    optional_modules: Sequence[str] = OPTIONAL_MODULES,
+    pmds: Sequence[str] = GUEST_PMDS,
+) -> GuestImage:
+    """The guest kernel + initramfs on `session`'s host, built unless the cache has them.
+
+    `kernel` defaults to the newest /boot/vmlinuz-* on the host; its modules come from
+    /lib/modules/<version>. Raises FrameworkError naming the missing input.
+    """
+    started = time.monotonic()
+    common = (cache_dir, kernel, testpmd, busybox)
+    try:
+        listing = session.run(
+            _script_argv("key", *common, "-", modules, optional_modules, pmds), timeout=120
+        ).stdout
+    except CommandFailed as exc:
+        raise FrameworkError(
+            f"{session.name}: cannot collect the guest image inputs: {_last_line(exc.stderr)}"
+        ) from exc
+    digest = hashlib.sha256()
+    digest.update(
+        f"init={INIT_VERSION}\nrootfs={container_image.RECIPE}\n"
+        f"modules={','.join(modules)}\noptional={','.join(optional_modules)}\n"
+        f"pmds={','.join(pmds)}\n".encode()
+    )
+    digest.update(listing.encode())
+    kver = listing.splitlines()[0].removeprefix("kernel ").strip()
+    key = f"{kver}-{digest.hexdigest()[:12]}"
+
+    home = "" if not cache_dir.startswith("~/") else _home(session)
+    base = (home + cache_dir[1:]) if home else cache_dir
+    dest = f"{base}/{key}"
+    kernel_path, initrd_path = f"{dest}/vmlinuz", f"{dest}/initrd.img"
+    if session.run(["test", "-s", initrd_path, "-a", "-s", kernel_path], check=False).ok:
+        seconds = time.monotonic() - started
+        log.info("[%s] reusing guest image %s (checked in %.2f s)", session.name, key, seconds)
+        return GuestImage(kernel_path, initrd_path, key, False, seconds)
+
+    try:
+        session.run(
+            _script_argv("build", base, kernel, testpmd, busybox, key, modules,
+                         optional_modules, pmds),
+            timeout=600,
+        )
+    except CommandFailed as exc:
+        raise FrameworkError(
+            f"{session.name}: building guest image {key} failed: {_last_line(exc.stderr)}"
+        ) from exc
+    seconds = time.monotonic() - started
+    log.info("[%s] built guest image %s in %.2f s", session.name, key, seconds)
+    return GuestImage(kernel_path, initrd_path, key, True, seconds)
+
+
+def _home(session: Session) -> str:
+    return session.run(["bash", "-c", 'printf %s "$HOME"']).stdout.strip()
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "(no output)"
