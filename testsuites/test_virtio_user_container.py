@@ -21,6 +21,7 @@ from framework.report.attach import attach_table, attach_text, step
 from framework.scenarios.container_networking import ContainerNetworking
 from framework.traffic.generator import TrafficGenerator
 from framework.traffic.packets import flows
+from framework.traffic.pcap import attach_capture
 from framework.traffic.verify import swap_macs, verify_packets
 
 pytestmark = [
@@ -92,7 +93,7 @@ def test_traffic_crosses_vhost_user_into_the_container_and_back(
     packets = _flows(guide, traffic_generator, tg_port)
     guide.clear_stats()
     with step(f"Send {len(packets)} packets from the TG; each returns once, MACs swapped"):
-        verify_packets(
+        capture = verify_packets(
             traffic_generator,
             packets,
             tg_port,
@@ -101,6 +102,7 @@ def test_traffic_crosses_vhost_user_into_the_container_and_back(
             pps=RATE_PPS,
             timeout=5,
         )
+        attach_capture(f"frames back at tg {tg_port}", capture, tg_port)
     with step("The vhost-user and virtio_user counters equal the packets sent"):
         assert guide.host_pmd is not None and guide.container_pmd is not None
         host_nic = guide.host_pmd.show_port_stats(guide.nic_port)

@@ -12,6 +12,13 @@ Protocol: one JSON request on stdin, one JSON result on stdout.
       "ports": {"eth2": {"frames": [{"hex": "...", "t": 0.00012}], "ignored": 3,
                          "down": false}}}
 
+  {"op": "stream", "tx": "eth1", "template": "ffff...", "rx": ["eth2"], "marker": "484f57544f",
+   "pps": 5000, "duration": 2.0, "count": null, "linger": 0.3, "ignore_src": "02:..",
+   "stamp_at": null, "ready_file": "/tmp/x.ready", "stop_file": "/tmp/x.stop"}
+  -> {"ok": true, "sent": 10000, "tx_errors": 0, "t0_wall_ns": ..., "tx_last_ns": ...,
+      "ports": {"eth2": {"n": 10000, "seq": "<b64 zlib u32[]>", "tx": "<.. i64[]>", ...}}}
+  (see stream() for the full description)
+
   {"op": "interfaces", "ports": ["eth1"]}   (ports optional: all interfaces)
   -> {"ok": true, "interfaces": {"eth1": {"mac": "02:..", "up": true, "mtu": 1500}}}
 

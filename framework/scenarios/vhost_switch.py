@@ -1,0 +1,81 @@
+"""The guides' vhost-switch role, played by testpmd on a DUT host.
+
+The guide runs DPDK's vhost-switch sample; the virtual lab has no such binary, so a host
+testpmd serves the VM's vhost-user sockets and owns the host's NIC port toward the switch.
+Ports are ordered NIC, vhost0, vhost1 and forwarded `paired`: NIC <-> vhost0 and vhost1
+back to itself, so a frame from the TG enters the guest on P0, is forwarded by the guest to
+P1, comes straight back into P1, is forwarded to P0 and leaves through the NIC; a tx_first
+burst of the guest leaves the same way instead of circulating for ever.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from framework.dpdk.args import EalOptions, TestPmdOptions
+from framework.dpdk.launch import LaunchRecord, launch_testpmd
+from framework.dpdk.parsers import PortStats
+from framework.dpdk.testpmd import TestPmd
+from framework.dpdk.version import DpdkVersion
+from framework.lab.hosts import HostHandle
+
+MEMORY_MB = 256
+MBUFS = 16384
+
+
+@dataclass
+class VhostSwitch:
+    host: HostHandle
+    version: DpdkVersion
+    testpmd: str
+    sockets: list[str]
+    name: str = "vhost-switch"
+    forward_mode: str = "io"
+    pmd: TestPmd | None = None
+    nic_port: int = -1
+    vhost_ports: list[int] = field(default_factory=list)
+    launch: LaunchRecord | None = None
+
+    def socket_path(self, socket: str) -> str:
+        return socket if socket.startswith("/") else f"{self.host.work_dir}/{socket}"
+
+    def start(self) -> TestPmd:
+        nic = self.host.data_port(0)
+        eal = EalOptions(lcores="0-1", memory_mb=MEMORY_MB)
+        if nic.spec.pci and nic.spec.nic.value != "virtual":
+            eal.allow.append(nic.spec.pci)
+        else:
+            eal.no_pci = True
+            # qdisc_bypass: what this port sends is not looped back into its own capture.
+            eal.vdevs.append(f"net_af_packet0,iface={nic.interface},qdisc_bypass=1")
+        paths = [self.socket_path(s) for s in self.sockets]
+        for index, path in enumerate(paths):
+            eal.vdevs.append(f"net_vhost{index},iface={path},queues=1")
+        self.host.session.run(["rm", "-f", *paths])
+        app = TestPmdOptions(total_num_mbufs=MBUFS, nb_cores=1, port_topology="paired")
+        self.pmd, self.launch = launch_testpmd(
+            self.host, self.name, eal, app, binary=self.testpmd, version=self.version
+        )
+        drivers = {i: self.pmd.show_port_info(i).driver for i in self.pmd.port_ids()}
+        self.vhost_ports = sorted(i for i, d in drivers.items() if d == "net_vhost")
+        self.nic_port = next(i for i in drivers if i not in self.vhost_ports)
+        self.pmd.set_portlist([self.nic_port, *self.vhost_ports])
+        self.pmd.set_fwd(self.forward_mode)
+        self.pmd.start()
+        return self.pmd
+
+    def vhost_stats(self) -> dict[int, PortStats]:
+        assert self.pmd is not None
+        return {port: self.pmd.show_port_stats(port) for port in self.vhost_ports}
+
+    def clear_stats(self) -> None:
+        assert self.pmd is not None
+        self.pmd.clear_port_stats("all")
+
+    def close(self) -> None:
+        if self.pmd is not None:
+            self.pmd.close()
+            self.pmd = None
+        self.host.session.run(
+            ["rm", "-f", *(self.socket_path(s) for s in self.sockets)], check=False
+        )

@@ -1,0 +1,182 @@
+"""QEMU command lines from a topology's Vm spec, and the choice of accelerator.
+
+Guest RAM is always a shared memory backend (memfd, or hugetlbfs files on lab hosts):
+vhost-user needs the host's DPDK switch to map guest memory, and live migration with
+vhost-user needs the same. Consoles are unix-socket chardevs with a logfile, so what the
+guest printed while nobody was attached still reaches reports.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from framework.errors import ConfigError, RemoteError
+
+if TYPE_CHECKING:
+    from framework.config.model import Vm
+    from framework.remote.session import Session
+    from framework.virt.image import GuestImage
+
+log = logging.getLogger("howto.virt")
+
+# Kernel command line of the built-in guest; the shell console is ttyS1, testpmd's ttyS0.
+# panic=-1 with -no-reboot makes a guest that cannot boot end QEMU at once, not hang.
+BASE_APPEND = "console=ttyS1 panic=-1 loglevel=4 tsc=reliable no_timer_check"
+
+_probe_cache: dict[str, tuple[str, str]] = {}
+
+
+def resolve_socket(path: str, base_dir: str) -> str:
+    """A vhost-user socket from the topology: relative names live in the VM's directory."""
+    return path if path.startswith("/") else f"{base_dir}/{path}"
+
+
+def qemu_argv(
+    spec: Vm,
+    *,
+    name: str,
+    image: GuestImage | None,
+    sockets_dir: str,
+    accel: str,
+    qmp: tuple[str, int],
+    serial0: str,
+    serial1: str,
+    incoming: str | None = None,
+    pidfile: str | None = None,
+    tap_ifnames: Mapping[str, str] | None = None,
+    extra_append: str = "",
+) -> list[str]:
+    """The full QEMU argv for `spec`, to run with -daemonize added by the caller if wanted.
+
+    Relative vhost-user socket names resolve in `sockets_dir`; console logs are written
+    next to the console sockets (`<socket>.log`). `image` is required for image: builtin.
+    """
+    mem = f"{spec.memory_mb}M"
+    argv = [spec.qemu, "-name", name, "-machine", "pc", "-nodefaults", "-display", "none"]
+    argv += ["-no-reboot", "-m", mem, "-smp", str(spec.vcpus)]
+    if accel == "kvm":
+        argv += ["-accel", "kvm", "-cpu", "host"]
+    elif accel == "tcg":
+        argv += ["-accel", "tcg,thread=multi", "-cpu", "max"]
+    else:
+        raise ConfigError(f"vm {name}: accel must be kvm or tcg here, not {accel!r}")
+
+    if spec.backing == "memfd":
+        backend = f"memory-backend-memfd,id=mem0,size={mem},share=on"
+    else:
+        backend = f"memory-backend-file,id=mem0,size={mem},mem-path=/dev/hugepages,share=on"
+        backend += ",prealloc=on"
+    argv += ["-object", backend, "-numa", "node,memdev=mem0"]
+
+    if spec.image == "builtin":
+        if image is None:
+            raise ConfigError(f"vm {name}: image is builtin but no guest image was built")
+        append = f"{BASE_APPEND} hugepages={spec.guest_hugepages}"
+        if extra_append:
+            append += " " + extra_append
+        argv += ["-kernel", image.kernel, "-initrd", image.initrd, "-append", append]
+    else:
+        argv += ["-drive", f"file={spec.image},if=virtio,cache=none"]
+
+    for serial_id, path in (("ser0", serial0), ("ser1", serial1)):
+        argv += [
+            "-chardev",
+            f"socket,id={serial_id},path={path},server=on,wait=off,logfile={path}.log",
+            "-serial",
+            f"chardev:{serial_id}",
+        ]
+
+    for nic in spec.nics:
+        addr = f",addr={nic.slot:#x}" if nic.slot is not None else ""
+        mac = f",mac={nic.mac}" if nic.mac else ""
+        if nic.kind == "vhost-user":
+            assert nic.socket is not None  # the model requires it
+            socket = resolve_socket(nic.socket, sockets_dir)
+            argv += ["-chardev", f"socket,id=chr-{nic.id},path={socket}"]
+            argv += ["-netdev", f"type=vhost-user,id={nic.id},chardev=chr-{nic.id},"
+                     f"queues={nic.queues}"]
+            device = f"{nic.model},netdev={nic.id}{mac}{addr},packed={'on' if nic.packed else 'off'}"
+            if nic.queues > 1:
+                # One vector per queue plus config and control: the guest needs them for MQ.
+                device += f",mq=on,vectors={2 * nic.queues + 2}"
+            if nic.options:
+                device += f",{nic.options}"
+            argv += ["-device", device]
+        elif nic.kind == "tap":
+            ifname = (tap_ifnames or {}).get(nic.id)
+            netdev = f"tap,id={nic.id},script=no,downscript=no"
+            if ifname:
+                netdev += f",ifname={ifname}"
+            argv += ["-netdev", netdev]
+            device = f"{nic.model},netdev={nic.id}{mac}{addr}"
+            if nic.options:
+                device += f",{nic.options}"
+            argv += ["-device", device]
+        else:  # passthrough: the guide's VF, assigned with vfio on lab hosts
+            argv += ["-device", f"vfio-pci,host={nic.host_device},id={nic.id}{addr}"]
+
+    argv += ["-qmp", f"tcp:{qmp[0]}:{qmp[1]},server=on,wait=off"]
+    if pidfile:
+        argv += ["-pidfile", pidfile]
+    if incoming:
+        argv += ["-incoming", incoming]
+    return argv
+
+
+def probe_accel(
+    session: Session,
+    *,
+    qemu: str = "qemu-system-x86_64",
+    kernel: str | None = None,
+    timeout: float = 15.0,
+    refresh: bool = False,
+) -> tuple[str, str]:
+    """("kvm" | "tcg", why). KVM only if a test boot really runs under it.
+
+    /dev/kvm can be present and KVM_CREATE_VM succeed while a nested guest never gets
+    anywhere, so the proof is a boot: the kernel with no root fs panics within a second or
+    two under working KVM, and panic=-1 with -no-reboot ends QEMU. The result is cached
+    per host name for the life of the process.
+    """
+    if not refresh and session.name in _probe_cache:
+        return _probe_cache[session.name]
+    result = _probe(session, qemu, kernel, timeout)
+    _probe_cache[session.name] = result
+    log.info("[%s] accelerator: %s (%s)", session.name, *result)
+    return result
+
+
+def _probe(session: Session, qemu: str, kernel: str | None, timeout: float) -> tuple[str, str]:
+    if not session.run(["test", "-r", "/dev/kvm", "-a", "-w", "/dev/kvm"], check=False).ok:
+        return "tcg", "no usable /dev/kvm on the host"
+    if kernel is None:
+        found = session.run(
+            ["bash", "-c", "ls -1 /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1"], check=False
+        ).stdout.strip()
+        if not found:
+            return "tcg", "/dev/kvm present but no kernel to test-boot it with"
+        kernel = found
+    argv = [
+        "timeout", "--kill-after=2", f"{timeout:g}",
+        qemu, "-accel", "kvm", "-cpu", "host", "-m", "128", "-nodefaults", "-display", "none",
+        "-no-reboot", "-serial", "stdio", "-kernel", kernel,
+        "-append", "console=ttyS0 panic=-1 root=/dev/nonexistent",
+    ]  # fmt: skip
+    try:
+        result = session.run(argv, check=False, timeout=timeout + 10)
+    except RemoteError as exc:
+        return "tcg", f"KVM test boot failed to run: {exc}"
+    if "Kernel panic" in result.stdout or "VFS:" in result.stdout:
+        return "kvm", "KVM test boot reached the kernel's root-fs panic"
+    if result.exit_code == 124:
+        return "tcg", f"KVM test boot did not finish within {timeout:g} s (nested KVM hangs)"
+    tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+    return "tcg", f"KVM test boot failed (exit {result.exit_code}): {tail[0]}"
+
+
+def describe(argv: list[str]) -> str:
+    """One shell line for logs and reports."""
+    return shlex.join(argv)
