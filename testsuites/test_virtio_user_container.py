@@ -87,22 +87,21 @@ def _flows(guide: ContainerNetworking, traffic_generator: TrafficGenerator, tg_p
     )
 
 
+def _round_trip(traffic_generator: TrafficGenerator, packets: list, tg_port: str) -> None:
+    """Every packet comes back to the TG exactly once, MACs swapped by the container."""
+    capture = verify_packets(
+        traffic_generator, packets, tg_port, tg_port, expected=swap_macs, pps=RATE_PPS, timeout=5
+    )
+    attach_capture(f"frames back at tg {tg_port}", capture, tg_port)
+
+
 def test_traffic_crosses_vhost_user_into_the_container_and_back(
     guide: ContainerNetworking, traffic_generator: TrafficGenerator, tg_port: str
 ) -> None:
     packets = _flows(guide, traffic_generator, tg_port)
     guide.clear_stats()
     with step(f"Send {len(packets)} packets from the TG; each returns once, MACs swapped"):
-        capture = verify_packets(
-            traffic_generator,
-            packets,
-            tg_port,
-            tg_port,
-            expected=swap_macs,
-            pps=RATE_PPS,
-            timeout=5,
-        )
-        attach_capture(f"frames back at tg {tg_port}", capture, tg_port)
+        _round_trip(traffic_generator, packets, tg_port)
     with step("The vhost-user and virtio_user counters equal the packets sent"):
         assert guide.host_pmd is not None and guide.container_pmd is not None
         host_nic = guide.host_pmd.show_port_stats(guide.nic_port)
@@ -143,15 +142,7 @@ def test_multiqueue_spreads_flows_over_both_queues(
     packets = _flows(guide, traffic_generator, tg_port)
     guide.clear_stats()
     with step(f"Send {FLOWS} flows through queues={QUEUES} vhost-user / virtio_user ports"):
-        verify_packets(
-            traffic_generator,
-            packets,
-            tg_port,
-            tg_port,
-            expected=swap_macs,
-            pps=RATE_PPS,
-            timeout=5,
-        )
+        _round_trip(traffic_generator, packets, tg_port)
     with step("Every queue of both ports carried traffic"):
         assert guide.host_pmd is not None and guide.container_pmd is not None
         host_x = guide.host_pmd.show_port_xstats(guide.vhost_port)

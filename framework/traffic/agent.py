@@ -31,16 +31,20 @@ Errors: {"ok": false, "error": "<one line>"} and exit status 1.
 
 from __future__ import annotations
 
+import array
+import base64
 import ctypes
 import errno
 import fcntl
 import json
 import os
 import select
+import signal
 import socket
 import struct
 import sys
 import time
+import zlib
 
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263
@@ -340,7 +344,421 @@ def interfaces(req):
     return {"ok": True, "interfaces": {port: _describe(port) for port in ports}}
 
 
-OPS = {"exchange": exchange, "interfaces": interfaces}
+# --- sequenced streams ---------------------------------------------------------------------
+#
+# One template frame is sent over and over; each copy gets a 32-bit sequence number and a
+# 64-bit send timestamp written right after the marker (big endian, "!IQ"). A forked child
+# process receives while the parent sends, so the two run on separate cores instead of
+# sharing one interpreter lock.
+#
+# Clocks: kernel receive timestamps (SO_TIMESTAMPNS) are CLOCK_REALTIME. Pacing runs on
+# CLOCK_MONOTONIC (immune to clock steps); a send timestamp is the monotonic time mapped
+# onto the wall clock through one (time.time_ns(), time.monotonic_ns()) pair read at stream
+# start, so send and receive times share a base. Every time in the answer is nanoseconds
+# relative to t0_wall_ns, the wall clock at stream start.
+
+STAMP = struct.Struct("!IQ")
+MAX_STREAM_SECONDS = 3600.0  # hard cap: no request may keep a TG busy longer than this
+STREAM_BATCH = 256  # frames sent back to back at most before the loop looks at the clock
+STOP_POLL_NS = 10_000_000  # how often the stop file is looked for
+# Closer than this to the next deadline, spin; further, sleep until SLEEP_EARLY_NS before it.
+# Sleeping keeps a slow stream off the CPU (QEMU needs the cores during a migration); a
+# late wake-up only delays frames, the absolute schedule keeps the rate.
+SPIN_NS = 200_000
+SLEEP_EARLY_NS = 100_000
+ETH_VLAN_TYPES = (0x8100, 0x88A8, 0x9100)
+_stop_requested = False
+
+
+def _on_signal(_signum, _frame):
+    global _stop_requested
+    _stop_requested = True
+
+
+def _udp_offset(frame):
+    """(udp offset, is IPv6) of an Ether/[VLAN...]/IP/UDP frame, (None, False) otherwise."""
+    at = 12
+    etype = struct.unpack_from("!H", frame, at)[0]
+    while etype in ETH_VLAN_TYPES and len(frame) >= at + 6:
+        at += 4
+        etype = struct.unpack_from("!H", frame, at)[0]
+    at += 2
+    if etype == 0x0800 and len(frame) >= at + 20 and frame[at + 9] == 17:
+        return at + (frame[at] & 0x0F) * 4, False
+    if etype == 0x86DD and len(frame) >= at + 40 and frame[at + 6] == 17:
+        return at + 40, True
+    return None, False
+
+
+def _fold(total):
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return total
+
+
+class _ChecksumPatch:
+    """Keeps an IPv6 UDP checksum valid after the stamp changes (RFC 1624 incremental
+    update): IPv6 forbids checksum 0, and a full recomputation per frame costs too much."""
+
+    def __init__(self, frame, udp_at, stamp_at):
+        self.csum_at = udp_at + 6
+        # the 16-bit words of the UDP segment (aligned on udp_at) that the stamp touches
+        first = udp_at + ((stamp_at - udp_at) // 2) * 2
+        last = stamp_at + STAMP.size
+        last += (last - udp_at) % 2
+        # an odd-length segment is summed as if padded with a zero byte
+        self.pad = last > len(frame)
+        data = bytes(frame) + b"\0" if self.pad else frame
+        self.first = first
+        self.words = struct.Struct(f"!{(last - first) // 2}H")
+        # ~HC + sum(~m): the stamp's old words taken out of the checksum once, up front
+        self.base = _fold(
+            (~struct.unpack_from("!H", data, self.csum_at)[0] & 0xFFFF)
+            + sum(~w & 0xFFFF for w in self.words.unpack_from(data, first))
+        )
+
+    def apply(self, buf):
+        data = bytes(buf) + b"\0" if self.pad else buf
+        total = _fold(self.base + sum(self.words.unpack_from(data, self.first)))
+        struct.pack_into("!H", buf, self.csum_at, (~total & 0xFFFF) or 0xFFFF)
+
+
+class _StreamReceiver:
+    """Runs in the forked child: reads every rx socket, keeps (seq, tx, rx) per marked frame."""
+
+    def __init__(self, ports, socks, marker, stamp_at, ignore_src, t0_wall_ns):
+        self.ports, self.socks = ports, socks
+        self.marker, self.mlen = marker, len(marker)
+        self.marker_at = stamp_at - len(marker)
+        self.ignore_src = ignore_src
+        self.t0 = t0_wall_ns
+        # only the head of a frame matters; a small buffer keeps recvmsg cheap
+        self.bufsize = max(256, stamp_at + STAMP.size + 64)
+        self.anc = socket.CMSG_SPACE(TIMESPEC.size)
+        self.seq = [array.array("I") for _ in socks]
+        self.tx = [array.array("q") for _ in socks]
+        self.rx = [array.array("q") for _ in socks]
+        self.own = [0] * len(socks)
+        self.other = [0] * len(socks)
+        self.down = [False] * len(socks)
+
+    def drain(self, k):
+        sock = self.socks[k]
+        recvmsg = sock.recvmsg
+        seqs, txs, rxs = self.seq[k], self.tx[k], self.rx[k]
+        marker, mlen, at = self.marker, self.mlen, self.marker_at
+        own_mac, t0, bufsize, anc_size = self.ignore_src, self.t0, self.bufsize, self.anc
+        unpack = STAMP.unpack_from
+        got = 0
+        while True:
+            try:
+                data, anc, _flags, addr = recvmsg(bufsize, anc_size)
+            except (BlockingIOError, InterruptedError):
+                return got
+            except OSError as exc:
+                if exc.errno != errno.ENETDOWN:
+                    raise
+                self.down[k] = True
+                continue
+            if addr[2] == PACKET_OUTGOING:
+                continue
+            if own_mac is not None and data[6:12] == own_mac:
+                self.own[k] += 1  # a flooding switch hands the TG its own frames back
+                continue
+            if data[at : at + mlen] == marker:
+                pos = at
+            elif data[at - 4 : at - 4 + mlen] == marker:
+                pos = at - 4  # the kernel took a VLAN tag off into metadata
+            else:
+                pos = data.find(marker)
+                if pos < 0 or pos + mlen + STAMP.size > len(data):
+                    self.other[k] += 1
+                    continue
+            seq, sent_ns = unpack(data, pos + mlen)
+            stamp = None
+            for level, kind, value in anc:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                    spec = TIMESPEC if len(value) >= TIMESPEC.size else TIMESPEC32
+                    sec, nsec = spec.unpack_from(value)
+                    stamp = sec * 1_000_000_000 + nsec
+            if stamp is None:
+                stamp = time.time_ns()
+            seqs.append(seq)
+            txs.append(sent_ns - t0)
+            rxs.append(stamp - t0)
+            got += 1
+
+    def run(self, ctl, cap_deadline):
+        """Receive until the parent writes to ctl (or closes it), or the hard cap passes."""
+        fds = {s.fileno(): k for k, s in enumerate(self.socks)}
+        watch = [*self.socks, ctl]
+        while time.monotonic() < cap_deadline:
+            ready = select.select(watch, [], [], 0.5)[0]
+            stop = False
+            for obj in ready:
+                if obj is ctl:
+                    stop = True
+                else:
+                    self.drain(fds[obj.fileno()])
+            if stop:
+                break
+        for k in range(len(self.socks)):
+            self.drain(k)
+
+    def results(self):
+        def pack(arr):
+            return base64.b64encode(zlib.compress(arr.tobytes(), 1)).decode()
+
+        return {
+            port: {
+                "n": len(self.seq[k]),
+                "seq": pack(self.seq[k]),
+                "tx": pack(self.tx[k]),
+                "rx": pack(self.rx[k]),
+                "own": self.own[k],
+                "other": self.other[k],
+                "down": self.down[k],
+            }
+            for k, port in enumerate(self.ports)
+        }
+
+
+def _read_all(fd, deadline):
+    chunks = []
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise AgentError("the stream receiver did not hand over its results in time")
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _send_stream(tx, buf, stamp_at, patch, pps, count, end_ns, stop_file, t0_wall, t0_mono):
+    """Paced (or, with pps None, flat-out) sending on absolute deadlines.
+
+    The sequence number counts successful sends only, so sequence numbers 0..sent-1 are
+    exactly the frames that left: loss is then sent minus unique received, nothing else.
+    """
+    sent = errors = 0
+    first_error = None
+    ended = "duration"
+    mono = time.monotonic_ns
+    send = tx.send
+    pack_into = STAMP.pack_into
+    shift = t0_wall - t0_mono
+    last_tx = 0
+    limit = count if count is not None else 1 << 62
+    next_poll = t0_mono + STOP_POLL_NS
+    interval = 1e9 / pps if pps else 0.0
+    while True:
+        now = mono()
+        if now >= end_ns:
+            break
+        if sent >= limit:
+            ended = "count"
+            break
+        if now >= next_poll:
+            next_poll = now + STOP_POLL_NS
+            if _stop_requested or (stop_file and os.path.exists(stop_file)):
+                ended = "stop"
+                break
+        if pps:
+            due = min(int((now - t0_mono) * pps / 1e9) + 1, limit)
+            backlog = due - sent
+            if backlog <= 0:
+                wait = t0_mono + int(sent * interval) - now
+                if wait > SPIN_NS:
+                    time.sleep((wait - SLEEP_EARLY_NS) / 1e9)
+                continue
+            burst = min(backlog, STREAM_BATCH)  # behind schedule: catch up back to back
+        else:
+            burst = min(limit - sent, STREAM_BATCH)
+        for _ in range(burst):
+            stamp = mono()
+            pack_into(buf, stamp_at, sent & 0xFFFFFFFF, stamp + shift)
+            if patch is not None:
+                patch.apply(buf)
+            try:
+                send(buf)
+            except OSError as exc:
+                # ENOBUFS: device queue full or no carrier. The sequence number is kept
+                # for the next slot; a short pause stops an unpaced loop from spinning.
+                errors += 1
+                if first_error is None:
+                    name = errno.errorcode.get(exc.errno or 0, "error")
+                    first_error = f"frame {sent}: {name} {exc.strerror or exc}"
+                time.sleep(0.0001)
+                break
+            sent += 1
+            last_tx = stamp
+    return sent, errors, first_error, ended, last_tx
+
+
+def stream(req):
+    """Send a sequenced, paced stream on tx while a forked child receives on rx ports.
+
+    Request: tx, template (hex frame containing marker), marker (hex), rx (ports),
+    pps (null: as fast as possible), duration (s) and/or count (at least one; the
+    duration is capped at MAX_STREAM_SECONDS), linger (s to keep receiving after the last
+    send), ignore_src (MAC whose frames are not counted: the sender's own, flooded back),
+    stamp_at (byte offset of the seq+timestamp; default right after the marker),
+    ready_file (written with the clock pair once sending starts), stop_file (its
+    appearance ends the stream early; SIGTERM/SIGINT do too).
+
+    IPv4 UDP frames are sent with UDP checksum 0 ("none"); IPv6 ones get their checksum
+    patched per frame. The answer's per-port arrays are zlib-compressed, base64-encoded
+    native-endian u32 (seq) and i64 (tx, rx: ns since t0_wall_ns).
+    """
+    tx_port = req["tx"]
+    frame = bytearray(bytes.fromhex(req["template"]))
+    marker = bytes.fromhex(req["marker"])
+    rx_ports = list(req.get("rx", []))
+    pps = req.get("pps")
+    pps = float(pps) if pps else None
+    duration = req.get("duration")
+    count = req.get("count")
+    if duration is None and count is None:
+        raise AgentError("a stream needs a duration or a count")
+    if count is not None:
+        count = int(count)
+    duration = min(
+        float(duration) if duration is not None else MAX_STREAM_SECONDS, MAX_STREAM_SECONDS
+    )
+    linger = min(max(float(req.get("linger", 0.3)), 0.0), 10.0)
+    stamp_at = req.get("stamp_at")
+    if stamp_at is None:
+        where = frame.find(marker)
+        if where < 0:
+            raise AgentError("the template does not contain the marker")
+        stamp_at = where + len(marker)
+    stamp_at = int(stamp_at)
+    if frame[stamp_at - len(marker) : stamp_at] != marker:
+        raise AgentError(f"the marker does not end at stamp_at {stamp_at}")
+    if stamp_at + STAMP.size > len(frame):
+        raise AgentError(f"the template is too short for a {STAMP.size}-byte stamp at {stamp_at}")
+    ignore = req.get("ignore_src")
+    ignore_src = bytes.fromhex(ignore.replace(":", "")) if ignore else None
+    ready_file, stop_file = req.get("ready_file"), req.get("stop_file")
+
+    udp_at, v6 = _udp_offset(frame)
+    patch = None
+    if udp_at is not None and not v6:
+        struct.pack_into("!H", frame, udp_at + 6, 0)
+    elif udp_at is not None and stamp_at >= udp_at + 8:
+        patch = _ChecksumPatch(frame, udp_at, stamp_at)
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    socks, tx, child = [], None, None
+    ctl_r = ctl_w = res_r = res_w = None
+    try:
+        for port in rx_ports:
+            sock = _open_capture(port)
+            socks.append(sock)
+        tx = _open_socket(tx_port, 0)
+        for sock in socks:  # frames from before the stream must not count
+            while True:
+                try:
+                    sock.recv(MAX_FRAME)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError as exc:
+                    if exc.errno != errno.ENETDOWN:
+                        raise
+        t0_wall, t0_mono = time.time_ns(), time.monotonic_ns()
+        cap_deadline = time.monotonic() + duration + linger + 30
+        ctl_r, ctl_w = os.pipe()
+        res_r, res_w = os.pipe()
+        child = os.fork()
+        if child == 0:  # receiver; it never returns into the parent's code
+            code = 0
+            try:
+                os.close(ctl_w)
+                os.close(res_r)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                receiver = _StreamReceiver(rx_ports, socks, marker, stamp_at, ignore_src, t0_wall)
+                with os.fdopen(ctl_r, "rb", buffering=0) as ctl:
+                    receiver.run(ctl, cap_deadline)
+                payload = json.dumps({"ok": True, "ports": receiver.results()}).encode()
+            except BaseException as exc:  # noqa: BLE001 - reported to the parent
+                payload = json.dumps({"ok": False, "error": f"receiver: {exc!r}"}).encode()
+                code = 1
+            try:
+                view = memoryview(payload)
+                while view:
+                    view = view[os.write(res_w, view) :]
+            finally:
+                os._exit(code)
+        os.close(ctl_r)
+        os.close(res_w)
+        ctl_r = res_w = None
+        for sock in socks:  # the child owns them now
+            sock.close()
+        socks = []
+        if ready_file:
+            tmp = ready_file + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump({"t0_wall_ns": t0_wall, "t0_mono_ns": t0_mono, "pid": os.getpid()}, f)
+            os.rename(tmp, ready_file)
+        end_ns = t0_mono + int(duration * 1e9)
+        sent, errors, first_error, ended, last_tx = _send_stream(
+            tx, frame, stamp_at, patch, pps, count, end_ns, stop_file, t0_wall, t0_mono
+        )
+        if _stop_requested and ended != "stop":
+            ended = "stop"
+        # in-flight frames still arrive after the last send; stop early if asked to
+        linger_end = time.monotonic() + linger
+        while time.monotonic() < linger_end and not _stop_requested:
+            time.sleep(min(0.01, max(linger_end - time.monotonic(), 0)))
+        os.write(ctl_w, b"x")
+        received = json.loads(_read_all(res_r, time.monotonic() + 60))
+        os.waitpid(child, 0)
+        child = None
+        if not received.get("ok"):
+            raise AgentError(received.get("error", "receiver failed"))
+        return {
+            "ok": True,
+            "sent": sent,
+            "tx_errors": errors,
+            "tx_error": first_error,
+            "ended": ended,
+            "pps": pps,
+            "t0_wall_ns": t0_wall,
+            "t0_mono_ns": t0_mono,
+            "tx_last_ns": (last_tx - t0_mono) if sent else 0,
+            "stamp_at": stamp_at,
+            "byteorder": sys.byteorder,
+            "ports": received["ports"],
+        }
+    finally:
+        if child:
+            try:
+                os.kill(child, signal.SIGKILL)
+                os.waitpid(child, 0)
+            except OSError:
+                pass
+        for fd in (ctl_r, ctl_w, res_r, res_w):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        for sock in socks:
+            sock.close()
+        if tx is not None:
+            tx.close()
+        for path in (ready_file, stop_file):
+            if path:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+
+
+OPS = {"exchange": exchange, "interfaces": interfaces, "stream": stream}
 
 
 def main():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -28,36 +27,20 @@ NEEDS_HARDWARE = textwrap.dedent(
 )
 
 
+def _run_pytest(tmp_path: Path, suite: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """pytest in a child process with the project's plugin and ini, reports in tmp_path."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "framework.plugin", "-p", "no:cacheprovider",
+         "-c", str(ROOT / "pytest.ini"), "--rootdir", str(tmp_path),
+         "--reports-dir", str(tmp_path / "r"), "--no-allure-html", "-rs", str(suite), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
 def _pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     suite = tmp_path / "test_caps.py"
     suite.write_text(NEEDS_HARDWARE)
-    ini = tmp_path / "pytest.ini"
-    ini.write_text((ROOT / "pytest.ini").read_text())
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "framework.plugin",
-            "-p",
-            "no:cacheprovider",
-            "-c",
-            str(ini),
-            "--rootdir",
-            str(tmp_path),
-            "--reports-dir",
-            str(tmp_path / "r"),
-            "--no-allure-html",
-            "-rs",
-            str(suite),
-            *args,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return _run_pytest(tmp_path, suite, *args)
 
 
 def test_virtual_lab_skips_hardware_tests_naming_the_capability(tmp_path: Path) -> None:
@@ -105,30 +88,7 @@ def test_bad_topology_field_is_one_line(tmp_path: Path) -> None:
 def test_unknown_marker_is_refused(tmp_path: Path) -> None:
     suite = tmp_path / "test_typo.py"
     suite.write_text("import pytest\n\n@pytest.mark.nantic\ndef test_x():\n    pass\n")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "framework.plugin",
-            "-p",
-            "no:cacheprovider",
-            "-c",
-            str(ROOT / "pytest.ini"),
-            "--rootdir",
-            str(tmp_path),
-            "--reports-dir",
-            str(tmp_path / "r"),
-            "--no-allure-html",
-            str(suite),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ},
-    )
+    done = _run_pytest(tmp_path, suite)
     assert done.returncode != 0
     assert "'nantic' not found in `markers` configuration option" in done.stdout
 
@@ -142,31 +102,7 @@ def test_missing_testpmd_binary_is_one_line(tmp_path: Path) -> None:
     )
     suite = tmp_path / "test_version.py"
     suite.write_text("def test_needs_dpdk(dpdk_version):\n    assert dpdk_version\n")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "framework.plugin",
-            "-p",
-            "no:cacheprovider",
-            "-c",
-            str(ROOT / "pytest.ini"),
-            "--rootdir",
-            str(tmp_path),
-            "--reports-dir",
-            str(tmp_path / "r"),
-            "--no-allure-html",
-            "--topology",
-            str(topo),
-            str(suite),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _run_pytest(tmp_path, suite, "--topology", str(topo))
     assert done.returncode == 3, done.stdout + done.stderr
     exits = [line for line in done.stdout.splitlines() if "cannot tell the DPDK version" in line]
     assert len(exits) == 1 and "/opt/missing/dpdk-testpmd" in exits[0], done.stdout
