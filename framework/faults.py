@@ -12,6 +12,10 @@ FAULTS: dict[str, str] = {
     "container-forwards-nothing": "the container testpmd receives but never transmits (rxonly)",
     "container-port-stopped": "the container testpmd's virtio_user port is stopped",
     "single-queue": "both testpmds run with one queue pair although two were asked for",
+    "dest-host-forwards-nothing": "guide 2: host_server_2's vhost switch receives but never "
+    "transmits (rxonly)",
+    "vm-paused-after-migration": "guide 2: the migrated VM is held paused for longer than the "
+    "downtime bound",
 }
 
 _active: set[str] = set()

@@ -120,30 +120,72 @@ class TestPmd:
         Raises TestPmdStartError naming the decisive line when testpmd exits, never
         prompts, or (with check_startup) reached the prompt after a fatal port error.
         """
-        command = shlex.join(argv)
         shell = session.open_shell(argv, name=name, prompt=PROMPT, timeout=timeout)
-        try:
-            startup = shell.expect(timeout=timeout)
-        except ShellClosed as exc:
-            output = _clean(shell.transcript)
-            shell.close()
-            _cleanup_files(session, argv)
-            raise TestPmdStartError(command, decisive_startup_line(output), output) from exc
-        except ShellTimeout as exc:
-            output = _clean(shell.transcript)
-            shell.close()
-            _cleanup_files(session, argv)
-            last = decisive_startup_line(output)
-            raise TestPmdStartError(
-                command, f"no '{PROMPT.strip()}' prompt within {timeout:g} s; last: {last}", output
-            ) from exc
+        return cls.attach(
+            session,
+            shell,
+            argv,
+            timeout=timeout,
+            version=version,
+            check_startup=check_startup,
+            command_timeout=command_timeout,
+            owns_files=True,
+        )
+
+    @classmethod
+    def attach(
+        cls,
+        session: Session,
+        shell: InteractiveShell,
+        argv: Sequence[str],
+        *,
+        name: str | None = None,
+        timeout: float = 60,
+        version: DpdkVersion | None = None,
+        startup_output: str | None = None,
+        check_startup: bool = True,
+        command_timeout: float = 30.0,
+        owns_files: bool = False,
+    ) -> TestPmd:
+        """Wrap a testpmd that `shell` already talks to (e.g. a guest's serial console).
+
+        Without startup_output, waits for its first prompt like launch does; with it (a
+        re-attach after migration), the caller has already seen the prompt. `session` is
+        the host the shell runs through; owns_files says whether testpmd's --file-prefix
+        files live there (false for a guest testpmd: they are in the guest).
+        """
+        command = shlex.join(argv)
+        name = name or shell.name
+        if startup_output is not None:
+            startup = startup_output
+        else:
+            try:
+                startup = shell.expect(timeout=timeout)
+            except ShellClosed as exc:
+                output = _clean(shell.transcript)
+                shell.close()
+                if owns_files:
+                    _cleanup_files(session, argv)
+                raise TestPmdStartError(command, decisive_startup_line(output), output) from exc
+            except ShellTimeout as exc:
+                output = _clean(shell.transcript)
+                shell.close()
+                if owns_files:
+                    _cleanup_files(session, argv)
+                last = decisive_startup_line(output)
+                raise TestPmdStartError(
+                    command,
+                    f"no '{PROMPT.strip()}' prompt within {timeout:g} s; last: {last}",
+                    output,
+                ) from exc
         if version is None:
             found = _RTE_VERSION.search(startup)
             version = DpdkVersion.parse(found.group(1)) if found else None
         if version is None:
             version = detect_dpdk_version(session, argv[0])
         pmd = cls(session, shell, argv, version, startup, command_timeout=command_timeout)
-        if check_startup:
+        pmd._cleaned = not owns_files  # nothing of a guest testpmd to remove on the host
+        if check_startup and startup_output is None:
             fatal = find_fatal_at_prompt(startup)
             if fatal:
                 pmd.close()

@@ -354,8 +354,8 @@ def interfaces(req):
 # Clocks: kernel receive timestamps (SO_TIMESTAMPNS) are CLOCK_REALTIME. Pacing runs on
 # CLOCK_MONOTONIC (immune to clock steps); a send timestamp is the monotonic time mapped
 # onto the wall clock through one (time.time_ns(), time.monotonic_ns()) pair read at stream
-# start, so send and receive times share a base. Every time in the answer is nanoseconds
-# relative to t0_wall_ns, the wall clock at stream start.
+# start, so send and receive times share a base. Per-frame times in the answer are absolute
+# wall-clock ns; the controller subtracts t0_wall_ns, the wall clock at stream start.
 
 STAMP = struct.Struct("!IQ")
 MAX_STREAM_SECONDS = 3600.0  # hard cap: no request may keep a TG busy longer than this
@@ -426,12 +426,11 @@ class _ChecksumPatch:
 class _StreamReceiver:
     """Runs in the forked child: reads every rx socket, keeps (seq, tx, rx) per marked frame."""
 
-    def __init__(self, ports, socks, marker, stamp_at, ignore_src, t0_wall_ns):
+    def __init__(self, ports, socks, marker, stamp_at, ignore_src):
         self.ports, self.socks = ports, socks
         self.marker, self.mlen = marker, len(marker)
         self.marker_at = stamp_at - len(marker)
         self.ignore_src = ignore_src
-        self.t0 = t0_wall_ns
         # only the head of a frame matters; a small buffer keeps recvmsg cheap
         self.bufsize = max(256, stamp_at + STAMP.size + 64)
         self.anc = socket.CMSG_SPACE(TIMESPEC.size)
@@ -447,7 +446,7 @@ class _StreamReceiver:
         recvmsg = sock.recvmsg
         seqs, txs, rxs = self.seq[k], self.tx[k], self.rx[k]
         marker, mlen, at = self.marker, self.mlen, self.marker_at
-        own_mac, t0, bufsize, anc_size = self.ignore_src, self.t0, self.bufsize, self.anc
+        own_mac, bufsize, anc_size = self.ignore_src, self.bufsize, self.anc
         unpack = STAMP.unpack_from
         got = 0
         while True:
@@ -484,8 +483,9 @@ class _StreamReceiver:
             if stamp is None:
                 stamp = time.time_ns()
             seqs.append(seq)
-            txs.append(sent_ns - t0)
-            rxs.append(stamp - t0)
+            # absolute wall-clock ns: t0 is only fixed by the parent once the child runs
+            txs.append(sent_ns)
+            rxs.append(stamp)
             got += 1
 
     def run(self, ctl, cap_deadline):
@@ -548,7 +548,7 @@ def _send_stream(tx, buf, stamp_at, patch, pps, count, end_ns, stop_file, t0_wal
     send = tx.send
     pack_into = STAMP.pack_into
     shift = t0_wall - t0_mono
-    last_tx = 0
+    first_tx = last_tx = 0
     limit = count if count is not None else 1 << 62
     next_poll = t0_mono + STOP_POLL_NS
     interval = 1e9 / pps if pps else 0.0
@@ -591,9 +591,11 @@ def _send_stream(tx, buf, stamp_at, patch, pps, count, end_ns, stop_file, t0_wal
                     first_error = f"frame {sent}: {name} {exc.strerror or exc}"
                 time.sleep(0.0001)
                 break
+            if not sent:
+                first_tx = stamp
             sent += 1
             last_tx = stamp
-    return sent, errors, first_error, ended, last_tx
+    return sent, errors, first_error, ended, first_tx, last_tx
 
 
 def stream(req):
@@ -609,7 +611,8 @@ def stream(req):
 
     IPv4 UDP frames are sent with UDP checksum 0 ("none"); IPv6 ones get their checksum
     patched per frame. The answer's per-port arrays are zlib-compressed, base64-encoded
-    native-endian u32 (seq) and i64 (tx, rx: ns since t0_wall_ns).
+    native-endian u32 (seq) and i64 (tx, rx: wall-clock ns, CLOCK_REALTIME; t0_wall_ns is
+    the wall clock at the first send, tx_first_ns/tx_last_ns are relative to it).
     """
     tx_port = req["tx"]
     frame = bytearray(bytes.fromhex(req["template"]))
@@ -667,7 +670,6 @@ def stream(req):
                 except OSError as exc:
                     if exc.errno != errno.ENETDOWN:
                         raise
-        t0_wall, t0_mono = time.time_ns(), time.monotonic_ns()
         cap_deadline = time.monotonic() + duration + linger + 30
         ctl_r, ctl_w = os.pipe()
         res_r, res_w = os.pipe()
@@ -679,7 +681,7 @@ def stream(req):
                 os.close(res_r)
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
-                receiver = _StreamReceiver(rx_ports, socks, marker, stamp_at, ignore_src, t0_wall)
+                receiver = _StreamReceiver(rx_ports, socks, marker, stamp_at, ignore_src)
                 with os.fdopen(ctl_r, "rb", buffering=0) as ctl:
                     receiver.run(ctl, cap_deadline)
                 payload = json.dumps({"ok": True, "ports": receiver.results()}).encode()
@@ -698,13 +700,16 @@ def stream(req):
         for sock in socks:  # the child owns them now
             sock.close()
         socks = []
+        # t0 is read last, right before the first send: a t0 from before the fork would
+        # start the stream with a catch-up burst and skew the measured rate
+        t0_wall, t0_mono = time.time_ns(), time.monotonic_ns()
         if ready_file:
             tmp = ready_file + ".tmp"
             with open(tmp, "w") as f:
                 json.dump({"t0_wall_ns": t0_wall, "t0_mono_ns": t0_mono, "pid": os.getpid()}, f)
             os.rename(tmp, ready_file)
         end_ns = t0_mono + int(duration * 1e9)
-        sent, errors, first_error, ended, last_tx = _send_stream(
+        sent, errors, first_error, ended, first_tx, last_tx = _send_stream(
             tx, frame, stamp_at, patch, pps, count, end_ns, stop_file, t0_wall, t0_mono
         )
         if _stop_requested and ended != "stop":
@@ -728,6 +733,7 @@ def stream(req):
             "pps": pps,
             "t0_wall_ns": t0_wall,
             "t0_mono_ns": t0_mono,
+            "tx_first_ns": (first_tx - t0_mono) if sent else 0,
             "tx_last_ns": (last_tx - t0_mono) if sent else 0,
             "stamp_at": stamp_at,
             "byteorder": sys.byteorder,

@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import posixpath
+import threading
+import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -19,12 +22,15 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 
 from framework.errors import FrameworkError
-from framework.remote.session import Session
+from framework.remote.session import LocalSession, Session
+from framework.traffic.packets import DEFAULT_MARKER
+from framework.traffic.stream import StreamResult
 
 log = logging.getLogger("howto.traffic")
 
 AGENT_SOURCE = Path(__file__).with_name("agent.py")
 AGENT_NAME = "howto_traffic_agent.py"
+MAX_STREAM_SECONDS = 3600.0  # the agent refuses to stream longer (agent.MAX_STREAM_SECONDS)
 
 
 class TrafficError(FrameworkError):
@@ -93,6 +99,7 @@ class TrafficGenerator:
         self.python = python
         self.agent_path = posixpath.join(agent_dir, AGENT_NAME)
         self._uploaded = False
+        self._clock_offset: float | None = None
 
     def _ensure_agent(self) -> None:
         if self._uploaded:
@@ -178,3 +185,213 @@ class TrafficGenerator:
     def mac_of(self, port: str) -> str:
         """MAC address of a TG port, lower case, colon separated."""
         return self.interfaces([port])[port]["mac"]
+
+    def clock_offset(self) -> float:
+        """Controller time.time() minus the TG's, to place controller events on a stream's
+        timeline. Zero for a local TG (one clock); otherwise estimated once from the
+        midpoint of a `date` round trip, so it is good to about half that round trip."""
+        if self._clock_offset is None:
+            if isinstance(self.session, LocalSession):
+                self._clock_offset = 0.0
+            else:
+                best: tuple[float, float] | None = None
+                for _ in range(3):  # the fastest round trip gives the tightest bound
+                    before = time.time()
+                    out = self.session.run(["date", "+%s.%N"], timeout=10).stdout
+                    after = time.time()
+                    estimate = (before + after) / 2 - float(out.strip())
+                    if best is None or after - before < best[0]:
+                        best = (after - before, estimate)
+                assert best is not None
+                self._clock_offset = best[1]
+        return self._clock_offset
+
+    def start_stream(
+        self,
+        tx_port: str,
+        template: Packet | bytes,
+        rx_ports: str | Sequence[str],
+        *,
+        pps: float | None,
+        duration: float | None = None,
+        count: int | None = None,
+        marker: bytes = DEFAULT_MARKER,
+        ignore_src: str | None = None,
+        linger: float = 0.3,
+        stamp_at: int | None = None,
+        stall_ms: float | None = None,
+    ) -> StreamRun:
+        """Start a sequenced stream in the background; see `stream`."""
+        raw = bytes(template)
+        at = raw.find(marker) + len(marker) if stamp_at is None else stamp_at
+        if marker not in raw:
+            raise ValueError("the template does not contain the marker")
+        if at + 12 > len(raw):
+            raise ValueError(
+                f"the template needs 12 bytes after the marker for the stamp, has {len(raw) - at}"
+            )
+        if pps is not None and pps <= 0:
+            raise ValueError(f"pps must be positive, not {pps}")
+        if duration is None and count is None:
+            raise ValueError("a stream needs a duration or a count")
+        if duration is not None and not 0 < duration <= MAX_STREAM_SECONDS:
+            raise ValueError(f"duration must be in (0, {MAX_STREAM_SECONDS:g}] s, not {duration}")
+        self._ensure_agent()
+        tag = uuid.uuid4().hex[:12]
+        request = {
+            "op": "stream",
+            "tx": tx_port,
+            "template": raw.hex(),
+            "rx": [rx_ports] if isinstance(rx_ports, str) else list(rx_ports),
+            "marker": marker.hex(),
+            "pps": pps,
+            "duration": duration,
+            "count": count,
+            "linger": linger,
+            "ignore_src": ignore_src,
+            "stamp_at": stamp_at,
+            "ready_file": posixpath.join(self.agent_dir, f"stream-{tag}.ready"),
+            "stop_file": posixpath.join(self.agent_dir, f"stream-{tag}.stop"),
+        }
+        longest = duration if duration is not None else MAX_STREAM_SECONDS
+        if count is not None and pps:
+            longest = min(longest, count / pps)
+        return StreamRun(self, request, timeout=longest + linger + 60, stall_ms=stall_ms)
+
+    def stream(
+        self,
+        tx_port: str,
+        template: Packet | bytes,
+        rx_ports: str | Sequence[str],
+        *,
+        pps: float | None,
+        duration: float | None = None,
+        count: int | None = None,
+        marker: bytes = DEFAULT_MARKER,
+        ignore_src: str | None = None,
+        linger: float = 0.3,
+        stamp_at: int | None = None,
+        stall_ms: float | None = None,
+    ) -> StreamResult:
+        """Send copies of `template` on tx_port at `pps` (None: flat out) for `duration` s
+        and/or `count` frames, each stamped with a sequence number and send time after the
+        marker, and measure what arrives on rx_ports. Frames from MAC `ignore_src` (the
+        sender's own, flooded back by a switch) are not counted. IPv4 frames go out with
+        UDP checksum 0 (none). `linger` s of receiving follow the last send."""
+        return self.start_stream(
+            tx_port,
+            template,
+            rx_ports,
+            pps=pps,
+            duration=duration,
+            count=count,
+            marker=marker,
+            ignore_src=ignore_src,
+            linger=linger,
+            stamp_at=stamp_at,
+            stall_ms=stall_ms,
+        ).wait()
+
+
+class StreamRun:
+    """A stream running in the background: the agent call runs in a controller thread.
+
+    `wait_started()` (or `started_at`) blocks until the TG is sending, so an outage or a
+    migration is never started before the stream can see it. `stop()` ends it early;
+    `wait()` returns the StreamResult. Use it as a context manager to never leak a stream.
+    """
+
+    def __init__(
+        self,
+        tg: TrafficGenerator,
+        request: dict[str, Any],
+        timeout: float,
+        stall_ms: float | None,
+    ) -> None:
+        self.tg = tg
+        self.request = request
+        self.stall_ms = stall_ms
+        self.ready_file: str = request["ready_file"]
+        self.stop_file: str = request["stop_file"]
+        self.launched_at = time.time()  # controller clock, before the agent was started
+        self._answer: dict[str, Any] | None = None
+        self._error: BaseException | None = None
+        self._result: StreamResult | None = None
+        self._t0_wall: float | None = None
+        self._stop_sent = False
+        self._thread = threading.Thread(
+            target=self._run, args=(timeout,), name="howto-stream", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, timeout: float) -> None:
+        try:
+            self._answer = self.tg._call(self.request, timeout=timeout)
+        except BaseException as exc:  # handed to wait(), the test's thread
+            self._error = exc
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def wait_started(self, timeout: float = 15.0) -> float:
+        """Block until the TG sends; return started_at (controller time of t = 0)."""
+        deadline = time.monotonic() + timeout
+        while self._t0_wall is None:
+            if self.done:
+                if self._answer is None:
+                    self.wait()  # raises the agent's error
+                assert self._answer is not None
+                self._t0_wall = self._answer["t0_wall_ns"] / 1e9
+                break
+            seen = self.tg.session.run(["cat", self.ready_file], check=False, timeout=10)
+            if seen.ok and seen.stdout.strip():
+                self._t0_wall = json.loads(seen.stdout)["t0_wall_ns"] / 1e9
+                break
+            if time.monotonic() > deadline:
+                raise TrafficError(
+                    f"{self.tg.session.name}: the stream did not start within {timeout:g} s"
+                )
+            time.sleep(0.01)
+        return self._t0_wall + self.tg.clock_offset()
+
+    @property
+    def started_at(self) -> float:
+        """Controller time.time() at which the stream's timeline starts (t = 0)."""
+        return self.wait_started()
+
+    def at(self, wall_time: float) -> float:
+        """A controller time.time() as seconds on the stream's timeline."""
+        return wall_time - self.started_at
+
+    def stop(self) -> None:
+        """Ask the agent to stop sending now (it still collects frames in flight)."""
+        if not self.done:
+            self.tg.session.run(["touch", self.stop_file], check=False, timeout=10)
+            self._stop_sent = True
+
+    def wait(self, timeout: float | None = None) -> StreamResult:
+        """Wait for the stream to end and return what it measured."""
+        if self._result is not None:
+            return self._result
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise TrafficError(f"{self.tg.session.name}: the stream is still running")
+        if self._stop_sent:
+            # the agent removes its stop file when it ends, but a touch can race its exit
+            self.tg.session.run(["rm", "-f", self.stop_file], check=False, timeout=10)
+        if self._error is not None:
+            raise self._error
+        assert self._answer is not None
+        self._result = StreamResult.from_agent(
+            self._answer, clock_offset=self.tg.clock_offset(), stall_ms=self.stall_ms
+        )
+        log.info("[%s] stream: %s", self.tg.session.name, self._result.summary())
+        return self._result
+
+    def __enter__(self) -> StreamRun:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+        self._thread.join()

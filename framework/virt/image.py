@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shlex
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("howto.virt")
 
 # Bump when _INIT or _BUILD_SCRIPT change what ends up in the initramfs.
-INIT_VERSION = "3"
+INIT_VERSION = "4"
 
 DEFAULT_CACHE_DIR = "~/.cache/howto-conformance/guest"
 
@@ -123,15 +124,16 @@ done
 exit $rc
 """
 
-# Arguments: MODE (key|build) CACHE KERNEL TESTPMD BUSYBOX ROOTFS_SCRIPT INIT BIND
+# Read from stdin (bash -s) after _script_prelude(), so logs show the arguments, not pages
+# of script. Arguments: MODE (key|build) CACHE KERNEL TESTPMD BUSYBOX KEY
 #            -- MODULE... -- OPTIONAL_MODULE... -- PMD...
 #   key  : print every input (file hashes, module list) for the cache key; nothing written
-#   build: write CACHE/KEY/{vmlinuz,initrd.img} with KEY read from stdin-free $HOWTO_KEY
+#   build: write CACHE/KEY/{vmlinuz,initrd.img}
 # Values arrive as positional arguments only; nothing from a topology is spliced in.
 _BUILD_SCRIPT = r"""
 set -euo pipefail
-mode=$1 cache=$2 kernel=$3 testpmd=$4 busybox=$5 rootfs_script=$6 init=$7 bind=$8 key=$9
-shift 9
+mode=$1 cache=$2 kernel=$3 testpmd=$4 busybox=$5 key=$6
+shift 6
 [[ $1 == -- ]] && shift
 mods=(); while (($#)) && [[ $1 != -- ]]; do mods+=("$1"); shift; done; (($#)) && shift
 opts=(); while (($#)) && [[ $1 != -- ]]; do opts+=("$1"); shift; done; (($#)) && shift
@@ -242,20 +244,15 @@ def _script_argv(
     optional_modules: Sequence[str],
     pmds: Sequence[str],
 ) -> list[str]:
-    init = _INIT.replace("__READY__", READY_LINE).replace("__PROMPT__", SHELL_PROMPT)
     return [
         "bash",
-        "-c",
-        _BUILD_SCRIPT,
-        "howto-guest-image",
+        "-s",
+        "--",
         mode,
         cache_dir,
         kernel or "-",
         testpmd,
         busybox,
-        container_image._ROOTFS_SCRIPT,  # the container rootfs recipe: one ldd collector
-        init,
-        _BIND,
         key,
         "--",
         *modules,
@@ -264,6 +261,15 @@ def _script_argv(
         "--",
         *pmds,
     ]
+
+
+def _script() -> str:
+    """The build script with the framework's own texts (never topology values) assigned."""
+    init = _INIT.replace("__READY__", READY_LINE).replace("__PROMPT__", SHELL_PROMPT)
+    # The container rootfs recipe is reused as the one ldd/PMD collector of the project.
+    texts = {"rootfs_script": container_image._ROOTFS_SCRIPT, "init": init, "bind": _BIND}
+    prelude = "".join(f"{name}={shlex.quote(text)}\n" for name, text in texts.items())
+    return prelude + _BUILD_SCRIPT
 
 
 def ensure_guest_image(
@@ -286,7 +292,9 @@ def ensure_guest_image(
     common = (cache_dir, kernel, testpmd, busybox)
     try:
         listing = session.run(
-            _script_argv("key", *common, "-", modules, optional_modules, pmds), timeout=120
+            _script_argv("key", *common, "-", modules, optional_modules, pmds),
+            timeout=120,
+            stdin=_script(),
         ).stdout
     except CommandFailed as exc:
         raise FrameworkError(
@@ -313,9 +321,11 @@ def ensure_guest_image(
 
     try:
         session.run(
-            _script_argv("build", base, kernel, testpmd, busybox, key, modules,
-                         optional_modules, pmds),
+            _script_argv(
+                "build", base, kernel, testpmd, busybox, key, modules, optional_modules, pmds
+            ),
             timeout=600,
+            stdin=_script(),
         )
     except CommandFailed as exc:
         raise FrameworkError(

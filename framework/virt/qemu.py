@@ -96,9 +96,12 @@ def qemu_argv(
             assert nic.socket is not None  # the model requires it
             socket = resolve_socket(nic.socket, sockets_dir)
             argv += ["-chardev", f"socket,id=chr-{nic.id},path={socket}"]
-            argv += ["-netdev", f"type=vhost-user,id={nic.id},chardev=chr-{nic.id},"
-                     f"queues={nic.queues}"]
-            device = f"{nic.model},netdev={nic.id}{mac}{addr},packed={'on' if nic.packed else 'off'}"
+            argv += [
+                "-netdev",
+                f"type=vhost-user,id={nic.id},chardev=chr-{nic.id},queues={nic.queues}",
+            ]
+            packed = "on" if nic.packed else "off"
+            device = f"{nic.model},netdev={nic.id}{mac}{addr},packed={packed}"
             if nic.queues > 1:
                 # One vector per queue plus config and control: the guest needs them for MQ.
                 device += f",mq=on,vectors={2 * nic.queues + 2}"

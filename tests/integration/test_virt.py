@@ -1,0 +1,252 @@
+"""framework.virt on this machine: the built-in guest image, a real QEMU guest on two
+vhost-user NICs served by a host dpdk-testpmd, the guest's testpmd, a live migration to a
+second QEMU, the boot-timeout error, and a clean machine afterwards.
+
+Boots under TCG take ~10 s each, so the guest is shared: one source boot, one migration
+destination and one deliberately failing boot.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from framework.config.model import Vm
+from framework.dpdk.testpmd import TestPmd
+from framework.remote import LocalSession
+from framework.virt.image import GuestImage, ensure_guest_image
+from framework.virt.vm import MigrationResult, VirtualMachine, VmBootTimeout
+
+pytestmark = pytest.mark.slow
+
+TAG = f"hcf-virt{os.getpid()}"
+ADDRESS = "127.0.0.1"
+TESTPMD = "/usr/bin/dpdk-testpmd"
+# Small mbuf pools: the guest has 256 hugepages (512 MB), the host testpmds run without.
+GUEST_TESTPMD = [TESTPMD, "-l", "0-1", "--", "-i", "--total-num-mbufs=4096"]
+TIMINGS: dict[str, float] = {}
+
+
+def vm_spec() -> Vm:
+    """topologies/virtual.yaml's vm1: two vhost-user NICs on fixed slots."""
+    return Vm(
+        host="host_server_1",
+        memory_mb=1024,
+        vcpus=2,
+        backing="memfd",
+        accel="auto",
+        guest_hugepages=256,
+        nics=[
+            {"id": "net0", "kind": "vhost-user", "socket": "usvhost-0.sock", "slot": 4,
+             "mac": "52:54:00:00:00:01"},
+            {"id": "net1", "kind": "vhost-user", "socket": "usvhost-1.sock", "slot": 5,
+             "mac": "52:54:00:00:00:02"},
+        ],
+    )  # fmt: skip
+
+
+def host_switch(session: LocalSession, directory: str, prefix: str) -> TestPmd:
+    """The host's vhost-user server, listening before QEMU starts (QEMU is the client)."""
+    os.makedirs(directory, exist_ok=True)
+    argv = [TESTPMD, "-l", "0-1", "--no-huge", "-m", "512", "--no-pci", "--file-prefix", prefix]
+    argv += [f"--vdev=net_vhost{i},iface={directory}/usvhost-{i}.sock" for i in range(2)]
+    argv += ["--", "-i", "--total-num-mbufs=4096"]
+    return TestPmd.launch(session, argv, name=prefix, timeout=60)
+
+
+@dataclass
+class Lab:
+    session: LocalSession
+    root: str
+    image: GuestImage
+    switches: dict[str, TestPmd] = field(default_factory=dict)
+    vms: list[VirtualMachine] = field(default_factory=list)
+    guest_pmd: TestPmd | None = None
+    migration: MigrationResult | None = None
+
+    def vm(self, name: str, side: str, spec: Vm | None = None, **kwargs: object) -> VirtualMachine:
+        vm = VirtualMachine(
+            spec or vm_spec(),
+            self.session,
+            name=f"{TAG}-{name}",
+            image=self.image,
+            work_dir=f"{self.root}/{side}",
+            address=ADDRESS,
+            **kwargs,  # type: ignore[arg-type]
+        )
+        self.vms.append(vm)
+        return vm
+
+    def teardown(self) -> None:
+        for vm in self.vms:
+            vm.kill()
+        for pmd in self.switches.values():
+            pmd.close()
+
+
+@pytest.fixture(scope="module")
+def session() -> LocalSession:
+    return LocalSession()
+
+
+@pytest.fixture(scope="module")
+def lab(session: LocalSession) -> Iterator[Lab]:
+    started = time.monotonic()
+    image = ensure_guest_image(session)
+    TIMINGS["image"] = time.monotonic() - started
+    root = tempfile.mkdtemp(prefix="hcf-virt-", dir="/tmp")
+    lab = Lab(session, root, image)
+    try:
+        for side in ("src", "dst"):
+            lab.switches[side] = host_switch(session, f"{root}/{side}", f"{TAG}-{side}")
+        yield lab
+    finally:
+        lab.teardown()
+        shutil.rmtree(root, ignore_errors=True)
+        print("\nvirt timings (s):", {k: round(v, 2) for k, v in TIMINGS.items()})
+        if lab.migration is not None:
+            m = lab.migration
+            print(
+                f"migration: total {m.total_time_ms} ms, downtime {m.downtime_ms} ms, "
+                f"setup {m.setup_time_ms} ms, {m.transferred_ram_bytes} bytes, "
+                f"{m.throughput_mbps} Mbps, dirty syncs {m.dirty_sync_count}"
+            )
+
+
+@pytest.fixture(scope="module")
+def source(lab: Lab) -> VirtualMachine:
+    vm = lab.vm("src", "src")
+    started = time.monotonic()
+    vm.start()
+    vm.wait_for_shell(timeout=90)
+    TIMINGS["boot_to_shell"] = time.monotonic() - started
+    return vm
+
+
+def test_guest_image_is_cached_by_its_inputs(session: LocalSession, lab: Lab) -> None:
+    again = ensure_guest_image(session)
+    TIMINGS["image_reuse"] = again.seconds
+    assert not again.built
+    assert again.key == lab.image.key
+    assert again.kernel == lab.image.kernel and again.initrd == lab.image.initrd
+    size = os.path.getsize(again.initrd)
+    assert 2_000_000 < size < 60_000_000, size
+
+
+def test_guest_boots_with_nics_bound_for_dpdk(source: VirtualMachine) -> None:
+    assert source.accel in ("kvm", "tcg") and source.accel_reason
+    assert source.status() == "running"
+    status, drivers = source.shell.run(
+        "for d in /sys/bus/pci/devices/*; do [ $(cat $d/class) = 0x020000 ] && "
+        "echo ${d##*/} $(basename $(readlink $d/driver)); done"
+    )
+    assert status == 0
+    assert drivers.split("\n") == [
+        "0000:00:04.0 uio_pci_generic",
+        "0000:00:05.0 uio_pci_generic",
+    ]
+    assert "HugePages_Total:     256" in source.shell.check("grep HugePages_Total /proc/meminfo")
+    status, _ = source.shell.run("false")
+    assert status == 1
+
+
+def test_guest_testpmd_drives_both_virtio_ports(lab: Lab, source: VirtualMachine) -> None:
+    started = time.monotonic()
+    pmd = source.launch_testpmd(GUEST_TESTPMD, timeout=90)
+    TIMINGS["guest_testpmd_start"] = time.monotonic() - started
+    lab.guest_pmd = pmd
+    ports = pmd.show_port_summary()
+    assert [(p.port, p.driver, p.mac) for p in ports] == [
+        (0, "net_virtio", "52:54:00:00:00:01"),
+        (1, "net_virtio", "52:54:00:00:00:02"),
+    ]
+    host = lab.switches["src"]
+    for port in (0, 1):
+        assert host.wait_link_up(port, timeout=10).link_up
+
+
+def test_live_migration_keeps_guest_testpmd(lab: Lab, source: VirtualMachine) -> None:
+    if lab.guest_pmd is None:
+        pytest.skip("guest testpmd did not start")
+    port = _free_port()
+    dest = lab.vm("dst", "dst", accel=source.accel)
+    dest.start(incoming=f"tcp:{ADDRESS}:{port}")
+    assert dest.status() == "inmigrate"
+
+    started = time.monotonic()
+    result = source.migrate_to(dest, port=port, timeout=120, downtime_limit_ms=300)
+    TIMINGS["migration_wall"] = time.monotonic() - started
+    lab.migration = result
+    assert result.status == "completed"
+    assert result.total_time_ms and result.total_time_ms > 0
+    assert result.downtime_ms is not None and result.transferred_ram_bytes
+    assert source.status() == "postmigrate"
+    assert dest.status() == "running"
+    names = [name for _, name, _ in source.events]
+    assert "MIGRATION" in names and "STOP" in names
+    assert [d.get("status") for _, n, d in source.events if n == "MIGRATION"][-1] == "completed"
+    assert "RESUME" in [name for _, name, _ in dest.events]
+
+    started = time.monotonic()
+    pmd = dest.attach_testpmd(lab.guest_pmd)
+    TIMINGS["reattach_testpmd"] = time.monotonic() - started
+    lab.guest_pmd = pmd
+    assert [p.port for p in pmd.show_port_summary()] == [0, 1]
+    pmd.start()
+    pmd.stop()
+    for port_id in (0, 1):
+        assert lab.switches["dst"].wait_link_up(port_id, timeout=10).link_up
+    # The guest shell moved too: reconnect to the destination's ttyS1.
+    shell = dest.wait_for_shell(timeout=20)
+    assert shell.check("echo moved") == "moved"
+    assert "Bye..." in dest.quit_testpmd(pmd)
+    lab.guest_pmd = None
+
+
+def test_boot_timeout_is_one_line_with_console_output(lab: Lab) -> None:
+    # No /init to run: the kernel panics, panic=-1 with -no-reboot ends QEMU.
+    spec = vm_spec().model_copy(update={"nics": []})
+    broken = lab.vm("bad", "bad", spec, append="rdinit=/nonexistent")
+    broken.start()
+    with pytest.raises(VmBootTimeout) as caught:
+        broken.wait_for_shell(timeout=30)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"{broken.name}: ")
+    assert "last console output:" in message
+    assert re.search(r"Kernel panic|/init|rdinit", message), message
+    broken.kill()
+
+
+def test_nothing_left_behind(session: LocalSession, lab: Lab) -> None:
+    lab.teardown()
+    for vm in lab.vms:
+        assert not vm.alive()
+        for path in (vm.serial0, vm.serial1, vm.pidfile):
+            assert not os.path.exists(path), path
+    running = subprocess.run(["pgrep", "-f", TAG], capture_output=True, text=True).stdout
+    assert running.strip() == ""
+    leftovers = [
+        os.path.join(d, f)
+        for d, _, files in os.walk(lab.root)
+        for f in files
+        if f.endswith((".sock", ".pid"))
+    ]
+    assert leftovers == []
+    assert not any(name.startswith(TAG) for name in os.listdir("/dev/hugepages"))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((ADDRESS, 0))
+        return int(sock.getsockname()[1])

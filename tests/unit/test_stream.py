@@ -1,0 +1,169 @@
+"""Stream analysis on synthetic sequences: every count is known in advance."""
+
+from __future__ import annotations
+
+import base64
+import sys
+import zlib
+from array import array
+
+import numpy as np
+import pytest
+
+from framework.traffic.stream import Gap, StreamResult, synthetic
+
+
+def steady(n: int, pps: float, start: float = 0.0) -> tuple[list[int], list[float]]:
+    return list(range(n)), [start + i / pps for i in range(n)]
+
+
+def test_clean_stream_has_no_gap() -> None:
+    seqs, times = steady(1000, 1000)
+    r = synthetic(seqs, times, sent=1000, pps=1000)
+    assert (r.received, r.lost, r.duplicated, r.reordered) == (1000, 0, 0, 0)
+    assert r.gaps == [] and r.downtime_ms == 0.0
+    assert r.resolution_ms == 1.0
+    assert r.rate_achieved_pps == pytest.approx(1000)
+
+
+def test_outage_is_one_gap_with_exact_loss() -> None:
+    pps = 10_000
+    seqs, times = steady(20_000, pps)
+    # seqs 5000..7999 lost: 300 ms of traffic
+    keep = [i for i in seqs if not 5000 <= i < 8000]
+    r = synthetic(keep, [times[i] for i in keep], sent=20_000, pps=pps)
+    assert r.lost == 3000 and r.received == 17_000
+    (gap,) = r.gaps
+    assert gap.lost == 3000 and gap.lost_seqs == range(5000, 8000)
+    # from the last frame before (4999) to the first after (8000): 3001 intervals
+    assert gap.duration_ms == pytest.approx(300.1)
+    assert r.downtime_ms == pytest.approx(300.1)
+    assert r.resolution_ms == pytest.approx(0.1)
+    assert gap.start_s == pytest.approx(0.4999) and gap.end_s == pytest.approx(0.8)
+
+
+def test_two_gaps_downtime_is_the_longest_and_gap_around_finds_the_right_one() -> None:
+    seqs, times = steady(3000, 1000)
+    lost = set(range(100, 110)) | set(range(2000, 2200))
+    keep = [i for i in seqs if i not in lost]
+    r = synthetic(keep, [times[i] for i in keep], sent=3000, pps=1000)
+    assert [g.lost for g in r.gaps] == [10, 200]
+    assert r.downtime_ms == pytest.approx(201.0)
+    assert r.gap_around(1.9, 2.1).lost == 200
+    assert r.gap_around(0.105).lost == 10  # a single instant inside the first gap
+    assert r.gap_around(1.0, 1.5) is None
+    assert r.gap_around(1.0, 1.95, slack=0.1).lost == 200
+    assert sum(g.lost for g in r.gaps) == r.lost
+    assert all(any(s in g.lost_seqs for g in r.gaps) for s in r.lost_seqs)
+
+
+def test_duplicates_and_reordering_are_counted_not_lost() -> None:
+    # 0 1 3 2 4 4 5: seq 2 after 3 is reordered, 4 arrives twice
+    seqs = [0, 1, 3, 2, 4, 4, 5]
+    times = [i * 0.001 for i in range(len(seqs))]
+    r = synthetic(seqs, times, sent=6, pps=1000)
+    assert (r.received, r.lost, r.duplicated, r.reordered) == (6, 0, 1, 1)
+    assert r.gaps == []
+
+
+def test_reordered_neighbours_of_a_loss_still_give_a_positive_gap() -> None:
+    # seqs 3 and 4 lost, and 6 overtakes 5: traffic is back when 6 arrives, at 50 ms
+    seqs = [0, 1, 2, 6, 5, 7]
+    times = [0.000, 0.001, 0.002, 0.050, 0.051, 0.052]
+    r = synthetic(seqs, times, sent=8, pps=1000)
+    assert r.lost == 2 and r.reordered == 1
+    assert [g.lost for g in r.gaps] == [2]
+    gap = r.gaps[0]
+    assert gap.lost_seqs == range(3, 5) and gap.duration_ms == pytest.approx(48.0)
+
+
+def test_leading_and_trailing_loss() -> None:
+    seqs = list(range(10, 90))
+    r = synthetic(seqs, [i / 1000 for i in seqs], sent=100, pps=1000)
+    first, last = r.gaps
+    assert first.start_s == 0.0 and first.lost_seqs == range(0, 10)
+    assert last.lost_seqs == range(90, 100) and last.open_ended
+    assert first.lost + last.lost == r.lost == 20
+
+
+def test_nothing_received_is_one_open_gap() -> None:
+    r = synthetic([], [], sent=50, pps=1000)
+    assert r.lost == 50 and len(r.gaps) == 1 and r.gaps[0].open_ended
+    assert r.downtime_ms == pytest.approx(49.0)  # the whole stream: 50 frames 1 ms apart
+
+
+def test_a_stall_without_loss_is_a_gap_and_jitter_is_not() -> None:
+    seqs, times = steady(1000, 1000)
+    times = [t + (0.080 if i >= 500 else 0.0) for i, t in enumerate(times)]  # 80 ms hold
+    times[200] += 0.0008  # sub-threshold jitter
+    r = synthetic(seqs, times, sent=1000, pps=1000)
+    assert r.lost == 0
+    (gap,) = r.gaps
+    assert gap.lost == 0 and gap.duration_ms == pytest.approx(81.0)
+    assert synthetic(seqs, times, sent=1000, pps=1000, stall_ms=100).gaps == []
+
+
+def test_frames_of_another_stream_are_foreign() -> None:
+    r = synthetic([0, 1, 2, 70000], [0, 0.001, 0.002, 0.003], sent=3, pps=1000)
+    assert (r.received, r.lost, r.duplicated, r.foreign) == (3, 0, 0, 1)
+
+
+def test_timeline_maps_controller_time() -> None:
+    r = synthetic([0], [0.0], sent=1, t0_wall=1000.0, clock_offset=0.5)
+    assert r.started_at == 1000.5 and r.at(1002.0) == 1.5
+
+
+def test_from_agent_decodes_packed_arrays() -> None:
+    def pack(kind: str, values: list[int]) -> str:
+        return base64.b64encode(zlib.compress(array(kind, values).tobytes())).decode()
+
+    answer = {
+        "sent": 4,
+        "pps": 1000.0,
+        "tx_first_ns": 0,
+        "tx_last_ns": 3_000_000,
+        "t0_wall_ns": 5_000_000_000,
+        "byteorder": sys.byteorder,
+        "ports": {
+            "p": {
+                "n": 3,
+                "seq": pack("I", [0, 1, 3]),
+                "tx": pack("q", [5_000_000_000, 5_001_000_000, 5_003_000_000]),
+                "rx": pack("q", [5_000_010_000, 5_001_010_000, 5_003_010_000]),
+                "own": 4,
+                "other": 0,
+            }
+        },
+    }
+    r = StreamResult.from_agent(answer)
+    assert list(r.seq) == [0, 1, 3] and r.lost == 1 and list(r.lost_seqs) == [2]
+    assert r.latency_ms["median"] == pytest.approx(0.01)
+    assert r.rate_achieved_pps == pytest.approx(1000)
+    assert r.ignored_own == {"p": 4} and r.started_at == 5.0
+    assert r.gaps == [Gap(0.00101, 0.00301, 1, range(2, 3))]
+
+
+def test_large_stream_analysis_is_fast() -> None:
+    import time
+
+    n = 200_000
+    rng = np.random.default_rng(1)
+    keep = np.sort(rng.choice(n, size=n - 2000, replace=False))  # 1 % random loss
+    start = time.perf_counter()
+    r = StreamResult(sent=n, seq=keep, rx_s=keep / 50_000, pps=50_000)
+    assert r.lost == 2000 and sum(g.lost for g in r.gaps) == 2000
+    assert time.perf_counter() - start < 2.0
+
+
+def test_a_pause_of_the_sender_is_not_a_stall() -> None:
+    # the TG was descheduled for 30 ms: sends and arrivals both pause, nothing is lost
+    seqs, tx = steady(1000, 1000)
+    tx = [t + (0.030 if i >= 500 else 0.0) for i, t in enumerate(tx)]
+    rx = [t + 0.0001 for t in tx]
+    assert synthetic(seqs, rx, sent=1000, pps=1000, tx_s=tx).gaps == []
+    # without send stamps the same arrivals look like a stall
+    assert len(synthetic(seqs, rx, sent=1000, pps=1000).gaps) == 1
+    # the path holding frames for 30 ms while the sender kept going is one
+    held = [t + (0.030 if 500 <= i < 530 else 0.0) for i, t in enumerate(steady(1000, 1000)[1])]
+    r = synthetic(seqs, held, sent=1000, pps=1000, tx_s=steady(1000, 1000)[1])
+    assert [g.lost for g in r.gaps] == [0] and r.gaps[0].duration_ms == pytest.approx(31.0)
