@@ -186,7 +186,12 @@ def _report(migration: VhostUserMigration, stream, window, gap) -> None:
     attach_table("traffic gaps", headers, rows)
     attach_text("stream", stream.summary())
     with tempfile.TemporaryDirectory(prefix="howto-plot-") as tmp:
-        png = plot_stream(stream, Path(tmp) / "migration.png", window=window,
+        events = [
+            (stream.at(t), f"{vm.name}: {name}")
+            for vm in (migration.source_vm, migration.dest_vm) if vm is not None
+            for t, name, _ in vm.events if name in ("STOP", "RESUME")
+        ]  # fmt: skip
+        png = plot_stream(stream, Path(tmp) / "migration.png", events=events, window=window,
                           title=f"received packets, {migration.vm_name} migrating "
                           f"({'packed' if migration.packed else 'split'} virtqueues)")  # fmt: skip
         attach_image("received packets over time", png)

@@ -37,6 +37,7 @@ import ctypes
 import errno
 import fcntl
 import json
+import math
 import os
 import select
 import signal
@@ -709,9 +710,19 @@ def stream(req):
                 json.dump({"t0_wall_ns": t0_wall, "t0_mono_ns": t0_mono, "pid": os.getpid()}, f)
             os.rename(tmp, ready_file)
         end_ns = t0_mono + int(duration * 1e9)
+        limit, by_duration = count, False
+        if pps and duration < MAX_STREAM_SECONDS:
+            # a paced stream of D seconds is the ceil(D * pps) frames due in [0, D): a
+            # sender descheduled near the end still owes them, so it gets a grace period
+            due = math.ceil(duration * pps - 1e-9)
+            if count is None or due < count:
+                limit, by_duration = due, True
+                end_ns += int(min(1.0, 0.1 * duration) * 1e9)
         sent, errors, first_error, ended, first_tx, last_tx = _send_stream(
-            tx, frame, stamp_at, patch, pps, count, end_ns, stop_file, t0_wall, t0_mono
+            tx, frame, stamp_at, patch, pps, limit, end_ns, stop_file, t0_wall, t0_mono
         )
+        if by_duration and ended == "count":
+            ended = "duration"
         if _stop_requested and ended != "stop":
             ended = "stop"
         # in-flight frames still arrive after the last send; stop early if asked to

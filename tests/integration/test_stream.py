@@ -109,7 +109,7 @@ def test_steady_stream_holds_the_rate_without_loss(
     result = tg.stream(PORT_A, template(macs), PORT_B, pps=PPS, duration=2.0)
     assert result.ended == "duration" and result.tx_errors == 0
     assert result.rate_achieved_pps == pytest.approx(PPS, rel=0.01)
-    assert result.sent == pytest.approx(2.0 * PPS, abs=2)
+    assert result.sent == 2.0 * PPS  # every frame due in [0, 2 s)
     assert (result.lost, result.duplicated, result.reordered) == (0, 0, 0)
     assert result.received == result.sent == result.port_frames[PORT_B]
     assert result.resolution_ms == pytest.approx(0.2)
@@ -142,9 +142,10 @@ def test_outage_is_measured_as_downtime_with_exact_loss(
     assert gap is not None, f"no gap around {start:.3f}-{end:.3f} s: {result.gaps}"
     # loss accounting is exact: what the switch took in minus what b got, per the kernel
     assert result.sent == into_switch
-    assert result.lost == into_switch - into_b == gap.lost > 0, (into_b, result.ignored_other)
+    assert result.lost == into_switch - into_b == gap.lost > 0
     assert result.received == into_b and result.duplicated == 0
-    assert len(result.gaps) == 1 and result.downtime_ms == gap.duration_ms
+    # one outage, one gap with loss; on a loaded machine late softirqs may add short stalls
+    assert [g for g in result.gaps if g.lost] == [gap] and result.downtime_ms == gap.duration_ms
     assert all(s in gap.lost_seqs for s in result.lost_seqs)
     assert gap.duration_ms == pytest.approx(outage_ms, abs=20)
     assert gap.lost == pytest.approx(outage_ms / 1000 * PPS, abs=20 / 1000 * PPS)
