@@ -19,6 +19,7 @@ import pytest
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_image, attach_table, attach_text, step
+from framework.report.plugin import set_environment
 from framework.scenarios.vhost_user_migration import GUIDE_GUEST_TESTPMD, VhostUserMigration
 from framework.traffic.generator import TrafficGenerator
 from framework.traffic.packets import udp_flow
@@ -68,6 +69,7 @@ def test_live_migration_with_vhost_user(
     topology,
     traffic_generator: TrafficGenerator,
     tg_host: HostHandle,
+    pytestconfig: pytest.Config,
 ) -> None:
     src, dst = migration.source, migration.destination
     tx_port, rx_port = tg_host.data_port(0).interface, tg_host.data_port(1).interface
@@ -80,6 +82,7 @@ def test_live_migration_with_vhost_user(
         vm = migration.start_vm()
         attach_text("QEMU", f"accelerator: {vm.accel} ({vm.accel_reason})\n"
                     f"{' '.join(vm.argv)}")  # fmt: skip
+        set_environment(pytestconfig, {"QEMU accelerator": f"{vm.accel} ({vm.accel_reason})"})
     with step("2.3.6 In the VM: run testpmd, set fwd mac retry, start tx_first"):
         pmd = migration.start_guest_testpmd()
         attach_text("guest testpmd", f"guide: {GUIDE_GUEST_TESTPMD}\nran: {' '.join(pmd.argv)}")
@@ -144,7 +147,8 @@ def test_live_migration_with_vhost_user(
                 f"(RX {s.rx_packets}, TX {s.tx_packets})")  # fmt: skip
         for port in (0, 1):
             assert guest[port].rx_packets > 0 and guest[port].tx_packets > 0, (
-                f"guide: virtio traffic is seen at P{port} on host_server_2")
+                f"guide: virtio traffic is seen at P{port} on host_server_2"
+            )
 
     window = (stream.at(result.started_at), stream.at(result.finished_at))
     gap = stream.gap_around(*window, slack=0.5)
@@ -157,7 +161,8 @@ def test_live_migration_with_vhost_user(
             f"(QEMU reported {result.downtime_ms} ms); {stream.summary()}")  # fmt: skip
         in_gaps = sum(g.lost for g in stream.gaps)
         assert stream.lost == in_gaps, (
-            f"every lost packet lies in a measured gap: lost {stream.lost}, in gaps {in_gaps}")
+            f"every lost packet lies in a measured gap: lost {stream.lost}, in gaps {in_gaps}"
+        )
 
 
 def _report(migration: VhostUserMigration, stream, window, gap) -> None:

@@ -64,8 +64,14 @@ class VhostUserMigration:
         mode = "io"
         if host is self.destination and faults.active("dest-host-forwards-nothing"):
             mode = "rxonly"
-        switch = VhostSwitch(host, self.version, self.testpmd, sockets,  # type: ignore[arg-type]
-                             name=f"{self.vm_name}-switch", forward_mode=mode)
+        switch = VhostSwitch(
+            host,
+            self.version,
+            self.testpmd,
+            sockets,  # type: ignore[arg-type]
+            name=f"{self.vm_name}-switch",
+            forward_mode=mode,
+        )
         self.switches[host.name] = switch
         switch.start()
         return switch
@@ -100,8 +106,9 @@ class VhostUserMigration:
 
     def start_guest_testpmd(self) -> TestPmd:
         assert self.source_vm is not None
-        self.guest_pmd = self.source_vm.launch_testpmd(self.guest_testpmd_argv(),
-                                                       version=self.version)
+        self.guest_pmd = self.source_vm.launch_testpmd(
+            self.guest_testpmd_argv(), version=self.version
+        )
         self.guest_pmd.set_fwd("mac", retry=True)
         self.guest_pmd.start_tx_first()
         return self.guest_pmd
@@ -150,6 +157,7 @@ class VhostUserMigration:
                 vm.close()
         for switch in self.switches.values():
             if switch.pmd is not None:
-                attach_text(f"{switch.host.name} vhost switch transcript",
-                            switch.pmd.shell.transcript)
+                attach_text(
+                    f"{switch.host.name} vhost switch transcript", switch.pmd.shell.transcript
+                )
             switch.close()

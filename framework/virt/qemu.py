@@ -126,6 +126,10 @@ def qemu_argv(
         argv += ["-pidfile", pidfile]
     if incoming:
         argv += ["-incoming", incoming]
+    if spec.cpu_pinning:
+        # The guide's `taskset -c 2-7 $KVM_PATH ...`: keep the guest off the host's
+        # DPDK cores.
+        argv = ["taskset", "-c", ",".join(str(c) for c in spec.cpu_pinning), *argv]
     return argv
 
 

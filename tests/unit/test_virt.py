@@ -130,3 +130,16 @@ def test_migration_result_from_query_migrate() -> None:
     assert result.transferred_ram_bytes == 150_000_000 and result.throughput_mbps == 240.5
     assert result.dirty_sync_count == 3 and result.remaining_ram == 0
     assert result.raw is info
+
+
+def test_cpu_pinning_runs_qemu_under_taskset() -> None:
+    from framework.config import load_topology
+    from framework.config.loader import TOPOLOGY_DIR
+
+    spec = load_topology(TOPOLOGY_DIR / "lab.yaml").vms["vm1"]
+    argv = qemu_argv(
+        spec, name="vm1", image=None, sockets_dir="/tmp/x", accel="kvm",
+        qmp=("198.18.0.11", 5000), serial0="/tmp/x/s0", serial1="/tmp/x/s1",
+    )  # fmt: skip
+    assert argv[:3] == ["taskset", "-c", "2,3,4,5,6,7"]
+    assert argv[3] == "qemu-system-x86_64"
