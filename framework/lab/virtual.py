@@ -189,6 +189,10 @@ class VirtualLab:
             removed.append(str(path))
         for run_dir in Path("/run/dpdk").glob(f"{prefix}-*") if Path("/run/dpdk").exists() else []:
             shutil.rmtree(run_dir, ignore_errors=True)
+        # Private directories (keys, sockets, logs) of runs that were killed outright.
+        for lab_dir in Path(tempfile.gettempdir()).glob(f"howto-{prefix}-lab-*"):
+            shutil.rmtree(lab_dir, ignore_errors=True)
+            removed.append(str(lab_dir))
         return removed
 
     # -- building ----------------------------------------------------------------------

@@ -38,6 +38,7 @@ import errno
 import fcntl
 import json
 import math
+import mmap
 import os
 import select
 import signal
@@ -536,47 +537,29 @@ def _read_all(fd, deadline):
         chunks.append(chunk)
 
 
-def _send_stream(tx, buf, stamp_at, patch, pps, count, end_ns, stop_file, t0_wall, t0_mono):
-    """Paced (or, with pps None, flat-out) sending on absolute deadlines.
+class _SendTx:
+    """The per-frame path: one send() per frame. Used when no TX ring can be set up."""
 
-    The sequence number counts successful sends only, so sequence numbers 0..sent-1 are
-    exactly the frames that left: loss is then sent minus unique received, nothing else.
-    """
-    sent = errors = 0
-    first_error = None
-    ended = "duration"
-    mono = time.monotonic_ns
-    send = tx.send
-    pack_into = STAMP.pack_into
-    shift = t0_wall - t0_mono
-    first_tx = last_tx = 0
-    limit = count if count is not None else 1 << 62
-    next_poll = t0_mono + STOP_POLL_NS
-    interval = 1e9 / pps if pps else 0.0
-    while True:
-        now = mono()
-        if now >= end_ns:
-            break
-        if sent >= limit:
-            ended = "count"
-            break
-        if now >= next_poll:
-            next_poll = now + STOP_POLL_NS
-            if _stop_requested or (stop_file and os.path.exists(stop_file)):
-                ended = "stop"
-                break
-        if pps:
-            due = min(int((now - t0_mono) * pps / 1e9) + 1, limit)
-            backlog = due - sent
-            if backlog <= 0:
-                wait = t0_mono + int(sent * interval) - now
-                if wait > SPIN_NS:
-                    time.sleep((wait - SLEEP_EARLY_NS) / 1e9)
-                continue
-            burst = min(backlog, STREAM_BATCH)  # behind schedule: catch up back to back
-        else:
-            burst = min(limit - sent, STREAM_BATCH)
-        for _ in range(burst):
+    path = "send"
+
+    def __init__(self, sock, frame, stamp_at, patch, shift):
+        self.sock, self.buf = sock, bytearray(frame)
+        self.stamp_at, self.patch, self.shift = stamp_at, patch, shift
+        self.sent = self.errors = 0
+        self.first_error = None
+        self.first_tx = self.last_tx = 0
+        self.broken = None  # a reason once this path cannot go on (only the ring has one)
+
+    @property
+    def written(self):
+        return self.sent
+
+    def push(self, k):
+        """Hand up to k frames to the kernel, stamped one by one."""
+        buf, stamp_at, patch, shift = self.buf, self.stamp_at, self.patch, self.shift
+        mono, send, pack_into = time.monotonic_ns, self.sock.send, STAMP.pack_into
+        sent = self.sent
+        for _ in range(k):
             stamp = mono()
             pack_into(buf, stamp_at, sent & 0xFFFFFFFF, stamp + shift)
             if patch is not None:
@@ -586,17 +569,277 @@ def _send_stream(tx, buf, stamp_at, patch, pps, count, end_ns, stop_file, t0_wal
             except OSError as exc:
                 # ENOBUFS: device queue full or no carrier. The sequence number is kept
                 # for the next slot; a short pause stops an unpaced loop from spinning.
-                errors += 1
-                if first_error is None:
-                    name = errno.errorcode.get(exc.errno or 0, "error")
-                    first_error = f"frame {sent}: {name} {exc.strerror or exc}"
+                self._error(sent, exc)
                 time.sleep(0.0001)
                 break
             if not sent:
-                first_tx = stamp
+                self.first_tx = stamp
             sent += 1
-            last_tx = stamp
-    return sent, errors, first_error, ended, first_tx, last_tx
+            self.last_tx = stamp
+        self.sent = sent
+
+    def _error(self, seq, exc):
+        self.errors += 1
+        if self.first_error is None:
+            name = errno.errorcode.get(exc.errno or 0, "error")
+            self.first_error = f"frame {seq}: {name} {exc.strerror or exc}"
+
+    def finish(self):
+        pass
+
+
+# PACKET_TX_RING (TPACKET_V2): frames are written into slots of a ring shared with the
+# kernel, and one send() hands every slot marked TP_STATUS_SEND_REQUEST to the device; the
+# per-frame system call, the dominant cost of the send path, is paid once per batch.
+PACKET_VERSION = 10
+PACKET_TX_RING = 13
+TPACKET_V2 = 1
+TP_STATUS_AVAILABLE = 0
+TP_STATUS_SEND_REQUEST = 1
+TP_STATUS_SENDING = 2
+TP_STATUS_WRONG_FORMAT = 4
+TP_STATUS_OWNER = 0x7  # the low bits say who owns a TX slot; high bits are timestamp flags
+TX_DATA_AT = 32  # TPACKET_ALIGN(sizeof(struct tpacket2_hdr)): frame data offset in a slot
+SO_SNDBUFFORCE = 32
+SNDBUF = 16 * 1024 * 1024  # in-flight frames count against it; a small one stalls batches
+RING_FRAMES = 2048  # slots wanted: several batches in flight while the kernel frees slots
+RING_BLOCK = 64 * 1024
+RING_BYTES = 32 * 1024 * 1024  # at most this much ring, whatever the frame size
+RING_DRAIN_NS = 1_000_000_000  # at the end, wait this long for in-flight slots to be freed
+
+
+class _RingTx:
+    """The batched path: a PACKET_TX_RING (TPACKET_V2) on the tx socket.
+
+    Every slot holds the template from the start, so a frame costs only its stamp (and
+    checksum) patch and a status word. Slots are used strictly in ring order, which is the
+    order the kernel sends them in: its head is always slot `sent % nslots`. A frame the
+    device refused stays SEND_REQUEST at the head (the kernel retries it on the next send),
+    so the frames the kernel took are always sequence numbers 0..sent-1.
+    """
+
+    path = "ring"
+
+    def __init__(self, sock, frame, stamp_at, patch, shift):
+        self.sock, self.stamp_at, self.patch, self.shift = sock, stamp_at, patch, shift
+        self.sent = self.written = self.errors = 0
+        self.first_error = None
+        self.first_tx = self.last_tx = 0
+        self.broken = None
+        self.mm = self.words = None
+        self.views = []
+        try:
+            self._setup(frame)
+        except BaseException:
+            self.close()
+            raise
+
+    def _setup(self, frame):
+        sock = self.sock
+        size = len(frame)
+        slot = (TX_DATA_AT + size + 15) & ~15  # TPACKET_ALIGNMENT
+        block = max(RING_BLOCK, 1 << (slot - 1).bit_length())  # pages, at least one slot
+        per_block = block // slot
+        blocks = max(1, min(-(-RING_FRAMES // per_block), RING_BYTES // block))
+        nslots = per_block * blocks
+        sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V2)
+        sock.setsockopt(
+            SOL_PACKET, PACKET_TX_RING, struct.pack("IIII", block, blocks, slot, nslots)
+        )
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, SNDBUF)
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF)
+        self.mm = mmap.mmap(
+            sock.fileno(), block * blocks, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE
+        )
+        # the kernel finds slot i at block i // per_block, offset (i % per_block) * slot
+        self.heads = [(i // per_block) * block + (i % per_block) * slot for i in range(nslots)]
+        self.nslots = nslots
+        for head in self.heads:
+            self.mm[head + TX_DATA_AT : head + TX_DATA_AT + size] = frame
+            struct.pack_into("II", self.mm, head, TP_STATUS_AVAILABLE, size)  # status, tp_len
+        self.status_at = [head >> 2 for head in self.heads]  # index into the u32 view
+        self.stamp_offsets = [head + TX_DATA_AT + self.stamp_at for head in self.heads]
+        self.words = memoryview(self.mm).cast("I")
+        if self.patch is not None:
+            whole = memoryview(self.mm)
+            self.views = [whole[h + TX_DATA_AT : h + TX_DATA_AT + size] for h in self.heads]
+            whole.release()
+        self.stamps = [0] * nslots
+
+    def push(self, k):
+        """Write up to k due frames into free slots, then flush them with one send()."""
+        if self.written == self.sent:  # frames still waiting at the head go first
+            self._fill(k)
+        if self.written > self.sent:
+            self._flush()
+        elif k:
+            # every slot is still in flight: wait until the kernel frees the head one
+            select.select([], [self.sock], [], 0.001)
+
+    def _fill(self, k):
+        words, status_at, stamp_offsets = self.words, self.status_at, self.stamp_offsets
+        views, stamps, patch = self.views, self.stamps, self.patch
+        mm, shift, nslots = self.mm, self.shift, self.nslots
+        mono, pack_into = time.monotonic_ns, STAMP.pack_into
+        seq = self.written
+        end = seq + min(k, nslots)
+        while seq < end:
+            i = seq % nslots
+            at = status_at[i]
+            if words[at] & TP_STATUS_OWNER:
+                break  # the kernel still owns it (SENDING): reuse only AVAILABLE slots
+            # the stamp is the time the frame enters the ring; it leaves with its batch,
+            # so the stamp precedes the wire time by at most one batch
+            stamp = mono()
+            pack_into(mm, stamp_offsets[i], seq & 0xFFFFFFFF, stamp + shift)
+            if patch is not None:
+                patch.apply(views[i])
+            words[at] = TP_STATUS_SEND_REQUEST
+            stamps[i] = stamp
+            seq += 1
+        self.written = seq
+
+    def _flush(self):
+        try:
+            # MSG_DONTWAIT: the kernel sends what is marked and returns without waiting for
+            # the device to complete; completion shows up as slot status later
+            self.sock.send(b"", socket.MSG_DONTWAIT)
+            failure = None
+        except OSError as exc:
+            failure = exc
+        words, status_at, nslots = self.words, self.status_at, self.nslots
+        sent, written = self.sent, self.written
+        while sent < written:
+            status = words[status_at[sent % nslots]] & TP_STATUS_OWNER
+            if status == TP_STATUS_SEND_REQUEST:
+                break  # not taken: the device refused it (or the send buffer was full)
+            if status & TP_STATUS_WRONG_FORMAT:
+                # the kernel rejects the frame itself (longer than the MTU allows): every
+                # copy would fail the same way, and the ring cannot move past it
+                self.broken = "the kernel rejected a ring frame (TP_STATUS_WRONG_FORMAT)"
+                if self.first_error is None:
+                    self.errors += 1
+                    self.first_error = f"frame {sent}: {self.broken}"
+                self.written = sent  # frames behind it were never handed over
+                break
+            sent += 1
+        if sent > self.sent:
+            if not self.sent:
+                self.first_tx = self.stamps[0]
+            self.last_tx = self.stamps[(sent - 1) % nslots]
+            self.sent = sent
+        if failure is None or self.broken:
+            return
+        if failure.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+            # the send buffer is full of in-flight frames: back-pressure, not an error
+            time.sleep(0.00005)
+            return
+        # ENOBUFS: device queue full or no carrier. The frame stays at the head with its
+        # sequence number and goes with the next send; a pause stops a spinning loop.
+        self.errors += 1
+        if self.first_error is None:
+            name = errno.errorcode.get(failure.errno or 0, "error")
+            self.first_error = f"frame {self.sent}: {name} {failure.strerror or failure}"
+        time.sleep(0.0001)
+
+    def finish(self):
+        """Give waiting frames a last chance, then let in-flight ones complete."""
+        if self.written > self.sent and not self.broken:
+            self._flush()
+        self.written = self.sent  # what is still waiting now was never handed over
+        deadline = time.monotonic_ns() + RING_DRAIN_NS
+        words, status_at = self.words, self.status_at
+        while time.monotonic_ns() < deadline:
+            if not any(words[at] & TP_STATUS_SENDING for at in status_at):
+                break
+            time.sleep(0.001)
+
+    def close(self):
+        # the mapping must go before the socket; exported views must go before the mapping
+        for view in self.views:
+            view.release()
+        self.views = []
+        if self.words is not None:
+            self.words.release()
+            self.words = None
+        if self.mm is not None:
+            self.mm.close()
+            self.mm = None
+
+
+def _ring_fits(sock, port, frame):
+    """Whether the kernel will take the frame from a TX ring: it rejects, as WRONG_FORMAT,
+    frames longer than MTU + Ethernet header + one VLAN tag."""
+    _netns, ifname = _split_port(port)
+    try:
+        mtu = struct.unpack_from("i", _ifreq(sock, SIOCGIFMTU, ifname), 16)[0]
+    except OSError:
+        return True
+    return len(frame) <= mtu + 18
+
+
+def _tx_path(mode, sock, port, frame, stamp_at, patch):
+    """The sender for mode auto/ring/send, and why auto fell back to the send path."""
+    note = None
+    if mode == "auto" and not _ring_fits(sock, port, frame):
+        mode, note = "send", "the frame is longer than the MTU allows: the ring would reject it"
+    if mode != "send":
+        try:
+            return _RingTx(sock, frame, stamp_at, patch, 0), note
+        except (OSError, ValueError) as exc:  # an old kernel, no mmap, no memory for it
+            if mode == "ring":
+                raise AgentError(f"port {port}: no TX ring: {exc}") from None
+            note = f"no TX ring ({exc}): per-frame send"
+        # the failed setup may have left a ring version set: start over on a clean socket
+        sock.close()
+        sock = _open_socket(port, 0)
+    return _SendTx(sock, frame, stamp_at, patch, 0), note
+
+
+def _send_stream(tx, fallback, pps, count, end_ns, stop_file, t0_mono):
+    """Paced (or, with pps None, flat-out) sending on absolute deadlines.
+
+    The sequence number counts frames handed to the kernel only, so sequence numbers
+    0..sent-1 are exactly the frames that left: loss is then sent minus unique received.
+    `fallback()` gives a send-path sender starting at a sequence number, for a ring the
+    kernel stops taking frames from mid-stream. Returns (tx, ended).
+    """
+    ended = "duration"
+    mono = time.monotonic_ns
+    limit = count if count is not None else 1 << 62
+    next_poll = t0_mono + STOP_POLL_NS
+    interval = 1e9 / pps if pps else 0.0
+    while True:
+        if tx.broken:
+            tx = fallback(tx)
+        now = mono()
+        if now >= end_ns:
+            break
+        if tx.sent >= limit:
+            ended = "count"
+            break
+        if now >= next_poll:
+            next_poll = now + STOP_POLL_NS
+            if _stop_requested or (stop_file and os.path.exists(stop_file)):
+                ended = "stop"
+                break
+        written = tx.written
+        if pps:
+            due = min(int((now - t0_mono) * pps / 1e9) + 1, limit)
+            backlog = due - written
+            if backlog <= 0 and written == tx.sent:
+                wait = t0_mono + int(written * interval) - now
+                if wait > SPIN_NS:
+                    time.sleep((wait - SLEEP_EARLY_NS) / 1e9)
+                continue
+            # behind schedule: catch up back to back
+            tx.push(max(0, min(backlog, STREAM_BATCH)))
+        else:
+            tx.push(min(limit - written, STREAM_BATCH))
+    tx.finish()
+    return tx, ended
 
 
 def stream(req):
@@ -642,6 +885,9 @@ def stream(req):
         raise AgentError(f"the marker does not end at stamp_at {stamp_at}")
     if stamp_at + STAMP.size > len(frame):
         raise AgentError(f"the template is too short for a {STAMP.size}-byte stamp at {stamp_at}")
+    tx_mode = req.get("tx_path") or "auto"
+    if tx_mode not in ("auto", "ring", "send"):
+        raise AgentError(f"tx_path must be auto, ring or send, not {tx_mode!r}")
     ignore = req.get("ignore_src")
     ignore_src = bytes.fromhex(ignore.replace(":", "")) if ignore else None
     ready_file, stop_file = req.get("ready_file"), req.get("stop_file")
@@ -701,6 +947,8 @@ def stream(req):
         for sock in socks:  # the child owns them now
             sock.close()
         socks = []
+        sender, tx_note = _tx_path(tx_mode, tx, tx_port, frame, stamp_at, patch)
+        tx = sender.sock
         # t0 is read last, right before the first send: a t0 from before the fork would
         # start the stream with a catch-up burst and skew the measured rate
         t0_wall, t0_mono = time.time_ns(), time.monotonic_ns()
@@ -718,9 +966,32 @@ def stream(req):
             if count is None or due < count:
                 limit, by_duration = due, True
                 end_ns += int(min(1.0, 0.1 * duration) * 1e9)
-        sent, errors, first_error, ended, first_tx, last_tx = _send_stream(
-            tx, frame, stamp_at, patch, pps, limit, end_ns, stop_file, t0_wall, t0_mono
-        )
+        sender.shift = t0_wall - t0_mono
+
+        def fallback(broken):
+            nonlocal tx, tx_note
+            # a fresh socket: one with a TX ring sends from the ring only
+            broken.finish()
+            broken.close()
+            tx.close()
+            tx = _open_socket(tx_port, 0)
+            tx_note = f"ring gave up after frame {broken.sent}: {broken.broken}"
+            plain = _SendTx(tx, frame, stamp_at, patch, broken.shift)
+            plain.sent, plain.errors, plain.first_error = (
+                broken.sent,
+                broken.errors,
+                broken.first_error,
+            )
+            plain.first_tx, plain.last_tx = broken.first_tx, broken.last_tx
+            return plain
+
+        try:
+            sender, ended = _send_stream(sender, fallback, pps, limit, end_ns, stop_file, t0_mono)
+        finally:
+            if isinstance(sender, _RingTx):
+                sender.close()  # the mapping goes before the socket does
+        sent, errors, first_error = sender.sent, sender.errors, sender.first_error
+        first_tx, last_tx = sender.first_tx, sender.last_tx
         if by_duration and ended == "count":
             ended = "duration"
         if _stop_requested and ended != "stop":
@@ -741,6 +1012,8 @@ def stream(req):
             "tx_errors": errors,
             "tx_error": first_error,
             "ended": ended,
+            "tx_path": sender.path,
+            "tx_path_note": tx_note,
             "pps": pps,
             "t0_wall_ns": t0_wall,
             "t0_mono_ns": t0_mono,

@@ -220,6 +220,7 @@ class TrafficGenerator:
         linger: float = 0.3,
         stamp_at: int | None = None,
         stall_ms: float | None = None,
+        tx_path: str = "auto",
     ) -> StreamRun:
         """Start a sequenced stream in the background; see `stream`."""
         raw = bytes(template)
@@ -230,6 +231,8 @@ class TrafficGenerator:
             raise ValueError(
                 f"the template needs 12 bytes after the marker for the stamp, has {len(raw) - at}"
             )
+        if tx_path not in ("auto", "ring", "send"):
+            raise ValueError(f"tx_path must be auto, ring or send, not {tx_path!r}")
         if pps is not None and pps <= 0:
             raise ValueError(f"pps must be positive, not {pps}")
         if duration is None and count is None:
@@ -250,6 +253,7 @@ class TrafficGenerator:
             "linger": linger,
             "ignore_src": ignore_src,
             "stamp_at": stamp_at,
+            "tx_path": tx_path,
             "ready_file": posixpath.join(self.agent_dir, f"stream-{tag}.ready"),
             "stop_file": posixpath.join(self.agent_dir, f"stream-{tag}.stop"),
         }
@@ -272,12 +276,17 @@ class TrafficGenerator:
         linger: float = 0.3,
         stamp_at: int | None = None,
         stall_ms: float | None = None,
+        tx_path: str = "auto",
     ) -> StreamResult:
         """Send copies of `template` on tx_port at `pps` (None: flat out) for `duration` s
         and/or `count` frames, each stamped with a sequence number and send time after the
         marker, and measure what arrives on rx_ports. Frames from MAC `ignore_src` (the
         sender's own, flooded back by a switch) are not counted. IPv4 frames go out with
-        UDP checksum 0 (none). `linger` s of receiving follow the last send."""
+        UDP checksum 0 (none). `linger` s of receiving follow the last send.
+
+        tx_path: "auto" batches frames through the kernel's PACKET_TX_RING and falls back to
+        one send() per frame where no ring can be set up; "ring" insists on the ring, "send"
+        forces the per-frame path. `StreamRun.tx_path` tells which one ran."""
         return self.start_stream(
             tx_port,
             template,
@@ -290,6 +299,7 @@ class TrafficGenerator:
             linger=linger,
             stamp_at=stamp_at,
             stall_ms=stall_ms,
+            tx_path=tx_path,
         ).wait()
 
 
@@ -354,6 +364,18 @@ class StreamRun:
                 )
             time.sleep(0.01)
         return self._t0_wall + self.tg.clock_offset()
+
+    @property
+    def tx_path(self) -> str | None:
+        """How the agent sent, once the stream ended: "ring" (batched through the kernel's
+        PACKET_TX_RING) or "send" (one send() per frame); `tx_path_note` says why not ring."""
+        self.wait()
+        return self._answer.get("tx_path") if self._answer else None
+
+    @property
+    def tx_path_note(self) -> str | None:
+        self.wait()
+        return self._answer.get("tx_path_note") if self._answer else None
 
     @property
     def started_at(self) -> float:
