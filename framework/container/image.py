@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("howto.container")
 
-# Bump when _ROOTFS_SCRIPT changes what ends up in an image, so old tags are not reused.
+# Bump when ROOTFS_SCRIPT changes what ends up in an image, so old tags are not reused.
 RECIPE = "1"
 
 TESTPMD_IMAGE = "localhost/howto-dpdk-testpmd"
@@ -50,7 +50,7 @@ CONTAINER_PMDS: tuple[str, ...] = (
 #   list : print "sha256  path" for every file the image would hold (the cache key input)
 #   build: write the rootfs as a tarball to OUT
 # Values arrive as positional arguments only; nothing from a topology is spliced in.
-_ROOTFS_SCRIPT = r"""
+ROOTFS_SCRIPT = r"""
 set -euo pipefail
 mode=$1 out=$2
 shift 2
@@ -159,7 +159,7 @@ def _inputs_key(
     session: Session, executables: Sequence[str], pmds: Sequence[str]
 ) -> tuple[str, int]:
     listing = session.run(
-        ["bash", "-c", _ROOTFS_SCRIPT, "howto-image", "list", "-", *executables, "--", *pmds],
+        ["bash", "-c", ROOTFS_SCRIPT, "howto-image", "list", "-", *executables, "--", *pmds],
         timeout=120,
     )
     digest = hashlib.sha256()
@@ -201,7 +201,7 @@ def ensure_image(
                 [
                     "bash",
                     "-c",
-                    _ROOTFS_SCRIPT,
+                    ROOTFS_SCRIPT,
                     "howto-image",
                     "build",
                     tarball,

@@ -267,7 +267,7 @@ def _script() -> str:
     """The build script with the framework's own texts (never topology values) assigned."""
     init = _INIT.replace("__READY__", READY_LINE).replace("__PROMPT__", SHELL_PROMPT)
     # The container rootfs recipe is reused as the one ldd/PMD collector of the project.
-    texts = {"rootfs_script": container_image._ROOTFS_SCRIPT, "init": init, "bind": _BIND}
+    texts = {"rootfs_script": container_image.ROOTFS_SCRIPT, "init": init, "bind": _BIND}
     prelude = "".join(f"{name}={shlex.quote(text)}\n" for name, text in texts.items())
     return prelude + _BUILD_SCRIPT
 
