@@ -183,6 +183,9 @@ def _report(migration: VhostUserMigration, stream, window, gap) -> None:
             ["dirty sync count", result.dirty_sync_count, ""],
             ["packets sent / received / lost / duplicated", "",
              f"{stream.sent} / {stream.received} / {stream.lost} / {stream.duplicated}"],
+            ["migration gap start / end after `migrate` (ms)", "",
+             f"{(gap.start_s - window[0]) * 1000:+.1f} / {(gap.end_s - window[0]) * 1000:+.1f}"
+             if gap else "no gap"],
             ["longest gap anywhere (ms)", "", f"{stream.downtime_ms:.1f}"],
             ["resolution (ms)", "", f"{stream.resolution_ms:.3f}"],
         ],

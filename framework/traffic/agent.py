@@ -14,8 +14,9 @@ Protocol: one JSON request on stdin, one JSON result on stdout.
 
   {"op": "stream", "tx": "eth1", "template": "ffff...", "rx": ["eth2"], "marker": "484f57544f",
    "pps": 5000, "duration": 2.0, "count": null, "linger": 0.3, "ignore_src": "02:..",
-   "stamp_at": null, "ready_file": "/tmp/x.ready", "stop_file": "/tmp/x.stop"}
-  -> {"ok": true, "sent": 10000, "tx_errors": 0, "t0_wall_ns": ..., "tx_last_ns": ...,
+   "stamp_at": null, "ready_file": "/tmp/x.ready", "stop_file": "/tmp/x.stop",
+   "tx_path": "auto"}
+  -> {"ok": true, "sent": 10000, "tx_errors": 0, "tx_path": "ring", "t0_wall_ns": ...,
       "ports": {"eth2": {"n": 10000, "seq": "<b64 zlib u32[]>", "tx": "<.. i64[]>", ...}}}
   (see stream() for the full description)
 
@@ -369,8 +370,6 @@ STOP_POLL_NS = 10_000_000  # how often the stop file is looked for
 SPIN_NS = 200_000
 SLEEP_EARLY_NS = 100_000
 ETH_VLAN_TYPES = (0x8100, 0x88A8, 0x9100)
-RX_NAP = 0.001  # s the receiver sleeps between reads while frames are flowing
-RX_BUSY = 16  # frames found in one read that mean "flowing" (about 16 kpps and up)
 _stop_requested = False
 
 
@@ -496,29 +495,16 @@ class _StreamReceiver:
         """Receive until the parent writes to ctl (or closes it), or the hard cap passes."""
         fds = {s.fileno(): k for k, s in enumerate(self.socks)}
         watch = [*self.socks, ctl]
-        busy = False
         while time.monotonic() < cap_deadline:
-            if busy:
-                # Frames are flowing: nap off the sockets' wait queues and then read what
-                # piled up. Waiting in select on them instead costs the sender a wake-up
-                # of this process per frame, which on a veth (the receive runs in the
-                # sender's system call) halved the send rate. Arrival times are kernel
-                # stamps, so reading late costs no accuracy; the receive buffer holds
-                # far more than one nap's worth of frames.
-                ready = select.select([ctl], [], [], RX_NAP)[0]
-                ready.extend(self.socks)
-            else:
-                ready = select.select(watch, [], [], 0.5)[0]
+            ready = select.select(watch, [], [], 0.5)[0]
             stop = False
-            got = 0
             for obj in ready:
                 if obj is ctl:
                     stop = True
                 else:
-                    got += self.drain(fds[obj.fileno()])
+                    self.drain(fds[obj.fileno()])
             if stop:
                 break
-            busy = got >= RX_BUSY
         for k in range(len(self.socks)):
             self.drain(k)
 
@@ -604,8 +590,11 @@ class _SendTx:
 
 
 # PACKET_TX_RING (TPACKET_V2): frames are written into slots of a ring shared with the
-# kernel, and one send() hands every slot marked TP_STATUS_SEND_REQUEST to the device; the
-# per-frame system call, the dominant cost of the send path, is paid once per batch.
+# kernel, and one send() hands every slot marked TP_STATUS_SEND_REQUEST to the device: the
+# system call and the per-frame Python send overhead are paid once per batch. The kernel
+# still builds and transmits one skb per frame; on a veth that, with the peer's receive
+# path run in the same call, is most of the cost, so the gain there is modest (the ring
+# pays off where the device is cheap and Python was the bottleneck).
 PACKET_VERSION = 10
 PACKET_TX_RING = 13
 TPACKET_V2 = 1
@@ -866,7 +855,16 @@ def stream(req):
     send), ignore_src (MAC whose frames are not counted: the sender's own, flooded back),
     stamp_at (byte offset of the seq+timestamp; default right after the marker),
     ready_file (written with the clock pair once sending starts), stop_file (its
-    appearance ends the stream early; SIGTERM/SIGINT do too).
+    appearance ends the stream early; SIGTERM/SIGINT do too), tx_path ("auto": batch
+    through a PACKET_TX_RING, falling back to one send() per frame where no ring can be set
+    up or the frame is longer than the MTU allows; "ring": fail rather than fall back at
+    setup; "send": per-frame send() only). The answer's tx_path says which path sent
+    ("ring" or "send"; a ring the kernel gives up on mid-stream is replaced by the send
+    path) and tx_path_note why it is not the ring.
+
+    Send timestamps are read as each frame is written; on the ring path a frame leaves with
+    its batch (the frames due at that moment, at most STREAM_BATCH), so its stamp precedes
+    its wire time by at most the time the kernel takes for one batch.
 
     IPv4 UDP frames are sent with UDP checksum 0 ("none"); IPv6 ones get their checksum
     patched per frame. The answer's per-port arrays are zlib-compressed, base64-encoded

@@ -103,10 +103,13 @@ def template(macs: tuple[str, str], **kwargs: object) -> Ether:
     return udp_flow(macs[0], macs[1], IP_A, IP_B, 10000, 20000, seq=0, **kwargs)
 
 
+@pytest.mark.parametrize("path", ["ring", "send"])
 def test_steady_stream_holds_the_rate_without_loss(
-    tg: TrafficGenerator, macs: tuple[str, str]
+    tg: TrafficGenerator, macs: tuple[str, str], path: str
 ) -> None:
-    result = tg.stream(PORT_A, template(macs), PORT_B, pps=PPS, duration=2.0)
+    run = tg.start_stream(PORT_A, template(macs), PORT_B, pps=PPS, duration=2.0, tx_path=path)
+    result = run.wait()
+    assert run.tx_path == path and run.tx_path_note is None
     assert result.ended == "duration" and result.tx_errors == 0
     assert result.rate_achieved_pps == pytest.approx(PPS, rel=0.01)
     assert result.sent == 2.0 * PPS  # every frame due in [0, 2 s)
@@ -188,9 +191,10 @@ def test_own_frames_flooded_back_are_ignored(tg: TrafficGenerator, macs: tuple[s
     assert result.frames == 0 and result.ignored_own == {PORT_B: 200}
 
 
+@pytest.mark.parametrize("path", ["ring", "send"])
 @pytest.mark.parametrize("v6", [False, True], ids=["ipv4", "ipv6"])
 def test_stamped_frames_carry_valid_udp_checksums(
-    tg: TrafficGenerator, macs: tuple[str, str], v6: bool
+    tg: TrafficGenerator, macs: tuple[str, str], v6: bool, path: str
 ) -> None:
     src, dst = ("2001:db8::1", "2001:db8::2") if v6 else (IP_A, IP_B)
     pkt = udp_flow(macs[0], macs[1], src, dst, 1, 2, seq=0, size=131)  # odd length
@@ -202,7 +206,7 @@ def test_stamped_frames_carry_valid_udp_checksums(
     )
     capture.start()
     time.sleep(0.5)  # the capture agent must be listening before the stream starts
-    result = tg.stream(PORT_A, pkt, PORT_B, pps=200, count=20)
+    result = tg.stream(PORT_A, pkt, PORT_B, pps=200, count=20, tx_path=path)
     capture.join()
     frames = captured[0][PORT_B]
     assert result.received == 20 and len(frames) == 20
@@ -216,3 +220,48 @@ def test_stamped_frames_carry_valid_udp_checksums(
         again = Ether(bytes(frame.packet))
         del again[UDP].chksum
         assert Ether(bytes(again))[UDP].chksum == udp.chksum != 0
+
+
+@pytest.mark.parametrize("path", ["ring", "send"])
+def test_unpaced_stream_sends_exactly_count_with_dense_sequence_numbers(
+    tg: TrafficGenerator, macs: tuple[str, str], path: str
+) -> None:
+    n = 20_000
+    run = tg.start_stream(PORT_A, template(macs), PORT_B, pps=None, count=n, tx_path=path)
+    result = run.wait()
+    assert run.tx_path == path
+    assert result.ended == "count" and result.sent == n and result.tx_errors == 0
+    assert result.received == n and result.lost == 0 and result.duplicated == 0
+    assert sorted(result.seq.tolist()) == list(range(n))
+    assert result.tx_s is not None
+    order = result.seq.argsort()
+    # a frame is stamped as it is written, before the kernel takes it: never after arrival,
+    # and stamps follow the sequence (the ring is written in order)
+    assert (result.tx_s[order][1:] >= result.tx_s[order][:-1]).all()
+    assert (result.rx_s >= result.tx_s).all()
+
+
+def test_auto_prefers_the_ring(tg: TrafficGenerator, macs: tuple[str, str]) -> None:
+    run = tg.start_stream(PORT_A, template(macs), PORT_B, pps=1000, count=50)
+    result = run.wait()
+    assert run.tx_path == "ring" and result.sent == result.received == 50
+
+
+@pytest.mark.parametrize("path", ["auto", "ring", "send"])
+def test_frame_longer_than_the_mtu_is_an_error_on_every_path(
+    tg: TrafficGenerator, macs: tuple[str, str], path: str
+) -> None:
+    pkt = template(macs, size=1600)  # veth MTU 1500: no path can send it
+    run = tg.start_stream(PORT_A, pkt, PORT_B, pps=1000, count=50, duration=0.3, tx_path=path)
+    result = run.wait()
+    assert result.sent == 0 and result.received == 0 and result.tx_errors > 0
+    # the ring cannot move past a frame the kernel rejects: the send path takes over
+    assert run.tx_path == "send"
+    if path == "auto":  # seen up front, before a ring is set up
+        assert "MTU" in (run.tx_path_note or "")
+        assert "EMSGSIZE" in (result.tx_error or "")
+    elif path == "ring":
+        assert "WRONG_FORMAT" in (run.tx_path_note or "")
+        assert "WRONG_FORMAT" in (result.tx_error or "")
+    else:
+        assert run.tx_path_note is None and "EMSGSIZE" in (result.tx_error or "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import sys
+import time
 import zlib
 from array import array
 
@@ -144,8 +145,6 @@ def test_from_agent_decodes_packed_arrays() -> None:
 
 
 def test_large_stream_analysis_is_fast() -> None:
-    import time
-
     n = 200_000
     rng = np.random.default_rng(1)
     keep = np.sort(rng.choice(n, size=n - 2000, replace=False))  # 1 % random loss
@@ -167,3 +166,126 @@ def test_a_pause_of_the_sender_is_not_a_stall() -> None:
     held = [t + (0.030 if 500 <= i < 530 else 0.0) for i, t in enumerate(steady(1000, 1000)[1])]
     r = synthetic(seqs, held, sent=1000, pps=1000, tx_s=steady(1000, 1000)[1])
     assert [g.lost for g in r.gaps] == [0] and r.gaps[0].duration_ms == pytest.approx(31.0)
+
+
+# --- the agent's send loop, with fake senders: pacing and counting, no sockets ------------
+
+
+class FakeTx:
+    """A sender that hands frames over at once, like the send path on a healthy device;
+    `take` limits how many of the written frames the kernel takes per push (the rest wait
+    at the head of the ring, as after ENOBUFS), `break_at` makes the kernel reject one."""
+
+    path = "ring"
+
+    def __init__(self, start: int = 0, take: int | None = None, break_at: int | None = None):
+        self.sent = self.written = start
+        self.take, self.break_at = take, break_at
+        self.broken: str | None = None
+        self.pushes: list[int] = []  # frames asked for
+        self.writes: list[int] = []  # frames written: only once none wait at the head
+        self.finished = False
+
+    def push(self, k: int) -> None:
+        self.pushes.append(k)
+        if self.written == self.sent:
+            self.written += k
+            self.writes.append(k)
+        if self.break_at is not None and self.break_at < self.written:
+            self.sent = self.written = self.break_at
+            self.broken = "rejected"
+            return
+        step = self.written - self.sent if self.take is None else self.take
+        self.sent = min(self.written, self.sent + step)
+
+    def finish(self) -> None:
+        self.finished = True
+
+
+def _run(tx: FakeTx, pps: float | None, count: int, seconds: float = 5.0, fallback=None):
+    from framework.traffic import agent
+
+    now = time.monotonic_ns()
+    return agent._send_stream(
+        tx, fallback or (lambda broken: None), pps, count, now + int(seconds * 1e9), None, now
+    )
+
+
+def test_send_loop_unpaced_sends_exactly_count_in_batches() -> None:
+    from framework.traffic import agent
+
+    tx, ended = _run(FakeTx(), None, 1000)
+    assert ended == "count" and tx.sent == tx.written == 1000 and tx.finished
+    assert max(tx.writes) <= agent.STREAM_BATCH and sum(tx.writes) == 1000
+
+
+def test_send_loop_paced_follows_the_schedule() -> None:
+    start = time.perf_counter()
+    tx, ended = _run(FakeTx(), 2000, 200)
+    took = time.perf_counter() - start
+    assert ended == "count" and tx.sent == 200
+    # 200 frames at 2 kpps: the last one is due at 99.5 ms
+    assert 0.09 < took < 0.5
+
+
+def test_send_loop_writes_no_new_frames_while_some_wait_at_the_head() -> None:
+    # the kernel takes one frame per push: pushes retry the waiting ones, write no more
+    tx, ended = _run(FakeTx(take=1), None, 300)
+    assert ended == "count" and tx.sent == tx.written == 300
+    assert sum(tx.writes) == 300 and len(tx.pushes) == 300
+
+
+def test_send_loop_switches_to_the_fallback_with_dense_sequence_numbers() -> None:
+    swapped: list[FakeTx] = []
+
+    def fallback(broken: FakeTx) -> FakeTx:
+        assert broken.broken and broken.sent == 300
+        plain = FakeTx(start=broken.sent)
+        plain.path = "send"
+        swapped.append(plain)
+        return plain
+
+    tx, ended = _run(FakeTx(break_at=300), None, 1000, fallback=fallback)
+    assert swapped == [tx] and tx.path == "send"
+    assert ended == "count" and tx.sent == 1000  # 0..299 from the ring, 300..999 after
+
+
+def test_send_loop_stops_at_the_end_time_with_frames_waiting() -> None:
+    tx, ended = _run(FakeTx(take=0), None, 1000, seconds=0.05)
+    assert ended == "duration" and tx.sent == 0 and tx.finished
+
+
+@pytest.mark.parametrize("size", [130, 131])  # odd: the checksum pads the segment
+def test_checksum_patch_works_in_place_in_a_ring_slot(size: int) -> None:
+    import mmap
+    import struct
+
+    from scapy.layers.inet import UDP
+    from scapy.layers.l2 import Ether
+
+    from framework.traffic import agent
+    from framework.traffic.packets import udp_flow
+
+    pkt = udp_flow("02:00:00:00:00:01", "02:00:00:00:00:02", "2001:db8::1", "2001:db8::2",
+                   1, 2, seq=0, size=size)  # fmt: skip
+    frame = bytearray(bytes(pkt))
+    stamp_at = frame.find(b"HOWTO") + 5
+    udp_at, v6 = agent._udp_offset(frame)
+    assert v6
+    patch = agent._ChecksumPatch(frame, udp_at, stamp_at)
+    ring = mmap.mmap(-1, 4096)
+    at = 32  # where a TPACKET_V2 slot keeps its frame
+    ring[at : at + len(frame)] = frame
+    view = memoryview(ring)[at : at + len(frame)]
+    try:
+        for seq, stamp in ((1, 5), (0xFFFFFFFF, 2**63 - 1), (123456, 1_700_000_000_000_000_000)):
+            agent.STAMP.pack_into(ring, at + stamp_at, seq, stamp)
+            patch.apply(view)
+            sent = Ether(bytes(view))
+            again = Ether(bytes(view))
+            del again[UDP].chksum
+            assert Ether(bytes(again))[UDP].chksum == sent[UDP].chksum != 0
+            assert struct.unpack_from("!I", view, stamp_at)[0] == seq
+    finally:
+        view.release()
+        ring.close()
