@@ -546,7 +546,9 @@ class VirtualMachine:
                 return result
             if status in ("failed", "cancelled"):
                 why = info.get("error-desc", "no error-desc")
-                raise MigrationFailed(f"{self.name} -> {uri}: migration {status}: {why}")
+                raise MigrationFailed(
+                    f"{self.name} -> {uri}: migration {status}: {why}; {self._last_words()}"
+                )
             ram = info.get("ram", {})
             history.append((int(ram.get("remaining", 0)), int(ram.get("dirty-sync-count", 0))))
             if time.monotonic() >= deadline:
@@ -556,7 +558,16 @@ class VirtualMachine:
             self.qmp("migrate_cancel")
         except VmError as exc:
             log.warning("migrate_cancel: %s", exc)
-        raise _not_finished(self.name, uri, timeout, history)
+        error = _not_finished(self.name, uri, timeout, history)
+        raise type(error)(f"{error}; {self._last_words()}")
+
+    def _last_words(self) -> str:
+        """The guest's last console line, for errors that should show where it was."""
+        try:
+            lines = [ln.strip() for ln in self._read_log(self.serial1).splitlines() if ln.strip()]
+        except Exception:  # noqa: BLE001 - an error message must not fail on its evidence
+            lines = []
+        return f"last console output: {lines[-1] if lines else '(nothing)'}"
 
     def _qmp_raw(self, command: str, args: dict[str, Any]) -> Any:
         if self._qmp is None:

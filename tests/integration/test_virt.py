@@ -23,7 +23,12 @@ from framework.config.model import Vm
 from framework.dpdk.testpmd import TestPmd
 from framework.remote import LocalSession
 from framework.virt.image import GuestImage, ensure_guest_image
-from framework.virt.vm import MigrationResult, VirtualMachine, VmBootTimeout
+from framework.virt.vm import (
+    MigrationFailed,
+    MigrationResult,
+    VirtualMachine,
+    VmBootTimeout,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -171,6 +176,23 @@ def test_guest_testpmd_drives_both_virtio_ports(lab: Lab, source: VirtualMachine
     host = lab.switches["src"]
     for port in (0, 1):
         assert host.wait_link_up(port, timeout=10).link_up
+
+
+def test_failed_migration_is_told_apart_and_source_keeps_running(
+    lab: Lab, source: VirtualMachine
+) -> None:
+    dest = lab.vm("nowhere", "dst", accel=source.accel)
+    dest.start(incoming=f"tcp:{ADDRESS}:{_free_port()}")
+    try:
+        # Nothing listens on this port: QEMU's migration fails at connect.
+        with pytest.raises(MigrationFailed) as caught:
+            source.migrate_to(dest, port=_free_port(), timeout=30)
+        message = str(caught.value)
+        assert "\n" not in message and "migration failed" in message, message
+        assert "last console output:" in message
+        assert source.status() == "running", "a failed migration leaves the source running"
+    finally:
+        dest.kill()
 
 
 def test_live_migration_keeps_guest_testpmd(lab: Lab, source: VirtualMachine) -> None:
