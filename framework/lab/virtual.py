@@ -227,42 +227,18 @@ class VirtualLab:
         _ip("netns", "add", ns)
         _ip("-n", ns, "link", "set", "lo", "up")
         _quiet_ipv6(ns)
-        switch_side = f"m{index}"
-        _ip(
-            "-n",
-            self.switch_ns,
-            "link",
-            "add",
-            switch_side,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "mgmt0",
-            "netns",
-            ns,
-        )
-        _ip("-n", self.switch_ns, "link", "set", switch_side, "master", "br-mgmt", "up")
+        self._cable(f"m{index}", "br-mgmt", "mgmt0", ns)
         _ip("-n", ns, "addr", "add", f"{lab_host.address}/{self.subnet.prefixlen}", "dev", "mgmt0")
         _ip("-n", ns, "link", "set", "mgmt0", "up")
         for port_index, interface in enumerate(lab_host.ports.values()):
-            switch_side = f"d{index}p{port_index}"
-            _ip(
-                "-n",
-                self.switch_ns,
-                "link",
-                "add",
-                switch_side,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                interface,
-                "netns",
-                ns,
-            )
-            _ip("-n", self.switch_ns, "link", "set", switch_side, "master", "br-data", "up")
+            self._cable(f"d{index}p{port_index}", "br-data", interface, ns)
             _ip("-n", ns, "link", "set", interface, "up")
+
+    def _cable(self, switch_side: str, bridge: str, host_side: str, ns: str) -> None:
+        """A veth from a bridge of the switch namespace to an interface in a host namespace."""
+        _ip("-n", self.switch_ns, "link", "add", switch_side, "type", "veth",
+            "peer", "name", host_side, "netns", ns)  # fmt: skip
+        _ip("-n", self.switch_ns, "link", "set", switch_side, "master", bridge, "up")
 
     def _ensure_hugepages(self) -> None:
         wanted = max(
