@@ -125,7 +125,7 @@ def test_live_migration_with_vhost_user(
     with step("2.3.15 Virtio traffic is seen at P0 and P1, on host_server_2's vhost ports"):
         for switch in migration.switches.values():
             switch.clear_stats()
-        pmd.clear_port_stats("all")
+        pmd.clear_counters()
         traffic_generator.stream(tx_port, template, rx_port, pps=STREAM_PPS, duration=1.0,
                                  ignore_src=tx_mac)  # fmt: skip
         after_dst = migration.switches[dst.name].vhost_stats()

@@ -343,6 +343,25 @@ class TestPmd:
     def clear_port_xstats(self, port: PortId = "all") -> None:
         self.command(f"clear port xstats {port}")
 
+    def clear_counters(self) -> None:
+        """Zero stats and xstats of every port, with forwarding paused meanwhile.
+
+        A forwarding lcore updates its per-queue counters with a plain read-modify-write
+        on every poll, even when it receives nothing (seen with virtio_user), so a clear
+        issued from the command line while it runs can be lost.
+        """
+        try:
+            self.stop()
+            forwarding = True
+        except TestPmdError as exc:
+            if "not started" not in exc.message:
+                raise
+            forwarding = False
+        self.clear_port_stats("all")
+        self.clear_port_xstats("all")
+        if forwarding:
+            self.start()
+
     def wait_link_up(self, port: int, timeout: float = 10.0, interval: float = 0.2) -> PortInfo:
         """Poll `show port info` until the link is up (an e1000 link takes ~3 s)."""
         deadline = time.monotonic() + timeout

@@ -195,8 +195,7 @@ class ContainerNetworking:
     def clear_stats(self) -> None:
         for pmd in (self.host_pmd, self.container_pmd):
             if pmd is not None and pmd.alive:
-                pmd.clear_port_stats("all")
-                pmd.clear_port_xstats("all")
+                pmd.clear_counters()
 
     # -- teardown ----------------------------------------------------------------------
 

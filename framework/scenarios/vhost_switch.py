@@ -70,7 +70,7 @@ class VhostSwitch:
 
     def clear_stats(self) -> None:
         assert self.pmd is not None
-        self.pmd.clear_port_stats("all")
+        self.pmd.clear_counters()
 
     def close(self) -> None:
         if self.pmd is not None:

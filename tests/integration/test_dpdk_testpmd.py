@@ -241,3 +241,16 @@ def test_quit_close_idempotent_and_hugepage_files_removed(
     assert not _leftovers(prefix)
     with pytest.raises(Exception, match="exited"):
         pmd.command("show port info 0")
+
+
+def test_clear_counters_zeroes_and_keeps_the_forwarding_state(null_pmd: TestPmd) -> None:
+    null_pmd.start()
+    time.sleep(0.2)
+    assert null_pmd.show_port_stats(0).rx_packets > 0
+    null_pmd.clear_counters()
+    null_pmd.stop()  # still forwarding: stop succeeds
+    null_pmd.clear_counters()
+    assert null_pmd.show_port_stats(0).rx_packets == 0
+    assert null_pmd.show_port_xstats(0).get("rx_good_packets") == 0
+    with pytest.raises(TestPmdError, match="not started"):
+        null_pmd.stop()  # it did not restart what was stopped

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from framework.lab.leftovers import snapshot
+
 ROOT = Path(__file__).resolve().parents[2]
 MODULE = "testsuites/test_virtio_user_container.py"
 
@@ -62,11 +64,26 @@ def _run_with_fault(tmp_path: Path, fault: str, *select: str) -> subprocess.Comp
     ],
 )
 def test_broken_dut_fails_the_guide(tmp_path: Path, fault: str, test: str, message: str) -> None:
+    before = snapshot()
     done = _run_with_fault(tmp_path, fault, "-k", test.removeprefix("test_"))
+    assert snapshot().new_since(before) == {}, "a failing guide run cleans up too"
     output = done.stdout + done.stderr
     assert done.returncode == 1, f"with fault {fault} the guide-6 test must fail:\n{output[-3000:]}"
     assert f"FAILED {MODULE}::{test}" in output
     assert message in output, f"the failure says why ({message!r}):\n{output[-3000:]}"
+
+
+def test_guide_run_leaves_the_machine_as_it_was(tmp_path: Path) -> None:
+    """Namespaces, processes, hugepage files, DPDK runtime dirs, containers and the lab's
+    socket directories are exactly as before a passing guide-6 run."""
+    before = snapshot()
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", MODULE, "-p", "no:cacheprovider", "--reports-dir",
+         str(tmp_path), "--no-allure-html", "-q"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert snapshot().new_since(before) == {}
 
 
 def test_unknown_fault_is_one_line(tmp_path: Path) -> None:

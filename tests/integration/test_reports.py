@@ -201,3 +201,38 @@ def test_latest_link_replaces_atomically(tmp_path: Path) -> None:
     (tmp_path / "latest").mkdir()
     with pytest.raises(OSError, match="not a symlink"):
         update_latest_link(tmp_path, tmp_path / "two")
+
+
+def _rendered(page: Path) -> str:
+    """The DOM after the page's scripts ran in headless Chromium (both reports build their
+    tables with JavaScript, so the raw file proves nothing about what a reader sees)."""
+    import shutil
+    import tempfile
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("chromium not installed (scripts/setup installs it)")
+    with tempfile.TemporaryDirectory(prefix="howto-chromium-") as profile:
+        done = subprocess.run(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", f"--user-data-dir={profile}", "--virtual-time-budget=15000",
+             "--dump-dom", page.as_uri()],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_html_reports_render_in_a_browser(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    _run(tmp_path, reports)
+    (run,) = _run_dirs(reports)
+    html = _rendered(run / "report.html")
+    for name in ("test_reports_pass", "test_reports_fail"):
+        assert f'id="test_report_demo.py::{name}"' in html, f"pytest-html renders a row for {name}"
+    assert "1 Failed" in html and "1 Passed" in html and "1 Skipped" in html
+    if find_allure_cli() is None:
+        pytest.skip("Allure CLI not installed (scripts/setup installs it)")
+    allure_dom = _rendered(run / "allure-report" / "index.html")
+    assert "Failed" in allure_dom and "Passed" in allure_dom, "the Allure report renders results"
