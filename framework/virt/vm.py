@@ -535,7 +535,14 @@ class VirtualMachine:
             info = self.qmp("query-migrate")
             status = info.get("status", "none")
             if status == "completed":
-                result = MigrationResult.from_query(info, started, time.time())
+                finished = time.time()
+                # QEMU shows "completed" a moment before it fills in total-time and
+                # downtime (seen here: both 0 in the first answer); ask again briefly.
+                settle = time.monotonic() + 2.0
+                while not info.get("total-time") and time.monotonic() < settle:
+                    time.sleep(0.05)
+                    info = self.qmp("query-migrate")
+                result = MigrationResult.from_query(info, started, finished)
                 # The destination resumes on its own once the last pages are in.
                 dest.wait_status("running", timeout=15)
                 log.info(
