@@ -202,6 +202,9 @@ class Vm(Model):
     # "builtin": the framework's initramfs guest; otherwise a disk image path on the host.
     image: str = "builtin"
     guest_hugepages: int = Field(256, ge=0)
+    # testpmd inside a disk-image guest; the built-in image carries the host's dpdk.testpmd
+    # at the same path.
+    testpmd: str | None = None
     nics: list[VmNic] = Field(default_factory=list)
     qemu: str = "qemu-system-x86_64"
 

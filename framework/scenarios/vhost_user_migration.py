@@ -102,7 +102,8 @@ class VhostUserMigration:
         slots = [nic.slot for nic in self.spec.nics if nic.slot is not None]
         eal = EalOptions(lcores="0-1", allow=[f"0000:00:{slot:02x}.0" for slot in slots])
         app = TestPmdOptions(total_num_mbufs=GUEST_MBUFS, nb_cores=1, extra=["--burst=64"])
-        return testpmd_argv("/usr/bin/dpdk-testpmd", eal, app, self.version)
+        binary = self.spec.testpmd or self.testpmd
+        return testpmd_argv(binary, eal, app, self.version)
 
     def start_guest_testpmd(self) -> TestPmd:
         assert self.source_vm is not None
