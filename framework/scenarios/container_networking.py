@@ -23,12 +23,13 @@ from framework.dpdk.args import (
     testpmd_argv,
     translate_guide_command,
 )
-from framework.dpdk.launch import LaunchRecord, file_prefix, launch_testpmd
+from framework.dpdk.launch import LaunchRecord, file_prefix
 from framework.dpdk.parsers import PortInfo
 from framework.dpdk.testpmd import TestPmd
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle, PortHandle
 from framework.report.attach import attach_text
+from framework.scenarios.vhost_switch import VhostSwitch
 
 log = logging.getLogger("howto.guide6")
 
@@ -59,11 +60,8 @@ class ContainerNetworking:
     name: str = "guide6"
     engine: ContainerEngine | None = None
     image: ImageBuild | None = None
-    host_pmd: TestPmd | None = None
+    switch: VhostSwitch | None = None
     container_pmd: TestPmd | None = None
-    # Port ids in the host testpmd.
-    nic_port: int = -1
-    vhost_port: int = -1
     launches: list[LaunchRecord] = field(default_factory=list)
     translations: list[Translation] = field(default_factory=list)
     _containers: list[str] = field(default_factory=list)
@@ -105,31 +103,28 @@ class ContainerNetworking:
         self.translations.append(
             translate_guide_command(GUIDE_HOST_COMMAND, self.version, self.testpmd)
         )
-        queues = self.effective_queues
-        eal = EalOptions(lcores="0-1", memory_mb=MEMORY_MB, vdevs=[])
-        if self.nic.spec.pci and self.nic.spec.nic.value != "virtual":
-            eal.allow.append(self.nic.spec.pci)
-        else:
-            eal.no_pci = True
-            # qdisc_bypass: frames this port sends are not looped back into its own capture.
-            eal.vdevs.append(
-                f"net_af_packet0,iface={self.nic.interface},qpairs={queues},qdisc_bypass=1"
-            )
-        eal.vdevs.append(f"net_vhost0,iface={self.socket},queues={queues}")
-        app = TestPmdOptions(rxq=queues, txq=queues, total_num_mbufs=MBUFS, nb_cores=1)
-        self.host.session.run(["rm", "-f", self.socket])
-        self.host_pmd, record = launch_testpmd(
-            self.host, f"{self.name}-vhost", eal, app, binary=self.testpmd, version=self.version
-        )
-        self.launches.append(record)
-        ports = {
-            p.port: p for p in (self.host_pmd.show_port_info(i) for i in self.host_pmd.port_ids())
-        }
-        self.vhost_port = _port_with_driver(ports, "net_vhost")
-        self.nic_port = next(i for i in ports if i != self.vhost_port)
-        self.host_pmd.set_fwd("io")
-        self.host_pmd.start()
-        return self.host_pmd
+        self.switch = VhostSwitch(
+            self.host, self.version, self.testpmd, [self.socket], name=f"{self.name}-vhost",
+            queues=self.effective_queues, memory_mb=MEMORY_MB,
+        )  # fmt: skip
+        pmd = self.switch.start()
+        assert self.switch.launch is not None
+        self.launches.append(self.switch.launch)
+        return pmd
+
+    @property
+    def host_pmd(self) -> TestPmd | None:
+        return self.switch.pmd if self.switch else None
+
+    @property
+    def nic_port(self) -> int:
+        assert self.switch is not None
+        return self.switch.nic_port
+
+    @property
+    def vhost_port(self) -> int:
+        assert self.switch is not None
+        return self.switch.vhost_ports[0]
 
     # -- guide step 5 ------------------------------------------------------------------
 
@@ -211,11 +206,10 @@ class ContainerNetworking:
 
     def close(self) -> None:
         self.stop_container()
-        if self.host_pmd is not None:
-            self._attach(self.host_pmd)
-            self.host_pmd.close()
-            self.host_pmd = None
-        self.host.session.run(["rm", "-f", self.socket], check=False)
+        if self.switch is not None:
+            if self.switch.pmd is not None:
+                self._attach(self.switch.pmd)
+            self.switch.close()  # also removes the socket
 
     def _attach(self, pmd: TestPmd) -> None:
         try:
@@ -236,11 +230,3 @@ class ContainerNetworking:
             lines.append(f"ran on {record.host} ({record.name}): {' '.join(record.argv)}")
             lines += [f"  - {change}" for change in record.changes]
         return "\n".join(lines)
-
-
-def _port_with_driver(ports: dict[int, PortInfo], driver: str) -> int:
-    for port_id, info in ports.items():
-        if info.driver == driver:
-            return port_id
-    seen = ", ".join(f"{i}: {p.driver}" for i, p in ports.items())
-    raise LookupError(f"no {driver} port among testpmd's ports ({seen})")

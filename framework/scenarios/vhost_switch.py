@@ -2,10 +2,11 @@
 
 The guide runs DPDK's vhost-switch sample; the virtual lab has no such binary, so a host
 testpmd serves the VM's vhost-user sockets and owns the host's NIC port toward the switch.
-Ports are ordered NIC, vhost0, vhost1 and forwarded `paired`: NIC <-> vhost0 and vhost1
-back to itself, so a frame from the TG enters the guest on P0, is forwarded by the guest to
-P1, comes straight back into P1, is forwarded to P0 and leaves through the NIC; a tx_first
-burst of the guest leaves the same way instead of circulating for ever.
+Ports are ordered NIC, vhost0[, vhost1] and forwarded `paired`: NIC <-> vhost0, and a
+second vhost port back to itself. With guide 2's two sockets a frame from the TG enters
+the guest on P0, is forwarded by the guest to P1, comes straight back into P1, is
+forwarded to P0 and leaves through the NIC; a tx_first burst of the guest leaves the same
+way instead of circulating for ever. Guide 6 uses one socket with several queues.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class VhostSwitch:
     sockets: list[str]
     name: str = "vhost-switch"
     forward_mode: str = "io"
+    queues: int = 1  # queue pairs of the NIC port and of every vhost-user port
+    memory_mb: int = MEMORY_MB
     pmd: TestPmd | None = None
     nic_port: int = -1
     vhost_ports: list[int] = field(default_factory=list)
@@ -41,18 +44,23 @@ class VhostSwitch:
 
     def start(self) -> TestPmd:
         nic = self.host.data_port(0)
-        eal = EalOptions(lcores="0-1", memory_mb=MEMORY_MB)
+        eal = EalOptions(lcores="0-1", memory_mb=self.memory_mb)
         if nic.spec.pci and nic.spec.nic.value != "virtual":
             eal.allow.append(nic.spec.pci)
         else:
             eal.no_pci = True
             # qdisc_bypass: what this port sends is not looped back into its own capture.
-            eal.vdevs.append(f"net_af_packet0,iface={nic.interface},qdisc_bypass=1")
+            eal.vdevs.append(
+                f"net_af_packet0,iface={nic.interface},qpairs={self.queues},qdisc_bypass=1"
+            )
         paths = [self.socket_path(s) for s in self.sockets]
         for index, path in enumerate(paths):
-            eal.vdevs.append(f"net_vhost{index},iface={path},queues=1")
+            eal.vdevs.append(f"net_vhost{index},iface={path},queues={self.queues}")
         self.host.session.run(["rm", "-f", *paths])
-        app = TestPmdOptions(total_num_mbufs=MBUFS, nb_cores=1, port_topology="paired")
+        app = TestPmdOptions(
+            rxq=self.queues, txq=self.queues, total_num_mbufs=MBUFS, nb_cores=1,
+            port_topology="paired",
+        )  # fmt: skip
         self.pmd, self.launch = launch_testpmd(
             self.host, self.name, eal, app, binary=self.testpmd, version=self.version
         )
