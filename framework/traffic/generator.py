@@ -263,20 +263,7 @@ class TrafficGenerator:
         return StreamRun(self, request, timeout=longest + linger + 60, stall_ms=stall_ms)
 
     def stream(
-        self,
-        tx_port: str,
-        template: Packet | bytes,
-        rx_ports: str | Sequence[str],
-        *,
-        pps: float | None,
-        duration: float | None = None,
-        count: int | None = None,
-        marker: bytes = DEFAULT_MARKER,
-        ignore_src: str | None = None,
-        linger: float = 0.3,
-        stamp_at: int | None = None,
-        stall_ms: float | None = None,
-        tx_path: str = "auto",
+        self, tx_port: str, template: Packet | bytes, rx_ports: str | Sequence[str], **options: Any
     ) -> StreamResult:
         """Send copies of `template` on tx_port at `pps` (None: flat out) for `duration` s
         and/or `count` frames, each stamped with a sequence number and send time after the
@@ -286,21 +273,12 @@ class TrafficGenerator:
 
         tx_path: "auto" batches frames through the kernel's PACKET_TX_RING and falls back to
         one send() per frame where no ring can be set up; "ring" insists on the ring, "send"
-        forces the per-frame path. `StreamRun.tx_path` tells which one ran."""
-        return self.start_stream(
-            tx_port,
-            template,
-            rx_ports,
-            pps=pps,
-            duration=duration,
-            count=count,
-            marker=marker,
-            ignore_src=ignore_src,
-            linger=linger,
-            stamp_at=stamp_at,
-            stall_ms=stall_ms,
-            tx_path=tx_path,
-        ).wait()
+        forces the per-frame path. `StreamRun.tx_path` tells which one ran.
+
+        options are those of start_stream: pps, duration, count, marker, ignore_src, linger,
+        stamp_at, stall_ms, tx_path.
+        """
+        return self.start_stream(tx_port, template, rx_ports, **options).wait()
 
 
 class StreamRun:
