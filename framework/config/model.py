@@ -71,14 +71,20 @@ class Port(Model):
         return self
 
 
+# Where Debian's dpdk package puts testpmd, and where scripts/setup mounts hugetlbfs: the
+# defaults of every topology, and of every helper that is not given a topology.
+DEFAULT_TESTPMD = "/usr/bin/dpdk-testpmd"
+DEFAULT_HUGEPAGE_MOUNT = "/dev/hugepages"
+
+
 class Hugepages(Model):
     size_kb: Literal[2048, 1048576] = 2048
     count: int = Field(512, ge=0)
-    mount: str = "/dev/hugepages"
+    mount: str = DEFAULT_HUGEPAGE_MOUNT
 
 
 class Dpdk(Model):
-    testpmd: str = "/usr/bin/dpdk-testpmd"
+    testpmd: str = DEFAULT_TESTPMD
     # The guide's RTE_SDK/RTE_TARGET build directory, when DPDK is built from source.
     build_path: str | None = None
     # "auto" asks the host's testpmd; a fixed value is checked against it.

@@ -16,11 +16,11 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
+from framework.config.model import DEFAULT_TESTPMD
 from framework.dpdk.version import DpdkVersion
 
 log = logging.getLogger("howto.dpdk")
 
-DEFAULT_TESTPMD = "/usr/bin/dpdk-testpmd"
 
 # Release boundaries the translations depend on.
 V18_02 = DpdkVersion(18, 2)
