@@ -20,6 +20,8 @@ class RemoteError(FrameworkError):
 
 
 class CommandFailed(RemoteError):
+    """A command exited non-zero; carries its host, command line, exit code and stderr."""
+
     def __init__(self, host: str, command: str, exit_code: int, stderr: str) -> None:
         self.host, self.command, self.exit_code, self.stderr = host, command, exit_code, stderr
         tail = " | ".join(line for line in stderr.strip().splitlines()[-3:])
@@ -27,6 +29,8 @@ class CommandFailed(RemoteError):
 
 
 class ShellTimeout(RemoteError):
+    """An interactive shell did not show what was awaited (a prompt, a pattern) in time."""
+
     def __init__(self, shell: str, waiting_for: str, timeout: float, last_output: str) -> None:
         self.shell, self.waiting_for, self.last_output = shell, waiting_for, last_output
         last = " | ".join(last_output.strip().splitlines()[-4:])

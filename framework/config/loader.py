@@ -25,6 +25,11 @@ def _field_path(location: tuple[int | str, ...]) -> str:
 
 
 def load_topology(path: str | Path) -> Topology:
+    """Read and validate a topology file.
+
+    Raises:
+        ConfigError: one line naming the file, the first bad field and what was expected.
+    """
     file = Path(path)
     try:
         text = file.read_text()

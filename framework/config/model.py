@@ -26,6 +26,8 @@ _HOSTNAME = re.compile(
 
 
 class Model(BaseModel):
+    """Base of every topology section: unknown keys are errors and values are immutable."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -78,12 +80,16 @@ DEFAULT_HUGEPAGE_MOUNT = "/dev/hugepages"
 
 
 class Hugepages(Model):
+    """The hugepages a host reserves for DPDK and where hugetlbfs is mounted."""
+
     size_kb: Literal[2048, 1048576] = 2048
     count: int = Field(512, ge=0)
     mount: str = DEFAULT_HUGEPAGE_MOUNT
 
 
 class Dpdk(Model):
+    """Which DPDK the run tests: the testpmd binary, an optional build tree, its version."""
+
     testpmd: str = DEFAULT_TESTPMD
     # The guide's RTE_SDK/RTE_TARGET build directory, when DPDK is built from source.
     build_path: str | None = None
@@ -104,6 +110,8 @@ def _looks_like_version(text: str) -> bool:
 
 
 class Host(Model):
+    """A machine the framework reaches over SSH: a DUT server or the traffic generator."""
+
     role: Literal["dut", "tg"] = "dut"
     # Management address the framework reaches with SSH. Virtual labs assign it if omitted.
     address: str | None = None
@@ -136,6 +144,7 @@ class Host(Model):
         return self
 
     def port(self, name: str) -> Port:
+        """The port called `name`; KeyError if the host has none by that name."""
         for port in self.ports:
             if port.name == name:
                 return port
@@ -216,6 +225,8 @@ class Vm(Model):
 
 
 class Topology(Model):
+    """A whole test bed: hosts, switch, VMs and the DPDK under test (one topologies/*.yaml)."""
+
     name: Name
     kind: Literal["virtual", "lab"]
     description: str = ""
@@ -251,10 +262,12 @@ class Topology(Model):
         return self
 
     def hosts_with_role(self, role: str) -> dict[str, Host]:
+        """The hosts of one role ('dut' or 'tg') by name, in file order."""
         return {name: host for name, host in self.hosts.items() if host.role == role}
 
     @property
     def tg_name(self) -> str:
+        """Name of the traffic generator host (the first with role 'tg')."""
         return next(iter(self.hosts_with_role("tg")))
 
     def capabilities(self) -> set[str]:

@@ -107,6 +107,7 @@ class ContainerEngine:
 
     @property
     def is_container(self) -> bool:
+        """Whether programs run in a container (False for the plain-process fallback)."""
         return self.kind != "process"
 
     @property
@@ -177,7 +178,7 @@ class ContainerEngine:
         return f"{self.work_dir}/processes"
 
     def cli(self, *args: str) -> tuple[list[str], dict[str, str]]:
-        """argv and environment for one engine CLI call (`podman --runtime runc ...`)."""
+        """Argv and environment for one engine CLI call (`podman --runtime runc ...`)."""
         runtime = ["--runtime", self.runtime] if self.runtime else []
         if self.kind == "podman":
             # A global option for podman; docker only takes it on `run`.
@@ -196,6 +197,7 @@ class ContainerEngine:
     # -- images -----------------------------------------------------------------------
 
     def image_exists(self, ref: str) -> bool:
+        """Whether the engine has image `ref` locally (never, for plain processes)."""
         if self.kind == "process":
             return False
         # `image inspect` rather than podman's `image exists`: docker has only the former.

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from framework.config.model import DEFAULT_TESTPMD
 from framework.errors import CommandFailed, FrameworkError
 
 if TYPE_CHECKING:
@@ -225,7 +226,7 @@ def ensure_image(
 
 def build_testpmd_image(
     session: Session,
-    testpmd: str = "/usr/bin/dpdk-testpmd",
+    testpmd: str = DEFAULT_TESTPMD,
     *,
     engine: ContainerEngine,
     pmds: Sequence[str] = CONTAINER_PMDS,
@@ -236,7 +237,7 @@ def build_testpmd_image(
 
 def ensure_testpmd_image(
     session: Session,
-    testpmd: str = "/usr/bin/dpdk-testpmd",
+    testpmd: str = DEFAULT_TESTPMD,
     *,
     engine: ContainerEngine,
     pmds: Sequence[str] = CONTAINER_PMDS,
@@ -244,7 +245,7 @@ def ensure_testpmd_image(
     """An image holding `testpmd` at the same path as on the host; built once per DPDK.
 
     With the `process` engine there is no image: the host's testpmd is run directly and
-    the returned reference says so (`host:/usr/bin/dpdk-testpmd`).
+    the returned reference says so (`host:` and the testpmd path).
     """
     if engine.kind == "process":
         return f"host:{testpmd}"

@@ -255,6 +255,7 @@ class Translation:
 
     @property
     def command(self) -> str:
+        """The translated argv as one shell-quoted line, for reports."""
         return shlex.join(self.argv)
 
 
@@ -268,6 +269,7 @@ class CommandTranslation:
 
     @property
     def changed(self) -> bool:
+        """Whether the installed release spells the command differently from the guide."""
         return self.command != self.original
 
 
@@ -403,7 +405,7 @@ _QUEUES_DROP = re.compile(r"^set\s+all\s+queues\s+drop\s+(on|off)\s*$")
 
 
 def bonding_member_word(version: DpdkVersion) -> str:
-    """testpmd says "slave" up to 23.07 and "member" from 23.11."""
+    """The bonding word of `version`: "slave" up to 23.07, "member" from 23.11."""
     return "member" if version >= V23_11 else "slave"
 
 

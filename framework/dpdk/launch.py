@@ -24,7 +24,10 @@ class LaunchRecord:
 
 
 def file_prefix(host: HostHandle, name: str) -> str:
-    # Starts with the lab prefix so teardown (and the next run) finds the hugepage files.
+    """The EAL --file-prefix of testpmd `name` on `host`.
+
+    It starts with the lab prefix so teardown (and the next run) finds the hugepage files.
+    """
     return f"{host.prefix}-{host.name}-{name}".replace("_", "-")
 
 
@@ -38,7 +41,12 @@ def launch_testpmd(
     version: DpdkVersion,
     timeout: float = 60,
 ) -> tuple[TestPmd, LaunchRecord]:
-    """testpmd on `host`, interactive, with a run-owned --file-prefix unless one is given."""
+    """Start an interactive testpmd on `host`, with a run-owned --file-prefix if none is given.
+
+    Returns:
+        The running shell, and the record of its argv and of the options the release
+        changed.
+    """
     if eal.file_prefix is None:
         eal = replace(eal, file_prefix=file_prefix(host, name))
     changes: list[str] = []

@@ -106,6 +106,10 @@ def decisive_startup_line(output: str) -> str:
 
 
 def find_fatal_at_prompt(output: str) -> str | None:
+    """The first start-up line saying a requested port is unusable, or None if there is none.
+
+    testpmd reaches its prompt even then, so the prompt alone does not prove a good start.
+    """
     for raw in output.splitlines():
         line = raw.strip()
         if any(p.search(line) for p in STARTUP_FATAL_AT_PROMPT):
@@ -131,19 +135,24 @@ class ForwardingPortStats:
 
 @dataclass(frozen=True)
 class ForwardingStats:
+    """Everything `stop` printed: the per-port blocks and the all-ports total if shown."""
+
     ports: dict[int, ForwardingPortStats]
     total: ForwardingPortStats | None
 
     @property
     def rx_packets(self) -> int:
+        """Packets received, summed over the ports."""
         return sum(p.rx_packets for p in self.ports.values())
 
     @property
     def tx_packets(self) -> int:
+        """Packets sent, summed over the ports."""
         return sum(p.tx_packets for p in self.ports.values())
 
     @property
     def dropped(self) -> int:
+        """Packets dropped on receive and on transmit, summed over the ports."""
         return sum(p.rx_dropped + p.tx_dropped for p in self.ports.values())
 
 
@@ -156,6 +165,7 @@ _FWD_BLOCK = re.compile(
 
 
 def parse_forwarding_stats(text: str) -> ForwardingStats:
+    """Parse the forward statistics `stop` prints; text without any block gives no ports."""
     ports: dict[int, ForwardingPortStats] = {}
     total = None
     for m in _FWD_BLOCK.finditer(text):
@@ -264,15 +274,20 @@ class PortInfo:
 
     @property
     def link_up(self) -> bool:
+        """Whether testpmd reports the link up."""
         return self.link_status == "up"
 
     @property
     def speed_mbps(self) -> int | None:
+        """Link speed in Mbit/s, None while unknown (no link)."""
         return link_speed_mbps(self.link_speed)
 
 
 def link_speed_mbps(text: str) -> int | None:
-    """ "10 Gbps" -> 10000, "10000 Mbps" -> 10000, "None"/"Unknown" -> None."""
+    """Convert a testpmd link speed to Mbit/s.
+
+    "10 Gbps" -> 10000, "10000 Mbps" -> 10000, "None"/"Unknown" -> None.
+    """
     m = re.match(r"\s*(\d+(?:\.\d+)?)\s*([MGT])bps", text)
     if not m:
         return None
@@ -287,6 +302,7 @@ def _opt_int(fields: dict[str, str], key: str) -> int | None:
 
 
 def parse_port_info(text: str) -> PortInfo:
+    """Parse `show port info N`; TestPmdError if the output has no port header."""
     header = re.search(r"Infos for port (\d+)", text)
     if not header:
         raise TestPmdError("show port info", "no 'Infos for port' header in output", text)
@@ -315,6 +331,7 @@ def parse_port_info(text: str) -> PortInfo:
 
 
 def parse_port_info_all(text: str) -> dict[int, PortInfo]:
+    """Parse `show port info all`, by port id."""
     parts = re.split(r"(?=\*+ Infos for port \d+)", text)
     infos = [parse_port_info(p) for p in parts if "Infos for port" in p]
     return {info.port: info for info in infos}
@@ -338,6 +355,7 @@ _SUMMARY_ROW = re.compile(
 
 
 def parse_port_summary(text: str) -> list[PortSummary]:
+    """Parse the rows of `show port summary all`, in the order printed."""
     rows = []
     for line in text.splitlines():
         m = _SUMMARY_ROW.match(line.strip())
@@ -351,6 +369,8 @@ def parse_port_summary(text: str) -> list[PortSummary]:
 
 @dataclass(frozen=True)
 class FwdStream:
+    """One forwarding stream: the core polling it, its RX port/queue and TX port/queue."""
+
     core: int
     rx_port: int
     rx_queue: int
@@ -371,6 +391,7 @@ class FwdConfig:
     streams: list[FwdStream]
 
     def tx_port_of(self, rx_port: int) -> int | None:
+        """Where frames received on `rx_port` are sent, None if no stream reads it."""
         return next((s.tx_port for s in self.streams if s.rx_port == rx_port), None)
 
 
@@ -387,6 +408,7 @@ _FWD_STREAM = re.compile(
 
 
 def parse_fwd_config(text: str) -> FwdConfig:
+    """Parse `show config fwd`; TestPmdError if the output has no forwarding header."""
     header = _FWD_HEADER.search(text)
     if not header:
         raise TestPmdError("show config fwd", "no 'packet forwarding' header in output", text)
@@ -424,10 +446,12 @@ class BondingConfig:
 
     @property
     def members(self) -> list[int]:
+        """The bonded ports, in 23.11's word."""
         return self.slaves
 
     @property
     def active_members(self) -> list[int]:
+        """The bonded ports with link, in 23.11's word."""
         return self.active_slaves
 
 
@@ -436,6 +460,7 @@ def _id_list(text: str) -> list[int]:
 
 
 def parse_bonding_config(text: str) -> BondingConfig:
+    """Parse `show bonding config N`; TestPmdError if the output names no bonding mode."""
     mode = re.search(r"Bonding mode:\s*(\d+)", text)
     if not mode:
         raise TestPmdError("show bonding config", "no 'Bonding mode' in output", text)
@@ -452,7 +477,10 @@ def parse_bonding_config(text: str) -> BondingConfig:
 
 
 def parse_bonded_device_port(text: str) -> int:
-    """ "Created new bonded device net_bonding_testpmd_0 on (port 2)." -> 2"""
+    """The port id of a bonded device `create bonded device` just made.
+
+    "Created new bonded device net_bonding_testpmd_0 on (port 2)." -> 2.
+    """
     m = re.search(r"Created new bonded device \S+ on \(port (\d+)\)", text)
     if not m:
         raise TestPmdError("create bonded device", "no 'Created new bonded device' line", text)
@@ -460,7 +488,10 @@ def parse_bonded_device_port(text: str) -> int:
 
 
 def parse_attached_port(text: str) -> int:
-    """ "Port 1 is attached. Now total ports is 2" -> 1"""
+    """The port id `port attach` gave the device.
+
+    "Port 1 is attached. Now total ports is 2" -> 1.
+    """
     m = re.search(r"Port (\d+) is attached", text)
     if not m:
         raise TestPmdError("port attach", "no 'Port N is attached' line", text)

@@ -10,6 +10,7 @@ import os
 import re
 from dataclasses import dataclass
 
+from framework.config.model import DEFAULT_TESTPMD
 from framework.errors import RemoteError
 from framework.remote.session import Session
 
@@ -35,13 +36,14 @@ class DpdkVersion:
         return cls(int(year), int(month), int(patch or 0))
 
     def at_least(self, other: DpdkVersion | str) -> bool:
+        """Whether this release is `other` or newer; `other` may be a version string."""
         return self >= (other if isinstance(other, DpdkVersion) else DpdkVersion.parse(other))
 
     def __str__(self) -> str:
         return f"{self.year:02d}.{self.month:02d}.{self.patch}"
 
 
-def detect_dpdk_version(session: Session, testpmd: str = "/usr/bin/dpdk-testpmd") -> DpdkVersion:
+def detect_dpdk_version(session: Session, testpmd: str = DEFAULT_TESTPMD) -> DpdkVersion:
     """Ask the binary: EAL's -v prints "RTE Version: 'DPDK 22.11.11'" before anything else.
 
     --no-huge/--no-pci/--no-shconf with a testpmd --help makes EAL start without touching

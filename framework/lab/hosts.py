@@ -21,10 +21,12 @@ class PortHandle:
 
     @property
     def name(self) -> str:
+        """The port's name in the topology."""
         return self.spec.name
 
     @property
     def interface(self) -> str:
+        """The kernel interface name; ConfigError if the topology gives only a PCI address."""
         if self.spec.interface is None:
             raise ConfigError(f"hosts.{self.host}.ports.{self.name}: no 'interface' given")
         return self.spec.interface
@@ -32,6 +34,8 @@ class PortHandle:
 
 @dataclass
 class HostHandle:
+    """A provisioned host: its connected session, data ports and per-run names."""
+
     name: str
     spec: Host
     session: SSHSession
@@ -43,6 +47,7 @@ class HostHandle:
     ports: dict[str, PortHandle] = field(default_factory=dict)
 
     def port(self, name: str) -> PortHandle:
+        """The data port called `name`; ConfigError listing the host's ports if none is."""
         try:
             return self.ports[name]
         except KeyError:
@@ -51,6 +56,7 @@ class HostHandle:
             ) from None
 
     def data_port(self, index: int = 0) -> PortHandle:
+        """The index-th data port in topology order; ConfigError if the host has fewer."""
         ports = list(self.ports.values())
         if index >= len(ports):
             raise ConfigError(f"hosts.{self.name}: needs at least {index + 1} data port(s)")

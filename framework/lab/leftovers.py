@@ -10,6 +10,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from framework.config.model import DEFAULT_HUGEPAGE_MOUNT
 from framework.lab.virtual import existing_namespaces
 
 WATCHED_PROGRAMS = ("dpdk-testpmd", "testpmd", "qemu-system", "sshd -D -f")
@@ -22,6 +23,8 @@ def _lines(argv: list[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class MachineState:
+    """Names of the things a run could leave behind, by kind, at one moment."""
+
     namespaces: frozenset[str]
     links: frozenset[str]
     processes: frozenset[str]
@@ -40,13 +43,14 @@ class MachineState:
         return left
 
 
-def snapshot() -> MachineState:
+def snapshot(hugepage_mount: str = DEFAULT_HUGEPAGE_MOUNT) -> MachineState:
+    """Record what the machine holds now: namespaces, links, DPDK and QEMU processes, files."""
     processes = {
         line.strip()
         for line in _lines(["ps", "-eo", "pid=,args="])
         if any(program in line for program in WATCHED_PROGRAMS)
     }
-    hugepages = Path("/dev/hugepages")
+    hugepages = Path(hugepage_mount)
     runtime = Path("/run/dpdk")
     return MachineState(
         namespaces=frozenset(existing_namespaces()),

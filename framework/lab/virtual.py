@@ -27,10 +27,11 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from framework.config.model import Topology
+from framework.config.model import DEFAULT_HUGEPAGE_MOUNT, Topology
 from framework.errors import LabError
 
 log = logging.getLogger("howto.lab")
@@ -54,6 +55,7 @@ def _netns_exec(ns: str, *argv: str, check: bool = True) -> subprocess.Completed
 
 
 def existing_namespaces() -> list[str]:
+    """Names of the machine's network namespaces (`ip netns list`)."""
     done = _ip("-j", "netns", "list", check=False)
     if done.returncode != 0 or not done.stdout.strip():
         return []
@@ -99,6 +101,8 @@ class LabHost:
 
 @dataclass
 class VirtualLab:
+    """The namespaces, bridges and sshds that stand in for a virtual topology's hosts."""
+
     topology: Topology
     run_dir: Path = field(init=False)
     key_file: Path = field(init=False)
@@ -127,7 +131,13 @@ class VirtualLab:
     # -- lifecycle ---------------------------------------------------------------------
 
     def up(self) -> VirtualLab:
-        self.clean_stale(self.prefix)
+        """Build the lab and start its sshds; a failure removes whatever was built.
+
+        Raises:
+            LabError: the management subnet clashes with a route, a tool is missing, or
+                hugepages cannot be had.
+        """
+        self.clean_stale(self.prefix, self._hugepage_mounts())
         clashes = overlapping_routes(str(self.subnet), self.ctl_link)
         if clashes:
             raise LabError(
@@ -166,13 +176,19 @@ class VirtualLab:
                     lab_host.sshd.wait(5)
                 except subprocess.TimeoutExpired:
                     lab_host.sshd.kill()
-        self.clean_stale(self.prefix)
+        self.clean_stale(self.prefix, self._hugepage_mounts())
         if getattr(self, "run_dir", None):
             shutil.rmtree(self.run_dir, ignore_errors=True)
         _unregister_cleanup(self)
 
+    def _hugepage_mounts(self) -> list[str]:
+        """The hugetlbfs mounts the topology's hosts use, each once."""
+        return sorted({host.hugepages.mount for host in self.topology.hosts.values()})
+
     @staticmethod
-    def clean_stale(prefix: str) -> list[str]:
+    def clean_stale(
+        prefix: str, hugepage_mounts: Sequence[str] = (DEFAULT_HUGEPAGE_MOUNT,)
+    ) -> list[str]:
         """Remove namespaces, processes, links and hugepage files named with prefix."""
         removed = []
         for ns in existing_namespaces():
@@ -184,9 +200,10 @@ class VirtualLab:
         if _ip("link", "show", f"{prefix}-ctl", check=False).returncode == 0:
             _ip("link", "del", f"{prefix}-ctl", check=False)
             removed.append(f"link {prefix}-ctl")
-        for path in Path("/dev/hugepages").glob(f"{prefix}-*"):
-            path.unlink(missing_ok=True)
-            removed.append(str(path))
+        for mount in hugepage_mounts:
+            for path in Path(mount).glob(f"{prefix}-*"):
+                path.unlink(missing_ok=True)
+                removed.append(str(path))
         for run_dir in Path("/run/dpdk").glob(f"{prefix}-*") if Path("/run/dpdk").exists() else []:
             shutil.rmtree(run_dir, ignore_errors=True)
         # Private directories (keys, sockets, logs) of runs that were killed outright.
@@ -206,7 +223,8 @@ class VirtualLab:
             _ip("-n", ns, "link", "add", bridge, "type", "bridge", "stp_state", "0")
         ageing = str(self.topology.switch.ageing_time * 100)  # iproute2 takes centiseconds
         _ip("-n", ns, "link", "set", "br-data", "type", "bridge", "ageing_time", ageing)
-        # Keep bridged frames out of iptables (br_netfilter trims odd lengths, see DESIGN).
+        # Keep bridged frames out of iptables: with br_netfilter active they pass through it,
+        # and a frame whose IP length disagrees with its size comes out trimmed.
         for knob in ("call-iptables", "call-ip6tables", "call-arptables"):
             _netns_exec(ns, "sysctl", "-qw", f"net.bridge.bridge-nf-{knob}=0", check=False)
         _ip("link", "add", self.ctl_link, "type", "veth", "peer", "name", "ctl", "netns", ns)
@@ -257,8 +275,9 @@ class VirtualLab:
             have = int(HUGEPAGES_2M.read_text())
         if have < wanted:
             raise LabError(f"only {have} of {wanted} 2 MB hugepages could be reserved")
-        if subprocess.run(["mountpoint", "-q", "/dev/hugepages"]).returncode != 0:
-            raise LabError("/dev/hugepages is not a hugetlbfs mount: run scripts/setup")
+        for mount in self._hugepage_mounts():
+            if subprocess.run(["mountpoint", "-q", mount]).returncode != 0:
+                raise LabError(f"{mount} is not a hugetlbfs mount: run scripts/setup")
 
     def _start_sshds(self) -> None:
         keys = self.run_dir / "keys"

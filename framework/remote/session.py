@@ -1,5 +1,7 @@
-"""Sessions run commands on a host: over SSH with fabric (every lab and virtual-lab host),
-or locally (the controller's own machine, for builders and unit tests).
+"""Sessions run commands on a host, over SSH or locally.
+
+Over SSH with fabric for every lab and virtual-lab host; locally for the controller's own
+machine (builders and unit tests).
 
 Commands are argv lists joined with shlex quoting, so values from a topology can never
 break out of their argument.
@@ -26,6 +28,8 @@ log = logging.getLogger("howto.remote")
 
 @dataclass(frozen=True)
 class CommandResult:
+    """What one finished command printed and how it exited, and where it ran."""
+
     host: str
     command: str
     exit_code: int
@@ -34,6 +38,7 @@ class CommandResult:
 
     @property
     def ok(self) -> bool:
+        """Whether the command exited 0."""
         return self.exit_code == 0
 
 
@@ -66,6 +71,16 @@ class Session(ABC):
         cwd: str | None = None,
         stdin: str | None = None,
     ) -> CommandResult:
+        """Run argv to completion and capture its output.
+
+        Args:
+            argv: the program and its arguments, each quoted on its own.
+            check: raise CommandFailed when the exit status is not 0.
+            timeout: seconds before RemoteError; None waits for ever.
+            env: variables set for this command only.
+            cwd: directory to run in.
+            stdin: text fed to the command's standard input.
+        """
         return self._run_line(
             command_line(argv, env, cwd), check=check, timeout=timeout, stdin=stdin
         )
@@ -107,6 +122,7 @@ class Session(ABC):
         return InteractiveShell(self._open_pty(command), name=name, prompt=prompt, timeout=timeout)
 
     def exists(self, path: str) -> bool:
+        """Whether path exists on the host."""
         return self.run(["test", "-e", path], check=False).ok
 
     @abstractmethod
@@ -116,13 +132,15 @@ class Session(ABC):
     def _open_pty(self, command: str): ...
 
     @abstractmethod
-    def put(self, local: str | Path, remote: str) -> None: ...
+    def put(self, local: str | Path, remote: str) -> None:
+        """Copy a file of the controller to a path on the host."""
 
     @abstractmethod
-    def get(self, remote: str, local: str | Path) -> None: ...
+    def get(self, remote: str, local: str | Path) -> None:
+        """Copy a file of the host to a path on the controller."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
-        pass
+        """Release the connection; the session reconnects if used again."""
 
 
 class LocalSession(Session):
@@ -153,9 +171,11 @@ class LocalSession(Session):
         return LocalPtyTransport(PtyProcess.spawn(["bash", "-c", command], dimensions=(50, 500)))
 
     def put(self, local: str | Path, remote: str) -> None:
+        """Copy with cp, the controller being the host."""
         self.run(["cp", str(local), remote])
 
     def get(self, remote: str, local: str | Path) -> None:
+        """Copy with cp, the controller being the host."""
         self.run(["cp", remote, str(local)])
 
 
@@ -239,12 +259,15 @@ class SSHSession(Session):
         return ChannelTransport(channel)
 
     def put(self, local: str | Path, remote: str) -> None:
+        """Upload over SFTP."""
         self.connect()
         self._connection.put(str(local), remote)
 
     def get(self, remote: str, local: str | Path) -> None:
+        """Download over SFTP."""
         self.connect()
         self._connection.get(remote, str(local))
 
     def close(self) -> None:
+        """Close the SSH connection."""
         self._connection.close()

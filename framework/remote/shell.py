@@ -30,15 +30,19 @@ def _compile(pattern: Pattern) -> re.Pattern[str]:
 
 
 class PtyTransport(ABC):
+    """The byte stream of a program running on a PTY, local or over SSH."""
+
     @abstractmethod
     def read(self, timeout: float) -> bytes | None:
         """Bytes available within timeout; b"" if none; None once the program has exited."""
 
     @abstractmethod
-    def write(self, data: bytes) -> None: ...
+    def write(self, data: bytes) -> None:
+        """Send bytes to the program as if typed."""
 
     @abstractmethod
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Hang up: the program gets SIGHUP or is killed."""
 
 
 class ChannelTransport(PtyTransport):
@@ -48,6 +52,7 @@ class ChannelTransport(PtyTransport):
         self._channel = channel
 
     def read(self, timeout: float) -> bytes | None:
+        """Bytes available within timeout; b"" if none; None once the channel closed."""
         ready, _, _ = select.select([self._channel], [], [], max(timeout, 0))
         if not ready:
             return b""
@@ -55,17 +60,22 @@ class ChannelTransport(PtyTransport):
         return data if data else None
 
     def write(self, data: bytes) -> None:
+        """Send all of data on the channel."""
         self._channel.sendall(data)
 
     def close(self) -> None:
+        """Close the channel; sshd hangs up the program's PTY."""
         self._channel.close()
 
 
 class LocalPtyTransport(PtyTransport):
+    """A program the controller itself runs on a PTY (ptyprocess)."""
+
     def __init__(self, process: PtyProcess) -> None:
         self._process = process
 
     def read(self, timeout: float) -> bytes | None:
+        """Bytes available within timeout; b"" if none; None once the program exited."""
         ready, _, _ = select.select([self._process.fd], [], [], max(timeout, 0))
         if not ready:
             return b""
@@ -76,9 +86,11 @@ class LocalPtyTransport(PtyTransport):
         return data if data else None
 
     def write(self, data: bytes) -> None:
+        """Write data to the PTY."""
         self._process.write(data)
 
     def close(self) -> None:
+        """Kill the program if it is still running."""
         if self._process.isalive():
             self._process.terminate(force=True)
 
@@ -99,10 +111,12 @@ class InteractiveShell:
 
     @property
     def transcript(self) -> str:
+        """Everything the program printed so far, escapes included, for reports."""
         return "".join(self._transcript)
 
     @property
     def closed(self) -> bool:
+        """Whether the program has exited or the shell was closed."""
         return self._closed
 
     def _pump(self, timeout: float) -> int:
@@ -143,6 +157,7 @@ class InteractiveShell:
         return text
 
     def send_line(self, line: str) -> None:
+        """Type one line without waiting for anything; ShellClosed if the program exited."""
         if self._closed:
             raise ShellClosed(self.name, self.transcript[-2000:])
         self._transport.write(line.encode() + b"\n")
@@ -157,6 +172,7 @@ class InteractiveShell:
         return rest if line.strip() and line.strip() in first else output
 
     def close(self) -> None:
+        """Stop the program (hang up its PTY); closing twice is harmless."""
         if not self._closed:
             self._closed = True
             self._transport.close()

@@ -64,6 +64,7 @@ def bind_item(item: pytest.Item) -> contextvars.Token[pytest.Item | None]:
 
 
 def unbind_item(token: contextvars.Token[pytest.Item | None]) -> None:
+    """Undo bind_item once the item's protocol ends: extras go nowhere until the next."""
     global _active_item
     _active_item = None
     _current_item.reset(token)
@@ -170,6 +171,7 @@ def table_html(headers: Sequence[object], rows: Sequence[Sequence[object]]) -> s
 
 
 def table_csv(headers: Sequence[object], rows: Sequence[Sequence[object]]) -> str:
+    """Render rows as CSV text with a header line (None cells are empty)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([_cell(h) for h in headers])

@@ -95,6 +95,7 @@ def _publish_to_html(config: pytest.Config, values: Mapping[str, str]) -> None:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add --reports-dir and --no-allure-html."""
     group = parser.getgroup("howto-reports", "howto-conformance reports")
     group.addoption(
         "--reports-dir",
@@ -128,6 +129,7 @@ def _make_run_dir(root: Path) -> Path:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    """Create the run directory and point the html, junitxml and allure options into it."""
     opt = config.option
     if _is_worker(config):
         # xdist does not forward option values set in the controller's pytest_configure,
@@ -186,6 +188,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: object) -> None:
+    """Tell an xdist worker where the controller's allure-results are."""
     run = get_run_reports(node.config)  # type: ignore[attr-defined]
     if run is not None and run.allure_results is not None:
         node.workerinput[_WORKER_ALLURE_DIR] = str(run.allure_results)  # type: ignore[attr-defined]
@@ -193,6 +196,7 @@ def pytest_configure_node(node: object) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: object, error: object) -> None:
+    """Merge the environment facts a finished xdist worker recorded."""
     values = getattr(node, "workeroutput", {}).get(_WORKER_ENV)
     if values:
         set_environment(node.config, values)  # type: ignore[attr-defined]
@@ -200,6 +204,7 @@ def pytest_testnodedown(node: object, error: object) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_html_report_title(report: object) -> None:
+    """Title report.html after the run directory."""
     config = getattr(report, "_config", None)
     run = get_run_reports(config) if config is not None else None
     report.title = f"howto-conformance {run.run_dir.name}" if run else "howto-conformance"  # type: ignore[attr-defined]
@@ -207,6 +212,7 @@ def pytest_html_report_title(report: object) -> None:
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator:
+    """Bind the item for its whole protocol, so attach helpers know which test they serve."""
     token = attach.bind_item(item)
     try:
         return (yield)
@@ -216,6 +222,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Generator:
+    """Move the pytest-html extras queued during a phase onto that phase's report."""
     report = yield
     pending = attach.take_pending_extras(item)
     if pending:
@@ -265,6 +272,7 @@ def write_environment_properties(directory: Path, env: Mapping[str, str]) -> Pat
 
 
 def find_allure_cli() -> Path | None:
+    """The Allure 3 CLI: $HOWTO_ALLURE_CLI if set, else tools/allure's; None if absent."""
     override = os.environ.get(ALLURE_CLI_ENV)
     if override:
         return Path(override) if Path(override).exists() else None
@@ -305,6 +313,7 @@ def generate_allure_html(results: Path, output: Path, title: str) -> str | None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Complete the Environment tables and generate the Allure HTML report."""
     # tryfirst: the Environment table must be complete before pytest-html renders its
     # final report in its own (trylast) sessionfinish.
     config = session.config
@@ -333,6 +342,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the report notes and where the reports are."""
     run = get_run_reports(terminalreporter.config)
     if run is None:
         return
@@ -361,6 +371,7 @@ def update_latest_link(root: Path, run_dir: Path) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
+    """Point <reports-dir>/latest at this run."""
     # In unconfigure, so that `latest` only moves once report.html and junit.xml are final.
     run = get_run_reports(config)
     if run is None:

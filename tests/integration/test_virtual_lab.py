@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from framework.config import DEFAULT_TOPOLOGY, load_topology
+from framework.config import DEFAULT_TOPOLOGY, Topology, load_topology
 from framework.errors import LabError, RemoteError
 from framework.lab.hosts import provision
 from framework.lab.leftovers import snapshot
@@ -98,6 +99,19 @@ def test_refuses_subnet_that_overlaps_a_route(topology) -> None:
             VirtualLab(topology).up()
     finally:
         subprocess.run(["ip", "route", "del", "blackhole", "198.18.0.0/26"], check=True)
+    assert not [ns for ns in snapshot().namespaces if ns.startswith("hc-")]
+
+
+def test_hugepage_checks_use_the_topologys_mount(topology, tmp_path: Path) -> None:
+    data = topology.model_dump()
+    for host in data["hosts"].values():
+        host["hugepages"]["mount"] = str(tmp_path)
+    elsewhere = Topology.model_validate(data)
+    stale = tmp_path / "hc-host-server-1-killed-run-map_0"
+    stale.touch()
+    with pytest.raises(LabError, match=f"^{re.escape(str(tmp_path))} is not a hugetlbfs mount"):
+        VirtualLab(elsewhere).up()
+    assert not stale.exists(), "stale hugepage files are looked for under the topology's mount"
     assert not [ns for ns in snapshot().namespaces if ns.startswith("hc-")]
 
 
