@@ -44,6 +44,7 @@ CAPABILITY_MEANS = {
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add --topology and --inject-fault."""
     group = parser.getgroup("howto", "howto-conformance")
     group.addoption(
         "--topology",
@@ -61,6 +62,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Load the topology and activate faults; a bad file or fault name is a usage error."""
     path = Path(config.getoption("--topology"))
     if not path.is_absolute() and not path.exists():
         path = Path(config.rootpath) / path
@@ -75,6 +77,7 @@ TOPOLOGY_KEY = pytest.StashKey[Topology]()
 
 
 def missing_capabilities(topology: Topology, item: pytest.Item) -> list[str]:
+    """Capabilities the item's markers need that the topology lacks, in marker order."""
     needed: list[str] = []
     for marker in item.iter_markers():
         if marker.name == "requires":
@@ -85,6 +88,7 @@ def missing_capabilities(topology: Topology, item: pytest.Item) -> list[str]:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip a test whose markers need a capability the topology lacks, naming it."""
     topology = item.config.stash[TOPOLOGY_KEY]
     missing = missing_capabilities(topology, item)
     if missing:
@@ -94,6 +98,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """Report a FrameworkError by its one line, without the traceback."""
     report = yield
     # A framework error is a statement about the set-up or the DUT; its one line is the
     # whole story, the traceback through the framework is noise.
@@ -104,6 +109,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
 
 @pytest.fixture(scope="session")
 def topology(pytestconfig: pytest.Config) -> Topology:
+    """The validated topology chosen with --topology."""
     return pytestconfig.stash[TOPOLOGY_KEY]
 
 
@@ -130,16 +136,19 @@ def _host(hosts: dict[str, HostHandle], name: str) -> HostHandle:
 
 @pytest.fixture(scope="session")
 def host_server_1(hosts: dict[str, HostHandle]) -> HostHandle:
+    """The guides' first server; skips the test if the topology has none."""
     return _host(hosts, "host_server_1")
 
 
 @pytest.fixture(scope="session")
 def host_server_2(hosts: dict[str, HostHandle]) -> HostHandle:
+    """The guides' second server (a migration's destination); skips if absent."""
     return _host(hosts, "host_server_2")
 
 
 @pytest.fixture(scope="session")
 def tg_host(hosts: dict[str, HostHandle], topology: Topology) -> HostHandle:
+    """The traffic generator host."""
     return hosts[topology.tg_name]
 
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Literal, Self
 
+from framework.config.model import DEFAULT_HUGEPAGE_MOUNT
 from framework.dpdk.args import bonding_member_word
 from framework.dpdk.parsers import (
     BondingConfig,
@@ -195,6 +196,7 @@ class TestPmd:
 
     @property
     def alive(self) -> bool:
+        """Whether testpmd is still running (its shell has not closed)."""
         return not self.shell.closed
 
     def quit(self, timeout: float = 30.0) -> str:
@@ -268,9 +270,11 @@ class TestPmd:
     # ------------------------------------------------------------------ forwarding
 
     def start(self) -> None:
+        """Start packet forwarding in the current mode."""
         self.command("start")
 
     def start_tx_first(self, bursts: int | None = None) -> None:
+        """Start forwarding after sending `bursts` bursts (default 1) out of every port."""
         self.command("start tx_first" + (f" {bursts}" if bursts else ""))
 
     def stop(self) -> ForwardingStats:
@@ -281,29 +285,36 @@ class TestPmd:
         return parse_forwarding_stats(output)
 
     def set_fwd(self, mode: str, retry: bool = False) -> None:
+        """Select the forwarding mode (io, mac, rxonly...); retry resends when a TX ring is full."""
         cmd = f"set fwd {mode}" + (" retry" if retry else "")
         output = self.command(cmd)
         if f"Set {mode} packet forwarding mode" not in output:
             raise TestPmdError(cmd, "testpmd did not confirm the forwarding mode", output)
 
     def set_portlist(self, ports: Sequence[int]) -> None:
+        """Forward on these ports only, paired in the order given."""
         self.command("set portlist " + ",".join(str(p) for p in ports))
 
     def set_promisc(self, port: PortId, on: bool = True) -> None:
+        """Turn a port's promiscuous mode on or off."""
         self.command(f"set promisc {port} {_on_off(on)}")
 
     def show_config_fwd(self) -> FwdConfig:
+        """The forwarding mode and which core polls which RX/TX queue pair."""
         return parse_fwd_config(self.command("show config fwd"))
 
     # ------------------------------------------------------------------ ports
 
     def port_start(self, port: PortId = "all") -> None:
+        """Start a stopped port (or all ports)."""
         self.command(f"port start {port}")
 
     def port_stop(self, port: PortId = "all") -> None:
+        """Stop a port (or all), as reconfiguring or closing it requires."""
         self.command(f"port stop {port}")
 
     def port_close(self, port: PortId = "all") -> None:
+        """Close a stopped port (or all), freeing its resources."""
         self.command(f"port close {port}")
 
     def port_attach(self, devargs: str, timeout: float | None = None) -> int:
@@ -312,35 +323,44 @@ class TestPmd:
         return parse_attached_port(self.command(cmd, timeout))
 
     def port_detach(self, port: int) -> None:
+        """Hot-unplug a closed port; TestPmdError unless testpmd confirms it."""
         output = self.command(f"port detach {port}")
         if "Device is detached" not in output:
             raise TestPmdError(f"port detach {port}", "testpmd did not confirm detach", output)
 
     def show_port_info(self, port: int) -> PortInfo:
+        """A port's MAC, driver, link state and queue counts."""
         return parse_port_info(self.command(f"show port info {port}"))
 
     def show_port_summary(self) -> list[PortSummary]:
+        """One row per port: MAC, device name, driver, link status and speed."""
         return parse_port_summary(self.command("show port summary all"))
 
     def port_ids(self) -> list[int]:
+        """The ids of every port testpmd has, in its order."""
         return [row.port for row in self.show_port_summary()]
 
     def show_port_stats(self, port: int) -> PortStats:
+        """One port's NIC counters."""
         stats = parse_port_stats(self.command(f"show port stats {port}"))
         if port not in stats:
             raise TestPmdError(f"show port stats {port}", "no statistics block for the port")
         return stats[port]
 
     def show_port_stats_all(self) -> dict[int, PortStats]:
+        """Every port's NIC counters, by port id."""
         return parse_port_stats(self.command("show port stats all"))
 
     def show_port_xstats(self, port: int) -> dict[str, int]:
+        """One port's extended counters by name, per-queue ones included."""
         return parse_port_xstats(self.command(f"show port xstats {port}"))
 
     def clear_port_stats(self, port: PortId = "all") -> None:
+        """Zero a port's (or every port's) NIC counters."""
         self.command(f"clear port stats {port}")
 
     def clear_port_xstats(self, port: PortId = "all") -> None:
+        """Zero a port's (or every port's) extended counters."""
         self.command(f"clear port xstats {port}")
 
     def clear_counters(self) -> None:
@@ -378,12 +398,15 @@ class TestPmd:
     # ------------------------------------------------------------------ MAC addresses
 
     def mac_addr_add(self, port: int, mac: str) -> None:
+        """Add a MAC address the port accepts besides its own."""
         self.command(f"mac_addr add {port} {mac}")
 
     def mac_addr_remove(self, port: int, mac: str) -> None:
+        """Remove a MAC address added with mac_addr_add."""
         self.command(f"mac_addr remove {port} {mac}")
 
     def mac_addr_set(self, port: int, mac: str) -> None:
+        """Change the port's own MAC address."""
         self.command(f"mac_addr set {port} {mac}")
 
     def vf_mac_addr_add(self, port: int, vf: int, mac: str) -> None:
@@ -394,27 +417,34 @@ class TestPmd:
 
     @property
     def member_word(self) -> str:
+        """How this release names a bonded port in commands: "slave" or "member"."""
         return bonding_member_word(self.version)
 
     def create_bonded_device(self, mode: int, socket: int = 0) -> int:
+        """Create a bonding device (mode 1: active-backup) on a NUMA socket; return its port id."""
         return parse_bonded_device_port(self.command(f"create bonded device {mode} {socket}"))
 
     def add_bonding_slave(self, slave: int, bond: int) -> None:
+        """Add port `slave` to bonding device `bond`, in the release's wording."""
         self.command(f"add bonding {self.member_word} {slave} {bond}")
 
     def remove_bonding_slave(self, slave: int, bond: int) -> None:
+        """Remove port `slave` from bonding device `bond`, in the release's wording."""
         self.command(f"remove bonding {self.member_word} {slave} {bond}")
 
     add_bonding_member = add_bonding_slave
     remove_bonding_member = remove_bonding_slave
 
     def set_bonding_primary(self, port: int, bond: int) -> None:
+        """Make `port` the primary (preferred active) port of `bond`."""
         self.command(f"set bonding primary {port} {bond}")
 
     def set_bonding_mode(self, mode: int, bond: int) -> None:
+        """Change a bonding device's mode."""
         self.command(f"set bonding mode {mode} {bond}")
 
     def show_bonding_config(self, bond: int) -> BondingConfig:
+        """A bonding device's mode, its ports, the active ones and the primary."""
         return parse_bonding_config(self.command(f"show bonding config {bond}"))
 
     # ------------------------------------------------------------------ VF daemon (guide 5)
@@ -422,21 +452,27 @@ class TestPmd:
     # implemented" (or an "Operation not supported" variant), raised as TestPmdError.
 
     def set_tx_loopback(self, port: int, on: bool) -> None:
+        """Let traffic between VFs of a PF loop back inside the NIC, or not."""
         self.command(f"set tx loopback {port} {_on_off(on)}")
 
     def set_vf_mac_addr(self, port: int, vf: int, mac: str) -> None:
+        """Set the MAC address of a VF from its PF."""
         self.command(f"set vf mac addr {port} {vf} {mac}")
 
     def set_vf_mac_antispoof(self, port: int, vf: int, on: bool) -> None:
+        """Drop, or not, frames a VF sends from a source MAC that is not its own."""
         self.command(f"set vf mac antispoof {port} {vf} {_on_off(on)}")
 
     def set_vf_vlan_antispoof(self, port: int, vf: int, on: bool) -> None:
+        """Drop, or not, frames a VF sends on a VLAN it is not a member of."""
         self.command(f"set vf vlan antispoof {port} {vf} {_on_off(on)}")
 
     def set_vf_vlan_insert(self, port: int, vf: int, vlan: int) -> None:
+        """Tag every frame a VF sends with `vlan` (0 stops inserting)."""
         self.command(f"set vf vlan insert {port} {vf} {vlan}")
 
     def set_vf_vlan_stripq(self, port: int, vf: int, on: bool) -> None:
+        """Strip, or not, VLAN tags on all of a VF's receive queues."""
         self.command(f"set vf vlan stripq {port} {vf} {_on_off(on)}")
 
     def set_vf_vlan_filter(self, vlan: int, port: int, vf_mask: int, on: bool = True) -> None:
@@ -445,43 +481,55 @@ class TestPmd:
         self.command(f"rx_vlan {verb} {vlan} port {port} vf {vf_mask:#x}")
 
     def set_all_queues_drop(self, port: int, on: bool) -> None:
+        """Drop, or hold, frames for any queue of the port that has no free descriptor."""
         self.command(f"set all queues drop {port} {_on_off(on)}")
 
     def set_vf_split_drop(self, port: int, vf: int, on: bool) -> None:
+        """Set a VF's split-drop bit: drop frames, rather than stall, when its RX queue is full."""
         self.command(f"set vf split drop {port} {vf} {_on_off(on)}")
 
     def set_vf_rate_limit(self, port: int, vf: int, rate: int, queue_mask: int) -> None:
+        """Limit the TX rate (Mbit/s) of the VF's queues in queue_mask."""
         self.command(f"set port {port} vf {vf} rate {rate} queue_mask {queue_mask:#x}")
 
     def set_vf_rx(self, port: int, vf: int, on: bool) -> None:
+        """Enable or disable receive on a VF."""
         self.command(f"set port {port} vf {vf} rx {_on_off(on)}")
 
     def set_vf_tx(self, port: int, vf: int, on: bool) -> None:
+        """Enable or disable transmit on a VF."""
         self.command(f"set port {port} vf {vf} tx {_on_off(on)}")
 
     def set_vf_rxmode(self, port: int, vf: int, modes: Sequence[str], on: bool) -> None:
-        """modes from AUPE, ROPE, BAM, MPE."""
+        """Accept, or not, the frame kinds in `modes` on a VF: AUPE, ROPE, BAM, MPE."""
         self.command(f"set port {port} vf {vf} rxmode {'|'.join(modes)} {_on_off(on)}")
 
     def set_vf_broadcast(self, port: int, vf: int, on: bool) -> None:
+        """Let a VF receive broadcast frames, or not."""
         self.command(f"set vf broadcast {port} {vf} {_on_off(on)}")
 
     def set_vf_allmulti(self, port: int, vf: int, on: bool) -> None:
+        """Let a VF receive all multicast frames, or not."""
         self.command(f"set vf allmulti {port} {vf} {_on_off(on)}")
 
     def set_vf_promisc(self, port: int, vf: int, on: bool) -> None:
+        """Let a VF receive every frame (promiscuous), or not."""
         self.command(f"set vf promisc {port} {vf} {_on_off(on)}")
 
     def set_vf_tx_max_bandwidth(self, port: int, vf: int, mbps: int) -> None:
+        """Cap a VF's total transmit bandwidth (Mbit/s)."""
         self.command(f"set vf tx max-bandwidth {port} {vf} {mbps}")
 
     def set_vf_tc_min_bandwidth(self, port: int, vf: int, percents: Sequence[int]) -> None:
+        """Share a VF's bandwidth among its traffic classes, in percent per class."""
         self.command(f"set vf tc tx min-bandwidth {port} {vf} ({','.join(map(str, percents))})")
 
     def set_vf_tc_max_bandwidth(self, port: int, vf: int, tc: int, mbps: int) -> None:
+        """Cap one traffic class of a VF (Mbit/s)."""
         self.command(f"set vf tc tx max-bandwidth {port} {vf} {tc} {mbps}")
 
     def set_tx_strict_link_priority(self, port: int, tc_bitmap: int) -> None:
+        """Give the traffic classes in tc_bitmap strict priority on the link."""
         self.command(f"set tx strict-link-priority {port} {tc_bitmap:#x}")
 
 
@@ -495,7 +543,7 @@ def _cleanup_files(session: Session, argv: Sequence[str]) -> None:
     prefix = _argv_value(argv, "--file-prefix")
     if not prefix or not _SAFE_PREFIX.match(prefix) or prefix in (".", ".."):
         return
-    huge_dir = _argv_value(argv, "--huge-dir") or "/dev/hugepages"
+    huge_dir = _argv_value(argv, "--huge-dir") or DEFAULT_HUGEPAGE_MOUNT
     try:
         session.run(
             ["find", huge_dir, "-maxdepth", "1", "-name", f"{prefix}map_*", "-delete"],
