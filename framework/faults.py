@@ -1,38 +1,230 @@
 """Deliberate DUT faults, so self-tests can prove that the suite's checks bite.
 
-`pytest --inject-fault NAME testsuites/...` makes the framework misbehave in one named way
-(for example the container testpmd forwarding nothing); tests/ then runs a guide's real
-test module with the fault and asserts that it fails, and fails for the right reason.
-A fault is never active unless named on the command line.
+`pytest --inject-fault NAME testsuites/...` makes the DUT misbehave in one named way (the
+container testpmd forwarding nothing, the vhost switch dropping one frame in 50, ...);
+tests/ then runs a guide's real test module with the fault and asserts that it fails, and
+fails for the right reason. A fault is never active unless named on the command line.
+
+The scenarios (framework/scenarios) hold no fault hooks: they are exactly the code that
+runs in a lab. A fault is applied from outside, by wrapping one method of a scenario class
+for the length of the pytest session: once the method has done what the guide says, the
+fault makes the DUT misbehave through the same typed shells a test uses (testpmd
+commands, an eBPF program loaded into testpmd, QMP).
 """
 
 from __future__ import annotations
 
-FAULTS: dict[str, str] = {
-    "container-forwards-nothing": "the container testpmd receives but never transmits (rxonly)",
-    "container-port-stopped": "the container testpmd's virtio_user port is stopped",
-    "single-queue": "both testpmds run with one queue pair although two were asked for",
-    "dest-host-forwards-nothing": "guide 2: host_server_2's vhost switch receives but never "
-    "transmits (rxonly)",
-    "vm-paused-after-migration": "guide 2: the migrated VM is held paused for longer than the "
-    "downtime bound",
+import functools
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from framework.errors import ConfigError
+
+# Time after a migration before a fault strikes again: beyond the slack the guide-2 test
+# grants the migration window, so the fault lands where a correct DUT loses nothing.
+AFTER_WINDOW_S = 1.5
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One way to break the DUT.
+
+    After the scenario method named by `target` returns, `action(scenario, result, args,
+    kwargs)` makes the DUT misbehave.
+    """
+
+    name: str
+    description: str
+    target: str  # "module:Class.method"
+    action: Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], None]
+
+
+def _container_forwards_nothing(setup: Any, pmd: Any, *_: Any) -> None:
+    pmd.stop()
+    pmd.set_fwd("rxonly")
+    pmd.start()
+
+
+def _container_port_stopped(setup: Any, pmd: Any, *_: Any) -> None:
+    pmd.stop()
+    pmd.port_stop(0)
+    pmd.start()
+
+
+def _single_queue(setup: Any, _result: Any, *_: Any) -> None:
+    setup.queues = 1
+
+
+def _dest_forwards_nothing(migration: Any, switch: Any, args: tuple, kwargs: dict) -> None:
+    if switch.host is migration.destination:
+        switch.pmd.stop()
+        switch.pmd.set_fwd("rxonly")
+        switch.pmd.start()
+
+
+def _paused_after_migration(migration: Any, *_: Any) -> None:
+    # Hold the guest still for longer than any bound: the downtime check must bite.
+    migration.dest_vm.pause()
+    time.sleep(migration.topology.migration_downtime_bound_ms / 1000 + 0.5)
+    migration.dest_vm.resume()
+
+
+def _second_outage(migration: Any, *_: Any) -> None:
+    # A short outage after the migration completed: a correct DUT has none.
+    time.sleep(AFTER_WINDOW_S)
+    migration.dest_vm.pause()
+    time.sleep(0.5)
+    migration.dest_vm.resume()
+
+
+def _load_bpf(switch: Any, program: bytes, tag: str) -> None:
+    """Copy an eBPF object to the switch's host and load it on its NIC port's RX queue."""
+    remote = f"{switch.host.work_dir}/fault-{tag}.o"
+    with tempfile.TemporaryDirectory(prefix="howto-fault-") as tmp:
+        local = Path(tmp) / "prog.o"
+        local.write_bytes(program)
+        switch.host.session.put(local, remote)
+    switch.pmd.bpf_load("rx", switch.nic_port, 0, remote)
+
+
+def _source_drops_every(n: int) -> Callable[..., None]:
+    def action(migration: Any, switch: Any, *_: Any) -> None:
+        from framework.dpdk import bpf
+        from framework.scenarios.vhost_user_migration import STREAM_SEQ_OFFSET
+
+        if switch.host is migration.source:
+            program = bpf.drop_every_nth(STREAM_SEQ_OFFSET, n, phase=n - 1)
+            _load_bpf(switch, program, f"drop-1-in-{n}")
+
+    return action
+
+
+def _duplicates_after_migration(migration: Any, *_: Any) -> None:
+    # host_server_1's switch, idle since its VM stopped, starts sending every frame of the
+    # TG back to the switch (MACs swapped): the TG receives each frame more than once. Only
+    # the TG's own frames are echoed, so echoes of echoes cannot circulate.
+    from framework.dpdk import bpf
+    from framework.scenarios.vhost_user_migration import STREAM_DST_MAC
+
+    time.sleep(AFTER_WINDOW_S)
+    switch = migration.switches[migration.source.name]
+    switch.pmd.stop()
+    _load_bpf(switch, bpf.keep_only_to(STREAM_DST_MAC), "echo")
+    # paired topology: vhost0 <-> vhost1, and the NIC, last and alone, with itself
+    switch.pmd.set_portlist([*switch.vhost_ports, switch.nic_port])
+    switch.pmd.set_fwd("macswap")
+    switch.pmd.start()
+
+
+GUIDE6 = "framework.scenarios.container_networking:ContainerNetworking"
+GUIDE2 = "framework.scenarios.vhost_user_migration:VhostUserMigration"
+
+FAULTS: dict[str, Fault] = {
+    f.name: f
+    for f in [
+        Fault(
+            "container-forwards-nothing",
+            "the container testpmd receives but never transmits (rxonly)",
+            f"{GUIDE6}.start_container_testpmd",
+            _container_forwards_nothing,
+        ),
+        Fault(
+            "container-port-stopped",
+            "the container testpmd's virtio_user port is stopped",
+            f"{GUIDE6}.start_container_testpmd",
+            _container_port_stopped,
+        ),
+        Fault(
+            "single-queue",
+            "both testpmds run with one queue pair although two were asked for",
+            f"{GUIDE6}.__init__",
+            _single_queue,
+        ),
+        Fault(
+            "dest-host-forwards-nothing",
+            "guide 2: host_server_2's vhost switch receives but never transmits (rxonly)",
+            f"{GUIDE2}.start_switch",
+            _dest_forwards_nothing,
+        ),
+        Fault(
+            "vm-paused-after-migration",
+            "guide 2: the migrated VM is held paused for longer than the downtime bound",
+            f"{GUIDE2}.migrate",
+            _paused_after_migration,
+        ),
+        Fault(
+            "second-outage-after-migration",
+            f"guide 2: {AFTER_WINDOW_S:g} s after the migration the VM stops for 0.5 s",
+            f"{GUIDE2}.migrate",
+            _second_outage,
+        ),
+        Fault(
+            "duplicates-after-migration",
+            f"guide 2: {AFTER_WINDOW_S:g} s after the migration host_server_1 echoes every "
+            "TG frame back to the switch",
+            f"{GUIDE2}.migrate",
+            _duplicates_after_migration,
+        ),
+    ]
 }
+# Steady loss: host_server_1's vhost switch drops one frame in N from the TG (an eBPF
+# program in its testpmd, on the NIC port's RX queue), any N >= 2.
+STEADY_LOSS = re.compile(r"source-host-drops-1-in-(\d+)")
+STEADY_LOSS_EXAMPLE = "source-host-drops-1-in-N"
 
-_active: set[str] = set()
 
-
-def activate(names: list[str]) -> None:
-    unknown = [n for n in names if n not in FAULTS]
-    if unknown:
-        from framework.errors import ConfigError
-
-        raise ConfigError(
-            f"--inject-fault: unknown fault {', '.join(unknown)} (known: {', '.join(FAULTS)})"
+def lookup(name: str) -> Fault:
+    """The fault called `name`; ConfigError naming the known ones otherwise."""
+    if name in FAULTS:
+        return FAULTS[name]
+    match = STEADY_LOSS.fullmatch(name)
+    if match and int(match.group(1)) >= 2:
+        n = int(match.group(1))
+        return Fault(
+            name,
+            f"guide 2: host_server_1's vhost switch drops 1 frame in {n} from the TG",
+            f"{GUIDE2}.start_switch",
+            _source_drops_every(n),
         )
-    _active.update(names)
+    known = ", ".join([*FAULTS, STEADY_LOSS_EXAMPLE])
+    raise ConfigError(f"--inject-fault: unknown fault {name} (known: {known})")
 
 
-def active(name: str) -> bool:
-    if name not in FAULTS:
-        raise KeyError(name)
-    return name in _active
+def names() -> list[str]:
+    """Every fault name, the steady-loss family written with N."""
+    return [*FAULTS, STEADY_LOSS_EXAMPLE]
+
+
+def install(names: list[str]) -> Callable[[], None]:
+    """Wrap the scenario methods the named faults act on; return what undoes it."""
+    faults = [lookup(name) for name in dict.fromkeys(names)]
+    restores = [_wrap(fault) for fault in faults]
+
+    def uninstall() -> None:
+        for restore in reversed(restores):
+            restore()
+
+    return uninstall
+
+
+def _wrap(fault: Fault) -> Callable[[], None]:
+    import importlib
+
+    module_name, _, qualified = fault.target.partition(":")
+    class_name, _, method_name = qualified.partition(".")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    original = cls.__dict__[method_name]
+
+    @functools.wraps(original)
+    def faulty(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, *args, **kwargs)
+        fault.action(self, result, args, kwargs)
+        return result
+
+    setattr(cls, method_name, faulty)
+    return lambda: setattr(cls, method_name, original)

@@ -43,7 +43,14 @@ RATE_PPS = 1000
 def guide(
     host_server_1: HostHandle, dpdk_version: DpdkVersion, topology
 ) -> Iterator[ContainerNetworking]:
-    setup = ContainerNetworking(host_server_1, dpdk_version, topology.dpdk.testpmd, QUEUES)
+    """Steps 1-5 of the guide on host_server_1: the image, the host and container testpmds."""
+    setup = ContainerNetworking(
+        host_server_1,
+        dpdk_version,
+        topology.dpdk.testpmd,
+        QUEUES,
+        hugepage_mount=host_server_1.spec.hugepages.mount,
+    )
     try:
         with step("1. Compile DPDK: use the DPDK under test"):
             attach_text("DPDK under test", f"{topology.dpdk.testpmd}: DPDK {dpdk_version}")
@@ -59,9 +66,6 @@ def guide(
             setup.start_host_testpmd()
         with step("5. Start a container instance with a virtio-user port"):
             setup.start_container_testpmd()
-        with step("The vhost-user port comes up once the container's virtio_user connects"):
-            info = setup.wait_vhost_link_up()
-            assert info.link_up, "host vhost-user port: link is up"
         attach_text("guide commands and what ran", setup.report_commands())
         yield setup
     finally:
@@ -95,9 +99,36 @@ def _round_trip(traffic_generator: TrafficGenerator, packets: list, tg_port: str
     attach_capture(f"frames back at tg {tg_port}", capture, tg_port)
 
 
+def test_vhost_user_port_comes_up_when_the_container_connects(
+    guide: ContainerNetworking,
+) -> None:
+    """The container's virtio_user port connects to the host's vhost-user socket.
+
+    Steps:
+        Steps 1-5 of the guide (the module's set-up).
+        show port info of the host's vhost-user port.
+
+    Verify:
+        Its link is up: the virtio_user device in the container started the vhost device.
+    """
+    with step("The vhost-user port comes up once the container's virtio_user connects"):
+        info = guide.wait_vhost_link_up()
+        assert info.link_up, f"host vhost-user port: link is up ({info})"
+
+
 def test_traffic_crosses_vhost_user_into_the_container_and_back(
     guide: ContainerNetworking, traffic_generator: TrafficGenerator, tg_port: str
 ) -> None:
+    """Frames from the TG cross vhost-user into the container and come back.
+
+    Steps:
+        Send 16 flows x 16 frames from the TG to the host's NIC port (host testpmd: io
+        forwarding NIC <-> vhost-user; container testpmd: macswap).
+
+    Verify:
+        Every frame returns to the TG exactly once with its MAC addresses swapped; the host
+        NIC, vhost-user and container virtio_user counters equal the frames sent.
+    """
     packets = _flows(guide, traffic_generator, tg_port)
     guide.clear_stats()
     with step(f"Send {len(packets)} packets from the TG; each returns once, MACs swapped"):
@@ -139,6 +170,15 @@ def test_traffic_crosses_vhost_user_into_the_container_and_back(
 def test_multiqueue_spreads_flows_over_both_queues(
     guide: ContainerNetworking, traffic_generator: TrafficGenerator, tg_port: str
 ) -> None:
+    """The guide's queues=2 vhost-user / virtio_user pair carries traffic on both queues.
+
+    Steps:
+        Send 16 flows (varying source address and port) through the two-queue ports.
+
+    Verify:
+        Every queue of the host's vhost-user port and of the container's virtio_user port
+        carries traffic in both directions; the container's queues add up to the frames sent.
+    """
     packets = _flows(guide, traffic_generator, tg_port)
     guide.clear_stats()
     with step(f"Send {FLOWS} flows through queues={QUEUES} vhost-user / virtio_user ports"):
@@ -176,11 +216,26 @@ def test_multiqueue_spreads_flows_over_both_queues(
 def test_limitation_2mb_pages_need_single_file_segments(
     host_server_1: HostHandle, dpdk_version: DpdkVersion, topology
 ) -> None:
-    """6.3: "Cannot work when there are more than VHOST_MEMORY_MAX_NREGIONS(8) hugepages.
-    In another word, do not use 2MB hugepage so far." DPDK since 18.05 has
-    --single-file-segments, which puts all pages in one file (one region) and lifts it."""
+    """6.3: more than VHOST_MEMORY_MAX_NREGIONS (8) hugepage files cannot work.
+
+    The guide: "do not use 2MB hugepage so far". DPDK since 18.05 has
+    --single-file-segments, which puts all pages in one file (one region) and lifts it.
+
+    Steps:
+        A host testpmd with a vhost-user port; a container testpmd on 2 MB pages without
+        --single-file-segments.
+
+    Verify:
+        The container testpmd fails naming the cause (too many memory regions); the host's
+        vhost-user port never comes up.
+    """
     setup = ContainerNetworking(
-        host_server_1, dpdk_version, topology.dpdk.testpmd, 1, name="limit63"
+        host_server_1,
+        dpdk_version,
+        topology.dpdk.testpmd,
+        1,
+        name="limit63",
+        hugepage_mount=host_server_1.spec.hugepages.mount,
     )
     try:
         with step("Host testpmd with a vhost-user port"):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from framework import faults
+from framework.config.model import DEFAULT_HUGEPAGE_MOUNT
 from framework.container import ContainerEngine
 from framework.container.image import ImageBuild, build_testpmd_image
 from framework.dpdk.args import (
@@ -52,10 +52,14 @@ MBUFS = 16384
 
 @dataclass
 class ContainerNetworking:
+    """Guide 6 on one DUT host: a host testpmd (vhost-user) and a container testpmd."""
+
     host: HostHandle
     version: DpdkVersion
     testpmd: str
     queues: int = 2
+    # The host's hugetlbfs, mounted at the same path in the container.
+    hugepage_mount: str = DEFAULT_HUGEPAGE_MOUNT
     # Distinguishes the socket, file prefixes and container of several set-ups on one host.
     name: str = "guide6"
     engine: ContainerEngine | None = None
@@ -68,15 +72,13 @@ class ContainerNetworking:
 
     @property
     def socket(self) -> str:
+        """The vhost-user socket on the host, mounted into the container."""
         return f"{self.host.work_dir}/{self.name}-vhost-user0.sock"
 
     @property
     def nic(self) -> PortHandle:
+        """The host's NIC port toward the switch."""
         return self.host.data_port(0)
-
-    @property
-    def effective_queues(self) -> int:
-        return 1 if faults.active("single-queue") else self.queues
 
     # -- guide steps 1-3: DPDK and the container image ---------------------------------
 
@@ -105,7 +107,7 @@ class ContainerNetworking:
         )
         self.switch = VhostSwitch(
             self.host, self.version, self.testpmd, [self.socket], name=f"{self.name}-vhost",
-            queues=self.effective_queues, memory_mb=MEMORY_MB,
+            queues=self.queues, memory_mb=MEMORY_MB,
         )  # fmt: skip
         pmd = self.switch.start()
         assert self.switch.launch is not None
@@ -114,15 +116,18 @@ class ContainerNetworking:
 
     @property
     def host_pmd(self) -> TestPmd | None:
+        """The host testpmd (the vhost-user side), once started."""
         return self.switch.pmd if self.switch else None
 
     @property
     def nic_port(self) -> int:
+        """The host testpmd's port id of the NIC."""
         assert self.switch is not None
         return self.switch.nic_port
 
     @property
     def vhost_port(self) -> int:
+        """The host testpmd's port id of the vhost-user port."""
         assert self.switch is not None
         return self.switch.vhost_ports[0]
 
@@ -136,7 +141,7 @@ class ContainerNetworking:
         self.translations.append(
             translate_guide_command(GUIDE_CONTAINER_COMMAND, self.version, self.testpmd)
         )
-        queues = self.effective_queues
+        queues = self.queues
         name = f"{self.name}-virtio-user"
         eal = EalOptions(
             # Forward on lcore 0: the host testpmd forwards on lcore 1.
@@ -157,7 +162,7 @@ class ContainerNetworking:
             self.image.ref,
             inner,
             name=container,
-            mounts=[(self.socket, CONTAINER_SOCKET), ("/dev/hugepages", "/dev/hugepages")],
+            mounts=[(self.socket, CONTAINER_SOCKET), (self.hugepage_mount, self.hugepage_mount)],
         )
         self._containers.append(container)
         full = ["env", *(f"{k}={v}" for k, v in env.items()), *argv] if env else argv
@@ -169,25 +174,24 @@ class ContainerNetworking:
             version=self.version,
             timeout=60,
         )
-        if faults.active("container-port-stopped"):
-            self.container_pmd.port_stop(0)
-        self.container_pmd.set_fwd(
-            "rxonly" if faults.active("container-forwards-nothing") else "macswap"
-        )
+        self.container_pmd.set_fwd("macswap")
         self.container_pmd.start()
         return self.container_pmd
 
     # -- what the host sees ------------------------------------------------------------
 
     def host_vhost_info(self) -> PortInfo:
+        """`show port info` of the host's vhost-user port."""
         assert self.host_pmd is not None
         return self.host_pmd.show_port_info(self.vhost_port)
 
     def wait_vhost_link_up(self, timeout: float = 10.0) -> PortInfo:
+        """Wait until the container's virtio_user has started the host's vhost device."""
         assert self.host_pmd is not None
         return self.host_pmd.wait_link_up(self.vhost_port, timeout=timeout)
 
     def clear_stats(self) -> None:
+        """Zero the counters of both testpmds."""
         for pmd in (self.host_pmd, self.container_pmd):
             if pmd is not None and pmd.alive:
                 pmd.clear_counters()
@@ -195,6 +199,7 @@ class ContainerNetworking:
     # -- teardown ----------------------------------------------------------------------
 
     def stop_container(self) -> None:
+        """Quit the container testpmd and remove its container (transcript to the report)."""
         if self.container_pmd is not None:
             self._attach(self.container_pmd)
             self.container_pmd.close()
@@ -205,6 +210,7 @@ class ContainerNetworking:
             self._containers.clear()
 
     def close(self) -> None:
+        """Remove the container, the host testpmd and the socket."""
         self.stop_container()
         if self.switch is not None:
             if self.switch.pmd is not None:

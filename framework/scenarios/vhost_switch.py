@@ -26,6 +26,8 @@ MBUFS = 16384
 
 @dataclass
 class VhostSwitch:
+    """A host testpmd serving vhost-user sockets and owning the host's NIC port."""
+
     host: HostHandle
     version: DpdkVersion
     testpmd: str
@@ -40,9 +42,11 @@ class VhostSwitch:
     launch: LaunchRecord | None = None
 
     def socket_path(self, socket: str) -> str:
+        """Where a socket named in the topology lives on the host."""
         return socket if socket.startswith("/") else f"{self.host.work_dir}/{socket}"
 
     def start(self) -> TestPmd:
+        """Start the testpmd: NIC port, vhost-user ports, paired io forwarding."""
         nic = self.host.data_port(0)
         eal = EalOptions(lcores="0-1", memory_mb=self.memory_mb)
         if nic.spec.pci and nic.spec.nic.value != "virtual":
@@ -73,14 +77,17 @@ class VhostSwitch:
         return self.pmd
 
     def vhost_stats(self) -> dict[int, PortStats]:
+        """`show port stats` of every vhost-user port."""
         assert self.pmd is not None
         return {port: self.pmd.show_port_stats(port) for port in self.vhost_ports}
 
     def clear_stats(self) -> None:
+        """Zero every port's counters."""
         assert self.pmd is not None
         self.pmd.clear_counters()
 
     def close(self) -> None:
+        """Quit the testpmd and remove the sockets."""
         if self.pmd is not None:
             self.pmd.close()
             self.pmd = None

@@ -11,13 +11,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from framework import faults
+from scapy.packet import Packet
+
 from framework.config.model import Topology, Vm
 from framework.dpdk.args import EalOptions, TestPmdOptions, testpmd_argv
+from framework.dpdk.parsers import PortInfo
 from framework.dpdk.testpmd import TestPmd
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
+from framework.report.attach import attach_table, attach_text
+from framework.report.streams import attach_stream
 from framework.scenarios.vhost_switch import VhostSwitch
+from framework.traffic.packets import DEFAULT_MARKER, udp_flow
+from framework.traffic.stream import LossWindow, StreamResult
 from framework.virt.image import GuestImage, ensure_guest_image
 from framework.virt.vm import MigrationResult, VirtualMachine
 
@@ -30,10 +36,28 @@ GUIDE_GUEST_TESTPMD = (
 )
 MIGRATION_PORT = 5555  # the guide's `-incoming tcp:0:5555`
 GUEST_MBUFS = 4096  # the default pool does not fit the guest's 512 MB of hugepages
+# The switch floods and the host NIC ports are promiscuous: any destination reaches the VM.
+STREAM_DST_MAC = "02:00:00:00:00:99"
+# How much later than `migrate` and its completion the switch-over may show in traffic:
+# the controller reads QEMU's state over QMP, the TG stamps frames on its own clock.
+WINDOW_SLACK_S = 0.5
+
+
+def stream_frame(src_mac: str) -> Packet:
+    """The frame guide 2's traffic is made of: UDP from the TG, through the VM and back."""
+    return udp_flow(src_mac, STREAM_DST_MAC, "198.18.1.1", "198.18.2.1", 10000, 20000, seq=0)
+
+
+# Where the stream's sequence number sits in that frame (right after the marker).
+STREAM_SEQ_OFFSET = bytes(stream_frame("02:00:00:00:00:01")).find(DEFAULT_MARKER) + len(
+    DEFAULT_MARKER
+)
 
 
 @dataclass
 class VhostUserMigration:
+    """Guide 2: the two hosts' vhost switches, the VM on each side, and the migration."""
+
     topology: Topology
     source: HostHandle
     destination: HostHandle
@@ -49,28 +73,27 @@ class VhostUserMigration:
 
     @property
     def spec(self) -> Vm:
+        """The topology's VM, with the virtqueue layout (split or packed) of this run."""
         spec = self.topology.vms[self.vm_name]
         nics = [nic.model_copy(update={"packed": self.packed}) for nic in spec.nics]
         return spec.model_copy(update={"nics": nics})
 
     @property
     def testpmd(self) -> str:
+        """The hosts' testpmd."""
         return self.topology.dpdk.testpmd
 
     # -- 2.3.1-2.3.3 / 2.3.7-2.3.9: DPDK and the vhost switch on a host ----------------
 
     def start_switch(self, host: HostHandle) -> VhostSwitch:
+        """Run the vhost switch on a host (the guide's run_vhost_switch_on_host.sh)."""
         sockets = [nic.socket for nic in self.spec.nics if nic.kind == "vhost-user"]
-        mode = "io"
-        if host is self.destination and faults.active("dest-host-forwards-nothing"):
-            mode = "rxonly"
         switch = VhostSwitch(
             host,
             self.version,
             self.testpmd,
             sockets,  # type: ignore[arg-type]
             name=f"{self.vm_name}-switch",
-            forward_mode=mode,
         )
         self.switches[host.name] = switch
         switch.start()
@@ -91,6 +114,7 @@ class VhostUserMigration:
     # -- 2.3.4: the VM on host_server_1 --------------------------------------------------
 
     def start_vm(self, boot_timeout: float = 120) -> VirtualMachine:
+        """Boot the VM on host_server_1 and wait for its shell."""
         self.source_vm = self._vm(self.source, "src")
         self.source_vm.start()
         self.source_vm.wait_for_shell(timeout=boot_timeout)
@@ -99,6 +123,7 @@ class VhostUserMigration:
     # -- 2.3.6: testpmd in the VM ----------------------------------------------------------
 
     def guest_testpmd_argv(self) -> list[str]:
+        """The guide's run_testpmd_in_vm.sh as the DPDK under test spells it."""
         slots = [nic.slot for nic in self.spec.nics if nic.slot is not None]
         eal = EalOptions(lcores="0-1", allow=[f"0000:00:{slot:02x}.0" for slot in slots])
         app = TestPmdOptions(total_num_mbufs=GUEST_MBUFS, nb_cores=1, extra=["--burst=64"])
@@ -106,6 +131,7 @@ class VhostUserMigration:
         return testpmd_argv(binary, eal, app, self.version)
 
     def start_guest_testpmd(self) -> TestPmd:
+        """Testpmd in the VM: `set fwd mac retry`, `start tx_first`."""
         assert self.source_vm is not None
         self.guest_pmd = self.source_vm.launch_testpmd(
             self.guest_testpmd_argv(), version=self.version
@@ -117,6 +143,7 @@ class VhostUserMigration:
     # -- 2.3.10: the VM on host_server_2, waiting for the migration -------------------
 
     def start_destination_vm(self) -> VirtualMachine:
+        """Start the VM on host_server_2, waiting for the migration (-incoming)."""
         self.dest_vm = self._vm(self.destination, "dst")
         self.dest_vm.start(incoming=f"tcp:{self.destination.session.address}:{MIGRATION_PORT}")
         return self.dest_vm
@@ -124,31 +151,102 @@ class VhostUserMigration:
     # -- 2.3.12: migrate ------------------------------------------------------------------
 
     def migrate(self, timeout: float = 120) -> MigrationResult:
+        """`migrate tcp:<host_server_2>:5555` on host_server_1, until it ends."""
         assert self.source_vm is not None and self.dest_vm is not None
         self.migration = self.source_vm.migrate_to(
             self.dest_vm, port=MIGRATION_PORT, timeout=timeout
         )
-        if faults.active("vm-paused-after-migration"):
-            import time
-
-            # Hold the guest still for longer than any bound: the downtime check must bite.
-            self.dest_vm.pause()
-            time.sleep(self.topology.migration_downtime_bound_ms / 1000 + 0.5)
-            self.dest_vm.resume()
         return self.migration
+
+    def check_switch_up(self, host: HostHandle, timeout: float = 10.0) -> PortInfo:
+        """2.3.12 "Check that switch is up": the host's vhost switch owns a NIC with link."""
+        switch = self.switches[host.name]
+        assert switch.pmd is not None, f"{host.name}: the vhost switch is not running"
+        return switch.pmd.wait_link_up(switch.nic_port, timeout=timeout)
+
+    def guest_ports(self) -> dict[int, PortInfo]:
+        """`show port info all` in the VM: the guest's ports as testpmd sees them."""
+        assert self.guest_pmd is not None
+        return {port: self.guest_pmd.show_port_info(port) for port in self.guest_pmd.port_ids()}
+
+    def window(self, stream: StreamResult) -> LossWindow:
+        """The migration on the stream's timeline: from `migrate` to `completed`."""
+        assert self.migration is not None
+        return LossWindow(
+            "migration",
+            stream.at(self.migration.started_at),
+            stream.at(self.migration.finished_at),
+            slack_s=WINDOW_SLACK_S,
+        )
 
     # -- 2.3.13: back to the testpmd prompt, now on host_server_2 ------------------------
 
     def reattach_guest_testpmd(self) -> TestPmd:
+        """The testpmd prompt of the VM, now on host_server_2 (state carried over)."""
         assert self.dest_vm is not None and self.guest_pmd is not None
         self.guest_pmd = self.dest_vm.attach_testpmd(self.guest_pmd)
         return self.guest_pmd
 
+    # -- reports ----------------------------------------------------------------------------
+
+    def attach_migration_report(self, stream: StreamResult) -> None:
+        """QEMU's `info migrate` next to what traffic measured, and the stream itself."""
+        result = self.migration
+        assert result is not None
+        window = self.window(stream)
+        inside = stream.account(window).windows[0]
+        outage = inside.outage
+        attach_table(
+            "info migrate vs traffic",
+            ["field (guide: info migrate)", "QEMU", "measured from traffic"],
+            [
+                ["Migration status", result.status, ""],
+                [
+                    "total time (ms)",
+                    result.total_time_ms,
+                    f"{(window.end_s - window.start_s) * 1000:.0f}",
+                ],
+                [
+                    "downtime (ms)",
+                    result.downtime_ms,
+                    f"{outage.duration_ms:.1f}" if outage else "no outage",
+                ],
+                ["setup (ms)", result.setup_time_ms, ""],
+                ["transferred ram (kbytes)", (result.transferred_ram_bytes or 0) // 1024, ""],
+                ["throughput (mbps)", result.throughput_mbps, ""],
+                ["remaining ram (kbytes)", (result.remaining_ram or 0) // 1024, ""],
+                ["dirty sync count", result.dirty_sync_count, ""],
+                [
+                    "frames sent / received / lost / duplicated",
+                    "",
+                    f"{stream.sent} / {stream.received} / {stream.lost} / {stream.duplicated}",
+                ],
+                ["frames lost in the migration", "", inside.lost],
+                [
+                    "outage start / end after `migrate` (ms)",
+                    "",
+                    f"{(outage.start_s - window.start_s) * 1000:+.1f} / "
+                    f"{(outage.end_s - window.start_s) * 1000:+.1f}"
+                    if outage
+                    else "no outage",
+                ],
+                ["resolution (ms)", "", f"{stream.resolution_ms:.3f}"],
+            ],
+        )
+        events = [
+            (stream.at(t), f"{vm.name}: {name}")
+            for vm in (self.source_vm, self.dest_vm)
+            if vm is not None
+            for t, name, _ in vm.events
+            if name in ("STOP", "RESUME")
+        ]
+        queues = "packed" if self.packed else "split"
+        attach_stream(f"{self.vm_name} migrating ({queues} virtqueues)", stream, [window], events)
+
     # -- teardown ---------------------------------------------------------------------------
 
     def close(self) -> None:
-        from framework.report.attach import attach_text
-
+        """Stop the VMs and the switches; their consoles and transcripts go to the report."""
         for vm in (self.dest_vm, self.source_vm):
             if vm is not None:
                 try:

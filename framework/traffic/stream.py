@@ -1,4 +1,4 @@
-"""Analysis of a sequenced stream: loss, duplicates, reordering and gaps (downtime).
+"""Analysis of a sequenced stream: loss, duplicates, reordering and outages (downtime).
 
 The agent's `stream` op sends frames numbered 0..sent-1 (a number is only used by a frame
 that actually left the TG) and records, for every marked frame received, its sequence
@@ -9,12 +9,16 @@ Times are seconds since the stream started (t0, the TG's wall clock at stream st
 Events recorded on the controller with time.time() map onto that timeline with
 `result.at(event_time)`.
 
-A gap is a stretch of the timeline in which the receiver saw nothing it should have:
-either sequence numbers went missing between two received frames (a loss gap: from the
-receive time of the last frame before the loss to that of the first frame after it), or
-the receiver saw nothing for longer than `stall_ms` beyond what the sender's own spacing
-explains (a stall: frames held in a buffer, none lost; a pause of the sender is not one).
-Overlapping windows merge, so one outage is one gap.
+An outage is a stretch of the timeline in which the receiver saw nothing it should have:
+sequence numbers went missing between two received frames (from the receive time of the
+last frame before the loss to that of the first frame after it), or the receiver saw
+nothing for longer than `stall_ms` beyond what the sender's own spacing explains (frames
+held in a buffer; a pause of the sender is not one). Spans that overlap or touch are one
+outage, with one duration and one loss.
+
+A test names the windows in which it allows an outage (`LossWindow`: a migration, a
+failover) and asks `result.account(*windows)`: per window its outages and lost frames,
+and outside every window the frames lost, duplicated and reordered, each with its time.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from __future__ import annotations
 import base64
 import math
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -36,30 +40,172 @@ STALL_FLOOR_MS = 5.0
 
 
 @dataclass(frozen=True)
-class Gap:
-    """One interruption of the stream, in seconds since stream start."""
+class Outage:
+    """One interruption of the stream, in seconds since stream start.
 
-    start_s: float  # receive time of the last frame before the gap (0.0: stream start)
+    An outage is one event however it shows: frames held and delivered late, frames lost,
+    or both (a VM's queue drained on the destination, then the frames sent during the
+    switch-over lost) are one outage with one duration and one loss.
+    """
+
+    start_s: float  # receive time of the last frame before the outage (0.0: stream start)
     end_s: float  # receive time of the first frame after it (stream end if none came)
-    lost: int = 0  # sequence numbers never received that belong to this gap (exact)
-    lost_seqs: range = range(0)  # first..last lost sequence number (a span; see `lost`)
+    lost_runs: tuple[range, ...] = ()  # runs of consecutive sequence numbers never received
     open_ended: bool = False  # nothing was received after it: the stream never recovered
 
     @property
     def duration_ms(self) -> float:
+        """How long the receiver saw nothing it should have."""
         return (self.end_s - self.start_s) * 1000.0
 
+    @property
+    def lost(self) -> int:
+        """Frames lost in this outage (exact)."""
+        return sum(len(run) for run in self.lost_runs)
+
     def overlaps(self, t0: float, t1: float) -> bool:
+        """Whether the outage touches [t0, t1] (stream seconds)."""
         return self.start_s <= t1 and self.end_s >= t0
 
     def __str__(self) -> str:
-        lost = ""
-        if self.lost:
-            span = self.lost_seqs
-            seqs = f"{span.start}" if len(span) == 1 else f"{span.start}-{span[-1]}"
-            lost = f", {self.lost} lost (seq {seqs})"
+        lost = f", {self.lost} lost (seq {_runs(self.lost_runs)})" if self.lost else ", 0 lost"
         tail = ", never recovered" if self.open_ended else ""
-        return f"gap {self.duration_ms:.1f} ms at {self.start_s:.4f}-{self.end_s:.4f} s{lost}{tail}"
+        return (
+            f"outage {self.duration_ms:.1f} ms at {self.start_s:.4f}-{self.end_s:.4f} s{lost}{tail}"
+        )
+
+
+def _runs(runs: Sequence[range], limit: int = 4) -> str:
+    text = [f"{r.start}" if len(r) == 1 else f"{r.start}-{r[-1]}" for r in runs[:limit]]
+    if len(runs) > limit:
+        text.append(f"... ({len(runs) - limit} more runs)")
+    return ", ".join(text)
+
+
+@dataclass(frozen=True)
+class LossWindow:
+    """A stretch of the stream in which the test allows an outage.
+
+    A migration, a bond failover, a VF detach and attach. `slack_s` widens it on both
+    sides, for what the controller's clock cannot place exactly (the switch-over lands at
+    the window's edge).
+    """
+
+    name: str
+    start_s: float
+    end_s: float
+    slack_s: float = 0.5
+
+    @property
+    def span(self) -> tuple[float, float]:
+        """The window with its slack, in stream seconds."""
+        return self.start_s - self.slack_s, self.end_s + self.slack_s
+
+    def holds(self, t: np.ndarray) -> np.ndarray:
+        """Which of the stream times `t` fall inside the window (slack included)."""
+        lo, hi = self.span
+        return (t >= lo) & (t <= hi)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.name} window {self.start_s:.3f}-{self.end_s:.3f} s "
+            f"(+/- {self.slack_s * 1000:g} ms)"
+        )
+
+
+@dataclass(frozen=True)
+class Frames:
+    """Sequence numbers and the stream times at which each happened (sent or received)."""
+
+    what: str  # "lost" (times: when sent), "duplicated" or "reordered" (when received)
+    seqs: np.ndarray
+    times: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.seqs)
+
+    def describe(self, limit: int = 5) -> str:
+        """'3 lost: seq 50 (sent at 0.050 s), ...' naming the first `limit` frames."""
+        verb = "sent" if self.what == "lost" else "received"
+        shown = ", ".join(
+            f"seq {int(s)} ({verb} at {t:.3f} s)"
+            for s, t in zip(self.seqs[:limit], self.times[:limit], strict=True)
+        )
+        more = f", ... ({len(self) - limit} more)" if len(self) > limit else ""
+        return f"{len(self)} {self.what}: {shown}{more}" if len(self) else f"0 {self.what}"
+
+
+@dataclass(frozen=True)
+class WindowAccount:
+    """What the stream did inside one loss window."""
+
+    window: LossWindow
+    outages: list[Outage]  # every outage touching the window (slack included)
+
+    @property
+    def lost(self) -> int:
+        """Frames lost in the window's outages."""
+        return sum(o.lost for o in self.outages)
+
+    @property
+    def lost_runs(self) -> tuple[range, ...]:
+        """Runs of consecutive lost sequence numbers; one outage loses one run."""
+        return tuple(run for o in self.outages for run in o.lost_runs)
+
+    @property
+    def downtime_ms(self) -> float:
+        """The longest outage in the window (0.0: the stream ran through it)."""
+        return max((o.duration_ms for o in self.outages), default=0.0)
+
+    @property
+    def outage(self) -> Outage | None:
+        """The longest outage in the window."""
+        return max(self.outages, key=lambda o: o.duration_ms, default=None)
+
+    def describe(self) -> str:
+        """One line: the window, its outages and what they lost."""
+        found = "; ".join(str(o) for o in self.outages) or "no outage"
+        return f"{self.window}: {len(self.outages)} outage(s): {found}"
+
+
+@dataclass(frozen=True)
+class LossAccount:
+    """A stream's loss split by the windows a test allows it in, and everything outside."""
+
+    windows: list[WindowAccount]
+    outside_outages: list[Outage]  # outages that touch no window
+    lost_outside: Frames
+    duplicated_outside: Frames
+    reordered_outside: Frames
+
+    @property
+    def clean_outside(self) -> bool:
+        """No frame lost, duplicated or reordered outside every window."""
+        return not (
+            len(self.lost_outside) or len(self.duplicated_outside) or len(self.reordered_outside)
+        )
+
+    def describe_outside(self) -> str:
+        """One line naming the first lost, duplicated and reordered frames outside."""
+        parts = [
+            f.describe()
+            for f in (self.lost_outside, self.duplicated_outside, self.reordered_outside)
+            if len(f)
+        ]
+        return "outside the windows: " + ("; ".join(parts) if parts else "nothing lost")
+
+    def table(self) -> tuple[list[str], list[list[object]]]:
+        """(headers, rows): every outage, with the window it belongs to, for attach_table."""
+        headers = ["window", "start s", "end s", "duration ms", "lost", "lost seqs"]
+        rows: list[list[object]] = []
+        tagged = [(w.window.name, o) for w in self.windows for o in w.outages]
+        tagged += [("(outside)", o) for o in self.outside_outages]
+        for name, o in sorted(tagged, key=lambda item: item[1].start_s):
+            rows.append(
+                [name, f"{o.start_s:.4f}", f"{o.end_s:.4f}", f"{o.duration_ms:.2f}", o.lost,
+                 _runs(o.lost_runs)]
+            )  # fmt: skip
+        return headers, rows
 
 
 def _decode(blob: str, kind: str, byteorder: str) -> np.ndarray:
@@ -157,8 +303,10 @@ class StreamResult:
 
     @cached_property
     def _first(self) -> np.ndarray:
-        """Indexes (into the rx-ordered arrays) of each sequence number's first arrival,
-        sorted by sequence number; numbers >= sent (another stream's frames) left out."""
+        """Indexes (rx order) of each sequence number's first arrival, by number.
+
+        Numbers >= sent (another stream's frames) are left out.
+        """
         values, first = np.unique(self.seq, return_index=True)
         return first[values < self.sent]
 
@@ -174,6 +322,7 @@ class StreamResult:
 
     @property
     def lost(self) -> int:
+        """Sequence numbers sent and never received."""
         return self.sent - self.received
 
     @property
@@ -183,16 +332,13 @@ class StreamResult:
 
     @property
     def duplicated(self) -> int:
+        """Arrivals of a sequence number already received."""
         return self.frames - self.foreign - self.received
 
-    @cached_property
+    @property
     def reordered(self) -> int:
         """First arrivals that came after a higher sequence number had already arrived."""
-        in_rx_order = self.seq[np.sort(self._first)]
-        if len(in_rx_order) < 2:
-            return 0
-        highest_before = np.maximum.accumulate(in_rx_order)[:-1]
-        return int(np.count_nonzero(in_rx_order[1:] < highest_before))
+        return len(self._late_arrivals)
 
     @cached_property
     def lost_seqs(self) -> np.ndarray:
@@ -226,95 +372,155 @@ class StreamResult:
             "max": float(lat.max()),
         }
 
-    # --- gaps ---------------------------------------------------------------------------
+    # --- outages ------------------------------------------------------------------------
 
     @property
     def stall_threshold_ms(self) -> float:
+        """Silence longer than this (beyond the sender's own spacing) is a stall."""
         if self.stall_ms is not None:
             return self.stall_ms
         if math.isinf(self.resolution_ms):
             return STALL_FLOOR_MS
         return max(STALL_INTERVALS * self.resolution_ms, STALL_FLOOR_MS)
 
-    @cached_property
-    def gaps(self) -> list[Gap]:
-        """Every interruption, in time order; their `lost` add up to `lost` exactly."""
-        windows: list[tuple[float, float, int, int, int, bool]] = []
+    def _loss_spans(self) -> list[tuple[float, float, range, bool]]:
+        """(start, end, lost run, open ended) for every run of lost sequence numbers."""
+        spans: list[tuple[float, float, range, bool]] = []
         stream_end = float(self.tx_last_s or 0.0)
         seqs = self.seq[self._first]  # ascending
         times = self.rx_s[self._first]
         if not len(seqs):
-            if self.sent:
-                windows.append((0.0, stream_end, self.sent, 0, self.sent - 1, True))
-        else:
-            if seqs[0] > 0:
-                windows.append((0.0, float(times[0]), int(seqs[0]), 0, int(seqs[0]) - 1, False))
-            # the gap ends when traffic is back: the first arrival of any later number,
-            # which under reordering need not be the next number itself
-            back = np.minimum.accumulate(times[::-1])[::-1]
-            for i in np.flatnonzero(np.diff(seqs) > 1):
-                a, b = int(seqs[i]), int(seqs[i + 1])
-                ta, tb = float(times[i]), float(back[i + 1])
-                windows.append((min(ta, tb), max(ta, tb), b - a - 1, a + 1, b - 1, False))
-            last = int(seqs[-1])
-            if last < self.sent - 1:
-                start = float(times[-1])
-                windows.append(
-                    (
-                        start,
-                        max(stream_end, start),
-                        self.sent - 1 - last,
-                        last + 1,
-                        self.sent - 1,
-                        True,
-                    )
-                )
-            order = np.argsort(times, kind="stable")
-            arrivals = times[order]
-            silence = np.diff(arrivals)
-            if self.tx_s is not None:
-                # a pause of the sender (descheduled on a busy TG) is silent at the
-                # receiver too, yet nothing in the path stalled: only the receive spacing
-                # beyond the send spacing counts
-                silence = silence - np.clip(np.diff(self.tx_s[self._first][order]), 0, None)
-            stall_s = self.stall_threshold_ms / 1000.0
-            for i in np.flatnonzero(silence > stall_s):
-                windows.append((float(arrivals[i]), float(arrivals[i + 1]), 0, -1, -1, False))
-        windows.sort(key=lambda w: (w[0], w[1]))
-        merged: list[list[Any]] = []
-        for start, end, lost, first, last, open_ended in windows:
-            cur = merged[-1] if merged else None
-            if cur is not None and (start < cur[1] or start == cur[0]):
-                cur[1] = max(cur[1], end)
-                cur[2] += lost
-                if lost:
-                    cur[3] = first if cur[3] < 0 else min(cur[3], first)
-                    cur[4] = max(cur[4], last)
-                cur[5] = cur[5] or open_ended
-            else:
-                merged.append([start, end, lost, first, last, open_ended])
+            return [(0.0, stream_end, range(self.sent), True)] if self.sent else []
+        if seqs[0] > 0:
+            spans.append((0.0, float(times[0]), range(int(seqs[0])), False))
+        # traffic is back at the first arrival of any later number, which under reordering
+        # need not be the next number itself
+        back = np.minimum.accumulate(times[::-1])[::-1]
+        for i in np.flatnonzero(np.diff(seqs) > 1):
+            ta, tb = float(times[i]), float(back[i + 1])
+            run = range(int(seqs[i]) + 1, int(seqs[i + 1]))
+            spans.append((min(ta, tb), max(ta, tb), run, False))
+        last = int(seqs[-1])
+        if last < self.sent - 1:
+            start = float(times[-1])
+            spans.append((start, max(stream_end, start), range(last + 1, self.sent), True))
+        return spans
+
+    def _stall_spans(self) -> list[tuple[float, float]]:
+        """(start, end) of every silence longer than the stall threshold."""
+        order = np.argsort(self.rx_s[self._first], kind="stable")
+        arrivals = self.rx_s[self._first][order]
+        silence = np.diff(arrivals)
+        if self.tx_s is not None:
+            # a pause of the sender (descheduled on a busy TG) is silent at the receiver
+            # too, yet nothing in the path stalled: only receive spacing beyond the send
+            # spacing counts
+            silence = silence - np.clip(np.diff(self.tx_s[self._first][order]), 0, None)
+        stall_s = self.stall_threshold_ms / 1000.0
         return [
-            Gap(s, e, n, range(f, la + 1) if n else range(0), o) for s, e, n, f, la, o in merged
+            (float(arrivals[i]), float(arrivals[i + 1])) for i in np.flatnonzero(silence > stall_s)
+        ]
+
+    @cached_property
+    def outages(self) -> list[Outage]:
+        """Every interruption, in time order.
+
+        Loss spans and stalls closer together than the stall threshold are one outage:
+        the stream never came back to a steady flow between them. A switch-over shows as
+        a stall (frames held in the paused VM), the held frames delivered in a burst, and
+        a loss span (the frames sent meanwhile) starting at the burst's last frame.
+        """
+        spans = [(a, b, (run,), o) for a, b, run, o in self._loss_spans()]
+        spans += [(a, b, (), False) for a, b in self._stall_spans()]
+        spans.sort(key=lambda w: (w[0], w[1]))
+        join_s = self.stall_threshold_ms / 1000.0
+        merged: list[list[Any]] = []
+        for start, end, runs, open_ended in spans:
+            cur = merged[-1] if merged else None
+            if cur is not None and start - cur[1] < join_s:
+                cur[1] = max(cur[1], end)
+                cur[2] += runs
+                cur[3] = cur[3] or open_ended
+            else:
+                merged.append([start, end, runs, open_ended])
+        return [
+            Outage(a, b, tuple(sorted(runs, key=lambda r: r.start)), o) for a, b, runs, o in merged
         ]
 
     @property
     def downtime_ms(self) -> float:
-        """The longest gap, in ms (0.0 without any)."""
-        return max((g.duration_ms for g in self.gaps), default=0.0)
+        """The longest outage, in ms (0.0 without any)."""
+        return max((o.duration_ms for o in self.outages), default=0.0)
 
-    def longest_gap(self) -> Gap | None:
-        return max(self.gaps, key=lambda g: g.duration_ms, default=None)
+    def longest_outage(self) -> Outage | None:
+        """The longest outage of the whole stream."""
+        return max(self.outages, key=lambda o: o.duration_ms, default=None)
 
-    def gaps_between(self, t0: float, t1: float) -> list[Gap]:
-        """Gaps overlapping [t0, t1] (stream seconds)."""
-        return [g for g in self.gaps if g.overlaps(t0, t1)]
+    # --- loss by window ---------------------------------------------------------------
 
-    def gap_around(self, t0: float, t1: float | None = None, *, slack: float = 0.0) -> Gap | None:
-        """The longest gap overlapping the event window [t0 - slack, t1 + slack] (stream
-        seconds: use `at()` for controller times), None if the stream ran through it."""
-        t1 = t0 if t1 is None else t1
-        found = self.gaps_between(t0 - slack, t1 + slack)
-        return max(found, key=lambda g: g.duration_ms, default=None)
+    def send_time(self, seqs: np.ndarray) -> np.ndarray:
+        """When frames were sent (stream seconds), lost ones included.
+
+        Interpolated between the send stamps of the received frames around them, or taken
+        from the rate when the frames carry no stamps.
+        """
+        seqs = np.asarray(seqs, dtype=np.int64)
+        rate = self.pps or self.rate_achieved_pps
+        per_frame = 1.0 / rate if rate else 0.0
+        if self.tx_s is None or self.received < 2:
+            return self.tx_first_s + seqs * per_frame
+        known, sent_at = self.seq[self._first], self.tx_s[self._first]
+        times = np.interp(seqs, known, sent_at)
+        # before the first and after the last frame received: count on from the rate
+        times = np.where(seqs < known[0], sent_at[0] - (known[0] - seqs) * per_frame, times)
+        return np.where(seqs > known[-1], sent_at[-1] + (seqs - known[-1]) * per_frame, times)
+
+    @cached_property
+    def _extra_arrivals(self) -> np.ndarray:
+        """Indexes (rx order) of every arrival of a number already received: duplicates."""
+        mine = np.flatnonzero(self.seq < self.sent)
+        extra = np.ones(len(self.seq), dtype=bool)
+        extra[self._first] = False
+        return mine[extra[mine]]
+
+    @cached_property
+    def _late_arrivals(self) -> np.ndarray:
+        """Indexes (rx order) of first arrivals that came after a higher number had."""
+        firsts = np.sort(self._first)
+        if len(firsts) < 2:
+            return np.zeros(0, dtype=np.int64)
+        in_rx_order = self.seq[firsts]
+        highest_before = np.maximum.accumulate(in_rx_order)[:-1]
+        return firsts[1:][in_rx_order[1:] < highest_before]
+
+    def account(self, *windows: LossWindow) -> LossAccount:
+        """Split what went wrong by the windows in which the test allows it.
+
+        An outage belongs to every window it touches (slack included); lost frames belong
+        to their outage. Duplicated and reordered frames belong to a window when they
+        arrived inside it. Everything else is outside, where a correct DUT loses nothing.
+        """
+        inside = [
+            WindowAccount(w, [o for o in self.outages if o.overlaps(*w.span)]) for w in windows
+        ]
+        claimed = {id(o) for w in inside for o in w.outages}
+        outside = [o for o in self.outages if id(o) not in claimed]
+        lost = np.array([s for o in outside for run in o.lost_runs for s in run], dtype=np.int64)
+
+        def arrived_outside(idx: np.ndarray, what: str) -> Frames:
+            t = self.rx_s[idx]
+            keep = np.ones(len(idx), dtype=bool)
+            for w in windows:
+                keep &= ~w.holds(t)
+            return Frames(what, self.seq[idx][keep], t[keep])
+
+        return LossAccount(
+            windows=inside,
+            outside_outages=outside,
+            lost_outside=Frames("lost", lost, self.send_time(lost)),
+            duplicated_outside=arrived_outside(self._extra_arrivals, "duplicated"),
+            reordered_outside=arrived_outside(self._late_arrivals, "reordered"),
+        )
 
     def summary(self) -> str:
         """One line for logs and reports."""
@@ -322,27 +528,12 @@ class StreamResult:
         text = (
             f"sent {self.sent} at {rate}, received {self.received}, lost {self.lost}, "
             f"duplicated {self.duplicated}, reordered {self.reordered}, "
-            f"{len(self.gaps)} gap(s), downtime {self.downtime_ms:.1f} ms "
+            f"{len(self.outages)} outage(s), longest {self.downtime_ms:.1f} ms "
             f"(resolution {self.resolution_ms:.3f} ms)"
         )
         if self.tx_errors:
             text += f", {self.tx_errors} send errors ({self.tx_error})"
         return text
-
-    def table(self) -> tuple[list[str], list[list[object]]]:
-        """(headers, rows) of the gaps, for attach_table."""
-        headers = ["start s", "end s", "duration ms", "lost", "lost seqs"]
-        rows: list[list[object]] = [
-            [
-                f"{g.start_s:.4f}",
-                f"{g.end_s:.4f}",
-                f"{g.duration_ms:.2f}",
-                g.lost,
-                f"{g.lost_seqs.start}-{g.lost_seqs[-1]}" if g.lost else "",
-            ]
-            for g in self.gaps
-        ]
-        return headers, rows
 
     def __repr__(self) -> str:
         return f"StreamResult({self.summary()})"

@@ -25,6 +25,7 @@ from framework.remote.session import LocalSession
 from framework.traffic.generator import Capture, TrafficGenerator
 from framework.traffic.packets import payload_seq, udp_flow
 from framework.traffic.plot import plot_stream
+from framework.traffic.stream import LossWindow
 
 NS_A, NS_B, NS_S = "hcg-a", "hcg-b", "hcg-s"
 IF_A, IF_B = "hcga0", "hcgb0"
@@ -140,16 +141,17 @@ def test_outage_is_measured_as_downtime_with_exact_loss(
 
     outage_ms = ((t_c + t_d) / 2 - (t_a + t_b) / 2) * 1000
     start, end = result.at((t_a + t_b) / 2), result.at((t_c + t_d) / 2)
-    gap = result.gap_around(start, end)
+    (window,) = result.account(LossWindow("port disabled", start, end, slack_s=0)).windows
+    gap = window.outage
     print(f"\n{result.summary()}\n{gap}; outage {outage_ms:.1f} ms")
-    assert gap is not None, f"no gap around {start:.3f}-{end:.3f} s: {result.gaps}"
+    assert gap is not None, f"no outage around {start:.3f}-{end:.3f} s: {result.outages}"
     # loss accounting is exact: what the switch took in minus what b got, per the kernel
     assert result.sent == into_switch
     assert result.lost == into_switch - into_b == gap.lost > 0
     assert result.received == into_b and result.duplicated == 0
-    # one outage, one gap with loss; on a loaded machine late softirqs may add short stalls
-    assert [g for g in result.gaps if g.lost] == [gap] and result.downtime_ms == gap.duration_ms
-    assert all(s in gap.lost_seqs for s in result.lost_seqs)
+    # one outage with loss; on a loaded machine late softirqs may add short stalls
+    assert [g for g in result.outages if g.lost] == [gap] and result.downtime_ms == gap.duration_ms
+    assert len(gap.lost_runs) == 1 and list(result.lost_seqs) == list(gap.lost_runs[0])
     assert gap.duration_ms == pytest.approx(outage_ms, abs=20)
     assert gap.lost == pytest.approx(outage_ms / 1000 * PPS, abs=20 / 1000 * PPS)
     assert abs(gap.start_s - start) < 0.02 and abs(gap.end_s - end) < 0.02
@@ -158,7 +160,7 @@ def test_outage_is_measured_as_downtime_with_exact_loss(
         result,
         tmp_path / "outage.png",
         events=[(start, "port disabled"), (end, "port forwarding")],
-        window=(start, end),
+        windows=[LossWindow("port disabled", start, end, slack_s=0)],
         title="5 kpps through a bridge, port towards b disabled for 300 ms",
     )
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000

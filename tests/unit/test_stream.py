@@ -11,7 +11,7 @@ from array import array
 import numpy as np
 import pytest
 
-from framework.traffic.stream import Gap, StreamResult, synthetic
+from framework.traffic.stream import LossWindow, Outage, StreamResult, synthetic
 
 
 def steady(n: int, pps: float, start: float = 0.0) -> tuple[list[int], list[float]]:
@@ -22,7 +22,7 @@ def test_clean_stream_has_no_gap() -> None:
     seqs, times = steady(1000, 1000)
     r = synthetic(seqs, times, sent=1000, pps=1000)
     assert (r.received, r.lost, r.duplicated, r.reordered) == (1000, 0, 0, 0)
-    assert r.gaps == [] and r.downtime_ms == 0.0
+    assert r.outages == [] and r.downtime_ms == 0.0
     assert r.resolution_ms == 1.0
     assert r.rate_achieved_pps == pytest.approx(1000)
 
@@ -34,8 +34,8 @@ def test_outage_is_one_gap_with_exact_loss() -> None:
     keep = [i for i in seqs if not 5000 <= i < 8000]
     r = synthetic(keep, [times[i] for i in keep], sent=20_000, pps=pps)
     assert r.lost == 3000 and r.received == 17_000
-    (gap,) = r.gaps
-    assert gap.lost == 3000 and gap.lost_seqs == range(5000, 8000)
+    (gap,) = r.outages
+    assert gap.lost == 3000 and gap.lost_runs == (range(5000, 8000),)
     # from the last frame before (4999) to the first after (8000): 3001 intervals
     assert gap.duration_ms == pytest.approx(300.1)
     assert r.downtime_ms == pytest.approx(300.1)
@@ -43,19 +43,20 @@ def test_outage_is_one_gap_with_exact_loss() -> None:
     assert gap.start_s == pytest.approx(0.4999) and gap.end_s == pytest.approx(0.8)
 
 
-def test_two_gaps_downtime_is_the_longest_and_gap_around_finds_the_right_one() -> None:
+def test_two_outages_downtime_is_the_longest_and_each_window_claims_its_own() -> None:
     seqs, times = steady(3000, 1000)
     lost = set(range(100, 110)) | set(range(2000, 2200))
     keep = [i for i in seqs if i not in lost]
     r = synthetic(keep, [times[i] for i in keep], sent=3000, pps=1000)
-    assert [g.lost for g in r.gaps] == [10, 200]
+    assert [g.lost for g in r.outages] == [10, 200]
     assert r.downtime_ms == pytest.approx(201.0)
-    assert r.gap_around(1.9, 2.1).lost == 200
-    assert r.gap_around(0.105).lost == 10  # a single instant inside the first gap
-    assert r.gap_around(1.0, 1.5) is None
-    assert r.gap_around(1.0, 1.95, slack=0.1).lost == 200
-    assert sum(g.lost for g in r.gaps) == r.lost
-    assert all(any(s in g.lost_seqs for g in r.gaps) for s in r.lost_seqs)
+    late = r.account(LossWindow("late", 1.9, 2.1, slack_s=0))
+    assert [w.lost for w in late.windows] == [200]
+    assert list(late.lost_outside.seqs) == list(range(100, 110))
+    early = r.account(LossWindow("instant", 0.105, 0.105, slack_s=0))  # inside the first
+    assert early.windows[0].lost == 10 and len(early.lost_outside) == 200
+    assert r.account(LossWindow("quiet", 1.0, 1.5, slack_s=0)).windows[0].outages == []
+    assert r.account(LossWindow("near", 1.0, 1.95, slack_s=0.1)).windows[0].lost == 200
 
 
 def test_duplicates_and_reordering_are_counted_not_lost() -> None:
@@ -64,7 +65,7 @@ def test_duplicates_and_reordering_are_counted_not_lost() -> None:
     times = [i * 0.001 for i in range(len(seqs))]
     r = synthetic(seqs, times, sent=6, pps=1000)
     assert (r.received, r.lost, r.duplicated, r.reordered) == (6, 0, 1, 1)
-    assert r.gaps == []
+    assert r.outages == []
 
 
 def test_reordered_neighbours_of_a_loss_still_give_a_positive_gap() -> None:
@@ -73,23 +74,23 @@ def test_reordered_neighbours_of_a_loss_still_give_a_positive_gap() -> None:
     times = [0.000, 0.001, 0.002, 0.050, 0.051, 0.052]
     r = synthetic(seqs, times, sent=8, pps=1000)
     assert r.lost == 2 and r.reordered == 1
-    assert [g.lost for g in r.gaps] == [2]
-    gap = r.gaps[0]
-    assert gap.lost_seqs == range(3, 5) and gap.duration_ms == pytest.approx(48.0)
+    assert [g.lost for g in r.outages] == [2]
+    gap = r.outages[0]
+    assert gap.lost_runs == (range(3, 5),) and gap.duration_ms == pytest.approx(48.0)
 
 
 def test_leading_and_trailing_loss() -> None:
     seqs = list(range(10, 90))
     r = synthetic(seqs, [i / 1000 for i in seqs], sent=100, pps=1000)
-    first, last = r.gaps
-    assert first.start_s == 0.0 and first.lost_seqs == range(0, 10)
-    assert last.lost_seqs == range(90, 100) and last.open_ended
+    first, last = r.outages
+    assert first.start_s == 0.0 and first.lost_runs == (range(0, 10),)
+    assert last.lost_runs == (range(90, 100),) and last.open_ended
     assert first.lost + last.lost == r.lost == 20
 
 
 def test_nothing_received_is_one_open_gap() -> None:
     r = synthetic([], [], sent=50, pps=1000)
-    assert r.lost == 50 and len(r.gaps) == 1 and r.gaps[0].open_ended
+    assert r.lost == 50 and len(r.outages) == 1 and r.outages[0].open_ended
     assert r.downtime_ms == pytest.approx(49.0)  # the whole stream: 50 frames 1 ms apart
 
 
@@ -99,9 +100,9 @@ def test_a_stall_without_loss_is_a_gap_and_jitter_is_not() -> None:
     times[200] += 0.0008  # sub-threshold jitter
     r = synthetic(seqs, times, sent=1000, pps=1000)
     assert r.lost == 0
-    (gap,) = r.gaps
+    (gap,) = r.outages
     assert gap.lost == 0 and gap.duration_ms == pytest.approx(81.0)
-    assert synthetic(seqs, times, sent=1000, pps=1000, stall_ms=100).gaps == []
+    assert synthetic(seqs, times, sent=1000, pps=1000, stall_ms=100).outages == []
 
 
 def test_frames_of_another_stream_are_foreign() -> None:
@@ -141,7 +142,7 @@ def test_from_agent_decodes_packed_arrays() -> None:
     assert r.latency_ms["median"] == pytest.approx(0.01)
     assert r.rate_achieved_pps == pytest.approx(1000)
     assert r.ignored_own == {"p": 4} and r.started_at == 5.0
-    assert r.gaps == [Gap(0.00101, 0.00301, 1, range(2, 3))]
+    assert r.outages == [Outage(0.00101, 0.00301, (range(2, 3),))]
 
 
 def test_large_stream_analysis_is_fast() -> None:
@@ -150,7 +151,7 @@ def test_large_stream_analysis_is_fast() -> None:
     keep = np.sort(rng.choice(n, size=n - 2000, replace=False))  # 1 % random loss
     start = time.perf_counter()
     r = StreamResult(sent=n, seq=keep, rx_s=keep / 50_000, pps=50_000)
-    assert r.lost == 2000 and sum(g.lost for g in r.gaps) == 2000
+    assert r.lost == 2000 and sum(g.lost for g in r.outages) == 2000
     assert time.perf_counter() - start < 2.0
 
 
@@ -159,13 +160,13 @@ def test_a_pause_of_the_sender_is_not_a_stall() -> None:
     seqs, tx = steady(1000, 1000)
     tx = [t + (0.030 if i >= 500 else 0.0) for i, t in enumerate(tx)]
     rx = [t + 0.0001 for t in tx]
-    assert synthetic(seqs, rx, sent=1000, pps=1000, tx_s=tx).gaps == []
+    assert synthetic(seqs, rx, sent=1000, pps=1000, tx_s=tx).outages == []
     # without send stamps the same arrivals look like a stall
-    assert len(synthetic(seqs, rx, sent=1000, pps=1000).gaps) == 1
+    assert len(synthetic(seqs, rx, sent=1000, pps=1000).outages) == 1
     # the path holding frames for 30 ms while the sender kept going is one
     held = [t + (0.030 if 500 <= i < 530 else 0.0) for i, t in enumerate(steady(1000, 1000)[1])]
     r = synthetic(seqs, held, sent=1000, pps=1000, tx_s=steady(1000, 1000)[1])
-    assert [g.lost for g in r.gaps] == [0] and r.gaps[0].duration_ms == pytest.approx(31.0)
+    assert [g.lost for g in r.outages] == [0] and r.outages[0].duration_ms == pytest.approx(31.0)
 
 
 # --- the agent's send loop, with fake senders: pacing and counting, no sockets ------------
@@ -289,3 +290,69 @@ def test_checksum_patch_works_in_place_in_a_ring_slot(size: int) -> None:
     finally:
         view.release()
         ring.close()
+
+
+def _migration_shape(pps: float = 1000) -> tuple[list[int], list[float], list[float]]:
+    """What a correct DUT did here during a live migration: frames 7701-7811 held in the
+    paused VM and delivered 371 ms late on the destination, in a burst just before the
+    first frame after the 259 frames (7812-8070) sent during the switch-over and lost."""
+    seqs, tx = steady(12_000, pps)
+    rx = [t + 0.0002 for t in tx]
+    back = 8.0705  # when the destination delivers the held frames; 8071 arrives at 8.0712
+    kept = [s for s in seqs if not 7812 <= s <= 8070]
+    arrival = {s: (back + (s - 7701) * 1e-6 if 7701 <= s <= 7811 else rx[s]) for s in kept}
+    return kept, [arrival[s] for s in kept], [tx[s] for s in kept]
+
+
+def test_held_then_lost_frames_are_one_outage_with_its_loss() -> None:
+    seqs, rx, tx = _migration_shape()
+    r = synthetic(seqs, rx, sent=12_000, pps=1000, tx_s=tx)
+    (outage,) = r.outages
+    assert outage.lost == 259 and outage.lost_runs == (range(7812, 8071),)
+    assert outage.duration_ms == pytest.approx(371.0, abs=0.1)  # 7.7002 -> 8.0712 s
+    account = r.account(LossWindow("migration", 5.0, 8.2, slack_s=0.5))
+    assert account.clean_outside and account.windows[0].lost_runs == (range(7812, 8071),)
+
+
+def test_steady_loss_outside_the_window_is_named_with_send_times() -> None:
+    seqs, rx, tx = _migration_shape()
+    keep = [i for i, s in enumerate(seqs) if s % 50 or s >= 5000]  # 1 in 50 before 5 s
+    r = synthetic([seqs[i] for i in keep], [rx[i] for i in keep], sent=12_000, pps=1000,
+                  tx_s=[tx[i] for i in keep])  # fmt: skip
+    account = r.account(LossWindow("migration", 5.5, 8.2))
+    assert not account.clean_outside
+    assert list(account.lost_outside.seqs[:3]) == [0, 50, 100] and len(account.lost_outside) == 100
+    assert account.lost_outside.times[1] == pytest.approx(0.050)
+    assert account.lost_outside.describe(limit=2) == (
+        "100 lost: seq 0 (sent at 0.000 s), seq 50 (sent at 0.050 s), ... (98 more)"
+    )
+    assert account.windows[0].lost_runs == (range(7812, 8071),)  # the migration itself
+
+
+def test_a_second_outage_after_the_window_is_outside_and_steady_loss_inside_is_many_runs() -> None:
+    seqs, rx, tx = _migration_shape()
+    keep = [i for i, s in enumerate(seqs) if not 9500 <= s < 9600]
+    r = synthetic([seqs[i] for i in keep], [rx[i] for i in keep], sent=12_000, pps=1000,
+                  tx_s=[tx[i] for i in keep])  # fmt: skip
+    account = r.account(LossWindow("migration", 5.0, 8.2))
+    assert [o.lost for o in account.outside_outages] == [100]
+    assert account.lost_outside.seqs[0] == 9500
+    lossy = [i for i, s in enumerate(seqs) if not (6000 <= s < 7000 and s % 100 == 0)]
+    r = synthetic([seqs[i] for i in lossy], [rx[i] for i in lossy], sent=12_000, pps=1000,
+                  tx_s=[tx[i] for i in lossy])  # fmt: skip
+    (window,) = r.account(LossWindow("migration", 5.0, 8.2)).windows
+    assert len(window.outages) == 11 and len(window.lost_runs) == 11
+
+
+def test_duplicates_and_reordering_count_where_they_arrive() -> None:
+    seqs, times = steady(3000, 1000)
+    seqs = seqs[:1000] + [999] + seqs[1000:2500] + [2499] + seqs[2500:]
+    times = times[:1000] + [0.9995] + times[1000:2500] + [2.4995] + times[2500:]
+    seqs[500], seqs[501] = 501, 500
+    r = synthetic(seqs, times, sent=3000, pps=1000)
+    assert (r.duplicated, r.reordered, r.lost) == (2, 1, 0)
+    account = r.account(LossWindow("event", 2.3, 2.6, slack_s=0))
+    assert list(account.duplicated_outside.seqs) == [999]
+    assert list(account.reordered_outside.seqs) == [500]
+    assert "1 duplicated: seq 999 (received at 1.000 s)" in account.describe_outside()
+    assert r.account(LossWindow("all", 0, 3)).clean_outside
