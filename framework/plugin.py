@@ -7,7 +7,7 @@ host handles (virtual lab built here) -> fixtures of the test modules.
 from __future__ import annotations
 
 import platform
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -57,7 +57,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
         metavar="NAME",
         help="make the DUT misbehave on purpose (self-tests prove checks bite); "
-        f"one of: {', '.join(faults.FAULTS)}",
+        f"one of: {', '.join(faults.names())}",
     )
 
 
@@ -68,12 +68,20 @@ def pytest_configure(config: pytest.Config) -> None:
         path = Path(config.rootpath) / path
     try:
         config.stash[TOPOLOGY_KEY] = load_topology(path)
-        faults.activate(config.getoption("--inject-fault"))
+        config.stash[UNINSTALL_FAULTS_KEY] = faults.install(config.getoption("--inject-fault"))
     except FrameworkError as exc:
         raise pytest.UsageError(str(exc)) from None
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the injected faults, so the next session in this process runs unharmed."""
+    uninstall = config.stash.get(UNINSTALL_FAULTS_KEY, None)
+    if uninstall is not None:
+        uninstall()
+
+
 TOPOLOGY_KEY = pytest.StashKey[Topology]()
+UNINSTALL_FAULTS_KEY = pytest.StashKey[Callable[[], None]]()
 
 
 def missing_capabilities(topology: Topology, item: pytest.Item) -> list[str]:
@@ -82,8 +90,10 @@ def missing_capabilities(topology: Topology, item: pytest.Item) -> list[str]:
     for marker in item.iter_markers():
         if marker.name == "requires":
             needed.extend(marker.args)
+        if marker.name == "vms":
+            needed.extend(f"vms.{name}" for name in marker.args)
         needed.extend(MARKER_NEEDS.get(marker.name, ()))
-    have = topology.capabilities()
+    have = topology.capabilities() | {f"vms.{name}" for name in topology.vms}
     return [cap for cap in dict.fromkeys(needed) if cap not in have]
 
 
@@ -92,7 +102,11 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     topology = item.config.stash[TOPOLOGY_KEY]
     missing = missing_capabilities(topology, item)
     if missing:
-        reasons = "; ".join(f"{cap} ({CAPABILITY_MEANS.get(cap, cap)})" for cap in missing)
+        reasons = "; ".join(
+            f"{cap} (a VM the guide runs)" if cap.startswith("vms.")
+            else f"{cap} ({CAPABILITY_MEANS.get(cap, cap)})"
+            for cap in missing
+        )  # fmt: skip
         pytest.skip(f"topology '{topology.name}' lacks {reasons}")
 
 
