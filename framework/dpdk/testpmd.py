@@ -413,6 +413,54 @@ class TestPmd:
         """Guide 1: `mac_addr add port 1 vf 0 AA:BB:CC:DD:EE:FF`."""
         self.command(f"mac_addr add port {port} vf {vf} {mac}")
 
+    # ------------------------------------------------------------------ BPF filters
+
+    def bpf_load(
+        self, direction: Literal["rx", "tx"], port: int, queue: int, path: str, flags: str = "JM"
+    ) -> None:
+        """Load an eBPF filter (an ELF object on testpmd's host) on one queue of a port.
+
+        Args:
+            direction: "rx" or "tx" callback. A filter returning 0 drops the packet on RX;
+                on TX, testpmd counts it as TX-dropped.
+            port: Port id (testpmd takes 0-255).
+            queue: Queue id; it must exist on the port.
+            path: ELF object, e.g. from framework.dpdk.bpf (whose filters need "M").
+            flags: Letters of J (use the JIT), M (the argument is the mbuf, else the
+                packet data), or "-" for none.
+
+        The port may be started and forwarding: the callback is added live, no stop is
+        needed. A new filter replaces the queue's previous one. Port RX counters count
+        packets before an RX filter runs; only forwarding shows what it kept.
+
+        Raises:
+            TestPmdError: testpmd answered "<rc>:<strerror>" with rc != 0 (the message
+                carries the loader's or verifier's reason), or no answer line at all.
+            ValueError: a bad direction, flag letter, or a path with whitespace.
+        """
+        if direction not in ("rx", "tx"):
+            raise ValueError(f"direction must be rx or tx, not {direction!r}")
+        if not flags or set(flags) - set("JM-"):
+            raise ValueError(f"bpf-load flags are letters of J, M and -, not {flags!r}")
+        if not path or any(c.isspace() for c in path):
+            raise ValueError(f"testpmd cannot take this path as one token: {path!r}")
+        cmd = f"bpf-load {direction} {port} {queue} {flags} {path}"
+        output = self.command(cmd)
+        answers = re.findall(r"(?m)^(-?\d+):(.*)$", output)
+        if not answers:
+            raise TestPmdError(cmd, "no '<rc>:<reason>' answer from bpf-load", output)
+        rc, said = answers[-1]
+        if int(rc) != 0:
+            lines = [ln.strip() for ln in output.splitlines()]
+            why = "; ".join(ln for ln in lines if ln and not re.match(r"-?\d+:", ln))
+            raise TestPmdError(cmd, f"{rc}:{said.strip()}" + (f" ({why})" if why else ""), output)
+
+    def bpf_unload(self, direction: Literal["rx", "tx"], port: int, queue: int) -> None:
+        """Remove the eBPF filter of a port's queue; testpmd is silent if there is none."""
+        if direction not in ("rx", "tx"):
+            raise ValueError(f"direction must be rx or tx, not {direction!r}")
+        self.command(f"bpf-unload {direction} {port} {queue}")
+
     # ------------------------------------------------------------------ bonding
 
     @property
