@@ -1,19 +1,24 @@
-"""Guests for the VM guides: the built-in guest image, QEMU command lines, running VMs."""
+"""Guests for the VM guides: the built-in guest image, QEMU command lines, running VMs.
 
-from framework.virt.image import GuestImage, ensure_guest_image
-from framework.virt.qemu import probe_accel, qemu_argv
-from framework.virt.vm import (
+Modules: vm (VirtualMachine, the façade), qemu (command line, accelerator), image (the
+built-in guest), qmp (QEMU's control protocol), console (serial consoles, guest shell),
+guest_testpmd (testpmd in the guest), migration (live migration), errors.
+"""
+
+from framework.virt.console import GuestShell
+from framework.virt.errors import (
     GuestCommandFailed,
-    GuestShell,
     MigrationDidNotConverge,
     MigrationError,
     MigrationFailed,
-    MigrationResult,
     MigrationTimeout,
-    VirtualMachine,
     VmBootTimeout,
     VmError,
 )
+from framework.virt.image import GuestImage, ensure_guest_image
+from framework.virt.migration import MigrationResult
+from framework.virt.qemu import probe_accel, qemu_argv
+from framework.virt.vm import VirtualMachine
 
 __all__ = [
     "GuestCommandFailed",

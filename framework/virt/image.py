@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from framework.config.model import DEFAULT_TESTPMD
 from framework.container import image as container_image
 from framework.errors import CommandFailed, FrameworkError
 
@@ -263,7 +264,7 @@ def _script() -> str:
 def ensure_guest_image(
     session: Session,
     *,
-    testpmd: str = "/usr/bin/dpdk-testpmd",
+    testpmd: str = DEFAULT_TESTPMD,
     kernel: str | None = None,
     cache_dir: str = DEFAULT_CACHE_DIR,
     busybox: str = "/bin/busybox",

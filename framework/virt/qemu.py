@@ -13,10 +13,11 @@ import shlex
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from framework.config.model import DEFAULT_HUGEPAGE_MOUNT
 from framework.errors import ConfigError, RemoteError
 
 if TYPE_CHECKING:
-    from framework.config.model import Vm
+    from framework.config.model import Vm, VmNic
     from framework.remote.session import Session
     from framework.virt.image import GuestImage
 
@@ -48,39 +49,34 @@ def qemu_argv(
     pidfile: str | None = None,
     tap_ifnames: Mapping[str, str] | None = None,
     extra_append: str = "",
+    hugepage_mount: str = DEFAULT_HUGEPAGE_MOUNT,
 ) -> list[str]:
     """The full QEMU argv for `spec`, to run with -daemonize added by the caller if wanted.
 
-    Relative vhost-user socket names resolve in `sockets_dir`; console logs are written
-    next to the console sockets (`<socket>.log`). `image` is required for image: builtin.
+    Args:
+        spec: the topology's VM.
+        name: QEMU's -name, also used in errors.
+        image: the built-in guest; required when spec.image is "builtin".
+        sockets_dir: where relative vhost-user socket names resolve.
+        accel: "kvm" or "tcg" (probe_accel decides "auto").
+        qmp: the (address, port) QMP listens on.
+        serial0: ttyS0's unix socket; its log is written to `<socket>.log`.
+        serial1: ttyS1's unix socket, likewise.
+        incoming: the -incoming URI of a migration destination.
+        pidfile: where QEMU writes its pid.
+        tap_ifnames: host interface names of tap NICs, by NIC id.
+        extra_append: more guest kernel arguments (built-in image only).
+        hugepage_mount: the host's hugetlbfs, for backing: hugepages.
+
+    Raises:
+        ConfigError: accel is neither kvm nor tcg, or a built-in image is missing.
     """
     mem = f"{spec.memory_mb}M"
     argv = [spec.qemu, "-name", name, "-machine", "pc", "-nodefaults", "-display", "none"]
     argv += ["-no-reboot", "-m", mem, "-smp", str(spec.vcpus)]
-    if accel == "kvm":
-        argv += ["-accel", "kvm", "-cpu", "host"]
-    elif accel == "tcg":
-        argv += ["-accel", "tcg,thread=multi", "-cpu", "max"]
-    else:
-        raise ConfigError(f"vm {name}: accel must be kvm or tcg here, not {accel!r}")
-
-    if spec.backing == "memfd":
-        backend = f"memory-backend-memfd,id=mem0,size={mem},share=on"
-    else:
-        backend = f"memory-backend-file,id=mem0,size={mem},mem-path=/dev/hugepages,share=on"
-        backend += ",prealloc=on"
-    argv += ["-object", backend, "-numa", "node,memdev=mem0"]
-
-    if spec.image == "builtin":
-        if image is None:
-            raise ConfigError(f"vm {name}: image is builtin but no guest image was built")
-        append = f"{BASE_APPEND} hugepages={spec.guest_hugepages}"
-        if extra_append:
-            append += " " + extra_append
-        argv += ["-kernel", image.kernel, "-initrd", image.initrd, "-append", append]
-    else:
-        argv += ["-drive", f"file={spec.image},if=virtio,cache=none"]
-
+    argv += _accel_args(accel, name)
+    argv += _memory_args(spec, mem, hugepage_mount)
+    argv += _boot_args(spec, name, image, extra_append)
     for serial_id, path in (("ser0", serial0), ("ser1", serial1)):
         argv += [
             "-chardev",
@@ -88,39 +84,8 @@ def qemu_argv(
             "-serial",
             f"chardev:{serial_id}",
         ]
-
     for nic in spec.nics:
-        addr = f",addr={nic.slot:#x}" if nic.slot is not None else ""
-        mac = f",mac={nic.mac}" if nic.mac else ""
-        if nic.kind == "vhost-user":
-            assert nic.socket is not None  # the model requires it
-            socket = resolve_socket(nic.socket, sockets_dir)
-            argv += ["-chardev", f"socket,id=chr-{nic.id},path={socket}"]
-            argv += [
-                "-netdev",
-                f"type=vhost-user,id={nic.id},chardev=chr-{nic.id},queues={nic.queues}",
-            ]
-            packed = "on" if nic.packed else "off"
-            device = f"{nic.model},netdev={nic.id}{mac}{addr},packed={packed}"
-            if nic.queues > 1:
-                # One vector per queue plus config and control: the guest needs them for MQ.
-                device += f",mq=on,vectors={2 * nic.queues + 2}"
-            if nic.options:
-                device += f",{nic.options}"
-            argv += ["-device", device]
-        elif nic.kind == "tap":
-            ifname = (tap_ifnames or {}).get(nic.id)
-            netdev = f"tap,id={nic.id},script=no,downscript=no"
-            if ifname:
-                netdev += f",ifname={ifname}"
-            argv += ["-netdev", netdev]
-            device = f"{nic.model},netdev={nic.id}{mac}{addr}"
-            if nic.options:
-                device += f",{nic.options}"
-            argv += ["-device", device]
-        else:  # passthrough: the guide's VF, assigned with vfio on lab hosts
-            argv += ["-device", f"vfio-pci,host={nic.host_device},id={nic.id}{addr}"]
-
+        argv += _nic_args(nic, sockets_dir, tap_ifnames or {})
     argv += ["-qmp", f"tcp:{qmp[0]}:{qmp[1]},server=on,wait=off"]
     if pidfile:
         argv += ["-pidfile", pidfile]
@@ -131,6 +96,61 @@ def qemu_argv(
         # DPDK cores.
         argv = ["taskset", "-c", ",".join(str(c) for c in spec.cpu_pinning), *argv]
     return argv
+
+
+def _accel_args(accel: str, name: str) -> list[str]:
+    if accel == "kvm":
+        return ["-accel", "kvm", "-cpu", "host"]
+    if accel == "tcg":
+        return ["-accel", "tcg,thread=multi", "-cpu", "max"]
+    raise ConfigError(f"vm {name}: accel must be kvm or tcg here, not {accel!r}")
+
+
+def _memory_args(spec: Vm, mem: str, hugepage_mount: str) -> list[str]:
+    if spec.backing == "memfd":
+        backend = f"memory-backend-memfd,id=mem0,size={mem},share=on"
+    else:
+        backend = f"memory-backend-file,id=mem0,size={mem},mem-path={hugepage_mount},share=on"
+        backend += ",prealloc=on"
+    return ["-object", backend, "-numa", "node,memdev=mem0"]
+
+
+def _boot_args(spec: Vm, name: str, image: GuestImage | None, extra_append: str) -> list[str]:
+    if spec.image != "builtin":
+        return ["-drive", f"file={spec.image},if=virtio,cache=none"]
+    if image is None:
+        raise ConfigError(f"vm {name}: image is builtin but no guest image was built")
+    append = f"{BASE_APPEND} hugepages={spec.guest_hugepages}"
+    if extra_append:
+        append += " " + extra_append
+    return ["-kernel", image.kernel, "-initrd", image.initrd, "-append", append]
+
+
+def _nic_args(nic: VmNic, sockets_dir: str, tap_ifnames: Mapping[str, str]) -> list[str]:
+    addr = f",addr={nic.slot:#x}" if nic.slot is not None else ""
+    mac = f",mac={nic.mac}" if nic.mac else ""
+    options = f",{nic.options}" if nic.options else ""
+    if nic.kind == "vhost-user":
+        assert nic.socket is not None  # the model requires it
+        socket = resolve_socket(nic.socket, sockets_dir)
+        packed = "on" if nic.packed else "off"
+        device = f"{nic.model},netdev={nic.id}{mac}{addr},packed={packed}"
+        if nic.queues > 1:
+            # One vector per queue plus config and control: the guest needs them for MQ.
+            device += f",mq=on,vectors={2 * nic.queues + 2}"
+        return [
+            "-chardev", f"socket,id=chr-{nic.id},path={socket}",
+            "-netdev", f"type=vhost-user,id={nic.id},chardev=chr-{nic.id},queues={nic.queues}",
+            "-device", device + options,
+        ]  # fmt: skip
+    if nic.kind == "tap":
+        netdev = f"tap,id={nic.id},script=no,downscript=no"
+        ifname = tap_ifnames.get(nic.id)
+        if ifname:
+            netdev += f",ifname={ifname}"
+        return ["-netdev", netdev, "-device", f"{nic.model},netdev={nic.id}{mac}{addr}{options}"]
+    # passthrough: the guide's VF, assigned with vfio on lab hosts
+    return ["-device", f"vfio-pci,host={nic.host_device},id={nic.id}{addr}"]
 
 
 def probe_accel(

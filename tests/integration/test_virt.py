@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from framework.config.model import Vm
-from framework.dpdk.testpmd import TestPmd
+from framework.dpdk.testpmd import TestPmd, TestPmdStartError
 from framework.remote import LocalSession
 from framework.virt.image import GuestImage, ensure_guest_image
 from framework.virt.vm import (
@@ -163,6 +163,16 @@ def test_guest_boots_with_nics_bound_for_dpdk(source: VirtualMachine) -> None:
     assert status == 1
 
 
+def test_guest_testpmd_that_cannot_start_fails_at_once(source: VirtualMachine) -> None:
+    # The guest has 2 vCPUs: EAL refuses lcores 2-7 and testpmd exits. Its console closes
+    # with it, so the error comes at once with EAL's reason, not after the prompt timeout.
+    started = time.monotonic()
+    with pytest.raises(TestPmdStartError) as caught:
+        source.launch_testpmd([TESTPMD, "-l", "0-7", "--", "-i"], timeout=90)
+    assert time.monotonic() - started < 30
+    assert "lcore" in caught.value.message, caught.value.message
+
+
 def test_guest_testpmd_drives_both_virtio_ports(lab: Lab, source: VirtualMachine) -> None:
     started = time.monotonic()
     pmd = source.launch_testpmd(GUEST_TESTPMD, timeout=90)
@@ -229,7 +239,9 @@ def test_live_migration_keeps_guest_testpmd(lab: Lab, source: VirtualMachine) ->
     # The guest shell moved too: reconnect to the destination's ttyS1.
     shell = dest.wait_for_shell(timeout=20)
     assert shell.check("echo moved") == "moved"
-    assert "Bye..." in dest.quit_testpmd(pmd)
+    # The guest testpmd quits like a host one: its console closes as testpmd exits.
+    assert "Bye..." in pmd.quit(timeout=30)
+    assert not pmd.alive
     lab.guest_pmd = None
 
 

@@ -1,18 +1,31 @@
-"""framework.virt without QEMU: the command line a Vm spec becomes, and migration verdicts."""
+"""framework.virt without QEMU: the command line a Vm spec becomes, migration verdicts,
+the console relay and the guest testpmd's launch line."""
 
 from __future__ import annotations
 
+import shlex
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
-from framework.config.model import Vm
-from framework.errors import ConfigError, FrameworkError
+from framework.config.model import DEFAULT_HUGEPAGE_MOUNT, Vm
+from framework.errors import ConfigError, FrameworkError, ShellClosed
+from framework.remote import LocalSession
+from framework.remote.shell import InteractiveShell
+from framework.virt import guest_testpmd
+from framework.virt.console import install_relay, open_console
 from framework.virt.image import GuestImage
+from framework.virt.migration import _not_finished
 from framework.virt.qemu import qemu_argv
 from framework.virt.vm import (
     MigrationDidNotConverge,
     MigrationResult,
     MigrationTimeout,
-    _not_finished,
 )
 
 IMAGE = GuestImage("/c/vmlinuz", "/c/initrd.img", "k", False, 0.0)
@@ -82,7 +95,9 @@ def test_hugepage_backing_kvm_multiqueue_packed_and_incoming() -> None:
     got = pairs(argv(vm, accel="kvm", incoming="tcp:10.0.0.2:5555"))
     backend = dict(got)["-object"]
     assert backend.startswith("memory-backend-file,") and "share=on" in backend
-    assert "mem-path=/dev/hugepages" in backend
+    assert f"mem-path={DEFAULT_HUGEPAGE_MOUNT}," in backend
+    moved = dict(pairs(argv(vm, hugepage_mount="/mnt/huge-1G")))["-object"]
+    assert "mem-path=/mnt/huge-1G," in moved
     assert ("-accel", "kvm") in got and ("-cpu", "host") in got
     assert ("-netdev", "type=vhost-user,id=n,chardev=chr-n,queues=2") in got
     assert ("-device", "virtio-net-pci,netdev=n,packed=on,mq=on,vectors=6,csum=off") in got
@@ -143,3 +158,101 @@ def test_cpu_pinning_runs_qemu_under_taskset() -> None:
     )  # fmt: skip
     assert argv[:3] == ["taskset", "-c", "2,3,4,5,6,7"]
     assert argv[3] == "qemu-system-x86_64"
+
+
+class FakeConsole:
+    """A unix socket server standing in for a QEMU serial chardev."""
+
+    def __init__(self, path: str) -> None:
+        self.server = socket.socket(socket.AF_UNIX)
+        self.server.bind(path)
+        self.server.listen(1)
+        self.server.settimeout(10)
+        self.conn: socket.socket | None = None
+        self._accepted = threading.Thread(target=self._accept)
+        self._accepted.start()
+
+    def _accept(self) -> None:
+        self.conn, _ = self.server.accept()
+        self.conn.settimeout(10)
+
+    def connected(self) -> socket.socket:
+        self._accepted.join(10)
+        assert self.conn is not None
+        return self.conn
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        self.server.close()
+
+
+def console_at(tmp_path: Path, socket_name: str, **options: object) -> InteractiveShell:
+    session = LocalSession()
+    relay = f"{tmp_path}/relay.py"
+    install_relay(session, relay)
+    options = {"name": "vm/ttyS0", "prompt": "testpmd> ", **options}
+    return open_console(session, relay, f"{tmp_path}/{socket_name}", **options)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def chardev(tmp_path: Path) -> Iterator[FakeConsole]:
+    fake = FakeConsole(f"{tmp_path}/ttyS0.sock")
+    yield fake
+    fake.close()
+
+
+def test_console_relays_both_ways_and_closes_at_the_end_line(
+    chardev: FakeConsole, tmp_path: Path
+) -> None:
+    console = console_at(tmp_path, "ttyS0.sock", end="@@E@@")
+    try:
+        console.send_line("")  # typed at once, as a re-attach does: must not be lost
+        guest = chardev.connected()
+        assert guest.recv(100) == b"\n"
+        guest.sendall(b"EAL: ready\r\ntestpmd> ")
+        assert console.expect(timeout=10) == "EAL: ready\n"
+        console.send_line("quit")
+        assert guest.recv(100) == b"quit\n"  # raw PTY: no echo, no CR translation
+        guest.sendall(b"Bye...\r\ntestpmd exited 0 @@E@@\r\n")
+        with pytest.raises(ShellClosed):
+            console.expect("never printed", timeout=10)
+        assert "Bye..." in console.transcript and console.closed
+        assert guest.recv(100) == b""  # the relay hung up its side
+    finally:
+        console.close()
+
+
+def test_console_without_end_line_closes_when_qemu_does(
+    chardev: FakeConsole, tmp_path: Path
+) -> None:
+    console = console_at(tmp_path, "ttyS0.sock", prompt="# ")
+    try:
+        chardev.connected().sendall(b"x @@E@@ # ")
+        assert console.expect(timeout=10) == "x @@E@@ "
+        chardev.close()
+        with pytest.raises(ShellClosed):
+            console.expect("never printed", timeout=10)
+    finally:
+        console.close()
+
+
+def test_console_to_a_missing_socket_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ShellClosed) as caught:
+        console_at(tmp_path, "none.sock")
+    assert "cannot connect to" in str(caught.value)
+
+
+def test_guest_testpmd_line_runs_detached_on_the_tty_then_prints_the_end_line(
+    tmp_path: Path,
+) -> None:
+    line = guest_testpmd.launch_line(["sh", "-c", "echo it\\'s up; exit 3"])
+    words = shlex.split(line)
+    assert words[:4] == ["(", "setsid", "sh", "-c"] and words[-2:] == ["&", ")"]
+    tty = tmp_path / "tty"
+    tty.touch()
+    subprocess.run(["sh", "-c", line.replace("/dev/ttyS0", str(tty))], check=True, timeout=10)
+    deadline = time.monotonic() + 10  # the line returns at once; sh runs on detached
+    while guest_testpmd.END not in (text := tty.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert text == f"it's up\ntestpmd exited 3 {guest_testpmd.END}\n"

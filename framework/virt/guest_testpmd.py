@@ -1,0 +1,109 @@
+"""testpmd inside the guest: started from the guest shell, driven on the ttyS0 console.
+
+The guest shell (ttyS1) starts testpmd detached, with ttyS0 as its terminal, and the
+controller drives it through ttyS0's socket as the same typed TestPmd a host testpmd is.
+After testpmd exits, the guest prints END on ttyS0, which closes the console: TestPmd
+sees its program exit exactly as on a host (quit, crash or failed start).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from framework.dpdk.testpmd import PROMPT, TestPmd
+from framework.virt.console import open_console
+
+if TYPE_CHECKING:
+    from framework.dpdk.version import DpdkVersion
+    from framework.remote.session import Session
+    from framework.virt.console import GuestShell
+
+END = "@@howto-testpmd-exited@@"
+
+
+def launch_line(argv: Sequence[str]) -> str:
+    """The guest shell line that starts testpmd on ttyS0, detached, then prints END."""
+    inner = f'exec </dev/ttyS0 >/dev/ttyS0 2>&1; {shlex.join(argv)}; echo "testpmd exited $? {END}"'
+    # A subshell so the shell's status marker follows a complete command; setsid detaches
+    # testpmd from the shell console's session (and its job control).
+    return f"( setsid sh -c {shlex.quote(inner)} & )"
+
+
+def launch(
+    session: Session,
+    shell: GuestShell,
+    relay: str,
+    console_path: str,
+    argv: Sequence[str],
+    *,
+    name: str,
+    timeout: float = 60.0,
+    version: DpdkVersion | None = None,
+    check_startup: bool = True,
+) -> TestPmd:
+    """Start testpmd in the guest and wait for its first prompt (argv must include -i).
+
+    Args:
+        session: the VM's host.
+        shell: the guest shell that starts testpmd.
+        relay: the console relay on the host (console.install_relay).
+        console_path: the ttyS0 socket on the host.
+        argv: testpmd's command line in the guest.
+        name: the TestPmd's name in logs.
+        timeout: seconds until the first prompt.
+        version: the guest DPDK's version, if known (else read from testpmd's banner).
+        check_startup: fail on a fatal port error printed before the first prompt.
+
+    Raises:
+        TestPmdStartError: testpmd exited or never prompted; the console is closed.
+        GuestCommandFailed: the guest shell could not start it.
+    """
+    console = open_console(session, relay, console_path, name=name, prompt=PROMPT, end=END)
+    try:
+        shell.check(launch_line(argv))
+        return TestPmd.attach(
+            session,
+            console,
+            argv,
+            name=name,
+            timeout=timeout,
+            version=version,
+            check_startup=check_startup,
+        )
+    except BaseException:
+        console.close()
+        raise
+
+
+def reattach(
+    session: Session,
+    relay: str,
+    console_path: str,
+    previous: TestPmd,
+    *,
+    name: str,
+    timeout: float = 15.0,
+) -> TestPmd:
+    """Connect again to a running guest testpmd (after a migration: its state is in RAM).
+
+    Closes `previous`'s console, opens the one at `console_path` and waits for a prompt.
+    """
+    previous.shell.close()
+    console = open_console(session, relay, console_path, name=name, prompt=PROMPT, end=END)
+    try:
+        console.send_line("")
+        console.expect(timeout=timeout)
+        console.drain(0.2)
+    except BaseException:
+        console.close()
+        raise
+    return TestPmd.attach(
+        session,
+        console,
+        previous.argv,
+        name=name,
+        version=previous.version,
+        startup_output=previous.startup_output,
+    )

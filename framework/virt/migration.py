@@ -1,0 +1,180 @@
+"""Live migration between two VMs over QMP, and what its outcome tells.
+
+The destination QEMU waits with `-incoming tcp:ADDRESS:PORT`; the source gets `migrate`
+and is polled with `query-migrate` until the migration completes, fails or runs out of
+time. A migration still running at the time bound is cancelled, so the source keeps
+running, and is told apart: stuck (the guest dirties RAM as fast as it is sent) or slow.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from framework.virt.console import last_line, read_log
+from framework.virt.errors import (
+    MigrationDidNotConverge,
+    MigrationError,
+    MigrationFailed,
+    MigrationTimeout,
+    VmError,
+)
+
+if TYPE_CHECKING:
+    from framework.virt.vm import VirtualMachine
+
+log = logging.getLogger("howto.virt")
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    """What `info migrate` shows for a finished migration (raw keeps the whole answer).
+
+    started_at and finished_at are time.time() values, to place the migration on a
+    traffic timeline.
+    """
+
+    status: str
+    total_time_ms: int | None
+    downtime_ms: int | None
+    setup_time_ms: int | None
+    transferred_ram_bytes: int | None
+    throughput_mbps: float | None
+    dirty_sync_count: int | None
+    remaining_ram: int | None
+    started_at: float
+    finished_at: float
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_query(cls, info: dict[str, Any], started: float, finished: float) -> MigrationResult:
+        """Build it from a `query-migrate` answer."""
+        ram = info.get("ram", {})
+        return cls(
+            status=info.get("status", "unknown"),
+            total_time_ms=info.get("total-time"),
+            downtime_ms=info.get("downtime"),
+            setup_time_ms=info.get("setup-time"),
+            transferred_ram_bytes=ram.get("transferred"),
+            throughput_mbps=ram.get("mbps"),
+            dirty_sync_count=ram.get("dirty-sync-count"),
+            remaining_ram=ram.get("remaining"),
+            started_at=started,
+            finished_at=finished,
+            raw=info,
+        )
+
+
+def migrate(
+    source: VirtualMachine,
+    dest: VirtualMachine,
+    *,
+    port: int,
+    timeout: float = 60.0,
+    downtime_limit_ms: int | None = None,
+    max_bandwidth: int | None = None,
+    poll: float = 0.1,
+) -> MigrationResult:
+    """Live-migrate `source` to `dest`, started with start(incoming=f"tcp:{address}:{port}").
+
+    Args:
+        source: the running VM.
+        dest: the VM waiting for it.
+        port: the port `dest` listens on, at its address.
+        timeout: seconds before the migration is cancelled.
+        downtime_limit_ms: QEMU's downtime-limit parameter, if set.
+        max_bandwidth: QEMU's max-bandwidth parameter in bytes per second, if set.
+        poll: seconds between `query-migrate` calls.
+
+    Raises:
+        MigrationFailed: QEMU reported failed or cancelled.
+        MigrationDidNotConverge: still running at the time bound, not getting closer.
+        MigrationTimeout: still running at the time bound, though getting closer.
+    """
+    # MIGRATION events (setup/active/completed) only come with this capability; they
+    # let callers place the migration on a traffic timeline.
+    for vm in (source, dest):
+        vm.qmp("migrate-set-capabilities", capabilities=[{"capability": "events", "state": True}])
+    params: dict[str, Any] = {}
+    if downtime_limit_ms is not None:
+        params["downtime_limit"] = downtime_limit_ms
+    if max_bandwidth is not None:
+        params["max_bandwidth"] = max_bandwidth
+    if params:
+        source.qmp("migrate-set-parameters", **params)
+    uri = f"tcp:{dest.address}:{port}"
+    started = time.time()
+    source.qmp("migrate", uri=uri)
+    deadline = time.monotonic() + timeout
+    history: list[tuple[int, int]] = []  # (remaining, dirty-sync-count) per poll
+    while True:
+        info = source.qmp("query-migrate")
+        status = info.get("status", "none")
+        if status == "completed":
+            return _completed(source, dest, info, started)
+        if status in ("failed", "cancelled"):
+            why = info.get("error-desc", "no error-desc")
+            raise MigrationFailed(
+                f"{source.name} -> {uri}: migration {status}: {why}; {_last_words(source)}"
+            )
+        ram = info.get("ram", {})
+        history.append((int(ram.get("remaining", 0)), int(ram.get("dirty-sync-count", 0))))
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(poll)
+    try:
+        source.qmp("migrate_cancel")
+    except VmError as exc:
+        log.warning("migrate_cancel: %s", exc)
+    error = _not_finished(source.name, uri, timeout, history)
+    raise type(error)(f"{error}; {_last_words(source)}")
+
+
+def _completed(
+    source: VirtualMachine, dest: VirtualMachine, info: dict[str, Any], started: float
+) -> MigrationResult:
+    finished = time.time()
+    # QEMU shows "completed" a moment before it fills in total-time and downtime (both 0
+    # in the first answer on QEMU 7.2): ask again briefly.
+    settle = time.monotonic() + 2.0
+    while not info.get("total-time") and time.monotonic() < settle:
+        time.sleep(0.05)
+        info = source.qmp("query-migrate")
+    result = MigrationResult.from_query(info, started, finished)
+    # The destination resumes on its own once the last pages are in.
+    dest.wait_status("running", timeout=15)
+    log.info(
+        "%s -> %s migrated: total %s ms, downtime %s ms, %s bytes",
+        source.name, dest.name, result.total_time_ms, result.downtime_ms,
+        result.transferred_ram_bytes,
+    )  # fmt: skip
+    return result
+
+
+def _last_words(vm: VirtualMachine) -> str:
+    """The guest's last shell console line, for errors that should show where it was."""
+    return f"last console output: {last_line(read_log(vm.session, vm.serial1))}"
+
+
+def _not_finished(
+    name: str, uri: str, timeout: float, history: list[tuple[int, int]]
+) -> MigrationError:
+    """Tell a stuck migration (dirtying outpaces sending) from a merely slow one."""
+    if not history:
+        return MigrationTimeout(f"{name} -> {uri}: migration not finished within {timeout:g} s")
+    first_half = history[: max(1, len(history) // 2)]
+    last_remaining, last_syncs = history[-1]
+    best_early = min(r for r, _ in first_half)
+    syncs_climbing = last_syncs - first_half[-1][1] >= 2
+    mb = last_remaining / 1e6
+    if last_remaining >= best_early or syncs_climbing:
+        return MigrationDidNotConverge(
+            f"{name} -> {uri}: migration did not converge in {timeout:g} s (cancelled): "
+            f"{mb:.1f} MB still to send, dirty-sync count {last_syncs}"
+        )
+    return MigrationTimeout(
+        f"{name} -> {uri}: migration still running after {timeout:g} s (cancelled): "
+        f"{mb:.1f} MB left and shrinking; allow more time or bandwidth"
+    )
