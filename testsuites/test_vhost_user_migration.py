@@ -96,8 +96,8 @@ def test_live_migration_with_vhost_user(
         (inmigrate); the migration completes, the source is paused (postmigrate) and the
         destination running; after it, virtio traffic is seen at P0 and P1 and crosses
         host_server_2's vhost ports, none host_server_1's. The stream loses, duplicates and
-        reorders nothing outside the migration; inside it there is one outage, a single
-        run of lost frames, no longer than the topology's downtime bound.
+        reorders nothing outside the migration; inside it the frames lost were sent within
+        one stretch, and no outage is longer than the topology's downtime bound.
     """
     src, dst = migration.source, migration.destination
     bound = topology.migration_downtime_bound_ms
@@ -180,10 +180,13 @@ def test_live_migration_with_vhost_user(
             f"traffic crosses the VM unharmed before and after the migration; "
             f"{account.describe_outside()}"
         )
-    with step(f"The migration is one outage of at most {bound:g} ms"):
+    with step(f"The migration is one outage: at most {bound:g} ms, its losses in one stretch"):
         (inside,) = account.windows
-        assert len(inside.outages) <= 1 and len(inside.lost_runs) <= 1, (
-            f"the migration interrupts the stream once: {inside.describe()}"
+        # A TCG guest stutters while its RAM is copied (short stalls, nothing lost); the
+        # switch-over loses the frames sent while it lasts, and nothing else may.
+        assert inside.loss_span_ms <= bound, (
+            f"the frames lost in the migration were sent within {bound:g} ms of each other "
+            f"(the switch-over), not over {inside.loss_span_ms:.1f} ms: {inside.describe()}"
         )
         assert inside.downtime_ms <= bound, (
             f"traffic downtime {inside.downtime_ms:.1f} ms exceeds the bound {bound:g} ms "

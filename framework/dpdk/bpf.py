@@ -286,17 +286,22 @@ def _mac_bytes(mac: str) -> bytes:
         raise ValueError(f"not a MAC address: {mac!r}") from None
 
 
-def keep_only_from_code(mac: str) -> bytes:
-    """The instructions of keep_only_from."""
+def _keep_only_mac_code(mac: str, at: int) -> bytes:
+    """Keep packets whose 6 bytes at `at` (0: destination, 6: source MAC) are `mac`."""
     raw = _mac_bytes(mac)
     program: list[Insn | str] = _packet_data(12, "drop")
-    for at in (0, 2, 4):  # three big-endian halves: every immediate stays positive
+    for half in (0, 2, 4):  # three big-endian halves: every immediate stays positive
         program += [
-            ldx(2, R0, R3, 6 + at),
+            ldx(2, R0, R3, at + half),
             to_be(R0, 16),
-            jmp(JNE, R0, int.from_bytes(raw[at : at + 2], "big"), "drop"),
+            jmp(JNE, R0, int.from_bytes(raw[half : half + 2], "big"), "drop"),
         ]
     return assemble([*program, *_verdicts()])
+
+
+def keep_only_from_code(mac: str) -> bytes:
+    """The instructions of keep_only_from."""
+    return _keep_only_mac_code(mac, 6)
 
 
 def keep_only_from(mac: str) -> bytes:
@@ -308,3 +313,14 @@ def keep_only_from(mac: str) -> bytes:
         The ELF object's bytes.
     """
     return elf_object(keep_only_from_code(mac), "keep_only_from")
+
+
+def keep_only_to(mac: str) -> bytes:
+    """A filter keeping only packets whose Ethernet destination MAC is `mac`.
+
+    Frames shorter than 12 bytes are dropped too. Load it with LOAD_FLAGS.
+
+    Returns:
+        The ELF object's bytes.
+    """
+    return elf_object(_keep_only_mac_code(mac, 0), "keep_only_to")

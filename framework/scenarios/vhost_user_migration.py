@@ -107,9 +107,14 @@ class VhostUserMigration:
             )
             self.images[host.name] = image
         return VirtualMachine(
-            self.spec, host.session, name=f"{self.vm_name}-{suffix}", image=image,
-            work_dir=host.work_dir, address=host.session.address,
-        )  # fmt: skip
+            self.spec,
+            host.session,
+            name=f"{self.vm_name}-{suffix}",
+            image=image,
+            work_dir=host.work_dir,
+            address=host.session.address,
+            hugepage_mount=host.spec.hugepages.mount,
+        )
 
     # -- 2.3.4: the VM on host_server_1 --------------------------------------------------
 

@@ -141,6 +141,7 @@ class WindowAccount:
 
     window: LossWindow
     outages: list[Outage]  # every outage touching the window (slack included)
+    lost_frames: Frames  # what those outages lost, with the time each frame was sent
 
     @property
     def lost(self) -> int:
@@ -151,6 +152,17 @@ class WindowAccount:
     def lost_runs(self) -> tuple[range, ...]:
         """Runs of consecutive lost sequence numbers; one outage loses one run."""
         return tuple(run for o in self.outages for run in o.lost_runs)
+
+    @property
+    def loss_span_ms(self) -> float:
+        """From the first to the last lost frame's send time (0.0: nothing lost).
+
+        A switch-over loses the frames sent while it lasts: one stretch, sometimes in two
+        or three runs (the first frames through a resumed VM, then a few more lost while
+        its queues catch up). Loss spread over the whole window is something else.
+        """
+        times = self.lost_frames.times
+        return float(times.max() - times.min()) * 1000.0 if len(times) else 0.0
 
     @property
     def downtime_ms(self) -> float:
@@ -165,7 +177,10 @@ class WindowAccount:
     def describe(self) -> str:
         """One line: the window, its outages and what they lost."""
         found = "; ".join(str(o) for o in self.outages) or "no outage"
-        return f"{self.window}: {len(self.outages)} outage(s): {found}"
+        lost = f"frames lost over {self.loss_span_ms:.1f} ms of sending" if self.lost else ""
+        return f"{self.window}: {len(self.outages)} outage(s): {found}" + (
+            f"; {lost}" if lost else ""
+        )
 
 
 @dataclass(frozen=True)
@@ -500,12 +515,18 @@ class StreamResult:
         to their outage. Duplicated and reordered frames belong to a window when they
         arrived inside it. Everything else is outside, where a correct DUT loses nothing.
         """
-        inside = [
-            WindowAccount(w, [o for o in self.outages if o.overlaps(*w.span)]) for w in windows
-        ]
+
+        def lost_in(outages: list[Outage]) -> Frames:
+            seqs = np.array([s for o in outages for run in o.lost_runs for s in run], np.int64)
+            seqs.sort()
+            return Frames("lost", seqs, self.send_time(seqs))
+
+        inside = []
+        for w in windows:
+            touching = [o for o in self.outages if o.overlaps(*w.span)]
+            inside.append(WindowAccount(w, touching, lost_in(touching)))
         claimed = {id(o) for w in inside for o in w.outages}
         outside = [o for o in self.outages if id(o) not in claimed]
-        lost = np.array([s for o in outside for run in o.lost_runs for s in run], dtype=np.int64)
 
         def arrived_outside(idx: np.ndarray, what: str) -> Frames:
             t = self.rx_s[idx]
@@ -517,7 +538,7 @@ class StreamResult:
         return LossAccount(
             windows=inside,
             outside_outages=outside,
-            lost_outside=Frames("lost", lost, self.send_time(lost)),
+            lost_outside=lost_in(outside),
             duplicated_outside=arrived_outside(self._extra_arrivals, "duplicated"),
             reordered_outside=arrived_outside(self._late_arrivals, "reordered"),
         )

@@ -312,6 +312,7 @@ def test_held_then_lost_frames_are_one_outage_with_its_loss() -> None:
     assert outage.duration_ms == pytest.approx(371.0, abs=0.1)  # 7.7002 -> 8.0712 s
     account = r.account(LossWindow("migration", 5.0, 8.2, slack_s=0.5))
     assert account.clean_outside and account.windows[0].lost_runs == (range(7812, 8071),)
+    assert account.windows[0].loss_span_ms == pytest.approx(258.0)  # sent 7.812-8.070 s
 
 
 def test_steady_loss_outside_the_window_is_named_with_send_times() -> None:
@@ -342,6 +343,8 @@ def test_a_second_outage_after_the_window_is_outside_and_steady_loss_inside_is_m
                   tx_s=[tx[i] for i in lossy])  # fmt: skip
     (window,) = r.account(LossWindow("migration", 5.0, 8.2)).windows
     assert len(window.outages) == 11 and len(window.lost_runs) == 11
+    assert window.loss_span_ms == pytest.approx(2070.0)  # 6.000 s ... the switch-over, 8.070 s
+    assert "frames lost over 2070.0 ms of sending" in window.describe()
 
 
 def test_duplicates_and_reordering_count_where_they_arrive() -> None:
