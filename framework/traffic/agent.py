@@ -16,7 +16,7 @@ Protocol: one JSON request on stdin, one JSON result on stdout.
    "pps": 5000, "duration": 2.0, "count": null, "linger": 0.3, "ignore_src": "02:..",
    "stamp_at": null, "ready_file": "/tmp/x.ready", "stop_file": "/tmp/x.stop",
    "tx_path": "auto"}
-  -> {"ok": true, "sent": 10000, "tx_errors": 0, "tx_path": "ring", "t0_wall_ns": ...,
+  -> {"ok": true, "sent": 10000, "tx_errors": 0, "tx_path": "mmsg", "t0_wall_ns": ...,
       "ports": {"eth2": {"n": 10000, "seq": "<b64 zlib u32[]>", "tx": "<.. i64[]>", ...}}}
   (see stream() for the full description)
 
@@ -71,7 +71,7 @@ RETRIES = 100  # times 0.2 ms: how long one frame waits for a full device queue
 
 
 class AgentError(Exception):
-    pass
+    """A request the agent cannot carry out; answered as one line, {"ok": false}."""
 
 
 def _split_port(port):
@@ -85,14 +85,18 @@ def _netns_path(netns):
     return netns if netns.startswith("/") else os.path.join("/run/netns", netns)
 
 
-_libc = None
+_libc_handle = None
+
+
+def _libc():
+    global _libc_handle
+    if _libc_handle is None:
+        _libc_handle = ctypes.CDLL(None, use_errno=True)
+    return _libc_handle
 
 
 def _setns(fd):
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
+    if _libc().setns(fd, CLONE_NEWNET) != 0:
         err = ctypes.get_errno()
         raise AgentError("setns failed: " + os.strerror(err))
 
@@ -147,6 +151,29 @@ def _open_capture(port):
     return sock
 
 
+def _raise_unless_down(exc):
+    """Re-raise a capture socket's error unless it is ENETDOWN.
+
+    The kernel reports a port that is (or went) down once, as ENETDOWN on the socket; an
+    absent frame is then the honest result, not a failure of the agent.
+    """
+    if exc.errno != errno.ENETDOWN:
+        raise exc
+
+
+def _flush(sock):
+    """Drop every frame queued on a capture socket; return whether its port was down."""
+    down = False
+    while True:
+        try:
+            sock.recv(MAX_FRAME)
+        except (BlockingIOError, InterruptedError):
+            return down
+        except OSError as exc:
+            _raise_unless_down(exc)
+            down = True
+
+
 class Capturer:
     """Reads frames from one capture socket, keeping those that carry the marker."""
 
@@ -163,20 +190,8 @@ class Capturer:
 
     def flush(self):
         """Drop everything queued so far: stale frames must not count for this send."""
-        while True:
-            try:
-                self.sock.recv(MAX_FRAME)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                self._socket_error(exc)
-
-    def _socket_error(self, exc):
-        # the kernel reports a port that is (or went) down once as ENETDOWN on the socket;
-        # an absent frame is then the honest result, not a failure of the agent
-        if exc.errno != errno.ENETDOWN:
-            raise exc
-        self.down = True
+        if _flush(self.sock):
+            self.down = True
 
     def drain(self):
         """Read every queued frame without blocking; return how many were kept."""
@@ -188,7 +203,8 @@ class Capturer:
             except (BlockingIOError, InterruptedError):
                 return kept
             except OSError as exc:
-                self._socket_error(exc)
+                _raise_unless_down(exc)
+                self.down = True
                 continue
             if addr[2] == PACKET_OUTGOING:
                 continue  # our own transmissions (or the host's) are not received traffic
@@ -214,6 +230,7 @@ class Capturer:
             kept += 1
 
     def close(self):
+        """Close the capture socket."""
         self.sock.close()
 
 
@@ -267,6 +284,7 @@ def _send_all(tx, frames, pps, capturers):
 
 
 def exchange(req):
+    """Send frames on one port while capturing on others; see the module docstring."""
     tx_port = req["tx"]
     frames = [bytes.fromhex(h) for h in req.get("frames", [])]
     capture = list(req.get("capture", []))
@@ -341,6 +359,7 @@ def _describe(port):
 
 
 def interfaces(req):
+    """MAC address, up flag and MTU of the requested ports (default: all interfaces)."""
     ports = req.get("ports")
     if ports is None:
         ports = [name for _index, name in socket.if_nameindex()]
@@ -360,8 +379,9 @@ def interfaces(req):
 # start, so send and receive times share a base. Per-frame times in the answer are absolute
 # wall-clock ns; the controller subtracts t0_wall_ns, the wall clock at stream start.
 
-STAMP = struct.Struct("!IQ")
+STAMP = struct.Struct("!IQ")  # seq, send time: the controller imports it from here
 MAX_STREAM_SECONDS = 3600.0  # hard cap: no request may keep a TG busy longer than this
+TX_PATHS = ("auto", "mmsg", "ring", "send")  # "auto" is mmsg, or send without sendmmsg
 STREAM_BATCH = 256  # frames sent back to back at most before the loop looks at the clock
 STOP_POLL_NS = 10_000_000  # how often the stop file is looked for
 # Closer than this to the next deadline, spin; further, sleep until SLEEP_EARLY_NS before it.
@@ -400,8 +420,10 @@ def _fold(total):
 
 
 class _ChecksumPatch:
-    """Keeps an IPv6 UDP checksum valid after the stamp changes (RFC 1624 incremental
-    update): IPv6 forbids checksum 0, and a full recomputation per frame costs too much."""
+    """Keeps an IPv6 UDP checksum valid after the stamp changes (RFC 1624 update).
+
+    IPv6 forbids checksum 0, and a full recomputation per frame costs too much.
+    """
 
     def __init__(self, frame, udp_at, stamp_at):
         self.csum_at = udp_at + 6
@@ -445,6 +467,7 @@ class _StreamReceiver:
         self.down = [False] * len(socks)
 
     def drain(self, k):
+        """Read every frame queued on rx socket k without blocking; return how many counted."""
         sock = self.socks[k]
         recvmsg = sock.recvmsg
         seqs, txs, rxs = self.seq[k], self.tx[k], self.rx[k]
@@ -458,8 +481,7 @@ class _StreamReceiver:
             except (BlockingIOError, InterruptedError):
                 return got
             except OSError as exc:
-                if exc.errno != errno.ENETDOWN:
-                    raise
+                _raise_unless_down(exc)
                 self.down[k] = True
                 continue
             if addr[2] == PACKET_OUTGOING:
@@ -509,6 +531,8 @@ class _StreamReceiver:
             self.drain(k)
 
     def results(self):
+        """Per-port answer: counts, and seq/tx/rx arrays zlib-compressed in base64."""
+
         def pack(arr):
             return base64.b64encode(zlib.compress(arr.tobytes(), 1)).decode()
 
@@ -538,8 +562,102 @@ def _read_all(fd, deadline):
         chunks.append(chunk)
 
 
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+class ReceiverProcess:
+    """A stream's receiver in a forked child, so it and the sender run on two cores.
+
+    Sharing one interpreter lock would halve both; the benchmark runs other senders against
+    this very receiver.
+
+    `start()` opens and flushes the capture sockets (frames from before the stream must
+    not count) and forks; `collect()` ends receiving and returns the per-port answer.
+    Use it as a context manager: leaving kills a child that is still running.
+    """
+
+    def __init__(self, ports, marker, stamp_at, ignore_src):
+        self.ports = list(ports)
+        self.args = (marker, stamp_at, ignore_src)
+        self.pid = None
+        self.ctl = self.res = None  # the parent's ends: stop request out, results in
+
+    def start(self, deadline):
+        """Fork the receiver; it gives up by itself at `deadline` (time.monotonic())."""
+        socks, fds = [], []
+        try:
+            for port in self.ports:
+                socks.append(_open_capture(port))
+            down = [_flush(sock) for sock in socks]
+            ctl_r, self.ctl = os.pipe()
+            fds.append(ctl_r)
+            self.res, res_w = os.pipe()
+            fds.append(res_w)
+            self.pid = os.fork()
+            if self.pid == 0:
+                self._child(socks, down, ctl_r, res_w, deadline)  # never returns
+        finally:
+            for sock in socks:  # the child owns them now
+                sock.close()
+            for fd in fds:
+                os.close(fd)
+
+    def _child(self, socks, down, ctl_r, res_w, deadline):
+        code = 0
+        try:
+            os.close(self.ctl)
+            os.close(self.res)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            receiver = _StreamReceiver(self.ports, socks, *self.args)
+            receiver.down = down
+            with os.fdopen(ctl_r, "rb", buffering=0) as ctl:
+                receiver.run(ctl, deadline)
+            payload = json.dumps({"ok": True, "ports": receiver.results()}).encode()
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            payload = json.dumps({"ok": False, "error": f"receiver: {exc!r}"}).encode()
+            code = 1
+        try:
+            _write_all(res_w, payload)
+        finally:
+            os._exit(code)
+
+    def collect(self, timeout=60.0):
+        """Stop receiving; return {port: answer} (see _StreamReceiver.results)."""
+        os.write(self.ctl, b"x")
+        received = json.loads(_read_all(self.res, time.monotonic() + timeout))
+        os.waitpid(self.pid, 0)
+        self.pid = None
+        if not received.get("ok"):
+            raise AgentError(received.get("error", "receiver failed"))
+        return received["ports"]
+
+    def close(self):
+        """Kill a child still running and close the pipes."""
+        if self.pid:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+            except OSError:
+                pass
+            self.pid = None
+        for fd in (self.ctl, self.res):
+            if fd is not None:
+                os.close(fd)
+        self.ctl = self.res = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_exc):
+        self.close()
+
+
 class _SendTx:
-    """The per-frame path: one send() per frame. Used when no TX ring can be set up."""
+    """The per-frame path: one send() per frame (on request, or where libc has no sendmmsg)."""
 
     path = "send"
 
@@ -588,13 +706,106 @@ class _SendTx:
     def finish(self):
         pass
 
+    def close(self):
+        pass
+
+
+class _Iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+class _Msghdr(ctypes.Structure):
+    _fields_ = [
+        ("name", ctypes.c_void_p),
+        ("namelen", ctypes.c_uint32),
+        ("iov", ctypes.c_void_p),
+        ("iovlen", ctypes.c_size_t),
+        ("control", ctypes.c_void_p),
+        ("controllen", ctypes.c_size_t),
+        ("flags", ctypes.c_int),
+    ]
+
+
+class _Mmsghdr(ctypes.Structure):
+    _fields_ = [("hdr", _Msghdr), ("len", ctypes.c_uint)]
+
+
+class _MmsgTx(_SendTx):
+    """The batched send path: the frames due leave in one sendmmsg() call (libc, ctypes).
+
+    Each frame is stamped as it is written. The fastest path measured on a veth
+    (benchmarks/stream_rate.py): one system call per batch, and the kernel's plain send
+    path per frame, which costs less there than building frames from a PACKET_TX_RING.
+    A frame the kernel refuses ends the call; it and the ones behind it keep their
+    sequence numbers for the next call, as on the per-frame path.
+    """
+
+    path = "mmsg"
+
+    def __init__(self, sock, frame, stamp_at, patch, shift):
+        super().__init__(sock, frame, stamp_at, patch, shift)
+        sendmmsg = _libc().sendmmsg  # AttributeError: a libc without it
+        sendmmsg.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int]
+        sendmmsg.restype = ctypes.c_int
+        self.sendmmsg = sendmmsg
+        size = len(frame)
+        self.buf = bytearray(bytes(frame) * STREAM_BATCH)  # one copy of the frame per message
+        self.cbuf = (ctypes.c_char * len(self.buf)).from_buffer(self.buf)
+        self.iov = (_Iovec * STREAM_BATCH)()
+        self.msgs = (_Mmsghdr * STREAM_BATCH)()
+        base = ctypes.addressof(self.cbuf)
+        for i in range(STREAM_BATCH):
+            self.iov[i].base, self.iov[i].len = base + i * size, size
+            self.msgs[i].hdr.iov, self.msgs[i].hdr.iovlen = ctypes.addressof(self.iov[i]), 1
+        self.msgs_at = ctypes.addressof(self.msgs)
+        self.offsets = [i * size + stamp_at for i in range(STREAM_BATCH)]
+        self.views = []
+        if patch is not None:
+            whole = memoryview(self.buf)
+            self.views = [whole[i * size : (i + 1) * size] for i in range(STREAM_BATCH)]
+            whole.release()
+        self.stamps = [0] * STREAM_BATCH
+
+    def push(self, k):
+        """Stamp up to k frames one by one, then hand them to the kernel in one call."""
+        k = min(k, STREAM_BATCH)
+        if k <= 0:
+            return
+        buf, offsets, stamps, shift = self.buf, self.offsets, self.stamps, self.shift
+        mono, pack_into = time.monotonic_ns, STAMP.pack_into
+        seq = self.sent
+        for i in range(k):
+            stamp = mono()
+            pack_into(buf, offsets[i], (seq + i) & 0xFFFFFFFF, stamp + shift)
+            stamps[i] = stamp
+        if self.patch is not None:
+            for view in self.views[:k]:
+                self.patch.apply(view)
+        n = self.sendmmsg(self.sock.fileno(), self.msgs_at, k, 0)
+        if n < 0:
+            err = ctypes.get_errno()
+            if err not in (errno.EINTR, errno.EAGAIN):
+                self._error(seq, OSError(err, os.strerror(err)))
+                time.sleep(0.0001)  # as on the per-frame path: no spinning on a dead device
+            return
+        if n:
+            if not seq:
+                self.first_tx = stamps[0]
+            self.last_tx = stamps[n - 1]
+            self.sent = seq + n
+
+    def close(self):
+        for view in self.views:
+            view.release()
+        self.views = []
+
 
 # PACKET_TX_RING (TPACKET_V2): frames are written into slots of a ring shared with the
 # kernel, and one send() hands every slot marked TP_STATUS_SEND_REQUEST to the device: the
 # system call and the per-frame Python send overhead are paid once per batch. The kernel
 # still builds and transmits one skb per frame; on a veth that, with the peer's receive
-# path run in the same call, is most of the cost, so the gain there is modest (the ring
-# pays off where the device is cheap and Python was the bottleneck).
+# path run in the same call, is most of the cost, and building frames from the ring costs
+# more there than sendmmsg's copies: the ring runs only when asked for (tx_path "ring").
 PACKET_VERSION = 10
 PACKET_TX_RING = 13
 TPACKET_V2 = 1
@@ -761,7 +972,7 @@ class _RingTx:
             time.sleep(0.001)
 
     def close(self):
-        # the mapping must go before the socket; exported views must go before the mapping
+        """Unmap the ring; the mapping must go before the socket, the views before it."""
         for view in self.views:
             view.release()
         self.views = []
@@ -773,33 +984,61 @@ class _RingTx:
             self.mm = None
 
 
-def _ring_fits(sock, port, frame):
-    """Whether the kernel will take the frame from a TX ring: it rejects, as WRONG_FORMAT,
-    frames longer than MTU + Ethernet header + one VLAN tag."""
-    _netns, ifname = _split_port(port)
-    try:
-        mtu = struct.unpack_from("i", _ifreq(sock, SIOCGIFMTU, ifname), 16)[0]
-    except OSError:
-        return True
-    return len(frame) <= mtu + 18
+class _Transmitter:
+    """The tx socket and the sender on it, for the path a request asks for."""
 
+    def __init__(self, port, frame, stamp_at, patch):
+        self.port, self.frame, self.stamp_at, self.patch = port, frame, stamp_at, patch
+        self.sock = self.sender = None
+        self.note = None  # why the path is not what was asked for
 
-def _tx_path(mode, sock, port, frame, stamp_at, patch):
-    """The sender for mode auto/ring/send, and why auto fell back to the send path."""
-    note = None
-    if mode == "auto" and not _ring_fits(sock, port, frame):
-        mode, note = "send", "the frame is longer than the MTU allows: the ring would reject it"
-    if mode != "send":
-        try:
-            return _RingTx(sock, frame, stamp_at, patch, 0), note
-        except (OSError, ValueError) as exc:  # an old kernel, no mmap, no memory for it
-            if mode == "ring":
-                raise AgentError(f"port {port}: no TX ring: {exc}") from None
-            note = f"no TX ring ({exc}): per-frame send"
-        # the failed setup may have left a ring version set: start over on a clean socket
-        sock.close()
-        sock = _open_socket(port, 0)
-    return _SendTx(sock, frame, stamp_at, patch, 0), note
+    def open(self, mode):
+        """Set up the sender for tx_path `mode` (one of TX_PATHS)."""
+        self.sock = _open_socket(self.port, 0)  # protocol 0: this socket sends, never receives
+        if mode == "ring":
+            try:
+                self.sender = _RingTx(self.sock, self.frame, self.stamp_at, self.patch, 0)
+            except (OSError, ValueError) as exc:  # an old kernel, no mmap, no memory for it
+                raise AgentError(f"port {self.port}: no TX ring: {exc}") from None
+            return
+        self.sender, why = self._plain(mode, 0)
+        if mode == "auto":
+            self.note = why
+
+    def _plain(self, mode, shift):
+        """The sendmmsg sender, or where libc has none the per-frame one, and why."""
+        if mode != "send":
+            try:
+                return _MmsgTx(self.sock, self.frame, self.stamp_at, self.patch, shift), None
+            except AttributeError as exc:
+                if mode == "mmsg":
+                    raise AgentError(f"no sendmmsg in this libc: {exc}") from None
+                return _SendTx(self.sock, self.frame, self.stamp_at, self.patch, shift), (
+                    "no sendmmsg in this libc: per-frame send"
+                )
+        return _SendTx(self.sock, self.frame, self.stamp_at, self.patch, shift), None
+
+    def fallback(self, broken):
+        """A plain sender going on from where a ring the kernel gave up on stopped."""
+        broken.finish()
+        broken.close()
+        # a fresh socket: one with a TX ring sends from the ring only
+        self.sock.close()
+        self.sock = _open_socket(self.port, 0)
+        self.note = f"ring gave up after frame {broken.sent}: {broken.broken}"
+        plain, _why = self._plain("auto", broken.shift)
+        plain.sent, plain.errors, plain.first_error = broken.sent, broken.errors, broken.first_error
+        plain.first_tx, plain.last_tx = broken.first_tx, broken.last_tx
+        self.sender = plain
+        return plain
+
+    def close(self):
+        """Release the sender (a ring's mapping goes before its socket), then the socket."""
+        if self.sender is not None:
+            self.sender.close()
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
 
 
 def _send_stream(tx, fallback, pps, count, end_ns, stop_file, t0_mono):
@@ -846,48 +1085,18 @@ def _send_stream(tx, fallback, pps, count, end_ns, stop_file, t0_mono):
     return tx, ended
 
 
-def stream(req):
-    """Send a sequenced, paced stream on tx while a forked child receives on rx ports.
-
-    Request: tx, template (hex frame containing marker), marker (hex), rx (ports),
-    pps (null: as fast as possible), duration (s) and/or count (at least one; the
-    duration is capped at MAX_STREAM_SECONDS), linger (s to keep receiving after the last
-    send), ignore_src (MAC whose frames are not counted: the sender's own, flooded back),
-    stamp_at (byte offset of the seq+timestamp; default right after the marker),
-    ready_file (written with the clock pair once sending starts), stop_file (its
-    appearance ends the stream early; SIGTERM/SIGINT do too), tx_path ("auto": batch
-    through a PACKET_TX_RING, falling back to one send() per frame where no ring can be set
-    up or the frame is longer than the MTU allows; "ring": fail rather than fall back at
-    setup; "send": per-frame send() only). The answer's tx_path says which path sent
-    ("ring" or "send"; a ring the kernel gives up on mid-stream is replaced by the send
-    path) and tx_path_note why it is not the ring.
-
-    Send timestamps are read as each frame is written; on the ring path a frame leaves with
-    its batch (the frames due at that moment, at most STREAM_BATCH), so its stamp precedes
-    its wire time by at most the time the kernel takes for one batch.
-
-    IPv4 UDP frames are sent with UDP checksum 0 ("none"); IPv6 ones get their checksum
-    patched per frame. The answer's per-port arrays are zlib-compressed, base64-encoded
-    native-endian u32 (seq) and i64 (tx, rx: wall-clock ns, CLOCK_REALTIME; t0_wall_ns is
-    the wall clock at the first send, tx_first_ns/tx_last_ns are relative to it).
-    """
-    tx_port = req["tx"]
-    frame = bytearray(bytes.fromhex(req["template"]))
-    marker = bytes.fromhex(req["marker"])
-    rx_ports = list(req.get("rx", []))
-    pps = req.get("pps")
-    pps = float(pps) if pps else None
-    duration = req.get("duration")
-    count = req.get("count")
+def _stream_length(req):
+    """(count, duration) of a stream request; the duration is capped at MAX_STREAM_SECONDS."""
+    duration, count = req.get("duration"), req.get("count")
     if duration is None and count is None:
         raise AgentError("a stream needs a duration or a count")
-    if count is not None:
-        count = int(count)
-    duration = min(
-        float(duration) if duration is not None else MAX_STREAM_SECONDS, MAX_STREAM_SECONDS
-    )
-    linger = min(max(float(req.get("linger", 0.3)), 0.0), 10.0)
-    stamp_at = req.get("stamp_at")
+    count = None if count is None else int(count)
+    duration = MAX_STREAM_SECONDS if duration is None else float(duration)
+    return count, min(duration, MAX_STREAM_SECONDS)
+
+
+def _stamp_offset(frame, marker, stamp_at):
+    """Where the stamp goes: given, or right after the marker; it must fit the frame."""
     if stamp_at is None:
         where = frame.find(marker)
         if where < 0:
@@ -898,173 +1107,156 @@ def stream(req):
         raise AgentError(f"the marker does not end at stamp_at {stamp_at}")
     if stamp_at + STAMP.size > len(frame):
         raise AgentError(f"the template is too short for a {STAMP.size}-byte stamp at {stamp_at}")
-    tx_mode = req.get("tx_path") or "auto"
-    if tx_mode not in ("auto", "ring", "send"):
-        raise AgentError(f"tx_path must be auto, ring or send, not {tx_mode!r}")
-    ignore = req.get("ignore_src")
-    ignore_src = bytes.fromhex(ignore.replace(":", "")) if ignore else None
-    ready_file, stop_file = req.get("ready_file"), req.get("stop_file")
+    return stamp_at
 
+
+def _prepare_checksum(frame, stamp_at):
+    """Zero an IPv4 UDP checksum ("none"); an IPv6 one (never 0) gets a per-frame patch."""
     udp_at, v6 = _udp_offset(frame)
-    patch = None
     if udp_at is not None and not v6:
         struct.pack_into("!H", frame, udp_at + 6, 0)
     elif udp_at is not None and stamp_at >= udp_at + 8:
-        patch = _ChecksumPatch(frame, udp_at, stamp_at)
+        return _ChecksumPatch(frame, udp_at, stamp_at)
+    return None
 
+
+class _StreamRequest:
+    """A stream request, checked and decoded; an AgentError names what is wrong."""
+
+    def __init__(self, req):
+        self.tx = req["tx"]
+        self.frame = bytearray(bytes.fromhex(req["template"]))
+        self.marker = bytes.fromhex(req["marker"])
+        self.rx = list(req.get("rx", []))
+        self.pps = float(req["pps"]) if req.get("pps") else None
+        self.count, self.duration = _stream_length(req)
+        self.linger = min(max(float(req.get("linger", 0.3)), 0.0), 10.0)
+        self.stamp_at = _stamp_offset(self.frame, self.marker, req.get("stamp_at"))
+        self.tx_mode = req.get("tx_path") or "auto"
+        if self.tx_mode not in TX_PATHS:
+            raise AgentError(f"tx_path must be one of {', '.join(TX_PATHS)}, not {self.tx_mode!r}")
+        ignore = req.get("ignore_src")
+        self.ignore_src = bytes.fromhex(ignore.replace(":", "")) if ignore else None
+        self.ready_file, self.stop_file = req.get("ready_file"), req.get("stop_file")
+        self.patch = _prepare_checksum(self.frame, self.stamp_at)
+
+    def schedule(self, t0_mono):
+        """(frame limit, end time in monotonic ns, whether the limit is the duration's)."""
+        end_ns = t0_mono + int(self.duration * 1e9)
+        limit, by_duration = self.count, False
+        if self.pps and self.duration < MAX_STREAM_SECONDS:
+            # a paced stream of D seconds is the ceil(D * pps) frames due in [0, D): a
+            # sender descheduled near the end still owes them, so it gets a grace period
+            due = math.ceil(self.duration * self.pps - 1e-9)
+            if self.count is None or due < self.count:
+                limit, by_duration = due, True
+                end_ns += int(min(1.0, 0.1 * self.duration) * 1e9)
+        return limit, end_ns, by_duration
+
+
+def _announce(ready_file, t0_wall, t0_mono):
+    """Write the clock pair to ready_file, atomically: the controller polls for it."""
+    tmp = ready_file + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump({"t0_wall_ns": t0_wall, "t0_mono_ns": t0_mono, "pid": os.getpid()}, f)
+    os.rename(tmp, ready_file)
+
+
+def _linger(seconds):
+    """Let in-flight frames arrive after the last send; a stop request cuts it short."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not _stop_requested:
+        time.sleep(min(0.01, max(end - time.monotonic(), 0)))
+
+
+def _unlink(*paths):
+    for path in paths:
+        if path:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
+def stream(req):
+    """Send a sequenced, paced stream on tx while a forked child receives on rx ports.
+
+    Request: tx, template (hex frame containing marker), marker (hex), rx (ports),
+    pps (null: as fast as possible), duration (s) and/or count (at least one; the
+    duration is capped at MAX_STREAM_SECONDS), linger (s to keep receiving after the last
+    send), ignore_src (MAC whose frames are not counted: the sender's own, flooded back),
+    stamp_at (byte offset of the seq+timestamp; default right after the marker),
+    ready_file (written with the clock pair once sending starts), stop_file (its
+    appearance ends the stream early; SIGTERM/SIGINT do too), tx_path: "mmsg" sends the
+    frames due in one sendmmsg() call; "ring" batches them through a PACKET_TX_RING; "send"
+    makes one send() per frame; "auto" (the default) is mmsg, the fastest on a veth
+    (benchmarks/stream_rate.py), or send where libc has no sendmmsg. The answer's tx_path
+    says which path sent (a ring the kernel gives up on mid-stream is replaced by mmsg or
+    send) and tx_path_note why it is not the one asked for.
+
+    Send timestamps are read as each frame is written; a frame leaves with its batch (the
+    frames due at that moment, at most STREAM_BATCH), so its stamp precedes its wire time
+    by at most the time the kernel takes for one batch.
+
+    IPv4 UDP frames are sent with UDP checksum 0 ("none"); IPv6 ones get their checksum
+    patched per frame. The answer's per-port arrays are zlib-compressed, base64-encoded
+    native-endian u32 (seq) and i64 (tx, rx: wall-clock ns, CLOCK_REALTIME; t0_wall_ns is
+    the wall clock at the first send, tx_first_ns/tx_last_ns are relative to it).
+    """
+    rq = _StreamRequest(req)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    socks, tx, child = [], None, None
-    ctl_r = ctl_w = res_r = res_w = None
+    receiver = ReceiverProcess(rq.rx, rq.marker, rq.stamp_at, rq.ignore_src)
+    tx = _Transmitter(rq.tx, rq.frame, rq.stamp_at, rq.patch)
     try:
-        for port in rx_ports:
-            sock = _open_capture(port)
-            socks.append(sock)
-        tx = _open_socket(tx_port, 0)
-        for sock in socks:  # frames from before the stream must not count
-            while True:
-                try:
-                    sock.recv(MAX_FRAME)
-                except (BlockingIOError, InterruptedError):
-                    break
-                except OSError as exc:
-                    if exc.errno != errno.ENETDOWN:
-                        raise
-        cap_deadline = time.monotonic() + duration + linger + 30
-        ctl_r, ctl_w = os.pipe()
-        res_r, res_w = os.pipe()
-        child = os.fork()
-        if child == 0:  # receiver; it never returns into the parent's code
-            code = 0
-            try:
-                os.close(ctl_w)
-                os.close(res_r)
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                signal.signal(signal.SIGINT, signal.SIG_IGN)
-                receiver = _StreamReceiver(rx_ports, socks, marker, stamp_at, ignore_src)
-                with os.fdopen(ctl_r, "rb", buffering=0) as ctl:
-                    receiver.run(ctl, cap_deadline)
-                payload = json.dumps({"ok": True, "ports": receiver.results()}).encode()
-            except BaseException as exc:  # noqa: BLE001 - reported to the parent
-                payload = json.dumps({"ok": False, "error": f"receiver: {exc!r}"}).encode()
-                code = 1
-            try:
-                view = memoryview(payload)
-                while view:
-                    view = view[os.write(res_w, view) :]
-            finally:
-                os._exit(code)
-        os.close(ctl_r)
-        os.close(res_w)
-        ctl_r = res_w = None
-        for sock in socks:  # the child owns them now
-            sock.close()
-        socks = []
-        sender, tx_note = _tx_path(tx_mode, tx, tx_port, frame, stamp_at, patch)
-        tx = sender.sock
+        receiver.start(time.monotonic() + rq.duration + rq.linger + 30)
+        tx.open(rq.tx_mode)
         # t0 is read last, right before the first send: a t0 from before the fork would
         # start the stream with a catch-up burst and skew the measured rate
         t0_wall, t0_mono = time.time_ns(), time.monotonic_ns()
-        if ready_file:
-            tmp = ready_file + ".tmp"
-            with open(tmp, "w") as f:
-                json.dump({"t0_wall_ns": t0_wall, "t0_mono_ns": t0_mono, "pid": os.getpid()}, f)
-            os.rename(tmp, ready_file)
-        end_ns = t0_mono + int(duration * 1e9)
-        limit, by_duration = count, False
-        if pps and duration < MAX_STREAM_SECONDS:
-            # a paced stream of D seconds is the ceil(D * pps) frames due in [0, D): a
-            # sender descheduled near the end still owes them, so it gets a grace period
-            due = math.ceil(duration * pps - 1e-9)
-            if count is None or due < count:
-                limit, by_duration = due, True
-                end_ns += int(min(1.0, 0.1 * duration) * 1e9)
-        sender.shift = t0_wall - t0_mono
-
-        def fallback(broken):
-            nonlocal tx, tx_note
-            # a fresh socket: one with a TX ring sends from the ring only
-            broken.finish()
-            broken.close()
-            tx.close()
-            tx = _open_socket(tx_port, 0)
-            tx_note = f"ring gave up after frame {broken.sent}: {broken.broken}"
-            plain = _SendTx(tx, frame, stamp_at, patch, broken.shift)
-            plain.sent, plain.errors, plain.first_error = (
-                broken.sent,
-                broken.errors,
-                broken.first_error,
-            )
-            plain.first_tx, plain.last_tx = broken.first_tx, broken.last_tx
-            return plain
-
-        try:
-            sender, ended = _send_stream(sender, fallback, pps, limit, end_ns, stop_file, t0_mono)
-        finally:
-            if isinstance(sender, _RingTx):
-                sender.close()  # the mapping goes before the socket does
-        sent, errors, first_error = sender.sent, sender.errors, sender.first_error
-        first_tx, last_tx = sender.first_tx, sender.last_tx
+        if rq.ready_file:
+            _announce(rq.ready_file, t0_wall, t0_mono)
+        limit, end_ns, by_duration = rq.schedule(t0_mono)
+        tx.sender.shift = t0_wall - t0_mono
+        sender, ended = _send_stream(
+            tx.sender, tx.fallback, rq.pps, limit, end_ns, rq.stop_file, t0_mono
+        )
+        tx.close()
         if by_duration and ended == "count":
             ended = "duration"
-        if _stop_requested and ended != "stop":
+        if _stop_requested:
             ended = "stop"
-        # in-flight frames still arrive after the last send; stop early if asked to
-        linger_end = time.monotonic() + linger
-        while time.monotonic() < linger_end and not _stop_requested:
-            time.sleep(min(0.01, max(linger_end - time.monotonic(), 0)))
-        os.write(ctl_w, b"x")
-        received = json.loads(_read_all(res_r, time.monotonic() + 60))
-        os.waitpid(child, 0)
-        child = None
-        if not received.get("ok"):
-            raise AgentError(received.get("error", "receiver failed"))
+        _linger(rq.linger)
+        ports = receiver.collect()
+        sent = sender.sent
         return {
             "ok": True,
             "sent": sent,
-            "tx_errors": errors,
-            "tx_error": first_error,
+            "tx_errors": sender.errors,
+            "tx_error": sender.first_error,
             "ended": ended,
             "tx_path": sender.path,
-            "tx_path_note": tx_note,
-            "pps": pps,
+            "tx_path_note": tx.note,
+            "pps": rq.pps,
             "t0_wall_ns": t0_wall,
             "t0_mono_ns": t0_mono,
-            "tx_first_ns": (first_tx - t0_mono) if sent else 0,
-            "tx_last_ns": (last_tx - t0_mono) if sent else 0,
-            "stamp_at": stamp_at,
+            "tx_first_ns": (sender.first_tx - t0_mono) if sent else 0,
+            "tx_last_ns": (sender.last_tx - t0_mono) if sent else 0,
+            "stamp_at": rq.stamp_at,
             "byteorder": sys.byteorder,
-            "ports": received["ports"],
+            "ports": ports,
         }
     finally:
-        if child:
-            try:
-                os.kill(child, signal.SIGKILL)
-                os.waitpid(child, 0)
-            except OSError:
-                pass
-        for fd in (ctl_r, ctl_w, res_r, res_w):
-            if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        for sock in socks:
-            sock.close()
-        if tx is not None:
-            tx.close()
-        for path in (ready_file, stop_file):
-            if path:
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
+        receiver.close()
+        tx.close()
+        _unlink(rq.ready_file, rq.stop_file)
 
 
 OPS = {"exchange": exchange, "interfaces": interfaces, "stream": stream}
 
 
 def main():
+    """Answer one JSON request from stdin on stdout; exit status 1 on an error."""
     try:
         req = json.load(sys.stdin)
         op = OPS.get(req.get("op"))

@@ -23,6 +23,7 @@ from scapy.packet import Packet
 
 from framework.errors import FrameworkError
 from framework.remote.session import LocalSession, Session
+from framework.traffic.agent import MAX_STREAM_SECONDS, STAMP, TX_PATHS
 from framework.traffic.packets import DEFAULT_MARKER
 from framework.traffic.stream import StreamResult
 
@@ -30,7 +31,6 @@ log = logging.getLogger("howto.traffic")
 
 AGENT_SOURCE = Path(__file__).with_name("agent.py")
 AGENT_NAME = "howto_traffic_agent.py"
-MAX_STREAM_SECONDS = 3600.0  # the agent refuses to stream longer (agent.MAX_STREAM_SECONDS)
 
 
 class TrafficError(FrameworkError):
@@ -46,7 +46,7 @@ class CapturedFrame:
 
     @cached_property
     def packet(self) -> Ether:
-        # dissected lazily: a 10k-frame capture is mostly counted, rarely dissected
+        """The frame dissected by scapy, lazily: most captures are only counted."""
         return Ether(self.raw)
 
 
@@ -187,9 +187,11 @@ class TrafficGenerator:
         return self.interfaces([port])[port]["mac"]
 
     def clock_offset(self) -> float:
-        """Controller time.time() minus the TG's, to place controller events on a stream's
-        timeline. Zero for a local TG (one clock); otherwise estimated once from the
-        midpoint of a `date` round trip, so it is good to about half that round trip."""
+        """Controller time.time() minus the TG's: places controller events on a stream.
+
+        Zero for a local TG (one clock); otherwise estimated once from the midpoint of a
+        `date` round trip, so it is good to about half that round trip.
+        """
         if self._clock_offset is None:
             if isinstance(self.session, LocalSession):
                 self._clock_offset = 0.0
@@ -227,12 +229,13 @@ class TrafficGenerator:
         at = raw.find(marker) + len(marker) if stamp_at is None else stamp_at
         if marker not in raw:
             raise ValueError("the template does not contain the marker")
-        if at + 12 > len(raw):
+        if at + STAMP.size > len(raw):
             raise ValueError(
-                f"the template needs 12 bytes after the marker for the stamp, has {len(raw) - at}"
+                f"the template needs {STAMP.size} bytes after the marker for the stamp,"
+                f" has {len(raw) - at}"
             )
-        if tx_path not in ("auto", "ring", "send"):
-            raise ValueError(f"tx_path must be auto, ring or send, not {tx_path!r}")
+        if tx_path not in TX_PATHS:
+            raise ValueError(f"tx_path must be one of {', '.join(TX_PATHS)}, not {tx_path!r}")
         if pps is not None and pps <= 0:
             raise ValueError(f"pps must be positive, not {pps}")
         if duration is None and count is None:
@@ -265,15 +268,18 @@ class TrafficGenerator:
     def stream(
         self, tx_port: str, template: Packet | bytes, rx_ports: str | Sequence[str], **options: Any
     ) -> StreamResult:
-        """Send copies of `template` on tx_port at `pps` (None: flat out) for `duration` s
-        and/or `count` frames, each stamped with a sequence number and send time after the
-        marker, and measure what arrives on rx_ports. Frames from MAC `ignore_src` (the
-        sender's own, flooded back by a switch) are not counted. IPv4 frames go out with
-        UDP checksum 0 (none). `linger` s of receiving follow the last send.
+        """Send a sequenced stream of copies of `template` and measure what arrives.
 
-        tx_path: "auto" batches frames through the kernel's PACKET_TX_RING and falls back to
-        one send() per frame where no ring can be set up; "ring" insists on the ring, "send"
-        forces the per-frame path. `StreamRun.tx_path` tells which one ran.
+        Copies go out on tx_port at `pps` (None: flat out) for `duration` s and/or `count`
+        frames, each stamped with a sequence number and send time after the marker; what
+        arrives on rx_ports is measured. Frames from MAC `ignore_src` (the sender's own,
+        flooded back by a switch) are not counted. IPv4 frames go out with UDP checksum 0
+        (none). `linger` s of receiving follow the last send.
+
+        tx_path: "mmsg" sends the frames due in one sendmmsg() call, "ring" batches them
+        through the kernel's PACKET_TX_RING, "send" makes one send() per frame; "auto" is
+        mmsg, the fastest on a veth (benchmarks/stream_rate.py), or send where the TG's
+        libc has no sendmmsg. `StreamRun.tx_path` tells which one ran.
 
         options are those of start_stream: pps, duration, count, marker, ignore_src, linger,
         stamp_at, stall_ms, tx_path.
@@ -320,6 +326,7 @@ class StreamRun:
 
     @property
     def done(self) -> bool:
+        """Whether the agent call has ended (answered or failed)."""
         return not self._thread.is_alive()
 
     def wait_started(self, timeout: float = 15.0) -> float:
@@ -345,13 +352,16 @@ class StreamRun:
 
     @property
     def tx_path(self) -> str | None:
-        """How the agent sent, once the stream ended: "ring" (batched through the kernel's
-        PACKET_TX_RING) or "send" (one send() per frame); `tx_path_note` says why not ring."""
+        """How the agent sent, once the stream ended: "mmsg", "ring" or "send".
+
+        `tx_path_note` says why it is not the path asked for.
+        """
         self.wait()
         return self._answer.get("tx_path") if self._answer else None
 
     @property
     def tx_path_note(self) -> str | None:
+        """Why the stream did not run on the path asked for (None: it did)."""
         self.wait()
         return self._answer.get("tx_path_note") if self._answer else None
 

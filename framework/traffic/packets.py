@@ -38,8 +38,10 @@ def _fill(n: int) -> bytes:
 
 @dataclass(frozen=True)
 class _Template:
-    """A flow's frame with sequence 0 and offsets to stamp other sequence numbers in: scapy
-    takes about 1 ms to build a packet, a stamp plus a dissection about 0.1 ms."""
+    """A flow's frame with sequence 0 and offsets to stamp other sequence numbers in.
+
+    scapy takes about 1 ms to build a packet, a stamp plus a dissection about 0.1 ms.
+    """
 
     raw: bytes
     udp_at: int
@@ -108,8 +110,10 @@ def udp_flow(
     marker: bytes = DEFAULT_MARKER,
     vlan: int | None = None,
 ) -> Packet:
-    """One Ether/[Dot1Q]/IP or IPv6/UDP frame of `size` bytes (FCS included) whose payload
-    is marker + 32-bit sequence number + fill."""
+    """One Ether/[Dot1Q]/IP or IPv6/UDP frame of `size` bytes (FCS included).
+
+    Its payload is marker + 32-bit sequence number + fill.
+    """
     return _stamp(
         _template(src_mac, dst_mac, src_ip, dst_ip, sport, dport, size, marker, vlan), seq
     )
@@ -131,9 +135,12 @@ def flows(
     first_seq: int = 0,
     vlan: int | None = None,
 ) -> list[Packet]:
-    """n_flows distinct 5-tuples (flow i adds i to each field named in `vary`: src_ip,
-    dst_ip, sport, dport), interleaved round robin, sequence numbers counting up from
-    first_seq. Varying IPs matters: testpmd's default RSS hashes IP addresses only."""
+    """Frames of n_flows distinct 5-tuples, interleaved round robin.
+
+    Flow i adds i to each field named in `vary` (src_ip, dst_ip, sport, dport); sequence
+    numbers count up from first_seq. Varying IPs matters: testpmd's default RSS hashes IP
+    addresses only.
+    """
     unknown = set(vary) - {"src_ip", "dst_ip", "sport", "dport"}
     if unknown:
         raise ValueError(f"cannot vary {', '.join(sorted(unknown))}")

@@ -12,6 +12,7 @@ from framework.traffic.generator import Capture
 
 
 def write_pcap(capture: Capture, port: str, path: str | Path) -> Path:
+    """Write the frames captured on port to a pcap file at path, with their times."""
     path = Path(path)
     with PcapWriter(str(path), linktype=1, sync=True) as writer:  # 1 = Ethernet
         for frame in capture.frames(port):
@@ -22,6 +23,7 @@ def write_pcap(capture: Capture, port: str, path: str | Path) -> Path:
 
 
 def attach_capture(name: str, capture: Capture, port: str) -> None:
+    """Attach the frames captured on port to the report as a pcap, openable in Wireshark."""
     with tempfile.TemporaryDirectory(prefix="howto-pcap-") as tmp:
         attach_file(
             name,

@@ -87,6 +87,7 @@ class Comparison:
 
     @property
     def ok(self) -> bool:
+        """Whether every expected frame arrived once, unaltered, and nothing else did."""
         return not (self.missing or self.duplicated or self.altered or self.unexpected)
 
 
@@ -96,8 +97,11 @@ def compare(
     marker: bytes | None = DEFAULT_MARKER,
     strict: bool = True,
 ) -> Comparison:
-    """Match seen frames to expected packets: by sequence number when every expected packet
-    has a distinct one, else by exact bytes. strict: frames matching nothing are errors."""
+    """Match seen frames to expected packets.
+
+    By sequence number when every expected packet has a distinct one, else by exact
+    bytes. strict: frames matching nothing are errors.
+    """
     want = [bytes(p) for p in expected]
     want_set = set(want)
     seqs = [payload_seq(raw, marker) if marker else None for raw in want]
@@ -217,9 +221,12 @@ def check_capture(
     silent_ports: Sequence[str] = (),
     title: str = "check_capture",
 ) -> None:
-    """Assert rx_port saw every expected packet exactly once and unaltered, nothing else
-    with the marker, the silent ports saw nothing with the marker, and the TG sent all
-    `sent` packets."""
+    """Assert what a capture shows is exact delivery.
+
+    rx_port saw every expected packet exactly once and unaltered and nothing else with
+    the marker, the silent ports saw nothing with the marker, and the TG sent all `sent`
+    packets.
+    """
     strict = marker is not None and all(marker in bytes(p) for p in expected)
     problems: list[str] = []
     if sent is not None and capture.sent < sent:
@@ -276,10 +283,12 @@ def verify_packets(
     pps: float | None = None,
     silent_ports: Sequence[str] = (),
 ) -> Capture:
-    """Send packets on tx_port; assert each expected packet (default: the packets
-    themselves; or a list; or a transform such as swap_macs applied to each) arrives on
-    rx_port exactly once with exactly its bytes, nothing else carrying the marker does,
-    and silent_ports see no packet carrying it."""
+    """Send packets on tx_port and assert each expected one arrives once on rx_port.
+
+    Expected is the packets themselves by default, a list, or a transform such as
+    swap_macs applied to each. Each arrives exactly once with exactly its bytes, nothing
+    else carrying the marker does, and silent_ports see no packet carrying it.
+    """
     want = _expected_list(packets, expected)
     filt = _filter_marker(packets, marker)
     capture = tg.exchange(
@@ -336,12 +345,14 @@ def verify_no_packet(
     marker: bytes | None = DEFAULT_MARKER,
     require_sent: bool = True,
 ) -> Capture:
-    """Send pkt on tx_port and listen on rx_port for the whole timeout; assert no copy of
-    it arrives (recognised by its sequence number even if altered, else by its bytes).
+    """Send pkt on tx_port and assert no copy of it arrives on rx_port within timeout.
+
+    A copy is recognised by its sequence number even if altered, else by its bytes.
     Fails too if the TG could not send it, since a packet never sent proves nothing,
     unless require_sent is False: for a test that takes a link down on purpose (on a veth
     pair whose peer just went down, sends fail with ENOBUFS until the kernel's link watch
-    deactivates the device, about 1 s; after that frames are dropped silently)."""
+    deactivates the device, about 1 s; after that frames are dropped silently).
+    """
     filt = _filter_marker([pkt], marker)
     capture = tg.exchange(tx_port, [pkt], [rx_port], expect=None, timeout=timeout, marker=filt)
     title = f"verify_no_packet {tx_port} -> {rx_port}"
