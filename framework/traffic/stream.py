@@ -176,11 +176,18 @@ class WindowAccount:
 
     def describe(self) -> str:
         """One line: the window, its outages and what they lost."""
-        found = "; ".join(str(o) for o in self.outages) or "no outage"
-        lost = f"frames lost over {self.loss_span_ms:.1f} ms of sending" if self.lost else ""
-        return f"{self.window}: {len(self.outages)} outage(s): {found}" + (
-            f"; {lost}" if lost else ""
-        )
+        if not self.outages:
+            return f"{self.window}: no outage"
+        text = f"{self.window}: {len(self.outages)} outage(s), longest {self.outage}"
+        lossy = [o for o in self.outages if o.lost]
+        if lossy:
+            shown = "; ".join(str(o) for o in lossy[:4])
+            more = f"; ... ({len(lossy) - 4} more)" if len(lossy) > 4 else ""
+            text += (
+                f"; {self.lost} lost in {len(lossy)} of them, sent over "
+                f"{self.loss_span_ms:.1f} ms: {shown}{more}"
+            )
+        return text
 
 
 @dataclass(frozen=True)

@@ -344,7 +344,8 @@ def test_a_second_outage_after_the_window_is_outside_and_steady_loss_inside_is_m
     (window,) = r.account(LossWindow("migration", 5.0, 8.2)).windows
     assert len(window.outages) == 11 and len(window.lost_runs) == 11
     assert window.loss_span_ms == pytest.approx(2070.0)  # 6.000 s ... the switch-over, 8.070 s
-    assert "frames lost over 2070.0 ms of sending" in window.describe()
+    assert "11 outage(s), longest outage 371.0 ms" in window.describe()
+    assert "269 lost in 11 of them, sent over 2070.0 ms: outage 2.0 ms" in window.describe()
 
 
 def test_duplicates_and_reordering_count_where_they_arrive() -> None:
