@@ -160,7 +160,15 @@ class InteractiveShell:
         """Type one line without waiting for anything; ShellClosed if the program exited."""
         if self._closed:
             raise ShellClosed(self.name, self.transcript[-2000:])
-        self._transport.write(line.encode() + b"\n")
+        try:
+            self._transport.write(line.encode() + b"\n")
+        except OSError:
+            # The program died and its channel closed before we read the end of it (a
+            # killed testpmd): say who died and what it printed last, not "Socket is closed".
+            while not self._closed and self._pump(0) > 0:
+                pass
+            self._closed = True
+            raise ShellClosed(self.name, self.transcript[-2000:]) from None
 
     def send_command(
         self, line: str, *, prompt: Pattern | None = None, timeout: float | None = None

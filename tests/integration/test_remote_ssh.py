@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from framework.config import DEFAULT_TOPOLOGY, load_topology
@@ -61,5 +63,22 @@ def test_testpmd_crash_is_one_clear_line(dut) -> None:
         message = str(info.value)
         assert message.startswith("host_server_1/crashy: the program exited")
         assert "\n" not in message
+    finally:
+        pmd.close()
+
+
+def test_testpmd_killed_long_before_the_next_command_is_named(dut) -> None:
+    """By the next command sshd has closed the channel: writing to it fails. The error
+    still names the testpmd and its last words, not the socket ("Socket is closed")."""
+    argv = ["/usr/bin/dpdk-testpmd", "-l", "0-1", "--in-memory", "--no-pci", "-m", "128",
+            "--file-prefix", "hc-killed", "--vdev", "net_null0", "--", "-i",
+            "--total-num-mbufs", "4096"]  # fmt: skip
+    pmd = TestPmd.launch(dut.session, argv, name="host_server_1/killed")
+    try:
+        dut.session.run(["pkill", "-KILL", "-f", "file-prefix hc-killed"])
+        time.sleep(2.0)
+        with pytest.raises(ShellClosed) as info:
+            pmd.show_port_stats(0)
+        assert str(info.value).startswith("host_server_1/killed: the program exited; last output")
     finally:
         pmd.close()
