@@ -19,6 +19,15 @@ class RemoteError(FrameworkError):
     """A host could not be reached or a command on it failed."""
 
 
+class HostsUnreachable(RemoteError):
+    """Some hosts of a topology could not be reached; names every one and why."""
+
+    def __init__(self, reasons: dict[str, str], total: int) -> None:
+        self.reasons = reasons
+        listed = "; ".join(f"{host} {why}" for host, why in reasons.items())
+        super().__init__(f"{len(reasons)} of {total} hosts unreachable over SSH: {listed}")
+
+
 class CommandFailed(RemoteError):
     """A command exited non-zero; carries its host, command line, exit code and stderr."""
 

@@ -7,8 +7,9 @@ host handles (virtual lab built here) -> fixtures of the test modules.
 from __future__ import annotations
 
 import platform
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -18,6 +19,11 @@ from framework.errors import FrameworkError
 from framework.lab.hosts import HostHandle, provision
 
 pytest_plugins = ["framework.report.plugin"]
+
+# The exit status of a run that stopped because the lab could not be used (a host
+# unreachable, the DPDK under test missing); 4 stays pytest's usage error (a bad option or
+# topology file), 1 a failed test.
+EXIT_LAB_UNUSABLE = 3
 
 # Markers that stand for a capability the topology must declare. A test may also ask for
 # any capability directly with @pytest.mark.requires("vhost_net", ...).
@@ -82,6 +88,54 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 TOPOLOGY_KEY = pytest.StashKey[Topology]()
 UNINSTALL_FAULTS_KEY = pytest.StashKey[Callable[[], None]]()
+STOPPED_KEY = pytest.StashKey[str]()
+
+
+class StopRun(pytest.exit.Exception):
+    """Ends the session at once: the lab cannot be used. Its message is one line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, returncode=EXIT_LAB_UNUSABLE)
+
+
+def stop_run(request: pytest.FixtureRequest, message: str) -> NoReturn:
+    """Stop the whole run with one line, written into the run's reports first.
+
+    The line goes to <run dir>/error.txt, the Environment tables of report.html and Allure,
+    and a `run_stopped` property of the JUnit test suite; the terminal shows it last.
+    """
+    from framework.report.plugin import record_run_error
+
+    record_run_error(request.config, message)
+    try:
+        request.getfixturevalue("record_testsuite_property")("run_stopped", message)
+    except pytest.FixtureLookupError:  # the junitxml plugin is disabled
+        pass
+    raise StopRun(message)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    """End the test loop quietly on StopRun; pytest_sessionfinish prints its line."""
+    try:
+        return (yield)
+    except StopRun as stop:
+        if hasattr(session.config, "workerinput"):
+            raise  # an xdist worker: the controller reports how it ended
+        session.config.stash[STOPPED_KEY] = stop.msg
+        return True
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]:
+    """After every summary, print why the run stopped as the last line, and exit with 3."""
+    yield
+    message = session.config.stash.get(STOPPED_KEY, None)
+    if message is not None:
+        terminal = session.config.pluginmanager.get_plugin("terminalreporter")
+        if terminal is not None:
+            terminal.write_line(f"ERROR: {message}", red=True, bold=True)
+        session.exitstatus = EXIT_LAB_UNUSABLE
 
 
 def missing_capabilities(topology: Topology, item: pytest.Item) -> list[str]:
@@ -128,13 +182,15 @@ def topology(pytestconfig: pytest.Config) -> Topology:
 
 
 @pytest.fixture(scope="session")
-def hosts(topology: Topology, pytestconfig: pytest.Config) -> Iterator[dict[str, HostHandle]]:
+def hosts(
+    topology: Topology, pytestconfig: pytest.Config, request: pytest.FixtureRequest
+) -> Iterator[dict[str, HostHandle]]:
     """Every host of the topology, reachable over SSH (the virtual lab is built here)."""
     try:
         context = provision(topology)
         handles = context.__enter__()
     except FrameworkError as exc:
-        pytest.exit(f"cannot bring up topology '{topology.name}': {exc}", returncode=3)
+        stop_run(request, f"cannot bring up topology '{topology.name}': {exc}")
     try:
         _record_environment(pytestconfig, topology, handles)
         yield handles
@@ -167,7 +223,12 @@ def tg_host(hosts: dict[str, HostHandle], topology: Topology) -> HostHandle:
 
 
 @pytest.fixture(scope="session")
-def dpdk_version(topology: Topology, hosts: dict[str, HostHandle], pytestconfig: pytest.Config):
+def dpdk_version(
+    topology: Topology,
+    hosts: dict[str, HostHandle],
+    pytestconfig: pytest.Config,
+    request: pytest.FixtureRequest,
+):
     """The DPDK release of the DUT hosts' testpmd (asked of the first DUT host)."""
     from framework.dpdk.version import DpdkVersion, detect_dpdk_version
     from framework.report.plugin import set_environment
@@ -176,13 +237,13 @@ def dpdk_version(topology: Topology, hosts: dict[str, HostHandle], pytestconfig:
     try:
         found = detect_dpdk_version(dut.session, topology.dpdk.testpmd)
     except FrameworkError as exc:
-        pytest.exit(f"cannot tell the DPDK version on {dut.name}: {exc}", returncode=3)
+        stop_run(request, f"cannot tell the DPDK version on {dut.name}: {exc}")
     declared = topology.dpdk.version
     if declared != "auto" and not _same_release(DpdkVersion.parse(declared), found, declared):
-        pytest.exit(
+        stop_run(
+            request,
             f"dpdk.version: topology says {topology.dpdk.version}, "
             f"{dut.name}'s {topology.dpdk.testpmd} is {found}",
-            returncode=3,
         )
     kernel = dut.session.run(["uname", "-r"], check=False).stdout.strip()
     set_environment(

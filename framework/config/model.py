@@ -11,13 +11,69 @@ import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
-Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")]
-PciAddress = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")]
-MacAddress = Annotated[str, Field(pattern=r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")]
+
+def _matching(regex: str, expected: str) -> AfterValidator:
+    """A check that the whole text matches regex; a mismatch says `expected` in words.
+
+    pydantic's own pattern constraint would report the regular expression itself.
+    """
+    compiled = re.compile(regex)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"expected {expected}")
+        return value
+
+    return AfterValidator(check)
+
+
+Name = Annotated[
+    str,
+    _matching(
+        r"[A-Za-z][A-Za-z0-9_-]{0,31}",
+        "a name of up to 32 letters, digits, '_' or '-' that starts with a letter, "
+        "e.g. 'host_server_1'",
+    ),
+]
+PciAddress = Annotated[
+    str,
+    _matching(
+        r"[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]",
+        "a PCI address domain:bus:device.function in hex, e.g. '0000:09:00.0'",
+    ),
+]
+MacAddress = Annotated[
+    str,
+    _matching(
+        r"([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}",
+        "a MAC address of six hex bytes joined by ':', e.g. '52:54:00:00:00:01'",
+    ),
+]
 # Kernel interface names: at most 15 bytes, no slash or whitespace.
-IfName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,15}$")]
+IfName = Annotated[
+    str,
+    _matching(
+        r"[A-Za-z0-9_.-]{1,15}",
+        "a kernel interface name of up to 15 letters, digits, '_', '.' or '-', e.g. 'eth1'",
+    ),
+]
+# Starts every name the virtual lab makes (namespaces, the `<prefix>-ctl` link, files).
+NamePrefix = Annotated[
+    str,
+    _matching(
+        r"[a-z][a-z0-9]{1,5}",
+        "2 to 6 lowercase letters or digits that start with a letter, e.g. 'hc'",
+    ),
+]
 
 
 _HOSTNAME = re.compile(
@@ -164,7 +220,7 @@ class VirtualLab(Model):
     """Where the virtual lab puts its management and data networks."""
 
     management_subnet: str = "198.18.0.0/24"
-    name_prefix: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,5}$")] = "hc"
+    name_prefix: NamePrefix = "hc"
 
     @field_validator("management_subnet")
     @classmethod

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
 from framework.config.model import Host, Port, Topology
-from framework.errors import ConfigError, FrameworkError
+from framework.errors import ConfigError, FrameworkError, HostsUnreachable
 from framework.lab.virtual import VirtualLab
 from framework.remote.session import SSHSession
 
@@ -63,41 +64,80 @@ class HostHandle:
         return ports[index]
 
 
+def _why(exc: BaseException) -> str:
+    """The network reason behind a failed SSH connect: "No route to host", "timed out"."""
+    cause = exc.__cause__ or exc
+    per_address = getattr(cause, "errors", None)  # paramiko: one error per address tried
+    if isinstance(per_address, dict) and per_address:
+        cause = next(iter(per_address.values()))
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
+    return str(cause) or type(cause).__name__
+
+
+def connect_all(sessions: dict[str, SSHSession]) -> None:
+    """Connect every session at once, so an unreachable lab costs one timeout, not one each.
+
+    Raises:
+        HostsUnreachable: naming every host that could not be reached and why (the
+            sessions that did connect are closed).
+    """
+    with ThreadPoolExecutor(max_workers=max(1, len(sessions))) as pool:
+        futures = {name: pool.submit(session.connect) for name, session in sessions.items()}
+    reasons = {
+        name: f"at {sessions[name].address}:{sessions[name].port} ({_why(error)})"
+        for name, future in futures.items()
+        if (error := future.exception()) is not None
+    }
+    if reasons:
+        for session in sessions.values():
+            with suppress(Exception):
+                session.close()
+        raise HostsUnreachable(reasons, len(sessions))
+
+
 @contextmanager
 def provision(topology: Topology) -> Iterator[dict[str, HostHandle]]:
     """Bring the topology's hosts up (a virtual lab is built) and yield their handles."""
     lab: VirtualLab | None = None
     handles: dict[str, HostHandle] = {}
+    sessions: dict[str, SSHSession] = {}
     try:
         if topology.kind == "virtual":
             lab = VirtualLab(topology).up()
+        work_dirs: dict[str, str] = {}
         for name, spec in topology.hosts.items():
             if lab is not None:
-                address, key, prefix = lab.hosts[name].address, str(lab.key_file), lab.prefix
+                address, key = lab.hosts[name].address, str(lab.key_file)
                 # Virtual hosts share one filesystem: give each its own directory.
-                work_dir = str(lab.run_dir / "hosts" / name)
+                work_dirs[name] = str(lab.run_dir / "hosts" / name)
             else:
-                address, key, prefix = spec.address, spec.key_file, "howto"
-                work_dir = spec.work_dir
+                address, key = spec.address, spec.key_file
+                work_dirs[name] = spec.work_dir
             assert address is not None  # the model requires it for lab topologies
-            session = SSHSession(
+            sessions[name] = SSHSession(
                 name, address, user=spec.user, port=spec.ssh_port, key_filename=key
-            ).connect()
+            )
+        connect_all(sessions)
+        for name, session in sessions.items():
+            spec = topology.hosts[name]
             handles[name] = HostHandle(
                 name=name,
                 spec=spec,
                 session=session,
-                prefix=prefix,
-                work_dir=work_dir,
+                prefix=lab.prefix if lab is not None else "howto",
+                work_dir=work_dirs[name],
                 ports={p.name: PortHandle(name, p) for p in spec.ports},
             )
-            session.run(["mkdir", "-p", work_dir])
+            session.run(["mkdir", "-p", work_dirs[name]])
         yield handles
     finally:
         errors: list[str] = []
-        for handle in handles.values():
+        # Also any session a test put in place of the first (a reconnect).
+        replaced = [h.session for h in handles.values() if h.session is not sessions.get(h.name)]
+        for session in [*sessions.values(), *replaced]:
             try:
-                handle.session.close()
+                session.close()
             except FrameworkError as exc:
                 errors.append(str(exc))
         if lab is not None:

@@ -5,6 +5,7 @@ Layout of one run directory:
     junit.xml         JUnit XML
     allure-results/   allure-pytest output, plus environment.properties
     allure-report/    Allure 3 HTML (single index.html that opens from file://)
+    error.txt         only when the run stopped early: the one line saying why
 and <reports-dir>/latest is a symlink to the newest run directory.
 
 Options the user gives explicitly (--html, --junitxml, --alluredir, --self-contained-html)
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from framework.errors import ConfigError
 from framework.report import attach
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -35,6 +37,7 @@ ALLURE_CONFIG = ALLURE_TOOL_DIR / "allurerc.json"
 # Lets a lab machine point at a CLI installed elsewhere (must be Allure 3: the flags differ).
 ALLURE_CLI_ENV = "HOWTO_ALLURE_CLI"
 ALLURE_TIMEOUT_S = 300
+RUN_ERROR_FILE = "error.txt"
 
 _WORKER_ALLURE_DIR = "howto_report_allure_dir"
 _WORKER_ENV = "howto_report_environment"
@@ -51,6 +54,9 @@ class RunReports:
     allure_results: Path | None
     allure_report: Path | None
     notes: list[str] = field(default_factory=list)
+    # False until the session starts: a usage error (bad option or topology) ends the run
+    # before that, and then the empty run directory is removed and `latest` left alone.
+    started: bool = False
 
 
 _RUN_KEY = pytest.StashKey[RunReports]()
@@ -80,6 +86,28 @@ def set_environment(config: pytest.Config, mapping: Mapping[str, object]) -> Non
         config.workeroutput[_WORKER_ENV] = dict(env)  # type: ignore[attr-defined]
     else:
         _publish_to_html(config, values)
+
+
+def record_run_error(config: pytest.Config, message: str) -> Path | None:
+    """Write why the run stopped into its reports.
+
+    The line goes to <run dir>/error.txt and to the Environment tables of report.html and
+    the Allure report ("Run stopped").
+
+    Returns:
+        The file written; None without a run directory (xdist worker, --collect-only).
+    """
+    set_environment(config, {"Run stopped": message})
+    run = get_run_reports(config)
+    if run is None:
+        return None
+    path = run.run_dir / RUN_ERROR_FILE
+    try:
+        path.write_text(message + "\n")
+    except OSError as exc:
+        run.notes.append(f"could not write {path}: {exc.strerror or exc}")
+        return None
+    return path
 
 
 def _publish_to_html(config: pytest.Config, values: Mapping[str, str]) -> None:
@@ -113,18 +141,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def _make_run_dir(root: Path) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    # Two runs started within the same second (CI matrix, a quick rerun) must not share.
-    for n in range(1000):
-        candidate = root / (stamp if n == 0 else f"{stamp}-{n}")
-        try:
-            candidate.mkdir()
-        except FileExistsError:
-            continue
-        return candidate
-    raise RuntimeError(f"cannot create a run directory under {root}")
+def _make_run_dir(root: Path, given: str | None) -> Path:
+    """Create a fresh run directory in root, and root itself if its parent exists.
+
+    Raises:
+        ConfigError: one line naming the option (or the default directory) at fault.
+    """
+    # Only the last level is created: a typo in --reports-dir must not grow a tree.
+    what = f"--reports-dir {given}" if given else f"reports directory {root}"
+    try:
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"{what}: {root} is not a directory")
+        if not root.exists():
+            if not root.parent.is_dir():
+                state = "is not a directory" if root.parent.exists() else "does not exist"
+                raise ConfigError(f"{what}: {root.parent} {state}")
+            root.mkdir(exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        # Two runs started within the same second (CI matrix, a quick rerun) must not share.
+        for n in range(1000):
+            candidate = root / (stamp if n == 0 else f"{stamp}-{n}")
+            try:
+                candidate.mkdir()
+            except FileExistsError:
+                continue
+            return candidate
+    except OSError as exc:
+        raise ConfigError(
+            f"{what}: cannot create a run directory in {root}: {exc.strerror or exc}"
+        ) from None
+    raise ConfigError(f"{what}: 1000 run directories named {stamp}* already exist in {root}")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -142,7 +188,10 @@ def pytest_configure(config: pytest.Config) -> None:
         return
 
     root = Path(opt.howto_reports_dir or PROJECT_DIR / "reports").expanduser().resolve()
-    run_dir = _make_run_dir(root)
+    try:
+        run_dir = _make_run_dir(root, opt.howto_reports_dir)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
     notes: list[str] = []
 
     html: Path | None = None
@@ -168,7 +217,12 @@ def pytest_configure(config: pytest.Config) -> None:
         if not opt.allure_report_dir:
             opt.allure_report_dir = str(run_dir / "allure-results")
         allure_results = Path(opt.allure_report_dir).resolve()
-        allure_results.mkdir(parents=True, exist_ok=True)
+        try:
+            allure_results.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise pytest.UsageError(
+                f"--alluredir {opt.allure_report_dir}: cannot create it: {exc.strerror or exc}"
+            ) from None
         if not opt.howto_no_allure_html:
             allure_report = run_dir / "allure-report"
     else:
@@ -184,6 +238,13 @@ def pytest_configure(config: pytest.Config) -> None:
         ("pytest", pytest.__version__),
     ):
         env.setdefault(key, value)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Mark the run as started: from now on its directory is kept and `latest` moves."""
+    run = get_run_reports(session.config)
+    if run is not None:
+        run.started = True
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -375,6 +436,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     # In unconfigure, so that `latest` only moves once report.html and junit.xml are final.
     run = get_run_reports(config)
     if run is None:
+        return
+    if not run.started:
+        # Only empty directories are removed: whatever a plugin wrote there stays.
+        for directory in (run.allure_results, run.run_dir):
+            if directory is not None and directory.is_relative_to(run.run_dir):
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
         return
     try:
         update_latest_link(run.root, run.run_dir)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,7 +107,54 @@ def test_missing_testpmd_binary_is_one_line(tmp_path: Path) -> None:
     suite = tmp_path / "test_version.py"
     suite.write_text("def test_needs_dpdk(dpdk_version):\n    assert dpdk_version\n")
     done = _run_pytest(tmp_path, suite, "--topology", str(topo))
-    assert done.returncode == 3, done.stdout + done.stderr
-    exits = [line for line in done.stdout.splitlines() if "cannot tell the DPDK version" in line]
-    assert len(exits) == 1 and "/opt/missing/dpdk-testpmd" in exits[0], done.stdout
-    assert "Traceback" not in done.stdout + done.stderr
+    line = _stopped_with_one_line(done, "ERROR: cannot tell the DPDK version")
+    assert "/opt/missing/dpdk-testpmd" in line, done.stdout
+
+
+def _stopped_with_one_line(done: subprocess.CompletedProcess[str], start: str) -> str:
+    """The run ended with exit status 3 and one ERROR line, last, also in its reports."""
+    output = done.stdout + done.stderr
+    assert done.returncode == 3, output
+    for noise in ("Traceback", "INTERNALERROR", "_pytest.outcomes.Exit"):
+        assert noise not in output, output
+    errors = [line for line in output.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1 and errors[0].startswith(start), output
+    assert done.stdout.strip().splitlines()[-1] == errors[0], "the error is the last line"
+    message = errors[0].removeprefix("ERROR: ")
+    (run,) = [d for d in (Path(done.args[done.args.index("--reports-dir") + 1])).iterdir()
+              if d.is_dir() and not d.is_symlink()]  # fmt: skip
+    assert (run / "error.txt").read_text() == message + "\n"
+    junit = ET.parse(run / "junit.xml").getroot()
+    assert [p.get("value") for p in junit.iter("property") if p.get("name") == "run_stopped"] == [
+        message
+    ]
+    assert "Run stopped" in (run / "report.html").read_text()
+    return errors[0]
+
+
+def test_unreachable_lab_names_every_host_in_one_line(tmp_path: Path) -> None:
+    # Only virtual-lab (RFC 2544) addresses where no lab listens: never the sample's hosts.
+    lab = yaml.safe_load((ROOT / "topologies" / "lab.yaml").read_text())
+    addresses = {"host_server_1": "198.18.255.250", "host_server_2": "198.18.255.251",
+                 "tg": "198.18.255.252"}  # fmt: skip
+    assert set(lab["hosts"]) == set(addresses)
+    for name, host in lab["hosts"].items():
+        host["address"] = addresses[name]
+        host.pop("key_file", None)
+    topo = tmp_path / "unreachable.yaml"
+    topo.write_text(yaml.safe_dump(lab, sort_keys=False))
+    suite = tmp_path / "test_unreachable.py"
+    suite.write_text(
+        "def test_reads_the_topology(topology):\n    assert topology.hosts\n\n\n"
+        "def test_needs_the_hosts(hosts):\n    assert hosts\n"
+    )
+    started = time.monotonic()
+    done = _run_pytest(tmp_path, suite, "--topology", str(topo))
+    # In parallel: one connect timeout (10 s) for the three hosts, not three in a row.
+    assert time.monotonic() - started < 25, done.stdout
+    line = _stopped_with_one_line(
+        done, "ERROR: cannot bring up topology 'lab': 3 of 3 hosts unreachable over SSH: "
+    )
+    for name, address in addresses.items():
+        assert f"{name} at {address}:22 (" in line, line
+    assert "1 passed" in done.stdout, "the tests before the failing fixture ran"

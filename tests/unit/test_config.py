@@ -119,3 +119,69 @@ def test_bad_dpdk_version(tmp_path: Path) -> None:
 
 def test_top_level_must_be_mapping(tmp_path: Path) -> None:
     assert "expected a mapping" in _error(tmp_path, "- a\n- b\n")
+
+
+def test_non_utf8_file_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "topo.yaml"
+    path.write_bytes(b"name: x\nkind: virtual\ndescription: caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"topo\.yaml: line 3: not UTF-8 text \(byte 0xe9"):
+        load_topology(path)
+
+
+def test_control_character_names_its_line(tmp_path: Path) -> None:
+    message = _error(tmp_path, "name: x\nkind: virtual\ndescription: a\x00b\n")
+    assert "line 3: not valid YAML: unacceptable character #x0000" in message
+
+
+def test_endless_input_is_cut_at_the_size_limit() -> None:
+    with pytest.raises(ConfigError, match=r"^/dev/zero: over the 256 KiB limit"):
+        load_topology("/dev/zero")
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    assert "no topology in it" in _error(tmp_path, "# nothing yet\n")
+
+
+def test_duplicate_key_names_both_lines(tmp_path: Path) -> None:
+    text = "name: x\nkind: virtual\nhosts:\n  tg: {role: tg}\n  tg: {role: dut}\n"
+    assert "hosts.tg: defined twice, at lines 4 and 5" in _error(tmp_path, text)
+
+
+def test_duplicate_key_in_a_list_item(tmp_path: Path) -> None:
+    data = _virtual()
+    text = yaml.safe_dump(data, sort_keys=False).replace(
+        "    - name: p1\n", "    - name: p1\n      name: p2\n"
+    )
+    assert "hosts.tg.ports[1].name: defined twice" in _error(tmp_path, text)
+
+
+def test_merge_keys_may_override(tmp_path: Path) -> None:
+    text = (
+        "name: x\nkind: virtual\nhosts:\n"
+        "  host_server_1: &dut {role: dut, user: root}\n"
+        "  tg: {<<: *dut, role: tg}\n"
+    )
+    topology = load_topology(_write(tmp_path, text))
+    assert topology.tg_name == "tg"
+
+
+def test_alias_bomb_is_refused(tmp_path: Path) -> None:
+    lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    assert "expand to over 100,000 values" in _error(tmp_path, "\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("value", ["22.10", "22.11", "17"])
+def test_unquoted_version_says_to_quote_it(tmp_path: Path, value: str) -> None:
+    text = (TOPOLOGIES / "virtual.yaml").read_text().replace("version: auto", f"version: {value}")
+    message = _error(tmp_path, text)
+    assert f"dpdk.version: expected text, but YAML reads the unquoted {value} as" in message
+    assert f'put it in quotes: "{value}"' in message
+
+
+def test_bad_mac_address_is_explained_in_words(tmp_path: Path) -> None:
+    data = _virtual()
+    data["vms"]["vm1"]["nics"][0]["mac"] = "52-54-00-00-00-01"
+    message = _error(tmp_path, data)
+    assert "vms.vm1.nics[0].mac: expected a MAC address" in message
+    assert "e.g. '52:54:00:00:00:01'" in message and "pattern" not in message.split(": ", 1)[1]
