@@ -133,13 +133,15 @@ def _stopped_with_one_line(done: subprocess.CompletedProcess[str], start: str) -
 
 
 def test_unreachable_lab_names_every_host_in_one_line(tmp_path: Path) -> None:
-    # Only virtual-lab (RFC 2544) addresses where no lab listens: never the sample's hosts.
+    # Never the sample's real hosts, and no traffic off this machine: loopback ports where
+    # nothing listens (a route to another address could leave through the uplink).
     lab = yaml.safe_load((ROOT / "topologies" / "lab.yaml").read_text())
-    addresses = {"host_server_1": "198.18.255.250", "host_server_2": "198.18.255.251",
-                 "tg": "198.18.255.252"}  # fmt: skip
+    ports = {"host_server_1": 1, "host_server_2": 3, "tg": 5}
+    addresses = {name: "127.0.0.1" for name in ports}
     assert set(lab["hosts"]) == set(addresses)
     for name, host in lab["hosts"].items():
         host["address"] = addresses[name]
+        host["ssh_port"] = ports[name]
         host.pop("key_file", None)
     topo = tmp_path / "unreachable.yaml"
     topo.write_text(yaml.safe_dump(lab, sort_keys=False))
@@ -156,5 +158,5 @@ def test_unreachable_lab_names_every_host_in_one_line(tmp_path: Path) -> None:
         done, "ERROR: cannot bring up topology 'lab': 3 of 3 hosts unreachable over SSH: "
     )
     for name, address in addresses.items():
-        assert f"{name} at {address}:22 (" in line, line
+        assert f"{name} at {address}:{ports[name]} (" in line, line
     assert "1 passed" in done.stdout, "the tests before the failing fixture ran"
