@@ -11,12 +11,14 @@ from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import NoReturn
 
+import allure
 import pytest
 
 from framework import faults
-from framework.config import DEFAULT_TOPOLOGY, Topology, load_topology
+from framework.config import DEFAULT_TOPOLOGY, Topology
 from framework.errors import FrameworkError
 from framework.lab.hosts import HostHandle, provision
+from framework.lab.testbeds import Lease, lease_testbed, load_pool
 
 pytest_plugins = ["framework.report.plugin"]
 
@@ -54,8 +56,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("howto", "howto-conformance")
     group.addoption(
         "--topology",
-        default=str(DEFAULT_TOPOLOGY),
-        help="topology YAML (default: topologies/virtual.yaml, the virtual lab)",
+        action="append",
+        default=None,
+        metavar="PATH",
+        help="topology YAML, or a directory of them; repeat it for a pool of testbeds, one "
+        "leased by each xdist worker (default: topologies/virtual.yaml, the virtual lab)",
     )
     group.addoption(
         "--inject-fault",
@@ -67,26 +72,55 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _topology_paths(config: pytest.Config) -> list[Path]:
+    paths = []
+    for given in config.getoption("--topology") or [str(DEFAULT_TOPOLOGY)]:
+        path = Path(given)
+        if not path.is_absolute() and not path.exists():
+            path = Path(config.rootpath) / path
+        paths.append(path)
+    return paths
+
+
+def _xdist_controller(config: pytest.Config) -> bool:
+    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    """Load the topology and activate faults; a bad file or fault name is a usage error."""
-    path = Path(config.getoption("--topology"))
-    if not path.is_absolute() and not path.exists():
-        path = Path(config.rootpath) / path
+    """Load the testbeds, lease one, activate faults; bad input is a usage error.
+
+    An xdist controller runs no test: its workers lease testbeds, each its own.
+    """
     try:
-        config.stash[TOPOLOGY_KEY] = load_topology(path)
+        pool = load_pool(_topology_paths(config))
+        config.stash[POOL_KEY] = pool
+        if _xdist_controller(config):
+            config.stash[TOPOLOGY_KEY] = pool[0]
+        else:
+            worker = getattr(config, "workerinput", {}).get("workerid", "")
+            index = int(worker[2:]) if worker.startswith("gw") else 0
+            command = " ".join(["pytest", *config.invocation_params.args])
+            lease = lease_testbed(pool, index=index, worker=worker, command=command)
+            config.stash[LEASE_KEY] = lease
+            config.stash[TOPOLOGY_KEY] = lease.topology
         config.stash[UNINSTALL_FAULTS_KEY] = faults.install(config.getoption("--inject-fault"))
     except FrameworkError as exc:
         raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Remove the injected faults, so the next session in this process runs unharmed."""
+    """Remove the injected faults and give the testbed back."""
     uninstall = config.stash.get(UNINSTALL_FAULTS_KEY, None)
     if uninstall is not None:
         uninstall()
+    lease = config.stash.get(LEASE_KEY, None)
+    if lease is not None:
+        lease.release()
 
 
 TOPOLOGY_KEY = pytest.StashKey[Topology]()
+POOL_KEY = pytest.StashKey[list[Topology]]()
+LEASE_KEY = pytest.StashKey[Lease]()
 UNINSTALL_FAULTS_KEY = pytest.StashKey[Callable[[], None]]()
 STOPPED_KEY = pytest.StashKey[str]()
 
@@ -152,8 +186,11 @@ def missing_capabilities(topology: Topology, item: pytest.Item) -> list[str]:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Skip a test whose markers need a capability the topology lacks, naming it."""
+    """Name the test's testbed in every report; skip it if the testbed lacks a capability."""
     topology = item.config.stash[TOPOLOGY_KEY]
+    item.user_properties.append(("testbed", topology.name))
+    allure.dynamic.tag(f"testbed {topology.name}")
+    allure.dynamic.label("testbed", topology.name)
     missing = missing_capabilities(topology, item)
     if missing:
         reasons = "; ".join(
@@ -277,11 +314,14 @@ def _record_environment(
 ) -> None:
     from framework.report.plugin import set_environment
 
+    # One key per testbed: the workers of a pool each add theirs to the controller's table.
+    pool = config.stash.get(POOL_KEY, [topology])
     set_environment(
         config,
         {
-            "Topology": f"{topology.name} ({topology.kind})",
+            "Topology" if len(pool) == 1 else f"Testbed {topology.name}": (
+                f"{topology.name} ({topology.kind}); hosts: {', '.join(handles)}"
+            ),
             "Controller kernel": platform.release(),
-            "Hosts": ", ".join(handles),
         },
     )

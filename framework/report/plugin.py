@@ -17,6 +17,7 @@ it has to set the other plugins' options before they read them.
 from __future__ import annotations
 
 import contextlib
+import html
 import os
 import platform
 import shutil
@@ -261,6 +262,19 @@ def pytest_testnodedown(node: object, error: object) -> None:
     values = getattr(node, "workeroutput", {}).get(_WORKER_ENV)
     if values:
         set_environment(node.config, values)  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_table_header(cells: list[str]) -> None:
+    """A Testbed column: which testbed of the pool each test ran on."""
+    cells.insert(2, "<th>Testbed</th>")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
+    """The test's testbed (its `testbed` user property) in the Testbed column."""
+    testbed = dict(report.user_properties).get("testbed", "")
+    cells.insert(2, f"<td>{html.escape(str(testbed))}</td>")
 
 
 @pytest.hookimpl(optionalhook=True)
