@@ -1,7 +1,9 @@
 """What a run may leave on the machine, as a comparable snapshot.
 
 The suite promises that lab up -> tests -> lab down leaves the machine as it found it;
-tests/integration/test_virtual_lab.py holds it to that with these snapshots.
+tests/integration/test_virtual_lab.py holds it to that with these snapshots. Every name a
+run makes starts with its run prefix (`hc-3k9a`, see framework/lab/runs.py), so
+`MachineState.owned_by(prefix)` is what one run holds while others run next to it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from framework.config.model import DEFAULT_HUGEPAGE_MOUNT
+from framework.lab.runs import RUNS_DIR
 from framework.lab.virtual import existing_namespaces
 
 WATCHED_PROGRAMS = ("dpdk-testpmd", "testpmd", "qemu-system", "sshd -D -f")
@@ -32,6 +35,7 @@ class MachineState:
     dpdk_runtime_dirs: frozenset[str]
     containers: frozenset[str]
     run_dirs: frozenset[str]
+    run_records: frozenset[str] = frozenset()
 
     def new_since(self, before: MachineState) -> dict[str, list[str]]:
         """What exists now that did not before, by kind; empty when nothing was left."""
@@ -42,9 +46,28 @@ class MachineState:
                 left[kind] = extra
         return left
 
+    def owned_by(self, prefix: str) -> dict[str, list[str]]:
+        """The names of one run (prefix `hc-3k9a`), by kind; empty when it holds nothing."""
+        held = {}
+        for kind in self.__dataclass_fields__:
+            names = sorted(name for name in getattr(self, kind) if _names_run(name, prefix))
+            if names:
+                held[kind] = names
+        return held
+
+
+def _names_run(name: str, prefix: str) -> bool:
+    # Namespaces, links, hugepage files and runtime dirs start with `<prefix>-`, work dirs
+    # and containers with `howto-<prefix>-`; processes carry it in an argument (sshd -f
+    # /tmp/howto-<prefix>-lab-..., --file-prefix <prefix>-...); records are `<prefix>.*`.
+    return f"{prefix}-" in name or name.startswith(f"{prefix}.")
+
 
 def snapshot(hugepage_mount: str = DEFAULT_HUGEPAGE_MOUNT) -> MachineState:
-    """Record what the machine holds now: namespaces, links, DPDK and QEMU processes, files."""
+    """Record what the machine holds now: namespaces, links, DPDK and QEMU processes, files.
+
+    Also the run registry's records: a run that ended cleanly has released its own.
+    """
     processes = {
         line.strip()
         for line in _lines(["ps", "-eo", "pid=,args="])
@@ -67,6 +90,9 @@ def snapshot(hugepage_mount: str = DEFAULT_HUGEPAGE_MOUNT) -> MachineState:
         if runtime.is_dir()
         else frozenset(),
         run_dirs=frozenset(str(p) for p in Path("/tmp").glob("howto-*")),
+        run_records=frozenset(p.name for p in RUNS_DIR.glob("[!.]*"))
+        if RUNS_DIR.is_dir()
+        else frozenset(),
         containers=frozenset(
             _lines(["podman", "ps", "-a", "--format", "{{.Names}}"]) if _has("podman") else []
         ),

@@ -92,14 +92,40 @@ def test_sessions_run_in_their_own_namespace(topology) -> None:
         assert len(names) == len(hosts), "every host has its own management address"
 
 
-def test_refuses_subnet_that_overlaps_a_route(topology) -> None:
-    subprocess.run(["ip", "route", "add", "blackhole", "198.18.0.0/26"], check=True)
+def _with_lab(topology: Topology, **changes) -> Topology:
+    data = topology.model_dump()
+    data["virtual_lab"].update(changes)
+    return Topology.model_validate(data)
+
+
+def test_moves_off_a_subnet_that_overlaps_a_route(topology) -> None:
+    """The management subnet is where the search starts: a route there moves the run on."""
+    moved = _with_lab(topology, management_subnet="198.19.200.0/24")
+    subprocess.run(["ip", "route", "add", "blackhole", "198.19.200.0/26"], check=True)
     try:
-        with pytest.raises(LabError, match=r"overlaps existing routes: 198\.18\.0\.0/26"):
-            VirtualLab(topology).up()
+        lab = VirtualLab(moved).up()
+        try:
+            assert lab.subnet == ipaddress.ip_network("198.19.201.0/24")
+            assert lab.hosts["tg"].address.startswith("198.19.201.")
+        finally:
+            lab.down()
     finally:
-        subprocess.run(["ip", "route", "del", "blackhole", "198.18.0.0/26"], check=True)
-    assert not [ns for ns in snapshot().namespaces if ns.startswith("hc-")]
+        subprocess.run(["ip", "route", "del", "blackhole", "198.19.200.0/26"], check=True)
+
+
+def test_refuses_a_pinned_subnet_that_overlaps_a_route(topology) -> None:
+    """Host addresses written in the topology pin the subnet: a clash is refused."""
+    data = _with_lab(topology, management_subnet="198.19.200.0/24").model_dump()
+    for index, host in enumerate(data["hosts"].values()):
+        host["address"] = f"198.19.200.{11 + index}"
+    pinned = Topology.model_validate(data)
+    subprocess.run(["ip", "route", "add", "blackhole", "198.19.200.0/26"], check=True)
+    try:
+        with pytest.raises(LabError, match=r"overlaps existing routes: 198\.19\.200\.0/26"):
+            VirtualLab(pinned).up()
+    finally:
+        subprocess.run(["ip", "route", "del", "blackhole", "198.19.200.0/26"], check=True)
+    assert not snapshot().run_records
 
 
 def test_hugepage_checks_use_the_topologys_mount(topology, tmp_path: Path) -> None:
@@ -107,18 +133,83 @@ def test_hugepage_checks_use_the_topologys_mount(topology, tmp_path: Path) -> No
     for host in data["hosts"].values():
         host["hugepages"]["mount"] = str(tmp_path)
     elsewhere = Topology.model_validate(data)
-    stale = tmp_path / "hc-host-server-1-killed-run-map_0"
+    # Files of a run that no live run owns (its lock is gone): a killed run's.
+    stale = tmp_path / "hc-0dea-host-server-1-killed-run-map_0"
     stale.touch()
     with pytest.raises(LabError, match=f"^{re.escape(str(tmp_path))} is not a hugetlbfs mount"):
         VirtualLab(elsewhere).up()
     assert not stale.exists(), "stale hugepage files are looked for under the topology's mount"
-    assert not [ns for ns in snapshot().namespaces if ns.startswith("hc-")]
+    assert not snapshot().run_records
+
+
+def _idle(held: dict[str, list[str]]) -> dict[str, list[str]]:
+    # sshd retitles itself ("[listener] 0 of 50-50 startups"): compare its pids only.
+    return {k: [v.split()[0] for v in vs] if k == "processes" else vs for k, vs in held.items()}
+
+
+def test_a_live_runs_names_are_left_alone(topology, tmp_path: Path) -> None:
+    """Two labs in one process: the second's start-up and teardown leave the first's."""
+    before = snapshot()
+    with provision(topology) as first:
+        prefix = first["tg"].prefix
+        held = _idle(snapshot().owned_by(prefix))
+        with provision(topology) as second:
+            other = second["tg"]
+            assert other.prefix != prefix
+            assert other.session.address != first["tg"].session.address
+            assert _idle(snapshot().owned_by(prefix)) == held
+            assert first["tg"].session.run(["true"]).ok
+        assert snapshot().owned_by(other.prefix) == {}
+        assert _idle(snapshot().owned_by(prefix)) == held
+    assert snapshot().new_since(before) == {}
+
+
+def test_clean_up_takes_only_what_dead_runs_left(topology, tmp_path: Path) -> None:
+    """A run nobody owns (no live lock) loses its namespace, hugepage file and container;
+    a live run's container with the same kind of name stays."""
+    from framework.container.engine import ContainerEngine
+    from framework.container.image import ensure_testpmd_image
+    from framework.lab.runs import Registry
+    from framework.remote import LocalSession
+
+    session = LocalSession()
+    engine = ContainerEngine.probe(session, "podman", work_dir=str(tmp_path))
+    if engine.kind != "podman":
+        pytest.skip(f"no container engine: {engine.fallback_reason}")
+    image = ensure_testpmd_image(session, engine=engine)
+
+    def start(name: str) -> None:  # a container that runs until it is removed
+        argv, env = engine.cli(
+            "run", "--detach", "--interactive", "--rm", "--network", "none", "--name", name,
+            image, "dpdk-testpmd", "-l", "0-1", "--no-huge", "-m", "64", "--no-pci",
+            "--file-prefix", name.removeprefix("howto-"), "--vdev", "net_null0", "--", "-i",
+            "--total-num-mbufs=2048",
+        )  # fmt: skip
+        session.run(argv, env=env, timeout=60)
+
+    before = snapshot()
+    with Registry().locked() as registry:
+        dead = next(f"hc-{n}dea" for n in range(10) if f"hc-{n}dea" not in registry.prefixes())
+    with provision(topology) as hosts:
+        live = hosts["tg"].prefix
+        start(f"howto-{live}-kept")
+        subprocess.run(["ip", "netns", "add", f"{dead}-tg"], check=True)
+        (Path("/dev/hugepages") / f"{dead}-host-server-1-x-map_0").touch()
+        start(f"howto-{dead}-x")
+        assert {"namespaces", "hugepage_files", "containers"} <= snapshot().owned_by(dead).keys()
+        removed = VirtualLab.clean_stale("hc")
+        assert f"netns {dead}-tg" in removed and f"container howto-{dead}-x" in removed
+        assert snapshot().owned_by(dead) == {}
+        assert engine.names(f"howto-{live}-") == [f"howto-{live}-kept"]
+        engine.remove(f"howto-{live}-kept")
+    assert snapshot().new_since(before) == {}
 
 
 def test_unreachable_host_is_one_clear_line(topology) -> None:
     with provision(topology) as hosts:
         # The controller's own lab address: nothing listens on port 22 there.
-        lab_address = str(next(iter(ipaddress.ip_network("198.18.0.0/24").hosts())))
+        subnet = ipaddress.ip_network(f"{hosts['tg'].session.address}/24", strict=False)
+        lab_address = str(next(iter(subnet.hosts())))
         assert hosts
         session = SSHSession("ghost", lab_address, connect_timeout=3)
         with pytest.raises(RemoteError) as info:
