@@ -17,10 +17,11 @@ import pytest
 from framework import faults
 from framework.config import DEFAULT_TOPOLOGY, Topology
 from framework.errors import FrameworkError
+from framework.lab.cpu import CpuLease, take_cpus
 from framework.lab.hosts import HostHandle, provision
 from framework.lab.testbeds import Lease, lease_testbed, load_pool
 
-pytest_plugins = ["framework.report.plugin"]
+pytest_plugins = ["framework.report.plugin", "framework.lab.watch"]
 
 # The exit status of a run that stopped because the lab could not be used (a host
 # unreachable, the DPDK under test missing); 4 stays pytest's usage error (a bad option or
@@ -121,6 +122,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 TOPOLOGY_KEY = pytest.StashKey[Topology]()
 POOL_KEY = pytest.StashKey[list[Topology]]()
 LEASE_KEY = pytest.StashKey[Lease]()
+CPU_KEY = pytest.StashKey[CpuLease]()
 UNINSTALL_FAULTS_KEY = pytest.StashKey[Callable[[], None]]()
 STOPPED_KEY = pytest.StashKey[str]()
 
@@ -185,12 +187,43 @@ def missing_capabilities(topology: Topology, item: pytest.Item) -> list[str]:
     return [cap for cap in dict.fromkeys(needed) if cap not in have]
 
 
+def _is_guide(item: pytest.Item) -> bool:
+    return Path(item.path).is_relative_to(Path(item.config.rootpath) / "testsuites")
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Name the test's testbed in every report; skip it if the testbed lacks a capability."""
+    """Name the test's testbed in every report; skip it if the testbed lacks a capability.
+
+    A guide test then takes the machine's CPUs, shared or (`cpu_exclusive`) exclusively,
+    before its fixtures start anything: see framework.lab.cpu.
+    """
     topology = item.config.stash[TOPOLOGY_KEY]
     item.user_properties.append(("testbed", topology.name))
     allure.dynamic.tag(f"testbed {topology.name}")
     allure.dynamic.label("testbed", topology.name)
+    _skip_if_missing(item, topology)
+    if _is_guide(item) and item.config.stash.get(CPU_KEY, None) is None:
+        # Held for the whole guide module: a module-scoped set-up keeps testpmds polling
+        # between its tests.
+        exclusive = item.get_closest_marker("cpu_exclusive") is not None
+        item.config.stash[CPU_KEY] = take_cpus(item.nodeid, exclusive=exclusive)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, None, None]:
+    """Give the CPUs back once the last test of a guide module is torn down."""
+    try:
+        return (yield)
+    finally:
+        lease = item.config.stash.get(CPU_KEY, None)
+        if lease is not None and (nextitem is None or nextitem.path != item.path):
+            lease.release()
+            del item.config.stash[CPU_KEY]
+
+
+def _skip_if_missing(item: pytest.Item, topology: Topology) -> None:
     missing = missing_capabilities(topology, item)
     if missing:
         reasons = "; ".join(

@@ -33,6 +33,8 @@ pytestmark = [
     pytest.mark.virtual,
     pytest.mark.slow,
     pytest.mark.vms("vm1"),
+    # downtime and loss are measured to the millisecond: no other run's guide meanwhile
+    pytest.mark.cpu_exclusive,
     allure.parent_suite("DPDK HowTo guides"),
     allure.suite("2 Live migration of a VM with virtio on hosts running vhost-user"),
 ]

@@ -1,0 +1,106 @@
+"""The machine's CPUs as a shared limit between the guide tests of concurrent runs.
+
+A guide test keeps CPUs busy: every testpmd forwarding lcore polls at 100 %, and a TCG
+guest is all CPU. Most guides still pass next to another run's guide, because what they
+check (every frame back, counters) does not depend on timing. A migration does: its
+downtime and the frames lost outside it are measured with 1 ms resolution, and on this
+2-core machine two full suites at once made a correct DUT lose 169 frames outside the
+migration window. So a test marked `cpu_exclusive` takes the CPU lock exclusively for its
+duration, every other guide test takes it shared: exclusive tests of concurrent runs (or
+xdist workers) queue one behind the other, shared ones overlap freely.
+
+The lock is an flock on `CPU_LOCK` (shared or exclusive), freed by the kernel however the
+process ends; `CPU_DIR/<pid>.json` says who holds it, so a test that waits too long names
+the runs it waited for.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from framework.errors import LabError
+
+CPU_DIR = Path("/run/howto-conformance/cpu")
+WAIT_ENV = "HOWTO_CPU_WAIT"
+# Guide 2 takes about 45 s per virtqueue layout on this machine, a whole suite about two
+# minutes: ten minutes lets a test queue behind another run's whole suite and still ends a
+# wait behind a stuck run with a line naming it.
+DEFAULT_WAIT_S = 600.0
+
+
+@dataclass
+class CpuLease:
+    """The CPU lock held for one test; release() when the test is over."""
+
+    exclusive: bool
+    _fd: int | None = None
+
+    def release(self) -> None:
+        """Give the CPUs back."""
+        if self._fd is not None:
+            (CPU_DIR / f"{os.getpid()}.json").unlink(missing_ok=True)
+            os.close(self._fd)
+            self._fd = None
+
+
+def holders() -> str:
+    """Who holds the CPU lock now, in words."""
+    found = []
+    for record in sorted(CPU_DIR.glob("*.json")):
+        try:
+            info = json.loads(record.read_text())
+        except (OSError, ValueError):
+            continue
+        if not os.path.exists(f"/proc/{info['pid']}"):
+            continue
+        mode = "exclusively" if info["exclusive"] else "shared"
+        found.append(f"pid {info['pid']} ({info['test']}, {mode}, since {info['since']})")
+    return "; ".join(found) or "nobody any more"
+
+
+def wait_seconds() -> float:
+    """The wait bound: `HOWTO_CPU_WAIT` seconds if set, else DEFAULT_WAIT_S."""
+    value = os.environ.get(WAIT_ENV, "").strip()
+    try:
+        return float(value) if value else DEFAULT_WAIT_S
+    except ValueError:
+        raise LabError(f"{WAIT_ENV}={value!r}: expected a number of seconds") from None
+
+
+def take_cpus(test: str, *, exclusive: bool, wait_s: float | None = None) -> CpuLease:
+    """Take the CPU lock for `test`, waiting at most the bound.
+
+    Raises:
+        LabError: the lock stayed taken for the whole bound; names who holds it.
+    """
+    CPU_DIR.mkdir(parents=True, exist_ok=True)
+    fd = os.open(CPU_DIR / "cpu.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+    limit = wait_seconds() if wait_s is None else wait_s
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                want = "exclusively" if exclusive else "shared"
+                raise LabError(
+                    f"the machine's CPUs were not free within {limit:g} s for {test} "
+                    f"({want}): held by {holders()}"
+                ) from None
+            time.sleep(0.5)
+    record = {
+        "pid": os.getpid(),
+        "test": test,
+        "exclusive": exclusive,
+        "since": time.strftime("%H:%M:%S"),
+    }
+    (CPU_DIR / f"{os.getpid()}.json").write_text(json.dumps(record))
+    return CpuLease(exclusive, fd)

@@ -1,0 +1,41 @@
+"""Guides share the CPUs; a timing-sensitive guide takes them alone, and waits are bounded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from framework.errors import LabError
+from framework.lab import cpu
+from framework.lab.cpu import take_cpus
+
+
+@pytest.fixture(autouse=True)
+def private_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cpu, "CPU_DIR", tmp_path / "cpu")
+
+
+def test_shared_leases_overlap_and_keep_an_exclusive_one_waiting() -> None:
+    first = take_cpus("guide6::a", exclusive=False, wait_s=0)
+    second = take_cpus("guide6::b", exclusive=False, wait_s=0)
+    try:
+        with pytest.raises(LabError) as failure:
+            take_cpus("guide2::migration", exclusive=True, wait_s=0.3)
+        message = str(failure.value)
+        assert message.startswith(
+            "the machine's CPUs were not free within 0.3 s for guide2::migration (exclusively)"
+        )
+        assert "(guide6::b, shared, since " in message and "\n" not in message
+    finally:
+        first.release()
+        second.release()
+    take_cpus("guide2::migration", exclusive=True, wait_s=0).release()
+
+
+def test_an_exclusive_lease_keeps_everyone_out_until_released() -> None:
+    alone = take_cpus("guide2::migration", exclusive=True, wait_s=0)
+    with pytest.raises(LabError, match=r"\(guide2::migration, exclusively, since "):
+        take_cpus("guide6::a", exclusive=False, wait_s=0.2)
+    alone.release()
+    take_cpus("guide6::a", exclusive=False, wait_s=0).release()
