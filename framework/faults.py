@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import re
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,9 @@ class Fault:
     description: str
     target: str  # "module:Class.method"
     action: Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], None]
+    # A fault in the middle of the method: the action runs this many seconds after the
+    # method started, while it runs (its result is then None), instead of after it.
+    during: float | None = None
 
 
 def _container_forwards_nothing(setup: Any, pmd: Any, *_: Any) -> None:
@@ -121,6 +125,68 @@ def _duplicates_after_migration(migration: Any, *_: Any) -> None:
     switch.pmd.start()
 
 
+# -- faults in the middle of a test: something of the lab dies or goes down ------------------
+
+
+def _once(action: Callable[[Any], None]) -> Callable[..., None]:
+    """An action that strikes the first time its method runs, in the first test using it."""
+    struck: list[bool] = []
+
+    def once(scenario: Any, *_: Any) -> None:
+        if not struck:
+            struck.append(True)
+            action(scenario)
+
+    return once
+
+
+@_once
+def _kill_host_testpmd(setup: Any) -> None:
+    # kill -9 the host testpmd serving the container's vhost-user socket, found by its
+    # file prefix (unique to this run); `[= ]` keeps pgrep from matching the shell itself.
+    from framework.dpdk.testpmd import _argv_value
+
+    pmd = setup.switch.pmd
+    prefix = _argv_value(pmd.argv, "--file-prefix")
+    setup.host.session.run_script(
+        f"pids=$(pgrep -f -- '--file-prefix[= ]{prefix}( |$)'); [ -n \"$pids\" ] && kill -9 $pids"
+    )
+
+
+@_once
+def _kill_lab_sshd(setup: Any) -> None:
+    # Every sshd of host_server_1's namespace: the daemon and its per-connection children,
+    # so the host's SSH sessions (and the programs on their PTYs) go with it.
+    import os
+    import signal
+    import subprocess
+
+    lab = setup.host.lab
+    namespace = lab.hosts[setup.host.name].namespace
+    pids = subprocess.run(
+        ["ip", "netns", "pids", namespace], capture_output=True, text=True, check=False
+    ).stdout.split()
+    for pid in pids:
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "sshd":
+                os.kill(int(pid), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue
+
+
+@_once
+def _switch_port_down(setup: Any) -> None:
+    lab = setup.host.lab
+    owner = f"{setup.host.name}'s {setup.nic.name}"
+    port = next(name for name, whose in lab.switch_ports().items() if whose == owner)
+    lab.set_switch_port(port, up=False)
+
+
+def _kill_dest_qemu(migration: Any, *_: Any) -> None:
+    vm = migration.dest_vm
+    migration.destination.session.run(["kill", "-9", str(vm.pid)], check=False)
+
+
 GUIDE6 = "framework.scenarios.container_networking:ContainerNetworking"
 GUIDE2 = "framework.scenarios.vhost_user_migration:VhostUserMigration"
 
@@ -169,6 +235,31 @@ FAULTS: dict[str, Fault] = {
             "TG frame back to the switch",
             f"{GUIDE2}.migrate",
             _duplicates_after_migration,
+        ),
+        Fault(
+            "kill-host-testpmd",
+            "guide 6, mid-test: kill -9 the host testpmd serving the vhost-user socket",
+            f"{GUIDE6}.clear_stats",
+            _kill_host_testpmd,
+        ),
+        Fault(
+            "kill-lab-sshd",
+            "guide 6, mid-test: kill -9 every sshd of host_server_1 (virtual lab)",
+            f"{GUIDE6}.clear_stats",
+            _kill_lab_sshd,
+        ),
+        Fault(
+            "switch-port-down",
+            "guide 6, mid-test: host_server_1's port on the switch goes down (virtual lab)",
+            f"{GUIDE6}.clear_stats",
+            _switch_port_down,
+        ),
+        Fault(
+            "kill-vm-qemu",
+            "guide 2: kill -9 the destination QEMU 1 s into the migration",
+            f"{GUIDE2}.migrate",
+            _kill_dest_qemu,
+            during=1.0,
         ),
     ]
 }
@@ -222,9 +313,17 @@ def _wrap(fault: Fault) -> Callable[[], None]:
 
     @functools.wraps(original)
     def faulty(self: Any, *args: Any, **kwargs: Any) -> Any:
-        result = original(self, *args, **kwargs)
-        fault.action(self, result, args, kwargs)
-        return result
+        if fault.during is None:
+            result = original(self, *args, **kwargs)
+            fault.action(self, result, args, kwargs)
+            return result
+        timer = threading.Timer(fault.during, fault.action, (self, None, args, kwargs))
+        timer.start()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            timer.cancel()
+            timer.join()
 
     setattr(cls, method_name, faulty)
     return lambda: setattr(cls, method_name, original)

@@ -12,6 +12,7 @@ import logging
 import re
 import shlex
 import time
+import weakref
 from collections.abc import Sequence
 from typing import Literal, Self
 
@@ -76,6 +77,26 @@ def _argv_value(argv: Sequence[str], option: str) -> str | None:
     return None
 
 
+# Every testpmd started or attached and not yet stopped by the framework, so that a failed
+# test can be told which of them died under it (see died()).
+_RUNNING: weakref.WeakSet[TestPmd] = weakref.WeakSet()
+
+
+def died() -> list[TestPmd]:
+    """The testpmds that exited by themselves (killed, crashed) since last asked.
+
+    Each is returned once; a testpmd the framework quit or closed is never returned.
+    """
+    dead = []
+    for pmd in list(_RUNNING):
+        if pmd._quitting:
+            continue
+        if pmd.shell.poll() and pmd.shell.exited_by_itself:
+            dead.append(pmd)
+            _RUNNING.discard(pmd)
+    return dead
+
+
 class TestPmd:
     """A running interactive testpmd. Build it with TestPmd.launch."""
 
@@ -101,6 +122,8 @@ class TestPmd:
         self.events: list[str] = []
         self.quit_output = ""
         self._cleaned = False
+        self._quitting = False
+        _RUNNING.add(self)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -203,6 +226,8 @@ class TestPmd:
         """Send `quit` and wait until testpmd has exited; return what it printed."""
         if self.shell.closed:
             return self.quit_output
+        self._quitting = True
+        _RUNNING.discard(self)
         mark = len(self.shell.transcript)
         self.shell.send_line("quit")
         try:
@@ -225,6 +250,7 @@ class TestPmd:
 
     def close(self) -> None:
         """Stop testpmd however it can: quit, else kill. Idempotent, safe on a dead shell."""
+        _RUNNING.discard(self)
         if not self.shell.closed:
             try:
                 self.quit(timeout=10)

@@ -46,6 +46,9 @@ class HostHandle:
     # Where this run keeps files on the host (sockets, logs, uploaded helpers).
     work_dir: str
     ports: dict[str, PortHandle] = field(default_factory=dict)
+    # The virtual lab the host is a namespace of (None on a real lab): framework.lab.health
+    # checks and repairs its sshd and switch ports between tests.
+    lab: VirtualLab | None = field(default=None, repr=False)
 
     def port(self, name: str) -> PortHandle:
         """The data port called `name`; ConfigError listing the host's ports if none is."""
@@ -96,6 +99,11 @@ def connect_all(sessions: dict[str, SSHSession]) -> None:
         raise HostsUnreachable(reasons, len(sessions))
 
 
+# The hosts of every topology provisioned in this process and not yet torn down, for the
+# checks between tests (framework.lab.watch).
+LIVE: list[dict[str, HostHandle]] = []
+
+
 @contextmanager
 def provision(topology: Topology) -> Iterator[dict[str, HostHandle]]:
     """Bring the topology's hosts up (a virtual lab is built) and yield their handles."""
@@ -128,10 +136,14 @@ def provision(topology: Topology) -> Iterator[dict[str, HostHandle]]:
                 prefix=lab.prefix if lab is not None else "howto",
                 work_dir=work_dirs[name],
                 ports={p.name: PortHandle(name, p) for p in spec.ports},
+                lab=lab,
             )
             session.run(["mkdir", "-p", work_dirs[name]])
+        LIVE.append(handles)
         yield handles
     finally:
+        if handles in LIVE:
+            LIVE.remove(handles)
         errors: list[str] = []
         # Also any session a test put in place of the first (a reconnect).
         replaced = [h.session for h in handles.values() if h.session is not sessions.get(h.name)]

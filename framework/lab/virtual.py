@@ -420,50 +420,106 @@ class VirtualLab:
             ),
             "internal-sftp",
         )
+        self._sftp = sftp
         for lab_host in self.hosts.values():
-            config = self.run_dir / f"sshd-{lab_host.name}.conf"
-            config.write_text(
-                "\n".join(
-                    [
-                        f"ListenAddress {lab_host.address}",
-                        "Port 22",
-                        f"HostKey {keys / 'host_ed25519'}",
-                        f"AuthorizedKeysFile {self.key_file}.pub",
-                        "PermitRootLogin prohibit-password",
-                        "PasswordAuthentication no",
-                        "KbdInteractiveAuthentication no",
-                        "UsePAM no",
-                        "StrictModes no",
-                        "UseDNS no",
-                        "MaxSessions 50",
-                        "MaxStartups 50",
-                        f"PidFile {self.run_dir / f'sshd-{lab_host.name}.pid'}",
-                        f"Subsystem sftp {sftp}",
-                        "LogLevel ERROR",
-                        "",
-                    ]
-                )
-            )
-            log_file = self.run_dir / f"sshd-{lab_host.name}.log"
-            # nsenter, not `ip netns exec`: the latter remounts /sys for the namespace, which
-            # hides the cgroup mount and makes podman's runc fail ("no cgroup mount found").
-            lab_host.sshd = subprocess.Popen(
-                [
-                    "nsenter",
-                    f"--net=/run/netns/{lab_host.namespace}",
-                    SSHD,
-                    "-D",
-                    "-f",
-                    str(config),
-                    "-E",
-                    str(log_file),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            self._spawn_sshd(lab_host)
         for lab_host in self.hosts.values():
             self._wait_for_ssh(lab_host)
+
+    def _spawn_sshd(self, lab_host: LabHost) -> None:
+        keys = self.run_dir / "keys"
+        config = self.run_dir / f"sshd-{lab_host.name}.conf"
+        config.write_text(
+            "\n".join(
+                [
+                    f"ListenAddress {lab_host.address}",
+                    "Port 22",
+                    f"HostKey {keys / 'host_ed25519'}",
+                    f"AuthorizedKeysFile {self.key_file}.pub",
+                    "PermitRootLogin prohibit-password",
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "UsePAM no",
+                    "StrictModes no",
+                    "UseDNS no",
+                    "MaxSessions 50",
+                    "MaxStartups 50",
+                    f"PidFile {self.run_dir / f'sshd-{lab_host.name}.pid'}",
+                    f"Subsystem sftp {self._sftp}",
+                    "LogLevel ERROR",
+                    "",
+                ]
+            )
+        )
+        log_file = self.run_dir / f"sshd-{lab_host.name}.log"
+        # nsenter, not `ip netns exec`: the latter remounts /sys for the namespace, which
+        # hides the cgroup mount and makes podman's runc fail ("no cgroup mount found").
+        lab_host.sshd = subprocess.Popen(
+            [
+                "nsenter",
+                f"--net=/run/netns/{lab_host.namespace}",
+                SSHD,
+                "-D",
+                "-f",
+                str(config),
+                "-E",
+                str(log_file),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    # -- health: what a mid-test fault can break, checked and repaired between tests ------
+
+    def dead_sshd(self, name: str) -> str | None:
+        """One line if host `name`'s sshd has exited (how, and its last log line); else None."""
+        lab_host = self.hosts[name]
+        if lab_host.sshd is None or lab_host.sshd.poll() is None:
+            return None
+        code = lab_host.sshd.returncode
+        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+        log_file = self.run_dir / f"sshd-{name}.log"
+        text = log_file.read_text(errors="replace").strip() if log_file.exists() else ""
+        last = text.splitlines()[-1] if text else "(nothing)"
+        return f"{name}'s sshd (pid {lab_host.sshd.pid}) died ({how}); last output: {last}"
+
+    def restart_sshd(self, name: str) -> None:
+        """Start host `name`'s sshd again in its namespace and wait until it listens.
+
+        Raises:
+            LabError: it exited again or does not listen within 15 s.
+        """
+        lab_host = self.hosts[name]
+        if lab_host.sshd is not None and lab_host.sshd.poll() is None:
+            return
+        self._spawn_sshd(lab_host)
+        self._wait_for_ssh(lab_host)
+
+    def switch_ports(self) -> dict[str, str]:
+        """Each host data port's veth on the switch's bridge -> "<host>'s <port>"."""
+        return {
+            f"d{index}p{port_index}": f"{lab_host.name}'s {port}"
+            for index, lab_host in enumerate(self.hosts.values())
+            for port_index, port in enumerate(lab_host.ports)
+        }
+
+    def switch_ports_down(self) -> dict[str, str]:
+        """The switch ports (veths on br-data) set down, with whose port each is."""
+        out = _ip("-n", self.switch_ns, "-j", "link", "show", check=False).stdout
+        try:
+            links = {link["ifname"]: link for link in json.loads(out or "[]")}
+        except ValueError:
+            return {}
+        return {
+            name: owner
+            for name, owner in self.switch_ports().items()
+            if name in links and "UP" not in links[name].get("flags", [])
+        }
+
+    def set_switch_port(self, name: str, up: bool) -> None:
+        """Bring the switch port `name` (e.g. d0p0) up or down."""
+        _ip("-n", self.switch_ns, "link", "set", name, "up" if up else "down")
 
     def _wait_for_ssh(self, lab_host: LabHost, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout

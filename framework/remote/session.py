@@ -218,6 +218,13 @@ class SSHSession(Session):
             ) from exc
         return self
 
+    @property
+    def connected(self) -> bool:
+        """Whether the SSH connection is open (no round trip: a lost peer shows once read)."""
+        client = self._connection.client
+        transport = client.get_transport() if client is not None else None
+        return transport is not None and transport.is_active()
+
     def _execute(self, command: str, timeout: float | None, stdin: str | None) -> CommandResult:
         # A plain paramiko channel rather than fabric's run(): invoke's stdin thread never
         # sends EOF for an in-memory stream, and its polling sleeps cost milliseconds.

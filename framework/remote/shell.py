@@ -108,6 +108,9 @@ class InteractiveShell:
         self._buffer = ""
         self._transcript: list[str] = []
         self._closed = False
+        # Set when the program went away on its own (killed, crashed, its SSH connection
+        # lost), as opposed to close() hanging it up.
+        self.exited_by_itself = False
 
     @property
     def transcript(self) -> str:
@@ -123,6 +126,7 @@ class InteractiveShell:
         """Read once; return how many bytes arrived (0 on timeout, -1 once closed)."""
         data = self._transport.read(timeout)
         if data is None:
+            self.exited_by_itself = not self._closed
             self._closed = True
             return -1
         if data:
@@ -149,6 +153,18 @@ class InteractiveShell:
                 raise ShellTimeout(self.name, f"'{regex.pattern}'", limit, self._buffer)
             self._pump(min(remaining, 0.5))
 
+    def poll(self) -> bool:
+        """Read what is waiting, keeping it for the next expect; whether the program exited."""
+        while not self._closed and self._pump(0) > 0:
+            pass
+        return self._closed
+
+    def last_lines(self, count: int = 4) -> str:
+        """The program's last `count` non-empty output lines, joined with " | "."""
+        text = _ANSI.sub("", self.transcript[-4000:]).replace("\r", "")
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        return " | ".join(lines[-count:]) or "(nothing)"
+
     def drain(self, quiet: float = 0.05) -> str:
         """Read whatever arrives until the line is quiet for `quiet` seconds."""
         while not self._closed and self._pump(quiet) > 0:
@@ -165,8 +181,8 @@ class InteractiveShell:
         except OSError:
             # The program died and its channel closed before we read the end of it (a
             # killed testpmd): say who died and what it printed last, not "Socket is closed".
-            while not self._closed and self._pump(0) > 0:
-                pass
+            self.poll()
+            self.exited_by_itself = True
             self._closed = True
             raise ShellClosed(self.name, self.transcript[-2000:]) from None
 
