@@ -182,7 +182,8 @@ def _switch_port_down(setup: Any) -> None:
     lab.set_switch_port(port, up=False)
 
 
-def _kill_dest_qemu(migration: Any, *_: Any) -> None:
+@_once
+def _kill_dest_qemu(migration: Any) -> None:
     vm = migration.dest_vm
     migration.destination.session.run(["kill", "-9", str(vm.pid)], check=False)
 
