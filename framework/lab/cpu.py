@@ -16,7 +16,7 @@ the runs it waited for.
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import json
 import os
 import time
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from framework.errors import LabError
+from framework.lab import lockfile
 
 CPU_DIR = Path("/run/howto-conformance/cpu")
 WAIT_ENV = "HOWTO_CPU_WAIT"
@@ -44,8 +45,10 @@ class CpuLease:
         """Give the CPUs back."""
         if self._fd is not None:
             (CPU_DIR / f"{os.getpid()}.json").unlink(missing_ok=True)
-            os.close(self._fd)
+            lockfile.give_back(self._fd, CPU_DIR / "cpu.lock")
             self._fd = None
+            with contextlib.suppress(OSError):
+                CPU_DIR.rmdir()  # empty once the last holder is gone
 
 
 def holders() -> str:
@@ -78,24 +81,16 @@ def take_cpus(test: str, *, exclusive: bool, wait_s: float | None = None) -> Cpu
     Raises:
         LabError: the lock stayed taken for the whole bound; names who holds it.
     """
-    CPU_DIR.mkdir(parents=True, exist_ok=True)
-    fd = os.open(CPU_DIR / "cpu.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
     limit = wait_seconds() if wait_s is None else wait_s
     deadline = time.monotonic() + limit
-    while True:
-        try:
-            fcntl.flock(fd, mode | fcntl.LOCK_NB)
-            break
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                os.close(fd)
-                want = "exclusively" if exclusive else "shared"
-                raise LabError(
-                    f"the machine's CPUs were not free within {limit:g} s for {test} "
-                    f"({want}): held by {holders()}"
-                ) from None
-            time.sleep(0.5)
+    while (fd := lockfile.take(CPU_DIR / "cpu.lock", shared=not exclusive)) is None:
+        if time.monotonic() >= deadline:
+            want = "exclusively" if exclusive else "shared"
+            raise LabError(
+                f"the machine's CPUs were not free within {limit:g} s for {test} "
+                f"({want}): held by {holders()}"
+            )
+        time.sleep(0.5)
     record = {
         "pid": os.getpid(),
         "test": test,

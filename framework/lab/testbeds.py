@@ -16,7 +16,7 @@ bounded time.
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import json
 import os
 import sys
@@ -27,6 +27,7 @@ from pathlib import Path
 
 from framework.config import Topology, load_topology
 from framework.errors import ConfigError, LabError
+from framework.lab import lockfile
 
 LEASE_DIR = Path("/run/howto-conformance/testbeds")
 WAIT_ENV = "HOWTO_TESTBED_WAIT"
@@ -75,10 +76,12 @@ class Lease:
     def release(self) -> None:
         """Give the testbed back (closing the lock file frees it)."""
         if self._fd is not None:
-            # the lock file stays: unlinking it could let two processes lock two inodes
-            _lock_path(self.topology.name).with_suffix(".json").unlink(missing_ok=True)
-            os.close(self._fd)
+            path = _lock_path(self.topology.name)
+            path.with_suffix(".json").unlink(missing_ok=True)
+            lockfile.give_back(self._fd, path)
             self._fd = None
+            with contextlib.suppress(OSError):
+                LEASE_DIR.rmdir()  # empty once the last testbed is given back
 
 
 def _lock_path(name: str) -> Path:
@@ -87,13 +90,9 @@ def _lock_path(name: str) -> Path:
 
 
 def _try_lock(topology: Topology, worker: str, command: str) -> int | None:
-    LEASE_DIR.mkdir(parents=True, exist_ok=True)
     path = _lock_path(topology.name)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
+    fd = lockfile.take(path)
+    if fd is None:
         return None
     holder = {
         "pid": os.getpid(),

@@ -117,7 +117,8 @@ def migrate(
         if status in ("failed", "cancelled"):
             why = info.get("error-desc", "no error-desc")
             raise MigrationFailed(
-                f"{source.name} -> {uri}: migration {status}: {why}; {_last_words(source)}"
+                f"{source.name} -> {uri}: migration {status}: {why}; {_dead(dest)}"
+                f"{_last_words(source)}"
             )
         ram = info.get("ram", {})
         history.append((int(ram.get("remaining", 0)), int(ram.get("dirty-sync-count", 0))))
@@ -151,6 +152,19 @@ def _completed(
         result.transferred_ram_bytes,
     )  # fmt: skip
     return result
+
+
+def _dead(vm: VirtualMachine) -> str:
+    """'<vm>'s QEMU on <host> (pid N) died; ' when it did, so the error names what died."""
+    if vm.pid is None:
+        return ""
+    # A QEMU killed with -9 closes its socket at once but lingers a moment as a zombie
+    # until init reaps it: look again for up to a second before calling it alive.
+    for _ in range(10):
+        if not vm.alive():
+            return f"{vm.name}'s QEMU on {vm.session.name} (pid {vm.pid}) died; "
+        time.sleep(0.1)
+    return ""
 
 
 def _last_words(vm: VirtualMachine) -> str:

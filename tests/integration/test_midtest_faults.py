@@ -100,5 +100,6 @@ def test_guide2_qemu_killed_during_the_migration(tmp_path: Path) -> None:
     assert f"FAILED {test}[split-virtqueue]" in output, output[-4000:]
     line = _failure_line(output, f"{test}[split-virtqueue]")
     assert "MigrationFailed" in line and "last console output" in line, line
+    assert "vm1-dst's QEMU on host_server_2 (pid " in line and ") died; " in line, line
     # the packed-virtqueue case after it runs on the same lab and passes
     assert f"PASSED {test}[packed-virtqueue]" in output, output[-4000:]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from framework.errors import LabError
-from framework.lab import cpu
+from framework.lab import cpu, lockfile
 from framework.lab.cpu import take_cpus
 
 
@@ -39,3 +40,24 @@ def test_an_exclusive_lease_keeps_everyone_out_until_released() -> None:
         take_cpus("guide6::a", exclusive=False, wait_s=0.2)
     alone.release()
     take_cpus("guide6::a", exclusive=False, wait_s=0).release()
+
+
+def test_the_lock_file_goes_with_its_last_holder() -> None:
+    a = take_cpus("guide6::a", exclusive=False, wait_s=0)
+    b = take_cpus("guide6::b", exclusive=False, wait_s=0)
+    a.release()
+    assert (cpu.CPU_DIR / "cpu.lock").exists(), "b still holds it"
+    b.release()
+    assert not cpu.CPU_DIR.exists(), "nothing left once nobody holds the CPUs"
+
+
+def test_a_lock_file_replaced_meanwhile_is_not_trusted(tmp_path: Path) -> None:
+    path = tmp_path / "x.lock"
+    first = lockfile.take(path)
+    assert first is not None
+    path.unlink()  # its holder gave it back and removed it; a new one is made on next take
+    second = lockfile.take(path)
+    assert second is not None and path.exists()
+    assert lockfile.take(path) is None  # the new file is held
+    lockfile.give_back(second, path)
+    os.close(first)
