@@ -66,22 +66,13 @@ def holders() -> str:
     return "; ".join(found) or "nobody any more"
 
 
-def wait_seconds() -> float:
-    """The wait bound: `HOWTO_CPU_WAIT` seconds if set, else DEFAULT_WAIT_S."""
-    value = os.environ.get(WAIT_ENV, "").strip()
-    try:
-        return float(value) if value else DEFAULT_WAIT_S
-    except ValueError:
-        raise LabError(f"{WAIT_ENV}={value!r}: expected a number of seconds") from None
-
-
 def take_cpus(test: str, *, exclusive: bool, wait_s: float | None = None) -> CpuLease:
     """Take the CPU lock for `test`, waiting at most the bound.
 
     Raises:
         LabError: the lock stayed taken for the whole bound; names who holds it.
     """
-    limit = wait_seconds() if wait_s is None else wait_s
+    limit = lockfile.wait_bound(WAIT_ENV, DEFAULT_WAIT_S) if wait_s is None else wait_s
     deadline = time.monotonic() + limit
     while (fd := lockfile.take(CPU_DIR / "cpu.lock", shared=not exclusive)) is None:
         if time.monotonic() >= deadline:

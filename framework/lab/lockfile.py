@@ -11,6 +11,21 @@ import fcntl
 import os
 from pathlib import Path
 
+from framework.errors import ConfigError
+
+
+def wait_bound(variable: str, default: float) -> float:
+    """How long to wait for a lock: the environment `variable` in seconds, else `default`.
+
+    Raises:
+        ConfigError: the variable is set but not a number of seconds.
+    """
+    value = os.environ.get(variable, "").strip()
+    try:
+        return float(value) if value else default
+    except ValueError:
+        raise ConfigError(f"{variable}={value!r}: expected a number of seconds") from None
+
 
 def take(path: Path, *, shared: bool = False) -> int | None:
     """Lock `path` (created if missing) without waiting; the fd, or None if it is held."""

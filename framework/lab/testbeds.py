@@ -114,15 +114,6 @@ def holder(name: str) -> str:
     return f"{name} held by pid {info['pid']}{worker} since {info['started']} ({info['command']})"
 
 
-def wait_seconds() -> float:
-    """The wait bound: `HOWTO_TESTBED_WAIT` seconds if set, else DEFAULT_WAIT_S."""
-    value = os.environ.get(WAIT_ENV, "").strip()
-    try:
-        return float(value) if value else DEFAULT_WAIT_S
-    except ValueError:
-        raise ConfigError(f"{WAIT_ENV}={value!r}: expected a number of seconds") from None
-
-
 def lease_testbed(
     pool: Sequence[Topology],
     *,
@@ -137,7 +128,7 @@ def lease_testbed(
         LabError: every lab testbed stayed taken for the wait bound; names the holders.
     """
     order = [pool[(index + i) % len(pool)] for i in range(len(pool))]
-    limit = wait_seconds() if wait_s is None else wait_s
+    limit = lockfile.wait_bound(WAIT_ENV, DEFAULT_WAIT_S) if wait_s is None else wait_s
     deadline = time.monotonic() + limit
     while True:
         for topology in order:
