@@ -273,7 +273,8 @@ def pytest_html_results_table_header(cells: list[str]) -> None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
     """The test's testbed (its `testbed` user property) in the Testbed column."""
-    testbed = dict(report.user_properties).get("testbed", "")
+    # a collection error's report has no user properties
+    testbed = dict(getattr(report, "user_properties", ())).get("testbed", "")
     cells.insert(2, f"<td>{html.escape(str(testbed))}</td>")
 
 
