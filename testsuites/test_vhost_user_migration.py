@@ -98,8 +98,9 @@ def test_live_migration_with_vhost_user(
         (inmigrate); the migration completes, the source is paused (postmigrate) and the
         destination running; after it, virtio traffic is seen at P0 and P1 and crosses
         host_server_2's vhost ports, none host_server_1's. The stream loses, duplicates and
-        reorders nothing outside the migration; inside it the frames lost were sent within
-        one stretch, and no outage is longer than the topology's downtime bound.
+        reorders nothing outside the migration; inside it no outage is longer than the
+        topology's downtime bound, and (KVM guests) the frames lost were sent within one
+        stretch no longer than the bound.
     """
     src, dst = migration.source, migration.destination
     bound = topology.migration_downtime_bound_ms
@@ -189,8 +190,12 @@ def test_live_migration_with_vhost_user(
             f"{account.describe_outside()}"
         )
     with step("The frames lost in the migration are those sent during the switch-over"):
-        # A TCG guest stutters while its RAM is copied (short stalls, nothing lost); the
-        # switch-over loses the frames sent while it lasts, and nothing else may.
+        if vm.accel != "kvm":
+            # A TCG guest on a busy host stalls while its RAM is copied: a correct DUT here
+            # lost 717 frames in an 833 ms stall 3.9 s before the switch-over. Reported in
+            # the outage table, asserted only where the guest runs at native speed.
+            attach_text("not asserted under TCG", inside.describe())
+            return
         assert inside.loss_span_ms <= bound, (
             f"the frames lost in the migration were sent within {bound:g} ms of each other "
             f"(the switch-over), not over {inside.loss_span_ms:.1f} ms: {inside.describe()}"

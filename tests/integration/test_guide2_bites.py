@@ -30,9 +30,9 @@ pytestmark = pytest.mark.slow
         ("vm-paused-after-migration", ["exceeds the bound 2000 ms"]),
         ("dest-host-forwards-nothing", ["virtio traffic is seen at P0 on host_server_2"]),
         # host_server_1 drops seq N-1, 2N-1, ...: 2 s of traffic at 1000 pps before migrating
-        ("source-host-drops-1-in-20", [OUTSIDE, "lost: seq 19 (sent at 0.019 s), seq 39"]),
-        ("source-host-drops-1-in-50", [OUTSIDE, "lost: seq 49 (sent at 0.049 s), seq 99"]),
-        ("source-host-drops-1-in-200", [OUTSIDE, "lost: seq 199 (sent at 0.199 s), seq 399"]),
+        ("source-host-drops-1-in-20", [OUTSIDE, "lost: seq 19 (sent at ", ", seq 39 (sent at "]),
+        ("source-host-drops-1-in-50", [OUTSIDE, "lost: seq 49 (sent at ", ", seq 99 (sent at "]),
+        ("source-host-drops-1-in-200", [OUTSIDE, "lost: seq 199 (sent at ", ", seq 399 (sent at "]),
         ("second-outage-after-migration", [OUTSIDE, " lost: seq "]),
         ("duplicates-after-migration", [OUTSIDE, " duplicated: seq "]),
     ],
