@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from framework.errors import ConfigError
+from framework.lab.cpu import take_cpus
 from framework.report import attach
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -407,9 +408,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         run.notes.append(f"could not write environment.properties: {exc}")
     if run.allure_report is not None:
         try:
-            reason = generate_allure_html(
-                run.allure_results, run.allure_report, f"howto-conformance {run.run_dir.name}"
-            )
+            # Node rendering the report keeps a core busy for seconds: not while another
+            # run's timing-sensitive guide holds the CPUs (framework.lab.cpu).
+            lease = take_cpus(f"{run.run_dir.name} Allure HTML", exclusive=False)
+            try:
+                reason = generate_allure_html(
+                    run.allure_results, run.allure_report, f"howto-conformance {run.run_dir.name}"
+                )
+            finally:
+                lease.release()
         except Exception as exc:  # noqa: BLE001 - any failure here is only a report note
             reason = f"{type(exc).__name__}: {exc}"
         if reason:
