@@ -66,6 +66,13 @@ def holders() -> str:
     return "; ".join(found) or "nobody any more"
 
 
+def _sweep_dead_records() -> None:
+    """Remove the records of holders that died without giving the CPUs back (kill -9)."""
+    for record in CPU_DIR.glob("*.json"):
+        if record.stem.isdigit() and not os.path.exists(f"/proc/{record.stem}"):
+            record.unlink(missing_ok=True)
+
+
 def take_cpus(test: str, *, exclusive: bool, wait_s: float | None = None) -> CpuLease:
     """Take the CPU lock for `test`, waiting at most the bound.
 
@@ -82,6 +89,7 @@ def take_cpus(test: str, *, exclusive: bool, wait_s: float | None = None) -> Cpu
                 f"({want}): held by {holders()}"
             )
         time.sleep(0.5)
+    _sweep_dead_records()
     record = {
         "pid": os.getpid(),
         "test": test,

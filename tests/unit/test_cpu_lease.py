@@ -61,3 +61,11 @@ def test_a_lock_file_replaced_meanwhile_is_not_trusted(tmp_path: Path) -> None:
     assert lockfile.take(path) is None  # the new file is held
     lockfile.give_back(second, path)
     os.close(first)
+
+
+def test_records_of_dead_holders_are_swept() -> None:
+    cpu.CPU_DIR.mkdir(parents=True)
+    dead = cpu.CPU_DIR / "999999999.json"  # beyond pid_max: no such process
+    dead.write_text('{"pid": 999999999}')
+    take_cpus("guide6::a", exclusive=False, wait_s=0).release()
+    assert not dead.exists() and not cpu.CPU_DIR.exists()
