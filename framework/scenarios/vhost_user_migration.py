@@ -167,7 +167,7 @@ class VhostUserMigration:
         """2.3.12 "Check that switch is up": the host's vhost switch owns a NIC with link."""
         switch = self.switches[host.name]
         assert switch.pmd is not None, f"{host.name}: the vhost switch is not running"
-        return switch.pmd.wait_link_up(switch.nic_port, timeout=timeout)
+        return switch.pmd.wait_link_up(switch.nic_port, timeout=timeout, check=False)
 
     def guest_ports(self) -> dict[int, PortInfo]:
         """`show port info all` in the VM: the guest's ports as testpmd sees them."""
