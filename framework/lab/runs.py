@@ -67,12 +67,16 @@ def wait_seconds(environ: dict[str, str] | None = None) -> float:
 
 
 def command_of(pid: int, limit: int = 120) -> str:
-    """The command line of process `pid`, its middle cut out to fit `limit` characters."""
+    """The command line of process `pid` (program by name), its middle cut to fit `limit`."""
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return "?"
-    text = " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)
+    parts = [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+    if not parts:
+        return "?"
+    # The program's directory says little and would push the arguments out of the limit.
+    text = " ".join([Path(parts[0]).name, *parts[1:]])
     if len(text) <= limit:
         return text
     head = limit // 2

@@ -200,7 +200,8 @@ def test_a_killed_owners_lease_is_dead(tmp_path: Path) -> None:
 
 
 def test_command_of_keeps_both_ends() -> None:
-    whole = Path(f"/proc/{os.getpid()}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    argv = Path(f"/proc/{os.getpid()}/cmdline").read_bytes().decode().split("\0")
+    whole = " ".join([Path(argv[0]).name, *argv[1:]])
     assert runs.command_of(os.getpid(), limit=10_000) == whole.strip()
     short = runs.command_of(os.getpid(), limit=40)
     assert len(short) <= 40 and " ... " in short
