@@ -234,16 +234,29 @@ class VirtualLab(Model):
 
 
 class VmNic(Model):
-    """A guest NIC. vhost-user NICs attach to a socket the host's DPDK switch serves."""
+    """A guest NIC. vhost-user NICs attach to a socket the host's DPDK switch serves.
+
+    Guide 1's VM has a virtio NIC on a tap bridged with the host's NIC port, and an SR-IOV
+    VF: `kind: vf` (a VF of the host port `pf`, given to the VM with vfio-pci) on a lab;
+    on the virtual lab an emulated NIC (`kind: tap, model: e1000`) on a tap bridged with a
+    port of its own stands in for it. Either way the NIC has `role: vf`.
+    """
 
     id: Name
-    kind: Literal["vhost-user", "tap", "passthrough"]
+    kind: Literal["vhost-user", "tap", "passthrough", "vf"]
     model: str = "virtio-net-pci"
+    role: Literal["data", "vf"] = "data"
     mac: MacAddress | None = None
     # vhost-user: socket file name, relative to the host's work dir unless absolute.
     socket: str | None = None
     # passthrough: the host PCI device (an SR-IOV VF on lab hosts).
     host_device: PciAddress | None = None
+    # vf: the host port (by name) whose SR-IOV VF the VM gets; the VF is created on
+    # whichever host the VM runs, so its PCI address is found there.
+    pf: Name | None = None
+    # tap: the host port (by name) the tap is bridged with, as the guide's
+    # setup_bridge_on_*.sh does (none: the tap is left unbridged).
+    bridge: Name | None = None
     # Fixed guest PCI slot, so the same NIC has the same address after hotplug/migration.
     slot: int | None = Field(None, ge=3, le=31)
     packed: bool = False  # virtqueue layout (virtio 1.1 packed ring)
@@ -257,6 +270,15 @@ class VmNic(Model):
             raise ValueError("a vhost-user NIC needs its 'socket'")
         if self.kind == "passthrough" and not self.host_device:
             raise ValueError("a passthrough NIC needs its 'host_device' PCI address")
+        if self.kind == "vf":
+            if not self.pf:
+                raise ValueError("a vf NIC needs its 'pf': the host port whose VF it gets")
+            if self.role != "vf":
+                object.__setattr__(self, "role", "vf")
+        if self.pf and self.kind != "vf":
+            raise ValueError(f"'pf' is for kind vf, not {self.kind}")
+        if self.bridge and self.kind != "tap":
+            raise ValueError(f"'bridge' is for kind tap, not {self.kind}")
         return self
 
 
@@ -279,6 +301,35 @@ class Vm(Model):
     nics: list[VmNic] = Field(default_factory=list)
     qemu: str = "qemu-system-x86_64"
 
+    @model_validator(mode="after")
+    def _unique_nics(self) -> Vm:
+        ids = [nic.id for nic in self.nics]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate NIC ids: {', '.join(dupes)}")
+        return self
+
+    @property
+    def vf_nic(self) -> VmNic | None:
+        """The NIC in the VF's role (guide 1), if the VM has one."""
+        return next((nic for nic in self.nics if nic.role == "vf"), None)
+
+    def without(self, nic_id: str) -> Vm:
+        """The same VM without one NIC (guide 1's destination starts without the VF)."""
+        return self.model_copy(update={"nics": [n for n in self.nics if n.id != nic_id]})
+
+
+class OutageBounds(Model):
+    """The longest traffic outage (ms) each of guide 1's data-path changes may cost.
+
+    The defaults fit a TCG guest on the virtual lab (measured there: failover < 20 ms,
+    re-adding the VF as primary ~500 ms); a KVM lab sets its own, tighter ones.
+    """
+
+    failover: float = Field(1000.0, gt=0)  # set bonding primary 0; remove the VF
+    vf_detach: float = Field(1000.0, gt=0)  # port stop/detach of the VF; device_del
+    vf_attach: float = Field(2000.0, gt=0)  # device_add; port attach; VF primary again
+
 
 class Topology(Model):
     """A whole test bed: hosts, switch, VMs and the DPDK under test (one topologies/*.yaml)."""
@@ -294,6 +345,7 @@ class Topology(Model):
     # Traffic-measured downtime a migration may cost before a test fails. The guide's
     # 5 ms is for its KVM lab; a TCG guest in the virtual lab needs far more.
     migration_downtime_bound_ms: float = Field(2000.0, gt=0)
+    outage_bounds_ms: OutageBounds = OutageBounds()
 
     @model_validator(mode="after")
     def _consistent(self) -> Topology:
@@ -302,6 +354,7 @@ class Topology(Model):
         for name, vm in self.vms.items():
             if vm.host not in self.hosts:
                 raise ValueError(f"vms.{name}.host: no host named {vm.host!r}")
+            self._check_nic_ports(name, vm)
         if self.kind == "virtual":
             if self.virtual_lab is None:
                 object.__setattr__(self, "virtual_lab", VirtualLab())
@@ -316,6 +369,25 @@ class Topology(Model):
         if not any(h.role == "tg" for h in self.hosts.values()):
             raise ValueError("no host has role 'tg' (the traffic generator)")
         return self
+
+    def outage_bound_ms(self, window: str) -> float:
+        """The bound of a loss window by name: migration, failover, vf_detach, vf_attach."""
+        if window == "migration":
+            return self.migration_downtime_bound_ms
+        return float(getattr(self.outage_bounds_ms, window))
+
+    def _check_nic_ports(self, name: str, vm: Vm) -> None:
+        """A NIC's `pf` or `bridge` names a port every DUT host has (the VM migrates)."""
+        for index, nic in enumerate(vm.nics):
+            for field, port in (("pf", nic.pf), ("bridge", nic.bridge)):
+                if port is None:
+                    continue
+                for host_name, host in self.hosts_with_role("dut").items():
+                    if port not in {p.name for p in host.ports}:
+                        raise ValueError(
+                            f"vms.{name}.nics.{index}.{field}: host {host_name} has no port "
+                            f"named {port!r}"
+                        )
 
     def hosts_with_role(self, role: str) -> dict[str, Host]:
         """The hosts of one role ('dut' or 'tg') by name, in file order."""

@@ -48,6 +48,7 @@ def qemu_argv(
     incoming: str | None = None,
     pidfile: str | None = None,
     tap_ifnames: Mapping[str, str] | None = None,
+    vf_devices: Mapping[str, str] | None = None,
     extra_append: str = "",
     hugepage_mount: str = DEFAULT_HUGEPAGE_MOUNT,
 ) -> list[str]:
@@ -65,6 +66,7 @@ def qemu_argv(
         incoming: the -incoming URI of a migration destination.
         pidfile: where QEMU writes its pid.
         tap_ifnames: host interface names of tap NICs, by NIC id.
+        vf_devices: host PCI addresses of the SR-IOV VFs of `vf` NICs, by NIC id.
         extra_append: more guest kernel arguments (built-in image only).
         hugepage_mount: the host's hugetlbfs, for backing: hugepages.
 
@@ -85,7 +87,7 @@ def qemu_argv(
             f"chardev:{serial_id}",
         ]
     for nic in spec.nics:
-        argv += _nic_args(nic, sockets_dir, tap_ifnames or {})
+        argv += nic_args(nic, sockets_dir, tap_ifnames or {}, vf_devices or {})
     argv += ["-qmp", f"tcp:{qmp[0]}:{qmp[1]},server=on,wait=off"]
     if pidfile:
         argv += ["-pidfile", pidfile]
@@ -126,7 +128,20 @@ def _boot_args(spec: Vm, name: str, image: GuestImage | None, extra_append: str)
     return ["-kernel", image.kernel, "-initrd", image.initrd, "-append", append]
 
 
-def _nic_args(nic: VmNic, sockets_dir: str, tap_ifnames: Mapping[str, str]) -> list[str]:
+def nic_args(
+    nic: VmNic,
+    sockets_dir: str,
+    tap_ifnames: Mapping[str, str],
+    vf_devices: Mapping[str, str],
+) -> list[str]:
+    """QEMU's -chardev/-netdev/-device arguments for one guest NIC.
+
+    Tap and VF devices carry the NIC's id, so they can be unplugged by it (`device_del`),
+    as the guide's `-device pci-assign,host=09:10.0,id=vf1` / `device_del vf1` do.
+
+    Raises:
+        ConfigError: a vf NIC whose host VF was not given.
+    """
     addr = f",addr={nic.slot:#x}" if nic.slot is not None else ""
     mac = f",mac={nic.mac}" if nic.mac else ""
     options = f",{nic.options}" if nic.options else ""
@@ -144,13 +159,36 @@ def _nic_args(nic: VmNic, sockets_dir: str, tap_ifnames: Mapping[str, str]) -> l
             "-device", device + options,
         ]  # fmt: skip
     if nic.kind == "tap":
-        netdev = f"tap,id={nic.id},script=no,downscript=no"
-        ifname = tap_ifnames.get(nic.id)
-        if ifname:
-            netdev += f",ifname={ifname}"
-        return ["-netdev", netdev, "-device", f"{nic.model},netdev={nic.id}{mac}{addr}{options}"]
-    # passthrough: the guide's VF, assigned with vfio on lab hosts
+        return ["-netdev", tap_netdev(nic, tap_ifnames), "-device", nic_device(nic)]
+    if nic.kind == "vf":
+        if nic.id not in vf_devices:
+            raise ConfigError(f"NIC {nic.id}: no host VF was set up for it")
+        return ["-device", vf_device(nic, vf_devices[nic.id])]
+    # passthrough: a fixed host device, assigned with vfio
     return ["-device", f"vfio-pci,host={nic.host_device},id={nic.id}{addr}"]
+
+
+def tap_netdev(nic: VmNic, tap_ifnames: Mapping[str, str]) -> str:
+    """The -netdev of a tap NIC (its id is the NIC's)."""
+    netdev = f"tap,id={nic.id},script=no,downscript=no"
+    ifname = tap_ifnames.get(nic.id)
+    if ifname:
+        netdev += f",ifname={ifname}"
+    return netdev
+
+
+def nic_device(nic: VmNic) -> str:
+    """The -device of a NIC on a netdev of the same id (tap)."""
+    addr = f",addr={nic.slot:#x}" if nic.slot is not None else ""
+    mac = f",mac={nic.mac}" if nic.mac else ""
+    options = f",{nic.options}" if nic.options else ""
+    return f"{nic.model},netdev={nic.id},id={nic.id}{mac}{addr}{options}"
+
+
+def vf_device(nic: VmNic, host_pci: str) -> str:
+    """The -device that gives the VM a host VF (vfio-pci; QEMU's pci-assign is gone)."""
+    addr = f",addr={nic.slot:#x}" if nic.slot is not None else ""
+    return f"vfio-pci,host={host_pci},id={nic.id}{addr}"
 
 
 def probe_accel(

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from framework.config.model import DEFAULT_HUGEPAGE_MOUNT
 from framework.errors import ShellClosed, ShellTimeout
-from framework.virt import guest_testpmd
+from framework.virt import guest_testpmd, hotplug
 from framework.virt.console import GuestShell, install_relay, open_console, read_log
 from framework.virt.errors import (
     GuestCommandFailed,
@@ -33,7 +33,7 @@ from framework.virt.qemu import describe, probe_accel, qemu_argv
 from framework.virt.qmp import Event, QmpConnection, free_port
 
 if TYPE_CHECKING:
-    from framework.config.model import Vm
+    from framework.config.model import Vm, VmNic
     from framework.dpdk.testpmd import TestPmd
     from framework.dpdk.version import DpdkVersion
     from framework.remote.session import Session
@@ -71,6 +71,8 @@ class VirtualMachine:
         append: extra guest kernel arguments (built-in image only).
         hugepage_mount: the host's hugetlbfs, for backing: hugepages (the topology
             host's hugepages.mount).
+        tap_ifnames: the host taps of tap NICs, by NIC id (QEMU picks names otherwise).
+        vf_devices: the host VFs (PCI addresses) of vf NICs, by NIC id.
     """
 
     def __init__(
@@ -86,8 +88,12 @@ class VirtualMachine:
         accel: str | None = None,
         append: str = "",
         hugepage_mount: str = DEFAULT_HUGEPAGE_MOUNT,
+        tap_ifnames: Mapping[str, str] | None = None,
+        vf_devices: Mapping[str, str] | None = None,
     ) -> None:
         self.spec = spec
+        self.tap_ifnames = dict(tap_ifnames or {})
+        self.vf_devices = dict(vf_devices or {})
         self.append = append
         self.hugepage_mount = hugepage_mount
         self.session = host_session
@@ -109,6 +115,8 @@ class VirtualMachine:
         self._testpmd: TestPmd | None = None
         self._saved_log = ""
         self._closed = False
+        # Every QMP command sent, as (time.time(), "command key=value ..."), for reports.
+        self.qmp_log: list[tuple[float, str]] = []
 
     # ------------------------------------------------------------------ files on the host
 
@@ -174,6 +182,8 @@ class VirtualMachine:
             pidfile=self.pidfile,
             extra_append=self.append,
             hugepage_mount=self.hugepage_mount,
+            tap_ifnames=self.tap_ifnames,
+            vf_devices=self.vf_devices,
         )
         self._closed = False
         self.started_at = time.monotonic()
@@ -304,6 +314,8 @@ class VirtualMachine:
         if self._qmp is None:
             raise VmError(f"{self.name}: QMP not connected (VM not started)")
         payload = {key.replace("_", "-"): value for key, value in args.items()} or None
+        shown = " ".join(f"{k}={v}" for k, v in (payload or {}).items())
+        self.qmp_log.append((time.time(), f"{command} {shown}".rstrip()))
         return self._qmp.execute(command, payload, timeout)
 
     @property
@@ -331,6 +343,29 @@ class VirtualMachine:
             if current == wanted or time.monotonic() >= deadline:
                 return current
             time.sleep(0.1)
+
+    # ------------------------------------------------------------------ hotplug
+
+    def nic(self, nic_id: str) -> VmNic:
+        """The spec's NIC with this id; VmError if the VM has none."""
+        for nic in self.spec.nics:
+            if nic.id == nic_id:
+                return nic
+        raise VmError(f"{self.name}: no NIC {nic_id!r} (has: {[n.id for n in self.spec.nics]})")
+
+    def unplug_nic(self, nic: VmNic, timeout: float = 30.0) -> hotplug.Hotplug:
+        """QEMU `device_del` of a NIC, once the guest has let it go (see hotplug.unplug)."""
+        return hotplug.unplug(self, nic, timeout)
+
+    def plug_nic(
+        self, nic: VmNic, *, tap_ifname: str | None = None, vf_pci: str | None = None
+    ) -> hotplug.Hotplug:
+        """QEMU `device_add` of a NIC at its slot, on a host tap or VF given here."""
+        return hotplug.plug(self, nic, tap_ifname=tap_ifname, vf_pci=vf_pci)
+
+    def set_link(self, nic_id: str, up: bool) -> None:
+        """QMP set_link: the guest sees the NIC's link go down or come up."""
+        self.qmp("set_link", name=nic_id, up=up)
 
     def migrate_to(
         self,

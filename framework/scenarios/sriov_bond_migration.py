@@ -1,0 +1,557 @@
+"""Guide 1 (live migration of a VM with an SR-IOV VF, bonding PMD active-backup) as one object.
+
+The VM has virtio-net (P0) on a tap bridged with the host's NIC port, and a VF (P1): a real
+SR-IOV VF through vfio-pci on a lab, an emulated e1000 on a tap of its own here (see
+framework.virt.vf). In the VM, testpmd bonds P0 and P1 into P2 (mode 1, active-backup, VF
+primary) and forwards on P2. The VF is moved out of the way (failover to virtio, detach,
+device_del), the VM migrates to host_server_2 with virtio only, and the VF comes back there.
+
+Every step records what the guide ran next to what ran here (`drift`), the guest testpmd
+and QMP transcripts of the step, and its time span, so a test can give loss windows and the
+report can put each step's outage next to its commands.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from scapy.packet import Packet
+
+from framework.config.model import Topology, Vm, VmNic
+from framework.dpdk.args import EalOptions, TestPmdOptions, testpmd_argv
+from framework.dpdk.parsers import BondingConfig, PortInfo, PortStats
+from framework.dpdk.testpmd import TestPmd
+from framework.dpdk.version import DpdkVersion
+from framework.lab.hosts import HostHandle
+from framework.report.attach import attach_table, attach_text, step
+from framework.report.streams import attach_stream
+from framework.traffic.packets import udp_flow
+from framework.traffic.stream import LossWindow, StreamResult
+from framework.virt.host_net import TapBridge
+from framework.virt.hotplug import Hotplug
+from framework.virt.image import GuestImage, ensure_guest_image
+from framework.virt.vf import HostVf, host_vf
+from framework.virt.vm import MigrationResult, VirtualMachine
+
+log = logging.getLogger("howto.guide1")
+
+# The guide's run_testpmd_bonding_in_vm.sh (17.05), shown next to what ran in the guest.
+GUIDE_GUEST_TESTPMD = (
+    "/root/dpdk/x86_64-default-linuxapp-gcc/app/testpmd -l 0-3 -n 4 --socket-mem 350 "
+    "-- -i --port-topology=chained"
+)
+MIGRATION_PORT = 5555  # the guide's `-incoming tcp:0:5555`
+GUEST_MBUFS = 8192  # the default pool does not fit the guest's hugepages
+BOND_MODE_ACTIVE_BACKUP = 1
+VIRTIO_PORT, VF_PORT, BOND_PORT = 0, 1, 2  # the guide's P0, P1, P2
+# The MAC the guide adds to the VF on a Niantic with a kernel PF.
+GUIDE_VF_MAC = "AA:BB:CC:DD:EE:FF"
+# Nobody has this MAC: every frame to it is flooded by the switch and the host bridges,
+# so it reaches both bonded ports whichever is active (testpmd puts them in promiscuous mode).
+STREAM_DST_MAC = "02:00:00:00:01:99"
+# How much later than a step's commands its effect may show in traffic (QMP/testpmd on the
+# controller's clock, frames on the TG's).
+WINDOW_SLACK_S = 0.5
+LINK_TIMEOUT_S = 20.0  # an e1000 under TCG takes ~3 s to report link after port start
+
+
+def stream_frame(src_mac: str) -> Packet:
+    """The frame guide 1's traffic is made of: UDP from the TG, through the bond and back."""
+    return udp_flow(src_mac, STREAM_DST_MAC, "198.18.1.1", "198.18.2.1", 10001, 20001, seq=0)
+
+
+@dataclass
+class StepRecord:
+    """One guide step as it ran: commands (guide vs here), transcripts, time span."""
+
+    title: str
+    started_at: float
+    window: str | None = None  # the loss window the step belongs to, if any
+    finished_at: float = 0.0
+    drift: list[tuple[str, str]] = field(default_factory=list)
+    testpmd: str = ""
+    qmp: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SriovBondMigration:
+    """Guide 1: the hosts' VF and bridge set-up, the VM, the bond in it, the migration."""
+
+    topology: Topology
+    source: HostHandle
+    destination: HostHandle
+    version: DpdkVersion
+    vm_name: str
+    images: dict[str, GuestImage | None] = field(default_factory=dict)
+    bridges: dict[str, TapBridge] = field(default_factory=dict)
+    vfs: dict[str, HostVf] = field(default_factory=dict)
+    source_vm: VirtualMachine | None = None
+    dest_vm: VirtualMachine | None = None
+    guest_pmd: TestPmd | None = None
+    bond: int | None = None
+    migration: MigrationResult | None = None
+    hotplugs: list[Hotplug] = field(default_factory=list)
+    steps: list[StepRecord] = field(default_factory=list)
+    _current: StepRecord | None = None
+
+    # -- the topology's VM -------------------------------------------------------------------
+
+    @property
+    def spec(self) -> Vm:
+        """The guide's VM as the topology describes it."""
+        return self.topology.vms[self.vm_name]
+
+    @property
+    def vf_nic(self) -> VmNic:
+        """The NIC in the VF's role."""
+        nic = self.spec.vf_nic
+        assert nic is not None, f"vms.{self.vm_name} has no NIC with role vf"
+        return nic
+
+    @property
+    def virtio_nic(self) -> VmNic:
+        """The virtio NIC (the other one)."""
+        return next(n for n in self.spec.nics if n.role != "vf")
+
+    @property
+    def vf_emulated(self) -> bool:
+        """Whether an emulated NIC stands in for the VF (the virtual lab)."""
+        return self.vf_nic.kind != "vf"
+
+    @property
+    def vm(self) -> VirtualMachine:
+        """The VM where it runs now (the destination once migrated)."""
+        vm = self.dest_vm if self.migration is not None else self.source_vm
+        assert vm is not None, "the VM is not started"
+        return vm
+
+    @property
+    def pmd(self) -> TestPmd:
+        """The guest testpmd."""
+        assert self.guest_pmd is not None, "testpmd is not running in the VM"
+        return self.guest_pmd
+
+    # -- steps: what the guide ran next to what ran ------------------------------------------
+
+    @contextmanager
+    def step(self, title: str, window: str | None = None) -> Iterator[StepRecord]:
+        """A guide step: a report step that records its commands, transcripts and span.
+
+        Steps that change the data path name their loss `window` (failover, vf_detach,
+        migration, vf_attach): traffic may be lost only within those steps' spans.
+        """
+        record = StepRecord(title, time.time(), window)
+        mark = len(self.guest_pmd.shell.transcript) if self.guest_pmd else 0
+        self._current = record
+        try:
+            with step(title):
+                yield record
+        finally:
+            record.finished_at = time.time()
+            if self.guest_pmd is not None:
+                record.testpmd = self.guest_pmd.shell.transcript[mark:]
+            for vm in (self.source_vm, self.dest_vm):
+                if vm is not None:
+                    record.qmp += [
+                        f"{vm.name}: {line}"
+                        for t, line in vm.qmp_log
+                        if record.started_at <= t <= record.finished_at
+                    ]
+            self._current = None
+            self.steps.append(record)
+            self._attach_step(record)
+
+    def drift(self, guide: str, ran: str) -> None:
+        """Record a guide command and what ran in its place, in the current step."""
+        if self._current is not None:
+            self._current.drift.append((guide, ran))
+
+    def _attach_step(self, record: StepRecord) -> None:
+        if record.drift:
+            attach_table("guide vs ran", ["guide", "ran here"], record.drift)
+        if record.testpmd.strip():
+            attach_text("guest testpmd", record.testpmd)
+        if record.qmp:
+            attach_text("QEMU (QMP)", "\n".join(record.qmp))
+
+    # -- 1.3.1 / 1.3.6: the host's VF (1.4.1 / 1.4.5) ----------------------------------------
+
+    def set_up_vf(self, host: HostHandle) -> HostVf:
+        """setup_vf_on_*.sh: a VF for the VM on this host (or its stand-in)."""
+        vf = host_vf(host, self.vf_nic)
+        self.vfs[host.name] = vf
+        vf.set_up()
+        for guide, ran in vf.steps:
+            self.drift(guide, ran)
+        return vf
+
+    # -- 1.3.2 / 1.3.7: the bridge joining the NIC port and the VM's tap (1.4.3 / 1.4.7) -----
+
+    def set_up_bridge(self, host: HostHandle) -> TapBridge:
+        """setup_bridge_on_*.sh: the VM's virtio tap bridged with the host's NIC port."""
+        nic = self.virtio_nic
+        if nic.kind != "tap" or nic.bridge is None:
+            raise AssertionError(f"vms.{self.vm_name}: the virtio NIC must be a bridged tap")
+        bridge = TapBridge(
+            host.session,
+            bridge=f"{host.prefix}-br0",
+            tap=f"{host.prefix}-{nic.id}"[:15],
+            port=host.port(nic.bridge).interface,
+            quiet_netfilter=host.lab is not None,
+        )
+        self.bridges[host.name] = bridge
+        bridge.create()
+        for guide, ran in bridge.steps:
+            self.drift(guide, ran)
+        return bridge
+
+    def _vm(self, host: HostHandle, suffix: str, spec: Vm) -> VirtualMachine:
+        image = None
+        if spec.image == "builtin":
+            image = self.images.get(host.name) or ensure_guest_image(
+                host.session, testpmd=self.topology.dpdk.testpmd
+            )
+            self.images[host.name] = image
+        taps = {self.virtio_nic.id: self.bridges[host.name].tap}
+        vf_pci: dict[str, str] = {}
+        if any(n.id == self.vf_nic.id for n in spec.nics):
+            args = self.vfs[host.name].plug_args()
+            if "tap_ifname" in args:
+                taps[self.vf_nic.id] = args["tap_ifname"]
+            else:
+                vf_pci[self.vf_nic.id] = args["vf_pci"]
+        return VirtualMachine(
+            spec,
+            host.session,
+            name=f"{self.vm_name}-{suffix}",
+            image=image,
+            work_dir=host.work_dir,
+            address=host.session.address,
+            hugepage_mount=host.spec.hugepages.mount,
+            tap_ifnames=taps,
+            vf_devices=vf_pci,
+        )
+
+    # -- 1.3.1: the VM with virtio and the VF (1.4.2) ----------------------------------------
+
+    def start_vm(self, boot_timeout: float = 120) -> VirtualMachine:
+        """vm_virtio_vf_one_*.sh: the VM with virtio and the VF, on host_server_1."""
+        self.source_vm = self._vm(self.source, "src", self.spec)
+        self.source_vm.start()
+        self.drift(
+            "taskset -c 1-5 qemu-system-x86_64 -enable-kvm ... -device virtio-net-pci,"
+            "netdev=net1 -device pci-assign,host=09:10.0,id=vf1 -monitor telnet::3333",
+            " ".join(self.source_vm.argv),
+        )
+        self.source_vm.wait_for_shell(timeout=boot_timeout)
+        return self.source_vm
+
+    # -- 1.3.3: DPDK in the VM (1.5.1) ---------------------------------------------------------
+
+    def guest_pci(self, nic: VmNic) -> str:
+        """The guest PCI address of a NIC (its fixed slot)."""
+        assert nic.slot is not None, f"NIC {nic.id} needs a fixed 'slot'"
+        return f"0000:00:{nic.slot:02x}.0"
+
+    def set_up_dpdk_in_vm(self) -> dict[str, str | None]:
+        """setup_dpdk_in_vm.sh over the guest shell: hugepages, NICs bound for DPDK.
+
+        Returns the guest driver of each NIC's PCI address.
+        """
+        shell = self.vm.shell
+        pages = self.spec.guest_hugepages
+        path = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+        shell.check(f"echo {pages} > {path}")
+        self.drift(f"echo 1024 > {path}", f"echo {pages} > {path} (the guest's memory)")
+        addresses = [self.guest_pci(n) for n in self.spec.nics]
+        self.bind_in_guest(*addresses)
+        return {a: self.guest_driver(a) for a in addresses}
+
+    def bind_in_guest(self, *addresses: str) -> None:
+        """Bind guest NICs for DPDK, as the guide's dpdk-devbind.py -b igb_uio does."""
+        self.vm.shell.run(f"howto-bind {' '.join(addresses)}")
+        self.drift(
+            f"dpdk-devbind.py -b igb_uio {' '.join(addresses)}",
+            f"howto-bind {' '.join(addresses)} (uio_pci_generic: igb_uio is out of tree "
+            "and the guest has no IOMMU for vfio-pci)",
+        )
+
+    def guest_driver(self, address: str) -> str | None:
+        """The kernel driver a guest PCI device is bound to; None if unbound or absent."""
+        link = f"/sys/bus/pci/devices/{address}/driver"
+        _, out = self.vm.shell.run(f'echo "driver=$(basename "$(readlink {link})")"')
+        # The console may still hold a prompt from before: read the marked line only.
+        found = re.search(r"driver=(\S*)", out)
+        return found.group(1) if found and found.group(1) not in ("", ".") else None
+
+    def guest_sees(self, address: str) -> bool:
+        """Whether the guest's PCI bus has a device at this address."""
+        status, _ = self.vm.shell.run(f"test -e /sys/bus/pci/devices/{address}")
+        return status == 0
+
+    def guest_hugepages(self) -> int:
+        """HugePages_Total in the guest."""
+        out = self.vm.shell.check("grep HugePages_Total /proc/meminfo")
+        return int(out.split()[-1])
+
+    # -- 1.3.3: testpmd and the bond -----------------------------------------------------------
+
+    def guest_testpmd_argv(self) -> list[str]:
+        """run_testpmd_bonding_in_vm.sh as the DPDK under test spells it."""
+        eal = EalOptions(lcores="0-1", allow=[self.guest_pci(n) for n in self.spec.nics])
+        app = TestPmdOptions(total_num_mbufs=GUEST_MBUFS, nb_cores=1, port_topology="chained")
+        binary = self.spec.testpmd or self.topology.dpdk.testpmd
+        return testpmd_argv(binary, eal, app, self.version)
+
+    def start_guest_testpmd(self) -> TestPmd:
+        """Testpmd in the VM on P0 (virtio) and P1 (the VF)."""
+        self.guest_pmd = self.vm.launch_testpmd(self.guest_testpmd_argv(), version=self.version)
+        self.drift(GUIDE_GUEST_TESTPMD, " ".join(self.guest_pmd.argv))
+        return self.guest_pmd
+
+    def guest_ports(self) -> dict[int, PortInfo]:
+        """`show port info all`: the guest's ports as testpmd sees them."""
+        return {port: self.pmd.show_port_info(port) for port in self.pmd.port_ids()}
+
+    def vf_mac_applies(self) -> bool:
+        """The guide's `mac_addr add port 1 vf 0` works only on a Niantic with a kernel PF."""
+        if self.vf_nic.kind != "vf" or self.vf_nic.pf is None:
+            return False
+        port = self.source.port(self.vf_nic.pf).spec
+        return port.nic.value == "niantic"
+
+    def add_vf_mac(self) -> bool:
+        """`mac_addr add port 1 vf 0 AA:BB:CC:DD:EE:FF` where it applies; whether it ran."""
+        command = f"mac_addr add port {VF_PORT} vf 0 {GUIDE_VF_MAC}"
+        if not self.vf_mac_applies():
+            why = "the VF is emulated" if self.vf_emulated else "not a Niantic VF"
+            self.drift(command, f"not run: only a Niantic VF with a kernel PF takes it ({why})")
+            return False
+        self.pmd.vf_mac_addr_add(VF_PORT, 0, GUIDE_VF_MAC)
+        self.drift(command, command)
+        return True
+
+    def create_bond(self) -> int:
+        """Create bonded device 1 0; add bonding slave 0 2; add bonding slave 1 2."""
+        self.bond = self.pmd.create_bonded_device(BOND_MODE_ACTIVE_BACKUP, 0)
+        for port in (VIRTIO_PORT, VF_PORT):
+            self.pmd.add_bonding_slave(port, self.bond)
+        word = self.pmd.member_word
+        self.drift(
+            "create bonded device 1 0; add bonding slave 0 2; add bonding slave 1 2",
+            f"create bonded device 1 0; add bonding {word} 0 {self.bond}; "
+            f"add bonding {word} 1 {self.bond}",
+        )
+        return self.bond
+
+    def set_primary(self, port: int) -> None:
+        """Set bonding primary <port> 2."""
+        assert self.bond is not None
+        self.pmd.set_bonding_primary(port, self.bond)
+
+    def bonding_config(self) -> BondingConfig:
+        """Show bonding config 2."""
+        assert self.bond is not None
+        return self.pmd.show_bonding_config(self.bond)
+
+    def start_bond(self) -> dict[int, PortInfo]:
+        """Port start 2; the link of every port, waited for (the VF's takes seconds)."""
+        assert self.bond is not None
+        self.pmd.port_start(self.bond)
+        return self.wait_links(self.pmd.port_ids())
+
+    def wait_links(self, ports: list[int]) -> dict[int, PortInfo]:
+        """Each port's info once its link is up, or when the wait gave up (link down)."""
+        return {p: self.pmd.wait_link_up(p, timeout=LINK_TIMEOUT_S, check=False) for p in ports}
+
+    def forward_on_bond(self) -> None:
+        """Set portlist 2; set fwd mac; start."""
+        assert self.bond is not None
+        self.pmd.set_portlist([self.bond])
+        self.pmd.set_fwd("mac")
+        self.pmd.start()
+
+    def port_traffic(self, seconds: float = 1.0) -> dict[int, PortStats]:
+        """Clear port stats all; traffic for `seconds`; show port stats all."""
+        self.pmd.clear_port_stats()
+        time.sleep(seconds)
+        return self.pmd.show_port_stats_all()
+
+    # -- 1.3.3: failover to virtio, then the VF out of the bond and out of the VM -------------
+
+    def remove_from_bond(self, port: int) -> None:
+        """Remove bonding slave <port> 2."""
+        assert self.bond is not None
+        self.pmd.remove_bonding_slave(port, self.bond)
+
+    def add_to_bond(self, port: int) -> None:
+        """Add bonding slave <port> 2."""
+        assert self.bond is not None
+        self.pmd.add_bonding_slave(port, self.bond)
+
+    def detach_port(self, port: int) -> None:
+        """The guide's `port stop; port close; port detach`, as this DPDK takes it."""
+        self.pmd.port_stop(port)
+        self.pmd.port_detach(port)
+        self.drift(
+            f"port stop {port}; port close {port}; port detach {port}",
+            f"port stop {port}; port detach {port} (since DPDK 18.x `port close` frees the "
+            "port id, so the guide's `port detach` answers 'Invalid port_id')",
+        )
+
+    def hot_unplug_vf(self) -> Hotplug:
+        """1.3.4 `(qemu) device_del vf1`, done when the guest has let the device go."""
+        record = self.vm.unplug_nic(self.vf_nic)
+        self.hotplugs.append(record)
+        self.drift(f"(qemu) device_del {self.vf_nic.id}", "; ".join(record.commands) + " (QMP)")
+        return record
+
+    # -- 1.3.6-1.3.8: the destination and the migration ---------------------------------------
+
+    def start_destination_vm(self) -> VirtualMachine:
+        """vm_virtio_one_migrate.sh: the same VM without the VF, waiting (-incoming)."""
+        self.dest_vm = self._vm(self.destination, "dst", self.spec.without(self.vf_nic.id))
+        self.dest_vm.start(incoming=f"tcp:{self.destination.session.address}:{MIGRATION_PORT}")
+        self.drift(
+            "qemu-system-x86_64 ... (no VF) -incoming tcp:0:5555",
+            " ".join(self.dest_vm.argv),
+        )
+        return self.dest_vm
+
+    def switch_port_up(self, host: HostHandle) -> bool:
+        """The guide's check that the switch is up: the bridged NIC port has carrier."""
+        port = self.bridges[host.name].port
+        # iproute2, not /sys/class/net: a virtual lab host's sysfs is the machine's.
+        out = host.session.run(["ip", "-j", "link", "show", "dev", port], check=False)
+        if not out.ok:
+            return False
+        (link,) = json.loads(out.stdout)
+        return "LOWER_UP" in link.get("flags", [])
+
+    def migrate(self, timeout: float = 180) -> MigrationResult:
+        """`migrate tcp:<host_server_2>:5555` on host_server_1, until it ends."""
+        assert self.source_vm is not None and self.dest_vm is not None
+        self.migration = self.source_vm.migrate_to(
+            self.dest_vm, port=MIGRATION_PORT, timeout=timeout
+        )
+        self.drift(
+            f"(qemu) migrate tcp:{self.destination.name}:5555",
+            f"QMP migrate uri=tcp:{self.destination.session.address}:{MIGRATION_PORT}",
+        )
+        return self.migration
+
+    def reattach_guest(self) -> TestPmd:
+        """1.3.9: the VM's testpmd prompt and shell, now on host_server_2."""
+        assert self.dest_vm is not None
+        self.dest_vm.wait_for_shell(timeout=30)
+        self.guest_pmd = self.dest_vm.attach_testpmd(self.pmd)
+        return self.guest_pmd
+
+    # -- 1.3.10-1.3.11: the VF back, on host_server_2 -----------------------------------------
+
+    def hot_plug_vf(self) -> Hotplug:
+        """1.3.10 `(qemu) device_add ...,id=vf1` on host_server_2's VF."""
+        vf = self.vfs[self.destination.name]
+        record = self.vm.plug_nic(self.vf_nic, **vf.plug_args())
+        self.hotplugs.append(record)
+        self.drift(
+            "(qemu) device_add pci-assign,host=06:10.0,id=vf1",
+            "; ".join(record.commands) + " (QMP; pci-assign is gone from QEMU)",
+        )
+        return record
+
+    def attach_vf_port(self) -> int:
+        """`port attach 0000:00:04.0`; `port start 1`: the VF back in testpmd."""
+        address = self.guest_pci(self.vf_nic)
+        port = self.pmd.port_attach(address, timeout=60)
+        self.pmd.port_start(port)
+        return port
+
+    def windows(self, stream: StreamResult) -> list[LossWindow]:
+        """The loss windows on the stream's timeline: each spans the steps that name it."""
+        spans: dict[str, tuple[float, float]] = {}
+        for record in self.steps:
+            if record.window is not None:
+                start, end = spans.get(record.window, (record.started_at, record.finished_at))
+                spans[record.window] = (min(start, record.started_at), max(end, record.finished_at))
+        return [
+            LossWindow(name, stream.at(start), stream.at(end), slack_s=WINDOW_SLACK_S)
+            for name, (start, end) in spans.items()
+        ]
+
+    # -- reports --------------------------------------------------------------------------------
+
+    def attach_report(self, stream: StreamResult) -> None:
+        """Per step: its commands, and the outage its window saw; QEMU's info migrate; plot."""
+        windows = self.windows(stream)
+        account = stream.account(*windows)
+        by_name = {w.window.name: w for w in account.windows}
+        rows = []
+        for record in self.steps:
+            t0, t1 = stream.at(record.started_at), stream.at(record.finished_at)
+            inside = by_name.get(record.window) if record.window else None
+            rows.append(
+                [
+                    record.title,
+                    f"{t0:+.2f} .. {t1:+.2f}",
+                    record.window or "(none: no loss allowed)",
+                    f"{inside.downtime_ms:.1f}" if inside else "",
+                    inside.lost if inside else "",
+                    "; ".join(ran for _, ran in record.drift)[:300],
+                ]
+            )
+        attach_table(
+            "steps, loss windows and outages",
+            ["step", "stream time (s)", "window", "longest outage (ms)", "lost", "ran"],
+            rows,
+        )
+        if self.migration is not None:
+            m = self.migration
+            attach_table(
+                "info migrate vs traffic",
+                ["field (guide: info migrate)", "QEMU", "measured from traffic"],
+                [
+                    ["Migration status", m.status, ""],
+                    ["total time (ms)", m.total_time_ms, ""],
+                    [
+                        "downtime (ms)",
+                        m.downtime_ms,
+                        f"{by_name['migration'].downtime_ms:.1f}" if "migration" in by_name else "",
+                    ],
+                    ["setup (ms)", m.setup_time_ms, ""],
+                    ["transferred ram (kbytes)", (m.transferred_ram_bytes or 0) // 1024, ""],
+                    ["throughput (mbps)", m.throughput_mbps, ""],
+                    ["dirty sync count", m.dirty_sync_count, ""],
+                ],
+            )
+        events = [(stream.at(h.started_at), f"{h.action} {h.nic_id}") for h in self.hotplugs] + [
+            (stream.at(t), f"{vm.name}: {name}")
+            for vm in (self.source_vm, self.dest_vm)
+            if vm is not None
+            for t, name, _ in vm.events
+            if name in ("STOP", "RESUME")
+        ]
+        kind = "emulated VF" if self.vf_emulated else "SR-IOV VF"
+        attach_stream(f"{self.vm_name} bonded virtio + {kind}", stream, windows, events)
+
+    # -- teardown -------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the VMs; remove the bridges and taps; give the VFs back."""
+        for vm in (self.dest_vm, self.source_vm):
+            if vm is not None:
+                try:
+                    attach_text(f"{vm.name} console", vm.console_log)
+                except Exception as exc:  # noqa: BLE001 - reporting must not stop teardown
+                    log.warning("could not attach console log: %s", exc)
+                vm.close()
+        for bridge in self.bridges.values():
+            bridge.close()
+        for vf in self.vfs.values():
+            vf.close()

@@ -1,0 +1,304 @@
+"""Guide 1: live migration of a VM with an SR-IOV VF, using the bonding PMD (chapter 1).
+
+A VM cannot be migrated with a VF assigned, so in the VM testpmd bonds virtio (P0) and the
+VF (P1) into P2, active-backup with the VF primary. Before the migration traffic moves to
+virtio and the VF is taken out (bond, testpmd, QEMU); the VM migrates to host_server_2
+with virtio only; there the VF is added back and made primary, and virtio taken out.
+
+One sequenced stream from the TG crosses the bond from the first forwarding step to the
+last. Loss is allowed only while the guide changes the data path (failover, VF detach,
+migration, VF re-attach), each change within its bound; nowhere else.
+
+On a lab the VF is an SR-IOV VF of a Niantic or a Fortville (`-m niantic` / `-m
+fortville`); on the virtual lab an emulated e1000 stands in for it (the report says so).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Iterator
+
+import allure
+import pytest
+
+from framework.dpdk.version import DpdkVersion
+from framework.lab.hosts import HostHandle
+from framework.report.attach import attach_text, step
+from framework.report.plugin import set_environment
+from framework.scenarios.sriov_bond_migration import (
+    BOND_PORT,
+    VF_PORT,
+    VIRTIO_PORT,
+    SriovBondMigration,
+    stream_frame,
+)
+from framework.traffic.generator import StreamRun, TrafficGenerator
+
+pytestmark = [
+    pytest.mark.migration,
+    pytest.mark.virtio,
+    pytest.mark.slow,
+    # outages are measured to the millisecond: no other run's guide meanwhile
+    pytest.mark.cpu_exclusive,
+    allure.parent_suite("DPDK HowTo guides"),
+    allure.suite("1 Live migration of a VM with an SR-IOV VF (bonding PMD, active-backup)"),
+]
+
+# One VM per kind of VF; each runs where the topology has it.
+VARIANTS = [
+    pytest.param(
+        "bond_vm_niantic",
+        marks=[pytest.mark.niantic, pytest.mark.sriov, pytest.mark.vms("bond_vm_niantic")],
+        id="niantic-vf",
+    ),
+    pytest.param(
+        "bond_vm_fortville",
+        marks=[pytest.mark.fortville, pytest.mark.sriov, pytest.mark.vms("bond_vm_fortville")],
+        id="fortville-vf",
+    ),
+    pytest.param(
+        "bond_vm", marks=[pytest.mark.virtual, pytest.mark.vms("bond_vm")], id="emulated-vf"
+    ),
+]
+
+STREAM_PPS = 500  # what a TCG guest forwards through tap + e1000 without loss here
+STREAM_MAX_S = 900  # the stream is stopped when the guide's last step is done
+SETTLE_S = 1.0
+
+
+@pytest.fixture(params=VARIANTS)
+def guide1(
+    request: pytest.FixtureRequest,
+    topology,
+    host_server_1: HostHandle,
+    host_server_2: HostHandle,
+    dpdk_version: DpdkVersion,
+) -> Iterator[SriovBondMigration]:
+    setup = SriovBondMigration(topology, host_server_1, host_server_2, dpdk_version, request.param)
+    try:
+        yield setup
+    finally:
+        setup.close()
+
+
+@pytest.fixture
+def through_bond(
+    traffic_generator: TrafficGenerator, tg_host: HostHandle
+) -> Callable[..., StreamRun]:
+    """Start a stream from TG port 0 that crosses the bond and comes back on TG port 1."""
+    tx, rx = tg_host.data_port(0).interface, tg_host.data_port(1).interface
+    mac = traffic_generator.mac_of(tx)
+    return functools.partial(
+        traffic_generator.start_stream, tx, stream_frame(mac), rx, pps=STREAM_PPS, ignore_src=mac
+    )
+
+
+def _seen(stats, port: int) -> str:
+    s = stats[port]
+    return f"P{port} RX {s.rx_packets} TX {s.tx_packets}"
+
+
+def test_live_migration_with_sriov_vf_and_bonding(
+    guide1: SriovBondMigration,
+    topology,
+    through_bond: Callable[..., StreamRun],
+    pytestconfig: pytest.Config,
+) -> None:
+    """Live-migrate a VM whose traffic crosses a bond of virtio and a VF, as chapter 1 does.
+
+    Steps:
+        1.3.1 host_server_1: set up the VF; start the VM with virtio and the VF.
+        1.3.2 host_server_1: bridge the NIC port and the VM's tap; the QEMU monitor.
+        1.3.3 In the VM: set up DPDK; testpmd; show port info all; mac_addr add (Niantic);
+            create bonded device 1 0; add bonding slave 0 2, 1 2; set bonding primary 1 2;
+            port start 2; set portlist 2; set fwd mac; start (the stream starts here);
+            set bonding primary 0 2; remove bonding slave 1 2; port stop 1; port detach 1.
+        1.3.4 (qemu) device_del vf1.
+        1.3.5 show bonding config 2; show port info all.
+        1.3.6-1.3.7 host_server_2: set up the VF and the bridge; start the VM without the
+            VF, -incoming; info status.
+        1.3.8 Check the switch is up; migrate; info status; info migrate.
+        1.3.9-1.3.10 The testpmd prompt on host_server_2; info status; device_add vf1.
+        1.3.11 port attach; port start 1; add bonding slave 1 2; set bonding primary 1 2;
+            remove bonding slave 0 2; port stop 0; port detach 0 (the stream ends here).
+
+    Verify:
+        The bond is mode 1 with P0 and P1, primary P1, both active, every link up; VF
+        traffic is seen at P1 and P2, none at P0; after the failover one active port,
+        primary P0, traffic on P0 and none on P1; the VF is gone from the guest after
+        device_del; the destination waits (inmigrate), the migration completes (source
+        postmigrate, destination running) and traffic crosses virtio on host_server_2; after
+        the re-attach two ports, primary P1, traffic at P1 and P2; after virtio is removed,
+        traffic still at P1 and P2. The stream loses, duplicates and reorders nothing
+        outside the failover, VF detach, migration and re-attach windows, and no outage in
+        them is longer than its bound.
+    """
+    src, dst = guide1.source, guide1.destination
+
+    with guide1.step("1.3.1 host_server_1: set up the VF; start the VM with virtio and the VF"):
+        vf = guide1.set_up_vf(src)
+        attach_text("the VF", vf.describe())
+        set_environment(pytestconfig, {"Guide 1 VF": vf.describe()})
+        guide1.set_up_bridge(src)
+        vm = guide1.start_vm()
+        attach_text("QEMU", f"accelerator: {vm.accel} ({vm.accel_reason})\n{' '.join(vm.argv)}")
+    with guide1.step("1.3.2 host_server_1: the QEMU monitor"):
+        assert vm.status() == "running", "the VM runs on host_server_1"
+        guide1.drift("telnet 0 3333 (HMP monitor)", f"QMP at {vm.address}:{vm.qmp_port}")
+
+    with guide1.step("1.3.3 In the VM: setup_dpdk_in_vm.sh (hugepages, binding)"):
+        drivers = guide1.set_up_dpdk_in_vm()
+        assert guide1.guest_hugepages() > 0, "guide: hugepages reserved in the VM"
+        for address, driver in drivers.items():
+            assert driver == "uio_pci_generic", f"guide: {address} bound for DPDK, got {driver}"
+    with guide1.step("1.3.3 run_testpmd_bonding_in_vm.sh; show port info all"):
+        pmd = guide1.start_guest_testpmd()
+        ports = guide1.guest_ports()
+        assert sorted(ports) == [VIRTIO_PORT, VF_PORT], (
+            f"guide: virtio is P0 and the VF is P1; testpmd has ports {sorted(ports)}"
+        )
+        assert "virtio" in ports[VIRTIO_PORT].driver, f"P0 is virtio: {ports[VIRTIO_PORT]}"
+        guide1.add_vf_mac()
+
+    with guide1.step(
+        "1.3.3 create bonded device 1 0; add bonding slave 0 2; add bonding slave 1 2; "
+        "set bonding primary 1 2; port start 2"
+    ):
+        bond = guide1.create_bond()
+        assert bond == BOND_PORT, f"guide: bonding is port 2 (P2), got port {bond}"
+        guide1.set_primary(VF_PORT)
+        links = guide1.start_bond()
+        config = guide1.bonding_config()
+        assert config.mode == 1, f"guide: mode 1 is active backup; {config}"
+        assert sorted(config.members) == [VIRTIO_PORT, VF_PORT], f"guide: 2 slaves; {config}"
+        assert config.primary == VF_PORT, f"guide: Primary is now P1; {config}"
+        assert sorted(config.active_members) == [VIRTIO_PORT, VF_PORT], (
+            f"guide: there are 2 active slaves; {config}"
+        )
+        down = [p for p, info in links.items() if not info.link_up]
+        assert not down, f"guide: Port 0, 1 and 2 Link Up; down: {down}"
+
+    with through_bond(duration=STREAM_MAX_S) as run:
+        run.wait_started()
+        with guide1.step("1.3.3 set portlist 2; set fwd mac; start: VF traffic at P1 and P2"):
+            guide1.forward_on_bond()
+            stats = guide1.port_traffic()
+            for port in (VF_PORT, BOND_PORT):
+                assert stats[port].rx_packets > 0 and stats[port].tx_packets > 0, (
+                    f"guide: VF traffic is seen at P1 and P2; {_seen(stats, port)}"
+                )
+            assert stats[VIRTIO_PORT].tx_packets == 0, (
+                f"nothing leaves through the backup port P0; {_seen(stats, VIRTIO_PORT)}"
+            )
+
+        with guide1.step("1.3.3 set bonding primary 0 2; remove bonding slave 1 2", "failover"):
+            guide1.set_primary(VIRTIO_PORT)
+            guide1.remove_from_bond(VF_PORT)
+            config = guide1.bonding_config()
+        with guide1.step("1.3.3 show bonding config 2; clear port stats all; show port stats"):
+            assert config.primary == VIRTIO_PORT, f"guide: Primary is now P0; {config}"
+            assert config.active_members == [VIRTIO_PORT], (
+                f"guide: there is 1 active slave; {config}"
+            )
+            stats = guide1.port_traffic()
+            assert stats[VF_PORT].tx_packets == 0, (
+                f"guide: no VF traffic once P1 left the bond; {_seen(stats, VF_PORT)}"
+            )
+            for port in (VIRTIO_PORT, BOND_PORT):
+                assert stats[port].rx_packets > 0 and stats[port].tx_packets > 0, (
+                    f"traffic continues on P0 and P2; {_seen(stats, port)}"
+                )
+
+        with guide1.step("1.3.3 port stop 1; port close 1; port detach 1", "vf_detach"):
+            guide1.detach_port(VF_PORT)
+        with guide1.step("1.3.4 (qemu) device_del vf1", "vf_detach"):
+            guide1.hot_unplug_vf()
+            vf_address = guide1.guest_pci(guide1.vf_nic)
+            assert not guide1.guest_sees(vf_address), (
+                f"after device_del the VM no longer has the VF at {vf_address}"
+            )
+        with guide1.step("1.3.5 show bonding config 2; show port info all; show port stats"):
+            config = guide1.bonding_config()
+            assert config.primary == VIRTIO_PORT and config.active_members == [VIRTIO_PORT], (
+                f"guide: Primary is now P0. There is 1 active slave; {config}"
+            )
+            assert sorted(pmd.port_ids()) == [VIRTIO_PORT, BOND_PORT], (
+                f"testpmd has P0 and P2 left; ports {pmd.port_ids()}"
+            )
+
+        with guide1.step("1.3.6-1.3.7 host_server_2: VF and bridge; the VM waits (-incoming)"):
+            guide1.set_up_vf(dst)
+            guide1.set_up_bridge(dst)
+            dest_vm = guide1.start_destination_vm()
+            assert dest_vm.status() == "inmigrate", "guide: VM status: paused (inmigrate)"
+        with guide1.step("1.3.8 Check that the switch is up before migrating"):
+            assert guide1.switch_port_up(dst), "guide: the switch is up before migrating"
+        with guide1.step(f"1.3.8 migrate tcp:{dst.name}:5555", "migration"):
+            result = guide1.migrate()
+            assert result.status == "completed", f"guide: Migration status: completed; {result}"
+        with guide1.step("1.3.8 info status; info migrate"):
+            assert vm.status() == "postmigrate", "guide: VM status: paused (postmigrate)"
+            attach_text("info migrate", str(result))
+        with guide1.step("1.3.9 In the VM, now on host_server_2: the testpmd prompt"):
+            pmd = guide1.reattach_guest()
+        with guide1.step("1.3.10 info status: the VM runs on host_server_2; traffic"):
+            assert dest_vm.status() == "running", "guide: VM status: running"
+            stats = guide1.port_traffic()
+            for port in (VIRTIO_PORT, BOND_PORT):
+                assert stats[port].rx_packets > 0 and stats[port].tx_packets > 0, (
+                    f"traffic crosses virtio on host_server_2; {_seen(stats, port)}"
+                )
+        with guide1.step("1.3.10 device_add vf1 on host_server_2", "vf_attach"):
+            guide1.hot_plug_vf()
+        with guide1.step(
+            "1.3.11 port attach 0000:00:04.0; port start 1; add bonding slave 1 2; "
+            "set bonding primary 1 2",
+            "vf_attach",
+        ):
+            guide1.bind_in_guest(guide1.guest_pci(guide1.vf_nic))
+            port = guide1.attach_vf_port()
+            assert port == VF_PORT, f"guide: Port 1 is attached; got port {port}"
+            guide1.add_vf_mac()
+            guide1.add_to_bond(VF_PORT)
+            guide1.set_primary(VF_PORT)
+            links = guide1.wait_links([VF_PORT, BOND_PORT])
+        with guide1.step("1.3.11 show bonding config 2; show port stats all: VF traffic"):
+            config = guide1.bonding_config()
+            assert sorted(config.members) == [VIRTIO_PORT, VF_PORT], f"guide: 2 slaves; {config}"
+            assert config.primary == VF_PORT, f"guide: primary P1 again; {config}"
+            assert all(info.link_up for info in links.values()), f"link down: {links}"
+            stats = guide1.port_traffic()
+            for port in (VF_PORT, BOND_PORT):
+                assert stats[port].rx_packets > 0 and stats[port].tx_packets > 0, (
+                    f"guide: VF traffic is seen at P1 (VF) and P2; {_seen(stats, port)}"
+                )
+        with guide1.step("1.3.11 remove bonding slave 0 2; port stop 0; port detach 0"):
+            guide1.remove_from_bond(VIRTIO_PORT)
+            guide1.detach_port(VIRTIO_PORT)
+        with guide1.step("1.3.11 show port info all; show port stats all: VF traffic"):
+            config = guide1.bonding_config()
+            assert config.members == [VF_PORT], f"only the VF is left in the bond; {config}"
+            stats = guide1.port_traffic()
+            for port in (VF_PORT, BOND_PORT):
+                assert stats[port].rx_packets > 0 and stats[port].tx_packets > 0, (
+                    f"guide: VF traffic is seen at P1 (VF) and P2; {_seen(stats, port)}"
+                )
+            time.sleep(SETTLE_S)
+        run.stop()
+    stream = run.wait()
+
+    guide1.attach_report(stream)
+    account = stream.account(*guide1.windows(stream))
+    for inside in account.windows:
+        bound = topology.outage_bound_ms(inside.window.name)
+        with step(f"{inside.window.name}: no outage longer than {bound:g} ms"):
+            assert inside.downtime_ms <= bound, (
+                f"{inside.window.name}: traffic downtime {inside.downtime_ms:.1f} ms exceeds "
+                f"{bound:g} ms; {inside.describe()}"
+            )
+    with step("The stream loses, duplicates and reorders nothing outside the windows"):
+        assert account.clean_outside, (
+            f"traffic crosses the bond unharmed outside the guide's data-path changes; "
+            f"{account.describe_outside()}"
+        )
