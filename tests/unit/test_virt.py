@@ -19,9 +19,10 @@ from framework.remote import LocalSession
 from framework.remote.shell import InteractiveShell
 from framework.virt import guest_testpmd
 from framework.virt.console import install_relay, open_console
+from framework.virt.hotplug import _options
 from framework.virt.image import GuestImage
 from framework.virt.migration import _not_finished
-from framework.virt.qemu import qemu_argv
+from framework.virt.qemu import nic_args, nic_device, qemu_argv, tap_netdev
 from framework.virt.vm import (
     MigrationDidNotConverge,
     MigrationResult,
@@ -77,7 +78,7 @@ def test_memfd_guest_with_vhost_user_and_tap_nics() -> None:
         "virtio-net-pci,netdev=net0,mac=52:54:00:00:00:01,addr=0x4,packed=off",
     ) in got
     assert ("-netdev", "tap,id=vf0,script=no,downscript=no") in got
-    assert ("-device", "e1000,netdev=vf0,addr=0x6") in got
+    assert ("-device", "e1000,netdev=vf0,id=vf0,addr=0x6") in got  # id: for device_del
     assert ("-qmp", "tcp:10.0.0.1:4444,server=on,wait=off") in got
     assert ("-kernel", "/c/vmlinuz") in got and ("-initrd", "/c/initrd.img") in got
     append = dict(got)["-append"]
@@ -256,3 +257,66 @@ def test_guest_testpmd_line_runs_detached_on_the_tty_then_prints_the_end_line(
     while guest_testpmd.END not in (text := tty.read_text()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert text == f"it's up\ntestpmd exited 3 {guest_testpmd.END}\n"
+
+
+# Guide 1: the bonding VM's virtio NIC on a tap and its VF (an e1000 on a tap here).
+
+
+def _bond_vm() -> Vm:
+    from framework.config import load_topology
+    from framework.config.loader import TOPOLOGY_DIR
+
+    return load_topology(TOPOLOGY_DIR / "virtual.yaml").vms["bond_vm"]
+
+
+def test_bond_vm_taps_carry_their_ids_names_and_slots() -> None:
+    vm = _bond_vm()
+    got = pairs(argv(vm, tap_ifnames={"net1": "hc-tap1", "vf1": "hc-tap2"}))
+    assert ("-netdev", "tap,id=net1,script=no,downscript=no,ifname=hc-tap1") in got
+    assert ("-device", "virtio-net-pci,netdev=net1,id=net1,mac=52:54:00:00:01:01,addr=0x3") in got
+    assert ("-netdev", "tap,id=vf1,script=no,downscript=no,ifname=hc-tap2") in got
+    assert ("-device", "e1000,netdev=vf1,id=vf1,mac=52:54:00:00:01:02,addr=0x4") in got
+    vf1 = vm.nics[1]
+    assert nic_args(vf1, "/w", {"vf1": "hc-tap2"}, {}) == [
+        "-netdev", "tap,id=vf1,script=no,downscript=no,ifname=hc-tap2",
+        "-device", "e1000,netdev=vf1,id=vf1,mac=52:54:00:00:01:02,addr=0x4",
+    ]  # fmt: skip
+
+
+def test_vf_nic_is_the_given_host_vf_by_vfio() -> None:
+    vm = spec(nics=[{"id": "vf1", "kind": "vf", "pf": "p0", "slot": 4}])
+    got = pairs(argv(vm, vf_devices={"vf1": "0000:09:10.0"}))
+    assert ("-device", "vfio-pci,host=0000:09:10.0,id=vf1,addr=0x4") in got
+    assert nic_args(vm.nics[0], "/w", {}, {"vf1": "0000:09:10.0"}) == [
+        "-device",
+        "vfio-pci,host=0000:09:10.0,id=vf1,addr=0x4",
+    ]
+    with pytest.raises(ConfigError, match="vf1: no host VF"):
+        argv(vm)
+    with pytest.raises(ConfigError, match="vf1: no host VF"):
+        nic_args(vm.nics[0], "/w", {}, {"vf0": "0000:09:10.0"})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "e1000,netdev=vf1,id=vf1,addr=0x4",
+            {"driver": "e1000", "netdev": "vf1", "id": "vf1", "addr": "0x4"},
+        ),
+        ("tap,id=vf1,script=no", {"type": "tap", "id": "vf1", "script": "no"}),
+    ],
+)
+def test_hotplug_option_strings_become_qmp_arguments(text: str, expected: dict) -> None:
+    assert _options(text) == expected
+
+
+def test_hotplug_arguments_match_the_command_line() -> None:
+    vf1 = _bond_vm().nics[1]
+    assert _options(tap_netdev(vf1, {"vf1": "hc-tap2"})) == {
+        "type": "tap", "id": "vf1", "script": "no", "downscript": "no", "ifname": "hc-tap2",
+    }  # fmt: skip
+    assert _options(nic_device(vf1)) == {
+        "driver": "e1000", "netdev": "vf1", "id": "vf1", "mac": "52:54:00:00:01:02",
+        "addr": "0x4",
+    }  # fmt: skip
