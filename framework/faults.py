@@ -128,6 +128,25 @@ def _duplicates_after_migration(migration: Any, *_: Any) -> None:
 # -- faults in the middle of a test: something of the lab dies or goes down ------------------
 
 
+def _primary_ignored(setup: Any, _result: Any, args: tuple, kwargs: dict) -> None:
+    # Put back the primary the bond had: `set bonding primary` had no effect.
+    wanted = args[0] if args else kwargs["port"]
+    others = [p for p in setup.bonding_config().members if p != wanted]
+    if others:
+        setup.pmd.set_bonding_primary(others[0], setup.bond)
+
+
+def _vf_not_reattached(setup: Any, *_: Any) -> None:
+    # The VF comes and goes at once: the destination never keeps it.
+    setup.vm.unplug_nic(setup.vf_nic)
+
+
+def _traffic_stops_after_migration(setup: Any, *_: Any) -> None:
+    # The destination's tap toward the VM goes down: nothing reaches virtio any more.
+    bridge = setup.bridges[setup.destination.name]
+    setup.destination.session.run(["ip", "link", "set", bridge.tap, "down"])
+
+
 def _once(action: Callable[[Any], None]) -> Callable[..., None]:
     """An action that strikes the first time its method runs, in the first test using it."""
     struck: list[bool] = []
@@ -190,6 +209,7 @@ def _kill_dest_qemu(migration: Any) -> None:
 
 GUIDE6 = "framework.scenarios.container_networking:ContainerNetworking"
 GUIDE2 = "framework.scenarios.vhost_user_migration:VhostUserMigration"
+GUIDE1 = "framework.scenarios.sriov_bond_migration:SriovBondMigration"
 
 FAULTS: dict[str, Fault] = {
     f.name: f
@@ -236,6 +256,24 @@ FAULTS: dict[str, Fault] = {
             "TG frame back to the switch",
             f"{GUIDE2}.migrate",
             _duplicates_after_migration,
+        ),
+        Fault(
+            "bond-primary-ignored",
+            "guide 1: `set bonding primary` has no effect (the old primary is put back)",
+            f"{GUIDE1}.set_primary",
+            _primary_ignored,
+        ),
+        Fault(
+            "vf-not-reattached",
+            "guide 1: the VF device_add'ed on host_server_2 is unplugged again at once",
+            f"{GUIDE1}.hot_plug_vf",
+            _vf_not_reattached,
+        ),
+        Fault(
+            "traffic-stops-after-migration",
+            "guide 1: host_server_2's tap toward the VM goes down right after the migration",
+            f"{GUIDE1}.migrate",
+            _traffic_stops_after_migration,
         ),
         Fault(
             "kill-host-testpmd",

@@ -251,6 +251,9 @@ def test_live_migration_with_sriov_vf_and_bonding(
                 )
         with guide1.step("1.3.10 device_add vf1 on host_server_2", "vf_attach"):
             guide1.hot_plug_vf()
+            assert guide1.wait_guest_sees(vf_address), (
+                f"after device_add the VM has the VF back at {vf_address}"
+            )
         with guide1.step(
             "1.3.11 port attach 0000:00:04.0; port start 1; add bonding slave 1 2; "
             "set bonding primary 1 2",

@@ -354,7 +354,6 @@ class Topology(Model):
         for name, vm in self.vms.items():
             if vm.host not in self.hosts:
                 raise ValueError(f"vms.{name}.host: no host named {vm.host!r}")
-            self._check_nic_ports(name, vm)
         if self.kind == "virtual":
             if self.virtual_lab is None:
                 object.__setattr__(self, "virtual_lab", VirtualLab())
@@ -368,6 +367,8 @@ class Topology(Model):
                     raise ValueError(f"hosts.{name}.address: a lab host needs its address")
         if not any(h.role == "tg" for h in self.hosts.values()):
             raise ValueError("no host has role 'tg' (the traffic generator)")
+        for name, vm in self.vms.items():
+            self._check_nic_ports(name, vm)
         return self
 
     def outage_bound_ms(self, window: str) -> float:

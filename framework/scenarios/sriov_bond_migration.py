@@ -295,6 +295,15 @@ class SriovBondMigration:
         status, _ = self.vm.shell.run(f"test -e /sys/bus/pci/devices/{address}")
         return status == 0
 
+    def wait_guest_sees(self, address: str, timeout: float = 15.0) -> bool:
+        """Whether a hot-plugged device shows up on the guest's PCI bus within `timeout`."""
+        deadline = time.monotonic() + timeout
+        while not self.guest_sees(address):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+        return True
+
     def guest_hugepages(self) -> int:
         """HugePages_Total in the guest."""
         out = self.vm.shell.check("grep HugePages_Total /proc/meminfo")

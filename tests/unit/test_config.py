@@ -105,11 +105,6 @@ def test_lab_host_needs_address(tmp_path: Path) -> None:
     assert "hosts.tg.address" in _error(tmp_path, data)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Topology._consistent checks VM NIC ports (every DUT, now also the former tg) "
-    "before it checks that a tg exists, so the error names a missing port, not role 'tg'",
-)
 def test_topology_needs_a_traffic_generator(tmp_path: Path) -> None:
     data = _virtual()
     data["hosts"]["tg"]["role"] = "dut"
