@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 import allure
 import pytest
 
+from framework.dpdk.testpmd import TestPmdError
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_text, step
@@ -305,3 +306,177 @@ def test_live_migration_with_sriov_vf_and_bonding(
             f"traffic crosses the bond unharmed outside the guide's data-path changes; "
             f"{account.describe_outside()}"
         )
+
+
+# -- beyond the guide: what DPDK's pmd_bonded, vf_pmd_bonded and vm_hotplug plans check ----
+
+
+@pytest.fixture
+def bonded(guide1: SriovBondMigration) -> SriovBondMigration:
+    """The VM on host_server_1 with P2 bonding P0 and P1 (VF primary), forwarding."""
+    with step("1.3.1-1.3.3 the VM with virtio and the VF; the bond, VF primary; forwarding"):
+        guide1.bring_up_bond()
+    return guide1
+
+
+@pytest.fixture
+def probe(
+    bonded: SriovBondMigration, traffic_generator: TrafficGenerator, tg_host: HostHandle
+) -> Callable[[], list[str]]:
+    """Send a burst from TG port 0; the source MACs of the frames the VM sent back."""
+    tx, rx = tg_host.data_port(0).interface, tg_host.data_port(1).interface
+    return functools.partial(bonded.probe, traffic_generator, tx, rx)
+
+
+def test_bond_mac_is_the_primarys_and_stays_on_failover(
+    bonded: SriovBondMigration, probe: Callable[[], list[str]]
+) -> None:
+    """The bonded device takes the primary's MAC, and keeps it when the primary changes.
+
+    Steps:
+        show port info 0, 1, 2; a burst through the bond; set bonding primary 0 2; show
+        port info 2; a burst through the bond.
+
+    Verify:
+        P2's MAC is P1's (the primary at port start) and the forwarded frames carry it;
+        after the primary moves to P0 the bond keeps that MAC and the frames, now leaving
+        through P0, still carry it (peers keep one address across a failover).
+    """
+    with step("show port info 0, 1, 2; a burst through the bond"):
+        macs = {p: info.mac.lower() for p, info in bonded.guest_ports().items()}
+        assert macs[BOND_PORT] == macs[VF_PORT], (
+            f"the bond's MAC is the primary P1's: P2 {macs[BOND_PORT]}, P1 {macs[VF_PORT]}"
+        )
+        seen = probe()
+        assert seen and set(seen) == {macs[BOND_PORT]}, (
+            f"forwarded frames carry the bond's MAC {macs[BOND_PORT]}; seen {sorted(set(seen))}"
+        )
+    with step("set bonding primary 0 2; show port info 2; a burst through the bond"):
+        bonded.set_primary(VIRTIO_PORT)
+        after = bonded.pmd.show_port_info(BOND_PORT).mac.lower()
+        assert after == macs[BOND_PORT], (
+            f"the bond keeps its MAC {macs[BOND_PORT]} when the primary changes; now {after}"
+        )
+        stats_before = bonded.pmd.show_port_stats_all()
+        seen = probe()
+        stats = bonded.pmd.show_port_stats_all()
+        assert seen and set(seen) == {macs[BOND_PORT]}, (
+            f"frames leaving through the new primary carry the bond's MAC {macs[BOND_PORT]}; "
+            f"seen {sorted(set(seen))}"
+        )
+        sent = {p: stats[p].tx_packets - stats_before[p].tx_packets for p in (0, 1)}
+        assert sent[VIRTIO_PORT] > 0 and sent[VF_PORT] == 0, (
+            f"after the failover frames leave through P0 only; sent P0 {sent[0]}, P1 {sent[1]}"
+        )
+
+
+def test_member_link_down_fails_over_by_itself(
+    bonded: SriovBondMigration, probe: Callable[[], list[str]]
+) -> None:
+    """Active-backup fails over on link loss, and sends nothing with every member down.
+
+    Steps:
+        The VF's link down (its PF; QEMU for the emulated VF); show bonding config 2; a
+        burst; virtio's link down too; show port info 2; a burst; both links up again.
+
+    Verify:
+        With the VF down the bond has one active port, P0, with no command given, and
+        traffic still crosses it; with both down the bond's link is down and no frame
+        comes back; with both up again the VF is active again and traffic crosses.
+    """
+    with step("The VF's link goes down: the bond fails over to P0 by itself"):
+        bonded.set_vf_link(False)
+        config = bonded.wait_bond([VIRTIO_PORT])
+        assert config.active_members == [VIRTIO_PORT], (
+            f"with the VF's link down only P0 is active; {config}"
+        )
+        assert probe(), "traffic crosses the bond through P0 while the VF is down"
+    with step("Virtio's link goes down too: nothing is sent"):
+        bonded.set_virtio_link(False)
+        config = bonded.wait_bond([])
+        assert config.active_members == [], f"no member is active; {config}"
+        link = bonded.pmd.show_port_info(BOND_PORT)
+        assert not link.link_up, f"the bond's link is down with every member down; {link}"
+        seen = probe()
+        assert not seen, f"with every member down nothing is sent; {len(seen)} frames came back"
+    with step("Both links up: the VF is active again and traffic crosses"):
+        bonded.set_virtio_link(True)
+        bonded.set_vf_link(True)
+        config = bonded.wait_bond([VIRTIO_PORT, VF_PORT], timeout=20)
+        assert sorted(config.active_members) == [VIRTIO_PORT, VF_PORT], (
+            f"both members are active again; {config}"
+        )
+        assert probe(), "traffic crosses the bond again"
+
+
+def test_vf_hot_unplug_and_plug_three_times(
+    bonded: SriovBondMigration, probe: Callable[[], list[str]]
+) -> None:
+    """The guide's VF detach/attach cycle, on one host, three times over.
+
+    Steps:
+        Three times: set bonding primary 0 2; remove bonding slave 1 2; port stop 1; port
+        detach 1; device_del vf1; device_add vf1; port attach; port start 1; add bonding
+        slave 1 2; set bonding primary 1 2; a burst.
+
+    Verify:
+        Each time the VF leaves the guest and comes back at its address as P1, the bond
+        has two ports with P1 primary and active, and frames cross it through P1.
+    """
+    address = bonded.guest_pci(bonded.vf_nic)
+    for cycle in (1, 2, 3):
+        with step(f"cycle {cycle}: the VF out (bond, testpmd, device_del)"):
+            bonded.set_primary(VIRTIO_PORT)
+            bonded.remove_from_bond(VF_PORT)
+            bonded.detach_port(VF_PORT)
+            bonded.hot_unplug_vf()
+            assert not bonded.guest_sees(address), f"cycle {cycle}: the VF left the VM"
+        with step(f"cycle {cycle}: the VF back (device_add, port attach, bond, primary)"):
+            bonded.hot_plug_vf()
+            assert bonded.wait_guest_sees(address), f"cycle {cycle}: the VF is back in the VM"
+            bonded.bind_in_guest(address)
+            port = bonded.attach_vf_port()
+            assert port == VF_PORT, f"cycle {cycle}: the VF is P1 again; got port {port}"
+            bonded.add_to_bond(VF_PORT)
+            bonded.set_primary(VF_PORT)
+            config = bonded.wait_bond([VIRTIO_PORT, VF_PORT], timeout=20)
+            assert config.primary == VF_PORT and VF_PORT in config.active_members, (
+                f"cycle {cycle}: P1 is primary and active; {config}"
+            )
+            before = bonded.pmd.show_port_stats(VF_PORT).tx_packets
+            assert probe(), f"cycle {cycle}: traffic crosses the bond"
+            sent = bonded.pmd.show_port_stats(VF_PORT).tx_packets - before
+            assert sent > 0, f"cycle {cycle}: frames leave through the VF (P1 sent {sent})"
+
+
+def test_bond_membership_rules(bonded: SriovBondMigration, probe: Callable[[], list[str]]) -> None:
+    """One port cannot join two bonds; a bond left without members sends nothing.
+
+    Steps:
+        stop; create bonded device 1 0 (P3); add bonding slave 0 3; set portlist 2; start;
+        remove bonding slave 0 2; remove bonding slave 1 2; show bonding config 2; a burst.
+
+    Verify:
+        testpmd refuses P0 in a second bond and P0 stays in P2; with its last member gone
+        (DPDK 22.11 allows it, and still reports the bond's link up) P2 has no members and
+        no frame comes back.
+    """
+    with step("stop; create bonded device 1 0; add bonding slave 0 3: refused"):
+        bonded.pmd.stop()  # testpmd creates no bond while forwarding
+        second = bonded.pmd.create_bonded_device(1, 0)
+        with pytest.raises(TestPmdError) as refused:
+            bonded.pmd.add_bonding_slave(VIRTIO_PORT, second)
+        attach_text("testpmd's refusal", str(refused.value))
+        config = bonded.bonding_config()
+        assert VIRTIO_PORT in config.members, f"P0 is still in P2; {config}"
+        assert bonded.pmd.show_bonding_config(second).members == [], "P3 took no member"
+        bonded.forward_on_bond()
+    with step("remove bonding slave 0 2; remove bonding slave 1 2: nothing is sent"):
+        bonded.remove_from_bond(VIRTIO_PORT)
+        bonded.remove_from_bond(VF_PORT)
+        config = bonded.bonding_config()
+        assert config.members == [], f"P2 has no members left; {config}"
+        # 22.11 still reports the bond's link up (MAC 00:00:00:00:00:00): traffic decides.
+        attach_text("show port info 2", str(bonded.pmd.show_port_info(BOND_PORT)))
+        seen = probe()
+        assert not seen, f"a bond without members sends nothing; {len(seen)} frames came back"

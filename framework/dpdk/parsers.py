@@ -29,7 +29,7 @@ _COMMAND_ERRORS = [
         r"\bFail(?:ed)? to\b",  # "Fail to start port 2", "Failed to attach device ..."
         r"^Fail:",
         r"bad VF receive mode parameter",
-        r"Please stop (?:all ports|port \d+) first",
+        r"Please stop (?:all ports|port \d+|forwarding) first",
         r"Operation not supported",
         r"is not a valid",
         r"Please remove port \d+ from bonded device",  # port stop on a bond member

@@ -31,6 +31,7 @@ from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text, step
 from framework.report.streams import attach_stream
+from framework.traffic.generator import TrafficGenerator
 from framework.traffic.packets import udp_flow
 from framework.traffic.stream import LossWindow, StreamResult
 from framework.virt.host_net import TapBridge
@@ -130,6 +131,11 @@ class SriovBondMigration:
         vm = self.dest_vm if self.migration is not None else self.source_vm
         assert vm is not None, "the VM is not started"
         return vm
+
+    @property
+    def host(self) -> HostHandle:
+        """The host the VM is on now."""
+        return self.destination if self.migration is not None else self.source
 
     @property
     def pmd(self) -> TestPmd:
@@ -392,6 +398,51 @@ class SriovBondMigration:
         time.sleep(seconds)
         return self.pmd.show_port_stats_all()
 
+    def bring_up_bond(self) -> None:
+        """1.3.1-1.3.3 in one go, for the tests beyond the guide.
+
+        The VM on host_server_1 with P2 bonding P0 and P1 (VF primary), forwarding with
+        `set fwd mac`.
+        """
+        self.set_up_vf(self.source)
+        self.set_up_bridge(self.source)
+        self.start_vm()
+        self.set_up_dpdk_in_vm()
+        self.start_guest_testpmd()
+        self.create_bond()
+        self.set_primary(VF_PORT)
+        self.start_bond()
+        self.forward_on_bond()
+
+    def probe(self, tg: TrafficGenerator, tx: str, rx: str, count: int = 20) -> list[str]:
+        """Send `count` frames from the TG; the source MACs of those the VM forwarded back.
+
+        The switch floods the TG's own frames to its other port too: those (the TG's
+        source MAC) are not the VM's and are left out.
+        """
+        mine = tg.mac_of(tx).lower()
+        frames = [stream_frame(mine) for _ in range(count)]
+        capture = tg.exchange(tx, frames, [rx], timeout=1.5, pps=200)
+        sources = [f.packet.src.lower() for f in capture.frames(rx)]
+        return [mac for mac in sources if mac != mine]
+
+    def set_vf_link(self, up: bool) -> None:
+        """The VF's link down (or up) from outside the guest: its PF, or QEMU for a stand-in."""
+        self.vfs[self.host.name].set_link(self.vm, up)
+
+    def set_virtio_link(self, up: bool) -> None:
+        """The virtio NIC's link down (or up), from QEMU."""
+        self.vm.set_link(self.virtio_nic.id, up)
+
+    def wait_bond(self, active: list[int], timeout: float = 10.0) -> BondingConfig:
+        """Show bonding config until these ports are the active ones (or the time is up)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            config = self.bonding_config()
+            if sorted(config.active_members) == sorted(active) or time.monotonic() > deadline:
+                return config
+            time.sleep(0.2)
+
     # -- 1.3.3: failover to virtio, then the VF out of the bond and out of the VM -------------
 
     def remove_from_bond(self, port: int) -> None:
@@ -465,8 +516,8 @@ class SriovBondMigration:
     # -- 1.3.10-1.3.11: the VF back, on host_server_2 -----------------------------------------
 
     def hot_plug_vf(self) -> Hotplug:
-        """1.3.10 `(qemu) device_add ...,id=vf1` on host_server_2's VF."""
-        vf = self.vfs[self.destination.name]
+        """1.3.10 `(qemu) device_add ...,id=vf1` with the VF of the host the VM is on."""
+        vf = self.vfs[self.host.name]
         record = self.vm.plug_nic(self.vf_nic, **vf.plug_args())
         self.hotplugs.append(record)
         self.drift(
@@ -480,7 +531,25 @@ class SriovBondMigration:
         address = self.guest_pci(self.vf_nic)
         port = self.pmd.port_attach(address, timeout=60)
         self.pmd.port_start(port)
+        self.keep_forwarding_on_bond()
         return port
+
+    def keep_forwarding_on_bond(self) -> None:
+        """Forward on P2 only again after `port attach` (stop; set portlist 2; start).
+
+        testpmd (22.11) takes an attached port into its forwarding port list, although
+        `show config fwd` still shows the old streams: the VF could then not be stopped
+        later ("Please remove port 1 from forwarding configuration").
+        """
+        assert self.bond is not None
+        self.pmd.stop()
+        self.pmd.set_portlist([self.bond])
+        self.pmd.start()
+        self.drift(
+            "show config fwd",
+            f"stop; set portlist {self.bond}; start (port attach put every port back in "
+            "testpmd's forwarding list)",
+        )
 
     def windows(self, stream: StreamResult) -> list[LossWindow]:
         """The loss windows on the stream's timeline: each spans the steps that name it."""
@@ -563,4 +632,7 @@ class SriovBondMigration:
         for bridge in self.bridges.values():
             bridge.close()
         for vf in self.vfs.values():
-            vf.close()
+            try:
+                vf.close()
+            except Exception as exc:  # noqa: BLE001 - the other hosts still need theirs back
+                log.warning("%s: giving the VF back failed: %s", vf.host.name, exc)
