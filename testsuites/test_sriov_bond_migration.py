@@ -152,7 +152,9 @@ def test_live_migration_with_sriov_vf_and_bonding(
         drivers = guide1.set_up_dpdk_in_vm()
         assert guide1.guest_hugepages() > 0, "guide: hugepages reserved in the VM"
         for address, driver in drivers.items():
-            assert driver == "uio_pci_generic", f"guide: {address} bound for DPDK, got {driver}"
+            assert driver == guide1.guest_dpdk_driver, (
+                f"guide: {address} bound for DPDK ({guide1.guest_dpdk_driver}), got {driver}"
+            )
     with guide1.step("1.3.3 run_testpmd_bonding_in_vm.sh; show port info all"):
         pmd = guide1.start_guest_testpmd()
         ports = guide1.guest_ports()

@@ -89,9 +89,23 @@ def plot_stream(
                 label="lost outside the windows",
             )
         top = max(counts.max() if len(counts) else 0, (result.pps or 0) * width, 1)
+        if result.pps:
+            # A burst of held or duplicated frames (a backup port's queue handed on at a
+            # failover) would flatten the steady rate: cap the scale, and say how high
+            # the clipped bins go.
+            cap = 4 * result.pps * width
+            if top > cap:
+                top = cap
+                for left, count in zip(edges[:-1], counts, strict=True):
+                    if count > cap:
+                        ax.text(left + width / 2, cap, f"{count}", ha="center", va="bottom",
+                                fontsize=7, color="#4c72b0", clip_on=False)  # fmt: skip
         for t, label in events:
             ax.axvline(t, color="black", lw=1, ls="--")
             ax.text(t, top * 1.6, f" {label}", rotation=90, va="top", fontsize=8)
+        for window in windows:
+            ax.text((window.start_s + window.end_s) / 2, top * 1.58, window.name,
+                    ha="center", va="top", fontsize=8, color="#3a6ea5")  # fmt: skip
         ax.set_ylim(0, top * 1.6)  # headroom for the event labels
         ax.set_xlim(0, end)
         ax.set_xlabel("time since stream start (s)")

@@ -478,6 +478,20 @@ class StreamResult:
         """The longest outage of the whole stream."""
         return max(self.outages, key=lambda o: o.duration_ms, default=None)
 
+    def delivered(self, start_s: float, end_s: float) -> tuple[int, int]:
+        """(sent, received) of the frames sent between two stream times.
+
+        What the TG saw of one test step: its frames, each counted once however often it
+        arrived.
+        """
+        if self.sent == 0 or end_s < start_s:
+            return 0, 0
+        when = self.send_time(np.arange(self.sent))
+        sent = int(np.count_nonzero((when >= start_s) & (when <= end_s)))
+        got = self.seq[self._first]
+        received = int(np.count_nonzero((when[got] >= start_s) & (when[got] <= end_s)))
+        return sent, received
+
     # --- loss by window ---------------------------------------------------------------
 
     def send_time(self, seqs: np.ndarray) -> np.ndarray:

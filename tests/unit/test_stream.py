@@ -360,3 +360,19 @@ def test_duplicates_and_reordering_count_where_they_arrive() -> None:
     assert list(account.reordered_outside.seqs) == [500]
     assert "1 duplicated: seq 999 (received at 1.000 s)" in account.describe_outside()
     assert r.account(LossWindow("all", 0, 3)).clean_outside
+
+
+def test_delivered_counts_the_frames_sent_in_a_span_once_each() -> None:
+    # 10 frames at 10 pps (sent at 0.0 .. 0.9 s): 3 and 4 lost, 6 arrives twice
+    seqs = [0, 1, 2, 5, 6, 6, 7, 8, 9]
+    result = StreamResult(
+        sent=10,
+        seq=np.array(seqs),
+        rx_s=np.array([s / 10 + 0.001 + i * 1e-6 for i, s in enumerate(seqs)]),
+        tx_s=np.array([s / 10 for s in seqs], dtype=float),
+        pps=10,
+    )
+    assert result.delivered(0.0, 0.9) == (10, 8)
+    assert result.delivered(0.25, 0.45) == (2, 0)  # seq 3 and 4: both lost
+    assert result.delivered(0.55, 0.65) == (1, 1)  # seq 6 once, though it came twice
+    assert result.delivered(2.0, 3.0) == (0, 0)
