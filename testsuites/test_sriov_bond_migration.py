@@ -89,10 +89,7 @@ def through_bond(
 ) -> Callable[..., StreamRun]:
     """Start a stream from TG port 0 that crosses the bond and comes back on TG port 1."""
     tx, rx = tg_host.data_port(0).interface, tg_host.data_port(1).interface
-    mac = traffic_generator.mac_of(tx)
-    return functools.partial(
-        traffic_generator.start_stream, tx, stream_frame(mac), rx, pps=STREAM_PPS, ignore_src=mac
-    )
+    return traffic_generator.starter(tx, rx, stream_frame, pps=STREAM_PPS)
 
 
 def _seen(stats, port: int) -> str:

@@ -8,7 +8,6 @@ while it migrates from host_server_1 to host_server_2, and measures the downtime
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable, Iterator
 
@@ -66,10 +65,7 @@ def through_vm(
 ) -> Callable[..., StreamRun]:
     """Start a stream from TG port 0 that crosses the VM and comes back on TG port 1."""
     tx, rx = tg_host.data_port(0).interface, tg_host.data_port(1).interface
-    mac = traffic_generator.mac_of(tx)
-    return functools.partial(
-        traffic_generator.start_stream, tx, stream_frame(mac), rx, pps=STREAM_PPS, ignore_src=mac
-    )
+    return traffic_generator.starter(tx, rx, stream_frame, pps=STREAM_PPS)
 
 
 def test_live_migration_with_vhost_user(

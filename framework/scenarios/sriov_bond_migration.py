@@ -31,12 +31,13 @@ from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text, step
 from framework.report.streams import attach_stream
+from framework.scenarios.vms import close_vms, run_state_marks, vm_on
 from framework.traffic.generator import TrafficGenerator
 from framework.traffic.packets import udp_flow
 from framework.traffic.stream import LossWindow, StreamResult
 from framework.virt.host_net import TapBridge
 from framework.virt.hotplug import Hotplug
-from framework.virt.image import GuestImage, ensure_guest_image
+from framework.virt.image import GuestImage
 from framework.virt.vf import HostVf, host_vf
 from framework.virt.vm import MigrationResult, VirtualMachine
 
@@ -218,12 +219,6 @@ class SriovBondMigration:
         return bridge
 
     def _vm(self, host: HostHandle, suffix: str, spec: Vm) -> VirtualMachine:
-        image = None
-        if spec.image == "builtin":
-            image = self.images.get(host.name) or ensure_guest_image(
-                host.session, testpmd=self.topology.dpdk.testpmd
-            )
-            self.images[host.name] = image
         taps = {self.virtio_nic.id: self.bridges[host.name].tap}
         vf_pci: dict[str, str] = {}
         if any(n.id == self.vf_nic.id for n in spec.nics):
@@ -232,14 +227,12 @@ class SriovBondMigration:
                 taps[self.vf_nic.id] = args["tap_ifname"]
             else:
                 vf_pci[self.vf_nic.id] = args["vf_pci"]
-        return VirtualMachine(
+        return vm_on(
+            host,
             spec,
-            host.session,
-            name=f"{self.vm_name}-{suffix}",
-            image=image,
-            work_dir=host.work_dir,
-            address=host.session.address,
-            hugepage_mount=host.spec.hugepages.mount,
+            f"{self.vm_name}-{suffix}",
+            self.images,
+            self.topology.dpdk.testpmd,
             tap_ifnames=taps,
             vf_devices=vf_pci,
         )
@@ -636,13 +629,8 @@ class SriovBondMigration:
                     ["dirty sync count", m.dirty_sync_count, ""],
                 ],
             )
-        events = [(stream.at(h.started_at), f"{h.action} {h.nic_id}") for h in self.hotplugs] + [
-            (stream.at(t), f"{vm.name}: {name}")
-            for vm in (self.source_vm, self.dest_vm)
-            if vm is not None
-            for t, name, _ in vm.events
-            if name in ("STOP", "RESUME")
-        ]
+        events = [(stream.at(h.started_at), f"{h.action} {h.nic_id}") for h in self.hotplugs]
+        events += run_state_marks(stream, (self.source_vm, self.dest_vm))
         kind = "emulated VF" if self.vf_emulated else "SR-IOV VF"
         attach_stream(f"{self.vm_name} bonded virtio + {kind}", stream, windows, events)
 
@@ -650,13 +638,7 @@ class SriovBondMigration:
 
     def close(self) -> None:
         """Stop the VMs; remove the bridges and taps; give the VFs back."""
-        for vm in (self.dest_vm, self.source_vm):
-            if vm is not None:
-                try:
-                    attach_text(f"{vm.name} console", vm.console_log)
-                except Exception as exc:  # noqa: BLE001 - reporting must not stop teardown
-                    log.warning("could not attach console log: %s", exc)
-                vm.close()
+        close_vms((self.dest_vm, self.source_vm))
         for bridge in self.bridges.values():
             bridge.close()
         for vf in self.vfs.values():

@@ -22,9 +22,10 @@ from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text
 from framework.report.streams import attach_stream
 from framework.scenarios.vhost_switch import VhostSwitch
+from framework.scenarios.vms import close_vms, run_state_marks, vm_on
 from framework.traffic.packets import DEFAULT_MARKER, udp_flow
 from framework.traffic.stream import LossWindow, StreamResult
-from framework.virt.image import GuestImage, ensure_guest_image
+from framework.virt.image import GuestImage
 from framework.virt.vm import MigrationResult, VirtualMachine
 
 log = logging.getLogger("howto.guide2")
@@ -100,21 +101,7 @@ class VhostUserMigration:
         return switch
 
     def _vm(self, host: HostHandle, suffix: str) -> VirtualMachine:
-        image = None
-        if self.spec.image == "builtin":
-            image = self.images.get(host.name) or ensure_guest_image(
-                host.session, testpmd=self.testpmd
-            )
-            self.images[host.name] = image
-        return VirtualMachine(
-            self.spec,
-            host.session,
-            name=f"{self.vm_name}-{suffix}",
-            image=image,
-            work_dir=host.work_dir,
-            address=host.session.address,
-            hugepage_mount=host.spec.hugepages.mount,
-        )
+        return vm_on(host, self.spec, f"{self.vm_name}-{suffix}", self.images, self.testpmd)
 
     # -- 2.3.4: the VM on host_server_1 --------------------------------------------------
 
@@ -238,13 +225,7 @@ class VhostUserMigration:
                 ["resolution (ms)", "", f"{stream.resolution_ms:.3f}"],
             ],
         )
-        events = [
-            (stream.at(t), f"{vm.name}: {name}")
-            for vm in (self.source_vm, self.dest_vm)
-            if vm is not None
-            for t, name, _ in vm.events
-            if name in ("STOP", "RESUME")
-        ]
+        events = run_state_marks(stream, (self.source_vm, self.dest_vm))
         queues = "packed" if self.packed else "split"
         attach_stream(f"{self.vm_name} migrating ({queues} virtqueues)", stream, [window], events)
 
@@ -252,13 +233,7 @@ class VhostUserMigration:
 
     def close(self) -> None:
         """Stop the VMs and the switches; their consoles and transcripts go to the report."""
-        for vm in (self.dest_vm, self.source_vm):
-            if vm is not None:
-                try:
-                    attach_text(f"{vm.name} console", vm.console_log)
-                except Exception as exc:  # noqa: BLE001 - reporting must not stop teardown
-                    log.warning("could not attach console log: %s", exc)
-                vm.close()
+        close_vms((self.dest_vm, self.source_vm))
         for switch in self.switches.values():
             if switch.pmd is not None:
                 attach_text(

@@ -6,13 +6,14 @@ library only) through a Session, so a lab TG needs python3 and root, nothing els
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import posixpath
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -264,6 +265,19 @@ class TrafficGenerator:
         if count is not None and pps:
             longest = min(longest, count / pps)
         return StreamRun(self, request, timeout=longest + linger + 60, stall_ms=stall_ms)
+
+    def starter(
+        self, tx_port: str, rx_port: str, frame: Callable[[str], Packet], **options: Any
+    ) -> Callable[..., StreamRun]:
+        """start_stream with everything but the length fixed: a DUT crossing's stream.
+
+        `frame(mac)` builds the template from tx_port's MAC; frames carrying that MAC as
+        their source (the switch flooding the TG's own frames back) are not counted.
+        """
+        mac = self.mac_of(tx_port)
+        return functools.partial(
+            self.start_stream, tx_port, frame(mac), rx_port, ignore_src=mac, **options
+        )
 
     def stream(
         self, tx_port: str, template: Packet | bytes, rx_ports: str | Sequence[str], **options: Any

@@ -8,15 +8,13 @@ sent; a second outage or duplicates after the migration are found outside its wi
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from framework.lab.leftovers import snapshot
+from tests.integration.guide_runs import run_guide
 
-ROOT = Path(__file__).resolve().parents[2]
 MODULE = "testsuites/test_vhost_user_migration.py"
 TEST = "test_live_migration_with_vhost_user[split-virtqueue]"
 OUTSIDE = "traffic crosses the VM unharmed before and after the migration; outside the windows:"
@@ -39,23 +37,9 @@ pytestmark = pytest.mark.slow
 )
 def test_broken_dut_fails_guide_2(tmp_path: Path, fault: str, messages: list[str]) -> None:
     before = snapshot()
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", f"{MODULE}::{TEST}", "-p", "no:cacheprovider",
-         "--inject-fault", fault, "--reports-dir", str(tmp_path), "--no-allure-html", "-q"],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    output = done.stdout + done.stderr
-    # what the child said of its failure: pytest's E lines and the failed guide step
-    why = (
-        "\n".join(
-            line[:600]
-            for line in output.splitlines()
-            if line.startswith("E ") or "STEP FAILED" in line
-        )
-        or output[-3000:]
-    )
+    run = run_guide(tmp_path, f"{MODULE}::{TEST}", fault=fault)
     assert snapshot().new_since(before) == {}, "VMs, testpmds and sockets are gone after a failure"
-    assert done.returncode == 1, f"with fault {fault} guide 2 must fail:\n{why}"
-    assert f"FAILED {MODULE}::{TEST}" in output
+    assert run.returncode == 1, f"with fault {fault} guide 2 must fail:\n{run.why}"
+    assert f"FAILED {MODULE}::{TEST}" in run.output
     for message in messages:
-        assert message in output, f"the failure says why ({message!r}):\n{why}"
+        assert message in run.output, f"the failure says why ({message!r}):\n{run.why}"

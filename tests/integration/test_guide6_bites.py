@@ -7,40 +7,14 @@ message that says what the guide promised and what was seen.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from framework.lab.leftovers import snapshot
+from tests.integration.guide_runs import run_guide
 
-ROOT = Path(__file__).resolve().parents[2]
 MODULE = "testsuites/test_virtio_user_container.py"
-
-
-def _run_with_fault(tmp_path: Path, fault: str, *select: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            MODULE,
-            "-p",
-            "no:cacheprovider",
-            "--inject-fault",
-            fault,
-            "--reports-dir",
-            str(tmp_path),
-            "--no-allure-html",
-            "-q",
-            *select,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 @pytest.mark.parametrize(
@@ -65,9 +39,9 @@ def _run_with_fault(tmp_path: Path, fault: str, *select: str) -> subprocess.Comp
 )
 def test_broken_dut_fails_the_guide(tmp_path: Path, fault: str, test: str, message: str) -> None:
     before = snapshot()
-    done = _run_with_fault(tmp_path, fault, "-k", test.removeprefix("test_"))
+    done = run_guide(tmp_path, MODULE, "-k", test.removeprefix("test_"), fault=fault, timeout=600)
     assert snapshot().new_since(before) == {}, "a failing guide run cleans up too"
-    output = done.stdout + done.stderr
+    output = done.output
     assert done.returncode == 1, f"with fault {fault} the guide-6 test must fail:\n{output[-3000:]}"
     assert f"FAILED {MODULE}::{test}" in output
     assert message in output, f"the failure says why ({message!r}):\n{output[-3000:]}"
@@ -77,17 +51,13 @@ def test_guide_run_leaves_the_machine_as_it_was(tmp_path: Path) -> None:
     """Namespaces, processes, hugepage files, DPDK runtime dirs, containers and the lab's
     socket directories are exactly as before a passing guide-6 run."""
     before = snapshot()
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", MODULE, "-p", "no:cacheprovider", "--reports-dir",
-         str(tmp_path), "--no-allure-html", "-q"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    done = run_guide(tmp_path, MODULE, timeout=600)
+    assert done.returncode == 0, done.output[-3000:]
     assert snapshot().new_since(before) == {}
 
 
 def test_unknown_fault_is_one_line(tmp_path: Path) -> None:
-    done = _run_with_fault(tmp_path, "gremlins")
+    done = run_guide(tmp_path, MODULE, fault="gremlins", timeout=600)
     assert done.returncode == 4
     assert "ERROR: --inject-fault: unknown fault gremlins (known: container-forwards-nothing" in (
         done.stderr

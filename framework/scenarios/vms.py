@@ -1,0 +1,72 @@
+"""What the migration scenarios share around their VMs.
+
+Making one on a host, QEMU's run-state marks for plots, teardown.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from framework.config.model import Vm
+from framework.lab.hosts import HostHandle
+from framework.report.attach import attach_text
+from framework.traffic.stream import StreamResult
+from framework.virt.image import GuestImage, ensure_guest_image
+from framework.virt.vm import VirtualMachine
+
+log = logging.getLogger("howto.scenarios")
+
+
+def vm_on(
+    host: HostHandle,
+    spec: Vm,
+    name: str,
+    images: dict[str, GuestImage | None],
+    testpmd: str,
+    **options: Any,
+) -> VirtualMachine:
+    """A VM (not started) on `host`.
+
+    Its files live in the host's work dir, QMP and incoming migrations on its management
+    address; the built-in guest image is built once per host (cached in `images`).
+    `options` go to VirtualMachine (taps, VFs...).
+    """
+    image = None
+    if spec.image == "builtin":
+        image = images.get(host.name) or ensure_guest_image(host.session, testpmd=testpmd)
+        images[host.name] = image
+    return VirtualMachine(
+        spec,
+        host.session,
+        name=name,
+        image=image,
+        work_dir=host.work_dir,
+        address=host.session.address,
+        hugepage_mount=host.spec.hugepages.mount,
+        **options,
+    )
+
+
+def run_state_marks(stream: StreamResult, vms: Iterable[VirtualMachine | None]) -> list:
+    """QEMU's STOP and RESUME events of the VMs, as (stream time, label) plot marks."""
+    return [
+        (stream.at(t), f"{vm.name}: {name}")
+        for vm in vms
+        if vm is not None
+        for t, name, _ in vm.events
+        if name in ("STOP", "RESUME")
+    ]
+
+
+def close_vms(vms: Iterable[VirtualMachine | None]) -> None:
+    """Stop each VM, its console logs attached to the report first; never raises."""
+    for vm in vms:
+        if vm is None:
+            continue
+        try:
+            attach_text(f"{vm.name} console", vm.console_log)
+        except Exception as exc:  # noqa: BLE001 - reporting must not stop teardown
+            log.warning("could not attach console log: %s", exc)
+        vm.close()
