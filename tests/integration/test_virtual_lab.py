@@ -259,15 +259,26 @@ def test_interrupted_run_leaves_nothing(tmp_path: Path, how: signal.Signals) -> 
         stderr=subprocess.STDOUT,
         text=True,
     )
+    seen: list[str] = []
     try:
         assert process.stdout is not None
         deadline = time.monotonic() + 60
         for line in process.stdout:
+            seen.append(line)
             if "LAB-UP" in line or time.monotonic() > deadline:
                 break
         process.send_signal(how)
-        # Keep reading: a child blocked on a full stdout pipe would look like a hang.
-        process.communicate(timeout=120)
+        try:
+            # Keep reading: a child blocked on a full stdout pipe would look like a hang.
+            rest, _ = process.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            # pytest's faulthandler prints every thread's stack on SIGABRT: say where it hung.
+            process.send_signal(signal.SIGABRT)
+            rest, _ = process.communicate(timeout=30)
+            pytest.fail(
+                f"the run did not end within 120 s of {how.name}; what it printed, then its "
+                f"threads:\n{(''.join(seen) + (rest or ''))[-8000:]}"
+            )
     finally:
         if process.poll() is None:
             process.kill()
