@@ -266,7 +266,11 @@ def test_live_migration_with_sriov_vf_and_bonding(
             guide1.add_to_bond(VF_PORT)
             guide1.set_primary(VF_PORT)
             links = guide1.wait_links([VF_PORT, BOND_PORT])
-        with guide1.step("1.3.11 show bonding config 2; show port stats all: VF traffic"):
+        # The bond moves its traffic to the VF once it sees the VF's link: the data path
+        # changes until VF traffic is seen, so this check is still the re-attach window.
+        with guide1.step(
+            "1.3.11 show bonding config 2; show port stats all: VF traffic", "vf_attach"
+        ):
             config = guide1.bonding_config()
             assert sorted(config.members) == [VIRTIO_PORT, VF_PORT], f"guide: 2 slaves; {config}"
             assert config.primary == VF_PORT, f"guide: primary P1 again; {config}"

@@ -96,10 +96,12 @@ def plot_stream(
             cap = 4 * result.pps * width
             if top > cap:
                 top = cap
-                for left, count in zip(edges[:-1], counts, strict=True):
-                    if count > cap:
-                        ax.text(left + width / 2, cap, f"{count}", ha="center", va="bottom",
-                                fontsize=7, color="#4c72b0", clip_on=False)  # fmt: skip
+                # one label per run of clipped bins: its highest
+                over = np.flatnonzero(counts > cap)
+                for run in np.split(over, np.flatnonzero(np.diff(over) > 1) + 1):
+                    peak = run[np.argmax(counts[run])]
+                    ax.text(edges[peak] + width / 2, cap, f"{counts[peak]}", ha="center",
+                            va="bottom", fontsize=7, color="#4c72b0")  # fmt: skip
         for t, label in events:
             ax.axvline(t, color="black", lw=1, ls="--")
             ax.text(t, top * 1.6, f" {label}", rotation=90, va="top", fontsize=8)

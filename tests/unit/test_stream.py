@@ -7,10 +7,12 @@ import sys
 import time
 import zlib
 from array import array
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from framework.traffic.plot import plot_stream
 from framework.traffic.stream import LossWindow, Outage, StreamResult, synthetic
 
 
@@ -376,3 +378,17 @@ def test_delivered_counts_the_frames_sent_in_a_span_once_each() -> None:
     assert result.delivered(0.25, 0.45) == (2, 0)  # seq 3 and 4: both lost
     assert result.delivered(0.55, 0.65) == (1, 1)  # seq 6 once, though it came twice
     assert result.delivered(2.0, 3.0) == (0, 0)
+
+
+def test_plot_caps_a_burst_of_held_frames_and_names_the_windows(tmp_path: Path) -> None:
+    # 10 s at 100 pps, then 600 frames handed on at once at 5 s (a backup port's queue)
+    seqs = list(range(1000)) + list(range(100, 700))
+    times = [s / 100 + 0.001 for s in range(1000)] + [5.0 + i * 1e-5 for i in range(600)]
+    result = synthetic(seqs, times, sent=1000, pps=100)
+    png = plot_stream(
+        result,
+        tmp_path / "burst.png",
+        windows=[LossWindow("failover", 4.9, 5.1, slack_s=0)],
+        title="a burst of duplicates",
+    )
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
