@@ -106,8 +106,10 @@ def test_live_migration_with_sriov_vf_and_bonding(
     """Live-migrate a VM whose traffic crosses a bond of virtio and a VF, as chapter 1 does.
 
     Steps:
-        1.3.1 host_server_1: set up the VF; start the VM with virtio and the VF.
-        1.3.2 host_server_1: bridge the NIC port and the VM's tap; the QEMU monitor.
+        1.3.1-1.3.2 host_server_1: set up the VF; bridge the NIC port and the VM's tap
+            (made before QEMU starts, which opens it by name); start the VM with virtio
+            and the VF.
+        1.3.2 host_server_1: the QEMU monitor.
         1.3.3 In the VM: set up DPDK; testpmd; show port info all; mac_addr add (Niantic);
             create bonded device 1 0; add bonding slave 0 2, 1 2; set bonding primary 1 2;
             port start 2; set portlist 2; set fwd mac; start (the stream starts here);
@@ -134,7 +136,7 @@ def test_live_migration_with_sriov_vf_and_bonding(
     """
     src, dst = guide1.source, guide1.destination
 
-    with guide1.step("1.3.1 host_server_1: set up the VF; start the VM with virtio and the VF"):
+    with guide1.step("1.3.1-1.3.2 host_server_1: the VF; the bridge; the VM with virtio and VF"):
         vf = guide1.set_up_vf(src)
         attach_text("the VF", vf.describe())
         set_environment(pytestconfig, {"Guide 1 VF": vf.describe()})

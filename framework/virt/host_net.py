@@ -77,7 +77,7 @@ class TapBridge:
         self.steps.append(
             (
                 "brctl addif virbr0 <PF>; brctl addif virbr0 tap1; ifconfig ... up",
-                "; ".join(ran),
+                "; ".join(ran) + " (before QEMU starts: QEMU then opens the tap by name)",
             )
         )
         log.info("[%s] bridge %s: %s + %s", self.session.name, self.bridge, self.port, self.tap)
