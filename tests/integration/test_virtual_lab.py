@@ -219,6 +219,10 @@ def test_unreachable_host_is_one_clear_line(topology) -> None:
     assert "\n" not in message
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_interrupted_run_leaves_nothing(tmp_path: Path, how: signal.Signals) -> None:
     before = snapshot()
@@ -258,6 +262,10 @@ def test_interrupted_run_leaves_nothing(tmp_path: Path, how: signal.Signals) -> 
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # As from a terminal: a job started in the background by a shell without job
+        # control (`cmd &`, as CI may run us) inherits SIGINT ignored, and Python then
+        # never turns Ctrl-C into KeyboardInterrupt.
+        preexec_fn=_default_sigint,
     )
     seen: list[str] = []
     try:
