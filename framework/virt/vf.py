@@ -63,7 +63,7 @@ class SriovHostVf:
         port = self.host.port(self.nic.pf)
         if port.spec.pci is None:
             raise ConfigError(f"hosts.{self.host.name}.ports.{port.name}: a PF needs its 'pci'")
-        self.pf = SriovPf(self.host.session, port.spec.pci, host=self.host.name)
+        self.pf = SriovPf(self.host.session, port.spec.pci.lower(), host=self.host.name)
         (self.vf,) = self.pf.enable(1)
         self.pf.unbind(self.vf)
         self.pf.bind_vfio(self.vf)
