@@ -159,7 +159,7 @@ def holder(
 
 
 def lab_prefixes(excluding: set[str] = frozenset()) -> set[str]:
-    """Run prefixes of the labs on the machine now (one switch namespace each)."""
+    """Run prefixes (hc-xxxx) of the labs on the machine now, but those in `excluding`."""
     return {
         ns.removesuffix("-switch")
         for ns in existing_namespaces()
@@ -186,13 +186,14 @@ def stable(state: dict[str, list[str]]) -> dict[str, list[str]]:
 @pytest.mark.timeout(1500)
 def test_two_guide6_runs_at_once_both_pass_and_leave_nothing(tmp_path: Path) -> None:
     before = snapshot()
+    others = lab_prefixes()  # labs of runs that are not this test's
     first = guide6(tmp_path / "first")
     time.sleep(5)
     second = guide6(tmp_path / "second")
     seen: set[str] = set()
     together = 0
     while first.process.poll() is None or second.process.poll() is None:
-        now = lab_prefixes(before.namespaces)
+        now = lab_prefixes(others)
         seen |= now
         together = max(together, len(now))
         time.sleep(0.5)
@@ -206,6 +207,7 @@ def test_two_guide6_runs_at_once_both_pass_and_leave_nothing(tmp_path: Path) -> 
 @pytest.mark.timeout(900)
 def test_killed_run_is_cleaned_up_and_a_live_run_survives(tmp_path: Path) -> None:
     before = snapshot()
+    others = lab_prefixes()  # labs of runs that are not this test's
     go = tmp_path / "go-live"
     live = holder(tmp_path, "live", go)
     killed = third = None
@@ -219,7 +221,7 @@ def test_killed_run_is_cleaned_up_and_a_live_run_survives(tmp_path: Path) -> Non
         deadline = time.monotonic() + 240
         killed_prefix = None
         while time.monotonic() < deadline and killed.process.poll() is None:
-            found = lab_prefixes({live_prefix} | set(before.namespaces))
+            found = lab_prefixes({live_prefix} | others)
             if found:
                 killed_prefix = found.pop()
                 if any(killed_prefix in c and "virtio_user" in c for c in commands()):
