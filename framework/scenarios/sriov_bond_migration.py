@@ -35,7 +35,7 @@ from framework.scenarios.vms import close_vms, run_state_marks, vm_on
 from framework.traffic.generator import TrafficGenerator
 from framework.traffic.packets import udp_flow
 from framework.traffic.stream import LossWindow, StreamResult
-from framework.virt.host_net import TapBridge
+from framework.virt.host_net import TapBridge, bridge_for
 from framework.virt.hotplug import Hotplug
 from framework.virt.image import GuestImage
 from framework.virt.vf import HostVf, host_vf
@@ -202,16 +202,7 @@ class SriovBondMigration:
 
     def set_up_bridge(self, host: HostHandle) -> TapBridge:
         """setup_bridge_on_*.sh: the VM's virtio tap bridged with the host's NIC port."""
-        nic = self.virtio_nic
-        if nic.kind != "tap" or nic.bridge is None:
-            raise AssertionError(f"vms.{self.vm_name}: the virtio NIC must be a bridged tap")
-        bridge = TapBridge(
-            host.session,
-            bridge=f"{host.prefix}-br0",
-            tap=f"{host.prefix}-{nic.id}"[:15],
-            port=host.port(nic.bridge).interface,
-            quiet_netfilter=host.lab is not None,
-        )
+        bridge = bridge_for(host, self.virtio_nic, "br0")
         self.bridges[host.name] = bridge
         bridge.create()
         for guide, ran in bridge.steps:
@@ -219,22 +210,16 @@ class SriovBondMigration:
         return bridge
 
     def _vm(self, host: HostHandle, suffix: str, spec: Vm) -> VirtualMachine:
-        taps = {self.virtio_nic.id: self.bridges[host.name].tap}
-        vf_pci: dict[str, str] = {}
+        backends = {self.virtio_nic.id: self.bridges[host.name].tap}
         if any(n.id == self.vf_nic.id for n in spec.nics):
-            args = self.vfs[host.name].plug_args()
-            if "tap_ifname" in args:
-                taps[self.vf_nic.id] = args["tap_ifname"]
-            else:
-                vf_pci[self.vf_nic.id] = args["vf_pci"]
+            backends[self.vf_nic.id] = self.vfs[host.name].backend()
         return vm_on(
             host,
             spec,
             f"{self.vm_name}-{suffix}",
             self.images,
             self.topology.dpdk.testpmd,
-            tap_ifnames=taps,
-            vf_devices=vf_pci,
+            backends=backends,
         )
 
     # -- 1.3.1: the VM with virtio and the VF (1.4.2) ----------------------------------------
@@ -529,7 +514,7 @@ class SriovBondMigration:
     def hot_plug_vf(self) -> Hotplug:
         """1.3.10 `(qemu) device_add ...,id=vf1` with the VF of the host the VM is on."""
         vf = self.vfs[self.host.name]
-        record = self.vm.plug_nic(self.vf_nic, **vf.plug_args())
+        record = self.vm.plug_nic(self.vf_nic, vf.backend())
         self.hotplugs.append(record)
         self.drift(
             "(qemu) device_add pci-assign,host=06:10.0,id=vf1",

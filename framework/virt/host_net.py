@@ -13,9 +13,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from framework.errors import FrameworkError
+from framework.errors import ConfigError, FrameworkError
 
 if TYPE_CHECKING:
+    from framework.config.model import VmNic
+    from framework.lab.hosts import HostHandle
     from framework.remote.session import Session
 
 log = logging.getLogger("howto.virt")
@@ -97,3 +99,23 @@ class TapBridge:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def bridge_for(host: HostHandle, nic: VmNic, bridge: str) -> TapBridge:
+    """A VM tap NIC's tap, bridged (`<prefix>-<bridge>`) with the host port the NIC names.
+
+    Not made yet: create() makes it.
+
+    Raises:
+        ConfigError: the NIC is not a tap bridged with a host port.
+    """
+    if nic.kind != "tap" or nic.bridge is None:
+        raise ConfigError(f"NIC {nic.id}: needs kind tap and the host port to bridge it with")
+    return TapBridge(
+        host.session,
+        bridge=f"{host.prefix}-{bridge}",
+        tap=f"{host.prefix}-{nic.id}"[:15],
+        port=host.port(nic.bridge).interface,
+        # only a virtual lab host's sysctls are the suite's to change
+        quiet_netfilter=host.lab is not None,
+    )

@@ -69,14 +69,10 @@ def unplug(vm: VirtualMachine, nic: VmNic, timeout: float = 30.0) -> Hotplug:
     return Hotplug("device_del", nic.id, tuple(commands), started, finished)
 
 
-def plug(
-    vm: VirtualMachine,
-    nic: VmNic,
-    *,
-    tap_ifname: str | None = None,
-    vf_pci: str | None = None,
-) -> Hotplug:
+def plug(vm: VirtualMachine, nic: VmNic, backend: str) -> Hotplug:
     """`device_add` the NIC at its fixed slot (a tap NIC gets its netdev first).
+
+    `backend` is the NIC's host end: a tap's interface name, a VF's PCI address.
 
     Raises:
         VmError: QEMU refused the netdev or the device.
@@ -84,14 +80,12 @@ def plug(
     commands: list[str] = []
     started = time.time()
     if nic.kind == "tap":
-        netdev = _options(tap_netdev(nic, {nic.id: tap_ifname} if tap_ifname else {}))
+        netdev = _options(tap_netdev(nic, backend))
         _record(commands, "netdev_add", netdev)
         vm.qmp("netdev_add", **netdev)
         device = _options(nic_device(nic))
     elif nic.kind == "vf":
-        if vf_pci is None:
-            raise VmError(f"{vm.name}: device_add {nic.id}: no host VF given")
-        device = _options(vf_device(nic, vf_pci))
+        device = _options(vf_device(nic, backend))
     else:
         raise VmError(f"{vm.name}: device_add {nic.id}: cannot hot-plug a {nic.kind} NIC")
     device["bus"] = "pci.0"

@@ -47,8 +47,7 @@ def qemu_argv(
     serial1: str,
     incoming: str | None = None,
     pidfile: str | None = None,
-    tap_ifnames: Mapping[str, str] | None = None,
-    vf_devices: Mapping[str, str] | None = None,
+    backends: Mapping[str, str] | None = None,
     extra_append: str = "",
     hugepage_mount: str = DEFAULT_HUGEPAGE_MOUNT,
 ) -> list[str]:
@@ -65,8 +64,8 @@ def qemu_argv(
         serial1: ttyS1's unix socket, likewise.
         incoming: the -incoming URI of a migration destination.
         pidfile: where QEMU writes its pid.
-        tap_ifnames: host interface names of tap NICs, by NIC id.
-        vf_devices: host PCI addresses of the SR-IOV VFs of `vf` NICs, by NIC id.
+        backends: the host end of tap and vf NICs, by NIC id: a tap's interface name,
+            a VF's PCI address.
         extra_append: more guest kernel arguments (built-in image only).
         hugepage_mount: the host's hugetlbfs, for backing: hugepages.
 
@@ -87,7 +86,7 @@ def qemu_argv(
             f"chardev:{serial_id}",
         ]
     for nic in spec.nics:
-        argv += nic_args(nic, sockets_dir, tap_ifnames or {}, vf_devices or {})
+        argv += nic_args(nic, sockets_dir, backends or {})
     argv += ["-qmp", f"tcp:{qmp[0]}:{qmp[1]},server=on,wait=off"]
     if pidfile:
         argv += ["-pidfile", pidfile]
@@ -128,12 +127,7 @@ def _boot_args(spec: Vm, name: str, image: GuestImage | None, extra_append: str)
     return ["-kernel", image.kernel, "-initrd", image.initrd, "-append", append]
 
 
-def nic_args(
-    nic: VmNic,
-    sockets_dir: str,
-    tap_ifnames: Mapping[str, str],
-    vf_devices: Mapping[str, str],
-) -> list[str]:
+def nic_args(nic: VmNic, sockets_dir: str, backends: Mapping[str, str]) -> list[str]:
     """QEMU's -chardev/-netdev/-device arguments for one guest NIC.
 
     Tap and VF devices carry the NIC's id, so they can be unplugged by it (`device_del`),
@@ -142,53 +136,56 @@ def nic_args(
     Raises:
         ConfigError: a vf NIC whose host VF was not given.
     """
-    addr = f",addr={nic.slot:#x}" if nic.slot is not None else ""
-    mac = f",mac={nic.mac}" if nic.mac else ""
-    options = f",{nic.options}" if nic.options else ""
     if nic.kind == "vhost-user":
         assert nic.socket is not None  # the model requires it
         socket = resolve_socket(nic.socket, sockets_dir)
         packed = "on" if nic.packed else "off"
-        device = f"{nic.model},netdev={nic.id}{mac}{addr},packed={packed}"
+        device = f"{nic.model},netdev={nic.id}{_mac(nic)}{_addr(nic)},packed={packed}"
         if nic.queues > 1:
             # One vector per queue plus config and control: the guest needs them for MQ.
             device += f",mq=on,vectors={2 * nic.queues + 2}"
         return [
             "-chardev", f"socket,id=chr-{nic.id},path={socket}",
             "-netdev", f"type=vhost-user,id={nic.id},chardev=chr-{nic.id},queues={nic.queues}",
-            "-device", device + options,
+            "-device", device + _options(nic),
         ]  # fmt: skip
     if nic.kind == "tap":
-        return ["-netdev", tap_netdev(nic, tap_ifnames), "-device", nic_device(nic)]
+        return ["-netdev", tap_netdev(nic, backends.get(nic.id)), "-device", nic_device(nic)]
     if nic.kind == "vf":
-        if nic.id not in vf_devices:
+        if nic.id not in backends:
             raise ConfigError(f"NIC {nic.id}: no host VF was set up for it")
-        return ["-device", vf_device(nic, vf_devices[nic.id])]
-    # passthrough: a fixed host device, assigned with vfio
-    return ["-device", f"vfio-pci,host={nic.host_device},id={nic.id}{addr}"]
+        return ["-device", vf_device(nic, backends[nic.id])]
+    # passthrough: a fixed host device, assigned with vfio like a VF
+    assert nic.host_device is not None  # the model requires it
+    return ["-device", vf_device(nic, nic.host_device)]
 
 
-def tap_netdev(nic: VmNic, tap_ifnames: Mapping[str, str]) -> str:
-    """The -netdev of a tap NIC (its id is the NIC's)."""
+def _addr(nic: VmNic) -> str:
+    return f",addr={nic.slot:#x}" if nic.slot is not None else ""
+
+
+def _mac(nic: VmNic) -> str:
+    return f",mac={nic.mac}" if nic.mac else ""
+
+
+def _options(nic: VmNic) -> str:
+    return f",{nic.options}" if nic.options else ""
+
+
+def tap_netdev(nic: VmNic, ifname: str | None) -> str:
+    """The -netdev of a tap NIC (its id is the NIC's), on host tap `ifname` if given."""
     netdev = f"tap,id={nic.id},script=no,downscript=no"
-    ifname = tap_ifnames.get(nic.id)
-    if ifname:
-        netdev += f",ifname={ifname}"
-    return netdev
+    return f"{netdev},ifname={ifname}" if ifname else netdev
 
 
 def nic_device(nic: VmNic) -> str:
     """The -device of a NIC on a netdev of the same id (tap)."""
-    addr = f",addr={nic.slot:#x}" if nic.slot is not None else ""
-    mac = f",mac={nic.mac}" if nic.mac else ""
-    options = f",{nic.options}" if nic.options else ""
-    return f"{nic.model},netdev={nic.id},id={nic.id}{mac}{addr}{options}"
+    return f"{nic.model},netdev={nic.id},id={nic.id}{_mac(nic)}{_addr(nic)}{_options(nic)}"
 
 
 def vf_device(nic: VmNic, host_pci: str) -> str:
-    """The -device that gives the VM a host VF (vfio-pci; QEMU's pci-assign is gone)."""
-    addr = f",addr={nic.slot:#x}" if nic.slot is not None else ""
-    return f"vfio-pci,host={host_pci},id={nic.id}{addr}"
+    """The -device that gives the VM a host PCI device (vfio-pci; pci-assign is gone)."""
+    return f"vfio-pci,host={host_pci},id={nic.id}{_addr(nic)}"
 
 
 def probe_accel(

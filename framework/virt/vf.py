@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from framework.errors import ConfigError
 from framework.lab.sriov import SriovPf, VirtualFunction
-from framework.virt.host_net import TapBridge
+from framework.virt.host_net import TapBridge, bridge_for
 
 if TYPE_CHECKING:
     from framework.config.model import VmNic
@@ -33,8 +33,8 @@ class HostVf(Protocol):
     def set_up(self) -> None:
         """Guide 1.4.1 (setup_vf_on_*.sh) on this host."""
 
-    def plug_args(self) -> dict[str, str]:
-        """What QEMU needs to give the VM this VF: tap_ifname= or vf_pci=."""
+    def backend(self) -> str:
+        """The VF's host end for QEMU: the VF's PCI address, or the stand-in's tap."""
 
     def set_link(self, vm: VirtualMachine, up: bool) -> None:
         """Take the VF's link down (or up) from outside the guest."""
@@ -69,10 +69,10 @@ class SriovHostVf:
         self.pf.bind_vfio(self.vf)
         self.steps = self.pf.steps
 
-    def plug_args(self) -> dict[str, str]:
+    def backend(self) -> str:
         """The VF's PCI address, for `-device vfio-pci,host=...`."""
         assert self.vf is not None, "set_up() first"
-        return {"vf_pci": self.vf.pci}
+        return self.vf.pci
 
     def set_link(self, vm: VirtualMachine, up: bool) -> None:
         """`ip link set <PF> vf 0 state disable|auto` on the host (kernel PF)."""
@@ -103,25 +103,17 @@ class EmulatedHostVf:
 
     def set_up(self) -> None:
         """The VF's tap, bridged with its own port toward the switch."""
-        if self.nic.bridge is None:
-            raise ConfigError(f"NIC {self.nic.id}: an emulated VF needs the 'bridge' port")
-        self.bridge = TapBridge(
-            self.host.session,
-            bridge=f"{self.host.prefix}-vfbr",
-            tap=f"{self.host.prefix}-{self.nic.id}"[:15],
-            port=self.host.port(self.nic.bridge).interface,
-            quiet_netfilter=self.host.lab is not None,
-        ).create()
+        self.bridge = bridge_for(self.host, self.nic, "vfbr").create()
         self.steps = [
             ("echo 1 > /sys/bus/pci/devices/<PF>/sriov_numvfs; rmmod ixgbevf",
              f"no SR-IOV here: {self.describe()}"),
             *self.bridge.steps,
         ]  # fmt: skip
 
-    def plug_args(self) -> dict[str, str]:
+    def backend(self) -> str:
         """The tap QEMU's netdev opens."""
         assert self.bridge is not None, "set_up() first"
-        return {"tap_ifname": self.bridge.tap}
+        return self.bridge.tap
 
     def set_link(self, vm: VirtualMachine, up: bool) -> None:
         """QMP set_link on the emulated NIC: the guest's e1000 reports link down."""

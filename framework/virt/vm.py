@@ -71,8 +71,8 @@ class VirtualMachine:
         append: extra guest kernel arguments (built-in image only).
         hugepage_mount: the host's hugetlbfs, for backing: hugepages (the topology
             host's hugepages.mount).
-        tap_ifnames: the host taps of tap NICs, by NIC id (QEMU picks names otherwise).
-        vf_devices: the host VFs (PCI addresses) of vf NICs, by NIC id.
+        backends: the host end of tap and vf NICs, by NIC id: a tap's interface name
+            (QEMU picks one otherwise), a VF's PCI address.
     """
 
     def __init__(
@@ -88,12 +88,10 @@ class VirtualMachine:
         accel: str | None = None,
         append: str = "",
         hugepage_mount: str = DEFAULT_HUGEPAGE_MOUNT,
-        tap_ifnames: Mapping[str, str] | None = None,
-        vf_devices: Mapping[str, str] | None = None,
+        backends: Mapping[str, str] | None = None,
     ) -> None:
         self.spec = spec
-        self.tap_ifnames = dict(tap_ifnames or {})
-        self.vf_devices = dict(vf_devices or {})
+        self.backends = dict(backends or {})
         self.append = append
         self.hugepage_mount = hugepage_mount
         self.session = host_session
@@ -182,8 +180,7 @@ class VirtualMachine:
             pidfile=self.pidfile,
             extra_append=self.append,
             hugepage_mount=self.hugepage_mount,
-            tap_ifnames=self.tap_ifnames,
-            vf_devices=self.vf_devices,
+            backends=self.backends,
         )
         self._closed = False
         self.started_at = time.monotonic()
@@ -346,22 +343,13 @@ class VirtualMachine:
 
     # ------------------------------------------------------------------ hotplug
 
-    def nic(self, nic_id: str) -> VmNic:
-        """The spec's NIC with this id; VmError if the VM has none."""
-        for nic in self.spec.nics:
-            if nic.id == nic_id:
-                return nic
-        raise VmError(f"{self.name}: no NIC {nic_id!r} (has: {[n.id for n in self.spec.nics]})")
-
     def unplug_nic(self, nic: VmNic, timeout: float = 30.0) -> hotplug.Hotplug:
         """QEMU `device_del` of a NIC, once the guest has let it go (see hotplug.unplug)."""
         return hotplug.unplug(self, nic, timeout)
 
-    def plug_nic(
-        self, nic: VmNic, *, tap_ifname: str | None = None, vf_pci: str | None = None
-    ) -> hotplug.Hotplug:
-        """QEMU `device_add` of a NIC at its slot, on a host tap or VF given here."""
-        return hotplug.plug(self, nic, tap_ifname=tap_ifname, vf_pci=vf_pci)
+    def plug_nic(self, nic: VmNic, backend: str) -> hotplug.Hotplug:
+        """QEMU `device_add` of a NIC at its slot, on its host end (tap name, VF address)."""
+        return hotplug.plug(self, nic, backend)
 
     def set_link(self, nic_id: str, up: bool) -> None:
         """QMP set_link: the guest sees the NIC's link go down or come up."""

@@ -271,13 +271,13 @@ def _bond_vm() -> Vm:
 
 def test_bond_vm_taps_carry_their_ids_names_and_slots() -> None:
     vm = _bond_vm()
-    got = pairs(argv(vm, tap_ifnames={"net1": "hc-tap1", "vf1": "hc-tap2"}))
+    got = pairs(argv(vm, backends={"net1": "hc-tap1", "vf1": "hc-tap2"}))
     assert ("-netdev", "tap,id=net1,script=no,downscript=no,ifname=hc-tap1") in got
     assert ("-device", "virtio-net-pci,netdev=net1,id=net1,mac=52:54:00:00:01:01,addr=0x3") in got
     assert ("-netdev", "tap,id=vf1,script=no,downscript=no,ifname=hc-tap2") in got
     assert ("-device", "e1000,netdev=vf1,id=vf1,mac=52:54:00:00:01:02,addr=0x4") in got
     vf1 = vm.nics[1]
-    assert nic_args(vf1, "/w", {"vf1": "hc-tap2"}, {}) == [
+    assert nic_args(vf1, "/w", {"vf1": "hc-tap2"}) == [
         "-netdev", "tap,id=vf1,script=no,downscript=no,ifname=hc-tap2",
         "-device", "e1000,netdev=vf1,id=vf1,mac=52:54:00:00:01:02,addr=0x4",
     ]  # fmt: skip
@@ -285,16 +285,16 @@ def test_bond_vm_taps_carry_their_ids_names_and_slots() -> None:
 
 def test_vf_nic_is_the_given_host_vf_by_vfio() -> None:
     vm = spec(nics=[{"id": "vf1", "kind": "vf", "pf": "p0", "slot": 4}])
-    got = pairs(argv(vm, vf_devices={"vf1": "0000:09:10.0"}))
+    got = pairs(argv(vm, backends={"vf1": "0000:09:10.0"}))
     assert ("-device", "vfio-pci,host=0000:09:10.0,id=vf1,addr=0x4") in got
-    assert nic_args(vm.nics[0], "/w", {}, {"vf1": "0000:09:10.0"}) == [
+    assert nic_args(vm.nics[0], "/w", {"vf1": "0000:09:10.0"}) == [
         "-device",
         "vfio-pci,host=0000:09:10.0,id=vf1,addr=0x4",
     ]
     with pytest.raises(ConfigError, match="vf1: no host VF"):
         argv(vm)
     with pytest.raises(ConfigError, match="vf1: no host VF"):
-        nic_args(vm.nics[0], "/w", {}, {"vf0": "0000:09:10.0"})
+        nic_args(vm.nics[0], "/w", {"vf0": "0000:09:10.0"})
 
 
 @pytest.mark.parametrize(
@@ -313,7 +313,7 @@ def test_hotplug_option_strings_become_qmp_arguments(text: str, expected: dict) 
 
 def test_hotplug_arguments_match_the_command_line() -> None:
     vf1 = _bond_vm().nics[1]
-    assert _options(tap_netdev(vf1, {"vf1": "hc-tap2"})) == {
+    assert _options(tap_netdev(vf1, "hc-tap2")) == {
         "type": "tap", "id": "vf1", "script": "no", "downscript": "no", "ifname": "hc-tap2",
     }  # fmt: skip
     assert _options(nic_device(vf1)) == {
