@@ -159,6 +159,24 @@ def _once(action: Callable[[Any], None]) -> Callable[..., None]:
     return once
 
 
+def _vf_link_down(setup: Any, *_: Any) -> None:
+    # The VF has no link (a cable or PF fault): the bond cannot make it active.
+    setup.set_vf_link(False)
+
+
+def _backup_port_forwarded(setup: Any, *_: Any) -> None:
+    # The application polls the backup member itself, beside the bond.
+    setup.pmd.stop()
+    setup.pmd.set_portlist([0, setup.bond])
+    setup.pmd.start()
+
+
+@_once
+def _failover_ignored(setup: Any) -> None:
+    # The VF comes back into the bond right after it was removed.
+    setup.pmd.add_bonding_slave(1, setup.bond)
+
+
 @_once
 def _kill_host_testpmd(setup: Any) -> None:
     # kill -9 the host testpmd serving the container's vhost-user socket, found by its
@@ -262,6 +280,24 @@ FAULTS: dict[str, Fault] = {
             "guide 1: `set bonding primary` has no effect (the old primary is put back)",
             f"{GUIDE1}.set_primary",
             _primary_ignored,
+        ),
+        Fault(
+            "vf-link-down",
+            "guide 1: the VF's link is down once the bond is created",
+            f"{GUIDE1}.create_bond",
+            _vf_link_down,
+        ),
+        Fault(
+            "backup-port-forwarded",
+            "guide 1: testpmd forwards on the backup member P0 besides the bond",
+            f"{GUIDE1}.forward_on_bond",
+            _backup_port_forwarded,
+        ),
+        Fault(
+            "failover-ignored",
+            "guide 1: the VF is back in the bond right after `remove bonding slave 1 2`",
+            f"{GUIDE1}.remove_from_bond",
+            _failover_ignored,
         ),
         Fault(
             "vf-not-reattached",

@@ -200,6 +200,7 @@ def test_live_migration_with_sriov_vf_and_bonding(
             config = guide1.bonding_config()
         with guide1.step("1.3.3 show bonding config 2; clear port stats all; show port stats"):
             assert config.primary == VIRTIO_PORT, f"guide: Primary is now P0; {config}"
+            assert config.members == [VIRTIO_PORT], f"P1 is out of the bond; {config}"
             assert config.active_members == [VIRTIO_PORT], (
                 f"guide: there is 1 active slave; {config}"
             )

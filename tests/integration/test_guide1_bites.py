@@ -24,6 +24,9 @@ pytestmark = pytest.mark.slow
     "fault, messages",
     [
         ("bond-primary-ignored", ["guide: Primary is now P1", "primary=0"]),
+        ("vf-link-down", ["guide: Primary is now P1", "active_slaves=[0]"]),
+        ("backup-port-forwarded", ["nothing leaves through the backup port P0; P0 RX"]),
+        ("failover-ignored", ["P1 is out of the bond", "slaves=[0, 1]"]),
         ("vf-not-reattached", ["after device_add the VM has the VF back at 0000:00:04.0"]),
         ("traffic-stops-after-migration", ["traffic crosses virtio on host_server_2", "RX 0"]),
     ],
