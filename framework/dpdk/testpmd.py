@@ -46,6 +46,9 @@ from framework.remote.shell import InteractiveShell
 log = logging.getLogger("howto.dpdk.testpmd")
 
 PROMPT = "testpmd> "
+# testpmd's event callback prints "\nPort N: <event> event\n" from its own thread, at any
+# moment, even inside a prompt being written.
+ASYNC_EVENT = re.compile(r"\nPort \d+: [a-z ]+ event\n")
 PortId = int | Literal["all"]
 
 _ESCAPES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[=>78]|[\x07\x08]")
@@ -114,6 +117,7 @@ class TestPmd:
     ) -> None:
         self.session = session
         self.shell = shell
+        shell.interrupts = ASYNC_EVENT
         self.argv = list(argv)
         self.version = version
         self.startup_output = startup_output

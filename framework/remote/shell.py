@@ -108,6 +108,12 @@ class InteractiveShell:
         self._buffer = ""
         self._transcript: list[str] = []
         self._closed = False
+        # Lines another thread of the program prints whenever it likes (testpmd's event
+        # callbacks): cut out of the output before matching, so one landing in the middle
+        # of a prompt ("tes\nPort 1: link state change event\ntpmd> ") cannot hide it.
+        # They stay in the transcript and are kept, in order, in `interruptions`.
+        self.interrupts: re.Pattern[str] | None = None
+        self.interruptions: list[str] = []
         # Set when the program went away on its own (killed, crashed, its SSH connection
         # lost), as opposed to close() hanging it up.
         self.exited_by_itself = False
@@ -141,6 +147,9 @@ class InteractiveShell:
         limit = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
         while True:
+            if self.interrupts is not None:
+                self.interruptions += [m.group(0) for m in self.interrupts.finditer(self._buffer)]
+                self._buffer = self.interrupts.sub("", self._buffer)
             match = regex.search(self._buffer)
             if match:
                 before = self._buffer[: match.start()]

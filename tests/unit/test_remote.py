@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from framework.dpdk.testpmd import ASYNC_EVENT, PROMPT
 from framework.errors import CommandFailed, RemoteError, ShellClosed, ShellTimeout
 from framework.remote import LocalSession
 from framework.remote.session import command_line
@@ -80,3 +81,25 @@ def test_program_exit_is_reported_with_its_last_words() -> None:
     with pytest.raises(ShellClosed) as info:
         shell.expect(timeout=5)
     assert str(info.value) == "crashy: the program exited; last output: PANIC: lcore 1 stopped"
+
+
+def test_an_event_line_printed_inside_the_prompt_does_not_hide_it() -> None:
+    # Seen in a guest testpmd: the VF's link came up while testpmd wrote its prompt.
+    shell = LocalSession().open_shell(
+        [
+            "printf",
+            "%s",
+            "Done\n\nPort 0: link state change event\ntes\nPort 1: link state change event\ntpmd> ",
+        ],
+        name="testpmd",
+        prompt=PROMPT,
+    )
+    try:
+        shell.interrupts = ASYNC_EVENT
+        assert shell.expect(timeout=5) == "Done\n"
+        assert shell.interruptions == [
+            "\nPort 0: link state change event\n",
+            "\nPort 1: link state change event\n",
+        ]
+    finally:
+        shell.close()
