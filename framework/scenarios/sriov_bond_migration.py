@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +30,7 @@ from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text, step
 from framework.report.streams import attach_stream
+from framework.scenarios import guest_dpdk
 from framework.scenarios.vms import close_vms, run_state_marks, vm_on
 from framework.traffic.generator import TrafficGenerator
 from framework.traffic.packets import udp_flow
@@ -240,57 +240,30 @@ class SriovBondMigration:
 
     def guest_pci(self, nic: VmNic) -> str:
         """The guest PCI address of a NIC (its fixed slot)."""
-        assert nic.slot is not None, f"NIC {nic.id} needs a fixed 'slot'"
-        return f"0000:00:{nic.slot:02x}.0"
+        return guest_dpdk.guest_pci(nic)
 
     def set_up_dpdk_in_vm(self) -> dict[str, str | None]:
         """setup_dpdk_in_vm.sh over the guest shell: hugepages, NICs bound for DPDK.
 
         Returns the guest driver of each NIC's PCI address.
         """
-        shell = self.vm.shell
-        pages = self.spec.guest_hugepages
-        path = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
-        shell.check(f"echo {pages} > {path}")
-        self.drift(f"echo 1024 > {path}", f"echo {pages} > {path} (the guest's memory)")
+        self.drift(*guest_dpdk.reserve_hugepages(self.vm, self.spec.guest_hugepages))
         addresses = [self.guest_pci(n) for n in self.spec.nics]
         self.bind_in_guest(*addresses)
         return {a: self.guest_driver(a) for a in addresses}
 
     @property
     def guest_dpdk_driver(self) -> str:
-        """The kernel driver guest NICs are bound to for DPDK.
-
-        The built-in guest has uio_pci_generic (no IOMMU in the guest, and igb_uio is out
-        of tree); a disk-image guest gets vfio-pci in no-IOMMU mode, which also takes VFs
-        (uio_pci_generic cannot: VFs have no legacy interrupt).
-        """
-        return "uio_pci_generic" if self.spec.image == "builtin" else "vfio-pci"
+        """The kernel driver guest NICs are bound to for DPDK."""
+        return guest_dpdk.dpdk_driver(self.spec)
 
     def bind_in_guest(self, *addresses: str) -> None:
         """Bind guest NICs for DPDK, as the guide's dpdk-devbind.py -b igb_uio does."""
-        listed = " ".join(addresses)
-        if self.spec.image == "builtin":
-            self.vm.shell.check(f"howto-bind {listed}")
-            ran = f"howto-bind {listed}"
-        else:
-            ran = (
-                "modprobe vfio enable_unsafe_noiommu_mode=1; modprobe vfio-pci; "
-                f"dpdk-devbind.py -b vfio-pci {listed}"
-            )
-            self.vm.shell.check(ran, timeout=60)
-        self.drift(
-            f"rmmod virtio-pci ixgbevf; insmod igb_uio.ko; dpdk-devbind.py -b igb_uio {listed}",
-            f"{ran} ({self.guest_dpdk_driver}: igb_uio is out of tree)",
-        )
+        self.drift(*guest_dpdk.bind_for_dpdk(self.vm, self.spec, *addresses))
 
     def guest_driver(self, address: str) -> str | None:
         """The kernel driver a guest PCI device is bound to; None if unbound or absent."""
-        link = f"/sys/bus/pci/devices/{address}/driver"
-        _, out = self.vm.shell.run(f'echo "driver=$(basename "$(readlink {link})")"')
-        # The console may still hold a prompt from before: read the marked line only.
-        found = re.search(r"driver=(\S*)", out)
-        return found.group(1) if found and found.group(1) not in ("", ".") else None
+        return guest_dpdk.bound_driver(self.vm, address)
 
     def guest_sees(self, address: str) -> bool:
         """Whether the guest's PCI bus has a device at this address."""
@@ -308,8 +281,7 @@ class SriovBondMigration:
 
     def guest_hugepages(self) -> int:
         """HugePages_Total in the guest."""
-        out = self.vm.shell.check("grep HugePages_Total /proc/meminfo")
-        return int(out.split()[-1])
+        return guest_dpdk.hugepages_total(self.vm)
 
     # -- 1.3.3: testpmd and the bond -----------------------------------------------------------
 

@@ -379,3 +379,61 @@ def verify_no_packet(
     if problems:
         raise AssertionError("\n".join(problems))
     return capture
+
+
+@dataclass
+class Answers:
+    """Requests sent and what answered each (scapy's `answers`), from one capture."""
+
+    capture: Capture
+    port: str
+    requests: list[Packet]
+    answers: list[list[CapturedFrame]]  # per request, every captured frame answering it
+
+    @property
+    def frames(self) -> list[CapturedFrame]:
+        """Every frame captured on the port, answers or not."""
+        return self.capture.frames(self.port)
+
+
+def verify_answers(
+    tg: TrafficGenerator,
+    requests: Sequence[Packet],
+    tx_port: str,
+    rx_port: str,
+    *,
+    timeout: float = 2.0,
+    pps: float | None = None,
+    what: str = "answer",
+) -> Answers:
+    """Send requests (ARP, ICMP echo, UDP...) on tx_port; assert each is answered once.
+
+    An answer is a frame on rx_port that scapy says answers the request (an ARP reply for
+    its address, the echo reply with its id and sequence, UDP with the ports swapped...).
+    The message names each request left unanswered or answered more than once, and what
+    the port saw instead.
+    """
+    capture = tg.exchange(
+        tx_port, requests, [rx_port], expect=len(requests), timeout=timeout, pps=pps
+    )
+    frames = capture.frames(rx_port)
+    parsed = [(f, f.packet) for f in frames]
+    found = [[f for f, p in parsed if p.answers(r)] for r in requests]
+    result = Answers(capture, rx_port, list(requests), found)
+    problems = []
+    if capture.sent < len(requests):
+        problems.append(f"the TG sent only {capture.sent} of {len(requests)} requests")
+    for request, hits in zip(requests, found, strict=True):
+        if len(hits) != 1:
+            problems.append(f"{request.summary()}: expected 1 {what}, seen {len(hits)}")
+    if problems:
+        seen = [f"{f.time:.6f} s {p.summary()}" for f, p in parsed[: MAX_DUMPS * 2]]
+        more = len(parsed) - len(seen)
+        raise AssertionError(
+            f"verify_answers {tx_port} -> {rx_port}: "
+            + "; ".join(problems)
+            + f"\n{rx_port} saw {len(parsed)} frame(s)"
+            + (":\n  " + "\n  ".join(seen) if seen else "")
+            + (f"\n  ... {more} more" if more > 0 else "")
+        )
+    return result

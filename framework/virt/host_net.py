@@ -38,6 +38,8 @@ class TapBridge:
         port: the host NIC port's kernel interface.
         quiet_netfilter: keep bridged frames out of iptables in the host's network
             namespace (virtual lab hosts only: a lab host's sysctls are not the suite's).
+        multi_queue: make the tap multi-queue, for a NIC with several queue pairs (QEMU
+            opens one file descriptor per queue on it).
     """
 
     session: Session
@@ -45,6 +47,7 @@ class TapBridge:
     tap: str
     port: str
     quiet_netfilter: bool = False
+    multi_queue: bool = False
     # (what the guide ran, what ran here), for the report
     steps: list[tuple[str, str]] = field(default_factory=list)
     _made: list[str] = field(default_factory=list)
@@ -60,9 +63,10 @@ class TapBridge:
     def create(self) -> TapBridge:
         """Make the tap and the bridge, enslave the port and the tap, bring all up."""
         ran = []
-        self._ip("tuntap", "add", "dev", self.tap, "mode", "tap")
+        mq = ["multi_queue"] if self.multi_queue else []
+        self._ip("tuntap", "add", "dev", self.tap, "mode", "tap", *mq)
         self._made.append(self.tap)
-        ran.append(f"ip tuntap add dev {self.tap} mode tap")
+        ran.append(" ".join(["ip tuntap add dev", self.tap, "mode tap", *mq]))
         self._ip("link", "add", self.bridge, "type", "bridge", "stp_state", "0")
         self._made.append(self.bridge)
         ran.append(f"ip link add {self.bridge} type bridge")
@@ -118,4 +122,5 @@ def bridge_for(host: HostHandle, nic: VmNic, bridge: str) -> TapBridge:
         port=host.port(nic.bridge).interface,
         # only a virtual lab host's sysctls are the suite's to change
         quiet_netfilter=host.lab is not None,
+        multi_queue=nic.queues > 1,
     )

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("howto.virt")
 
 # Bump when _INIT or _BUILD_SCRIPT change what ends up in the initramfs.
-INIT_VERSION = "4"
+INIT_VERSION = "5"
 
 DEFAULT_CACHE_DIR = "~/.cache/howto-conformance/guest"
 
@@ -53,6 +53,11 @@ GUEST_MODULES: tuple[str, ...] = (
     "vhost_net",
 )
 OPTIONAL_MODULES: tuple[str, ...] = ("vfio", "vfio_iommu_type1", "vfio_pci")
+
+# Copied in when the host has them (scripts/setup installs them). Guide 7 reads the tap's
+# offloads (busybox has no ethtool), echoes UDP on the tap's address (busybox-static has no
+# udpsvd) and measures TCP through the tap with iperf3 on both ends.
+GUEST_TOOLS: tuple[str, ...] = ("ethtool", "socat", "iperf3")
 
 SHELL_PROMPT = "guest# "
 READY_LINE = "howto-guest: ready"
@@ -115,7 +120,8 @@ exit $rc
 
 # Read from stdin (bash -s) after _script_prelude(), so logs show the arguments, not pages
 # of script. Arguments: MODE (key|build) CACHE KERNEL TESTPMD BUSYBOX KEY
-#            -- MODULE... -- OPTIONAL_MODULE... -- PMD...
+#            -- MODULE... -- OPTIONAL_MODULE... -- TOOL... -- PMD...
+#   TOOL : an executable copied in with its libraries when the host has it
 #   key  : print every input (file hashes, module list) for the cache key; nothing written
 #   build: write CACHE/KEY/{vmlinuz,initrd.img}
 # Values arrive as positional arguments only; nothing from a topology is spliced in.
@@ -126,6 +132,9 @@ shift 6
 [[ $1 == -- ]] && shift
 mods=(); while (($#)) && [[ $1 != -- ]]; do mods+=("$1"); shift; done; (($#)) && shift
 opts=(); while (($#)) && [[ $1 != -- ]]; do opts+=("$1"); shift; done; (($#)) && shift
+tools=(); while (($#)) && [[ $1 != -- ]]; do
+    type -P -- "$1" >/dev/null && tools+=("$1"); shift
+done; (($#)) && shift
 pmds=("$@")
 [[ $cache == "~/"* ]] && cache=$HOME/${cache#"~/"}
 
@@ -163,7 +172,7 @@ for m in "${opts[@]}"; do resolve "$m" 1; done
 if [[ $mode == key ]]; then
     echo "kernel $kver"
     sha256sum -- "$kernel" "$busybox" "${modfiles[@]}"
-    bash -c "$rootfs_script" howto-image list - "$testpmd" -- "${pmds[@]}"
+    bash -c "$rootfs_script" howto-image list - "$testpmd" "${tools[@]}" -- "${pmds[@]}"
     exit 0
 fi
 
@@ -173,7 +182,8 @@ stage=$(mktemp -d "$cache/.build-XXXXXX")
 trap 'rm -rf -- "$stage"' EXIT
 root=$stage/root
 mkdir -p "$root"
-bash -c "$rootfs_script" howto-image build "$stage/rootfs.tar" "$testpmd" -- "${pmds[@]}"
+bash -c "$rootfs_script" howto-image build "$stage/rootfs.tar" "$testpmd" "${tools[@]}" \
+    -- "${pmds[@]}"
 tar -C "$root" -xf "$stage/rootfs.tar"
 rm -f "$stage/rootfs.tar"
 mkdir -p "$root"/{bin,sbin,etc,lib/howto-modules,proc,sys,dev,tmp,run,root}
@@ -231,6 +241,7 @@ def _script_argv(
     key: str,
     modules: Sequence[str],
     optional_modules: Sequence[str],
+    tools: Sequence[str],
     pmds: Sequence[str],
 ) -> list[str]:
     return [
@@ -247,6 +258,8 @@ def _script_argv(
         *modules,
         "--",
         *optional_modules,
+        "--",
+        *tools,
         "--",
         *pmds,
     ]
@@ -270,6 +283,7 @@ def ensure_guest_image(
     busybox: str = "/bin/busybox",
     modules: Sequence[str] = GUEST_MODULES,
     optional_modules: Sequence[str] = OPTIONAL_MODULES,
+    tools: Sequence[str] = GUEST_TOOLS,
     pmds: Sequence[str] = GUEST_PMDS,
 ) -> GuestImage:
     """The guest kernel + initramfs on `session`'s host, built unless the cache has them.
@@ -281,7 +295,7 @@ def ensure_guest_image(
     common = (cache_dir, kernel, testpmd, busybox)
     try:
         listing = session.run(
-            _script_argv("key", *common, "-", modules, optional_modules, pmds),
+            _script_argv("key", *common, "-", modules, optional_modules, tools, pmds),
             timeout=120,
             stdin=_script(),
         ).stdout
@@ -293,6 +307,7 @@ def ensure_guest_image(
     digest.update(
         f"init={INIT_VERSION}\nrootfs={container_image.RECIPE}\n"
         f"modules={','.join(modules)}\noptional={','.join(optional_modules)}\n"
+        f"tools={','.join(tools)}\n"
         f"pmds={','.join(pmds)}\n".encode()
     )
     digest.update(listing.encode())
@@ -311,7 +326,16 @@ def ensure_guest_image(
     try:
         session.run(
             _script_argv(
-                "build", base, kernel, testpmd, busybox, key, modules, optional_modules, pmds
+                "build",
+                base,
+                kernel,
+                testpmd,
+                busybox,
+                key,
+                modules,
+                optional_modules,
+                tools,
+                pmds,
             ),
             timeout=600,
             stdin=_script(),

@@ -141,9 +141,7 @@ def nic_args(nic: VmNic, sockets_dir: str, backends: Mapping[str, str]) -> list[
         socket = resolve_socket(nic.socket, sockets_dir)
         packed = "on" if nic.packed else "off"
         device = f"{nic.model},netdev={nic.id}{_mac(nic)}{_addr(nic)},packed={packed}"
-        if nic.queues > 1:
-            # One vector per queue plus config and control: the guest needs them for MQ.
-            device += f",mq=on,vectors={2 * nic.queues + 2}"
+        device += _multiqueue(nic)
         return [
             "-chardev", f"socket,id=chr-{nic.id},path={socket}",
             "-netdev", f"type=vhost-user,id={nic.id},chardev=chr-{nic.id},queues={nic.queues}",
@@ -172,15 +170,24 @@ def _options(nic: VmNic) -> str:
     return f",{nic.options}" if nic.options else ""
 
 
+def _multiqueue(nic: VmNic) -> str:
+    # One vector per queue pair plus config and control: the guest needs them for MQ.
+    return f",mq=on,vectors={2 * nic.queues + 2}" if nic.queues > 1 else ""
+
+
 def tap_netdev(nic: VmNic, ifname: str | None) -> str:
     """The -netdev of a tap NIC (its id is the NIC's), on host tap `ifname` if given."""
     netdev = f"tap,id={nic.id},script=no,downscript=no"
+    if nic.queues > 1:
+        netdev += f",queues={nic.queues}"  # the tap must be multi_queue (TapBridge makes it so)
     return f"{netdev},ifname={ifname}" if ifname else netdev
 
 
 def nic_device(nic: VmNic) -> str:
     """The -device of a NIC on a netdev of the same id (tap)."""
-    return f"{nic.model},netdev={nic.id},id={nic.id}{_mac(nic)}{_addr(nic)}{_options(nic)}"
+    multiqueue = _multiqueue(nic) if nic.model.startswith("virtio") else ""
+    device = f"{nic.model},netdev={nic.id},id={nic.id}{_mac(nic)}{_addr(nic)}"
+    return device + multiqueue + _options(nic)
 
 
 def vf_device(nic: VmNic, host_pci: str) -> str:

@@ -200,10 +200,20 @@ def test_a_killed_owners_lease_is_dead(tmp_path: Path) -> None:
 
 
 def test_command_of_keeps_both_ends() -> None:
-    argv = Path(f"/proc/{os.getpid()}/cmdline").read_bytes().decode().split("\0")
-    whole = " ".join([Path(argv[0]).name, *argv[1:]])
-    assert runs.command_of(os.getpid(), limit=10_000) == whole.strip()
-    short = runs.command_of(os.getpid(), limit=40)
-    assert len(short) <= 40 and " ... " in short
-    assert short.startswith(whole[:20]) and short.endswith(whole.strip()[-15:])
+    # A child of known, long command line: this process's own may be short enough to fit.
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(30)", "x" * 60, "the-end"]
+    )
+    try:
+        whole = f"{Path(sys.executable).name} -c import time; time.sleep(30) {'x' * 60} the-end"
+        deadline = time.monotonic() + 5
+        while runs.command_of(child.pid, limit=10_000) != whole and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the child has exec'd
+        assert runs.command_of(child.pid, limit=10_000) == whole
+        short = runs.command_of(child.pid, limit=40)
+        assert len(short) <= 40 and " ... " in short
+        assert short.startswith(whole[:20]) and short.endswith(whole[-15:])
+    finally:
+        child.kill()
+        child.wait()
     assert runs.command_of(2**22 + 1) == "?"

@@ -1,0 +1,116 @@
+"""A kernel network interface as a shell on its machine shows it (sysfs, ip, ethtool).
+
+Works through any `run(command) -> output` (a lab host's session, a guest's console), with
+busybox's tools as much as with full ones: addresses come from `ip addr show`, flags,
+queues and tun flags from sysfs, offloads from `ethtool -k` where ethtool exists.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+Run = Callable[[str], str]
+
+IFF_UP = 0x1
+IFF_TAP = 0x0002  # tun_flags: a tap (layer 2), not a tun
+IFF_VNET_HDR = 0x4000
+
+
+@dataclass(frozen=True)
+class KernelInterface:
+    """What the kernel says about one interface."""
+
+    name: str
+    admin_up: bool
+    operstate: str
+    mac: str
+    mtu: int
+    addresses: list[str]  # "198.18.7.1/24"
+    rx_queues: int
+    tx_queues: int
+    tun_flags: int | None  # None: not a tun/tap
+    offloads: dict[str, bool] = field(default_factory=dict)  # ethtool -k; empty without it
+
+    @property
+    def is_tap(self) -> bool:
+        """A tun/tap device in tap mode."""
+        return self.tun_flags is not None and bool(self.tun_flags & IFF_TAP)
+
+    @property
+    def vnet_hdr(self) -> bool:
+        """The tap carries the virtio-net header (IFF_VNET_HDR): offloads cross it."""
+        return self.tun_flags is not None and bool(self.tun_flags & IFF_VNET_HDR)
+
+
+_MARK = "__howto_netdev__"
+
+
+def read_interface(run: Run, name: str) -> KernelInterface:
+    """Read `name` through `run` in one round trip (ethtool -k if present)."""
+    d = f"/sys/class/net/{name}"
+    script = (
+        f"for f in flags operstate address mtu tun_flags; do "
+        f'printf "{_MARK} %s " $f; cat {d}/$f 2>/dev/null || echo -; done; '
+        f'printf "{_MARK} queues "; ls {d}/queues | tr "\\n" " "; echo; '
+        f'echo "{_MARK} ip"; ip addr show dev {name}; '
+        f'echo "{_MARK} ethtool"; ethtool -k {name} 2>/dev/null; echo "{_MARK} end"'
+    )
+    return parse_interface(name, run(script))
+
+
+def parse_interface(name: str, text: str) -> KernelInterface:
+    """KernelInterface from the output of read_interface's script."""
+    values: dict[str, str] = {}
+    sections: dict[str, list[str]] = {}
+    current: str | None = None
+    for raw in text.splitlines():
+        # A console may put a late prompt in front of the first line: cut up to the mark.
+        at = raw.find(_MARK)
+        line = raw[at:] if at >= 0 else raw
+        if at >= 0:
+            parts = line[len(_MARK) :].split(None, 1)
+            key = parts[0] if parts else ""
+            if key in ("ip", "ethtool", "end"):
+                current = key
+                sections[key] = []
+            else:
+                values[key] = parts[1].strip() if len(parts) > 1 else ""
+                current = None
+        elif current is not None:
+            sections[current].append(line)
+    if values.get("flags", "-") == "-":
+        raise ValueError(f"no interface {name} (sysfs has no /sys/class/net/{name})")
+    queues = values.get("queues", "").split()
+    tun = values.get("tun_flags", "-")
+    return KernelInterface(
+        name=name,
+        admin_up=bool(int(values["flags"], 16) & IFF_UP),
+        operstate=values.get("operstate", "unknown"),
+        mac=values.get("address", ""),
+        mtu=int(values.get("mtu", "0") or 0),
+        addresses=re.findall(r"inet6? (\S+)", "\n".join(sections.get("ip", []))),
+        rx_queues=sum(q.startswith("rx-") for q in queues),
+        tx_queues=sum(q.startswith("tx-") for q in queues),
+        tun_flags=int(tun, 16) if tun not in ("-", "") else None,
+        offloads=_offloads(sections.get("ethtool", [])),
+    )
+
+
+def _offloads(lines: list[str]) -> dict[str, bool]:
+    found = {}
+    for line in lines:
+        match = re.match(r"^\s*([a-z0-9-]+):\s+(on|off)", line)
+        if match:
+            found[match.group(1)] = match.group(2) == "on"
+    return found
+
+
+def tap_names(run: Run) -> list[str]:
+    """Interfaces that are tun/tap devices (they have tun_flags in sysfs)."""
+    out = run(
+        f'for d in /sys/class/net/*; do [ -e "$d/tun_flags" ] && echo "{_MARK} ${{d##*/}}"; '
+        "done; true"
+    )
+    return sorted(line.split(_MARK, 1)[1].split()[0] for line in out.splitlines() if _MARK in line)

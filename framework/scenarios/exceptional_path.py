@@ -1,0 +1,381 @@
+"""Guide 7 (virtio_user as the exceptional path, vhost-net backend) as one object.
+
+testpmd has two ports: a NIC port toward the outside, and virtio_user0 on /dev/vhost-net,
+for which the kernel makes a tap (tap0). With io forwarding, what arrives at the NIC enters
+the kernel's stack through the tap, and what the kernel sends out of the tap leaves through
+the NIC.
+
+The guide needs a kernel with vhost_net and a NIC port DPDK can drive. A lab host has both.
+The virtual lab's hosts are network namespaces of one machine without /dev/vhost-net, so
+there the guide runs inside a guest: the framework's VM, whose kernel loads vhost_net and
+tun, with a virtio-net NIC (on a tap bridged with host_server_1's NIC port) as the
+"physical" port. `where` says which, and why.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+
+from framework.config.model import Topology, Vm, VmNic
+from framework.dpdk.args import EalOptions, TestPmdOptions, testpmd_argv, translate_guide_command
+from framework.dpdk.parsers import PortInfo, PortStats
+from framework.dpdk.testpmd import TestPmd
+from framework.dpdk.version import DpdkVersion
+from framework.dpdk.virtio import (
+    NEGOTIATION_LOG_LEVEL,
+    Negotiation,
+    port_negotiation,
+    vdev_queue_sizes,
+)
+from framework.lab.hosts import HostHandle
+from framework.lab.netdev import KernelInterface, read_interface, tap_names
+from framework.report.attach import attach_table, attach_text
+from framework.scenarios import guest_dpdk
+from framework.scenarios.vms import close_vms, vm_on
+from framework.virt.host_net import TapBridge, bridge_for
+from framework.virt.image import GuestImage
+from framework.virt.vm import VirtualMachine
+
+log = logging.getLogger("howto.guide7")
+
+# The guide's two testpmd lines (7.1, DPDK 17.05 spelling).
+GUIDE_TESTPMD = {
+    1: "$(testpmd) -l 2-3 -n 4 --vdev=virtio_user0,path=/dev/vhost-net,queue_size=1024 "
+    "-- -i --txqflags=0x0 --disable-hw-vlan --enable-lro --enable-rx-cksum --rxd=1024 "
+    "--txd=1024",
+    2: "$(testpmd) -l 2-3 -n 4 --vdev=virtio_user0,path=/dev/vhost-net,queues=2,"
+    "queue_size=1024 -- -i --txqflags=0x0 --disable-hw-vlan --enable-lro --enable-rx-cksum "
+    "--txq=2 --rxq=2 --rxd=1024 --txd=1024",
+}
+QUEUE_SIZE = 1024
+NIC_PORT, USER_PORT = 0, 1  # testpmd: the NIC first (probed before vdevs), virtio_user0 next
+# The guide's `ifconfig tap0 1.1.1.1/24 up`, in the lab's own range.
+TAP_ADDRESS, TAP_PREFIX, TAP_NETMASK = "198.18.7.1", 24, "255.255.255.0"
+PEER_ADDRESS = "198.18.7.2"  # the TG's side of the tap's subnet
+# Traffic to ROUTED_NET is routed back out of the tap (the exceptional path both ways),
+# through a gateway whose MAC is set to the TG's, as DPDK's exceptional-path test plan does.
+ROUTED_NET = "198.18.8.0/24"
+ROUTE_GATEWAY = "198.18.7.254"
+KERNEL_PAYLOAD = "howto-7-from-the-kernel"
+KERNEL_UDP_PORT = 9007
+GUEST_MBUFS = 16384  # two ports x 1024 descriptors x 2 queues, with room to spare
+TAP_TIMEOUT_S = 10.0
+
+
+@dataclass
+class ExceptionalPath:
+    """Guide 7 on one host, or in a guest where the host's kernel cannot (see `where`)."""
+
+    topology: Topology
+    host: HostHandle
+    version: DpdkVersion
+    vm_name: str
+    images: dict[str, GuestImage | None] = field(default_factory=dict)
+    bridge: TapBridge | None = None
+    vm: VirtualMachine | None = None
+    pmd: TestPmd | None = None
+    queues: int = 1
+    lro: bool = True
+    rx_cksum: bool = True
+    tap: str | None = None
+    where: str = ""
+    nic_driver: str | None = None
+    reconfig_output: str = ""
+    _services: list[str] = field(default_factory=list)  # kernel-side programs started
+    # (what the guide ran, what ran here), in order, for the report
+    drift: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def spec(self) -> Vm:
+        """The guest the guide runs in on this topology."""
+        return self.topology.vms[self.vm_name]
+
+    @property
+    def nic(self) -> VmNic:
+        """The guest's NIC that plays the guide's physical NIC."""
+        return self.spec.nics[0]
+
+    @property
+    def testpmd(self) -> TestPmd:
+        """The guide's testpmd."""
+        assert self.pmd is not None, "testpmd is not running"
+        return self.pmd
+
+    @property
+    def guest(self) -> VirtualMachine:
+        """The guest."""
+        assert self.vm is not None, "the VM is not started"
+        return self.vm
+
+    def run(self, command: str) -> str:
+        """A shell command in the kernel the tap lives in; its output."""
+        return self.guest.shell.check(command)
+
+    # -- where it runs -------------------------------------------------------------------
+
+    def host_has_vhost_net(self) -> bool:
+        """Whether the host's kernel offers /dev/vhost-net to its processes."""
+        return self.host.session.run(["test", "-c", "/dev/vhost-net"], check=False).ok
+
+    def guest_has_vhost_net(self) -> bool:
+        """Whether the guest's kernel offers /dev/vhost-net (vhost_net loaded)."""
+        status, _ = self.guest.shell.run("test -c /dev/vhost-net")
+        return status == 0
+
+    # -- prerequisites: the bridge, the guest, DPDK in it ---------------------------------
+
+    def start_guest(self, boot_timeout: float = 120) -> VirtualMachine:
+        """The guest with its NIC on a tap bridged with the host's NIC port."""
+        self.where = (
+            f"in VM {self.vm_name} on {self.host.name}"
+            + (
+                ""
+                if self.host_has_vhost_net()
+                else f": {self.host.name} has no /dev/vhost-net (a network namespace of "
+                "this machine), the guest's kernel has vhost_net and tun"
+            )
+            + f"; the guest's {self.nic.model} NIC ({self.nic.queues} queue pair(s)) is "
+            "the guide's physical NIC"
+        )
+        self.bridge = bridge_for(self.host, self.nic, "br7")
+        self.bridge.create()
+        self.drift += self.bridge.steps
+        self.vm = vm_on(
+            self.host,
+            self.spec,
+            f"{self.vm_name}",
+            self.images,
+            self.topology.dpdk.testpmd,
+            backends={self.nic.id: self.bridge.tap},
+        )
+        self.vm.start()
+        self.vm.wait_for_shell(timeout=boot_timeout)
+        return self.vm
+
+    def set_up_dpdk(self) -> str | None:
+        """7.1 step 1: hugepages and the NIC bound for DPDK; returns the NIC's driver.
+
+        IPv6 is turned off for interfaces made from now on, so that the tap's kernel sends
+        nothing of its own (router solicitations, MLD) into the counted traffic.
+        """
+        self.drift.append(guest_dpdk.reserve_hugepages(self.guest, self.spec.guest_hugepages))
+        address = guest_dpdk.guest_pci(self.nic)
+        self.drift.append(guest_dpdk.bind_for_dpdk(self.guest, self.spec, address))
+        self.run("echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6")
+        self.drift.append(
+            ("(nothing)", "sysctl net.ipv6.conf.default.disable_ipv6=1: no IPv6 chatter on tap0")
+        )
+        return guest_dpdk.bound_driver(self.guest, address)
+
+    # -- 7.1 step 2: testpmd with the NIC and virtio_user on vhost-net ----------------------
+
+    def vdev(self) -> str:
+        """The guide's virtio_user devargs for this queue count."""
+        queues = f",queues={self.queues}" if self.queues > 1 else ""
+        return f"virtio_user0,path=/dev/vhost-net{queues},queue_size={QUEUE_SIZE}"
+
+    def testpmd_argv(self) -> list[str]:
+        """The guide's testpmd line as the DPDK under test runs it in the guest."""
+        binary = self.spec.testpmd or self.topology.dpdk.testpmd
+        eal = EalOptions(
+            lcores="0-1",
+            allow=[guest_dpdk.guest_pci(self.nic)],
+            vdevs=[self.vdev()],
+            log_level=[NEGOTIATION_LOG_LEVEL],
+        )
+        app = TestPmdOptions(
+            rxd=QUEUE_SIZE,
+            txd=QUEUE_SIZE,
+            rxq=self.queues if self.queues > 1 else None,
+            txq=self.queues if self.queues > 1 else None,
+            total_num_mbufs=GUEST_MBUFS,
+            txqflags="0x0",
+            disable_hw_vlan=True,
+            enable_lro=self.lro,
+        )
+        notes: list[str] = []
+        argv = testpmd_argv(binary, eal, app, self.version, notes)
+        guide = translate_guide_command(GUIDE_TESTPMD[self.queues], self.version, binary)
+        self.drift.append(
+            (
+                GUIDE_TESTPMD[self.queues],
+                " ".join(argv) + "  (" + "; ".join([*guide.changes, *notes]) + "; -l 0-1: "
+                "the guest's CPUs; -a: the guest NIC; virtio init logs at debug: the "
+                "negotiated features"
+                + ("; --enable-rx-cksum: on virtio_user0 alone, see below)" if self.rx_cksum
+                   else "; without --enable-rx-cksum)")
+                + ("" if self.lro else "; without --enable-lro"),
+            )
+        )  # fmt: skip
+        return argv
+
+    def start_testpmd(self) -> TestPmd:
+        """7.1 step 2: testpmd with the NIC port and virtio_user0 on /dev/vhost-net.
+
+        --enable-rx-cksum asks every port for IPv4, UDP and TCP Rx checksum offloads, and
+        no virtio port of DPDK 22.11 has the IPv4 one (measured: "requested Rx offloads 0x1e
+        doesn't match Rx offloads capabilities 0x221d", then "Fail to configure port 0").
+        What negotiates GUEST_CSUM is the UDP/TCP checksum offload of virtio_user0, so that
+        is what is configured, on that port alone, before forwarding starts.
+        """
+        self.reconfig_output = ""
+        self.pmd = self.guest.launch_testpmd(self.testpmd_argv(), version=self.version)
+        if self.rx_cksum:
+            commands = [
+                f"port stop {USER_PORT}",
+                f"port config {USER_PORT} rx_offload udp_cksum on",
+                f"port config {USER_PORT} rx_offload tcp_cksum on",
+                f"port start {USER_PORT}",
+            ]
+            self.reconfig_output = "\n".join(self.pmd.command(c) for c in commands)
+            self.drift.append(("--enable-rx-cksum", "; ".join(commands)))
+        return self.pmd
+
+    def start_forwarding(self) -> None:
+        """7.1 "Start testpmd": `start` (io forwarding, the NIC and the tap paired)."""
+        self.testpmd.start()
+
+    def ports(self) -> dict[int, PortInfo]:
+        """`show port info` of the NIC port and the virtio_user port."""
+        return {p: self.testpmd.show_port_info(p) for p in (NIC_PORT, USER_PORT)}
+
+    def negotiation(self) -> Negotiation | None:
+        """virtio_user0's last feature negotiation, from the PMD's log.
+
+        Its own re-configuration (the Rx checksum offloads) if that renegotiated; else its
+        configuration at startup ("Configuring Port 1") if that did; else its probe.
+        """
+        return port_negotiation(self.testpmd.startup_output, USER_PORT, self.reconfig_output)
+
+    def user_queue_sizes(self) -> list[int]:
+        """The sizes of virtio_user0's virtqueues, from the PMD's init log (queue_size)."""
+        return vdev_queue_sizes(self.testpmd.startup_output)
+
+    def vhost_threads(self) -> list[str]:
+        """The vhost-net kernel threads serving testpmd ("Each queue ... by a kthread")."""
+        out = self.run("ps | grep -F '[vhost-'; true")
+        return re.findall(r"\[vhost-\d+\]", out)
+
+    # -- 7.1 "Configure IP address and start tap" -----------------------------------------
+
+    def find_tap(self, timeout: float = TAP_TIMEOUT_S) -> str | None:
+        """The tap the kernel made for virtio_user0 (tap0, tap1...); None if none came."""
+        deadline = time.monotonic() + timeout
+        while True:
+            taps = [t for t in tap_names(self.run) if t.startswith("tap")]
+            if taps:
+                self.tap = taps[0]
+                return self.tap
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.3)
+
+    def configure_tap(self) -> None:
+        """The guide's `ifconfig tap0 1.1.1.1/24 up`, with the lab's address."""
+        assert self.tap is not None, "no tap yet: find_tap() first"
+        # busybox's ifconfig takes no prefix length: the same address and mask, spelled out
+        ran = f"ifconfig {self.tap} {TAP_ADDRESS} netmask {TAP_NETMASK} up"
+        self.run(ran)
+        self.drift.append(("ifconfig tap0 1.1.1.1/24 up", ran))
+
+    def tap_interface(self) -> KernelInterface:
+        """The tap as its kernel shows it (flags, address, queues, offloads)."""
+        assert self.tap is not None, "no tap yet: find_tap() first"
+        return read_interface(self.run, self.tap)
+
+    def route_back(self, gateway_mac: str) -> None:
+        """Make the kernel send traffic for ROUTED_NET back out of the tap, to gateway_mac.
+
+        As DPDK's exceptional-path test plan does: a route through a gateway on the tap's
+        subnet whose neighbour entry is fixed to the TG's MAC, and IPv4 forwarding on.
+        """
+        assert self.tap is not None, "no tap yet: find_tap() first"
+        self.run("echo 1 > /proc/sys/net/ipv4/ip_forward")
+        self.run(f"arp -i {self.tap} -s {ROUTE_GATEWAY} {gateway_mac}")
+        self.run(f"ip route replace {ROUTED_NET} via {ROUTE_GATEWAY} dev {self.tap}")
+
+    def start_udp_echo(self, port: int) -> None:
+        """A UDP socket on the tap's address that sends back each datagram it receives."""
+        self.run(
+            f"(setsid socat UDP4-RECVFROM:{port},bind={TAP_ADDRESS},fork PIPE "
+            "</dev/null >/dev/null 2>&1 &)"
+        )
+        self._services.append("socat")
+
+    def kernel_sends(self, peer_mac: str, pings: int, datagrams: int, delay: float) -> None:
+        """After `delay` s, the kernel sends to the TG: ICMP echo requests, UDP datagrams.
+
+        The TG has no address in the tap's subnet, so its MAC is given to the kernel as a
+        fixed neighbour entry. Runs in the background: the caller captures meanwhile.
+        """
+        assert self.tap is not None, "no tap yet: find_tap() first"
+        self.run(f"arp -i {self.tap} -s {PEER_ADDRESS} {peer_mac}")
+        udp = (
+            f"for i in $(seq {datagrams}); do echo {KERNEL_PAYLOAD} $i | "
+            f"socat - UDP4-SENDTO:{PEER_ADDRESS}:{KERNEL_UDP_PORT}; done"
+        )
+        ping = f"ping -c {pings} -i 0.2 -W 1 {PEER_ADDRESS}"
+        self.run(f"( ( sleep {delay}; {ping}; {udp} ) </dev/null >/dev/null 2>&1 & )")
+
+    # -- counters -----------------------------------------------------------------------
+
+    def clear_stats(self) -> None:
+        """Zero both ports' counters and extended counters."""
+        self.testpmd.clear_port_stats()
+        self.testpmd.clear_port_xstats()
+
+    def stats(self) -> dict[int, PortStats]:
+        """Both ports' counters."""
+        return {p: self.testpmd.show_port_stats(p) for p in (NIC_PORT, USER_PORT)}
+
+    def queue_packets(self, port: int) -> dict[str, list[int]]:
+        """Per-queue good packets of a port: {"rx": [q0, q1...], "tx": [...]}."""
+        xstats = self.testpmd.show_port_xstats(port)
+        return {
+            d: [xstats.get(f"{d}_q{q}_good_packets", 0) for q in range(self.queues)]
+            for d in ("rx", "tx")
+        }
+
+    # -- the report and the end ---------------------------------------------------------
+
+    def attach_setup(self) -> None:
+        """Where the guide ran and what ran in place of each guide command."""
+        attach_text("where the guide ran", self.where)
+        attach_table("guide vs ran", ["guide", "ran here"], self.drift)
+
+    def restart_testpmd(self, *, lro: bool, rx_cksum: bool) -> None:
+        """Restart testpmd with or without the guide's offload options; set the tap up."""
+        self.stop_testpmd()
+        self.lro, self.rx_cksum = lro, rx_cksum
+        self.start_testpmd()
+        self.start_forwarding()
+        if self.find_tap() is not None:
+            self.configure_tap()
+
+    def stop_testpmd(self) -> None:
+        """Quit testpmd (the kernel removes the tap with it) and the tap's services."""
+        if self.vm is not None:
+            for program in self._services:
+                self.vm.shell.run(f"killall {program}")
+        self._services.clear()
+        if self.pmd is not None:
+            try:
+                attach_text(f"guest testpmd (queues={self.queues})", self.pmd.shell.transcript)
+            except Exception as exc:  # noqa: BLE001 - reporting must not stop teardown
+                log.warning("could not attach testpmd transcript: %s", exc)
+            self.pmd.close()
+            self.pmd = None
+            self.tap = None
+
+    def close(self) -> None:
+        """Quit testpmd, stop the guest, remove the bridge; never raises."""
+        try:
+            self.stop_testpmd()
+        finally:
+            close_vms([self.vm])
+            self.vm = None
+            if self.bridge is not None:
+                self.bridge.close()

@@ -1,0 +1,69 @@
+"""DPDK set up inside a guest, as the guides' setup_dpdk_in_vm.sh does, over its shell.
+
+Each function that changes the guest returns (what the guide ran, what ran here), so a
+scenario can put both in its report.
+"""
+
+from __future__ import annotations
+
+import re
+
+from framework.config.model import Vm, VmNic
+from framework.virt.vm import VirtualMachine
+
+HUGEPAGES_2M = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+
+
+def guest_pci(nic: VmNic) -> str:
+    """The guest PCI address of a NIC (its fixed slot)."""
+    assert nic.slot is not None, f"NIC {nic.id} needs a fixed 'slot'"
+    return f"0000:00:{nic.slot:02x}.0"
+
+
+def dpdk_driver(spec: Vm) -> str:
+    """The kernel driver guest NICs are bound to for DPDK.
+
+    The built-in guest has uio_pci_generic (no IOMMU in the guest, and igb_uio is out of
+    tree); a disk-image guest gets vfio-pci in no-IOMMU mode, which also takes VFs
+    (uio_pci_generic cannot: VFs have no legacy interrupt).
+    """
+    return "uio_pci_generic" if spec.image == "builtin" else "vfio-pci"
+
+
+def reserve_hugepages(vm: VirtualMachine, pages: int) -> tuple[str, str]:
+    """2 MB hugepages for DPDK in the guest."""
+    vm.shell.check(f"echo {pages} > {HUGEPAGES_2M}")
+    return f"echo 1024 > {HUGEPAGES_2M}", f"echo {pages} > {HUGEPAGES_2M} (the guest's memory)"
+
+
+def hugepages_total(vm: VirtualMachine) -> int:
+    """HugePages_Total in the guest."""
+    out = vm.shell.check("grep HugePages_Total /proc/meminfo")
+    return int(out.split()[-1])
+
+
+def bind_for_dpdk(vm: VirtualMachine, spec: Vm, *addresses: str) -> tuple[str, str]:
+    """Bind guest NICs for DPDK, as the guide's dpdk-devbind.py -b igb_uio does."""
+    listed = " ".join(addresses)
+    if spec.image == "builtin":
+        ran = f"howto-bind {listed}"
+        vm.shell.check(ran)
+    else:
+        ran = (
+            "modprobe vfio enable_unsafe_noiommu_mode=1; modprobe vfio-pci; "
+            f"dpdk-devbind.py -b vfio-pci {listed}"
+        )
+        vm.shell.check(ran, timeout=60)
+    return (
+        f"rmmod virtio-pci ixgbevf; insmod igb_uio.ko; dpdk-devbind.py -b igb_uio {listed}",
+        f"{ran} ({dpdk_driver(spec)}: igb_uio is out of tree)",
+    )
+
+
+def bound_driver(vm: VirtualMachine, address: str) -> str | None:
+    """The kernel driver a guest PCI device is bound to; None if unbound or absent."""
+    link = f"/sys/bus/pci/devices/{address}/driver"
+    _, out = vm.shell.run(f'echo "driver=$(basename "$(readlink {link})")"')
+    # The console may still hold a prompt from before: read the marked line only.
+    found = re.search(r"driver=(\S*)", out)
+    return found.group(1) if found and found.group(1) not in ("", ".") else None

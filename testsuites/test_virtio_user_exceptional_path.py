@@ -1,0 +1,394 @@
+"""Guide 7: virtio_user as the exceptional path, vhost-net backend (chapter 7).
+
+testpmd pairs a NIC port with virtio_user0 on /dev/vhost-net; the kernel makes a tap for
+it (tap0), which gets an address and is brought up (7.1). With io forwarding, frames from
+the outside reach the kernel's stack through the tap, and what the kernel sends out of the
+tap leaves through the NIC. Both of the guide's forms run: one queue, and `queues=2` with
+`--txq=2 --rxq=2`.
+
+On the virtual lab the hosts have no /dev/vhost-net, so the guide runs in a guest whose
+kernel has vhost_net, with the guest's virtio-net NIC as the physical port (the report's
+"where the guide ran" says so).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import allure
+import pytest
+from scapy.layers.inet import ICMP, IP, UDP
+from scapy.layers.l2 import ARP, Ether
+from scapy.packet import Raw
+
+from framework.dpdk.virtio import VirtioNetFeature
+from framework.lab.hosts import HostHandle
+from framework.report.attach import attach_table, attach_text, step
+from framework.scenarios.exceptional_path import (
+    KERNEL_PAYLOAD,
+    KERNEL_UDP_PORT,
+    NIC_PORT,
+    PEER_ADDRESS,
+    QUEUE_SIZE,
+    TAP_ADDRESS,
+    USER_PORT,
+    ExceptionalPath,
+)
+from framework.traffic.generator import TrafficGenerator
+from framework.traffic.verify import verify_answers
+
+pytestmark = [
+    pytest.mark.virtio,
+    pytest.mark.vhost,
+    pytest.mark.vms("exception_vm"),
+    allure.parent_suite("DPDK HowTo guides"),
+    allure.suite("7 Virtio_user as exceptional path (vhost-net)"),
+]
+
+FORMS = [pytest.param(1, id="single-queue"), pytest.param(2, id="two-queues")]
+UDP_ECHO_PORT = 7  # the kernel's echo socket on the tap's address
+REQUESTS_PPS = 200
+
+
+@pytest.fixture(scope="module")
+def guest(topology, host_server_1: HostHandle, dpdk_version) -> Iterator[ExceptionalPath]:
+    """The guest the guide runs in, DPDK set up in it (7.1 step 1)."""
+    setup = ExceptionalPath(topology, host_server_1, dpdk_version, "exception_vm")
+    try:
+        with step("Prerequisites: a kernel with vhost_net; the guest and its NIC"):
+            setup.start_guest()
+            if not setup.guest_has_vhost_net():
+                pytest.skip(f"the guest of {host_server_1.name} has no /dev/vhost-net")
+        with step("7.1 step 1: bind a NIC for DPDK (uio_pci_generic in the guest)"):
+            setup.nic_driver = setup.set_up_dpdk()
+        yield setup
+    finally:
+        setup.close()
+
+
+@pytest.fixture(scope="module", params=FORMS)
+def guide7(request: pytest.FixtureRequest, guest: ExceptionalPath) -> Iterator[ExceptionalPath]:
+    """7.1 steps 2-4 in one of the guide's two forms: testpmd, start, the tap configured."""
+    guest.queues = request.param
+    guest.lro = guest.rx_cksum = True
+    try:
+        with step(f"7.1 step 2: run testpmd with virtio_user0 on /dev/vhost-net ({guest.vdev()})"):
+            guest.start_testpmd()
+        with step("7.1: start (io forwarding between the NIC and virtio_user0)"):
+            guest.start_forwarding()
+        with step("7.1: configure the tap's IP address and bring it up"):
+            if guest.find_tap() is not None:
+                guest.configure_tap()
+        guest.attach_setup()
+        yield guest
+    finally:
+        guest.stop_testpmd()
+
+
+@pytest.fixture
+def tg_port(tg_host: HostHandle) -> str:
+    return tg_host.data_port(0).interface
+
+
+def test_the_kernel_makes_a_tap_for_virtio_user(guide7: ExceptionalPath) -> None:
+    """testpmd has the NIC and virtio_user0; the kernel made tap0, addressed and up.
+
+    Steps:
+        7.1 step 2 (testpmd with the NIC and virtio_user0), `start`, `ifconfig tap0 ... up`.
+        show port info of both ports; read the tap from sysfs and `ip addr`.
+
+    Verify:
+        Port 0 is the NIC and port 1 virtio_user0, both links up, with the form's queue
+        count; the kernel made a tap (tap0...), a tap device with the virtio-net header
+        and a queue per virtio_user queue, each served by a vhost kernel thread;
+        virtio_user0's virtqueues have queue_size entries; after ifconfig the tap is up
+        with the address.
+    """
+    with step("show port info: the NIC and virtio_user0"):
+        ports = guide7.ports()
+        attach_table(
+            "testpmd ports",
+            ["port", "device", "driver", "link", "rx queues", "tx queues"],
+            [[p, i.device_name, i.driver, i.link_status, i.nb_rx_queues, i.nb_tx_queues]
+             for p, i in ports.items()],
+        )  # fmt: skip
+        assert "virtio_user0" in ports[USER_PORT].device_name, (
+            f"guide: port 1 is virtio_user0; got {ports[USER_PORT].device_name}"
+        )
+        for port, info in ports.items():
+            assert info.link_up, f"guide: testpmd's port {port} ({info.device_name}) link up"
+            assert (info.nb_rx_queues, info.nb_tx_queues) == (guide7.queues, guide7.queues), (
+                f"guide: --rxq/--txq={guide7.queues}: port {port} has "
+                f"{info.nb_rx_queues}/{info.nb_tx_queues} rx/tx queues"
+            )
+    with step("The kernel made a tap for virtio_user0; ifconfig gave it the address, up"):
+        assert guide7.tap is not None, "guide: the kernel makes a tap (tap0) for virtio_user0"
+        tap = guide7.tap_interface()
+        attach_text("the tap as the kernel shows it", repr(tap))
+        assert tap.is_tap, f"{tap.name} is a tap device (tun_flags {tap.tun_flags:#x})"
+        assert (tap.rx_queues, tap.tx_queues) == (guide7.queues, guide7.queues), (
+            f"guide: queues={guide7.queues}, each served by the kernel: {tap.name} has "
+            f"{tap.rx_queues} rx / {tap.tx_queues} tx queues"
+        )
+        assert tap.vnet_hdr, (
+            f"{tap.name} carries the virtio-net header vhost-net needs for offloads "
+            f"(tun_flags {tap.tun_flags:#x})"
+        )
+        assert tap.admin_up, f"guide: `ifconfig {tap.name} ... up` brings it up"
+        threads = guide7.vhost_threads()
+        assert len(threads) == guide7.queues, (
+            f"guide: each queue is served by a kthread; {guide7.queues} queue(s), vhost "
+            f"threads: {threads}"
+        )
+        sizes = guide7.user_queue_sizes()
+        attach_text("virtio_user0 virtqueue sizes (PMD init log)", str(sizes))
+        assert sizes and all(size == QUEUE_SIZE for size in sizes), (
+            f"guide: queue_size={QUEUE_SIZE}: virtio_user0's virtqueues have {sizes} entries"
+        )
+        assert f"{TAP_ADDRESS}/24" in tap.addresses, (
+            f"guide: ifconfig gives {tap.name} {TAP_ADDRESS}/24; it has {tap.addresses}"
+        )
+
+
+def test_lro_and_rx_cksum_negotiate_the_guest_offloads(guide7: ExceptionalPath) -> None:
+    """--enable-lro negotiates GUEST_TSO4/GUEST_TSO6, --enable-rx-cksum GUEST_CSUM.
+
+    Steps:
+        testpmd as the guide runs it (--enable-lro --enable-rx-cksum); read the features
+        virtio_user0 negotiated with vhost-net (the PMD's debug log), and the offloads the
+        kernel set on the tap (`ethtool -k`).
+
+    Verify:
+        The negotiated features include GUEST_TSO4, GUEST_TSO6 and GUEST_CSUM; the tap has
+        checksum offload and TCP segmentation offload on (what the kernel does with them:
+        hand DPDK large, not yet checksummed TCP frames).
+    """
+    with step("The features virtio_user0 negotiated with vhost-net"):
+        negotiation = guide7.negotiation()
+        assert negotiation is not None, "testpmd logged no virtio feature negotiation"
+        attach_text("negotiated features", ", ".join(negotiation.names))
+        for feature, option in (
+            (VirtioNetFeature.GUEST_TSO4, "--enable-lro"),
+            (VirtioNetFeature.GUEST_TSO6, "--enable-lro"),
+            (VirtioNetFeature.GUEST_CSUM, "--enable-rx-cksum"),
+        ):
+            assert negotiation.has(feature), (
+                f"guide: {option} negotiates VIRTIO_NET_F_{feature.name}; negotiated: "
+                f"{', '.join(negotiation.names)}"
+            )
+    with step("The tap's offloads follow them"):
+        tap = guide7.tap_interface()
+        attach_table("tap offloads (ethtool -k)", ["offload", "on"], sorted(tap.offloads.items()))
+        for offload in ("tx-checksumming", "tcp-segmentation-offload"):
+            assert tap.offloads.get(offload), (
+                f"the kernel sets {offload} on {tap.name} from the negotiated features; "
+                f"ethtool -k: {tap.offloads.get(offload)}"
+            )
+
+
+def test_the_kernel_answers_through_dpdk(
+    guide7: ExceptionalPath, traffic_generator: TrafficGenerator, tg_port: str
+) -> None:
+    """Frames from the TG reach the kernel's stack through the tap; its answers come back.
+
+    Steps:
+        From the TG: an ARP request for the tap's address, ICMP echo requests to it, and
+        UDP datagrams to an echo socket listening on it.
+
+    Verify:
+        Each request is answered exactly once (ARP reply, echo reply, the datagram echoed
+        back), through the tap, DPDK and the NIC; testpmd's counters: the NIC received and
+        virtio_user0 sent into the kernel every request, virtio_user0 received and the NIC
+        sent every frame the kernel sent, and the TG received them all.
+    """
+    tg_mac = traffic_generator.mac_of(tg_port)
+    tap_mac = guide7.tap_interface().mac
+    guide7.start_udp_echo(UDP_ECHO_PORT)
+    arp = Ether(src=tg_mac, dst="ff:ff:ff:ff:ff:ff") / ARP(
+        op=1, hwsrc=tg_mac, psrc=PEER_ADDRESS, pdst=TAP_ADDRESS
+    )
+    to_tap = Ether(src=tg_mac, dst=tap_mac) / IP(src=PEER_ADDRESS, dst=TAP_ADDRESS)
+    pings = [to_tap / ICMP(id=7, seq=i) / Raw(b"howto-7 ping %d" % i) for i in range(8)]
+    datagrams = [
+        to_tap / UDP(sport=40000 + i, dport=UDP_ECHO_PORT) / Raw(b"howto-7 udp %d" % i)
+        for i in range(8)
+    ]
+    guide7.clear_stats()
+    with step("ARP: who has the tap's address? The kernel answers through DPDK"):
+        answered = verify_answers(traffic_generator, [arp], tg_port, tg_port, what="ARP reply")
+        frames = list(answered.frames)
+    with step("ICMP echo to the tap's address: every request answered once"):
+        answered = verify_answers(
+            traffic_generator, pings, tg_port, tg_port, pps=REQUESTS_PPS, what="echo reply"
+        )
+        frames += answered.frames
+    with step("UDP to a socket listening on the tap's address: every datagram echoed back"):
+        answered = verify_answers(
+            traffic_generator, datagrams, tg_port, tg_port, pps=REQUESTS_PPS, what="UDP echo"
+        )
+        frames += answered.frames
+    with step("testpmd's counters match what the TG sent and received"):
+        sent = 1 + len(pings) + len(datagrams)
+        from_kernel = sum(1 for f in frames if f.packet.src == tap_mac)
+        _check_counters(guide7, sent, from_kernel)
+
+
+def _check_counters(guide7: ExceptionalPath, into_kernel: int, from_kernel: int) -> None:
+    stats = guide7.stats()
+    nic, user = stats[NIC_PORT], stats[USER_PORT]
+    attach_table(
+        "port counters",
+        ["port", "RX packets", "TX packets", "TG"],
+        [
+            ["0 (NIC)", nic.rx_packets, nic.tx_packets, f"sent {into_kernel}"],
+            ["1 (virtio_user0)", user.rx_packets, user.tx_packets, f"received {from_kernel}"],
+        ],
+    )
+    assert nic.rx_packets == into_kernel, (
+        f"the NIC port received {nic.rx_packets} frames; the TG sent {into_kernel}"
+    )
+    assert user.tx_packets == into_kernel, (
+        f"guide: all traffic from the NIC is forwarded into the kernel: virtio_user0 sent "
+        f"{user.tx_packets} of {into_kernel}"
+    )
+    assert user.rx_packets == from_kernel, (
+        f"virtio_user0 received {user.rx_packets} frames from the kernel; the TG received "
+        f"{from_kernel} from the tap"
+    )
+    assert nic.tx_packets == from_kernel, (
+        f"guide: all traffic on the tap is sent out from the NIC: the NIC port sent "
+        f"{nic.tx_packets}, the TG received {from_kernel} from the tap"
+    )
+
+
+def test_what_the_kernel_sends_leaves_through_the_nic(
+    guide7: ExceptionalPath, traffic_generator: TrafficGenerator, tg_port: str
+) -> None:
+    """Traffic the kernel sends out of the tap leaves through the NIC and reaches the TG.
+
+    Steps:
+        In the kernel the tap belongs to: ping the TG's address 5 times, and send it 5 UDP
+        datagrams; capture at the TG meanwhile.
+
+    Verify:
+        The TG receives the 5 echo requests and the 5 datagrams (with their payloads) from
+        the tap's MAC; virtio_user0 received and the NIC sent exactly the frames the TG got
+        from the tap.
+    """
+    tap_mac = guide7.tap_interface().mac
+    count = 5
+    guide7.clear_stats()
+    with step(f"The kernel pings the TG {count} times and sends it {count} UDP datagrams"):
+        guide7.kernel_sends(traffic_generator.mac_of(tg_port), count, count, delay=1.0)
+        capture = traffic_generator.exchange(
+            tg_port, [], [tg_port], expect=2 * count, timeout=8.0, idle=1.0
+        )
+        frames = [f for f in capture.frames(tg_port) if f.packet.src == tap_mac]
+        attach_table(
+            "frames from the tap at the TG",
+            ["time", "frame"],
+            [[f"{f.time:.3f}", f.packet.summary()] for f in frames],
+        )
+    with step("The TG received every echo request and datagram the kernel sent"):
+        pings = [f for f in frames if ICMP in f.packet and f.packet[ICMP].type == 8]
+        datagrams = [
+            f for f in frames
+            if UDP in f.packet and f.packet[UDP].dport == KERNEL_UDP_PORT
+            and KERNEL_PAYLOAD.encode() in bytes(f.packet[UDP].payload)
+        ]  # fmt: skip
+        assert len(pings) == count, (
+            f"guide: traffic on the tap is sent out from the NIC: the kernel pinged {count} "
+            f"times, the TG saw {len(pings)} echo requests"
+        )
+        assert len(datagrams) == count, (
+            f"the kernel sent {count} UDP datagrams to the TG, which saw {len(datagrams)}"
+        )
+    with step("testpmd's counters: what left the tap is what the TG received"):
+        _check_counters(guide7, 0, len(frames))
+
+
+def test_both_queues_carry_traffic(
+    guide7: ExceptionalPath, traffic_generator: TrafficGenerator, tg_port: str
+) -> None:
+    """With queues=2, both queues of both ports carry traffic, each way.
+
+    Steps:
+        32 UDP flows (different source ports) from the TG to the echo socket on the tap.
+
+    Verify:
+        Each flow is echoed back; every queue of the NIC port and of virtio_user0 received
+        and sent frames.
+    """
+    if guide7.queues < 2:
+        pytest.skip("the guide's single-queue form has one queue per port")
+    tg_mac = traffic_generator.mac_of(tg_port)
+    tap_mac = guide7.tap_interface().mac
+    guide7.start_udp_echo(UDP_ECHO_PORT)
+    to_tap = Ether(src=tg_mac, dst=tap_mac) / IP(src=PEER_ADDRESS, dst=TAP_ADDRESS)
+    flows = [
+        to_tap / UDP(sport=41000 + i, dport=UDP_ECHO_PORT) / Raw(b"howto-7 flow %d" % i)
+        for i in range(32)
+    ]
+    guide7.clear_stats()
+    with step("32 UDP flows to the tap's echo socket, each echoed back"):
+        verify_answers(
+            traffic_generator, flows, tg_port, tg_port, pps=REQUESTS_PPS, what="UDP echo"
+        )
+    with step("Every queue of both ports carried traffic"):
+        per_port = {p: guide7.queue_packets(p) for p in (NIC_PORT, USER_PORT)}
+        rows = [
+            [q, *(per_port[p][d][q] for p in (NIC_PORT, USER_PORT) for d in ("rx", "tx"))]
+            for q in range(guide7.queues)
+        ]
+        attach_table(
+            "per-queue packets",
+            ["queue", "NIC RX", "NIC TX", "virtio_user0 RX", "virtio_user0 TX"],
+            rows,
+        )
+        for q, *counts in rows:
+            assert all(counts), (
+                f"guide: queues={guide7.queues}: queue {q} carried no traffic on some side "
+                f"(NIC RX, NIC TX, virtio_user0 RX, TX = {counts}) for 32 flows"
+            )
+
+
+def test_without_the_options_the_guest_offloads_are_not_negotiated(
+    guide7: ExceptionalPath,
+) -> None:
+    """The offload check's control: without --enable-lro/--enable-rx-cksum, no offloads.
+
+    Steps:
+        testpmd again without --enable-lro and without the Rx checksum offloads; read the
+        negotiated features and the tap's offloads; then testpmd as the guide runs it.
+
+    Verify:
+        Without the options GUEST_TSO4, GUEST_TSO6 and GUEST_CSUM are not negotiated and
+        the tap has no TCP segmentation offload; with them back, they are.
+    """
+    if guide7.queues > 1:
+        pytest.skip("once is enough: the single-queue form checks it")
+    try:
+        with step("testpmd without --enable-lro and --enable-rx-cksum"):
+            guide7.restart_testpmd(lro=False, rx_cksum=False)
+            negotiation = guide7.negotiation()
+            assert negotiation is not None, "testpmd logged no virtio feature negotiation"
+            attach_text("negotiated features", ", ".join(negotiation.names))
+            offered = [
+                f.name for f in (
+                    VirtioNetFeature.GUEST_TSO4, VirtioNetFeature.GUEST_TSO6,
+                    VirtioNetFeature.GUEST_CSUM,
+                )
+                if negotiation.has(f)
+            ]  # fmt: skip
+            assert not offered, f"without the options nothing asks for {offered}"
+            tap = guide7.tap_interface()
+            assert not tap.offloads.get("tcp-segmentation-offload"), (
+                f"without GUEST_TSO4/6 the kernel hands {tap.name} no TSO frames"
+            )
+    finally:
+        with step("testpmd as the guide runs it again"):
+            guide7.restart_testpmd(lro=True, rx_cksum=True)
+    negotiation = guide7.negotiation()
+    assert negotiation is not None and negotiation.has(VirtioNetFeature.GUEST_TSO4), (
+        "with --enable-lro back, GUEST_TSO4 is negotiated again"
+    )
