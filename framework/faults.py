@@ -228,6 +228,19 @@ def _kill_dest_qemu(migration: Any) -> None:
 GUIDE6 = "framework.scenarios.container_networking:ContainerNetworking"
 GUIDE2 = "framework.scenarios.vhost_user_migration:VhostUserMigration"
 GUIDE1 = "framework.scenarios.sriov_bond_migration:SriovBondMigration"
+GUIDE7 = "framework.scenarios.exceptional_path:ExceptionalPath"
+
+
+def _tap_left_down(setup: Any, *_: Any) -> None:
+    # ifconfig gave the address; the tap goes down again, as if `up` had been left out.
+    setup.run(f"ip link set {setup.tap} down")
+
+
+def _exceptional_path_forwards_nothing(setup: Any, *_: Any) -> None:
+    setup.testpmd.stop()
+    setup.testpmd.set_fwd("rxonly")
+    setup.testpmd.start()
+
 
 FAULTS: dict[str, Fault] = {
     f.name: f
@@ -310,6 +323,18 @@ FAULTS: dict[str, Fault] = {
             "guide 1: host_server_2's tap toward the VM goes down right after the migration",
             f"{GUIDE1}.migrate",
             _traffic_stops_after_migration,
+        ),
+        Fault(
+            "tap-left-down",
+            "guide 7: the kernel's tap is given its address but left down",
+            f"{GUIDE7}.configure_tap",
+            _tap_left_down,
+        ),
+        Fault(
+            "exceptional-path-forwards-nothing",
+            "guide 7: testpmd receives on both ports but never transmits (rxonly)",
+            f"{GUIDE7}.start_forwarding",
+            _exceptional_path_forwards_nothing,
         ),
         Fault(
             "kill-host-testpmd",

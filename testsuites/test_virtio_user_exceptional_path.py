@@ -31,9 +31,11 @@ from framework.scenarios.exceptional_path import (
     PEER_ADDRESS,
     QUEUE_SIZE,
     TAP_ADDRESS,
+    TSO_MSS,
     USER_PORT,
     ExceptionalPath,
 )
+from framework.traffic import tcp
 from framework.traffic.generator import TrafficGenerator
 from framework.traffic.verify import verify_answers
 
@@ -350,6 +352,85 @@ def test_both_queues_carry_traffic(
                 f"guide: queues={guide7.queues}: queue {q} carried no traffic on some side "
                 f"(NIC RX, NIC TX, virtio_user0 RX, TX = {counts}) for 32 flows"
             )
+
+
+def test_tcp_through_the_offloads_both_ways(
+    guide7: ExceptionalPath,
+    tg_host: HostHandle,
+    traffic_generator: TrafficGenerator,
+    tg_port: str,
+) -> None:
+    """TCP between a TG socket and the tap's stack, through checksum and TSO offloads.
+
+    As DPDK's exceptional-path test plan runs it (Test Case 1), with iperf3.
+
+    Steps:
+        testpmd: csum forwarding, TCP checksum and TSO (MSS 1448) on both ports; the TG's
+        port gets an address in the tap's subnet; an iperf3 server on the tap's address;
+        iperf3 from the TG to it, then the other way (-R), MSS 1448.
+
+    Verify:
+        Both directions carry data (Gbit/s in the report). Kernel to TG: virtio_user0
+        receives frames longer than 1518 bytes (GUEST_TSO4: "large packets from kernel can
+        be transmitted to DPDK application") and the NIC port sends them on as TSO ("and
+        further TSOed by physical NIC").
+    """
+    if not tcp.has_iperf3(tg_host.session):
+        pytest.skip(f"{tg_host.name} has no iperf3 (the TG's end of the TCP test)")
+    if not guide7.has_program(tcp.IPERF3):
+        pytest.skip("the guest has no iperf3 (the tap's end of the TCP test)")
+    try:
+        with step("testpmd: csum forwarding with TCP checksum and TSO 1448 on both ports"):
+            commands = guide7.csum_forwarding(traffic_generator.mac_of(tg_port))
+            attach_text("testpmd commands", "\n".join(commands))
+            assert guide7.tap is not None, "the kernel makes the tap again after the restart"
+        guide7.start_iperf3_server()
+        results = []
+        with tcp.peer_address(tg_host.session, tg_port, f"{PEER_ADDRESS}/24"):
+            with step("iperf3: TG -> the tap's stack, MSS 1448"):
+                results.append(tcp.run_client(tg_host.session, TAP_ADDRESS, mss=TSO_MSS))
+            guide7.clear_stats()
+            with step("iperf3: the tap's stack -> TG (-R), MSS 1448"):
+                results.append(
+                    tcp.run_client(tg_host.session, TAP_ADDRESS, reverse=True, mss=TSO_MSS)
+                )
+        attach_table(
+            "TCP through the exceptional path (iperf3)",
+            ["direction", "Gbit/s", "MB received", "seconds", "retransmits"],
+            [
+                [
+                    "TG -> kernel" if r.direction == "client->server" else "kernel -> TG",
+                    f"{r.gbit_s:.3f}", f"{r.bytes_received / 1e6:.1f}", f"{r.seconds:.1f}",
+                    r.retransmits,
+                ]
+                for r in results
+            ],
+        )  # fmt: skip
+        with step("Both directions carried data"):
+            for result in results:
+                assert result.bytes_received > 0, f"TCP {result.direction} carried no data"
+        with step("Kernel -> TG: large frames into DPDK, TSO'd out of the NIC"):
+            from_kernel = guide7.size_counts(USER_PORT, "rx")
+            out_of_nic = guide7.size_counts(NIC_PORT, "tx")
+            attach_table(
+                "frames by size during kernel -> TG",
+                ["counter", "packets", "of which > 1518 bytes"],
+                [
+                    ["virtio_user0 RX", from_kernel[0], from_kernel[1]],
+                    ["NIC TX", out_of_nic[0], out_of_nic[1]],
+                ],
+            )
+            assert from_kernel[1] > 0, (
+                "guide: --enable-lro lets large packets from the kernel reach DPDK; "
+                f"virtio_user0 received {from_kernel[0]} frames, none over 1518 bytes"
+            )
+            assert out_of_nic[1] > 0, (
+                "guide: large packets are further TSOed by the NIC; the NIC port sent "
+                f"{out_of_nic[0]} frames, none over 1518 bytes"
+            )
+    finally:
+        with step("testpmd as the guide runs it again"):
+            guide7.restart_testpmd(lro=True, rx_cksum=True)
 
 
 def test_without_the_options_the_guest_offloads_are_not_negotiated(

@@ -35,6 +35,10 @@ from framework.lab.netdev import KernelInterface, read_interface, tap_names
 from framework.report.attach import attach_table, attach_text
 from framework.scenarios import guest_dpdk
 from framework.scenarios.vms import close_vms, vm_on
+from framework.traffic import tcp
+from framework.traffic.generator import TrafficGenerator
+from framework.traffic.packets import udp_flow
+from framework.traffic.trials import Trial
 from framework.virt.host_net import TapBridge, bridge_for
 from framework.virt.image import GuestImage
 from framework.virt.vm import VirtualMachine
@@ -57,10 +61,12 @@ TAP_ADDRESS, TAP_PREFIX, TAP_NETMASK = "198.18.7.1", 24, "255.255.255.0"
 PEER_ADDRESS = "198.18.7.2"  # the TG's side of the tap's subnet
 # Traffic to ROUTED_NET is routed back out of the tap (the exceptional path both ways),
 # through a gateway whose MAC is set to the TG's, as DPDK's exceptional-path test plan does.
-ROUTED_NET = "198.18.8.0/24"
+ROUTED_NET, ROUTED_PREFIX = "198.18.8.0/24", "198.18.8"
 ROUTE_GATEWAY = "198.18.7.254"
 KERNEL_PAYLOAD = "howto-7-from-the-kernel"
 KERNEL_UDP_PORT = 9007
+TRIAL_S = 2.0  # seconds per rate trial
+TSO_MSS = 1448  # the test plan's `tso set 1448`
 GUEST_MBUFS = 16384  # two ports x 1024 descriptors x 2 queues, with room to spare
 TAP_TIMEOUT_S = 10.0
 
@@ -320,6 +326,105 @@ class ExceptionalPath:
         ping = f"ping -c {pings} -i 0.2 -W 1 {PEER_ADDRESS}"
         self.run(f"( ( sleep {delay}; {ping}; {udp} ) </dev/null >/dev/null 2>&1 & )")
 
+    # -- DPDK's exceptional-path test plan: TCP through the offloads ----------------------
+
+    def csum_forwarding(self, peer_mac: str, mss: int = TSO_MSS) -> list[str]:
+        """Checksum forwarding with TSO, as DPDK's exceptional-path test plan sets it up.
+
+        With GUEST_CSUM the kernel leaves TCP/UDP checksums to DPDK, and io forwarding
+        sends them out unfinished (measured: the TG's TCP ignores the SYN-ACKs); the csum
+        engine finishes them and segments with TSO. The csum engine rewrites MAC addresses
+        (the test plan patches testpmd not to): each port's peer is set instead, the TG's
+        MAC toward the NIC and the tap's toward virtio_user0. Reconfiguring the ports makes
+        virtio_user0 renegotiate, which gives the kernel a new tap: it is configured again.
+        Returns the testpmd commands that ran.
+        """
+        pmd = self.testpmd
+        pmd.stop()
+        commands = [
+            "port stop all",
+            "set fwd csum",
+            f"port config {NIC_PORT} tx_offload tcp_cksum on",
+            f"port config {NIC_PORT} tx_offload tcp_tso on",
+            f"port config {USER_PORT} tx_offload tcp_cksum on",
+            f"port config {USER_PORT} tx_offload tcp_tso on",
+            f"csum set ip sw {NIC_PORT}",
+            f"csum set tcp hw {NIC_PORT}",
+            f"csum set ip sw {USER_PORT}",
+            f"csum set tcp hw {USER_PORT}",
+            f"tso set {mss} {NIC_PORT}",
+            f"tso set {mss} {USER_PORT}",
+            f"set eth-peer {NIC_PORT} {peer_mac}",
+            "port start all",
+        ]
+        for command in commands:
+            pmd.command(command)
+        self.tap = None
+        if self.find_tap() is not None:
+            self.configure_tap()
+            tap_mac = self.tap_interface().mac
+            commands.append(f"set eth-peer {USER_PORT} {tap_mac}")
+            pmd.command(commands[-1])
+        pmd.start()
+        commands.append("start")
+        self.drift.append(("(DPDK test plan) set fwd csum; csum set ...; tso set 1448 ...",
+                           "; ".join(commands)))  # fmt: skip
+        return commands
+
+    def has_program(self, name: str) -> bool:
+        """Whether the tap's kernel side has the program (tools the guest image may lack)."""
+        status, _ = self.guest.shell.run(f"command -v {name}")
+        return status == 0
+
+    def start_iperf3_server(self) -> None:
+        """An iperf3 server on the tap's address, in the tap's kernel."""
+        self.run(tcp.server_command(TAP_ADDRESS))
+        self._services.append(tcp.IPERF3)
+
+    # -- throughput: the kernel routes the traffic back out of the tap ----------------------
+
+    def trial(
+        self,
+        tg: TrafficGenerator,
+        port: str,
+        rate_pps: float,
+        *,
+        seconds: float = TRIAL_S,
+        flows: int = 1,
+        frame_bytes: int = 64,
+    ) -> Trial:
+        """Frames at `rate_pps` from the TG into the kernel, routed back out, counted.
+
+        Each flow is a stream of its own (its own marker and destination address, so the
+        kernel and vhost-net can put it on a queue of its own), at an equal share of the
+        rate. The tap must route ROUTED_NET back (route_back).
+        """
+        tg_mac = tg.mac_of(port)
+        tap_mac = self.tap_interface().mac
+        runs = []
+        for flow in range(flows):
+            marker = b"HOWT" + bytes([0x41 + flow])  # as long as the default marker
+            frame = udp_flow(
+                tg_mac, tap_mac, PEER_ADDRESS, f"{ROUTED_PREFIX}.{flow + 1}", 40000 + flow,
+                9, seq=0, size=frame_bytes, marker=marker,
+            )  # fmt: skip
+            runs.append(
+                tg.start_stream(
+                    port, frame, port, pps=rate_pps / flows, duration=seconds,
+                    marker=marker, ignore_src=tg_mac,
+                )  # fmt: skip
+            )
+        results = [run.wait() for run in runs]
+        trials = [Trial.from_stream(rate_pps / flows, frame_bytes, r) for r in results]
+        return Trial(
+            offered_pps=rate_pps,
+            duration_s=max(t.duration_s for t in trials),
+            frame_bytes=frame_bytes,
+            sent=sum(t.sent for t in trials),
+            received=sum(t.received for t in trials),
+            achieved_pps=sum(t.achieved_pps for t in trials),
+        )
+
     # -- counters -----------------------------------------------------------------------
 
     def clear_stats(self) -> None:
@@ -338,6 +443,15 @@ class ExceptionalPath:
             d: [xstats.get(f"{d}_q{q}_good_packets", 0) for q in range(self.queues)]
             for d in ("rx", "tx")
         }
+
+    def size_counts(self, port: int, direction: str) -> tuple[int, int]:
+        """(good packets, of which longer than 1518 bytes) of a port, summed over queues."""
+        xstats = self.testpmd.show_port_xstats(port)
+        total = xstats.get(f"{direction}_good_packets", 0)
+        large = sum(
+            xstats.get(f"{direction}_q{q}_size_1519_max_packets", 0) for q in range(self.queues)
+        )
+        return total, large
 
     # -- the report and the end ---------------------------------------------------------
 
