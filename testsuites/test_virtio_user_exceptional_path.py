@@ -31,18 +31,22 @@ from framework.scenarios.exceptional_path import (
     PEER_ADDRESS,
     QUEUE_SIZE,
     TAP_ADDRESS,
+    TRIAL_S,
     TSO_MSS,
     USER_PORT,
     ExceptionalPath,
 )
 from framework.traffic import tcp
 from framework.traffic.generator import TrafficGenerator
+from framework.traffic.trials import SearchResult, Trial, zero_loss_search
 from framework.traffic.verify import verify_answers
 
 pytestmark = [
     pytest.mark.virtio,
     pytest.mark.vhost,
     pytest.mark.vms("exception_vm"),
+    # throughput figures and a zero-loss check: no other run's guide meanwhile
+    pytest.mark.cpu_exclusive,
     allure.parent_suite("DPDK HowTo guides"),
     allure.suite("7 Virtio_user as exceptional path (vhost-net)"),
 ]
@@ -50,6 +54,9 @@ pytestmark = [
 FORMS = [pytest.param(1, id="single-queue"), pytest.param(2, id="two-queues")]
 UDP_ECHO_PORT = 7  # the kernel's echo socket on the tap's address
 REQUESTS_PPS = 200
+RATES_PPS = [1000, 2000, 4000, 8000, 16000, 32000]
+RATE_FLOWS = 2  # one stream per flow, so that two queues can share them
+ZERO_LOSS: dict[int, SearchResult] = {}  # per queue count, for the two-queue ratio
 
 
 @pytest.fixture(scope="module")
@@ -431,6 +438,78 @@ def test_tcp_through_the_offloads_both_ways(
     finally:
         with step("testpmd as the guide runs it again"):
             guide7.restart_testpmd(lro=True, rx_cksum=True)
+
+
+def test_throughput_of_the_exceptional_path(
+    guide7: ExceptionalPath, traffic_generator: TrafficGenerator, tg_port: str
+) -> None:
+    """Frames from the NIC into the kernel and back out: the zero-loss rate at 64 bytes.
+
+    As DPDK's exceptional-path test plan measures it (Test Cases 2 and 3): the tap routes
+    the traffic back to the TG, through DPDK both ways.
+
+    Steps:
+        The kernel routes 198.18.8.0/24 back out of the tap to the TG's MAC. Trials of
+        TRIAL_S seconds at rising rates (two flows), until one loses frames; then bisect.
+
+    Verify:
+        At the lowest rate nothing is lost. The report has every trial, the zero-loss rate
+        in kpps and Mbit/s, the rate where loss starts and, with both forms run, the
+        two-queue rate against the single-queue one.
+    """
+    guide7.route_back(traffic_generator.mac_of(tg_port))
+
+    def trial(rate: float) -> Trial:
+        with step(f"Trial: {rate:,.0f} pps of 64-byte frames for {TRIAL_S:g} s"):
+            return guide7.trial(traffic_generator, tg_port, rate, flows=RATE_FLOWS)
+
+    result = zero_loss_search(trial, RATES_PPS)
+    ZERO_LOSS[guide7.queues] = result
+    attach_table(
+        f"rate trials (queues={guide7.queues}, {RATE_FLOWS} flows, 64 B)",
+        ["offered pps", "sent", "received", "lost", "TG sent pps", "received Mbit/s"],
+        [
+            [f"{t.offered_pps:,.0f}", t.sent, t.received, t.lost,
+             f"{t.achieved_pps:,.0f}" + (" (TG limit)" if t.generator_limited else ""),
+             f"{t.received_mbit_s:.1f}"]
+            for t in result.trials
+        ],
+    )  # fmt: skip
+    attach_text("exceptional path throughput", _throughput_summary(guide7.queues))
+    with step("Nothing is lost at the lowest rate"):
+        first = result.trials[0]
+        assert not first.generator_limited, (
+            f"the TG could not offer {first.offered_pps:,.0f} pps (sent "
+            f"{first.achieved_pps:,.0f}): no measurement"
+        )
+        assert first.lost == 0, (
+            f"the exceptional path loses nothing at {first.offered_pps:,.0f} pps: "
+            f"{first.lost} of {first.sent} frames lost"
+        )
+
+
+def _throughput_summary(queues: int) -> str:
+    lines = []
+    for q, result in sorted(ZERO_LOSS.items()):
+        best = result.zero_loss
+        lines.append(
+            f"queues={q}: zero loss up to "
+            + (f"{best.received_pps / 1e3:.1f} kpps ({best.received_mbit_s:.1f} Mbit/s)"
+               if best else "no rate tried")
+            + (f"; loss starts at {result.first_loss.offered_pps / 1e3:.1f} kpps "
+               f"({result.first_loss.loss_ratio:.2%} lost)" if result.first_loss else "")
+            + (f"; the TG could not offer {result.generator_limit_pps / 1e3:.1f} kpps"
+               if result.generator_limit_pps else "")
+        )  # fmt: skip
+    one, two = ZERO_LOSS.get(1), ZERO_LOSS.get(2)
+    if queues == 2 and one and two and one.zero_loss and two.zero_loss:
+        ratio = two.zero_loss.received_pps / one.zero_loss.received_pps
+        lines.append(
+            f"two queues / one queue: {ratio:.2f}x (DPDK's test plan expects about 2x on "
+            "real cores, each queue's vhost kthread on a core of its own; here 2 CPUs run "
+            "the TCG guest's vCPUs, the guest's testpmd and kernel, QEMU and the TG)"
+        )
+    return "\n".join(lines)
 
 
 def test_without_the_options_the_guest_offloads_are_not_negotiated(
