@@ -226,8 +226,15 @@ def pytest_runtest_teardown(
 def _skip_if_missing(item: pytest.Item, topology: Topology) -> None:
     missing = missing_capabilities(topology, item)
     if missing:
+        # @pytest.mark.vms(name, why=...) says what the VM is for
+        why = {
+            f"vms.{name}": marker.kwargs["why"]
+            for marker in item.iter_markers("vms")
+            if "why" in marker.kwargs
+            for name in marker.args
+        }
         reasons = "; ".join(
-            f"{cap} (a VM the guide runs)" if cap.startswith("vms.")
+            f"{cap} ({why.get(cap, 'a VM the guide runs')})" if cap.startswith("vms.")
             else f"{cap} ({CAPABILITY_MEANS.get(cap, cap)})"
             for cap in missing
         )  # fmt: skip

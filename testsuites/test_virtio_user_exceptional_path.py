@@ -44,7 +44,11 @@ from framework.traffic.verify import verify_answers
 pytestmark = [
     pytest.mark.virtio,
     pytest.mark.vhost,
-    pytest.mark.vms("exception_vm"),
+    pytest.mark.vms(
+        "exception_vm",
+        why="the guest the guide runs in: its kernel has vhost_net, and its NIC is the "
+        "guide's physical NIC",
+    ),
     # throughput figures and a zero-loss check: no other run's guide meanwhile
     pytest.mark.cpu_exclusive,
     allure.parent_suite("DPDK HowTo guides"),

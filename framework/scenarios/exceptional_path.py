@@ -410,8 +410,13 @@ class ExceptionalPath:
             )  # fmt: skip
             runs.append(
                 tg.start_stream(
-                    port, frame, port, pps=rate_pps / flows, duration=seconds,
-                    marker=marker, ignore_src=tg_mac,
+                    port,
+                    frame,
+                    port,
+                    pps=rate_pps / flows,
+                    duration=seconds,
+                    marker=marker,
+                    ignore_src=tg_mac,
                 )  # fmt: skip
             )
         results = [run.wait() for run in runs]
