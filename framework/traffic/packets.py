@@ -18,7 +18,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scapy.layers.inet import IP, UDP
+from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Dot1Q, Ether
 from scapy.packet import Packet
@@ -177,3 +177,20 @@ def payload_seq(pkt: Packet | bytes, marker: bytes = DEFAULT_MARKER) -> int | No
     if at < 0 or at + len(marker) + _SEQ.size > len(raw):
         return None
     return _SEQ.unpack_from(raw, at + len(marker))[0]
+
+
+def l4_checksum_ok(pkt: Packet) -> bool | None:
+    """Whether a frame's TCP or UDP checksum is right (None: neither, or UDP without one).
+
+    A sender that leaves the checksum to an offload puts only the pseudo-header sum there;
+    this tells such a frame from a finished one.
+    """
+    for layer in (TCP, UDP):
+        if layer in pkt:
+            seen = pkt[layer].chksum
+            if layer is UDP and seen == 0:
+                return None
+            redo = pkt.copy()
+            del redo[layer].chksum
+            return Ether(bytes(redo))[layer].chksum == seen
+    return None

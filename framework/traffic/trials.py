@@ -91,19 +91,18 @@ def zero_loss_search(
     best: Trial | None = None
     worst: Trial | None = None
     limit: float | None = None
-    for rate in sorted(rates):
-        trial = run(rate)
-        trials.append(trial)
-        if trial.generator_limited:
-            limit = rate
+    steps = iter(sorted(rates))
+    bisections = 0
+    while True:
+        if worst is None:  # stepping up
+            rate = next(steps, None)
+            if rate is None:
+                break
+        elif best is not None and bisections < refine:  # between the two
+            rate = (best.offered_pps + worst.offered_pps) / 2
+            bisections += 1
+        else:
             break
-        if trial.lost:
-            worst = trial
-            break
-        best = trial
-    for _ in range(refine if best is not None and worst is not None else 0):
-        assert best is not None and worst is not None
-        rate = (best.offered_pps + worst.offered_pps) / 2
         trial = run(rate)
         trials.append(trial)
         if trial.generator_limited:

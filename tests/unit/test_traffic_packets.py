@@ -150,3 +150,24 @@ def test_packets_without_marker_are_matched_by_bytes() -> None:
     # one of the two identical packets is missing; the background frame is tolerated
     assert "missing (1): packet #2" in text
     assert "unexpected" not in text
+
+
+def test_l4_checksum_ok_tells_finished_from_unfinished() -> None:
+    from scapy.layers.inet import IP, TCP, UDP
+    from scapy.layers.l2 import Ether
+
+    from framework.traffic.packets import l4_checksum_ok
+
+    done = Ether(
+        bytes(Ether() / IP(src="198.18.7.1", dst="198.18.7.2") / UDP(sport=1, dport=2) / b"x")
+    )
+    assert l4_checksum_ok(done) is True
+    unfinished = done.copy()
+    unfinished[UDP].chksum = 0x1234
+    assert l4_checksum_ok(Ether(bytes(unfinished))) is False
+    no_checksum = done.copy()
+    no_checksum[UDP].chksum = 0
+    assert l4_checksum_ok(Ether(bytes(no_checksum))) is None
+    tcp = Ether(bytes(Ether() / IP() / TCP(flags="S")))
+    assert l4_checksum_ok(tcp) is True
+    assert l4_checksum_ok(Ether(bytes(Ether() / IP() / b"raw"))) is None
