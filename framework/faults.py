@@ -242,6 +242,11 @@ def _exceptional_path_forwards_nothing(setup: Any, *_: Any) -> None:
     setup.testpmd.start()
 
 
+def _exceptional_path_single_queue(_setup: Any, argv: list[str], *_: Any) -> None:
+    # The guide's queues=2 line runs with one queue pair: virtio_user0 and --rxq/--txq.
+    argv[:] = [a.replace(",queues=2", "") for a in argv if a not in ("--rxq=2", "--txq=2")]
+
+
 FAULTS: dict[str, Fault] = {
     f.name: f
     for f in [
@@ -335,6 +340,12 @@ FAULTS: dict[str, Fault] = {
             "guide 7: testpmd receives on both ports but never transmits (rxonly)",
             f"{GUIDE7}.start_forwarding",
             _exceptional_path_forwards_nothing,
+        ),
+        Fault(
+            "exceptional-path-single-queue",
+            "guide 7: the queues=2 form's testpmd runs with one queue pair",
+            f"{GUIDE7}.testpmd_argv",
+            _exceptional_path_single_queue,
         ),
         Fault(
             "kill-host-testpmd",

@@ -1,6 +1,6 @@
 """Guide 7's checks bite: the real exceptional-path module against a broken DUT.
 
-Each case runs testsuites/test_virtio_user_exceptional_path.py (its single-queue form) in a
+Each case runs testsuites/test_virtio_user_exceptional_path.py (one of its forms) in a
 child pytest with one --inject-fault and asserts that the tests the fault breaks fail with
 the guide's promise in their message, and that nothing is left behind.
 """
@@ -20,32 +20,45 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize(
-    "fault, failed, messages",
+    "fault, form, failed, messages",
     [
         (
             "tap-left-down",
+            "single-queue",
             ["test_the_kernel_makes_a_tap_for_virtio_user", "test_the_kernel_answers_through_dpdk"],
             ["brings it up", "expected 1 ARP reply, seen 0"],
         ),
         (
             "exceptional-path-forwards-nothing",
+            "single-queue",
             [
                 "test_the_kernel_answers_through_dpdk",
                 "test_what_the_kernel_sends_leaves_through_the_nic",
+                "test_throughput_of_the_exceptional_path",
             ],
-            ["expected 1 ARP reply, seen 0", "the TG saw 0 echo requests"],
+            [
+                "expected 1 ARP reply, seen 0",
+                "the TG saw 0 echo requests",
+                "the exceptional path loses nothing at 1,000 pps",
+            ],
+        ),
+        (
+            "exceptional-path-single-queue",
+            "two-queues",
+            ["test_the_kernel_makes_a_tap_for_virtio_user", "test_both_queues_carry_traffic"],
+            ["guide: --rxq/--txq=2: port 0 has 1/1", "queue 1 carried no traffic"],
         ),
     ],
 )
 def test_broken_dut_fails_guide_7(
-    tmp_path: Path, fault: str, failed: list[str], messages: list[str]
+    tmp_path: Path, fault: str, form: str, failed: list[str], messages: list[str]
 ) -> None:
     before = snapshot()
-    run = run_guide(tmp_path, MODULE, "-k", "single-queue", fault=fault)
+    run = run_guide(tmp_path, MODULE, "-k", form, fault=fault)
     assert snapshot().new_since(before) == {}, "the VM, its tap bridge and testpmd are gone"
     assert run.returncode == 1, f"with fault {fault} guide 7 must fail:\n{run.why}"
     for test in failed:
-        assert f"FAILED {MODULE}::{test}[single-queue]" in run.output, (
+        assert f"FAILED {MODULE}::{test}[{form}]" in run.output, (
             f"{test} fails with fault {fault}:\n{run.why}"
         )
     for message in messages:
