@@ -1,4 +1,4 @@
-"""Rate trials: a stream at an offered rate for a duration, and the zero-loss rate.
+"""Rate trials: a stream at an offered rate for a duration, and NDR/PDR searches.
 
 A trial offers frames at a rate and counts what came back. When the generator could not
 send at the offered rate, the trial says so (`generator_limited`): what it lost then is
@@ -7,10 +7,21 @@ not the DUT's to answer for, and a search treats the rate as out of reach.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from MLRsearch import (
+    AbstractMeasurer,
+    Config,
+    MeasurementResult,
+    MultipleLossRatioSearch,
+    SearchGoal,
+)
+
 from framework.traffic.stream import StreamResult
+
+log = logging.getLogger("howto.traffic")
 
 # A generator that sent below this share of the offered rate did not offer it.
 GENERATOR_SHORTFALL = 0.95
@@ -67,49 +78,97 @@ class Trial:
 
 
 @dataclass(frozen=True)
-class SearchResult:
-    """The highest rate with no loss found, the lowest with loss, every trial run."""
+class GoalBounds:
+    """What the search found for one loss ratio: the highest rate meeting it and above."""
 
-    zero_loss: Trial | None  # highest offered rate that lost nothing
-    first_loss: Trial | None  # lowest offered rate that lost frames
+    loss_ratio: float
+    lower_pps: float | None  # None: even the lowest rate lost more
+    upper_pps: float | None  # None: even the highest rate met the goal
+
+
+@dataclass(frozen=True)
+class RateSearch:
+    """NDR (no loss) and PDR (loss ratio <= pdr_loss_ratio), and every trial run."""
+
+    ndr: GoalBounds
+    pdr: GoalBounds
     trials: list[Trial]
-    generator_limit_pps: float | None  # the generator could not offer this rate
+
+    @property
+    def first_loss(self) -> Trial | None:
+        """The lowest-rate trial that lost frames (not for the generator's shortfall)."""
+        lossy = [t for t in self.trials if t.lost and not t.generator_limited]
+        return min(lossy, key=lambda t: t.offered_pps) if lossy else None
+
+    @property
+    def generator_limited(self) -> list[Trial]:
+        """Trials where the generator could not send at the offered rate."""
+        return [t for t in self.trials if t.generator_limited]
 
 
-def zero_loss_search(
-    run: Callable[[float], Trial],
-    rates: list[float],
+class _Measurer(AbstractMeasurer):
+    """MLRsearch's view of our trials: frames sent and received, nothing else."""
+
+    def __init__(self, run: Callable[[float, float], Trial]) -> None:
+        self.run = run
+        self.trials: list[Trial] = []
+
+    def measure(self, intended_duration: float, intended_load: float) -> MeasurementResult:
+        trial = self.run(intended_load, intended_duration)
+        self.trials.append(trial)
+        # Loss is what the DUT lost of what was sent: a generator that sent less than
+        # asked shows up as generator_limited in the trial list, not as DUT loss.
+        return MeasurementResult(
+            intended_duration=intended_duration,
+            intended_load=intended_load,
+            offered_count=trial.sent,
+            forwarding_count=trial.received,
+            offered_duration=trial.duration_s or intended_duration,
+        )
+
+
+def search_rates(
+    run: Callable[[float, float], Trial],
     *,
-    refine: int = 3,
-) -> SearchResult:
-    """Step up through `rates` until a trial loses frames, then bisect `refine` times.
+    min_pps: float,
+    max_pps: float,
+    pdr_loss_ratio: float = 0.005,
+    trial_s: float = 2.0,
+    relative_width: float = 0.05,
+    timeout_s: float = 600.0,
+) -> RateSearch:
+    """NDR and PDR between min_pps and max_pps with MLRsearch (the method FD.io CSIT uses).
 
-    `run(rate)` runs one trial. A generator-limited trial ends the search there: rates
-    beyond the generator's reach say nothing about the DUT.
+    `run(rate_pps, seconds)` runs one trial. Trials last trial_s (one per bound: a lab
+    wanting more confidence raises it); the search stops when each goal's bounds are
+    within relative_width of each other.
     """
-    trials: list[Trial] = []
-    best: Trial | None = None
-    worst: Trial | None = None
-    limit: float | None = None
-    steps = iter(sorted(rates))
-    bisections = 0
-    while True:
-        if worst is None:  # stepping up
-            rate = next(steps, None)
-            if rate is None:
-                break
-        elif best is not None and bisections < refine:  # between the two
-            rate = (best.offered_pps + worst.offered_pps) / 2
-            bisections += 1
-        else:
-            break
-        trial = run(rate)
-        trials.append(trial)
-        if trial.generator_limited:
-            limit = rate
-            break
-        if trial.lost:
-            worst = trial
-        else:
-            best = trial
-    return SearchResult(best, worst, trials, limit)
+    goals = [
+        SearchGoal(
+            loss_ratio=ratio,
+            relative_width=relative_width,
+            initial_trial_duration=min(1.0, trial_s),
+            final_trial_duration=trial_s,
+            duration_sum=trial_s,
+            preceding_targets=1,
+            fail_fast=False,
+        )
+        for ratio in (0.0, pdr_loss_ratio)
+    ]
+    config = Config()
+    config.goals = goals
+    config.min_load = min_pps
+    config.max_load = max_pps
+    config.search_duration_max = timeout_s
+    config.warmup_duration = None
+    measurer = _Measurer(run)
+    found = MultipleLossRatioSearch(config).search(measurer, debug=log.debug)
+
+    def bounds(goal: SearchGoal) -> GoalBounds:
+        result = found[goal]
+        low, high = result.relevant_lower_bound, result.relevant_upper_bound
+        return GoalBounds(
+            goal.loss_ratio, float(low) if low else None, float(high) if high else None
+        )
+
+    return RateSearch(bounds(goals[0]), bounds(goals[1]), measurer.trials)
