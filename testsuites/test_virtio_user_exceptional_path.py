@@ -31,7 +31,6 @@ from framework.scenarios.exceptional_path import (
     PEER_ADDRESS,
     QUEUE_SIZE,
     TAP_ADDRESS,
-    TRIAL_S,
     TSO_MSS,
     USER_PORT,
     ExceptionalPath,
@@ -60,6 +59,7 @@ FORMS = [pytest.param(1, id="single-queue"), pytest.param(2, id="two-queues")]
 UDP_ECHO_PORT = 7  # the kernel's echo socket on the tap's address
 REQUESTS_PPS = 200
 MIN_PPS, MAX_PPS = 1000, 32000  # the rate search's range (64-byte frames)
+TRIAL_S = 2.0  # seconds per rate trial (MLRsearch's final trial duration)
 RATE_FLOWS = 2  # one stream per flow, so that two queues can share them
 RATES: dict[int, RateSearch] = {}  # per queue count, for the two-queue ratio
 
@@ -471,10 +471,11 @@ def test_throughput_of_the_exceptional_path(
         against the single-queue one.
     """
     guide7.route_back(traffic_generator.mac_of(tg_port))
+    trials = guide7.trials(traffic_generator, tg_port, flows=RATE_FLOWS)
 
     def trial(rate: float, seconds: float) -> Trial:
         with step(f"Trial: {rate:,.0f} pps of 64-byte frames for {seconds:g} s"):
-            return guide7.trial(traffic_generator, tg_port, rate, seconds=seconds, flows=RATE_FLOWS)
+            return trials(rate, seconds)
 
     with step(f"Nothing is lost at {MIN_PPS:,} pps"):
         first = trial(MIN_PPS, TRIAL_S)

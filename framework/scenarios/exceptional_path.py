@@ -38,7 +38,7 @@ from framework.scenarios.vms import close_vms, vm_on
 from framework.traffic import tcp
 from framework.traffic.generator import TrafficGenerator
 from framework.traffic.packets import udp_flow
-from framework.traffic.trials import Trial
+from framework.traffic.trials import StreamTrials, flow_markers
 from framework.virt.host_net import TapBridge, bridge_for
 from framework.virt.image import GuestImage
 from framework.virt.vm import VirtualMachine
@@ -65,7 +65,6 @@ ROUTED_NET, ROUTED_PREFIX = "198.18.8.0/24", "198.18.8"
 ROUTE_GATEWAY = "198.18.7.254"
 KERNEL_PAYLOAD = "howto-7-from-the-kernel"
 KERNEL_UDP_PORT = 9007
-TRIAL_S = 2.0  # seconds per rate trial
 TSO_MSS = 1448  # the test plan's `tso set 1448`
 GUEST_MBUFS = 16384  # two ports x 1024 descriptors x 2 queues, with room to spare
 TAP_TIMEOUT_S = 10.0
@@ -383,52 +382,32 @@ class ExceptionalPath:
 
     # -- throughput: the kernel routes the traffic back out of the tap ----------------------
 
-    def trial(
-        self,
-        tg: TrafficGenerator,
-        port: str,
-        rate_pps: float,
-        *,
-        seconds: float = TRIAL_S,
-        flows: int = 1,
-        frame_bytes: int = 64,
-    ) -> Trial:
-        """Frames at `rate_pps` from the TG into the kernel, routed back out, counted.
+    def trials(
+        self, tg: TrafficGenerator, port: str, *, flows: int = 1, frame_bytes: int = 64
+    ) -> StreamTrials:
+        """Rate trials from the TG into the kernel, routed back out of the tap, counted.
 
-        Each flow is a stream of its own (its own marker and destination address, so the
-        kernel and vhost-net can put it on a queue of its own), at an equal share of the
-        rate. The tap must route ROUTED_NET back (route_back).
+        Each flow has its own destination address in ROUTED_NET, so the kernel and
+        vhost-net can put it on a queue of its own. The tap must route ROUTED_NET back
+        (route_back).
         """
-        tg_mac = tg.mac_of(port)
-        tap_mac = self.tap_interface().mac
-        runs = []
-        for flow in range(flows):
-            marker = b"HOWT" + bytes([0x41 + flow])  # as long as the default marker
-            frame = udp_flow(
-                tg_mac, tap_mac, PEER_ADDRESS, f"{ROUTED_PREFIX}.{flow + 1}", 40000 + flow,
-                9, seq=0, size=frame_bytes, marker=marker,
+        tg_mac, tap_mac = tg.mac_of(port), self.tap_interface().mac
+        markers = flow_markers(flows)
+        templates = [
+            udp_flow(
+                tg_mac,
+                tap_mac,
+                PEER_ADDRESS,
+                f"{ROUTED_PREFIX}.{flow + 1}",
+                40000 + flow,
+                9,
+                seq=0,
+                size=frame_bytes,
+                marker=marker,
             )  # fmt: skip
-            runs.append(
-                tg.start_stream(
-                    port,
-                    frame,
-                    port,
-                    pps=rate_pps / flows,
-                    duration=seconds,
-                    marker=marker,
-                    ignore_src=tg_mac,
-                )  # fmt: skip
-            )
-        results = [run.wait() for run in runs]
-        trials = [Trial.from_stream(rate_pps / flows, frame_bytes, r) for r in results]
-        return Trial(
-            offered_pps=rate_pps,
-            duration_s=max(t.duration_s for t in trials),
-            frame_bytes=frame_bytes,
-            sent=sum(t.sent for t in trials),
-            received=sum(t.received for t in trials),
-            achieved_pps=sum(t.achieved_pps for t in trials),
-        )
+            for flow, marker in enumerate(markers)
+        ]
+        return StreamTrials(tg, port, port, templates, markers, frame_bytes)
 
     # -- counters -----------------------------------------------------------------------
 

@@ -18,7 +18,10 @@ from MLRsearch import (
     MultipleLossRatioSearch,
     SearchGoal,
 )
+from scapy.packet import Packet
 
+from framework.traffic.generator import TrafficGenerator
+from framework.traffic.packets import DEFAULT_MARKER
 from framework.traffic.stream import StreamResult
 
 log = logging.getLogger("howto.traffic")
@@ -75,6 +78,54 @@ class Trial:
             received=stream.received,
             achieved_pps=stream.rate_achieved_pps,
         )
+
+
+@dataclass
+class StreamTrials:
+    """Trials with the stream engine on the TG host: `trials(rate_pps, seconds)`.
+
+    One sequenced stream per template (a flow), each at an equal share of the rate and
+    with its own marker, so that flows can take different queues and are counted apart.
+    Frames from tx_port's own MAC (flooded back by a switch) are not counted.
+    """
+
+    tg: TrafficGenerator
+    tx_port: str
+    rx_port: str
+    templates: list[Packet]
+    markers: list[bytes]
+    frame_bytes: int
+
+    def __call__(self, rate_pps: float, seconds: float) -> Trial:
+        """One trial: every flow for `seconds` at rate_pps in total."""
+        share = rate_pps / len(self.templates)
+        own = self.tg.mac_of(self.tx_port)
+        runs = [
+            self.tg.start_stream(
+                self.tx_port,
+                frame,
+                self.rx_port,
+                pps=share,
+                duration=seconds,
+                marker=marker,
+                ignore_src=own,
+            )  # fmt: skip
+            for frame, marker in zip(self.templates, self.markers, strict=True)
+        ]
+        parts = [Trial.from_stream(share, self.frame_bytes, run.wait()) for run in runs]
+        return Trial(
+            offered_pps=rate_pps,
+            duration_s=max(t.duration_s for t in parts),
+            frame_bytes=self.frame_bytes,
+            sent=sum(t.sent for t in parts),
+            received=sum(t.received for t in parts),
+            achieved_pps=sum(t.achieved_pps for t in parts),
+        )
+
+
+def flow_markers(n: int) -> list[bytes]:
+    """N distinct stream markers as long as the default one (HOWTA, HOWTB, ...)."""
+    return [DEFAULT_MARKER[:-1] + bytes([0x41 + i]) for i in range(n)]
 
 
 @dataclass(frozen=True)
