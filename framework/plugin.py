@@ -300,6 +300,12 @@ def tg_host(hosts: dict[str, HostHandle], topology: Topology) -> HostHandle:
 
 
 @pytest.fixture(scope="session")
+def tg_port(tg_host: HostHandle) -> str:
+    """The TG's first data port (its interface name), the one the guides send from."""
+    return tg_host.data_port(0).interface
+
+
+@pytest.fixture(scope="session")
 def dpdk_version(
     topology: Topology,
     hosts: dict[str, HostHandle],

@@ -72,11 +72,6 @@ def guide(
         setup.close()
 
 
-@pytest.fixture
-def tg_port(tg_host: HostHandle) -> str:
-    return tg_host.data_port(0).interface
-
-
 def _flows(guide: ContainerNetworking, traffic_generator: TrafficGenerator, tg_port: str):
     assert guide.host_pmd is not None
     dut_mac = guide.host_pmd.show_port_info(guide.nic_port).mac

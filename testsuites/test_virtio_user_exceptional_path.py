@@ -99,11 +99,6 @@ def guide7(request: pytest.FixtureRequest, guest: ExceptionalPath) -> Iterator[E
         guest.stop_testpmd()
 
 
-@pytest.fixture
-def tg_port(tg_host: HostHandle) -> str:
-    return tg_host.data_port(0).interface
-
-
 def test_the_kernel_makes_a_tap_for_virtio_user(guide7: ExceptionalPath) -> None:
     """testpmd has the NIC and virtio_user0; the kernel made tap0, addressed and up.
 

@@ -9,6 +9,7 @@ the Session's PTY on one side and the socket on the other.
 from __future__ import annotations
 
 import re
+import shlex
 import time
 from typing import TYPE_CHECKING
 
@@ -131,11 +132,20 @@ class GuestShell:
         self.console = console
         self._n = 0
 
-    def run(self, command: str, timeout: float = 30.0) -> tuple[int, str]:
-        """Run one shell command line in the guest; return (exit status, output)."""
+    def run(
+        self, command: str, timeout: float = 30.0, *, own_shell: bool = True
+    ) -> tuple[int, str]:
+        """Run one shell command line in the guest; return (exit status, output).
+
+        The command runs in a shell of its own (no command relies on the console shell's
+        state): one the shell cannot parse fails with status 2 and its message, where the
+        console's shell would drop the whole line, marker included, and leave the caller
+        waiting for the timeout. `own_shell=False` types it as it is (the handshake).
+        """
         self._n += 1
         n = self._n
-        self.console.send_line(f"{command}; echo @@{n}@@$?@@")
+        line = f"sh -c {shlex.quote(command)}" if own_shell else command
+        self.console.send_line(f"{line}; echo @@{n}@@$?@@")
         # The lookahead skips the echoed command line itself, which has "$?" after @@N@@.
         output = self.console.expect(re.compile(rf"@@{n}@@(?=\d+@@)"), timeout)
         status = int(self.console.expect(re.compile(r"@@"), 5))
@@ -166,7 +176,10 @@ class GuestShell:
             if remaining <= 0:
                 raise ShellTimeout(self.console.name, "guest shell", 0, "")
             try:
-                self.run("stty -echo", timeout=min(2.0, remaining))
+                # Ctrl-C first: characters lost while the guest boots can leave the shell
+                # inside an unfinished line (a quote or a parenthesis still open).
+                self.console.send_line("\x03")
+                self.run("stty -echo", timeout=min(2.0, remaining), own_shell=False)
                 self.console.drain(0.2)
                 return
             except ShellTimeout:

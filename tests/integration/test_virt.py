@@ -161,6 +161,11 @@ def test_guest_boots_with_nics_bound_for_dpdk(source: VirtualMachine) -> None:
     assert "HugePages_Total:     256" in source.shell.check("grep HugePages_Total /proc/meminfo")
     status, _ = source.shell.run("false")
     assert status == 1
+    # A line the shell cannot parse is an error at once, not a wait for the timeout.
+    started = time.monotonic()
+    status, said = source.shell.run("( echo unclosed", timeout=10)
+    assert status != 0 and "syntax error" in said
+    assert time.monotonic() - started < 5
 
 
 def test_guest_testpmd_that_cannot_start_fails_at_once(source: VirtualMachine) -> None:
