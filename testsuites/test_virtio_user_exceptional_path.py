@@ -107,12 +107,17 @@ def test_the_kernel_makes_a_tap_for_virtio_user(guide7: ExceptionalPath) -> None
         show port info of both ports; read the tap from sysfs and `ip addr`.
 
     Verify:
-        Port 0 is the NIC and port 1 virtio_user0, both links up, with the form's queue
-        count; the kernel made a tap (tap0...), a tap device with the virtio-net header
-        and a queue per virtio_user queue, each served by a vhost kernel thread;
-        virtio_user0's virtqueues have queue_size entries; after ifconfig the tap is up
-        with the address.
+        The NIC is bound for DPDK. Port 0 is the NIC and port 1 virtio_user0, both links up,
+        with the form's queue count; the kernel made a tap (tap0...), a tap device with the
+        virtio-net header and a queue per virtio_user queue, each served by a vhost kernel
+        thread; virtio_user0's virtqueues have queue_size entries; after ifconfig the tap is
+        up with the address.
     """
+    with step("7.1 step 1: the NIC is bound for DPDK"):
+        assert guide7.nic_driver == guide7.dpdk_driver, (
+            f"guide: bind a physical NIC to igb_uio/uio_pci_generic/vfio-pci; the guest's NIC "
+            f"is bound to {guide7.nic_driver}"
+        )
     with step("show port info: the NIC and virtio_user0"):
         ports = guide7.ports()
         attach_table(

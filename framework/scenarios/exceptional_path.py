@@ -104,6 +104,11 @@ class ExceptionalPath:
         return self.spec.nics[0]
 
     @property
+    def dpdk_driver(self) -> str:
+        """The kernel driver the NIC is bound to for DPDK in the guest."""
+        return guest_dpdk.dpdk_driver(self.spec)
+
+    @property
     def testpmd(self) -> TestPmd:
         """The guide's testpmd."""
         assert self.pmd is not None, "testpmd is not running"
