@@ -468,7 +468,8 @@ def test_throughput_of_the_exceptional_path(
     Verify:
         At the lowest rate nothing is lost. The report has every trial, NDR and PDR in kpps
         and Mbit/s, the rate where loss starts and, with both forms run, the two-queue NDR
-        against the single-queue one.
+        against the single-queue one; the host's and the guest's tuning (read, never
+        changed), and "untuned" on the figures when a step of guide 4's tuning is missing.
     """
     guide7.route_back(traffic_generator.mac_of(tg_port))
     trials = guide7.trials(traffic_generator, tg_port, flows=RATE_FLOWS)
@@ -499,7 +500,22 @@ def test_throughput_of_the_exceptional_path(
             for t in [first, *found.trials]
         ],
     )  # fmt: skip
-    attach_text("exceptional path throughput", _throughput_summary(guide7.queues))
+    tuning = guide7.tuning()
+    attach_table(
+        "tuning (guide 4.2.1/4.3.1, read only)",
+        ["machine", "CPU", "isolated CPUs", "hugepages", "not in effect"],
+        [
+            [where, t.cpu_model, sorted(t.isolated) or "none", t.hugepages,
+             "; ".join(t.untuned()) or "tuned"]
+            for where, t in tuning.items()
+        ],
+    )  # fmt: skip
+    untuned = [where for where, t in tuning.items() if t.untuned()]
+    attach_text(
+        "exceptional path throughput",
+        (f"untuned ({', '.join(untuned)})\n" if untuned else "")
+        + _throughput_summary(guide7.queues),
+    )
 
 
 def _rate(pps: float | None) -> str:

@@ -32,6 +32,7 @@ from framework.dpdk.virtio import (
 )
 from framework.lab.hosts import HostHandle
 from framework.lab.netdev import KernelInterface, read_interface, tap_names
+from framework.lab.tuning import Tuning, read_tuning
 from framework.report.attach import attach_table, attach_text
 from framework.scenarios import guest_dpdk
 from framework.scenarios.vms import close_vms, vm_on
@@ -413,6 +414,11 @@ class ExceptionalPath:
             for flow, marker in enumerate(markers)
         ]
         return StreamTrials(tg, port, port, templates, markers, frame_bytes)
+
+    def tuning(self) -> dict[str, Tuning]:
+        """Guide 4's tuning (4.2.1, 4.3.1) of the host and of the kernel the tap lives in."""
+        host = read_tuning(lambda script: self.host.session.run(["sh", "-c", script]).stdout)
+        return {self.host.name: host, f"guest {self.vm_name}": read_tuning(self.run)}
 
     # -- counters -----------------------------------------------------------------------
 

@@ -1,0 +1,152 @@
+"""A machine's tuning for packet processing, as guide 4 (4.2.1 host, 4.3.1 guest) sets it.
+
+Read, never changed: the kernel command line (isolcpus, intel_pstate=disable, hugepages),
+turbo and hyper-threading where the kernel shows them, the NMI watchdog, the writeback
+workqueue's cpumask and the IRQs' affinities. A benchmark records it with its result, and
+calls the result "untuned" when any of the guide's steps is not in effect.
+
+Works through any `run(command) -> output` (a lab host's session, a guest's console),
+with busybox's tools as much as with full ones.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+Run = Callable[[str], str]
+
+_MARK = "__howto_tuning__"
+
+# One round trip; every value on a line of its own after the mark and its name.
+SCRIPT = (
+    f'm={_MARK}; r() {{ printf "%s %s " "$m" "$1"; cat "$2" 2>/dev/null | tr "\\n" " "; echo; }}; '
+    "r cmdline /proc/cmdline; "
+    "r isolated /sys/devices/system/cpu/isolated; "
+    "r online /sys/devices/system/cpu/online; "
+    "r smt /sys/devices/system/cpu/smt/active; "
+    "r no_turbo /sys/devices/system/cpu/intel_pstate/no_turbo; "
+    "r boost /sys/devices/system/cpu/cpufreq/boost; "
+    "r nmi_watchdog /proc/sys/kernel/nmi_watchdog; "
+    "r writeback /sys/bus/workqueue/devices/writeback/cpumask; "
+    "r default_affinity /proc/irq/default_smp_affinity; "
+    "for d in /sys/kernel/mm/hugepages/hugepages-*; do "
+    'r "hugepages ${d##*-}" "$d/nr_hugepages"; done; '
+    'for f in /proc/irq/*/smp_affinity; do i=${f#/proc/irq/}; r "irq ${i%%/*}" "$f"; done; '
+    'printf "%s model " "$m"; grep -m1 "^model name" /proc/cpuinfo | sed "s/.*: //"; '
+    'printf "%s mhz " "$m"; grep -m1 "^cpu MHz" /proc/cpuinfo | sed "s/.*: //"; true'
+)
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """What a machine's kernel says of the guide's tuning steps (None: not readable)."""
+
+    cmdline: str
+    isolated: frozenset[int]
+    online: frozenset[int]
+    smt_active: bool | None
+    turbo: bool | None
+    nmi_watchdog: int | None
+    writeback_mask: int | None
+    irq_masks: dict[int, int] = field(default_factory=dict)
+    hugepages: dict[str, int] = field(default_factory=dict)  # "2048kB" -> pages
+    cpu_model: str = ""
+    cpu_mhz: float | None = None
+
+    @property
+    def isolated_mask(self) -> int:
+        """The isolated CPUs as a bit mask."""
+        return sum(1 << cpu for cpu in self.isolated)
+
+    @property
+    def irqs_on_isolated(self) -> list[int]:
+        """IRQs whose affinity allows an isolated CPU (the guide clears them)."""
+        return sorted(irq for irq, mask in self.irq_masks.items() if mask & self.isolated_mask)
+
+    def untuned(self) -> list[str]:
+        """Each of the guide's tuning steps not in effect, in the guide's words; [] if tuned."""
+        found = []
+        if self.turbo:
+            found.append("turbo boost is on (4.2.1: disable turbo-boost)")
+        if self.smt_active:
+            found.append("hyper-threading is on (4.2.1: disable hyper-threads)")
+        if not self.isolated:
+            found.append("no isolated CPUs (kernel command line: isolcpus=)")
+        if self.nmi_watchdog:
+            found.append("the NMI watchdog is on (echo 0 > /proc/sys/kernel/nmi_watchdog)")
+        if self.writeback_mask is not None and self.writeback_mask & self.isolated_mask:
+            found.append("the writeback cpumask includes isolated CPUs")
+        if self.isolated and self.irqs_on_isolated:
+            found.append(f"{len(self.irqs_on_isolated)} IRQs may run on isolated CPUs")
+        if not any(self.hugepages.values()):
+            found.append("no hugepages reserved")
+        return found
+
+
+def read_tuning(run: Run) -> Tuning:
+    """Read a machine's tuning through `run` in one round trip."""
+    return parse_tuning(run(SCRIPT))
+
+
+def parse_tuning(text: str) -> Tuning:
+    """Tuning from the output of SCRIPT."""
+    values: dict[str, str] = {}
+    for raw in text.splitlines():
+        at = raw.find(_MARK)
+        if at < 0:
+            continue
+        parts = raw[at + len(_MARK) :].split(None, 1)
+        if not parts:
+            continue
+        name, rest = parts[0], (parts[1].strip() if len(parts) > 1 else "")
+        if name in ("hugepages", "irq"):
+            sub, _, rest = rest.partition(" ")
+            name = f"{name} {sub}"
+        values[name] = rest.strip()
+    no_turbo, boost = _int(values.get("no_turbo")), _int(values.get("boost"))
+    turbo = (no_turbo == 0) if no_turbo is not None else (boost == 1 if boost is not None else None)
+    smt = _int(values.get("smt"))
+    return Tuning(
+        cmdline=values.get("cmdline", ""),
+        isolated=frozenset(cpu_list(values.get("isolated", ""))),
+        online=frozenset(cpu_list(values.get("online", ""))),
+        smt_active=None if smt is None else bool(smt),
+        turbo=turbo,
+        nmi_watchdog=_int(values.get("nmi_watchdog")),
+        writeback_mask=_mask(values.get("writeback")),
+        irq_masks={
+            int(k.split()[1]): m
+            for k, v in values.items()
+            if k.startswith("irq ") and (m := _mask(v)) is not None
+        },
+        hugepages={
+            k.split()[1]: n
+            for k, v in values.items()
+            if k.startswith("hugepages ") and (n := _int(v)) is not None
+        },
+        cpu_model=values.get("model", ""),
+        cpu_mhz=float(values["mhz"]) if re.fullmatch(r"[\d.]+", values.get("mhz", "")) else None,
+    )
+
+
+def cpu_list(text: str) -> set[int]:
+    """The CPUs of a kernel CPU list ("2-7,9"); empty for "" (none)."""
+    cpus: set[int] = set()
+    for part in text.replace(" ", "").split(","):
+        if not part:
+            continue
+        low, _, high = part.partition("-")
+        cpus.update(range(int(low), int(high or low) + 1))
+    return cpus
+
+
+def _int(text: str | None) -> int | None:
+    return int(text) if text is not None and re.fullmatch(r"-?\d+", text.strip()) else None
+
+
+def _mask(text: str | None) -> int | None:
+    # "ffffffff,ffffffff" as the kernel prints wide masks
+    cleaned = (text or "").replace(",", "").strip()
+    return int(cleaned, 16) if re.fullmatch(r"[0-9a-fA-F]+", cleaned) else None

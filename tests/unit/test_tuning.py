@@ -1,0 +1,60 @@
+"""Guide 4's tuning read from a host and from the built-in guest (captured output)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from framework.lab.tuning import cpu_list, parse_tuning
+
+DATA = Path(__file__).parents[1] / "data"
+
+
+def test_the_development_machine_is_untuned() -> None:
+    tuning = parse_tuning((DATA / "host" / "tuning_dev_machine.txt").read_text())
+    assert tuning.online == {0, 1} and tuning.isolated == frozenset()
+    assert tuning.hugepages == {"1048576kB": 0, "2048kB": 1024}
+    assert tuning.nmi_watchdog == 0 and tuning.writeback_mask == 0x3
+    assert tuning.smt_active is False and tuning.turbo is None  # no intel_pstate/cpufreq
+    assert len(tuning.irq_masks) > 5 and tuning.cpu_mhz and tuning.cpu_model
+    assert tuning.untuned() == ["no isolated CPUs (kernel command line: isolcpus=)"]
+
+
+def test_the_built_in_guest_through_its_console() -> None:
+    # The first line carries a late "guest# " prompt, as the console delivers it.
+    tuning = parse_tuning((DATA / "guest" / "tuning_builtin_guest.txt").read_text())
+    assert "hugepages=256" in tuning.cmdline
+    assert tuning.hugepages["2048kB"] == 256
+    assert tuning.cpu_model.startswith("QEMU TCG CPU")
+    assert tuning.irq_masks[0] == 0x3 and tuning.turbo is None
+
+
+def test_steps_not_in_effect_are_named() -> None:
+    tuning = parse_tuning(
+        "__howto_tuning__ isolated 2-7\n"
+        "__howto_tuning__ smt 1\n"
+        "__howto_tuning__ no_turbo 0\n"
+        "__howto_tuning__ nmi_watchdog 1\n"
+        "__howto_tuning__ writeback ffffffff,ffffffff\n"
+        "__howto_tuning__ irq 24 00000000,000000fc\n"
+        "__howto_tuning__ irq 25 3\n"
+        "__howto_tuning__ hugepages 1048576kB 6\n"
+    )
+    assert tuning.isolated_mask == 0xFC and tuning.irqs_on_isolated == [24]
+    assert tuning.untuned() == [
+        "turbo boost is on (4.2.1: disable turbo-boost)",
+        "hyper-threading is on (4.2.1: disable hyper-threads)",
+        "the NMI watchdog is on (echo 0 > /proc/sys/kernel/nmi_watchdog)",
+        "the writeback cpumask includes isolated CPUs",
+        "1 IRQs may run on isolated CPUs",
+    ]
+    tuned = parse_tuning(
+        "__howto_tuning__ isolated 2-7\n__howto_tuning__ smt 0\n__howto_tuning__ no_turbo 1\n"
+        "__howto_tuning__ nmi_watchdog 0\n__howto_tuning__ writeback ffffffff03\n"
+        "__howto_tuning__ irq 24 3\n__howto_tuning__ hugepages 1048576kB 6\n"
+    )
+    assert tuned.untuned() == []
+
+
+def test_cpu_lists() -> None:
+    assert cpu_list("2-7,9") == {2, 3, 4, 5, 6, 7, 9}
+    assert cpu_list("") == set() and cpu_list("0") == {0}
