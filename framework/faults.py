@@ -48,10 +48,15 @@ class Fault:
     during: float | None = None
 
 
-def _container_forwards_nothing(setup: Any, pmd: Any, *_: Any) -> None:
+def _receive_only(pmd: Any) -> None:
+    """Make testpmd keep receiving on its ports but transmit nothing."""
     pmd.stop()
     pmd.set_fwd("rxonly")
     pmd.start()
+
+
+def _container_forwards_nothing(setup: Any, pmd: Any, *_: Any) -> None:
+    _receive_only(pmd)
 
 
 def _container_port_stopped(setup: Any, pmd: Any, *_: Any) -> None:
@@ -66,9 +71,7 @@ def _single_queue(setup: Any, _result: Any, *_: Any) -> None:
 
 def _dest_forwards_nothing(migration: Any, switch: Any, args: tuple, kwargs: dict) -> None:
     if switch.host is migration.destination:
-        switch.pmd.stop()
-        switch.pmd.set_fwd("rxonly")
-        switch.pmd.start()
+        _receive_only(switch.pmd)
 
 
 def _paused_after_migration(migration: Any, *_: Any) -> None:
@@ -237,9 +240,24 @@ def _tap_left_down(setup: Any, *_: Any) -> None:
 
 
 def _exceptional_path_forwards_nothing(setup: Any, *_: Any) -> None:
-    setup.testpmd.stop()
-    setup.testpmd.set_fwd("rxonly")
-    setup.testpmd.start()
+    _receive_only(setup.testpmd)
+
+
+def _queue_size_ignored(_setup: Any, argv: list[str], *_: Any) -> None:
+    # virtio_user0 comes up with the PMD's default ring size, as if queue_size were not read.
+    argv[:] = [a.replace(",queue_size=1024", "") for a in argv]
+
+
+def _rx_cksum_not_applied(setup: Any, *_: Any) -> None:
+    # The Rx checksum offloads are taken off virtio_user0 again: no GUEST_CSUM.
+    port = 1  # virtio_user0
+    for command in (
+        f"port stop {port}",
+        f"port config {port} rx_offload udp_cksum off",
+        f"port config {port} rx_offload tcp_cksum off",
+        f"port start {port}",
+    ):
+        setup.reconfig_output += "\n" + setup.testpmd.command(command)
 
 
 def _exceptional_path_single_queue(_setup: Any, argv: list[str], *_: Any) -> None:
@@ -346,6 +364,18 @@ FAULTS: dict[str, Fault] = {
             "guide 7: the queues=2 form's testpmd runs with one queue pair",
             f"{GUIDE7}.testpmd_argv",
             _exceptional_path_single_queue,
+        ),
+        Fault(
+            "queue-size-ignored",
+            "guide 7: virtio_user0 runs with the default ring size, not queue_size=1024",
+            f"{GUIDE7}.testpmd_argv",
+            _queue_size_ignored,
+        ),
+        Fault(
+            "rx-cksum-not-applied",
+            "guide 7: virtio_user0 ends up without the Rx checksum offloads (no GUEST_CSUM)",
+            f"{GUIDE7}.start_testpmd",
+            _rx_cksum_not_applied,
         ),
         Fault(
             "kill-host-testpmd",

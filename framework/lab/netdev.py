@@ -8,10 +8,9 @@ queues and tun flags from sysfs, offloads from `ethtool -k` where ethtool exists
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-Run = Callable[[str], str]
+from framework.remote.readout import Run, read_marked
 
 IFF_UP = 0x1
 IFF_TAP = 0x0002  # tun_flags: a tap (layer 2), not a tun
@@ -62,24 +61,9 @@ def read_interface(run: Run, name: str) -> KernelInterface:
 
 def parse_interface(name: str, text: str) -> KernelInterface:
     """KernelInterface from the output of read_interface's script."""
-    values: dict[str, str] = {}
-    sections: dict[str, list[str]] = {}
-    current: str | None = None
-    for raw in text.splitlines():
-        # A console may put a late prompt in front of the first line: cut up to the mark.
-        at = raw.find(_MARK)
-        line = raw[at:] if at >= 0 else raw
-        if at >= 0:
-            parts = line[len(_MARK) :].split(None, 1)
-            key = parts[0] if parts else ""
-            if key in ("ip", "ethtool", "end"):
-                current = key
-                sections[key] = []
-            else:
-                values[key] = parts[1].strip() if len(parts) > 1 else ""
-                current = None
-        elif current is not None:
-            sections[current].append(line)
+    marked = read_marked(text, _MARK)
+    values = {m.name: m.value for m in marked}
+    sections = {m.name: m.lines for m in marked}
     if values.get("flags", "-") == "-":
         raise ValueError(f"no interface {name} (sysfs has no /sys/class/net/{name})")
     queues = values.get("queues", "").split()
@@ -113,4 +97,4 @@ def tap_names(run: Run) -> list[str]:
         f'for d in /sys/class/net/*; do [ -e "$d/tun_flags" ] && echo "{_MARK} ${{d##*/}}"; '
         "done; true"
     )
-    return sorted(line.split(_MARK, 1)[1].split()[0] for line in out.splitlines() if _MARK in line)
+    return sorted(m.name for m in read_marked(out, _MARK))

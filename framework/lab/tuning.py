@@ -12,10 +12,9 @@ with busybox's tools as much as with full ones.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-Run = Callable[[str], str]
+from framework.remote.readout import Run, read_marked
 
 _MARK = "__howto_tuning__"
 
@@ -93,18 +92,12 @@ def read_tuning(run: Run) -> Tuning:
 def parse_tuning(text: str) -> Tuning:
     """Tuning from the output of SCRIPT."""
     values: dict[str, str] = {}
-    for raw in text.splitlines():
-        at = raw.find(_MARK)
-        if at < 0:
-            continue
-        parts = raw[at + len(_MARK) :].split(None, 1)
-        if not parts:
-            continue
-        name, rest = parts[0], (parts[1].strip() if len(parts) > 1 else "")
-        if name in ("hugepages", "irq"):
-            sub, _, rest = rest.partition(" ")
+    for m in read_marked(text, _MARK):
+        name, value = m.name, m.value
+        if name in ("hugepages", "irq"):  # one per page size / IRQ: "irq 24 fc"
+            sub, _, value = value.partition(" ")
             name = f"{name} {sub}"
-        values[name] = rest.strip()
+        values[name] = value.strip()
     no_turbo, boost = _int(values.get("no_turbo")), _int(values.get("boost"))
     turbo = (no_turbo == 0) if no_turbo is not None else (boost == 1 if boost is not None else None)
     smt = _int(values.get("smt"))

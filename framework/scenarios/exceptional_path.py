@@ -157,7 +157,7 @@ class ExceptionalPath:
         self.vm = vm_on(
             self.host,
             self.spec,
-            f"{self.vm_name}",
+            self.vm_name,
             self.images,
             self.topology.dpdk.testpmd,
             backends={self.nic.id: self.bridge.tap},

@@ -43,6 +43,18 @@ pytestmark = pytest.mark.slow
             ],
         ),
         (
+            "queue-size-ignored",
+            "single-queue",
+            ["test_the_kernel_makes_a_tap_for_virtio_user"],
+            ["guide: queue_size=1024: virtio_user0's virtqueues have [256"],
+        ),
+        (
+            "rx-cksum-not-applied",
+            "single-queue",
+            ["test_lro_and_rx_cksum_negotiate_the_guest_offloads"],
+            ["guide: --enable-rx-cksum negotiates VIRTIO_NET_F_GUEST_CSUM"],
+        ),
+        (
             "exceptional-path-single-queue",
             "two-queues",
             ["test_the_kernel_makes_a_tap_for_virtio_user", "test_both_queues_carry_traffic"],

@@ -13,7 +13,7 @@ from framework.dpdk.virtio import (
     port_negotiation,
     vdev_queue_sizes,
 )
-from framework.lab.netdev import parse_interface
+from framework.lab.netdev import parse_interface, tap_names
 
 DATA = Path(__file__).parents[1] / "data"
 STARTUP = (DATA / "testpmd" / "virtio_user_vhost_net_startup.txt").read_text()
@@ -79,3 +79,8 @@ def test_a_tap_read_through_the_guest_console() -> None:
 def test_an_absent_interface_is_named() -> None:
     with pytest.raises(ValueError, match="no interface tap9"):
         parse_interface("tap9", "__howto_netdev__ flags -\n__howto_netdev__ end\n")
+
+
+def test_tap_names_through_the_console() -> None:
+    captured = (DATA / "guest" / "tap_names.txt").read_text()
+    assert tap_names(lambda _script: captured) == ["tap0"]
