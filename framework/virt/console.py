@@ -145,14 +145,16 @@ class GuestShell:
         self._n += 1
         n = self._n
         line = f"sh -c {shlex.quote(command)}" if own_shell else command
-        self.console.send_line(f"{line}; echo @@{n}@@$?@@")
-        # The lookahead skips the echoed command line itself, which has "$?" after @@N@@.
-        output = self.console.expect(re.compile(rf"@@{n}@@(?=\d+@@)"), timeout)
+        # Both markers are made by the shell (printf's %s, $?), so the echoed command line,
+        # which busybox may redraw and wrap anywhere when echo is on, never matches them.
+        self.console.send_line(f"printf '@@%s@@begin\\n' {n}; {line}; echo @@{n}@@$?@@")
+        deadline = time.monotonic() + timeout
+        self.console.expect(re.compile(rf"@@{n}@@begin\r?\n"), timeout)
+        output = self.console.expect(
+            re.compile(rf"@@{n}@@(?=\d+@@)"), max(deadline - time.monotonic(), 1.0)
+        )
         status = int(self.console.expect(re.compile(r"@@"), 5))
-        lines = output.split("\n")
-        if lines and f"@@{n}@@$?@@" in lines[0]:
-            lines = lines[1:]  # echo was still on (a freshly restarted shell)
-        return status, "\n".join(lines).strip("\n")
+        return status, output.strip("\n")
 
     def check(self, command: str, timeout: float = 30.0) -> str:
         """Run a command and return its output.

@@ -103,3 +103,22 @@ def test_an_event_line_printed_inside_the_prompt_does_not_hide_it() -> None:
         ]
     finally:
         shell.close()
+
+
+def test_guest_shell_output_never_includes_the_echoed_command() -> None:
+    # CI saw a guide-1 run read "$(basename" as a bound driver: the guest's busybox still
+    # echoed (a restarted shell), and the long command line was wrapped and redrawn.
+    from framework.virt.console import GuestShell
+
+    shell = LocalSession().open_shell(
+        ["busybox", "sh", "-i"], name="ttyS1", prompt="# ", env={"PS1": "# ", "COLUMNS": "80"}
+    )
+    try:
+        guest = GuestShell("vm", shell)
+        padding = "/." * 40
+        status, out = guest.run(f'echo "driver=$(basename "$(readlink {padding}/proc/self/exe)")"')
+        assert (status, out) == (0, "driver=busybox")
+        status, out = guest.run("echo before; exit 4")
+        assert (status, out) == (4, "before")
+    finally:
+        shell.close()
