@@ -71,6 +71,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="make the DUT misbehave on purpose (self-tests prove checks bite); "
         f"one of: {', '.join(faults.names())}",
     )
+    group.addoption(
+        "--update-baseline",
+        action="store_true",
+        default=False,
+        help="guide 4: write this run's NDR results into the topology's pvp.baseline file "
+        "(the regression gate's reference) instead of checking them against it",
+    )
 
 
 def _topology_paths(config: pytest.Config) -> list[Path]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -119,6 +120,9 @@ class Port(Model):
     mac: MacAddress | None = None
     sriov_vfs: int = Field(0, ge=0, le=256)
     switch_port: str | None = None
+    # The switch port's access VLAN: ports in one VLAN see only each other's frames, as
+    # guide 4's two cables from the TG to the host's two NICs. None: the switch's default.
+    vlan: int | None = Field(None, ge=2, le=4094)
 
     @model_validator(mode="after")
     def _needs_a_handle(self) -> Port:
@@ -331,6 +335,43 @@ class OutageBounds(Model):
     vf_attach: float = Field(2000.0, gt=0)  # device_add; port attach; VF primary again
 
 
+class PvpBenchmark(Model):
+    """Guide 4's PVP wiring and how its rates are searched (topology key `pvp`)."""
+
+    host: Name
+    # host_ports[i] is cabled (or switched, alone in a VLAN) to tg_ports[i]
+    host_ports: tuple[Name, Name]
+    tg_ports: tuple[Name, Name]
+    vm: Name | None = None  # the guest of the `vm` variant: two vhost-user NICs
+    # The host testpmd's lcores (4.2.4: `-l 0,2,3,4,5`, four forwarding cores) where the
+    # host has them; the first is testpmd's main lcore, the others forward.
+    host_lcores: str = "0-1"
+    frame_sizes: list[int] = Field(default_factory=lambda: [64, 128, 256, 512, 1024, 1518])
+    line_rate_gbps: float | None = Field(None, gt=0)  # None: no line rate (virtual ports)
+    min_pps: float = Field(1000.0, gt=0)
+    max_pps: float = Field(14_880_952.0, gt=0)
+    trial_s: float = Field(10.0, gt=0)  # MLRsearch's final trial duration
+    relative_width: float = Field(0.05, gt=0, lt=1)
+    pdr_loss_ratio: float = Field(0.005, ge=0, lt=1)
+    # The regression gate: results.json of an earlier run; NDR may fall this much below it.
+    baseline: Path | None = None
+    tolerance: float = Field(0.10, ge=0, lt=1)
+
+    @field_validator("frame_sizes")
+    @classmethod
+    def _sizes(cls, sizes: list[int]) -> list[int]:
+        bad = [s for s in sizes if not 64 <= s <= 9018]
+        if not sizes or bad:
+            raise ValueError(f"frame sizes are 64..9018 bytes, at least one; got {sizes}")
+        return sizes
+
+    @model_validator(mode="after")
+    def _range(self) -> PvpBenchmark:
+        if self.min_pps >= self.max_pps:
+            raise ValueError(f"min_pps ({self.min_pps:g}) must be below max_pps")
+        return self
+
+
 class Topology(Model):
     """A whole test bed: hosts, switch, VMs and the DPDK under test (one topologies/*.yaml)."""
 
@@ -346,6 +387,7 @@ class Topology(Model):
     # 5 ms is for its KVM lab; a TCG guest in the virtual lab needs far more.
     migration_downtime_bound_ms: float = Field(2000.0, gt=0)
     outage_bounds_ms: OutageBounds = OutageBounds()
+    pvp: PvpBenchmark | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Topology:
@@ -369,7 +411,24 @@ class Topology(Model):
             raise ValueError("no host has role 'tg' (the traffic generator)")
         for name, vm in self.vms.items():
             self._check_nic_ports(name, vm)
+        if self.pvp is not None:
+            self._check_pvp(self.pvp)
         return self
+
+    def _check_pvp(self, pvp: PvpBenchmark) -> None:
+        """The PVP section names a DUT host, its ports, the TG's ports and a VM of the file."""
+        if pvp.host not in self.hosts:
+            raise ValueError(f"pvp.host: no host named {pvp.host!r}")
+        tg = next(h for h in self.hosts.values() if h.role == "tg")
+        for field, host, names in (
+            ("host_ports", self.hosts[pvp.host], pvp.host_ports),
+            ("tg_ports", tg, pvp.tg_ports),
+        ):
+            missing = [n for n in names if n not in {p.name for p in host.ports}]
+            if missing:
+                raise ValueError(f"pvp.{field}: no port named {', '.join(missing)}")
+        if pvp.vm is not None and pvp.vm not in self.vms:
+            raise ValueError(f"pvp.vm: no VM named {pvp.vm!r}")
 
     def outage_bound_ms(self, window: str) -> float:
         """The bound of a loss window by name: migration, failover, vf_detach, vf_attach."""

@@ -343,6 +343,9 @@ class VirtualLab:
             _ip("-n", ns, "link", "add", bridge, "type", "bridge", "stp_state", "0")
         ageing = str(self.topology.switch.ageing_time * 100)  # iproute2 takes centiseconds
         _ip("-n", ns, "link", "set", "br-data", "type", "bridge", "ageing_time", ageing)
+        if self._vlans():
+            # Ports with no VLAN of their own stay untagged in VLAN 1, as before.
+            _ip("-n", ns, "link", "set", "br-data", "type", "bridge", "vlan_filtering", "1")
         # Keep bridged frames out of iptables: with br_netfilter active they pass through it,
         # and a frame whose IP length disagrees with its size comes out trimmed.
         for knob in ("call-iptables", "call-ip6tables", "call-arptables"):
@@ -368,9 +371,28 @@ class VirtualLab:
         self._cable(f"m{index}", "br-mgmt", "mgmt0", ns)
         _ip("-n", ns, "addr", "add", f"{lab_host.address}/{self.subnet.prefixlen}", "dev", "mgmt0")
         _ip("-n", ns, "link", "set", "mgmt0", "up")
-        for port_index, interface in enumerate(lab_host.ports.values()):
-            self._cable(f"d{index}p{port_index}", "br-data", interface, ns)
+        vlans = self._vlans()
+        for port_index, (port, interface) in enumerate(lab_host.ports.items()):
+            switch_side = f"d{index}p{port_index}"
+            self._cable(switch_side, "br-data", interface, ns)
+            vlan = vlans.get((lab_host.name, port))
+            if vlan is not None:
+                bridge = ["bridge", "-n", self.switch_ns, "vlan"]
+                for args in (
+                    ["del", "dev", switch_side, "vid", "1"],
+                    ["add", "dev", switch_side, "vid", str(vlan), "pvid", "untagged"],
+                ):
+                    subprocess.run([*bridge, *args], check=True, capture_output=True, text=True)
             _ip("-n", ns, "link", "set", interface, "up")
+
+    def _vlans(self) -> dict[tuple[str, str], int]:
+        """(host, port) -> the access VLAN of its switch port, for ports that name one."""
+        return {
+            (name, port.name): port.vlan
+            for name, host in self.topology.hosts.items()
+            for port in host.ports
+            if port.vlan is not None
+        }
 
     def _cable(self, switch_side: str, bridge: str, host_side: str, ns: str) -> None:
         """A veth from a bridge of the switch namespace to an interface in a host namespace."""

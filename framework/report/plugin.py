@@ -42,6 +42,7 @@ ALLURE_TIMEOUT_S = 300
 RUN_ERROR_FILE = "error.txt"
 
 _WORKER_ALLURE_DIR = "howto_report_allure_dir"
+_WORKER_RUN_DIR = "howto_report_run_dir"
 _WORKER_ENV = "howto_report_environment"
 
 
@@ -72,6 +73,15 @@ def _is_worker(config: pytest.Config) -> bool:
 def get_run_reports(config: pytest.Config) -> RunReports | None:
     """The current run's report locations (None on xdist workers and for --collect-only)."""
     return config.stash.get(_RUN_KEY, None)
+
+
+def run_directory(config: pytest.Config) -> Path | None:
+    """This run's directory under reports/, on the controller and on xdist workers alike."""
+    if _is_worker(config):
+        given = config.workerinput.get(_WORKER_RUN_DIR)  # type: ignore[attr-defined]
+        return Path(given) if given else None
+    run = get_run_reports(config)
+    return run.run_dir if run is not None else None
 
 
 def set_environment(config: pytest.Config, mapping: Mapping[str, object]) -> None:
@@ -251,8 +261,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: object) -> None:
-    """Tell an xdist worker where the controller's allure-results are."""
+    """Tell an xdist worker where the run directory and the allure-results are."""
     run = get_run_reports(node.config)  # type: ignore[attr-defined]
+    if run is not None:
+        node.workerinput[_WORKER_RUN_DIR] = str(run.run_dir)  # type: ignore[attr-defined]
     if run is not None and run.allure_results is not None:
         node.workerinput[_WORKER_ALLURE_DIR] = str(run.allure_results)  # type: ignore[attr-defined]
 

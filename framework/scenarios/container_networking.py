@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from framework.config.model import DEFAULT_HUGEPAGE_MOUNT
 from framework.container import ContainerEngine
 from framework.container.image import ImageBuild, build_testpmd_image
+from framework.container.testpmd import start_container_testpmd
 from framework.dpdk.args import (
     EalOptions,
     TestPmdOptions,
     Translation,
-    testpmd_argv,
     translate_guide_command,
 )
 from framework.dpdk.launch import LaunchRecord, file_prefix
@@ -154,26 +154,14 @@ class ContainerNetworking:
             extra=["--main-lcore", "1"],
         )
         app = TestPmdOptions(rxq=queues, txq=queues, total_num_mbufs=MBUFS, nb_cores=1)
-        changes: list[str] = []
-        inner = testpmd_argv(self.testpmd, eal, app, self.version, changes)
-        container = f"howto-{self.host.prefix}-{name}"
-        self.engine.remove(container)
-        argv, env = self.engine.run_argv(
-            self.image.ref,
-            inner,
-            name=container,
-            mounts=[(self.socket, CONTAINER_SOCKET), (self.hugepage_mount, self.hugepage_mount)],
-        )
-        self._containers.append(container)
-        full = ["env", *(f"{k}={v}" for k, v in env.items()), *argv] if env else argv
-        self.launches.append(LaunchRecord(name, self.host.name, full, changes))
-        self.container_pmd = TestPmd.launch(
-            self.host.session,
-            full,
-            name=f"{self.host.name}/{container}",
+        started = start_container_testpmd(
+            self.host, self.engine, self.image, name, eal, app, testpmd=self.testpmd,
             version=self.version,
-            timeout=60,
-        )
+            mounts=[(self.socket, CONTAINER_SOCKET), (self.hugepage_mount, self.hugepage_mount)],
+        )  # fmt: skip
+        self._containers.append(started.container)
+        self.launches.append(started.launch)
+        self.container_pmd = started.pmd
         self.container_pmd.set_fwd("macswap")
         self.container_pmd.start()
         return self.container_pmd

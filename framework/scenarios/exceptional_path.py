@@ -39,7 +39,7 @@ from framework.scenarios.vms import close_vms, vm_on
 from framework.traffic import tcp
 from framework.traffic.generator import TrafficGenerator
 from framework.traffic.packets import udp_flow
-from framework.traffic.trials import StreamTrials, flow_markers
+from framework.traffic.trials import StreamTrials, TrialFlow, flow_markers
 from framework.virt.host_net import TapBridge, bridge_for
 from framework.virt.image import GuestImage
 from framework.virt.vm import VirtualMachine
@@ -398,22 +398,26 @@ class ExceptionalPath:
         (route_back).
         """
         tg_mac, tap_mac = tg.mac_of(port), self.tap_interface().mac
-        markers = flow_markers(flows)
-        templates = [
-            udp_flow(
-                tg_mac,
-                tap_mac,
-                PEER_ADDRESS,
-                f"{ROUTED_PREFIX}.{flow + 1}",
-                40000 + flow,
-                9,
-                seq=0,
-                size=frame_bytes,
-                marker=marker,
+        flow_list = [
+            TrialFlow(
+                port,
+                port,
+                udp_flow(
+                    tg_mac,
+                    tap_mac,
+                    PEER_ADDRESS,
+                    f"{ROUTED_PREFIX}.{flow + 1}",
+                    40000 + flow,
+                    9,
+                    seq=0,
+                    size=frame_bytes,
+                    marker=marker,
+                ),
+                marker,
             )  # fmt: skip
-            for flow, marker in enumerate(markers)
+            for flow, marker in enumerate(flow_markers(flows))
         ]
-        return StreamTrials(tg, port, port, templates, markers, frame_bytes)
+        return StreamTrials(tg, flow_list, frame_bytes)
 
     def tuning(self) -> dict[str, Tuning]:
         """Guide 4's tuning (4.2.1, 4.3.1) of the host and of the kernel the tap lives in."""

@@ -3,10 +3,12 @@
 The guide runs DPDK's vhost-switch sample; the virtual lab has no such binary, so a host
 testpmd serves the VM's vhost-user sockets and owns the host's NIC port toward the switch.
 Ports are ordered NIC, vhost0[, vhost1] and forwarded `paired`: NIC <-> vhost0, and a
-second vhost port back to itself. With guide 2's two sockets a frame from the TG enters
-the guest on P0, is forwarded by the guest to P1, comes straight back into P1, is
-forwarded to P0 and leaves through the NIC; a tx_first burst of the guest leaves the same
-way instead of circulating for ever. Guide 6 uses one socket with several queues.
+second vhost port back to itself. With a NIC per vhost port (guide 4's PVP) the list is
+NIC0, vhost0, NIC1, vhost1: the guide's `set portlist 0,2,1,3`. With guide 2's two
+sockets a frame from the TG enters the guest on P0, is forwarded by the guest to P1,
+comes straight back into P1, is forwarded to P0 and leaves through the NIC; a tx_first
+burst of the guest leaves the same way instead of circulating for ever. Guide 6 uses
+one socket with several queues.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from framework.dpdk.launch import LaunchRecord, launch_testpmd
 from framework.dpdk.parsers import PortStats
 from framework.dpdk.testpmd import TestPmd
 from framework.dpdk.version import DpdkVersion
-from framework.lab.hosts import HostHandle
+from framework.lab.hosts import HostHandle, PortHandle
+from framework.lab.tuning import cpu_list
 
 MEMORY_MB = 256
 MBUFS = 16384
@@ -36,8 +39,11 @@ class VhostSwitch:
     forward_mode: str = "io"
     queues: int = 1  # queue pairs of the NIC port and of every vhost-user port
     memory_mb: int = MEMORY_MB
+    # The host's NIC ports by topology name, in port order; none: its first data port.
+    nics: list[str] = field(default_factory=list)
+    lcores: str = "0-1"  # the first is testpmd's main lcore, the others forward
     pmd: TestPmd | None = None
-    nic_port: int = -1
+    nic_ports: list[int] = field(default_factory=list)
     vhost_ports: list[int] = field(default_factory=list)
     launch: LaunchRecord | None = None
 
@@ -45,33 +51,47 @@ class VhostSwitch:
         """Where a socket named in the topology lives on the host."""
         return socket if socket.startswith("/") else f"{self.host.work_dir}/{socket}"
 
+    @property
+    def nic_port(self) -> int:
+        """The testpmd port id of the (first) NIC port."""
+        return self.nic_ports[0]
+
+    def nic_handles(self) -> list[PortHandle]:
+        """The host's NIC ports this testpmd owns."""
+        return [self.host.port(n) for n in self.nics] or [self.host.data_port(0)]
+
     def start(self) -> TestPmd:
-        """Start the testpmd: NIC port, vhost-user ports, paired io forwarding."""
-        nic = self.host.data_port(0)
-        eal = EalOptions(lcores="0-1", memory_mb=self.memory_mb)
-        if nic.spec.pci and nic.spec.nic.value != "virtual":
-            eal.allow.append(nic.spec.pci)
-        else:
-            eal.no_pci = True
-            # qdisc_bypass: what this port sends is not looped back into its own capture.
-            eal.vdevs.append(
-                f"net_af_packet0,iface={nic.interface},qpairs={self.queues},qdisc_bypass=1"
-            )
+        """Start the testpmd: NIC port(s), vhost-user ports, paired io forwarding."""
+        eal = EalOptions(lcores=self.lcores, memory_mb=self.memory_mb)
+        eal.no_pci = True
+        for index, nic in enumerate(self.nic_handles()):
+            if nic.spec.pci and nic.spec.nic.value != "virtual":
+                eal.no_pci = False
+                eal.allow.append(nic.spec.pci)
+            else:
+                # qdisc_bypass: what this port sends is not looped back into its capture.
+                eal.vdevs.append(
+                    f"net_af_packet{index},iface={nic.interface},qpairs={self.queues},"
+                    "qdisc_bypass=1"
+                )
         paths = [self.socket_path(s) for s in self.sockets]
         for index, path in enumerate(paths):
             eal.vdevs.append(f"net_vhost{index},iface={path},queues={self.queues}")
         self.host.session.run(["rm", "-f", *paths])
         app = TestPmdOptions(
-            rxq=self.queues, txq=self.queues, total_num_mbufs=MBUFS, nb_cores=1,
-            port_topology="paired",
+            rxq=self.queues, txq=self.queues, total_num_mbufs=MBUFS,
+            nb_cores=max(len(cpu_list(self.lcores)) - 1, 1), port_topology="paired",
         )  # fmt: skip
         self.pmd, self.launch = launch_testpmd(
             self.host, self.name, eal, app, binary=self.testpmd, version=self.version
         )
         drivers = {i: self.pmd.show_port_info(i).driver for i in self.pmd.port_ids()}
         self.vhost_ports = sorted(i for i, d in drivers.items() if d == "net_vhost")
-        self.nic_port = next(i for i in drivers if i not in self.vhost_ports)
-        self.pmd.set_portlist([self.nic_port, *self.vhost_ports])
+        self.nic_ports = sorted(i for i in drivers if i not in self.vhost_ports)
+        # paired: NIC i <-> vhost i; a vhost port without a NIC pairs with the next one
+        pairs = [p for pair in zip(self.nic_ports, self.vhost_ports, strict=False) for p in pair]
+        rest = self.vhost_ports[len(self.nic_ports) :]
+        self.pmd.set_portlist([*pairs, *rest])
         self.pmd.set_fwd(self.forward_mode)
         self.pmd.start()
         return self.pmd

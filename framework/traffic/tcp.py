@@ -76,11 +76,13 @@ def run_client(
         argv += ["-M", str(mss)]
     done = session.run(argv, check=False, timeout=seconds + 30)
     try:
-        report = json.loads(done.stdout)
+        # raw_decode: a line iperf3 prints after its report (a warning) is not the report.
+        report, _ = json.JSONDecoder().raw_decode(done.stdout[done.stdout.find("{") :])
     except json.JSONDecodeError as exc:
+        text = " ".join((done.stderr + " " + done.stdout).split())
         raise TcpError(
-            f"{session.name}: {' '.join(argv)}: no JSON report "
-            f"({(done.stderr or done.stdout).strip()[-200:] or f'exit {done.exit_code}'})"
+            f"{session.name}: {' '.join(argv)}: no JSON report (exit {done.exit_code}; "
+            f"{exc.msg} at {exc.pos}; {text[:150]} ... {text[-150:]})"
         ) from exc
     if report.get("error"):
         raise TcpError(f"{session.name}: {' '.join(argv)}: {report['error']}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from MLRsearch import (
     AbstractMeasurer,
@@ -80,37 +81,57 @@ class Trial:
         )
 
 
+@dataclass(frozen=True)
+class TrialFlow:
+    """One sequenced stream of a trial: sent on tx_port, counted on rx_port."""
+
+    tx_port: str
+    rx_port: str
+    template: Packet
+    marker: bytes
+
+
+class TrialRunner(Protocol):
+    """What runs rate trials: `runner(rate_pps, seconds) -> Trial`.
+
+    StreamTrials (the stream engine on the TG host) runs them here; a lab whose TG must
+    reach line rate plugs in a DPDK-based generator with the same call.
+    """
+
+    frame_bytes: int
+
+    def __call__(self, rate_pps: float, seconds: float) -> Trial:
+        """One trial at rate_pps for `seconds`."""
+        ...
+
+
 @dataclass
 class StreamTrials:
     """Trials with the stream engine on the TG host: `trials(rate_pps, seconds)`.
 
-    One sequenced stream per template (a flow), each at an equal share of the rate and
-    with its own marker, so that flows can take different queues and are counted apart.
-    Frames from tx_port's own MAC (flooded back by a switch) are not counted.
+    One sequenced stream per flow, each at an equal share of the rate and with its own
+    marker, so that flows can take different queues or directions and are counted apart.
+    Frames from a flow's own tx port MAC (flooded back by a switch) are not counted.
     """
 
     tg: TrafficGenerator
-    tx_port: str
-    rx_port: str
-    templates: list[Packet]
-    markers: list[bytes]
+    flows: list[TrialFlow]
     frame_bytes: int
 
     def __call__(self, rate_pps: float, seconds: float) -> Trial:
         """One trial: every flow for `seconds` at rate_pps in total."""
-        share = rate_pps / len(self.templates)
-        own = self.tg.mac_of(self.tx_port)
+        share = rate_pps / len(self.flows)
         runs = [
             self.tg.start_stream(
-                self.tx_port,
-                frame,
-                self.rx_port,
+                flow.tx_port,
+                flow.template,
+                flow.rx_port,
                 pps=share,
                 duration=seconds,
-                marker=marker,
-                ignore_src=own,
+                marker=flow.marker,
+                ignore_src=self.tg.mac_of(flow.tx_port),
             )  # fmt: skip
-            for frame, marker in zip(self.templates, self.markers, strict=True)
+            for flow in self.flows
         ]
         parts = [Trial.from_stream(share, self.frame_bytes, run.wait()) for run in runs]
         return Trial(

@@ -324,6 +324,13 @@ class VirtualMachine:
         """QEMU's run state: running, paused, inmigrate, postmigrate..."""
         return str(self.qmp("query-status")["status"])
 
+    def qemu_version(self) -> str:
+        """QEMU's version, as QMP query-version gives it ("7.2.19 (Debian 1:7.2+dfsg-7)")."""
+        found = self.qmp("query-version")
+        q = found["qemu"]
+        package = str(found.get("package", "")).strip()
+        return f"{q['major']}.{q['minor']}.{q['micro']}" + (f" ({package})" if package else "")
+
     def pause(self) -> None:
         """Stop the guest's CPUs (QMP stop)."""
         self.qmp("stop")

@@ -1,0 +1,52 @@
+"""A testpmd in a container on a DUT host (guides 4 and 6): one way to start it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from framework.container.engine import ContainerEngine
+from framework.container.image import ImageBuild
+from framework.dpdk.args import EalOptions, TestPmdOptions, testpmd_argv
+from framework.dpdk.launch import LaunchRecord
+from framework.dpdk.testpmd import TestPmd
+from framework.dpdk.version import DpdkVersion
+from framework.lab.hosts import HostHandle
+
+
+@dataclass
+class ContainerTestPmd:
+    """What started: the typed testpmd, its container's name and its command line."""
+
+    pmd: TestPmd
+    container: str
+    launch: LaunchRecord
+
+
+def start_container_testpmd(
+    host: HostHandle,
+    engine: ContainerEngine,
+    image: ImageBuild,
+    name: str,
+    eal: EalOptions,
+    app: TestPmdOptions,
+    *,
+    testpmd: str,
+    version: DpdkVersion,
+    mounts: Sequence[tuple[str, str]],
+    timeout: float = 60,
+) -> ContainerTestPmd:
+    """Run testpmd in a container named after the run and `name`, mounts as given.
+
+    A container of that name left by an earlier test of this run is removed first.
+    """
+    changes: list[str] = []
+    inner = testpmd_argv(testpmd, eal, app, version, changes)
+    container = f"howto-{host.prefix}-{name}"
+    engine.remove(container)
+    argv, env = engine.run_argv(image.ref, inner, name=container, mounts=list(mounts))
+    full = ["env", *(f"{k}={v}" for k, v in env.items()), *argv] if env else argv
+    pmd = TestPmd.launch(
+        host.session, full, name=f"{host.name}/{container}", version=version, timeout=timeout
+    )
+    return ContainerTestPmd(pmd, container, LaunchRecord(name, host.name, full, changes))

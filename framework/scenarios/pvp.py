@@ -1,0 +1,417 @@
+"""Guide 4 (the PVP reference benchmark) as one object.
+
+PVP: physical port -> virtual (vhost-user -> a guest's virtio) -> physical port. The host
+testpmd owns two NIC ports and two vhost-user ports, forwarding io with `set portlist
+0,2,1,3` (4.2.4); the guest testpmd swaps MAC addresses between its two virtio ports,
+chained, 256 descriptors (4.3.3). The guest is a QEMU VM (variant `vm`, 4.2.5) or, as in
+DPDK's container test plans, a testpmd with two virtio_user ports in a container on the
+same host (variant `container`), whose virtio paths (mergeable, in-order, vectorized;
+split or packed virtqueues) are virtio_user devargs.
+
+Traffic runs both ways: TG port 0 -> host NIC 0 -> vhost0 -> guest -> vhost1 -> host NIC 1
+-> TG port 1, and the reverse, one sequenced stream per direction.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from scapy.packet import Packet
+
+from framework.config.model import DEFAULT_HUGEPAGE_MOUNT, PvpBenchmark, Topology, Vm
+from framework.container import ContainerEngine
+from framework.container.image import ImageBuild, build_testpmd_image
+from framework.container.testpmd import start_container_testpmd
+from framework.dpdk.args import EalOptions, TestPmdOptions, testpmd_argv
+from framework.dpdk.launch import LaunchRecord, file_prefix
+from framework.dpdk.parsers import FwdConfig
+from framework.dpdk.testpmd import TestPmd
+from framework.dpdk.version import DpdkVersion
+from framework.dpdk.virtio import NEGOTIATION_LOG_LEVEL, Negotiation, port_negotiation
+from framework.lab.hosts import HostHandle
+from framework.lab.tuning import Tuning, read_tuning
+from framework.report.attach import attach_text
+from framework.report.benchmark import ResultsTemplate
+from framework.scenarios.vhost_switch import VhostSwitch
+from framework.scenarios.vms import close_vms, vm_on
+from framework.traffic.generator import TrafficGenerator
+from framework.traffic.packets import DEFAULT_MARKER, flows, udp_flow
+from framework.traffic.trials import StreamTrials, TrialFlow, flow_markers
+from framework.virt.image import GuestImage
+from framework.virt.vm import VirtualMachine
+
+log = logging.getLogger("howto.guide4")
+
+Variant = Literal["vm", "container"]
+
+# The guide's command lines (17.05), reported next to what ran.
+GUIDE_HOST_TESTPMD = (
+    "testpmd -l 0,2,3,4,5 --socket-mem=1024 -n 4 --vdev 'net_vhost0,iface=/tmp/vhost-user1' "
+    "--vdev 'net_vhost1,iface=/tmp/vhost-user2' -- --portmask=f --disable-hw-vlan -i "
+    "--rxq=1 --txq=1 --nb-cores=4 --forward-mode=io; set portlist 0,2,1,3; start"
+)
+GUIDE_GUEST_TESTPMD = (
+    "testpmd -l 0,1,2 --socket-mem 1024 -n 4 --proc-type auto --file-prefix pg -- "
+    "--portmask=3 --forward-mode=macswap --port-topology=chained --disable-hw-vlan "
+    "--disable-rss -i --rxq=1 --txq=1 --rxd=256 --txd=256 --nb-cores=2 --auto-start"
+)
+DESCRIPTORS = 256  # 4.3.3: --rxd=256 --txd=256
+# The container variant's sockets in the host's work dir, and where the container sees them.
+CONTAINER_SOCKETS = ("vhost-user1", "vhost-user2")
+CONTAINER_MOUNT = "/var/run/pvp"
+MEMORY_MB = 256
+GUEST_MBUFS = 4096  # the built-in guest's 512 MB of hugepages
+# The TG's frames go to a MAC nobody has: the host's NICs are promiscuous, and macswap
+# sends them back to the TG port they came from... on the other side of the DUT.
+DUT_MAC = "02:00:00:00:04:01"
+
+
+@dataclass(frozen=True)
+class VirtioPath:
+    """A virtio Rx/Tx path of the guest's PMD, as DPDK's pvp_multi_paths plan names them."""
+
+    name: str  # mergeable, non-mergeable, inorder-mergeable, inorder-non-mergeable, vectorized
+    packed: bool = False
+    mrg_rxbuf: bool = True
+    in_order: bool = False
+    vectorized: bool = False
+
+    @property
+    def id(self) -> str:
+        """`split-mergeable`, `packed-vectorized`...: a test parameter id."""
+        return f"{'packed' if self.packed else 'split'}-{self.name}"
+
+    @property
+    def devargs(self) -> str:
+        """The virtio_user devargs that select this path."""
+        args = [
+            f"packed_vq={int(self.packed)}",
+            f"mrg_rxbuf={int(self.mrg_rxbuf)}",
+            f"in_order={int(self.in_order)}",
+        ]
+        return ",".join([*args, "vectorized=1"] if self.vectorized else args)
+
+    @property
+    def rx_path(self) -> str:
+        """The Rx path the virtio PMD must report ("virtio: using <this> Rx path")."""
+        if self.packed:
+            if self.vectorized:
+                return "packed ring vectorized"
+            return "packed ring mergeable buffer" if self.mrg_rxbuf else "packed ring standard"
+        if self.vectorized:
+            return "vectorized"
+        if self.in_order:
+            return "inorder"
+        return "mergeable buffer" if self.mrg_rxbuf else "standard"
+
+
+def virtio_paths() -> list[VirtioPath]:
+    """The ten paths of DPDK's pvp_multi_paths plan: five Rx paths on split and packed."""
+    kinds = [
+        VirtioPath("mergeable"),
+        VirtioPath("non-mergeable", mrg_rxbuf=False),
+        VirtioPath("inorder-mergeable", in_order=True),
+        VirtioPath("inorder-non-mergeable", mrg_rxbuf=False, in_order=True),
+        VirtioPath("vectorized", mrg_rxbuf=False, vectorized=True),
+    ]
+    return [VirtioPath(k.name, p, k.mrg_rxbuf, k.in_order, k.vectorized)
+            for p in (False, True) for k in kinds]  # fmt: skip
+
+
+DEFAULT_PATH = VirtioPath("mergeable")
+_RX_PATH = re.compile(r"virtio: using (.+?) Rx path on port (\d+)")
+_NOT_VECTORIZED = re.compile(r"disabled (?:packed|split) ring vectorized[^\n]*")
+
+
+@dataclass
+class Pvp:
+    """Guide 4 on the topology's PVP host: host testpmd, guest (VM or container), trials."""
+
+    topology: Topology
+    host: HostHandle
+    version: DpdkVersion
+    variant: Variant
+    path: VirtioPath = DEFAULT_PATH
+    queues: int = 1
+    switch: VhostSwitch | None = None
+    guest_pmd: TestPmd | None = None
+    vm: VirtualMachine | None = None
+    engine: ContainerEngine | None = None
+    image: ImageBuild | None = None
+    images: dict[str, GuestImage | None] = field(default_factory=dict)
+    launches: list[LaunchRecord] = field(default_factory=list)
+    _container: str | None = None
+
+    @property
+    def spec(self) -> PvpBenchmark:
+        """The topology's `pvp` section."""
+        assert self.topology.pvp is not None, "the topology has no pvp section"
+        return self.topology.pvp
+
+    @property
+    def testpmd(self) -> str:
+        """The host's testpmd."""
+        return self.topology.dpdk.testpmd
+
+    @property
+    def vm_spec(self) -> Vm:
+        """The `vm` variant's guest, its virtqueues split or packed as the path says."""
+        assert self.spec.vm is not None, "pvp.vm names no VM"
+        spec = self.topology.vms[self.spec.vm]
+        nics = [nic.model_copy(update={"packed": self.path.packed}) for nic in spec.nics]
+        return spec.model_copy(update={"nics": nics})
+
+    @property
+    def sockets(self) -> list[str]:
+        """The two vhost-user sockets, as the host testpmd names them."""
+        if self.variant == "vm":
+            return [nic.socket for nic in self.vm_spec.nics if nic.socket]
+        return list(CONTAINER_SOCKETS)
+
+    # -- 4.2.4: testpmd on the host ---------------------------------------------------------
+
+    def start_host_testpmd(self) -> TestPmd:
+        """Two NIC ports and two vhost-user ports, io forwarding, `set portlist 0,2,1,3`."""
+        self.switch = VhostSwitch(
+            self.host, self.version, self.testpmd, self.sockets, name="pvp-host",
+            queues=self.queues, memory_mb=MEMORY_MB, nics=list(self.spec.host_ports),
+            lcores=self.spec.host_lcores,
+        )  # fmt: skip
+        pmd = self.switch.start()
+        assert self.switch.launch is not None
+        self.launches.append(self.switch.launch)
+        return pmd
+
+    @property
+    def host_pmd(self) -> TestPmd:
+        """The host testpmd."""
+        assert self.switch is not None and self.switch.pmd is not None, "host testpmd not up"
+        return self.switch.pmd
+
+    def host_forwarding(self) -> FwdConfig:
+        """`show config fwd` of the host testpmd: its streams, port to port."""
+        return self.host_pmd.show_config_fwd()
+
+    # -- 4.2.5 / 4.3.3: the guest and its testpmd -------------------------------------------
+
+    def guest_app_options(self) -> TestPmdOptions:
+        """4.3.3's testpmd options: macswap, chained, one queue each way, 256 descriptors."""
+        return TestPmdOptions(
+            rxq=self.queues, txq=self.queues, rxd=DESCRIPTORS, txd=DESCRIPTORS,
+            nb_cores=1, forward_mode="macswap", port_topology="chained",
+            total_num_mbufs=GUEST_MBUFS,
+        )  # fmt: skip
+
+    def start_guest(self, boot_timeout: float = 120) -> TestPmd:
+        """The VM (4.2.5) or the container, then its testpmd forwarding (4.3.3)."""
+        if self.variant == "vm":
+            self._start_vm(boot_timeout)
+        else:
+            self._start_container()
+        assert self.guest_pmd is not None
+        self.guest_pmd.start()
+        return self.guest_pmd
+
+    def _start_vm(self, boot_timeout: float) -> None:
+        spec = self.vm_spec
+        self.vm = vm_on(self.host, spec, "pvp-vm", self.images, self.testpmd)
+        self.vm.start()
+        self.vm.wait_for_shell(timeout=boot_timeout)
+        slots = [nic.slot for nic in spec.nics if nic.slot is not None]
+        eal = EalOptions(
+            lcores="0-1",
+            allow=[f"0000:00:{slot:02x}.0" for slot in slots],
+            log_level=[NEGOTIATION_LOG_LEVEL],
+        )
+        argv = testpmd_argv(spec.testpmd or self.testpmd, eal, self.guest_app_options(),
+                            self.version)  # fmt: skip
+        self.launches.append(LaunchRecord("pvp-guest", f"{self.host.name}/{self.vm.name}", argv))
+        self.guest_pmd = self.vm.launch_testpmd(argv, version=self.version)
+
+    def _start_container(self) -> None:
+        self.engine = ContainerEngine.probe(
+            self.host.session,
+            preferred=self.host.spec.container_engine
+            if self.host.spec.container_engine != "none"
+            else "process",
+            work_dir=self.host.work_dir,
+        )
+        if self.engine.kind == "process":
+            self.image = ImageBuild(ref=f"host:{self.testpmd}", built=False, seconds=0.0, files=0)
+        else:
+            self.image = build_testpmd_image(self.host.session, self.testpmd, engine=self.engine)
+        assert self.switch is not None
+        name = "pvp-virtio-user"
+        eal = EalOptions(
+            lcores="0-1",
+            memory_mb=MEMORY_MB,
+            no_pci=True,
+            file_prefix=file_prefix(self.host, name),
+            single_file_segments=True,
+            vdevs=[
+                f"virtio_user{i},path={CONTAINER_MOUNT}/{s},queues={self.queues},"
+                f"queue_size={DESCRIPTORS},{self.path.devargs}"
+                for i, s in enumerate(CONTAINER_SOCKETS)
+            ],
+            log_level=[NEGOTIATION_LOG_LEVEL],
+            extra=["--main-lcore", "1"],
+        )
+        mount = DEFAULT_HUGEPAGE_MOUNT
+        started = start_container_testpmd(
+            self.host, self.engine, self.image, name, eal, self.guest_app_options(),
+            testpmd=self.testpmd, version=self.version,
+            mounts=[(self.host.work_dir, CONTAINER_MOUNT), (mount, mount)],
+        )  # fmt: skip
+        self._container = started.container
+        self.launches.append(started.launch)
+        self.guest_pmd = started.pmd
+
+    def rx_paths(self) -> dict[int, str]:
+        """The Rx path the guest's virtio PMD chose, per port (from its log)."""
+        assert self.guest_pmd is not None
+        return {int(p): path for path, p in _RX_PATH.findall(self.guest_pmd.startup_output)}
+
+    def vectorized_refused(self) -> str | None:
+        """The PMD's reason for not taking a vectorized path it was asked for, if it gave one."""
+        assert self.guest_pmd is not None
+        found = _NOT_VECTORIZED.search(self.guest_pmd.startup_output)
+        return found.group(0).strip() if found else None
+
+    def negotiation(self, port: int = 0) -> Negotiation | None:
+        """The guest virtio port's negotiated features, from its PMD's log."""
+        assert self.guest_pmd is not None
+        return port_negotiation(self.guest_pmd.startup_output, port)
+
+    # -- traffic ------------------------------------------------------------------------------
+
+    def trials(self, tg: TrafficGenerator, frame_bytes: int) -> StreamTrials:
+        """Rate trials both ways through the PVP chain, one stream per direction."""
+        a, b = self.spec.tg_ports
+        flows = []
+        for (tx, rx), marker in zip(((a, b), (b, a)), flow_markers(2), strict=True):
+            frame = udp_flow(
+                tg.mac_of(tx), DUT_MAC, "198.18.4.1", "198.18.4.2", 4000, 4001,
+                seq=0, size=frame_bytes, marker=marker,
+            )  # fmt: skip
+            flows.append(TrialFlow(tx, rx, frame, marker))
+        return StreamTrials(tg, flows, frame_bytes)
+
+    def check_frames(self, tg: TrafficGenerator, tx_port: str, count: int) -> list[Packet]:
+        """`count` 64-byte frames of distinct flows for the end-to-end check, from tx_port."""
+        return flows(count, tg.mac_of(tx_port), DUT_MAC, "198.18.4.1", "198.18.4.2", size=64)
+
+    @staticmethod
+    def now() -> float:
+        """Monotonic seconds, for the template's validation run time."""
+        return time.monotonic()
+
+    def stop_guest_ports(self) -> None:
+        """The guest's ports stopped (its testpmd stops forwarding first)."""
+        assert self.guest_pmd is not None
+        self.guest_pmd.stop()
+        self.guest_pmd.port_stop("all")
+
+    def start_guest_ports(self) -> None:
+        """The guest's ports started again, forwarding resumed."""
+        assert self.guest_pmd is not None
+        self.guest_pmd.port_start("all")
+        self.guest_pmd.start()
+
+    def stop_host_vhost_ports(self) -> None:
+        """The host's vhost-user ports stopped (forwarding stops first)."""
+        assert self.switch is not None
+        self.host_pmd.stop()
+        for port in self.switch.vhost_ports:
+            self.host_pmd.port_stop(port)
+
+    def start_host_vhost_ports(self) -> None:
+        """The host's vhost-user ports started again, forwarding resumed."""
+        assert self.switch is not None
+        for port in self.switch.vhost_ports:
+            self.host_pmd.port_start(port)
+        self.host_pmd.start()
+
+    def clear_stats(self) -> None:
+        """Zero both testpmds' counters."""
+        for pmd in (self.host_pmd, self.guest_pmd):
+            if pmd is not None and pmd.alive:
+                pmd.clear_counters()
+
+    # -- what the results template needs -----------------------------------------------------
+
+    def tuning(self) -> dict[str, Tuning]:
+        """4.2.1 on the host and 4.3.1 in the VM (read, never changed)."""
+        found = {self.host.name: read_tuning(
+            lambda script: self.host.session.run(["sh", "-c", script]).stdout)}  # fmt: skip
+        if self.vm is not None:
+            shell = self.vm.shell
+            found[f"guest {self.vm.name}"] = read_tuning(lambda script: shell.check(script))
+        return found
+
+    def results_template(
+        self, tg: TrafficGenerator, spec: PvpBenchmark, minutes: float, tuning: dict[str, Tuning]
+    ) -> ResultsTemplate:
+        """Guide 4.4's template fields for this set-up (the result is added when rendered)."""
+        negotiated = self.negotiation(0)
+        features = (
+            f"{self.path.devargs}"
+            if self.variant == "container"
+            else (f"virtqueues {'packed' if self.path.packed else 'split'} (QEMU defaults)")
+        )
+        if negotiated is not None:
+            features += f"; negotiated: {', '.join(negotiated.names)}"
+        host = tuning[self.host.name]
+        cpu = host.cpu_model or "unknown CPU"
+        cpu += f", {host.cpu_mhz:.0f} MHz" if host.cpu_mhz else ", frequency not readable"
+        nics = [self.host.port(name).spec for name in spec.host_ports]
+        nic = ", ".join(
+            f"{p.name}: {p.nic.value}" + (f" {p.pci}" if p.pci else f" ({p.interface}, "
+                                          "net_af_packet)")
+            for p in nics
+        )  # fmt: skip
+        guest = (f"{self.version} (the host's testpmd, in the container image)"
+                 if self.variant == "container"
+                 else f"{self.version} (the host's testpmd, in the guest image)")  # fmt: skip
+        return ResultsTemplate(
+            traffic_generator=f"howto-conformance stream engine (AF_PACKET) on {tg.session.name}",
+            acceptable_loss_pct=0.0,
+            validation_run_time_min=minutes,
+            host_dpdk=str(self.version),
+            guest_dpdk=guest,
+            patches="none",
+            qemu=self.vm.qemu_version() if self.vm is not None else "none (container variant)",
+            virtio_features=features,
+            cpu=cpu,
+            nic=nic,
+        )
+
+    # -- teardown -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Guest testpmd, VM or container, host testpmd and sockets; transcripts attached."""
+        for pmd in (self.guest_pmd, self.switch.pmd if self.switch else None):
+            if pmd is not None:
+                try:
+                    attach_text(f"{pmd.shell.name} transcript", pmd.shell.transcript)
+                except Exception as exc:  # noqa: BLE001 - reporting must not stop teardown
+                    log.warning("could not attach transcript: %s", exc)
+        if self.guest_pmd is not None:
+            self.guest_pmd.close()
+            self.guest_pmd = None
+        close_vms([self.vm])
+        self.vm = None
+        if self.engine is not None and self._container is not None:
+            self.engine.remove(self._container)
+            self._container = None
+        if self.switch is not None:
+            self.switch.close()
+
+
+# Where the stream's sequence number sits in PVP frames (right after the marker).
+STREAM_SEQ_OFFSET = bytes(
+    udp_flow("02:00:00:00:00:01", DUT_MAC, "198.18.4.1", "198.18.4.2", 1, 2, seq=0)
+).find(DEFAULT_MARKER) + len(DEFAULT_MARKER)

@@ -1,0 +1,260 @@
+"""Guide 4: the PVP reference benchmark with testpmd (chapter 4).
+
+The host testpmd forwards between two NIC ports and two vhost-user ports (`set portlist
+0,2,1,3`, io); the guest swaps MAC addresses between its two virtio ports (macswap,
+chained, 256 descriptors). The guest is the QEMU VM of 4.2.5 (variant `vm`) or a
+container testpmd with two virtio_user ports (variant `container`), whose virtio paths
+are swept as DPDK's pvp_multi_paths plan does. For each, NDR and PDR per frame size with
+MLRsearch, the guide's 4.4 results template, results.json, a table and a plot; where the
+topology names a baseline, the regression gate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import allure
+import pytest
+
+from framework.config.model import PvpBenchmark, Topology
+from framework.plugin import POOL_KEY
+from framework.report.attach import attach_image, attach_table, attach_text, step
+from framework.report.benchmark import (
+    PvpResult,
+    ResultsTemplate,
+    gate,
+    plot_results,
+    record_result,
+    recorded_results,
+    update_baseline,
+)
+from framework.report.plugin import run_directory
+from framework.scenarios.pvp import DEFAULT_PATH, Pvp, VirtioPath, virtio_paths
+from framework.traffic.generator import TrafficGenerator
+from framework.traffic.trials import Trial, search_rates
+from framework.traffic.verify import swap_macs, verify_packets
+
+pytestmark = [
+    pytest.mark.virtio,
+    pytest.mark.vhost,
+    pytest.mark.benchmark,
+    # rate searches: no other run's guide on the CPUs meanwhile
+    pytest.mark.cpu_exclusive,
+    allure.parent_suite("DPDK HowTo guides"),
+    allure.suite("4 PVP reference benchmark setup using testpmd"),
+]
+
+VM_MARK = pytest.mark.vms("pvp_vm", why="guide 4's guest (4.2.5): two vhost-user NICs")
+SETUPS = [
+    *(pytest.param(("container", path), id=f"container-{path.id}", marks=pytest.mark.container)
+      for path in virtio_paths()),
+    pytest.param(("vm", DEFAULT_PATH), id="vm-split-mergeable", marks=VM_MARK),
+    pytest.param(("vm", VirtioPath("mergeable", packed=True)), id="vm-packed-mergeable",
+                 marks=VM_MARK),
+]  # fmt: skip
+CHECK_FRAMES = 32  # frames per direction of the end-to-end check
+SIDE_PATH_SIZES = 1  # paths other than the default measure only the first frame size(s)
+
+
+def _frame_sizes(config: pytest.Config) -> list[int]:
+    pool = config.stash.get(POOL_KEY, [])
+    # Every xdist worker collects the same items: take them from the pool's first testbed.
+    spec = pool[0].pvp if pool else None
+    return spec.frame_sizes if spec is not None else [64]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Frame sizes from the topology's pvp section (a short list on the virtual lab)."""
+    if "frame_bytes" in metafunc.fixturenames:
+        sizes = _frame_sizes(metafunc.config)
+        metafunc.parametrize("frame_bytes", sizes, ids=[f"{s}B" for s in sizes])
+
+
+@pytest.fixture(scope="module")
+def spec(topology: Topology) -> PvpBenchmark:
+    """The topology's PVP wiring; the guide is skipped without one."""
+    if topology.pvp is None:
+        pytest.skip(
+            f"topology {topology.name} has no pvp section (guide 4: two host NIC ports, each "
+            "cabled to a TG port)"
+        )
+    return topology.pvp
+
+
+@pytest.fixture(scope="module", params=SETUPS)
+def pvp(
+    request: pytest.FixtureRequest, spec: PvpBenchmark, topology: Topology, hosts, dpdk_version
+) -> Iterator[Pvp]:
+    """4.2.4 and 4.3.3: the host testpmd, then the guest (VM or container) forwarding."""
+    variant, path = request.param
+    setup = Pvp(topology, hosts[spec.host], dpdk_version, variant, path)
+    try:
+        with step("4.2.4: testpmd on the host: two NIC ports, two vhost-user ports, "
+                  "`set portlist 0,2,1,3`, io, start"):  # fmt: skip
+            setup.start_host_testpmd()
+        guest = "4.2.5/4.3.3: the VM" if variant == "vm" else "the container (virtio_user)"
+        with step(f"{guest}: testpmd macswap, chained, 256 descriptors ({path.id})"):
+            setup.start_guest()
+        attach_text("command lines", "\n".join(" ".join(r.argv) for r in setup.launches))
+        yield setup
+    finally:
+        setup.close()
+
+
+def test_testpmds_chain_the_pvp_path(pvp: Pvp) -> None:
+    """The host chains NIC0<->vhost0 and NIC1<->vhost1; the guest chains its two ports.
+
+    Steps:
+        `show config fwd` on the host and in the guest; the guest PMD's log.
+
+    Verify:
+        Host: io forwarding, streams 0->2, 2->0, 1->3, 3->1 (ports 0, 1 the NICs; 2, 3 the
+        vhost-user ports), as `set portlist 0,2,1,3` makes them. Guest: macswap, port 0 ->
+        1 and 1 -> 0. The guest's virtio PMD took the Rx path the parameter asks for.
+    """
+    with step("Host: show config fwd"):
+        host = pvp.host_forwarding()
+        assert pvp.switch is not None
+        nics, vhosts = pvp.switch.nic_ports, pvp.switch.vhost_ports
+        want = {(n, v) for n, v in zip(nics, vhosts, strict=True)}
+        want |= {(v, n) for n, v in want}
+        seen = {(s.rx_port, s.tx_port) for s in host.streams}
+        attach_text("host show config fwd", repr(host))
+        assert host.mode == "io", f"guide 4.2.4: --forward-mode=io; host forwards {host.mode}"
+        assert seen == want, (
+            f"guide 4.2.4: `set portlist 0,2,1,3` chains NIC{nics} with vhost{vhosts} "
+            f"(rx->tx {sorted(want)}); host streams are {sorted(seen)}"
+        )
+    with step("Guest: show config fwd"):
+        assert pvp.guest_pmd is not None
+        guest = pvp.guest_pmd.show_config_fwd()
+        attach_text("guest show config fwd", repr(guest))
+        assert guest.mode == "macswap", f"guide 4.3.3: macswap; guest forwards {guest.mode}"
+        seen = {(s.rx_port, s.tx_port) for s in guest.streams}
+        assert seen == {(0, 1), (1, 0)}, (
+            f"guide 4.3.3: --port-topology=chained over two ports (0->1, 1->0); got {sorted(seen)}"
+        )
+    with step(f"Guest: the virtio PMD uses the {pvp.path.rx_path} Rx path"):
+        paths = pvp.rx_paths()
+        attach_text("guest Rx paths", repr(paths))
+        if pvp.path.vectorized and set(paths.values()) != {pvp.path.rx_path}:
+            refused = pvp.vectorized_refused()
+            if refused:
+                pytest.skip(f"{pvp.path.id}: the virtio PMD on this CPU says: {refused}")
+        assert paths and set(paths.values()) == {pvp.path.rx_path}, (
+            f"{pvp.path.id} ({pvp.path.devargs}): expected the {pvp.path.rx_path} Rx path on "
+            f"both ports; the PMD logged {paths or 'none'}"
+        )
+
+
+def test_frames_cross_the_pvp_path_each_way(
+    pvp: Pvp, spec: PvpBenchmark, traffic_generator: TrafficGenerator
+) -> None:
+    """Before measuring: a few frames cross each way, MACs swapped by the guest.
+
+    Steps:
+        32 frames of 64 bytes from TG port 0, then 32 from TG port 1.
+
+    Verify:
+        Each arrives exactly once on the other TG port, byte for byte with its MAC
+        addresses swapped, and nothing comes back on the port that sent it.
+    """
+    a, b = spec.tg_ports
+    for tx, rx in ((a, b), (b, a)):
+        with step(f"{CHECK_FRAMES} frames TG {tx} -> DUT -> TG {rx}"):
+            frames = pvp.check_frames(traffic_generator, tx, CHECK_FRAMES)
+            verify_packets(traffic_generator, frames, tx, rx, swap_macs, silent_ports=[tx])
+
+
+def test_ndr_and_pdr(
+    pvp: Pvp,
+    spec: PvpBenchmark,
+    frame_bytes: int,
+    traffic_generator: TrafficGenerator,
+    request: pytest.FixtureRequest,
+) -> None:
+    """NDR (0 % loss) and PDR (pvp.pdr_loss_ratio) at one frame size, reported as 4.4 asks.
+
+    Steps:
+        MLRsearch between pvp.min_pps and pvp.max_pps, traffic both ways, final trials of
+        pvp.trial_s seconds; the host's (and the VM's) tuning read.
+
+    Verify:
+        The report has every trial, NDR and PDR (kpps, Mbit/s, % of line rate where there
+        is one), the guide's results template and the plot of the run's results. Where the
+        topology names a baseline, NDR is within its tolerance of the baseline's (with
+        --update-baseline the result becomes the baseline instead).
+    """
+    if frame_bytes not in spec.frame_sizes:
+        pytest.skip(f"{frame_bytes} B is not in this testbed's pvp.frame_sizes")
+    if pvp.path != DEFAULT_PATH and frame_bytes not in spec.frame_sizes[:SIDE_PATH_SIZES]:
+        pytest.skip(f"{pvp.path.id}: paths other than {DEFAULT_PATH.id} are measured at "
+                    f"{spec.frame_sizes[:SIDE_PATH_SIZES]} B only (time)")  # fmt: skip
+    trials = pvp.trials(traffic_generator, frame_bytes)
+
+    def trial(rate: float, seconds: float) -> Trial:
+        with step(f"Trial: {rate:,.0f} pps of {frame_bytes}-byte frames for {seconds:g} s"):
+            return trials(rate, seconds)
+
+    started = pvp.now()
+    found = search_rates(
+        trial, min_pps=spec.min_pps, max_pps=spec.max_pps, trial_s=spec.trial_s,
+        relative_width=spec.relative_width, pdr_loss_ratio=spec.pdr_loss_ratio,
+    )  # fmt: skip
+    minutes = (pvp.now() - started) / 60
+    tuning = pvp.tuning()
+    untuned = [f"{where}: {what}" for where, t in tuning.items() for what in t.untuned()]
+    result = PvpResult.from_search(
+        found, variant=pvp.variant, path=pvp.path.id, queues=pvp.queues,
+        frame_bytes=frame_bytes, pdr_loss_ratio=spec.pdr_loss_ratio,
+        line_rate_gbps=spec.line_rate_gbps, untuned=untuned,
+    )  # fmt: skip
+    template = pvp.results_template(traffic_generator, spec, minutes, tuning)
+    with step(f"Result: NDR {result.ndr_pps:,.0f} pps, PDR {result.pdr_pps:,.0f} pps"):
+        _report(result, found.trials, template, request)
+    baseline = spec.baseline
+    if baseline is None:
+        return
+    baseline = baseline if baseline.is_absolute() else request.config.rootpath / baseline
+    if request.config.getoption("--update-baseline"):
+        with step(f"--update-baseline: {result.key} into {baseline}"):
+            update_baseline(baseline, result)
+        return
+    with step(f"Regression gate: NDR against {baseline} (tolerance {spec.tolerance:.0%})"):
+        problem = gate(result, baseline, spec.tolerance)
+        assert problem is None, problem
+
+
+def _report(result: PvpResult, trials: list[Trial], template: ResultsTemplate, request) -> None:
+    """Every trial, the table, the template, results.json and the plot of the run so far."""
+    attach_table(
+        f"rate trials ({result.key})",
+        ["offered pps", "seconds", "sent", "received", "lost", "loss %", "TG sent pps"],
+        [[f"{t.offered_pps:,.0f}", f"{t.duration_s:.1f}", t.sent, t.received, t.lost,
+          f"{100 * t.loss_ratio:.3f}",
+          f"{t.achieved_pps:,.0f}" + (" (TG limit)" if t.generator_limited else "")]
+         for t in trials],
+    )  # fmt: skip
+
+    def share(pps: float) -> str:
+        part = result.line_rate_share(pps)
+        return "no line rate (virtual ports)" if part is None else f"{100 * part:.1f} %"
+
+    attach_table(
+        f"result ({result.key})",
+        ["frame bytes", "NDR Mpps", "NDR Mbit/s", "NDR % of line rate", "PDR Mpps",
+         f"PDR loss ≤ {100 * result.pdr_loss_ratio:g} %", "tuning"],
+        [[result.frame_bytes, f"{result.ndr_mpps:.4f}", f"{result.ndr_mbit_s:.1f}",
+          share(result.ndr_pps), f"{result.pdr_pps / 1e6:.4f}", share(result.pdr_pps),
+          "untuned" if result.untuned else "tuned"]],
+    )  # fmt: skip
+    attach_text(
+        f"4.4 results template ({result.key})", template.render(result.ndr_mpps, result.untuned)
+    )
+    directory = run_directory(request.config)
+    if directory is None:
+        return
+    pvp_dir = directory / "pvp"
+    record_result(pvp_dir, result, template, {"guide": "4"})
+    png = plot_results(recorded_results(pvp_dir), pvp_dir / "pvp.png", "PVP NDR / PDR")
+    attach_image("NDR and PDR per frame size (this run)", png)
