@@ -232,6 +232,7 @@ GUIDE6 = "framework.scenarios.container_networking:ContainerNetworking"
 GUIDE2 = "framework.scenarios.vhost_user_migration:VhostUserMigration"
 GUIDE1 = "framework.scenarios.sriov_bond_migration:SriovBondMigration"
 GUIDE7 = "framework.scenarios.exceptional_path:ExceptionalPath"
+GUIDE4 = "framework.scenarios.pvp:Pvp"
 
 
 def _tap_left_down(setup: Any, *_: Any) -> None:
@@ -263,6 +264,15 @@ def _rx_cksum_not_applied(setup: Any, *_: Any) -> None:
 def _exceptional_path_single_queue(_setup: Any, argv: list[str], *_: Any) -> None:
     # The guide's queues=2 line runs with one queue pair: virtio_user0 and --rxq/--txq.
     argv[:] = [a.replace(",queues=2", "") for a in argv if a not in ("--rxq=2", "--txq=2")]
+
+
+def _pvp_forwards_part(setup: Any, *_: Any) -> None:
+    # The host testpmd drops one frame in 20 it receives on NIC 0: a DUT that forwards
+    # only part of the traffic. The frames of the other direction all pass.
+    from framework.dpdk import bpf
+    from framework.scenarios.pvp import STREAM_SEQ_OFFSET
+
+    _load_bpf(setup.switch, bpf.drop_every_nth(STREAM_SEQ_OFFSET, 20, phase=19), "pvp-part")
 
 
 FAULTS: dict[str, Fault] = {
@@ -394,6 +404,12 @@ FAULTS: dict[str, Fault] = {
             "guide 6, mid-test: host_server_1's port on the switch goes down (virtual lab)",
             f"{GUIDE6}.clear_stats",
             _switch_port_down,
+        ),
+        Fault(
+            "pvp-forwards-part",
+            "guide 4: the host testpmd drops 1 in 20 frames it receives on its first NIC",
+            f"{GUIDE4}.start_host_testpmd",
+            _pvp_forwards_part,
         ),
         Fault(
             "kill-vm-qemu",

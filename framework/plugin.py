@@ -172,6 +172,12 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]:
     """After every summary, print why the run stopped as the last line, and exit with 3."""
+    # A run stopped early (-x, --maxfail) never tore down the last test of its guide
+    # module: give its CPUs back now, or writing the reports waits on this run's own lock.
+    lease = session.config.stash.get(CPU_KEY, None)
+    if lease is not None:
+        lease.release()
+        del session.config.stash[CPU_KEY]
     yield
     message = session.config.stash.get(STOPPED_KEY, None)
     if message is not None:

@@ -83,11 +83,16 @@ def spec(topology: Topology) -> PvpBenchmark:
 
 @pytest.fixture(scope="module", params=SETUPS)
 def pvp(
-    request: pytest.FixtureRequest, spec: PvpBenchmark, topology: Topology, hosts, dpdk_version
+    request: pytest.FixtureRequest,
+    spec: PvpBenchmark,
+    topology: Topology,
+    hosts,
+    tg_host,
+    dpdk_version,
 ) -> Iterator[Pvp]:
     """4.2.4 and 4.3.3: the host testpmd, then the guest (VM or container) forwarding."""
     variant, path = request.param
-    setup = Pvp(topology, hosts[spec.host], dpdk_version, variant, path)
+    setup = Pvp(topology, hosts[spec.host], tg_host, dpdk_version, variant, path)
     try:
         with step("4.2.4: testpmd on the host: two NIC ports, two vhost-user ports, "
                   "`set portlist 0,2,1,3`, io, start"):  # fmt: skip
@@ -147,9 +152,7 @@ def test_testpmds_chain_the_pvp_path(pvp: Pvp) -> None:
         )
 
 
-def test_frames_cross_the_pvp_path_each_way(
-    pvp: Pvp, spec: PvpBenchmark, traffic_generator: TrafficGenerator
-) -> None:
+def test_frames_cross_the_pvp_path_each_way(pvp: Pvp, traffic_generator: TrafficGenerator) -> None:
     """Before measuring: a few frames cross each way, MACs swapped by the guest.
 
     Steps:
@@ -159,7 +162,7 @@ def test_frames_cross_the_pvp_path_each_way(
         Each arrives exactly once on the other TG port, byte for byte with its MAC
         addresses swapped, and nothing comes back on the port that sent it.
     """
-    a, b = spec.tg_ports
+    a, b = pvp.tg_ports
     for tx, rx in ((a, b), (b, a)):
         with step(f"{CHECK_FRAMES} frames TG {tx} -> DUT -> TG {rx}"):
             frames = pvp.check_frames(traffic_generator, tx, CHECK_FRAMES)

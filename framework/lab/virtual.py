@@ -7,7 +7,8 @@ Each lab is one *run* (framework/lab/runs.py) with its own prefix, `<name_prefix
   subnet (a block of management_subnet's size in 198.18.0.0/15, free of other live runs'
   blocks and of the machine's routes, chosen under the run registry's lock);
 - a switch namespace `<prefix>-switch` holding two bridges: `br-mgmt` joins the management
-  veths, `br-data` joins the data ports and floods (ageing 0) like the guide's switch;
+  veths, `br-data` joins the data ports and floods (ageing 0) like the guide's switch; a port
+  with an access VLAN (`vlan:`) is on that VLAN's own bridge, `br-v<id>`, instead;
 - one veth in the controller's namespace, `<prefix>-ctl`, so fabric reaches each host's sshd;
 - an sshd per host namespace, with host and client keys generated for this run in a
   private directory, `/tmp/howto-<prefix>-lab-*`, that is removed at teardown.
@@ -343,9 +344,13 @@ class VirtualLab:
             _ip("-n", ns, "link", "add", bridge, "type", "bridge", "stp_state", "0")
         ageing = str(self.topology.switch.ageing_time * 100)  # iproute2 takes centiseconds
         _ip("-n", ns, "link", "set", "br-data", "type", "bridge", "ageing_time", ageing)
-        if self._vlans():
-            # Ports with no VLAN of their own stay untagged in VLAN 1, as before.
-            _ip("-n", ns, "link", "set", "br-data", "type", "bridge", "vlan_filtering", "1")
+        # An access VLAN is a bridge of its own (this kernel's bridges may lack VLAN
+        # filtering): its ports see each other's frames and nothing of br-data's.
+        for vlan in sorted(set(self._vlans().values())):
+            bridge = f"br-v{vlan}"
+            _ip("-n", ns, "link", "add", bridge, "type", "bridge", "stp_state", "0")
+            _ip("-n", ns, "link", "set", bridge, "type", "bridge", "ageing_time", ageing)
+            _ip("-n", ns, "link", "set", bridge, "up")
         # Keep bridged frames out of iptables: with br_netfilter active they pass through it,
         # and a frame whose IP length disagrees with its size comes out trimmed.
         for knob in ("call-iptables", "call-ip6tables", "call-arptables"):
@@ -373,16 +378,9 @@ class VirtualLab:
         _ip("-n", ns, "link", "set", "mgmt0", "up")
         vlans = self._vlans()
         for port_index, (port, interface) in enumerate(lab_host.ports.items()):
-            switch_side = f"d{index}p{port_index}"
-            self._cable(switch_side, "br-data", interface, ns)
             vlan = vlans.get((lab_host.name, port))
-            if vlan is not None:
-                bridge = ["bridge", "-n", self.switch_ns, "vlan"]
-                for args in (
-                    ["del", "dev", switch_side, "vid", "1"],
-                    ["add", "dev", switch_side, "vid", str(vlan), "pvid", "untagged"],
-                ):
-                    subprocess.run([*bridge, *args], check=True, capture_output=True, text=True)
+            bridge = "br-data" if vlan is None else f"br-v{vlan}"
+            self._cable(f"d{index}p{port_index}", bridge, interface, ns)
             _ip("-n", ns, "link", "set", interface, "up")
 
     def _vlans(self) -> dict[tuple[str, str], int]:
@@ -527,7 +525,7 @@ class VirtualLab:
         }
 
     def switch_ports_down(self) -> dict[str, str]:
-        """The switch ports (veths on br-data) set down, with whose port each is."""
+        """The switch ports (veths on its bridges) set down, with whose port each is."""
         out = _ip("-n", self.switch_ns, "-j", "link", "show", check=False).stdout
         try:
             links = {link["ifname"]: link for link in json.loads(out or "[]")}

@@ -148,7 +148,7 @@ class ResultsTemplate:
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(path.suffix + ".lock"), "w") as lock:
+    with open(path.parent / f".{path.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
@@ -200,6 +200,9 @@ def plot_results(results: list[PvpResult], path: Path, title: str) -> Path:
             ax.plot(sizes, [r.pdr_pps / 1e3 for r in points], "x--", color=line.get_color(),
                     label=f"{label} PDR")  # fmt: skip
         ax.set_xscale("log", base=2)
+        sizes_run = sorted({r.frame_bytes for r in results})
+        ax.set_xticks(sizes_run, [str(s) for s in sizes_run])
+        ax.minorticks_off()
         ax.set_xlabel("frame size (bytes)")
         ax.set_ylabel("kpps")
         ax.set_title(title)

@@ -133,6 +133,7 @@ class Pvp:
 
     topology: Topology
     host: HostHandle
+    tg_host: HostHandle
     version: DpdkVersion
     variant: Variant
     path: VirtioPath = DEFAULT_PATH
@@ -151,6 +152,12 @@ class Pvp:
         """The topology's `pvp` section."""
         assert self.topology.pvp is not None, "the topology has no pvp section"
         return self.topology.pvp
+
+    @property
+    def tg_ports(self) -> tuple[str, str]:
+        """The TG's two interfaces cabled to the host's two NIC ports, in that order."""
+        a, b = (self.tg_host.port(name).interface for name in self.spec.tg_ports)
+        return a, b
 
     @property
     def testpmd(self) -> str:
@@ -290,7 +297,7 @@ class Pvp:
 
     def trials(self, tg: TrafficGenerator, frame_bytes: int) -> StreamTrials:
         """Rate trials both ways through the PVP chain, one stream per direction."""
-        a, b = self.spec.tg_ports
+        a, b = self.tg_ports
         flows = []
         for (tx, rx), marker in zip(((a, b), (b, a)), flow_markers(2), strict=True):
             frame = udp_flow(
