@@ -45,15 +45,22 @@ pytestmark = [
 ]
 
 VM_MARK = pytest.mark.vms("pvp_vm", why="guide 4's guest (4.2.5): two vhost-user NICs")
+CONTAINER = pytest.mark.container
 SETUPS = [
-    *(pytest.param(("container", path), id=f"container-{path.id}", marks=pytest.mark.container)
+    *(pytest.param(("container", path, 1), id=f"container-{path.id}", marks=CONTAINER)
       for path in virtio_paths()),
-    pytest.param(("vm", DEFAULT_PATH), id="vm-split-mergeable", marks=VM_MARK),
-    pytest.param(("vm", VirtioPath("mergeable", packed=True)), id="vm-packed-mergeable",
+    pytest.param(("container", DEFAULT_PATH, 2), id="container-split-mergeable-2q",
+                 marks=CONTAINER),
+    pytest.param(("vm", DEFAULT_PATH, 1), id="vm-split-mergeable", marks=VM_MARK),
+    pytest.param(("vm", VirtioPath("mergeable", packed=True), 1), id="vm-packed-mergeable",
                  marks=VM_MARK),
 ]  # fmt: skip
 CHECK_FRAMES = 32  # frames per direction of the end-to-end check
 SIDE_PATH_SIZES = 1  # paths other than the default measure only the first frame size(s)
+RESTARTS = 2  # vhost port restarts in a row
+RESTART_TRIAL_S = 2.0
+RESTART_SHARE = 0.85  # after a restart, within 15 % of the NDR found before
+NDRS: dict[tuple[str, str, int, int], float] = {}  # (variant, path, queues, size) -> NDR
 
 
 def _frame_sizes(config: pytest.Config) -> list[int]:
@@ -91,8 +98,8 @@ def pvp(
     dpdk_version,
 ) -> Iterator[Pvp]:
     """4.2.4 and 4.3.3: the host testpmd, then the guest (VM or container) forwarding."""
-    variant, path = request.param
-    setup = Pvp(topology, hosts[spec.host], tg_host, dpdk_version, variant, path)
+    variant, path, queues = request.param
+    setup = Pvp(topology, hosts[spec.host], tg_host, dpdk_version, variant, path, queues)
     try:
         with step("4.2.4: testpmd on the host: two NIC ports, two vhost-user ports, "
                   "`set portlist 0,2,1,3`, io, start"):  # fmt: skip
@@ -213,6 +220,7 @@ def test_ndr_and_pdr(
         line_rate_gbps=spec.line_rate_gbps, untuned=untuned,
     )  # fmt: skip
     template = pvp.results_template(traffic_generator, spec, minutes, tuning)
+    NDRS[(pvp.variant, pvp.path.id, pvp.queues, frame_bytes)] = result.ndr_pps
     with step(f"Result: NDR {result.ndr_pps:,.0f} pps, PDR {result.pdr_pps:,.0f} pps"):
         _report(result, found.trials, template, request)
     baseline = spec.baseline
@@ -226,6 +234,87 @@ def test_ndr_and_pdr(
     with step(f"Regression gate: NDR against {baseline} (tolerance {spec.tolerance:.0%})"):
         problem = gate(result, baseline, spec.tolerance)
         assert problem is None, problem
+
+
+def test_every_queue_carries_traffic(
+    pvp: Pvp, spec: PvpBenchmark, traffic_generator: TrafficGenerator
+) -> None:
+    """With two queues, traffic crosses the vhost-user/virtio ports on every queue.
+
+    Steps:
+        A trial at pvp.min_pps with two streams per direction (distinct addresses).
+
+    Verify:
+        Nothing is lost; on each queue the host's vhost ports and the guest's ports both
+        sent and received packets.
+    """
+    if pvp.queues < 2:
+        pytest.skip("one queue pair: see the two-queue set-up")
+    pvp.clear_stats()
+    with step(f"Trial: {spec.min_pps:,.0f} pps for 1 s, {2 * pvp.queues} streams"):
+        trial = pvp.trials(traffic_generator, spec.frame_sizes[0])(spec.min_pps, 1.0)
+    assert trial.sent and trial.lost == 0, (
+        f"{trial.lost} of {trial.sent} frames lost at {spec.min_pps:,.0f} pps"
+    )
+    rows = pvp.queue_counts()
+    attach_table(
+        "per-queue packets",
+        ["queue", "host vhost TX", "guest RX", "guest TX", "host vhost RX"],
+        [[q, *counts] for q, counts in enumerate(rows)],
+    )
+    for q, counts in enumerate(rows):
+        assert all(counts), (
+            f"queue {q} carried no traffic on some side (host TX, guest RX, guest TX, host "
+            f"RX = {counts}); {2 * pvp.queues} streams should use all {pvp.queues} queues"
+        )
+
+
+def test_vhost_port_restart(
+    pvp: Pvp, spec: PvpBenchmark, traffic_generator: TrafficGenerator
+) -> None:
+    """Ports stopped and started in the middle: no traffic while stopped, NDR again after.
+
+    Steps:
+        RESTARTS times: stop the host's vhost-user ports, a trial at the NDR found before,
+        start them, a trial; then the same with the guest's ports.
+
+    Verify:
+        Nothing crosses while the ports are stopped; after each restart the received rate
+        is within 15 % of that NDR.
+    """
+    if pvp.path != DEFAULT_PATH or pvp.queues != 1:
+        pytest.skip(f"restarts run on the {DEFAULT_PATH.id} single-queue set-ups")
+    size = spec.frame_sizes[0]
+    ndr = NDRS.get((pvp.variant, pvp.path.id, pvp.queues, size))
+    if not ndr:
+        pytest.skip(f"no NDR at {size} B from test_ndr_and_pdr in this run to compare with")
+    trials = pvp.trials(traffic_generator, size)
+    sides = [("the host's vhost-user ports", pvp.stop_host_vhost_ports, pvp.start_host_vhost_ports),
+             ("the guest's ports", pvp.stop_guest_ports, pvp.start_guest_ports)]  # fmt: skip
+    rows = []
+    for round_ in range(1, RESTARTS + 1):
+        for what, stop, start in sides:
+            with step(f"Restart {round_}: stop {what}; {ndr:,.0f} pps for {RESTART_TRIAL_S:g} s"):
+                stop()
+                stopped = trials(ndr, RESTART_TRIAL_S)
+            with step(f"Restart {round_}: start {what}; {ndr:,.0f} pps again"):
+                start()
+                again = trials(ndr, RESTART_TRIAL_S)
+            rows.append([round_, what, stopped.received, f"{again.received_pps:,.0f}"])
+            assert stopped.received == 0, (
+                f"{what} stopped: no traffic crosses; {stopped.received} of {stopped.sent} "
+                "frames did"
+            )
+            assert again.received_pps >= RESTART_SHARE * ndr, (
+                f"after restarting {what} (round {round_}) the rate comes back within 15 % of "
+                f"NDR {ndr:,.0f} pps; received {again.received_pps:,.0f} pps "
+                f"({again.lost} of {again.sent} lost)"
+            )
+    attach_table(
+        f"vhost port restarts (NDR {ndr:,.0f} pps)",
+        ["round", "stopped", "received while stopped", "received pps after start"],
+        rows,
+    )
 
 
 def _report(result: PvpResult, trials: list[Trial], template: ResultsTemplate, request) -> None:

@@ -31,7 +31,12 @@ from framework.dpdk.launch import LaunchRecord, file_prefix
 from framework.dpdk.parsers import FwdConfig
 from framework.dpdk.testpmd import TestPmd
 from framework.dpdk.version import DpdkVersion
-from framework.dpdk.virtio import NEGOTIATION_LOG_LEVEL, Negotiation, port_negotiation
+from framework.dpdk.virtio import (
+    NEGOTIATION_LOG_LEVEL,
+    Negotiation,
+    negotiations,
+    port_negotiation,
+)
 from framework.lab.hosts import HostHandle
 from framework.lab.tuning import Tuning, read_tuning
 from framework.report.attach import attach_text
@@ -291,21 +296,49 @@ class Pvp:
     def negotiation(self, port: int = 0) -> Negotiation | None:
         """The guest virtio port's negotiated features, from its PMD's log."""
         assert self.guest_pmd is not None
-        return port_negotiation(self.guest_pmd.startup_output, port)
+        startup = self.guest_pmd.startup_output
+        found = port_negotiation(startup, port)
+        if found is None:
+            # virtio-net PCI devices (the VM) negotiate when probed, one after the other.
+            probed = negotiations(startup)
+            found = probed[port] if port < len(probed) else None
+        return found
 
     # -- traffic ------------------------------------------------------------------------------
 
     def trials(self, tg: TrafficGenerator, frame_bytes: int) -> StreamTrials:
-        """Rate trials both ways through the PVP chain, one stream per direction."""
+        """Rate trials both ways through the PVP chain.
+
+        One sequenced stream per direction and queue, each with its own addresses, so
+        that with several queues RSS (and AF_PACKET's fanout) can spread them.
+        """
         a, b = self.tg_ports
+        directions = [(a, b), (b, a)] * self.queues
         flows = []
-        for (tx, rx), marker in zip(((a, b), (b, a)), flow_markers(2), strict=True):
+        for index, ((tx, rx), marker) in enumerate(
+            zip(directions, flow_markers(len(directions)), strict=True)
+        ):
             frame = udp_flow(
-                tg.mac_of(tx), DUT_MAC, "198.18.4.1", "198.18.4.2", 4000, 4001,
-                seq=0, size=frame_bytes, marker=marker,
+                tg.mac_of(tx), DUT_MAC, f"198.18.4.{index + 1}", "198.18.5.1", 4000 + index,
+                4001, seq=0, size=frame_bytes, marker=marker,
             )  # fmt: skip
             flows.append(TrialFlow(tx, rx, frame, marker))
         return StreamTrials(tg, flows, frame_bytes)
+
+    def queue_counts(self) -> list[list[int]]:
+        """Per queue: packets the host's vhost ports sent and received, the guest's too."""
+        assert self.switch is not None and self.guest_pmd is not None
+        host = [self.host_pmd.show_port_xstats(p) for p in self.switch.vhost_ports]
+        guest = [self.guest_pmd.show_port_xstats(p) for p in self.guest_pmd.port_ids()]
+
+        def total(stats: list[dict[str, int]], key: str) -> int:
+            return sum(x.get(key, 0) for x in stats)
+
+        return [
+            [total(host, f"tx_q{q}_good_packets"), total(guest, f"rx_q{q}_good_packets"),
+             total(guest, f"tx_q{q}_good_packets"), total(host, f"rx_q{q}_good_packets")]
+            for q in range(self.queues)
+        ]  # fmt: skip
 
     def check_frames(self, tg: TrafficGenerator, tx_port: str, count: int) -> list[Packet]:
         """`count` 64-byte frames of distinct flows for the end-to-end check, from tx_port."""

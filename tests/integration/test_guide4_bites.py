@@ -52,7 +52,7 @@ def test_partial_forwarding_lowers_ndr_and_trips_the_gate(tmp_path: Path) -> Non
     )  # fmt: skip
     assert snapshot().new_since(before) == {}, "testpmds, container and sockets are gone"
     assert bad.returncode == 1, f"a DUT losing 1 frame in 20 fails the gate:\n{bad.why}"
-    assert f"FAILED {MODULE}::test_ndr_and_pdr[container-split-mergeable-64B]" in bad.output
+    assert f"FAILED {MODULE}::test_ndr_and_pdr[64B-container-split-mergeable]" in bad.output
     assert f"regression: {KEY} NDR " in bad.output, f"the gate says why:\n{bad.why}"
     assert f"below the baseline {reference:,.0f} pps of {baseline}" in bad.output, bad.why
     results = json.loads(next((tmp_path / "bad").glob("*/pvp/results.json")).read_text())
