@@ -30,6 +30,9 @@ from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle, PortHandle
 from framework.report.attach import attach_text
 from framework.scenarios.vhost_switch import VhostSwitch
+from framework.traffic.generator import TrafficGenerator
+from framework.traffic.packets import udp_flow
+from framework.traffic.trials import StreamTrials, TrialFlow, flow_markers
 
 log = logging.getLogger("howto.guide6")
 
@@ -196,6 +199,43 @@ class ContainerNetworking:
             for name in self._containers:
                 self.engine.remove(name)
             self._containers.clear()
+
+    def restart(self, queues: int) -> None:
+        """Steps 4 and 5 again with `queues` queue pairs (the guide's other form)."""
+        self.stop_container()
+        if self.switch is not None:
+            self.switch.close()
+        self.queues = queues
+        self.start_host_testpmd()
+        self.start_container_testpmd()
+
+    def trials(self, tg: TrafficGenerator, port: str, frame_bytes: int) -> StreamTrials:
+        """Rate trials from the TG through the container and back to the same TG port.
+
+        One stream per queue pair, each with its own addresses, for RSS to spread.
+        """
+        dut_mac = self.host_pmd.show_port_info(self.nic_port).mac.lower()  # type: ignore[union-attr]
+        markers = flow_markers(self.queues)
+        flow_list = [
+            TrialFlow(
+                port,
+                port,
+                udp_flow(
+                    tg.mac_of(port),
+                    dut_mac,
+                    f"198.18.1.{index + 1}",
+                    "198.18.2.1",
+                    10000 + index,
+                    20000,
+                    seq=0,
+                    size=frame_bytes,
+                    marker=marker,
+                ),
+                marker,
+            )  # fmt: skip
+            for index, marker in enumerate(markers)
+        ]
+        return StreamTrials(tg, flow_list, frame_bytes)
 
     def close(self) -> None:
         """Remove the container, the host testpmd and the socket."""
