@@ -291,3 +291,33 @@ def test_interrupted_run_leaves_nothing(tmp_path: Path, how: signal.Signals) -> 
         if process.poll() is None:
             process.kill()
     assert snapshot().new_since(before) == {}
+
+
+def test_an_access_vlan_keeps_its_ports_apart(topology) -> None:
+    """Guide 4's cables: host_server_1's pvp0 and the TG's pvp0 see each other, nothing else."""
+    from scapy.layers.l2 import Ether
+
+    from framework.traffic.generator import TrafficGenerator
+
+    def probe(generator: TrafficGenerator, port: str) -> Ether:
+        src = generator.mac_of(port)
+        return Ether(src=src, dst="ff:ff:ff:ff:ff:ff", type=0x88B5) / (b"HOWTO-vlan" + bytes(40))
+
+    with provision(topology) as hosts:
+        tg, dut = hosts["tg"], hosts["host_server_1"]
+        tg_gen = TrafficGenerator(tg.session, agent_dir=tg.work_dir)
+        dut_gen = TrafficGenerator(dut.session, agent_dir=dut.work_dir)
+        tg_ports = {n: tg.port(n).interface for n in ("pvp0", "pvp1", "p0", "p1")}
+        dut_pvp0 = dut.port("pvp0").interface
+        capture = dut_gen.exchange(
+            dut_pvp0, [probe(dut_gen, dut_pvp0)], list(tg_ports.values()), timeout=1,
+            marker=b"HOWTO-vlan",
+        )  # fmt: skip
+        seen = {n: len(capture.frames(i)) for n, i in tg_ports.items()}
+        assert seen == {"pvp0": 1, "pvp1": 0, "p0": 0, "p1": 0}, seen
+        others = [tg_ports[n] for n in ("pvp1", "p0", "p1")]
+        capture = tg_gen.exchange(
+            tg_ports["pvp0"], [probe(tg_gen, tg_ports["pvp0"])], others, timeout=1,
+            marker=b"HOWTO-vlan",
+        )  # fmt: skip
+        assert all(not capture.frames(i) for i in others), "TG pvp0 floods to no other TG port"
