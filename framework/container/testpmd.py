@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from framework.container.engine import ContainerEngine
-from framework.container.image import ImageBuild
+from framework.container.image import ImageBuild, build_testpmd_image
 from framework.dpdk.args import EalOptions, TestPmdOptions, testpmd_argv
 from framework.dpdk.launch import LaunchRecord
 from framework.dpdk.testpmd import TestPmd
@@ -21,6 +21,22 @@ class ContainerTestPmd:
     pmd: TestPmd
     container: str
     launch: LaunchRecord
+
+
+def testpmd_image(host: HostHandle, testpmd: str) -> tuple[ContainerEngine, ImageBuild]:
+    """The host's container engine and a testpmd image built from the DPDK under test.
+
+    With no working engine the "container" is a plain host process: nothing to build.
+    """
+    preferred = host.spec.container_engine
+    engine = ContainerEngine.probe(
+        host.session,
+        preferred=preferred if preferred != "none" else "process",
+        work_dir=host.work_dir,
+    )
+    if engine.kind == "process":
+        return engine, ImageBuild(ref=f"host:{testpmd}", built=False, seconds=0.0, files=0)
+    return engine, build_testpmd_image(host.session, testpmd, engine=engine)
 
 
 def start_container_testpmd(

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from framework.config.model import DEFAULT_HUGEPAGE_MOUNT
 from framework.container import ContainerEngine
-from framework.container.image import ImageBuild, build_testpmd_image
-from framework.container.testpmd import start_container_testpmd
+from framework.container.image import ImageBuild
+from framework.container.testpmd import start_container_testpmd, testpmd_image
 from framework.dpdk.args import (
     EalOptions,
     TestPmdOptions,
@@ -87,18 +87,7 @@ class ContainerNetworking:
 
     def build_image(self) -> ImageBuild:
         """Steps 2-3 ("write a Dockerfile", "build a Docker image"), from the DPDK under test."""
-        self.engine = ContainerEngine.probe(
-            self.host.session,
-            preferred=self.host.spec.container_engine
-            if self.host.spec.container_engine != "none"
-            else "process",
-            work_dir=self.host.work_dir,
-        )
-        if self.engine.kind == "process":
-            # No engine: the "container" is a plain host process; nothing to build.
-            self.image = ImageBuild(ref=f"host:{self.testpmd}", built=False, seconds=0.0, files=0)
-        else:
-            self.image = build_testpmd_image(self.host.session, self.testpmd, engine=self.engine)
+        self.engine, self.image = testpmd_image(self.host, self.testpmd)
         return self.image
 
     # -- guide step 4 ------------------------------------------------------------------

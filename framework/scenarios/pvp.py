@@ -24,8 +24,8 @@ from scapy.packet import Packet
 
 from framework.config.model import DEFAULT_HUGEPAGE_MOUNT, PvpBenchmark, Topology, Vm
 from framework.container import ContainerEngine
-from framework.container.image import ImageBuild, build_testpmd_image
-from framework.container.testpmd import start_container_testpmd
+from framework.container.image import ImageBuild
+from framework.container.testpmd import start_container_testpmd, testpmd_image
 from framework.dpdk.args import EalOptions, TestPmdOptions, testpmd_argv
 from framework.dpdk.launch import LaunchRecord, file_prefix
 from framework.dpdk.parsers import FwdConfig
@@ -252,17 +252,7 @@ class Pvp:
         self.guest_pmd = self.vm.launch_testpmd(argv, version=self.version)
 
     def _start_container(self) -> None:
-        self.engine = ContainerEngine.probe(
-            self.host.session,
-            preferred=self.host.spec.container_engine
-            if self.host.spec.container_engine != "none"
-            else "process",
-            work_dir=self.host.work_dir,
-        )
-        if self.engine.kind == "process":
-            self.image = ImageBuild(ref=f"host:{self.testpmd}", built=False, seconds=0.0, files=0)
-        else:
-            self.image = build_testpmd_image(self.host.session, self.testpmd, engine=self.engine)
+        self.engine, self.image = testpmd_image(self.host, self.testpmd)
         assert self.switch is not None
         name = "pvp-virtio-user"
         eal = EalOptions(
