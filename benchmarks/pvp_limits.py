@@ -55,7 +55,7 @@ def tg_back_to_back(tg: TrafficGenerator, a: str, b: str, frame: int, spec, tria
                                    marker=marker), marker)
         for i, ((tx, rx), marker) in enumerate(zip(((a, b), (b, a)), flow_markers(2), strict=True))
     ]  # fmt: skip
-    return ndr(StreamTrials(tg, flows, frame), spec.min_pps, spec.max_pps * 4, trial_s)
+    return ndr(StreamTrials(tg, flows, frame), spec.min_pps, spec.max_pps * 10, trial_s)
 
 
 def raw_vhost_rate(host, version, testpmd: str, frame: int) -> float:

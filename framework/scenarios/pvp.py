@@ -69,6 +69,8 @@ DESCRIPTORS = 256  # 4.3.3: --rxd=256 --txd=256
 CONTAINER_SOCKETS = ("vhost-user1", "vhost-user2")
 CONTAINER_MOUNT = "/var/run/pvp"
 MEMORY_MB = 256
+# The container testpmd forwards on lcore 0, the host testpmd on lcore 1: one CPU each.
+CONTAINER_MAIN_LCORE = "1"
 GUEST_MBUFS = 4096  # the built-in guest's 512 MB of hugepages
 # The TG's frames go to a MAC nobody has: the host's NICs are promiscuous, and macswap
 # sends them back to the TG port they came from... on the other side of the DUT.
@@ -267,7 +269,7 @@ class Pvp:
                 for i, s in enumerate(CONTAINER_SOCKETS)
             ],
             log_level=[NEGOTIATION_LOG_LEVEL],
-            extra=["--main-lcore", "1", *self.simd_options()],
+            extra=["--main-lcore", CONTAINER_MAIN_LCORE, *self.simd_options()],
         )
         mount = DEFAULT_HUGEPAGE_MOUNT
         started = start_container_testpmd(
