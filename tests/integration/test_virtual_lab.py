@@ -294,30 +294,35 @@ def test_interrupted_run_leaves_nothing(tmp_path: Path, how: signal.Signals) -> 
 
 
 def test_an_access_vlan_keeps_its_ports_apart(topology) -> None:
-    """Guide 4's cables: host_server_1's pvp0 and the TG's pvp0 see each other, nothing else."""
-    from scapy.layers.l2 import Ether
+    """Guide 4's cables: host_server_1's pvp0 and the TG's pvp0 see each other, nothing else.
+
+    host_server_1's pvp0 gets an address (its kernel answering ARP only on that port): an
+    ARP request from the TG's pvp0 is answered, the same request from any other TG port is
+    not, and a broadcast from the TG's pvp0 reaches no other TG port.
+    """
+    from scapy.layers.l2 import ARP, Ether
 
     from framework.traffic.generator import TrafficGenerator
 
-    def probe(generator: TrafficGenerator, port: str) -> Ether:
-        src = generator.mac_of(port)
-        return Ether(src=src, dst="ff:ff:ff:ff:ff:ff", type=0x88B5) / (b"HOWTO-vlan" + bytes(40))
-
     with provision(topology) as hosts:
         tg, dut = hosts["tg"], hosts["host_server_1"]
-        tg_gen = TrafficGenerator(tg.session, agent_dir=tg.work_dir)
-        dut_gen = TrafficGenerator(dut.session, agent_dir=dut.work_dir)
-        tg_ports = {n: tg.port(n).interface for n in ("pvp0", "pvp1", "p0", "p1")}
-        dut_pvp0 = dut.port("pvp0").interface
-        capture = dut_gen.exchange(
-            dut_pvp0, [probe(dut_gen, dut_pvp0)], list(tg_ports.values()), timeout=1,
-            marker=b"HOWTO-vlan",
-        )  # fmt: skip
-        seen = {n: len(capture.frames(i)) for n, i in tg_ports.items()}
-        assert seen == {"pvp0": 1, "pvp1": 0, "p0": 0, "p1": 0}, seen
-        others = [tg_ports[n] for n in ("pvp1", "p0", "p1")]
-        capture = tg_gen.exchange(
-            tg_ports["pvp0"], [probe(tg_gen, tg_ports["pvp0"])], others, timeout=1,
-            marker=b"HOWTO-vlan",
-        )  # fmt: skip
+        dut.session.run(["sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1"])
+        dut.session.run(["ip", "addr", "add", "198.18.9.1/24", "dev", dut.port("pvp0").interface])
+        generator = TrafficGenerator(tg.session, agent_dir=tg.work_dir)
+        ports = {n: tg.port(n).interface for n in ("pvp0", "pvp1", "p0", "p1")}
+
+        def answers(name: str) -> int:
+            mac = generator.mac_of(ports[name])
+            request = Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / ARP(
+                hwsrc=mac, psrc="198.18.9.2", pdst="198.18.9.1"
+            )
+            capture = generator.exchange(ports[name], [request], [ports[name]], timeout=1)
+            return sum(1 for f in capture.frames(ports[name]) if f.packet.answers(request))
+
+        assert {n: answers(n) for n in ports} == {"pvp0": 1, "pvp1": 0, "p0": 0, "p1": 0}
+        others = [ports[n] for n in ("pvp1", "p0", "p1")]
+        flood = Ether(src=generator.mac_of(ports["pvp0"]), dst="ff:ff:ff:ff:ff:ff",
+                      type=0x88B5) / (b"HOWTO-vlan" + bytes(40))  # fmt: skip
+        capture = generator.exchange(ports["pvp0"], [flood], others, timeout=1,
+                                     marker=b"HOWTO-vlan")  # fmt: skip
         assert all(not capture.frames(i) for i in others), "TG pvp0 floods to no other TG port"
