@@ -187,27 +187,51 @@ def recorded_results(directory: Path) -> list[PvpResult]:
 
 
 def plot_results(results: list[PvpResult], path: Path, title: str) -> Path:
-    """NDR and PDR (kpps) against frame size, one line per variant/path/queues."""
-    fig, ax = plt.subplots(figsize=(9, 4.5), dpi=100)
+    """The run's PVP results as a PNG: per frame size, and every set-up side by side.
+
+    Left: NDR and PDR (kpps) against frame size, for the set-ups measured at several
+    sizes; right: NDR and PDR of every set-up at the smallest frame size, as bars.
+    """
+    series: dict[str, list[PvpResult]] = {}
+    for r in results:
+        series.setdefault(f"{r.variant} {r.path} q{r.queues}", []).append(r)
+    smallest = min((r.frame_bytes for r in results), default=64)
+    bars = sorted((label, r) for label, rs in series.items() for r in rs
+                  if r.frame_bytes == smallest)  # fmt: skip
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(13, max(4.5, 0.32 * len(bars) + 1.5)), dpi=100,
+        gridspec_kw={"width_ratios": [1, 1.2]},
+    )  # fmt: skip
     try:
-        series: dict[str, list[PvpResult]] = {}
-        for r in results:
-            series.setdefault(f"{r.variant} {r.path} q{r.queues}", []).append(r)
+        sizes = sorted({r.frame_bytes for r in results})
         for label, points in sorted(series.items()):
+            if len(points) < 2:
+                continue
             points.sort(key=lambda r: r.frame_bytes)
-            sizes = [r.frame_bytes for r in points]
-            (line,) = ax.plot(sizes, [r.ndr_pps / 1e3 for r in points], "o-", label=f"{label} NDR")
-            ax.plot(sizes, [r.pdr_pps / 1e3 for r in points], "x--", color=line.get_color(),
-                    label=f"{label} PDR")  # fmt: skip
-        ax.set_xscale("log", base=2)
-        sizes_run = sorted({r.frame_bytes for r in results})
-        ax.set_xticks(sizes_run, [str(s) for s in sizes_run])
-        ax.minorticks_off()
-        ax.set_xlabel("frame size (bytes)")
-        ax.set_ylabel("kpps")
-        ax.set_title(title)
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
+            x = [r.frame_bytes for r in points]
+            (line,) = left.plot(x, [r.ndr_pps / 1e3 for r in points], "o-", label=f"{label} NDR")
+            left.plot(x, [r.pdr_pps / 1e3 for r in points], "x--", color=line.get_color(),
+                      label=f"{label} PDR")  # fmt: skip
+        left.set_xscale("log", base=2)
+        left.set_xticks(sizes, [str(s) for s in sizes])
+        left.minorticks_off()
+        left.set_xlabel("frame size (bytes)")
+        left.set_ylabel("kpps")
+        left.set_title("per frame size")
+        left.grid(True, alpha=0.3)
+        if left.lines:
+            left.legend(fontsize=7, loc="best")
+        y = range(len(bars))
+        right.barh(y, [r.pdr_pps / 1e3 for _, r in bars], color="#c6dbef", label="PDR")
+        right.barh(y, [r.ndr_pps / 1e3 for _, r in bars], color="#3182bd", height=0.5,
+                   label="NDR")  # fmt: skip
+        right.set_yticks(list(y), [label for label, _ in bars], fontsize=8)
+        right.invert_yaxis()
+        right.set_xlabel("kpps")
+        right.set_title(f"every set-up at {smallest} B")
+        right.grid(True, axis="x", alpha=0.3)
+        right.legend(fontsize=8, loc="lower right")
+        fig.suptitle(title)
         fig.tight_layout()
         fig.savefig(path)
     finally:
