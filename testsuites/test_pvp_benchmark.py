@@ -22,6 +22,7 @@ from framework.report.attach import attach_image, attach_table, attach_text, ste
 from framework.report.benchmark import (
     PvpResult,
     ResultsTemplate,
+    attach_tuning,
     gate,
     plot_results,
     record_result,
@@ -216,6 +217,7 @@ def test_ndr_and_pdr(
     )  # fmt: skip
     minutes = (pvp.now() - started) / 60
     tuning = pvp.tuning()
+    attach_tuning(tuning)
     untuned = [f"{where}: {what}" for where, t in tuning.items() for what in t.untuned()]
     result = PvpResult.from_search(
         found, variant=pvp.variant, path=pvp.path.id, queues=pvp.queues,

@@ -24,6 +24,7 @@ from scapy.packet import Raw
 from framework.dpdk.virtio import VirtioNetFeature
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text, step
+from framework.report.benchmark import attach_tuning
 from framework.scenarios.exceptional_path import (
     KERNEL_PAYLOAD,
     KERNEL_UDP_PORT,
@@ -501,15 +502,7 @@ def test_throughput_of_the_exceptional_path(
         ],
     )  # fmt: skip
     tuning = guide7.tuning()
-    attach_table(
-        "tuning (guide 4.2.1/4.3.1, read only)",
-        ["machine", "CPU", "isolated CPUs", "hugepages", "not in effect"],
-        [
-            [where, t.cpu_model, sorted(t.isolated) or "none", t.hugepages,
-             "; ".join(t.untuned()) or "tuned"]
-            for where, t in tuning.items()
-        ],
-    )  # fmt: skip
+    attach_tuning(tuning)
     untuned = [where for where, t in tuning.items() if t.untuned()]
     attach_text(
         "exceptional path throughput",

@@ -25,11 +25,26 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
+from framework.lab.tuning import Tuning  # noqa: E402
+from framework.report.attach import attach_table  # noqa: E402
 from framework.traffic.trials import RateSearch  # noqa: E402
 
 # Bytes a frame occupies on the wire beyond its own: preamble, SFD and inter-frame gap.
 WIRE_OVERHEAD = 20
 RESULTS_FILE = "results.json"
+
+
+def attach_tuning(tuning: dict[str, Tuning]) -> None:
+    """Guide 4's host and guest tuning (4.2.1/4.3.1) as read, one row per machine."""
+    attach_table(
+        "tuning (guide 4.2.1/4.3.1, read only)",
+        ["machine", "CPU", "isolated CPUs", "hugepages", "not in effect"],
+        [
+            [where, t.cpu_model, sorted(t.isolated) or "none", t.hugepages,
+             "; ".join(t.untuned()) or "tuned"]
+            for where, t in tuning.items()
+        ],
+    )  # fmt: skip
 
 
 def line_rate_pps(gbps: float, frame_bytes: int) -> float:
