@@ -62,3 +62,36 @@ def test_i40e_limits() -> None:
     with pytest.raises(ValueError, match="24-bit"):
         i40e_user_def(0, 1 << 24)
     assert i40e_target(i40e_user_def(2), num_vfs=2) == I40eTarget(None, None), "vf id == max"
+
+
+def test_rule_lines_are_the_guides() -> None:
+    from framework.lab.flow_filters import (
+        i40e_cloud_rule,
+        i40e_l3_veb_rule,
+        ixgbe_udp4_rule,
+    )
+
+    assert " ".join(ixgbe_udp4_rule("eth1", "192.0.2.2", "198.51.100.2", ixgbe_action(0, 0))) == (
+        "ethtool -N eth1 flow-type udp4 src-ip 192.0.2.2 dst-ip 198.51.100.2 action 4294967296"
+    )
+    assert " ".join(i40e_l3_veb_rule("p", "192.168.50.108", i40e_user_def(0), 2, 8)) == (
+        "ethtool -N p flow-type ip4 dst-ip 192.168.50.108 user-def 0xffffffff00000000 action 2 "
+        "loc 8"
+    )
+    # Inner mac + VNI to the PF's queue 4; outer + inner mac + VNI to PF queue 2;
+    # inner mac + inner vlan + VNI to VF 0's queue 1.
+    assert " ".join(i40e_cloud_rule("p", inner_mac="00:00:00:00:09:00",
+                                    user_def=i40e_user_def(3, 8), queue=4, loc=4)) == (
+        "ethtool -N p flow-type ether dst 00:00:00:00:00:00 m ff:ff:ff:ff:ff:ff src "
+        "00:00:00:00:09:00 m 00:00:00:00:00:00 user-def 0x800000003 action 4 loc 4"
+    )  # fmt: skip
+    assert " ".join(i40e_cloud_rule("p", outer_mac="68:05:ca:24:03:8b",
+                                    inner_mac="c2:1a:e1:53:bc:57",
+                                    user_def=i40e_user_def(3, 8), queue=2, loc=2)) == (
+        "ethtool -N p flow-type ether dst 68:05:ca:24:03:8b m 00:00:00:00:00:00 src "
+        "c2:1a:e1:53:bc:57 m 00:00:00:00:00:00 user-def 0x800000003 action 2 loc 2"
+    )  # fmt: skip
+    assert " ".join(i40e_cloud_rule("p", inner_mac="00:00:00:00:20:00", inner_vlan=10,
+                                    user_def=i40e_user_def(0, 8), queue=1, loc=5)).endswith(
+        "src 00:00:00:00:20:00 m 00:00:00:00:00:00 vlan 10 user-def 0x800000000 action 1 loc 5"
+    )  # fmt: skip
