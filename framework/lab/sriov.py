@@ -45,7 +45,13 @@ GUIDE_READ_NUMVFS = r"cat /sys/bus/pci/devices/0000\:09\:00.0/sriov_numvfs"
 GUIDE_WRITE_NUMVFS = r"echo 1 > /sys/bus/pci/devices/0000\:09\:00.0/sriov_numvfs"
 GUIDE_RMMOD = "rmmod ixgbevf"
 GUIDE_PCI_ASSIGN = "(QEMU -device pci-assign took the VF itself)"
+GUIDE_BIND_PF = "dpdk-devbind.py -b igb_uio 01:00.0"  # guide 5.1 step 2
+# vfio-pci's switch for SR-IOV on a device it drives (off by default).
+VFIO_ENABLE_SRIOV = "module/vfio_pci/parameters/enable_sriov"  # under sysfs
 NOT_IN_GUIDE = "(not in the guide)"
+
+
+_NOT_TAKEN = object()
 
 
 class SriovError(FrameworkError):
@@ -91,6 +97,9 @@ class SriovPf:
         self._original_numvfs: int | None = None
         self._enabled: int | None = None
         self._taken: dict[str, tuple[VirtualFunction, str | None]] = {}
+        # The PF's own driver before bind_pf_vfio() (_NOT_TAKEN: the PF was never rebound).
+        self._pf_driver: str | None | object = _NOT_TAKEN
+        self._enable_sriov: str | None = None  # vfio-pci's enable_sriov as found
 
     # -- sysfs paths -----------------------------------------------------------------------
 
@@ -245,24 +254,50 @@ class SriovPf:
         return "/".join((self.sysfs, "bus/pci/drivers", name, *parts))
 
     def bind_vfio(self, vf: VirtualFunction) -> None:
-        """Bind the VF to vfio-pci, for QEMU's -device vfio-pci,host=<vf.pci>.
-
-        driver_override makes vfio-pci the only driver that may take the device, whatever
-        the id tables say; drivers_probe then makes the kernel bind it.
+        """Bind the VF to vfio-pci, for QEMU's -device vfio-pci,host=<vf.pci> or a DPDK VF.
 
         Raises:
             SriovError: the VF is not bound to vfio-pci afterwards; the message says what
                 it is bound to, and why modprobe or drivers_probe failed if they did.
         """
-        modprobe = self._run(NOT_IN_GUIDE, ["modprobe", VFIO_DRIVER])
         before = self.driver(vf.pci)
         self._taken.setdefault(vf.pci, (vf, before))
-        # Override before unbinding: the VF driver could otherwise take the VF straight back.
-        self._write(self._device(vf.pci, "driver_override"), VFIO_DRIVER, NOT_IN_GUIDE)
+        self._bind_vfio(vf.pci, str(vf), before, GUIDE_PCI_ASSIGN)
+
+    def bind_pf_vfio(self) -> None:
+        """Bind the PF itself to vfio-pci, for a DPDK PF that creates VFs (guide 5.1).
+
+        The guide binds the PF to igb_uio and writes max_vfs; igb_uio is not in the
+        kernel, so vfio-pci is used with its `enable_sriov` parameter on, which lets
+        sriov_numvfs create VFs of a vfio-bound PF (the DPDK PF and VF processes then
+        share a VF token, `--vfio-vf-token`). restore() gives the PF back to its driver.
+        """
+        before = self.driver(self.pf_pci)
+        if self._pf_driver is _NOT_TAKEN:
+            self._pf_driver = before
+        self._bind_vfio(self.pf_pci, f"PF {self.pf_pci}", before, GUIDE_BIND_PF)
+        if self._enable_sriov is None:
+            read = self._run(NOT_IN_GUIDE, ["cat", self._enable_sriov_path])
+            self._enable_sriov = read.stdout.strip() if read.ok else "N"
+        self._write(self._enable_sriov_path, "Y", NOT_IN_GUIDE)
+
+    @property
+    def _enable_sriov_path(self) -> str:
+        return f"{self.sysfs}/{VFIO_ENABLE_SRIOV}"
+
+    def _bind_vfio(self, pci: str, label: str, before: str | None, guide: str) -> None:
+        """Bind one device to vfio-pci, or say why it is not.
+
+        driver_override makes vfio-pci the only driver that may take the device, whatever
+        the id tables say; drivers_probe then makes the kernel bind it.
+        """
+        modprobe = self._run(NOT_IN_GUIDE, ["modprobe", VFIO_DRIVER])
+        # Override before unbinding: the old driver could otherwise take it straight back.
+        self._write(self._device(pci, "driver_override"), VFIO_DRIVER, NOT_IN_GUIDE)
         if before not in (None, VFIO_DRIVER):
-            self.unbind(vf)
-        probe = self._write_result(f"{self.sysfs}/bus/pci/drivers_probe", vf.pci, GUIDE_PCI_ASSIGN)
-        after = self.driver(vf.pci)
+            self._write(self._driver_path(before, "unbind"), pci, GUIDE_RMMOD)
+        probe = self._write_result(f"{self.sysfs}/bus/pci/drivers_probe", pci, guide)
+        after = self.driver(pci)
         if after == VFIO_DRIVER:
             return
         why = [f"bound to {after}" if after else "bound to no driver"]
@@ -270,7 +305,7 @@ class SriovPf:
             why.append(f"modprobe {VFIO_DRIVER}: {_one_line(modprobe.stderr)}")
         if not probe.ok:
             why.append(f"drivers_probe: {_one_line(probe.stderr)}")
-        raise SriovError(f"{self.host}: {vf} is not bound to {VFIO_DRIVER}: {'; '.join(why)}")
+        raise SriovError(f"{self.host}: {label} is not bound to {VFIO_DRIVER}: {'; '.join(why)}")
 
     def pf_interface(self) -> str:
         """The PF's kernel network interface, the single entry of <pf>/net/.
@@ -327,7 +362,7 @@ class SriovPf:
                 and the message names each that failed.
         """
         try:
-            problems = self._restore_vfs() + self._restore_numvfs()
+            problems = self._restore_vfs() + self._restore_numvfs() + self._restore_pf()
         except Exception as exc:  # session gone: RemoteError, paramiko's errors, OSError
             log.warning(
                 "%s: could not restore SR-IOV of %s (host unreachable?): %s: %s",
@@ -339,6 +374,7 @@ class SriovPf:
             return
         self._taken.clear()
         self._original_numvfs = self._enabled = None
+        self._pf_driver, self._enable_sriov = _NOT_TAKEN, None
         if problems:
             raise SriovError(f"{self.host}: {self.pf_pci}: not restored: {'; '.join(problems)}")
 
@@ -376,3 +412,22 @@ class SriovPf:
         if not self._write_result(numvfs, str(original), NOT_IN_GUIDE).ok:
             return [f"sriov_numvfs not set back to {original}"]
         return []
+
+    def _restore_pf(self) -> list[str]:
+        """Give a PF taken by bind_pf_vfio() back to its driver (after its VFs are gone)."""
+        problems: list[str] = []
+        if self._pf_driver is not _NOT_TAKEN:
+            original = self._pf_driver if isinstance(self._pf_driver, str) else None
+            override = self._device(self.pf_pci, "driver_override")
+            if not self._write_result(override, "", NOT_IN_GUIDE).ok:
+                problems.append(f"PF {self.pf_pci}: driver_override not cleared")
+            current = self.driver(self.pf_pci)
+            if current is not None and current != original:
+                self._write_result(self._driver_path(current, "unbind"), self.pf_pci, NOT_IN_GUIDE)
+            if original is not None and current != original:
+                self._write_result(f"{self.sysfs}/bus/pci/drivers_probe", self.pf_pci, NOT_IN_GUIDE)
+                if self.driver(self.pf_pci) != original:
+                    problems.append(f"PF {self.pf_pci}: not bound back to {original}")
+        if self._enable_sriov not in (None, "Y"):
+            self._write_result(self._enable_sriov_path, self._enable_sriov, NOT_IN_GUIDE)
+        return problems

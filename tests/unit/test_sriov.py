@@ -30,7 +30,8 @@ class FakeHost(LocalSession):
     """A LocalSession over a fake sysfs that never runs modprobe or ip.
 
     With kernel=True, writes to a driver's unbind file and to drivers_probe act as the kernel
-    would on the driver symlink (driver_override first, else the VF's own driver, ixgbevf).
+    would on the driver symlink (driver_override first, else the device's own
+    driver: ixgbe for the PF, ixgbevf for the VF).
     """
 
     def __init__(self, sysfs: Path, *, kernel: bool = False, modprobe_error: str = "") -> None:
@@ -61,7 +62,8 @@ class FakeHost(LocalSession):
             link.unlink()
         elif path.endswith("/drivers_probe") and not link.is_symlink():
             override = (devices / value / "driver_override").read_text().strip()
-            link.symlink_to(f"../../drivers/{override or 'ixgbevf'}")
+            own = "ixgbe" if value == PF else "ixgbevf"
+            link.symlink_to(f"../../drivers/{override or own}")
 
     def ran(self, program: str) -> list[str]:
         return [c for c in self.commands if c.split()[0] == program]
@@ -340,3 +342,45 @@ def test_restore_only_warns_when_the_host_is_gone(
         pf.restore()
     assert "lab1: could not restore SR-IOV of 0000:09:00.0" in caplog.text
     assert "cannot reach" in caplog.text
+
+
+# -- a DPDK PF (guide 5.1) -----------------------------------------------------------------
+
+
+def _pf_bound_to_ixgbe(sysfs: Path) -> Path:
+    pf = sysfs / "bus/pci/devices" / PF
+    (sysfs / "bus/pci/drivers/ixgbe").mkdir()
+    (sysfs / "bus/pci/drivers/ixgbe/unbind").write_text("")
+    (pf / "driver").symlink_to("../../drivers/ixgbe")
+    (pf / "driver_override").write_text("\n")
+    params = sysfs / "module/vfio_pci/parameters"
+    params.mkdir(parents=True)
+    (params / "enable_sriov").write_text("N\n")
+    return pf
+
+
+def test_a_dpdk_pf_is_bound_to_vfio_with_sriov_on_and_given_back(sysfs: Path) -> None:
+    pf = _pf_bound_to_ixgbe(sysfs)
+    host = FakeHost(sysfs, kernel=True)
+    sriov = SriovPf(host, PF, sysfs=str(sysfs))
+    sriov.bind_pf_vfio()
+    assert sriov.driver(PF) == "vfio-pci"
+    enable = sysfs / "module/vfio_pci/parameters/enable_sriov"
+    assert enable.read_text().strip() == "Y"
+    (vf,) = sriov.enable(1)
+    sriov.bind_vfio(vf)
+    probe = f"echo {PF} > {sysfs}/bus/pci/drivers_probe"
+    assert ("dpdk-devbind.py -b igb_uio 01:00.0", probe) in sriov.steps
+    sriov.restore()
+    assert numvfs(sysfs) == "0"
+    assert (pf / "driver").resolve().name == "ixgbe"
+    assert (pf / "driver_override").read_text().strip() == ""
+    assert enable.read_text().strip() == "N"
+
+
+def test_a_dpdk_pf_that_vfio_will_not_take_is_named(sysfs: Path) -> None:
+    _pf_bound_to_ixgbe(sysfs)
+    host = FakeHost(sysfs, modprobe_error="modprobe: FATAL: Module vfio-pci not found")
+    why = "bound to ixgbe; modprobe vfio-pci: modprobe: FATAL"
+    with pytest.raises(SriovError, match=rf"lab1: PF {PF} is not bound to vfio-pci: {why}"):
+        SriovPf(host, PF, sysfs=str(sysfs)).bind_pf_vfio()
