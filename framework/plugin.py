@@ -16,7 +16,7 @@ import pytest
 
 from framework import faults
 from framework.config import DEFAULT_TOPOLOGY, Topology
-from framework.errors import FrameworkError
+from framework.errors import FrameworkError, LabError
 from framework.lab.cpu import CpuLease, take_cpus
 from framework.lab.hosts import HostHandle, provision
 from framework.lab.testbeds import Lease, lease_testbed, load_pool
@@ -49,6 +49,10 @@ CAPABILITY_MEANS = {
     "hugepages": "hugepages for DPDK",
     "container": "a container engine",
     "qemu": "QEMU on the DUT hosts",
+    "vf_daemon.niantic": "a DPDK PF on an 82599 port with VFs, and the TG port it faces",
+    "vf_daemon.fortville": "a DPDK PF on an X710 port with VFs, and the TG port it faces",
+    "flow_bifurcation.niantic": "an 82599 port under the kernel's ixgbe with VFs, and its TG port",
+    "flow_bifurcation.fortville": "an X710 port under the kernel's i40e with VFs, and its TG port",
 }
 
 
@@ -130,6 +134,7 @@ TOPOLOGY_KEY = pytest.StashKey[Topology]()
 POOL_KEY = pytest.StashKey[list[Topology]]()
 LEASE_KEY = pytest.StashKey[Lease]()
 CPU_KEY = pytest.StashKey[CpuLease]()
+CPU_ERROR_KEY = pytest.StashKey[LabError]()  # the CPUs stayed taken: the test's error
 UNINSTALL_FAULTS_KEY = pytest.StashKey[Callable[[], None]]()
 STOPPED_KEY = pytest.StashKey[str]()
 
@@ -207,19 +212,40 @@ def _is_guide(item: pytest.Item) -> bool:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Name the test's testbed in every report; skip it if the testbed lacks a capability.
 
-    A guide test then takes the machine's CPUs, shared or (`cpu_exclusive`) exclusively,
-    before its fixtures start anything: see framework.lab.cpu.
+    A test whose CPU lease (pytest_runtest_protocol) timed out errors here, with the line
+    naming the holders.
     """
     topology = item.config.stash[TOPOLOGY_KEY]
     item.user_properties.append(("testbed", topology.name))
     allure.dynamic.tag(f"testbed {topology.name}")
     allure.dynamic.label("testbed", topology.name)
     _skip_if_missing(item, topology)
-    if _is_guide(item) and item.config.stash.get(CPU_KEY, None) is None:
-        # Held for the whole guide module: a module-scoped set-up keeps testpmds polling
-        # between its tests.
+    error = item.stash.get(CPU_ERROR_KEY, None)
+    if error is not None:
+        raise error
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """A guide test takes the machine's CPUs, shared or (`cpu_exclusive`) exclusively.
+
+    Held for the whole guide module: a module-scoped set-up keeps testpmds polling
+    between its tests. Taken here, outside pytest-timeout's window (its wrapper is
+    inside this one), so a wait for the CPUs is not counted as the test's own time.
+    """
+    topology = item.config.stash[TOPOLOGY_KEY]
+    if (
+        _is_guide(item)
+        and item.config.stash.get(CPU_KEY, None) is None
+        and not missing_capabilities(topology, item)
+        and item.get_closest_marker("skip") is None
+    ):
         exclusive = item.get_closest_marker("cpu_exclusive") is not None
-        item.config.stash[CPU_KEY] = take_cpus(item.nodeid, exclusive=exclusive)
+        try:
+            item.config.stash[CPU_KEY] = take_cpus(item.nodeid, exclusive=exclusive)
+        except LabError as exc:
+            item.stash[CPU_ERROR_KEY] = exc
+    yield
 
 
 @pytest.hookimpl(wrapper=True)

@@ -258,6 +258,8 @@ class VmNic(Model):
     # vf: the host port (by name) whose SR-IOV VF the VM gets; the VF is created on
     # whichever host the VM runs, so its PCI address is found there.
     pf: Name | None = None
+    # vf: which VF of that PF (guide 5's VF testpmd takes VF 0 and VF 1).
+    vf: int = Field(0, ge=0, le=255)
     # tap: the host port (by name) the tap is bridged with, as the guide's
     # setup_bridge_on_*.sh does (none: the tap is left unbridged).
     bridge: Name | None = None
@@ -372,6 +374,27 @@ class PvpBenchmark(Model):
         return self
 
 
+class SriovBed(Model):
+    """One PF of guides 3 and 5 and how its VFs are used.
+
+    Topology keys `vf_daemon` (guide 5: a DPDK PF, `vfs` VFs driven by a second testpmd)
+    and `flow_bifurcation` (guide 3: the kernel PF driver, filters to the VFs' queues),
+    each a map from NIC family (niantic, fortville) to one of these.
+    """
+
+    host: Name
+    pf: Name  # a port of `host` of that NIC family, with SR-IOV
+    tg_port: Name  # the TG port the switch joins with `pf`
+    vfs: int = Field(2, ge=2, le=64)
+    # Where the VF testpmd runs: "host" (a second DPDK process on the PF's host, as
+    # guide 3 and DPDK's test plans do) or the name of a VM whose `kind: vf` NICs take the
+    # PF's VFs 0 and 1 (guide 5.1: a VM with the VF passed through to it).
+    vf_app: str = "host"
+    pf_lcores: str = "0-1"  # the PF testpmd's cores (guide 5: -l 0-7 for both)
+    vf_lcores: str = "2-3"
+    vf_queues: int = Field(4, ge=1, le=16)  # rx/tx queues per VF port (filters pick one)
+
+
 class Topology(Model):
     """A whole test bed: hosts, switch, VMs and the DPDK under test (one topologies/*.yaml)."""
 
@@ -388,6 +411,8 @@ class Topology(Model):
     migration_downtime_bound_ms: float = Field(2000.0, gt=0)
     outage_bounds_ms: OutageBounds = OutageBounds()
     pvp: PvpBenchmark | None = None
+    vf_daemon: dict[NicFamily, SriovBed] = Field(default_factory=dict)
+    flow_bifurcation: dict[NicFamily, SriovBed] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> Topology:
@@ -413,7 +438,39 @@ class Topology(Model):
             self._check_nic_ports(name, vm)
         if self.pvp is not None:
             self._check_pvp(self.pvp)
+        self._check_sriov_beds()
         return self
+
+    def _check_sriov_beds(self) -> None:
+        for section in ("vf_daemon", "flow_bifurcation"):
+            for family, bed in getattr(self, section).items():
+                self._check_sriov_bed(f"{section}.{family.value}", family, bed)
+
+    def _check_sriov_bed(self, where: str, family: NicFamily, bed: SriovBed) -> None:
+        """The PF is a port of that family on a DUT host; the TG port and the VM exist."""
+        if family is NicFamily.virtual:
+            raise ValueError(f"{where}: guides 3 and 5 need niantic or fortville, not virtual")
+        host = self.hosts.get(bed.host)
+        if host is None or host.role != "dut":
+            raise ValueError(f"{where}.host: no DUT host named {bed.host!r}")
+        try:
+            pf = host.port(bed.pf)
+        except KeyError:
+            raise ValueError(f"{where}.pf: host {bed.host} has no port {bed.pf!r}") from None
+        if pf.nic is not family:
+            raise ValueError(f"{where}.pf: {bed.host}.{bed.pf} is a {pf.nic.value} port")
+        if bed.tg_port not in {p.name for p in self.hosts[self.tg_name].ports}:
+            raise ValueError(f"{where}.tg_port: the TG has no port {bed.tg_port!r}")
+        if bed.vf_app != "host":
+            vm = self.vms.get(bed.vf_app)
+            if vm is None:
+                raise ValueError(f"{where}.vf_app: 'host' or a VM's name, got {bed.vf_app!r}")
+            vfs = sorted(n.vf for n in vm.nics if n.kind == "vf" and n.pf == bed.pf)
+            if vm.host != bed.host or vfs[:2] != [0, 1]:
+                raise ValueError(
+                    f"{where}.vf_app: VM {bed.vf_app} must run on {bed.host} with VFs 0 and 1 "
+                    f"of {bed.pf} (NICs of kind vf, pf {bed.pf}, vf 0 and vf 1)"
+                )
 
     def _check_pvp(self, pvp: PvpBenchmark) -> None:
         """The PVP section names a DUT host, its ports, the TG's ports and a VM of the file."""
@@ -468,4 +525,6 @@ class Topology(Model):
                     found.add(port.nic.value)
                 if port.sriov_vfs:
                     found.add(Capability.sriov.value)
+        found.update(f"vf_daemon.{family.value}" for family in self.vf_daemon)
+        found.update(f"flow_bifurcation.{family.value}" for family in self.flow_bifurcation)
         return found

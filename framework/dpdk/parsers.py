@@ -243,6 +243,41 @@ def parse_port_stats(text: str) -> dict[int, PortStats]:
     return result
 
 
+@dataclass(frozen=True)
+class VfStats(PortStats):
+    """`show vf stats P V` (i40e): a VF's counters as its PF reads them."""
+
+    vf: int = 0
+
+
+_VF_STATS_HEADER = re.compile(r"NIC statistics for port (\d+)\s+vf (\d+)")
+
+
+def parse_vf_stats(text: str, port: int, vf: int) -> VfStats:
+    """The "NIC statistics for port P vf V" block of `show vf stats P V`."""
+    for header in _VF_STATS_HEADER.finditer(text):
+        if (int(header.group(1)), int(header.group(2))) == (port, vf):
+            block = text[header.end() :]
+            return VfStats(
+                port=port,
+                vf=vf,
+                **{
+                    name: _int_after(label, block)
+                    for name, label in (
+                        ("rx_packets", "RX-packets"),
+                        ("rx_missed", "RX-missed"),
+                        ("rx_bytes", "RX-bytes"),
+                        ("rx_errors", "RX-errors"),
+                        ("rx_nombuf", "RX-nombuf"),
+                        ("tx_packets", "TX-packets"),
+                        ("tx_errors", "TX-errors"),
+                        ("tx_bytes", "TX-bytes"),
+                    )  # fmt: skip
+                },
+            )
+    raise TestPmdError(f"show vf stats {port} {vf}", "no statistics block for that VF", text)
+
+
 def parse_port_xstats(text: str) -> dict[str, int]:
     """`show port xstats N`: name -> value, per-queue counters (rx_q0_packets...) included."""
     result: dict[str, int] = {}

@@ -25,6 +25,7 @@ from framework.dpdk.parsers import (
     PortInfo,
     PortStats,
     PortSummary,
+    VfStats,
     decisive_startup_line,
     find_command_error,
     find_fatal_at_prompt,
@@ -37,6 +38,7 @@ from framework.dpdk.parsers import (
     parse_port_stats,
     parse_port_summary,
     parse_port_xstats,
+    parse_vf_stats,
 )
 from framework.dpdk.version import DpdkVersion, detect_dpdk_version
 from framework.errors import RemoteError, ShellClosed, ShellTimeout, TestPmdError
@@ -325,6 +327,30 @@ class TestPmd:
         """Forward on these ports only, paired in the order given."""
         self.command("set portlist " + ",".join(str(p) for p in ports))
 
+    def set_eth_peer(self, port: int, mac: str) -> None:
+        """The destination MAC `mac` forwarding gives frames it sends out of `port`."""
+        self.command(f"set eth-peer {port} {mac}")
+
+    def set_verbose(self, level: int) -> None:
+        """1: print every received packet (port, queue, type, VNI...); 0: quiet."""
+        self.command(f"set verbose {level}")
+
+    def set_link(self, port: int, up: bool) -> None:
+        """`set link-up|link-down port P`: the port's physical link (the PF's, for VFs)."""
+        self.command(f"set link-{'up' if up else 'down'} port {port}")
+
+    def port_config_mtu(self, port: int, mtu: int) -> None:
+        """`port config mtu P MTU` (stop the port first on most PMDs)."""
+        self.command(f"port config mtu {port} {mtu}")
+
+    def rx_vlan_add(self, vlan: int, port: int) -> None:
+        """Accept VLAN `vlan` on the port's own VLAN filter (`rx_vlan add V P`)."""
+        self.command(f"rx_vlan add {vlan} {port}")
+
+    def set_vlan_filter(self, port: int, on: bool) -> None:
+        """Filter received frames by the port's VLAN table, or not (`vlan set filter`)."""
+        self.command(f"vlan set filter {_on_off(on)} {port}")
+
     def set_promisc(self, port: PortId, on: bool = True) -> None:
         """Turn a port's promiscuous mode on or off."""
         self.command(f"set promisc {port} {_on_off(on)}")
@@ -588,9 +614,26 @@ class TestPmd:
         """Enable or disable transmit on a VF."""
         self.command(f"set port {port} vf {vf} tx {_on_off(on)}")
 
-    def set_vf_rxmode(self, port: int, vf: int, modes: Sequence[str], on: bool) -> None:
-        """Accept, or not, the frame kinds in `modes` on a VF: AUPE, ROPE, BAM, MPE."""
-        self.command(f"set port {port} vf {vf} rxmode {'|'.join(modes)} {_on_off(on)}")
+    def set_vf_rxmode(
+        self, port: int, vf: int, mode: Literal["AUPE", "ROPE", "BAM", "MPE"], on: bool
+    ) -> None:
+        """Accept, or not, one kind of frame on a VF; testpmd takes one mode per command.
+
+        AUPE untagged, ROPE unicast hash (PFUTA) matches, BAM broadcast, MPE all multicast.
+        """
+        self.command(f"set port {port} vf {vf} rxmode {mode} {_on_off(on)}")
+
+    def set_vf_vlan_tag(self, port: int, vf: int, on: bool) -> None:
+        """i40e: accept only VLAN-tagged frames on a VF (a VLAN tag to its VSI), or not."""
+        self.command(f"set vf vlan tag {port} {vf} {_on_off(on)}")
+
+    def show_vf_stats(self, port: int, vf: int) -> VfStats:
+        """i40e (5.4.1): a VF's counters as its PF reads them."""
+        return parse_vf_stats(self.command(f"show vf stats {port} {vf}"), port, vf)
+
+    def clear_vf_stats(self, port: int, vf: int) -> None:
+        """i40e (5.4.2): zero a VF's counters from its PF."""
+        self.command(f"clear vf stats {port} {vf}")
 
     def set_vf_broadcast(self, port: int, vf: int, on: bool) -> None:
         """Let a VF receive broadcast frames, or not."""

@@ -44,7 +44,7 @@ def count_matched_packets(
     return sum(1 for frame in capture.get(port, []) if frame.raw == want)
 
 
-def _ranges(numbers: Sequence[int]) -> str:
+def ranges(numbers: Sequence[int]) -> str:
     """[1, 2, 3, 7] -> '1-3, 7': a lost burst of 500 should read as one range."""
     parts: list[str] = []
     ordered = sorted(set(numbers))
@@ -161,8 +161,8 @@ def _describe_failure(
 
     def labels(indexes: Sequence[int]) -> str:
         if comparison.by_seq:
-            return "seq " + _ranges([payload_seq(want[i], marker) for i in indexes])  # type: ignore[misc]
-        return "packet #" + _ranges(indexes)
+            return "seq " + ranges([payload_seq(want[i], marker) for i in indexes])  # type: ignore[misc]
+        return "packet #" + ranges(indexes)
 
     lines = [
         f"{title}: expected {len(want)} packets on {port}, saw {comparison.seen}"
@@ -181,7 +181,7 @@ def _describe_failure(
     if comparison.unexpected:
         seqs = [payload_seq(f.raw, marker) if marker else None for f in comparison.unexpected]
         known = [s for s in seqs if s is not None]
-        what = f"seq {_ranges(known)}" if known else ""
+        what = f"seq {ranges(known)}" if known else ""
         if len(known) < len(seqs):
             what += (", " if what else "") + f"{len(seqs) - len(known)} without sequence number"
         lines.append(f"  unexpected ({len(seqs)}): {what}")
@@ -245,7 +245,7 @@ def check_capture(
             seqs = [s for s in (payload_seq(f.raw, marker) for f in frames) if s is not None]
             problems.append(
                 f"{title}: {port} must see no test packets but saw {len(frames)}"
-                + (f": seq {_ranges(seqs)}" if seqs else "")
+                + (f": seq {ranges(seqs)}" if seqs else "")
             )
             problems.append(
                 _dump(f"first frame seen on {port} at {frames[0].time:.6f} s", frames[0].raw)

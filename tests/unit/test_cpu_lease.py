@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -69,3 +72,45 @@ def test_records_of_dead_holders_are_swept() -> None:
     dead.write_text('{"pid": 999999999}')
     take_cpus("guide6::a", exclusive=False, wait_s=0).release()
     assert not dead.exists() and not cpu.CPU_DIR.exists()
+
+
+def _sibling(tmp_path: Path, run: str, seconds: float) -> subprocess.Popen:
+    """Another process that holds the CPUs exclusively for `seconds`, as worker of `run`."""
+    code = (
+        "import sys, time; from pathlib import Path; from framework.lab import cpu; "
+        f"cpu.CPU_DIR = Path({str(cpu.CPU_DIR)!r}); "
+        "lease = cpu.take_cpus('guide4::pvp', exclusive=True, wait_s=0); "
+        f"print('held', flush=True); time.sleep({seconds}); lease.release()"
+    )
+    env = {**os.environ, "PYTEST_XDIST_TESTRUNUID": run}
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert child.stdout is not None and child.stdout.readline().strip() == "held"
+    return child
+
+
+def test_a_sibling_worker_of_the_same_run_is_waited_for_beyond_the_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # xdist's two workers of one run: guide 4's module holds the CPUs far longer than the
+    # bound, and the other worker's exclusive guide must queue behind it, not fail.
+    monkeypatch.setenv("PYTEST_XDIST_TESTRUNUID", "run-a")
+    child = _sibling(tmp_path, "run-a", 1.5)
+    started = time.monotonic()
+    take_cpus("guide1::bond", exclusive=True, wait_s=0.3).release()
+    assert time.monotonic() - started >= 1.0
+    child.wait(timeout=10)
+
+
+def test_another_run_holding_the_cpus_is_waited_for_only_the_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTEST_XDIST_TESTRUNUID", "run-b")
+    child = _sibling(tmp_path, "run-a", 3)
+    try:
+        with pytest.raises(LabError, match=r"not free within 0.3 s .*\(guide4::pvp, exclusively"):
+            take_cpus("guide1::bond", exclusive=True, wait_s=0.3)
+    finally:
+        child.wait(timeout=10)

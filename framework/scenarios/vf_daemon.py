@@ -1,0 +1,279 @@
+"""Guide 5 (VFd): a DPDK PF that manages its VFs, and a second testpmd on two of them.
+
+Set-up as 5.1 on the topology's `vf_daemon.<family>` PF:
+
+- the PF bound to a DPDK driver (vfio-pci with SR-IOV enabled; the guide's igb_uio is not
+  in the kernel) and VFs created from it (`sriov_numvfs`, the guide's `max_vfs`);
+- testpmd on the PF (`-a <PF>`), forwarding nothing (rxonly: it counts what reaches it);
+- VFs 0 and 1 bound to vfio-pci and driven by a second testpmd: a process on the same host
+  sharing the PF's VF token, or, where `vf_app` names a VM, testpmd in that VM with the VFs
+  passed through (5.1 steps 4, 6, 7).
+
+The probe path of every case: the TG sends frames to VF 0's MAC; the VF testpmd forwards
+what VF 0 receives out of VF 1 (`mac` mode: VF 1's source MAC, the TG as destination), so
+the frames come back to the TG. Each VFd command is then judged by what comes back (and
+what the PF and VF counters say), once switched on and once off.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from scapy.packet import Packet
+
+from framework.config.model import NicFamily, SriovBed, Topology, Vm
+from framework.dpdk.args import EalOptions, TestPmdOptions, testpmd_argv
+from framework.dpdk.launch import LaunchRecord, launch_testpmd
+from framework.dpdk.testpmd import TestPmd
+from framework.dpdk.version import DpdkVersion
+from framework.errors import ConfigError
+from framework.lab.hosts import HostHandle
+from framework.lab.sriov import SriovPf, VirtualFunction
+from framework.scenarios import guest_dpdk
+from framework.scenarios.vms import vm_on
+from framework.traffic.delivery import Delivery
+from framework.traffic.generator import TrafficGenerator
+from framework.traffic.packets import flows
+from framework.virt.image import GuestImage
+from framework.virt.vm import VirtualMachine
+
+log = logging.getLogger("howto.vfd")
+
+PF_PORT = 0  # the PF testpmd's only port
+VF0, VF1 = 0, 1  # the VF testpmd's ports: VF 0 and VF 1 of the PF
+# The probe frames' addresses: the virtual lab's benchmarking range (never routed).
+SRC_IP, DST_IP = "198.18.50.1", "198.18.50.2"
+PROBE_FRAMES = 32
+FRAME_BYTES = 128
+MBUFS = 16384
+
+
+@dataclass
+class VfDaemon:
+    """Guide 5's PF testpmd and VF testpmd on one NIC family's PF, and the TG facing it."""
+
+    topology: Topology
+    family: NicFamily
+    hosts: dict[str, HostHandle]
+    tg: TrafficGenerator
+    version: DpdkVersion
+    pf: TestPmd | None = None
+    vf: TestPmd | None = None
+    vm: VirtualMachine | None = None
+    sriov: SriovPf | None = None
+    vfs: list[VirtualFunction] = field(default_factory=list)
+    launches: list[LaunchRecord] = field(default_factory=list)
+    images: dict[str, GuestImage | None] = field(default_factory=dict)
+    vf_macs: list[str] = field(default_factory=list)
+    tg_mac: str = ""
+    pf_mac: str = ""
+    token: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def bed(self) -> SriovBed:
+        """The topology's vf_daemon entry for this family."""
+        try:
+            return self.topology.vf_daemon[self.family]
+        except KeyError:
+            raise ConfigError(
+                f"topology '{self.topology.name}' has no vf_daemon.{self.family.value}"
+            ) from None
+
+    @property
+    def host(self) -> HostHandle:
+        """The host of the PF."""
+        return self.hosts[self.bed.host]
+
+    @property
+    def tg_port(self) -> str:
+        """The TG interface the switch joins with the PF."""
+        return self.hosts[self.topology.tg_name].port(self.bed.tg_port).interface
+
+    @property
+    def pf_pci(self) -> str:
+        """The PF's PCI address."""
+        pci = self.host.port(self.bed.pf).spec.pci
+        assert pci is not None  # the model requires it for niantic/fortville ports
+        return pci.lower()
+
+    @property
+    def vm_spec(self) -> Vm | None:
+        """The VM that runs the VF testpmd, or None for a process on the host."""
+        return None if self.bed.vf_app == "host" else self.topology.vms[self.bed.vf_app]
+
+    # -- 5.1 -------------------------------------------------------------------------------
+
+    def set_up(self, boot_timeout: float = 180.0) -> None:
+        """5.1 steps 2-7: the PF under DPDK, its VFs, testpmd on both; probe forwarding on."""
+        self.sriov = SriovPf(self.host.session, self.pf_pci, host=self.host.name)
+        self.sriov.bind_pf_vfio()
+        self.vfs = self.sriov.enable(self.bed.vfs)
+        for vf in self.vfs[:2]:
+            self.sriov.bind_vfio(vf)
+        self.start_pf_testpmd()
+        if self.vm_spec is None:
+            self.start_vf_testpmd_on_host()
+        else:
+            self.start_vf_testpmd_in_vm(self.vm_spec, boot_timeout)
+        assert self.pf is not None and self.vf is not None
+        self.tg_mac = self.tg.mac_of(self.tg_port)
+        self.pf_mac = self.pf.show_port_info(PF_PORT).mac.lower()
+        self.vf_macs = [self.vf.show_port_info(p).mac.lower() for p in (VF0, VF1)]
+        self.forward("mac")
+
+    def _eal(self, lcores: str, allow: list[str]) -> EalOptions:
+        eal = EalOptions(lcores=lcores, allow=allow, memory_mb=512)
+        # The PF and VF processes of one PF prove to vfio that they belong together.
+        if self.version >= DpdkVersion(20, 8):
+            eal.extra += ["--vfio-vf-token", self.token]
+        return eal
+
+    def start_pf_testpmd(self) -> TestPmd:
+        """5.1 step 5: testpmd on the PF; rxonly, so it counts what the NIC hands the PF."""
+        app = TestPmdOptions(total_num_mbufs=MBUFS)
+        self.pf, record = launch_testpmd(
+            self.host, "vfd-pf", self._eal(self.bed.pf_lcores, [self.pf_pci]), app,
+            binary=self.topology.dpdk.testpmd, version=self.version,
+        )  # fmt: skip
+        self.launches.append(record)
+        self.pf.set_fwd("rxonly")
+        self.pf.start()
+        return self.pf
+
+    def _vf_app(self) -> TestPmdOptions:
+        queues = self.bed.vf_queues
+        return TestPmdOptions(rxq=queues, txq=queues, total_num_mbufs=MBUFS, port_topology="paired")
+
+    def start_vf_testpmd_on_host(self) -> TestPmd:
+        """5.1 step 7 as a second process on the PF's host, on VFs 0 and 1."""
+        eal = self._eal(self.bed.vf_lcores, [vf.pci for vf in self.vfs[:2]])
+        self.vf, record = launch_testpmd(
+            self.host, "vfd-vf", eal, self._vf_app(),
+            binary=self.topology.dpdk.testpmd, version=self.version,
+        )  # fmt: skip
+        self.launches.append(record)
+        return self.vf
+
+    def start_vf_testpmd_in_vm(self, spec: Vm, boot_timeout: float) -> TestPmd:
+        """5.1 steps 4, 6, 7: the VM with VFs 0 and 1, bound for DPDK in it, testpmd on them."""
+        nics = sorted((n for n in spec.nics if n.kind == "vf"), key=lambda n: n.vf)[:2]
+        backends = {nic.id: self.vfs[nic.vf].pci for nic in nics}
+        self.vm = vm_on(
+            self.host, spec, f"vfd-{self.family.value}", self.images,
+            self.topology.dpdk.testpmd, backends=backends,
+        )  # fmt: skip
+        self.vm.start()
+        self.vm.wait_for_shell(timeout=boot_timeout)
+        guest_dpdk.reserve_hugepages(self.vm, spec.guest_hugepages)
+        addresses = [guest_dpdk.guest_pci(nic) for nic in nics]
+        guest_dpdk.bind_for_dpdk(self.vm, spec, *addresses)
+        eal = EalOptions(lcores=self.bed.vf_lcores, allow=addresses)
+        binary = spec.testpmd or self.topology.dpdk.testpmd
+        argv = testpmd_argv(binary, eal, self._vf_app(), self.version)
+        self.vf = self.vm.launch_testpmd(argv, version=self.version)
+        self.launches.append(LaunchRecord("vfd-vf", self.vm.name, argv))
+        return self.vf
+
+    # -- the probe path ----------------------------------------------------------------------
+
+    @property
+    def vf_pmd(self) -> TestPmd:
+        """The VF testpmd (VF 0 = port 0, VF 1 = port 1)."""
+        assert self.vf is not None, "set_up() first"
+        return self.vf
+
+    @property
+    def pf_pmd(self) -> TestPmd:
+        """The PF testpmd (the PF = port 0)."""
+        assert self.pf is not None, "set_up() first"
+        return self.pf
+
+    def forward(self, mode: str, *, peer: str | None = None) -> None:
+        """The VF testpmd forwards VF 0 <-> VF 1 in `mode`; in mac mode toward `peer`.
+
+        `peer` (default: the TG) is the destination MAC of what VF 1 sends on.
+        """
+        vf = self.vf_pmd
+        vf.stop()
+        vf.set_fwd(mode)
+        vf.set_eth_peer(VF1, peer or self.tg_mac)
+        vf.set_eth_peer(VF0, self.tg_mac)
+        vf.start()
+
+    def frames(
+        self,
+        count: int = PROBE_FRAMES,
+        *,
+        dst: str | None = None,
+        src: str | None = None,
+        vlan: int | None = None,
+        size: int = FRAME_BYTES,
+        first_seq: int = 0,
+    ) -> list[Packet]:
+        """Probe frames from the TG to VF 0's MAC (or `dst`), optionally tagged `vlan`."""
+        return flows(
+            count, src or self.tg_mac, dst or self.vf_macs[VF0], SRC_IP, DST_IP,
+            size=size, vlan=vlan, first_seq=first_seq,
+        )  # fmt: skip
+
+    def send(self, frames: Sequence[Packet], *, timeout: float = 1.0) -> Delivery:
+        """Zero the counters, send the frames from the TG, capture what comes back."""
+        self.pf_pmd.clear_counters()
+        self.vf_pmd.clear_counters()
+        capture = self.tg.exchange(
+            self.tg_port, frames, [self.tg_port], expect=len(frames), timeout=timeout,
+            marker=None if not frames else _marker(frames),
+        )  # fmt: skip
+        time.sleep(0.2)  # the last frames through the VF testpmd reach its counters
+        stats = self.vf_pmd.show_port_stats_all()
+        return Delivery(
+            sent=list(frames),
+            at_tg=capture.frames(self.tg_port),
+            pf_rx=self.pf_pmd.show_port_stats(PF_PORT).rx_packets,
+            vf_rx={p: s.rx_packets for p, s in stats.items()},
+            vf_tx={p: s.tx_packets for p, s in stats.items()},
+        )
+
+    @contextmanager
+    def vf_ports_restarted(self) -> Iterator[None]:
+        """Stop the VF testpmd's ports for a change that needs it, start them after."""
+        vf = self.vf_pmd
+        vf.stop()
+        vf.port_stop("all")
+        try:
+            yield
+        finally:
+            vf.port_start("all")
+            vf.wait_link_up([VF0, VF1])
+            vf.start()
+
+    def close(self) -> None:
+        """Quit both testpmds, stop the VM, give the VFs and the PF back; never raises."""
+        for name in ("vf", "pf"):
+            pmd = getattr(self, name)
+            if pmd is not None:
+                try:
+                    pmd.close()
+                except Exception as exc:  # teardown goes on whatever one piece says
+                    log.warning("%s testpmd did not close: %s", name, exc)
+                setattr(self, name, None)
+        if self.vm is not None:
+            self.vm.kill()
+            self.vm = None
+        if self.sriov is not None:
+            try:
+                self.sriov.restore()
+            except Exception as exc:
+                log.warning("%s", exc)
+            self.sriov = None
+
+
+def _marker(frames: Sequence[Packet]) -> bytes | None:
+    from framework.traffic.packets import DEFAULT_MARKER
+
+    return DEFAULT_MARKER if all(DEFAULT_MARKER in bytes(f) for f in frames) else None
