@@ -623,6 +623,13 @@ class TestPmd:
         """
         self.command(f"set port {port} vf {vf} rxmode {mode} {_on_off(on)}")
 
+    def set_uta(self, port: int, mac: str, on: bool) -> None:
+        """ixgbe: put `mac` in (or out of) the port's unicast hash table (PFUTA).
+
+        A VF with rxmode ROPE accepts frames to the addresses in it.
+        """
+        self.command(f"set port {port} uta {mac} {_on_off(on)}")
+
     def set_vf_vlan_tag(self, port: int, vf: int, on: bool) -> None:
         """i40e: accept only VLAN-tagged frames on a VF (a VLAN tag to its VSI), or not."""
         self.command(f"set vf vlan tag {port} {vf} {_on_off(on)}")

@@ -36,9 +36,9 @@ from framework.lab.hosts import HostHandle
 from framework.lab.sriov import SriovPf, VirtualFunction
 from framework.scenarios import guest_dpdk
 from framework.scenarios.vms import vm_on
-from framework.traffic.delivery import Delivery
+from framework.traffic.delivery import Delivery, rate_mbps
 from framework.traffic.generator import TrafficGenerator
-from framework.traffic.packets import flows
+from framework.traffic.packets import DEFAULT_MARKER, flows
 from framework.virt.image import GuestImage
 from framework.virt.vm import VirtualMachine
 
@@ -73,6 +73,10 @@ class VfDaemon:
     tg_mac: str = ""
     pf_mac: str = ""
     token: str = field(default_factory=lambda: str(uuid.uuid4()))
+    # Every probe frame of the session gets its own sequence number, so a frame released
+    # late (from a ring a case filled on purpose) never counts for a later case.
+    next_seq: int = 0
+    guest_addresses: list[str] = field(default_factory=list)
 
     @property
     def bed(self) -> SriovBed:
@@ -124,6 +128,8 @@ class VfDaemon:
         self.tg_mac = self.tg.mac_of(self.tg_port)
         self.pf_mac = self.pf.show_port_info(PF_PORT).mac.lower()
         self.vf_macs = [self.vf.show_port_info(p).mac.lower() for p in (VF0, VF1)]
+        # testpmd starts its ports promiscuous: the VFs are to filter by MAC as configured.
+        self.vf.set_promisc("all", False)
         self.forward("mac")
 
     def _eal(self, lcores: str, allow: list[str]) -> EalOptions:
@@ -172,8 +178,13 @@ class VfDaemon:
         guest_dpdk.reserve_hugepages(self.vm, spec.guest_hugepages)
         addresses = [guest_dpdk.guest_pci(nic) for nic in nics]
         guest_dpdk.bind_for_dpdk(self.vm, spec, *addresses)
-        eal = EalOptions(lcores=self.bed.vf_lcores, allow=addresses)
-        binary = spec.testpmd or self.topology.dpdk.testpmd
+        self.guest_addresses = addresses
+        return self._launch_in_vm()
+
+    def _launch_in_vm(self) -> TestPmd:
+        assert self.vm is not None and self.vm_spec is not None
+        eal = EalOptions(lcores=self.bed.vf_lcores, allow=self.guest_addresses)
+        binary = self.vm_spec.testpmd or self.topology.dpdk.testpmd
         argv = testpmd_argv(binary, eal, self._vf_app(), self.version)
         self.vf = self.vm.launch_testpmd(argv, version=self.version)
         self.launches.append(LaunchRecord("vfd-vf", self.vm.name, argv))
@@ -213,12 +224,15 @@ class VfDaemon:
         src: str | None = None,
         vlan: int | None = None,
         size: int = FRAME_BYTES,
-        first_seq: int = 0,
     ) -> list[Packet]:
-        """Probe frames from the TG to VF 0's MAC (or `dst`), optionally tagged `vlan`."""
+        """Probe frames from the TG to VF 0's MAC (or `dst`), optionally tagged `vlan`.
+
+        One flow (one 5-tuple), so RSS puts them all on one queue of the VF.
+        """
+        first, self.next_seq = self.next_seq, self.next_seq + count
         return flows(
-            count, src or self.tg_mac, dst or self.vf_macs[VF0], SRC_IP, DST_IP,
-            size=size, vlan=vlan, first_seq=first_seq,
+            1, src or self.tg_mac, dst or self.vf_macs[VF0], SRC_IP, DST_IP,
+            packets_per_flow=count, size=size, vlan=vlan, first_seq=first,
         )  # fmt: skip
 
     def send(self, frames: Sequence[Packet], *, timeout: float = 1.0) -> Delivery:
@@ -227,7 +241,7 @@ class VfDaemon:
         self.vf_pmd.clear_counters()
         capture = self.tg.exchange(
             self.tg_port, frames, [self.tg_port], expect=len(frames), timeout=timeout,
-            marker=None if not frames else _marker(frames),
+            marker=DEFAULT_MARKER,
         )  # fmt: skip
         time.sleep(0.2)  # the last frames through the VF testpmd reach its counters
         stats = self.vf_pmd.show_port_stats_all()
@@ -238,6 +252,105 @@ class VfDaemon:
             vf_rx={p: s.rx_packets for p, s in stats.items()},
             vf_tx={p: s.tx_packets for p, s in stats.items()},
         )
+
+    def poll_only(self, port: int) -> None:
+        """Forward (mac mode) on `port` alone, back out of itself.
+
+        The other VF's ring is left unpolled, so it fills (all-queues drop, split drop).
+        """
+        vf = self.vf_pmd
+        vf.stop()
+        vf.set_portlist([port])
+        vf.set_eth_peer(port, self.tg_mac)
+        vf.start()
+
+    def poll_both(self) -> None:
+        """Back to the probe path: VF 0 <-> VF 1; what waited in an unpolled ring drains."""
+        vf = self.vf_pmd
+        vf.stop()
+        vf.set_portlist([VF0, VF1])
+        self.forward("mac")
+        time.sleep(0.5)
+
+    def restart_vf_testpmd(self) -> TestPmd:
+        """Quit the VF testpmd and start it again (host process or in the VM)."""
+        self.vf_pmd.close()
+        self.vf = None
+        if self.vm is None:
+            self.start_vf_testpmd_on_host()
+        else:
+            self._launch_in_vm()
+        self.vf_pmd.set_promisc("all", False)
+        self.forward("mac")
+        return self.vf_pmd
+
+    def set_pf_mtu(self, mtu: int) -> None:
+        """`port config mtu 0 MTU` on the PF (stopped around it), which bounds its VFs'."""
+        pf = self.pf_pmd
+        pf.stop()
+        pf.port_stop(PF_PORT)
+        pf.port_config_mtu(PF_PORT, mtu)
+        pf.port_start(PF_PORT)
+        pf.start()
+
+    def set_vf_mtu(self, mtu: int) -> None:
+        """`port config mtu P MTU` on both VF ports (stopped around it)."""
+        with self.vf_ports_restarted():
+            for port in (VF0, VF1):
+                self.vf_pmd.port_config_mtu(port, mtu)
+
+    @contextmanager
+    def tg_mtu(self, mtu: int) -> Iterator[None]:
+        """The TG port's MTU raised for jumbo frames (the switch must pass them too)."""
+        session = self.hosts[self.topology.tg_name].session
+        before = self.tg.interfaces([self.tg_port])[self.tg_port]["mtu"]
+        session.run(["ip", "link", "set", "dev", self.tg_port, "mtu", str(mtu)])
+        try:
+            yield
+        finally:
+            session.run(["ip", "link", "set", "dev", self.tg_port, "mtu", str(before)])
+
+    def rate_back_mbps(self, frame: Packet, offered_mbps: float, *, seconds: float = 3.0) -> float:
+        """Stream `frame` to VF 0 at offered_mbps for `seconds`; the rate back at the TG.
+
+        Rates are layer 2 with FCS (the frame's length + 4), as NICs' limiters count.
+        """
+        size = len(frame) + 4
+        result = self.tg.stream(
+            self.tg_port, frame, self.tg_port, pps=offered_mbps * 1e6 / (size * 8),
+            duration=seconds, ignore_src=self.tg_mac,
+        )  # fmt: skip
+        return rate_mbps(len(set(result.seq.tolist())), size, seconds)
+
+    def tx_queue_rates_mbps(self, port: int, seconds: float = 3.0) -> dict[int, float]:
+        """The VF testpmd sends flat out (txonly) for `seconds`: Mbit/s per Tx queue of port.
+
+        Per-queue bytes are testpmd's own (xstats tx_qN_bytes): what each queue got onto
+        the wire past the scheduler, which throttles a queue by holding its descriptors.
+        """
+        vf = self.vf_pmd
+        vf.stop()
+        vf.set_fwd("txonly")
+        vf.clear_port_xstats("all")
+        vf.start()
+        time.sleep(seconds)
+        vf.stop()
+        xstats = vf.show_port_xstats(port)
+        self.forward("mac")
+        rates: dict[int, float] = {}
+        for queue in range(self.bed.vf_queues):
+            sent = xstats.get(f"tx_q{queue}_bytes", 0)
+            rates[queue] = sent * 8 / seconds / 1e6
+        return rates
+
+    def vf_link_up(self, port: int, *, want: bool, timeout: float = 10.0) -> bool:
+        """Whether the VF testpmd reports the link of `port` as `want` within `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            up = self.vf_pmd.show_port_info(port).link_up
+            if up == want or time.monotonic() >= deadline:
+                return up
+            time.sleep(0.2)
 
     @contextmanager
     def vf_ports_restarted(self) -> Iterator[None]:
@@ -271,9 +384,3 @@ class VfDaemon:
             except Exception as exc:
                 log.warning("%s", exc)
             self.sriov = None
-
-
-def _marker(frames: Sequence[Packet]) -> bytes | None:
-    from framework.traffic.packets import DEFAULT_MARKER
-
-    return DEFAULT_MARKER if all(DEFAULT_MARKER in bytes(f) for f in frames) else None

@@ -1,0 +1,199 @@
+"""Guide 5 (VFd) on an Intel 82599 (Niantic, ixgbe): 5.2 and the ixgbe functions of 5.3.
+
+Set-up as 5.1 (see framework.scenarios.vf_daemon): the PF under DPDK, VFs 0 and 1 driven by
+a second testpmd (in a VM where the topology names one), the TG facing the PF through the
+switch. The common cases of 5.2 come from CommonVfdCases; this module adds 5.3.1-5.3.6 and
+the VF jumbo-frame case of DPDK's vf_daemon plan.
+"""
+
+from __future__ import annotations
+
+import allure
+import pytest
+
+from framework.config.model import NicFamily
+from framework.scenarios.vf_daemon import PF_PORT, VF0, VF1, VfDaemon
+from framework.traffic.delivery import (
+    verify_back,
+    verify_counter,
+    verify_none_back,
+    verify_rate,
+)
+from testsuites.vfd_cases import FOREIGN_MAC, CommonVfdCases
+
+pytestmark = [
+    pytest.mark.niantic,
+    pytest.mark.sriov,
+    pytest.mark.requires("vf_daemon.niantic"),
+    allure.parent_suite("DPDK HowTo guides"),
+    allure.suite("5 VF daemon (VFd): ixgbe"),
+]
+
+FILL_RING = 4096  # more frames than a VF's receive ring holds
+RATE_MBPS = 10  # 5.3.3's example
+RATE_TOLERANCE = 0.10
+MULTICAST_MAC = "01:00:5e:00:00:fb"
+JUMBO = 3000
+
+
+class TestVfdIxgbe(CommonVfdCases):
+    """5.2 and 5.3 on a Niantic PF."""
+
+    family = NicFamily.niantic
+
+    def _vf1_behind_a_full_vf0(self, vfd: VfDaemon):
+        """VF 0's ring filled (VF 0 not polled), then frames to VF 1 (polled alone)."""
+        vfd.poll_only(VF1)
+        vfd.send(vfd.frames(FILL_RING), timeout=0.5)
+        return vfd.send(vfd.frames(dst=vfd.vf_macs[VF1]))
+
+    def test_all_queues_drop(self, vfd: VfDaemon) -> None:
+        """5.3.1 `set all queues drop 0 on|off` (the port id is testpmd's syntax since 17.05).
+
+        Steps (vf_daemon plan): VF 1 alone is polled; a burst larger than its ring goes to
+        VF 0; then frames to VF 1. Once with drop off, once on.
+        Verify: off: VF 0's full ring blocks VF 1 (none back); on: VF 1's frames come back.
+        """
+        try:
+            with allure.step("5.3.1 set all queues drop 0 off"):
+                vfd.pf_pmd.set_all_queues_drop(PF_PORT, False)
+                blocked = self._vf1_behind_a_full_vf0(vfd)
+            verify_none_back(blocked, "drop off: one full queue blocks the others")
+            vfd.poll_both()
+            with allure.step("5.3.1 set all queues drop 0 on"):
+                vfd.pf_pmd.set_all_queues_drop(PF_PORT, True)
+                free = self._vf1_behind_a_full_vf0(vfd)
+            verify_back(free, "guide: with all queues drop a full queue blocks no other")
+        finally:
+            vfd.poll_both()
+            vfd.pf_pmd.set_all_queues_drop(PF_PORT, True)
+
+    def test_vf_split_drop(self, vfd: VfDaemon) -> None:
+        """5.3.2 `set vf split drop 0 0 on|off`: the same, for VF 0 alone.
+
+        Steps: all queues drop off; VF 1 alone polled; a burst larger than the ring to VF 0,
+        then frames to VF 1; once with VF 0's split drop off, once on.
+        Verify: off: VF 1 is blocked (none back); on: VF 0 drops its excess, VF 1's come back.
+        """
+        try:
+            vfd.pf_pmd.set_all_queues_drop(PF_PORT, False)
+            with allure.step("5.3.2 set vf split drop 0 0 off"):
+                vfd.pf_pmd.set_vf_split_drop(PF_PORT, 0, False)
+                blocked = self._vf1_behind_a_full_vf0(vfd)
+            verify_none_back(blocked, "split drop off: VF 0's full ring blocks VF 1")
+            vfd.poll_both()
+            with allure.step("5.3.2 set vf split drop 0 0 on"):
+                vfd.pf_pmd.set_vf_split_drop(PF_PORT, 0, True)
+                free = self._vf1_behind_a_full_vf0(vfd)
+            verify_back(free, "split drop on: VF 0 drops what it cannot take, VF 1 is served")
+        finally:
+            vfd.poll_both()
+            vfd.pf_pmd.set_vf_split_drop(PF_PORT, 0, False)
+            vfd.pf_pmd.set_all_queues_drop(PF_PORT, True)
+
+    def test_vf_rate_limit(self, vfd: VfDaemon) -> None:
+        """5.3.3 `set port 0 vf 1 rate 10 queue_mask 0xf` (Mbit/s per queue).
+
+        Steps: limit every queue of VF 1 to 10 Mbit/s; offer 50 Mbit/s of one flow (one
+        queue) through it; lift the limit (rate 0); offer again.
+        Verify: limited, the rate back is 10 Mbit/s +- 10 %; unlimited, above 2 x 10.
+        """
+        frame = vfd.frames(1)[0]
+        mask = (1 << vfd.bed.vf_queues) - 1
+        try:
+            with allure.step(f"5.3.3 set port 0 vf 1 rate {RATE_MBPS} queue_mask {mask:#x}"):
+                vfd.pf_pmd.set_vf_rate_limit(PF_PORT, 1, RATE_MBPS, mask)
+                limited = vfd.rate_back_mbps(frame, 5 * RATE_MBPS)
+            verify_rate(limited, RATE_MBPS, RATE_TOLERANCE, "guide: every queue is limited")
+        finally:
+            vfd.pf_pmd.set_vf_rate_limit(PF_PORT, 1, 0, mask)
+        free = vfd.rate_back_mbps(frame, 5 * RATE_MBPS)
+        assert free > 2 * RATE_MBPS, f"without the limit VF 1 forwards more: {free:.1f} Mbit/s"
+
+    def test_vf_rx_enable(self, vfd: VfDaemon) -> None:
+        """5.3.4 `set port 0 vf 0 rx off|on`.
+
+        Verify: rx off: VF 0 receives nothing (none back); rx on: every frame back.
+        """
+        try:
+            with allure.step("5.3.4 set port 0 vf 0 rx off"):
+                vfd.pf_pmd.set_vf_rx(PF_PORT, 0, False)
+                off = vfd.send(vfd.frames())
+            verify_none_back(off, "rx off: the VF stops receiving")
+            verify_counter(off, f"vf_rx[{VF0}]", "rx off: VF 0 counts nothing", equals=0)
+            with allure.step("5.3.4 set port 0 vf 0 rx on"):
+                vfd.pf_pmd.set_vf_rx(PF_PORT, 0, True)
+                verify_back(vfd.send(vfd.frames()), "rx on: the VF receives again")
+        finally:
+            vfd.pf_pmd.set_vf_rx(PF_PORT, 0, True)
+
+    def test_vf_tx_enable(self, vfd: VfDaemon) -> None:
+        """5.3.5 `set port 0 vf 1 tx off|on`.
+
+        Verify: tx off: VF 0 still receives but nothing leaves VF 1; tx on: every frame back.
+        """
+        try:
+            with allure.step("5.3.5 set port 0 vf 1 tx off"):
+                vfd.pf_pmd.set_vf_tx(PF_PORT, 1, False)
+                off = vfd.send(vfd.frames())
+            verify_counter(off, f"vf_rx[{VF0}]", "tx off on VF 1: VF 0 still receives",
+                           at_least=len(off.sent))  # fmt: skip
+            verify_none_back(off, "tx off: the VF stops transmitting")
+            with allure.step("5.3.5 set port 0 vf 1 tx on"):
+                vfd.pf_pmd.set_vf_tx(PF_PORT, 1, True)
+                verify_back(vfd.send(vfd.frames()), "tx on: the VF transmits again")
+        finally:
+            vfd.pf_pmd.set_vf_tx(PF_PORT, 1, True)
+
+    @pytest.mark.parametrize(
+        ("mode", "dst", "default_on"),
+        [
+            pytest.param("AUPE", None, True, id="AUPE-untagged"),
+            pytest.param("ROPE", FOREIGN_MAC, False, id="ROPE-unicast-hash"),
+            pytest.param("BAM", "ff:ff:ff:ff:ff:ff", True, id="BAM-broadcast"),
+            pytest.param("MPE", MULTICAST_MAC, False, id="MPE-multicast"),
+        ],
+    )
+    def test_vf_rxmode(self, vfd: VfDaemon, mode: str, dst: str | None, default_on: bool) -> None:
+        """5.3.6 `set port 0 vf 0 rxmode AUPE|ROPE|BAM|MPE on|off`.
+
+        Steps: frames of the kind the mode admits (untagged to VF 0's MAC; to an address
+        in the PF's unicast hash table; broadcast; to an unjoined multicast group) with the
+        mode off, then on.
+        Verify: off: VF 0 receives none; on: VF 0 receives every one.
+        """
+        pf = vfd.pf_pmd
+        if mode == "ROPE":
+            pf.set_uta(PF_PORT, FOREIGN_MAC, True)
+        try:
+            with allure.step(f"5.3.6 set port 0 vf 0 rxmode {mode} off"):
+                pf.set_vf_rxmode(PF_PORT, 0, mode, False)  # type: ignore[arg-type]
+                off = vfd.send(vfd.frames(dst=dst))
+            verify_counter(off, f"vf_rx[{VF0}]", f"{mode} off: VF 0 accepts none", equals=0)
+            with allure.step(f"5.3.6 set port 0 vf 0 rxmode {mode} on"):
+                pf.set_vf_rxmode(PF_PORT, 0, mode, True)  # type: ignore[arg-type]
+                on = vfd.send(vfd.frames(dst=dst))
+            verify_counter(on, f"vf_rx[{VF0}]", f"{mode} on: VF 0 accepts them",
+                           at_least=len(on.sent))  # fmt: skip
+        finally:
+            pf.set_vf_rxmode(PF_PORT, 0, mode, default_on)  # type: ignore[arg-type]
+            if mode == "ROPE":
+                pf.set_uta(PF_PORT, FOREIGN_MAC, False)
+
+    def test_vf_jumbo_frames_after_restart(self, vfd: VfDaemon) -> None:
+        """vf_daemon plan: a VF's jumbo setting does not outlive its testpmd.
+
+        Steps: PF MTU 9000; VF MTU 9000, 3000-byte frames; restart the VF testpmd; again.
+        Verify: with MTU 9000 every frame back; after the restart (MTU back to 1500) none.
+        """
+        with vfd.tg_mtu(9000):
+            vfd.set_pf_mtu(9000)
+            with allure.step("VF MTU 9000: 3000-byte frames"):
+                vfd.set_vf_mtu(9000)
+                verify_back(vfd.send(vfd.frames(size=JUMBO)), "jumbo frames pass at MTU 9000")
+            with allure.step("restart the VF testpmd: 3000-byte frames"):
+                vfd.restart_vf_testpmd()
+                verify_none_back(
+                    vfd.send(vfd.frames(size=JUMBO)),
+                    "after a restart the VF is back at its default MTU: jumbo frames dropped",
+                )

@@ -1,0 +1,261 @@
+"""Guide 5.2 (and DPDK's vf_daemon plan): the VFd cases ixgbe and i40e share.
+
+Not a test module itself: test_vfd_ixgbe.py and test_vfd_i40e.py each subclass
+CommonVfdCases with their NIC family, so the common cases run once per family, next to
+that family's own cases, on one set-up (5.1) per module.
+
+The probe path of every case: the TG sends frames to VF 0; the VF testpmd forwards them
+out of VF 1 (mac mode: VF 1's source MAC, the TG as destination) back to the TG. A
+command's effect is judged by what comes back and by the PF's and VFs' counters, once
+switched on and once off, and the default is put back at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import allure
+import pytest
+
+from framework.config.model import NicFamily
+from framework.dpdk.version import DpdkVersion
+from framework.lab.hosts import HostHandle
+from framework.scenarios.vf_daemon import PF_PORT, VF0, VF1, VfDaemon
+from framework.traffic.delivery import (
+    verify_back,
+    verify_counter,
+    verify_none_back,
+    verify_source,
+    verify_vlan,
+)
+from framework.traffic.generator import TrafficGenerator
+
+NEW_MAC = "a0:36:9f:7b:c3:51"  # 5.2.2's example address
+FOREIGN_MAC = "02:00:00:5a:5a:01"  # a source no VF owns
+VLAN_A, VLAN_B = 10, 20
+
+
+class CommonVfdCases:
+    """5.2: TX loopback, VF MAC, MAC and VLAN anti-spoofing, VLAN insert, strip, filter."""
+
+    family: NicFamily
+
+    @pytest.fixture(scope="class")
+    def vfd(
+        self,
+        topology,
+        hosts: dict[str, HostHandle],
+        traffic_generator: TrafficGenerator,
+        dpdk_version: DpdkVersion,
+    ) -> Iterator[VfDaemon]:
+        """5.1: the PF under DPDK with its VFs; testpmd on the PF and on VFs 0 and 1."""
+        vfd = VfDaemon(topology, self.family, hosts, traffic_generator, dpdk_version)
+        try:
+            with allure.step("5.1 Preparing: PF under DPDK, VFs created, testpmd on PF and VFs"):
+                vfd.set_up()
+            yield vfd
+        finally:
+            vfd.close()
+
+    def test_probe_path_forwards(self, vfd: VfDaemon) -> None:
+        """The set-up itself: what every case below relies on.
+
+        Steps: the TG sends 32 frames to VF 0.
+        Verify: all 32 come back from VF 1's MAC; VF 0 received and VF 1 sent 32.
+        """
+        with allure.step("TG -> VF 0 -> VF testpmd -> VF 1 -> TG"):
+            delivery = vfd.send(vfd.frames())
+        verify_back(delivery, "every frame sent to VF 0 comes back through VF 1")
+        verify_source(delivery, vfd.vf_macs[VF1], "forwarded frames leave from VF 1's MAC")
+        verify_counter(delivery, f"vf_rx[{VF0}]", "VF 0 counts the frames", at_least=32)
+
+    def test_tx_loopback(self, vfd: VfDaemon) -> None:
+        """5.2.1 `set tx loopback 0 on|off`: VF-to-VF (or to the PF) traffic stays inside.
+
+        Steps: VF 1 forwards to the PF's MAC; loopback on, send; loopback off, send.
+        Verify: on: the PF receives every frame and the wire (TG) none; off: the TG sees
+        every frame and the PF none.
+        """
+        vfd.forward("mac", peer=vfd.pf_mac)
+        try:
+            with allure.step("5.2.1 set tx loopback 0 on"):
+                vfd.pf_pmd.set_tx_loopback(PF_PORT, True)
+                on = vfd.send(vfd.frames())
+            verify_counter(on, "pf_rx", "loopback on: the PF receives what VF 1 sends it",
+                           at_least=len(on.sent))  # fmt: skip
+            verify_none_back(on, "loopback on: frames between functions do not reach the wire")
+            with allure.step("5.2.1 set tx loopback 0 off"):
+                vfd.pf_pmd.set_tx_loopback(PF_PORT, False)
+                off = vfd.send(vfd.frames())
+            verify_back(off, "loopback off: frames for the PF go out on the wire")
+            verify_counter(off, "pf_rx", "loopback off: nothing reaches the PF inside", equals=0)
+        finally:
+            vfd.pf_pmd.set_tx_loopback(PF_PORT, True)
+            vfd.forward("mac")
+
+    def test_vf_mac_addr(self, vfd: VfDaemon) -> None:
+        """5.2.2 `set vf mac addr 0 0 A0:36:9F:7B:C3:51`.
+
+        Steps: set VF 0's MAC from the PF; restart the VF ports; send to the new MAC, then
+        to the old one; set the old MAC back.
+        Verify: VF 0 reports the new MAC; frames to it come back; frames to the old do not.
+        """
+        old = vfd.vf_macs[VF0]
+        try:
+            with allure.step(f"5.2.2 set vf mac addr 0 0 {NEW_MAC}"):
+                vfd.pf_pmd.set_vf_mac_addr(PF_PORT, 0, NEW_MAC)
+                with vfd.vf_ports_restarted():
+                    pass
+            seen = vfd.vf_pmd.show_port_info(VF0).mac.lower()
+            assert seen == NEW_MAC, f"guide: the VF's MAC changes to {NEW_MAC}; VF 0 reports {seen}"
+            with allure.step("frames to the new MAC"):
+                verify_back(vfd.send(vfd.frames(dst=NEW_MAC)), "frames to the new MAC are received")
+            with allure.step("frames to the old MAC"):
+                verify_none_back(vfd.send(vfd.frames(dst=old)), "the old MAC is overwritten")
+        finally:
+            vfd.pf_pmd.set_vf_mac_addr(PF_PORT, 0, old)
+            with vfd.vf_ports_restarted():
+                pass
+
+    def test_mac_anti_spoof(self, vfd: VfDaemon) -> None:
+        """5.2.3 `set vf mac antispoof 0 1 on|off`.
+
+        Steps: the VF testpmd forwards in io mode, so VF 1 sends the frames with the TG's
+        source MAC (not its own); anti-spoof on VF 1 on, send; off, send; on again in mac
+        mode (VF 1's own source), send.
+        Verify: on + foreign source: none back; off: all back; on + own source: all back.
+        """
+        try:
+            vfd.forward("io")
+            with allure.step("5.2.3 set vf mac antispoof 0 1 on (VF 1 sends a foreign source)"):
+                vfd.pf_pmd.set_vf_mac_antispoof(PF_PORT, 1, True)
+                spoofed = vfd.send(vfd.frames(src=FOREIGN_MAC))
+            verify_none_back(
+                spoofed, "anti-spoof on: frames with a foreign source MAC are not sent"
+            )
+            with allure.step("5.2.3 set vf mac antispoof 0 1 off"):
+                vfd.pf_pmd.set_vf_mac_antispoof(PF_PORT, 1, False)
+                allowed = vfd.send(vfd.frames(src=FOREIGN_MAC))
+            verify_back(allowed, "anti-spoof off: frames with any source MAC are sent")
+            with allure.step("anti-spoof on, VF 1's own source MAC (mac forwarding)"):
+                vfd.pf_pmd.set_vf_mac_antispoof(PF_PORT, 1, True)
+                vfd.forward("mac")
+                own = vfd.send(vfd.frames())
+            verify_back(own, "anti-spoof on: frames from the VF's own MAC are still sent")
+        finally:
+            vfd.pf_pmd.set_vf_mac_antispoof(PF_PORT, 1, False)
+            vfd.forward("mac")
+
+    def test_vlan_anti_spoof(self, vfd: VfDaemon) -> None:
+        """5.2.4 `set vf vlan antispoof 0 1 on|off`.
+
+        Steps: VF 0 accepts VLANs 10 and 20, VF 1 is a member of VLAN 10 only; io
+        forwarding keeps the tag; anti-spoof on VF 1 on: send tagged 20, then 10; off: 20.
+        Verify: on: VLAN 20 (not VF 1's) none back, VLAN 10 all back; off: VLAN 20 back.
+        """
+        pf = vfd.pf_pmd
+        try:
+            pf.set_vf_vlan_filter(VLAN_A, PF_PORT, 0b11)
+            pf.set_vf_vlan_filter(VLAN_B, PF_PORT, 0b01)
+            vfd.forward("io")
+            with allure.step("5.2.4 set vf vlan antispoof 0 1 on"):
+                pf.set_vf_vlan_antispoof(PF_PORT, 1, True)
+                foreign = vfd.send(vfd.frames(vlan=VLAN_B))
+                member = vfd.send(vfd.frames(vlan=VLAN_A))
+            verify_none_back(foreign, "VLAN anti-spoof on: VLAN 20 is not VF 1's, not sent")
+            verify_back(member, "VLAN anti-spoof on: VF 1's own VLAN 10 is sent")
+            with allure.step("5.2.4 set vf vlan antispoof 0 1 off"):
+                pf.set_vf_vlan_antispoof(PF_PORT, 1, False)
+                verify_back(vfd.send(vfd.frames(vlan=VLAN_B)), "anti-spoof off: VLAN 20 is sent")
+        finally:
+            pf.set_vf_vlan_antispoof(PF_PORT, 1, False)
+            pf.set_vf_vlan_filter(VLAN_A, PF_PORT, 0b11, on=False)
+            pf.set_vf_vlan_filter(VLAN_B, PF_PORT, 0b01, on=False)
+            vfd.forward("mac")
+
+    def test_vlan_insert(self, vfd: VfDaemon) -> None:
+        """5.2.5 `set vf vlan insert 0 1 N` (0: no insertion).
+
+        Steps: insert VLAN 10 on VF 1, send untagged frames; insert 0, send again.
+        Verify: with 10 every frame back is tagged 10; with 0 every frame back untagged.
+        """
+        try:
+            with allure.step("5.2.5 set vf vlan insert 0 1 10"):
+                vfd.pf_pmd.set_vf_vlan_insert(PF_PORT, 1, VLAN_A)
+                tagged = vfd.send(vfd.frames())
+            verify_vlan(tagged, VLAN_A, "guide: the hardware inserts VLAN 10 into what VF 1 sends")
+            with allure.step("5.2.5 set vf vlan insert 0 1 0"):
+                vfd.pf_pmd.set_vf_vlan_insert(PF_PORT, 1, 0)
+                plain = vfd.send(vfd.frames())
+            verify_vlan(plain, None, "guide: VLAN id 0 disables the insertion")
+        finally:
+            vfd.pf_pmd.set_vf_vlan_insert(PF_PORT, 1, 0)
+
+    def test_vlan_strip(self, vfd: VfDaemon) -> None:
+        """5.2.6 `set vf vlan stripq 0 0 on|off`.
+
+        Steps: VF 0 accepts VLAN 10; io forwarding; strip on VF 0 on, send tagged 10; off,
+        send again.
+        Verify: on: every frame back untagged (VF 0 took the tag off); off: tagged 10.
+        """
+        pf = vfd.pf_pmd
+        try:
+            pf.set_vf_vlan_filter(VLAN_A, PF_PORT, 0b01)
+            vfd.forward("io")
+            with allure.step("5.2.6 set vf vlan stripq 0 0 on"):
+                pf.set_vf_vlan_stripq(PF_PORT, 0, True)
+                stripped = vfd.send(vfd.frames(vlan=VLAN_A))
+            verify_vlan(stripped, None, "strip on: VF 0 receives the frames without their tag")
+            with allure.step("5.2.6 set vf vlan stripq 0 0 off"):
+                pf.set_vf_vlan_stripq(PF_PORT, 0, False)
+                kept = vfd.send(vfd.frames(vlan=VLAN_A))
+            verify_vlan(kept, VLAN_A, "strip off: the tag stays on the frames")
+        finally:
+            pf.set_vf_vlan_stripq(PF_PORT, 0, False)
+            pf.set_vf_vlan_filter(VLAN_A, PF_PORT, 0b01, on=False)
+            vfd.forward("mac")
+
+    def test_vlan_filter(self, vfd: VfDaemon) -> None:
+        """5.2.7 `rx_vlan add|rm 10 port 0 vf 1` (the mask of VFs: VF 0 here).
+
+        Steps: add VLAN 10 for VF 0, send tagged 10 and tagged 20; remove it, send 10.
+        Verify: with the filter VLAN 10 is received and 20 dropped; after rm 10 is dropped.
+        """
+        pf = vfd.pf_pmd
+        try:
+            with allure.step("5.2.7 rx_vlan add 10 port 0 vf 0x1"):
+                pf.set_vf_vlan_filter(VLAN_A, PF_PORT, 0b01)
+                listed = vfd.send(vfd.frames(vlan=VLAN_A))
+                other = vfd.send(vfd.frames(vlan=VLAN_B))
+            verify_back(listed, "guide: packets with the assigned VLAN id are received")
+            verify_none_back(other, "guide: other packets are dropped by hardware")
+            with allure.step("5.2.7 rx_vlan rm 10 port 0 vf 0x1"):
+                pf.set_vf_vlan_filter(VLAN_A, PF_PORT, 0b01, on=False)
+                removed = vfd.send(vfd.frames(vlan=VLAN_A))
+            verify_none_back(removed, "after rx_vlan rm, VLAN 10 is no longer received")
+        finally:
+            pf.set_vf_vlan_filter(VLAN_A, PF_PORT, 0b01, on=False)
+
+    def test_vf_mtu(self, vfd: VfDaemon) -> None:
+        """vf_daemon plan: the VF's MTU bounds what it forwards, under a PF MTU of 9000.
+
+        Steps: PF MTU 9000; VF ports MTU 1500; send 3000-byte frames; raise the VF MTU to
+        9000; send again; back to 1500.
+        Verify: at MTU 1500 none of the big frames is forwarded (none back); at 9000 every
+        one comes back.
+        """
+        big = 3000
+        with vfd.tg_mtu(9000):
+            with allure.step("PF: port config mtu 0 9000"):
+                vfd.set_pf_mtu(9000)
+            try:
+                with allure.step("VF: port config mtu 1500; 3000-byte frames"):
+                    vfd.set_vf_mtu(1500)
+                    small = vfd.send(vfd.frames(size=big))
+                verify_none_back(small, "frames above the VF's MTU are not forwarded")
+                with allure.step("VF: port config mtu 9000; 3000-byte frames"):
+                    vfd.set_vf_mtu(9000)
+                    raised = vfd.send(vfd.frames(size=big))
+                verify_back(raised, "after the VF's MTU is raised the same frames are forwarded")
+            finally:
+                vfd.set_vf_mtu(1500)
