@@ -535,3 +535,72 @@ def parse_attached_port(text: str) -> int:
     if not m:
         raise TestPmdError("port attach", "no 'Port N is attached' line", text)
     return int(m.group(1))
+
+
+# ----------------------------------------------------------------------------- verbose Rx
+
+
+@dataclass(frozen=True)
+class RxPacket:
+    """One received packet as `set verbose 1` prints it (testpmd's dump_pkt_burst).
+
+    `vni` and `udp_port` are set only for a packet the NIC typed as a tunnel (its hardware
+    packet type): testpmd prints "VXLAN packet: ..." from the hardware type alone.
+    """
+
+    port: int
+    queue: int  # the queue the header line names ("port 0/queue 2: received ...")
+    src: str
+    dst: str
+    ether_type: int
+    length: int
+    hw_ptype: str | None
+    sw_ptype: str | None
+    vni: int | None
+    udp_port: int | None
+    ol_flags: str = ""
+
+    @property
+    def tunnel(self) -> bool:
+        """Whether the NIC typed the packet as a tunnel (TUNNEL_* in its hw ptype)."""
+        return "TUNNEL" in (self.hw_ptype or "")
+
+
+_VERBOSE_HEADER = re.compile(r"^port (\d+)/queue (\d+): received \d+ packets", re.M)
+_VERBOSE_FIELD = re.compile(
+    r"src=(?P<src>[0-9A-Fa-f:]{17}) - dst=(?P<dst>[0-9A-Fa-f:]{17}).*?"
+    r"type=0x(?P<type>[0-9a-fA-F]+) - length=(?P<length>\d+)"
+)
+
+
+def parse_verbose_rx(text: str) -> list[RxPacket]:
+    """Every packet of every "port P/queue Q: received N packets" block, in order."""
+    packets: list[RxPacket] = []
+    headers = list(_VERBOSE_HEADER.finditer(text))
+    for i, header in enumerate(headers):
+        end = headers[i + 1].start() if i + 1 < len(headers) else len(text)
+        lines = text[header.end() : end].splitlines()
+        for j, line in enumerate(lines):
+            m = _VERBOSE_FIELD.search(line)
+            if not m:
+                continue
+            hw = re.search(r" - hw ptype: (.*?)\s+(?: - |$)", line)
+            sw = re.search(r" - sw ptype: (.*?)\s+(?: - |$)", line)
+            vx = re.search(r"Destination UDP port =(\d+), VNI = (\d+)", line)
+            flags = lines[j + 1].strip() if j + 1 < len(lines) else ""
+            packets.append(
+                RxPacket(
+                    port=int(header.group(1)),
+                    queue=int(header.group(2)),
+                    src=m.group("src").lower(),
+                    dst=m.group("dst").lower(),
+                    ether_type=int(m.group("type"), 16),
+                    length=int(m.group("length")),
+                    hw_ptype=hw.group(1).strip() if hw else None,
+                    sw_ptype=sw.group(1).strip() if sw else None,
+                    vni=int(vx.group(2)) if vx else None,
+                    udp_port=int(vx.group(1)) if vx else None,
+                    ol_flags=flags.removeprefix("ol_flags:").strip(),
+                )
+            )
+    return packets

@@ -21,6 +21,8 @@ from framework.dpdk.parsers import (
     parse_port_stats,
     parse_port_summary,
     parse_port_xstats,
+    parse_verbose_rx,
+    parse_vf_stats,
 )
 from framework.errors import TestPmdError
 
@@ -224,6 +226,7 @@ ERRORS = {
     "error_port_detach_after_close": "Invalid port_id=1",
     "error_port_stop_bond_member": "Please remove port 0 from bonded device.",
     "error_port_detach_not_stopped": "Port not stopped",
+    "error_show_vf_stats_null": "function not implemented",
 }
 
 
@@ -283,3 +286,50 @@ def test_too_many_memory_regions_is_decisive() -> None:
     text = "EAL: x\nVHOST_CONFIG: (/tmp/s) Too many memory regions (9 > 8)\nDone\n"
     assert "Too many memory regions" in decisive_startup_line(text)
     assert find_fatal_at_prompt(text) is not None
+
+
+# ---------------------------------------------------------------- guide 5 and 3 outputs
+
+
+def test_vf_stats_block_is_read_even_beside_the_drivers_refusal() -> None:
+    # net_null has no VF API: testpmd says so and still prints the (zero) block, in the
+    # same format an i40e PF fills in.
+    stats = parse_vf_stats(data("error_show_vf_stats_null"), 0, 0)
+    assert (stats.port, stats.vf, stats.rx_packets, stats.tx_bytes) == (0, 0, 0, 0)
+    with pytest.raises(TestPmdError, match="no statistics block for that VF"):
+        parse_vf_stats(data("error_show_vf_stats_null"), 0, 1)
+
+
+def test_verbose_rx_lines_give_port_queue_addresses_and_types() -> None:
+    packets = parse_verbose_rx(data("verbose_rx_af_packet"))
+    ours = [p for p in packets if p.dst == "68:05:ca:24:03:8b"]
+    assert [p.length for p in ours] == [112, 116, 72]
+    assert {(p.port, p.queue, p.ether_type) for p in ours} == {(0, 0, 0x0800)}
+    assert ours[0].sw_ptype == "L2_ETHER L3_IPV4 L4_UDP" and ours[0].hw_ptype is None
+    # af_packet gives no hardware packet type, so testpmd prints no VXLAN line here
+    assert not any(p.tunnel or p.vni is not None for p in packets)
+    assert "RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN" in ours[0].ol_flags
+    # every packet of every block, the kernel's IPv6 ones too
+    assert len(packets) == data("verbose_rx_af_packet").count(" - dst=") > 3
+
+
+def test_verbose_vxlan_line_gives_the_vni() -> None:
+    # The VXLAN part is printed only for a NIC-typed tunnel packet, which no port here can
+    # produce: the line is the captured one with 22.11's util.c format inserted as an i40e
+    # PF prints it (hw ptype and "VXLAN packet: ... VNI = ...").
+    line = data("verbose_rx_af_packet").splitlines()[0]
+    captured = next(x for x in data("verbose_rx_af_packet").splitlines() if "0x0800" in x)
+    tunnel = captured.replace(
+        " - sw ptype: L2_ETHER L3_IPV4 L4_UDP ",
+        " - hw ptype: L2_ETHER L3_IPV4_EXT_UNKNOWN TUNNEL_GRENAT INNER_L2_ETHER INNER_L3_IPV4 "
+        " - sw ptype: L2_ETHER L3_IPV4 L4_UDP ",
+    ).replace(
+        " - Receive queue=0x0",
+        " - VXLAN packet: packet type =35473, Destination UDP port =4789, VNI = 8, "
+        "last_rsvd = 0 - Receive queue=0x2",
+    )
+    text = f"port 1/queue 2: received 1 packets\n{tunnel}\n  ol_flags: X\n"
+    (packet,) = parse_verbose_rx(text)
+    assert (packet.port, packet.queue, packet.vni, packet.udp_port) == (1, 2, 8, 4789)
+    assert packet.tunnel and "INNER_L2_ETHER" in (packet.hw_ptype or "")
+    assert line.startswith("port 0/queue 0: received")
