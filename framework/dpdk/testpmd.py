@@ -25,6 +25,7 @@ from framework.dpdk.parsers import (
     PortInfo,
     PortStats,
     PortSummary,
+    RxPacket,
     VfStats,
     decisive_startup_line,
     find_command_error,
@@ -38,6 +39,7 @@ from framework.dpdk.parsers import (
     parse_port_stats,
     parse_port_summary,
     parse_port_xstats,
+    parse_verbose_rx,
     parse_vf_stats,
 )
 from framework.dpdk.version import DpdkVersion, detect_dpdk_version
@@ -334,6 +336,14 @@ class TestPmd:
     def set_verbose(self, level: int) -> None:
         """1: print every received packet (port, queue, type, VNI...); 0: quiet."""
         self.command(f"set verbose {level}")
+
+    def verbose_received(self, settle: float = 0.3) -> list[RxPacket]:
+        """The packets testpmd printed (`set verbose 1`) since the last command or call.
+
+        Waits `settle` s for the last ones, then takes everything printed meanwhile.
+        """
+        time.sleep(settle)
+        return parse_verbose_rx(self.shell.drain())
 
     def set_link(self, port: int, up: bool) -> None:
         """`set link-up|link-down port P`: the port's physical link (the PF's, for VFs)."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from scapy.layers.l2 import Dot1Q, Ether
 from scapy.packet import Packet
 
+from framework.dpdk.parsers import RxPacket
 from framework.traffic.generator import CapturedFrame
 from framework.traffic.packets import DEFAULT_MARKER, payload_seq
 from framework.traffic.verify import ranges
@@ -196,3 +197,33 @@ def verify_shares(
             + f" (+- {tolerance:.0%})\n  seen: "
             + ", ".join(seen)
         )
+
+
+def verify_received(
+    packets: Sequence[RxPacket], promise: str, *, port: int, queue: int, count: int,
+    vni: int | None = None, tunnel: bool | None = None,
+) -> None:  # fmt: skip
+    """Testpmd's verbose lines show `count` packets on `port`/`queue` (with VNI, as a tunnel).
+
+    Packets on other ports or queues are what the rule was meant to keep away: their
+    number is in the message.
+    """
+    here = [p for p in packets if (p.port, p.queue) == (port, queue)]
+    problems = []
+    if len(here) != count:
+        elsewhere = sorted({(p.port, p.queue) for p in packets} - {(port, queue)})
+        problems.append(
+            f"{len(here)} on port {port} queue {queue}"
+            + (f"; others on (port, queue) {elsewhere}" if elsewhere else "")
+        )
+    if vni is not None and any(p.vni != vni for p in here):
+        problems.append(f"VNI {sorted({p.vni for p in here}, key=str)}")
+    if tunnel is not None and any(p.tunnel != tunnel for p in here):
+        problems.append(f"hw ptype {sorted({p.hw_ptype or '(none)' for p in here})}")
+    if problems:
+        want = f"{count} packets on port {port} queue {queue}"
+        if vni is not None:
+            want += f", VNI {vni}"
+        if tunnel:
+            want += ", typed as a tunnel by the NIC"
+        raise AssertionError(f"{promise}\n  expected: {want}\n  seen: {'; '.join(problems)}")

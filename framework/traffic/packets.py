@@ -194,3 +194,63 @@ def l4_checksum_ok(pkt: Packet) -> bool | None:
             del redo[layer].chksum
             return Ether(bytes(redo))[layer].chksum == seen
     return None
+
+
+VXLAN_UDP_PORT = 4789
+
+
+def vxlan_frames(
+    count: int,
+    *,
+    outer_src: str,
+    outer_dst: str,
+    vni: int,
+    inner_dst: str,
+    inner_src: str = "02:00:00:00:0e:01",
+    inner_vlan: int | None = None,
+    outer_ips: tuple[str, str] = ("198.18.70.1", "198.18.70.2"),
+    inner_ips: tuple[str, str] = ("198.18.71.1", "198.18.71.2"),
+    first_seq: int = 0,
+    marker: bytes = DEFAULT_MARKER,
+) -> list[Packet]:
+    """VXLAN frames, guide 3.2's cloud-filter traffic.
+
+    Outer Ether/IP/UDP 4789/VXLAN, then the inner Ether[/Dot1Q]/IP/UDP whose payload is
+    the marker and a sequence number.
+    """
+    from scapy.layers.vxlan import VXLAN
+
+    frames = []
+    for seq in range(first_seq, first_seq + count):
+        inner = Ether(src=inner_src, dst=inner_dst)
+        if inner_vlan is not None:
+            inner = inner / Dot1Q(vlan=inner_vlan)
+        inner = inner / IP(src=inner_ips[0], dst=inner_ips[1]) / UDP(sport=10000, dport=20000)
+        frame = (
+            Ether(src=outer_src, dst=outer_dst)
+            / IP(src=outer_ips[0], dst=outer_ips[1])
+            / UDP(sport=40000 + seq % 1000, dport=VXLAN_UDP_PORT)
+            / VXLAN(vni=vni)
+            / inner
+            / (marker + _SEQ.pack(seq) + _fill(16))
+        )
+        frames.append(Ether(bytes(frame)))
+    return frames
+
+
+def tcp_frames(
+    count: int, src_mac: str, dst_mac: str, src_ip: str, dst_ip: str, *, first_seq: int = 0,
+    marker: bytes = DEFAULT_MARKER,
+) -> list[Packet]:  # fmt: skip
+    """TCP frames between the same hosts as a UDP flow (guide 3.1: "different protocols")."""
+    return [
+        Ether(
+            bytes(
+                Ether(src=src_mac, dst=dst_mac)
+                / IP(src=src_ip, dst=dst_ip)
+                / TCP(sport=10000, dport=20000, flags="A")
+                / (marker + _SEQ.pack(seq) + _fill(16))
+            )
+        )  # fmt: skip
+        for seq in range(first_seq, first_seq + count)
+    ]
