@@ -193,7 +193,9 @@ class FlowBifurcation:
         out = self.host.session.run(["ethtool", "-S", self.pf_dev]).stdout
         m = re.search(rf"^\s*rx-{queue}\.packets:\s*(\d+)", out, re.M)
         if not m:
-            raise FilterError(f"{self.host.name}: ethtool -S {self.pf_dev} has no rx-{queue}.packets")
+            raise FilterError(
+                f"{self.host.name}: ethtool -S {self.pf_dev} has no rx-{queue}.packets"
+            )
         return int(m.group(1))
 
     def vf_netdev_rx_packets(self, index: int) -> int:
