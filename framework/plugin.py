@@ -14,7 +14,7 @@ from typing import NoReturn
 import allure
 import pytest
 
-from framework import faults
+from framework import faults, plan
 from framework.config import DEFAULT_TOPOLOGY, Topology
 from framework.errors import FrameworkError, LabError
 from framework.lab.cpu import CpuLease, take_cpus
@@ -57,8 +57,15 @@ CAPABILITY_MEANS = {
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """Add --topology and --inject-fault."""
+    """Add --topology, --inject-fault, --update-baseline and --plan."""
     group = parser.getgroup("howto", "howto-conformance")
+    group.addoption(
+        "--plan",
+        action="store_true",
+        default=False,
+        help="print, for each selected test that supports it (marker plannable), the exact "
+        "commands it would run on each host, in order, without connecting to any host",
+    )
     group.addoption(
         "--topology",
         action="append",
@@ -106,8 +113,11 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         pool = load_pool(_topology_paths(config))
         config.stash[POOL_KEY] = pool
-        if _xdist_controller(config):
+        if _xdist_controller(config) or config.getoption("--plan"):
+            # a plan touches no testbed, so it leases none
             config.stash[TOPOLOGY_KEY] = pool[0]
+            if config.getoption("--plan"):
+                plan.start(plan.Plan())
         else:
             worker = getattr(config, "workerinput", {}).get("workerid", "")
             index = int(worker[2:]) if worker.startswith("gw") else 0
@@ -234,8 +244,12 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     inside this one), so a wait for the CPUs is not counted as the test's own time.
     """
     topology = item.config.stash[TOPOLOGY_KEY]
+    recording = plan.current()
+    if recording is not None:
+        recording.test = item.nodeid
     if (
-        _is_guide(item)
+        recording is None
+        and _is_guide(item)
         and item.config.stash.get(CPU_KEY, None) is None
         and not missing_capabilities(topology, item)
         and item.get_closest_marker("skip") is None
@@ -302,6 +316,10 @@ def hosts(
     topology: Topology, pytestconfig: pytest.Config, request: pytest.FixtureRequest
 ) -> Iterator[dict[str, HostHandle]]:
     """Every host of the topology, reachable over SSH (the virtual lab is built here)."""
+    recording = plan.current()
+    if recording is not None:
+        yield plan.plan_topology_hosts(topology, recording)
+        return
     try:
         context = provision(topology)
         handles = context.__enter__()
@@ -356,6 +374,10 @@ def dpdk_version(
     from framework.report.plugin import set_environment
 
     dut = next(h for h in hosts.values() if h.spec.role == "dut")
+    if plan.current() is not None:
+        if topology.dpdk.version == "auto":
+            stop_run(request, "--plan needs dpdk.version in the topology: it asks no host")
+        return DpdkVersion.parse(topology.dpdk.version)
     try:
         found = detect_dpdk_version(dut.session, topology.dpdk.testpmd)
     except FrameworkError as exc:
@@ -391,6 +413,8 @@ def traffic_generator(tg_host: HostHandle):
     """The TG's packet agent: scapy-built frames out of, and captures from, its ports."""
     from framework.traffic.generator import TrafficGenerator
 
+    if plan.current() is not None:
+        return plan.PlanTrafficGenerator(tg_host.session)  # type: ignore[arg-type]
     return TrafficGenerator(tg_host.session, agent_dir=tg_host.work_dir)
 
 
@@ -410,3 +434,36 @@ def _record_environment(
             "Controller kernel": platform.release(),
         },
     )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With --plan, only the tests that support a plan (marker plannable) are kept."""
+    if not config.getoption("--plan"):
+        return
+    kept = [item for item in items if item.get_closest_marker("plannable") is not None]
+    dropped = [item for item in items if item.get_closest_marker("plannable") is None]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """With --plan, print the plan and write it to the run's directory (plan.txt)."""
+    recording = plan.current()
+    if recording is None:
+        return
+    from framework.report.plugin import run_directory
+
+    topology = config.stash[TOPOLOGY_KEY]
+    text = recording.render(
+        f"# Plan for topology '{topology.name}', DPDK {topology.dpdk.version} "
+        f"(testpmd {topology.dpdk.testpmd}). Values a run reads back from the hosts are "
+        "shown as <what they are>; counters read 0 and links up. A module's set-up appears "
+        "under its first test.\n"
+    )
+    terminalreporter.section("plan: the commands each test would run, per host, in order")
+    terminalreporter.write(text)
+    run_dir = run_directory(config)
+    if run_dir is not None:
+        (run_dir / "plan.txt").write_text(text)
+        terminalreporter.write_line(f"plan written to {run_dir / 'plan.txt'}")

@@ -21,13 +21,14 @@ from framework.dpdk.version import DpdkVersion
 from framework.lab import flow_filters
 from framework.lab.hosts import HostHandle
 from framework.scenarios.flow_bifurcation import FlowBifurcation
-from framework.traffic.delivery import verify_counter
+from framework.traffic.delivery import verify_counter, verify_received, verify_that
 from framework.traffic.generator import TrafficGenerator
 from framework.traffic.packets import flows, tcp_frames
 
 pytestmark = [
     pytest.mark.niantic,
     pytest.mark.sriov,
+    pytest.mark.plannable,
     pytest.mark.requires("flow_bifurcation.niantic"),
     allure.parent_suite("DPDK HowTo guides"),
     allure.suite("3.1 Flow bifurcation: ixgbe Flow Director"),
@@ -106,9 +107,8 @@ def test_matching_flows_reach_their_vf_queue(
     verify_counter(to_vf1, f"queue[1,{QUEUE}]", "guide: the reverse flow goes to VF 1's queue",
                    equals=COUNT)  # fmt: skip
     verify_counter(to_vf1, "vf_rx[0]", "VF 0 receives none of VF 1's flow", equals=0)
-    assert {p.queue for p in seen0 if p.port == 0} == {QUEUE}, (
-        f"testpmd's verbose lines show VF 0's packets on queues {sorted({p.queue for p in seen0})}"
-    )
+    verify_received(seen0, "testpmd's verbose lines show the flow on VF 0's queue 1",
+                    port=0, queue=QUEUE, count=COUNT)  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -146,10 +146,10 @@ def test_rules_are_listed_and_a_deleted_rule_sends_its_flow_to_the_kernel(
     Steps: count the rules; delete the VF 0 rule; count; send the A->B flow.
     Verify: 2 rules, then 1; the A->B flow now reaches the kernel, not VF 0.
     """
-    assert bifurcation.rule_count() == 2, "ethtool -n lists the two rules just added"
+    verify_that(bifurcation.rule_count() == 2, "ethtool -n lists the two rules just added")
     with allure.step("ethtool -N <pf> delete <VF 0 rule>"):
         bifurcation.delete_rule(two_rules[0])
-    assert bifurcation.rule_count() == 1, "ethtool -n lists one rule after the delete"
+    verify_that(bifurcation.rule_count() == 1, "ethtool -n lists one rule after the delete")
     delivery, _ = bifurcation.send(_udp(bifurcation, HOST_A, HOST_B))
     verify_counter(delivery, "pf_rx", "without its rule the flow reaches the kernel",
                    at_least=COUNT)  # fmt: skip

@@ -23,13 +23,14 @@ from framework.dpdk.version import DpdkVersion
 from framework.lab import flow_filters
 from framework.lab.hosts import HostHandle
 from framework.scenarios.flow_bifurcation import FlowBifurcation
-from framework.traffic.delivery import verify_counter, verify_received
+from framework.traffic.delivery import verify_counter, verify_received, verify_that
 from framework.traffic.generator import TrafficGenerator
 from framework.traffic.packets import flows, vxlan_frames
 
 pytestmark = [
     pytest.mark.fortville,
     pytest.mark.sriov,
+    pytest.mark.plannable,
     pytest.mark.requires("flow_bifurcation.fortville"),
     allure.parent_suite("DPDK HowTo guides"),
     allure.suite("3.2 Flow bifurcation: i40e L3 VEB and cloud filters"),
@@ -192,12 +193,13 @@ def test_several_rules_at_once(bifurcation: FlowBifurcation) -> None:
         for i, (mac, vf, q) in enumerate(targets)
     ]
     try:
-        assert bifurcation.rule_count() == len(targets), "ethtool -n lists every rule"
+        verify_that(bifurcation.rule_count() == len(targets), "ethtool -n lists every rule")
         for mac, vf, queue in targets:
             _, seen = bifurcation.send(_vxlan(bifurcation, spec, mac))
             verify_received(seen, f"inner MAC {mac} goes to VF {vf} queue {queue} only",
                             port=vf, queue=queue, count=COUNT, vni=VNI)  # fmt: skip
-            assert len(seen) == COUNT, f"inner MAC {mac}: {len(seen)} packets at the VFs"
+            verify_that(len(seen) == COUNT, f"inner MAC {mac} reaches no other VF or queue",
+                        f"{len(seen)} packets at the VFs")  # fmt: skip
     finally:
         for loc in locs:
             bifurcation.delete_rule(loc)
@@ -213,13 +215,13 @@ def test_deleted_rule_sends_the_tunnel_to_the_pf_only(bifurcation: FlowBifurcati
     loc = bifurcation.add_rule(
         _cloud_rule(bifurcation, spec, vf=0, queue=1, loc=20, inner_mac=INNER_MAC), spec.guide
     )
-    assert bifurcation.rule_count() == 1, "ethtool -n lists the rule"
+    verify_that(bifurcation.rule_count() == 1, "ethtool -n lists the rule")
     bifurcation.delete_rule(loc)
-    assert bifurcation.rule_count() == 0, "ethtool -n lists no rule after the delete"
+    verify_that(bifurcation.rule_count() == 0, "ethtool -n lists no rule after the delete")
     delivery, seen = bifurcation.send(_vxlan(bifurcation, spec))
     verify_counter(delivery, "pf_rx", "without its rule the tunnel reaches the PF",
                    at_least=COUNT)  # fmt: skip
-    assert not seen, f"without its rule no VF receives the tunnel: {len(seen)} did"
+    verify_that(not seen, "without its rule no VF receives the tunnel", f"{len(seen)} did")
 
 
 def test_rule_to_the_pf_queue(bifurcation: FlowBifurcation) -> None:
@@ -238,8 +240,8 @@ def test_rule_to_the_pf_queue(bifurcation: FlowBifurcation) -> None:
         before = bifurcation.pf_queue_packets(6)
         _, seen = bifurcation.send(_vxlan(bifurcation, spec))
         got = bifurcation.pf_queue_packets(6) - before
-        assert got >= COUNT, f"guide: the tunnel goes to the PF's queue 6; rx-6 counted {got}"
-        assert not seen, f"no VF receives the PF's tunnel: {len(seen)} did"
+        verify_that(got >= COUNT, "guide: the tunnel goes to the PF's queue 6", f"rx-6 {got}")
+        verify_that(not seen, "no VF receives the PF's tunnel", f"{len(seen)} did")
     finally:
         bifurcation.delete_rule(loc)
 
@@ -260,7 +262,7 @@ def test_rule_to_a_vf_left_to_the_kernel(bifurcation: FlowBifurcation) -> None:
         before = bifurcation.vf_netdev_rx_packets(2)
         _, seen = bifurcation.send(_vxlan(bifurcation, spec))
         got = bifurcation.vf_netdev_rx_packets(2) - before
-        assert got >= COUNT, f"the kernel's VF 2 receives the tunnel: its netdev counted {got}"
-        assert not seen, f"the DPDK VFs receive none of VF 2's tunnel: {len(seen)} did"
+        verify_that(got >= COUNT, "the kernel's VF 2 receives the tunnel", f"netdev rx {got}")
+        verify_that(not seen, "the DPDK VFs receive none of VF 2's tunnel", f"{len(seen)} did")
     finally:
         bifurcation.delete_rule(loc)

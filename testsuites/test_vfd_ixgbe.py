@@ -18,12 +18,14 @@ from framework.traffic.delivery import (
     verify_counter,
     verify_none_back,
     verify_rate,
+    verify_that,
 )
 from testsuites.vfd_cases import FOREIGN_MAC, CommonVfdCases
 
 pytestmark = [
     pytest.mark.niantic,
     pytest.mark.sriov,
+    pytest.mark.plannable,
     pytest.mark.requires("vf_daemon.niantic"),
     allure.parent_suite("DPDK HowTo guides"),
     allure.suite("5 VF daemon (VFd): ixgbe"),
@@ -108,7 +110,8 @@ class TestVfdIxgbe(CommonVfdCases):
         finally:
             vfd.pf_pmd.set_vf_rate_limit(PF_PORT, 1, 0, mask)
         free = vfd.rate_back_mbps(frame, 5 * RATE_MBPS)
-        assert free > 2 * RATE_MBPS, f"without the limit VF 1 forwards more: {free:.1f} Mbit/s"
+        verify_that(free > 2 * RATE_MBPS, "without the limit VF 1 forwards more than 2 x 10",
+                    f"{free:.1f} Mbit/s")  # fmt: skip
 
     def test_vf_rx_enable(self, vfd: VfDaemon) -> None:
         """5.3.4 `set port 0 vf 0 rx off|on`.

@@ -26,6 +26,7 @@ from framework.traffic.delivery import (
     verify_counter,
     verify_none_back,
     verify_source,
+    verify_that,
     verify_vlan,
 )
 from framework.traffic.generator import TrafficGenerator
@@ -107,7 +108,7 @@ class CommonVfdCases:
                 with vfd.vf_ports_restarted():
                     pass
             seen = vfd.vf_pmd.show_port_info(VF0).mac.lower()
-            assert seen == NEW_MAC, f"guide: the VF's MAC changes to {NEW_MAC}; VF 0 reports {seen}"
+            verify_that(seen == NEW_MAC, f"guide: VF 0's MAC changes to {NEW_MAC}", seen)
             with allure.step("frames to the new MAC"):
                 verify_back(vfd.send(vfd.frames(dst=NEW_MAC)), "frames to the new MAC are received")
             with allure.step("frames to the old MAC"):

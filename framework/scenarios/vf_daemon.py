@@ -362,7 +362,8 @@ class VfDaemon:
             yield
         finally:
             vf.port_start("all")
-            vf.wait_link_up([VF0, VF1])
+            for port in (VF0, VF1):
+                vf.wait_link_up(port)
             vf.start()
 
     def close(self) -> None:

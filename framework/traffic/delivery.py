@@ -9,16 +9,43 @@ They are pure: unit tests feed them captures built with scapy.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+import inspect
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from scapy.layers.l2 import Dot1Q, Ether
 from scapy.packet import Packet
 
+from framework import plan
 from framework.dpdk.parsers import RxPacket
 from framework.traffic.generator import CapturedFrame
 from framework.traffic.packets import DEFAULT_MARKER, payload_seq
 from framework.traffic.verify import ranges
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def verdict(fn: F) -> F:
+    """A verdict: judges in a real run; in a --plan run records its promise instead."""
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def judged(*args: Any, **kwargs: Any) -> Any:
+        if plan.current() is None:
+            return fn(*args, **kwargs)
+        plan.note_verdict(str(signature.bind(*args, **kwargs).arguments["promise"]))
+        return None
+
+    return judged  # type: ignore[return-value]
+
+
+@verdict
+def verify_that(condition: bool, promise: str, seen: str = "") -> None:
+    """A promise about something other than frames (a MAC, a link, a rule count)."""
+    if not condition:
+        raise AssertionError(f"{promise}" + (f"\n  seen: {seen}" if seen else ""))
 
 
 @dataclass
@@ -75,6 +102,7 @@ def _fail(promise: str, expected: str, seen: str, delivery: Delivery) -> Asserti
     )
 
 
+@verdict
 def verify_back(delivery: Delivery, promise: str, *, minimum: int | None = None) -> None:
     """Every frame sent came back to the TG (or at least `minimum` of them)."""
     want = len(delivery.sent) if minimum is None else minimum
@@ -88,6 +116,7 @@ def verify_back(delivery: Delivery, promise: str, *, minimum: int | None = None)
         )
 
 
+@verdict
 def verify_none_back(delivery: Delivery, promise: str) -> None:
     """No frame sent came back to the TG."""
     if delivery.back:
@@ -99,6 +128,7 @@ def verify_none_back(delivery: Delivery, promise: str) -> None:
         )
 
 
+@verdict
 def verify_counter(
     delivery: Delivery, counter: str, promise: str, *, equals: int | None = None,
     at_least: int | None = None, at_most: int | None = None,
@@ -140,6 +170,7 @@ def vlan_ids(frames: Sequence[CapturedFrame | Packet | bytes]) -> list[int | Non
     return ids
 
 
+@verdict
 def verify_vlan(delivery: Delivery, vlan: int | None, promise: str) -> None:
     """Every frame back at the TG carries VLAN tag `vlan` (None: no tag at all)."""
     ours = [f for f in delivery.at_tg if payload_seq(f.raw, delivery.marker) is not None]
@@ -154,6 +185,7 @@ def verify_vlan(delivery: Delivery, vlan: int | None, promise: str) -> None:
         raise _fail(promise, f"every frame back {expected}", tally or "no frame back", delivery)
 
 
+@verdict
 def verify_source(delivery: Delivery, mac: str, promise: str) -> None:
     """Every frame back at the TG has source MAC `mac`."""
     sources = [Ether(f.raw).src.lower() for f in delivery.at_tg]
@@ -167,6 +199,7 @@ def rate_mbps(frames: int, frame_bytes: int, seconds: float) -> float:
     return frames * frame_bytes * 8 / seconds / 1e6
 
 
+@verdict
 def verify_rate(measured_mbps: float, limit_mbps: float, tolerance: float, promise: str) -> None:
     """A measured rate is the limit within tolerance (a fraction of the limit)."""
     low, high = limit_mbps * (1 - tolerance), limit_mbps * (1 + tolerance)
@@ -177,6 +210,7 @@ def verify_rate(measured_mbps: float, limit_mbps: float, tolerance: float, promi
         )
 
 
+@verdict
 def verify_shares(
     measured: Mapping[int, float], shares: Mapping[int, float], tolerance: float, promise: str
 ) -> None:
@@ -199,6 +233,7 @@ def verify_shares(
         )
 
 
+@verdict
 def verify_received(
     packets: Sequence[RxPacket], promise: str, *, port: int, queue: int, count: int,
     vni: int | None = None, tunnel: bool | None = None,

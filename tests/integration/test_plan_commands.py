@@ -1,0 +1,135 @@
+"""Guides 3 and 5, checked here as far as this machine allows, from their own `--plan`.
+
+The plan of `topologies/lab.yaml` is what those tests would send on a lab: its testpmd
+lines go to this machine's real dpdk-testpmd (two net_null ports), its ethtool lines to
+a veth. Each must be accepted by the parser: the answer may be the driver's refusal
+("function not implemented", "not supported"), never testpmd's "Bad arguments" or
+"Command not found", nor an ethtool parse error. A misspelt command in a guide module
+fails here, not on a lab's NIC.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from framework.dpdk import TestPmd
+from framework.lab.flow_filters import parsed_by_ethtool
+from framework.remote.session import LocalSession
+from tests.integration.guide_runs import ROOT, run_guide
+
+BINARY = "/usr/bin/dpdk-testpmd"
+SELECT = "niantic or fortville"
+NS = f"hcp-{os.getpid()}"
+DEV = "hcp0"
+A_MAC = "02:00:00:00:5a:01"
+
+pytestmark = [
+    pytest.mark.skipif(not os.path.exists(BINARY), reason=f"{BINARY} is not installed"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="testpmd needs root for hugepages"),
+]
+
+
+@pytest.fixture(scope="module")
+def plan(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """`pytest --plan -m 'niantic or fortville' --topology topologies/lab.yaml testsuites`."""
+    reports = tmp_path_factory.mktemp("plan-reports")
+    run = run_guide(
+        reports, "testsuites", "--plan", "-m", SELECT, "--topology", "topologies/lab.yaml",
+        timeout=600,
+    )  # fmt: skip
+    # lab.yaml's hosts are not here: a plan that tried to reach one would fail
+    assert run.returncode == 0, f"the plan did not complete:\n{run.why}"
+    (found,) = [p for p in reports.glob("*/plan.txt") if not p.parent.is_symlink()]
+    return found.read_text()
+
+
+def _planned(plan: str) -> set[str]:
+    return set(re.findall(r"^== (\S+)", plan, re.M))
+
+
+def _lines(plan: str, pattern: str) -> list[str]:
+    seen: dict[str, None] = {}
+    for m in re.finditer(pattern, plan, re.M):
+        seen[re.sub(r"<MAC of [^>]*>", A_MAC, m.group(1)).strip()] = None
+    return list(seen)
+
+
+def test_the_plan_covers_every_guide_3_and_5_test(plan: str) -> None:
+    listed = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--collect-only", "-q",
+         "-m", SELECT, "--topology", "topologies/lab.yaml", "testsuites"],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    wanted = {
+        line
+        for line in listed.stdout.splitlines()
+        if "::" in line and re.search(r"test_(vfd_|flow_bifurcation|i40e_cloud)", line)
+    }
+    assert len(wanted) >= 50, f"the four guide 3/5 modules collect: {listed.stdout[-2000:]}"
+    assert wanted == _planned(plan), (
+        f"not planned: {sorted(wanted - _planned(plan))}; "
+        f"planned but not collected: {sorted(_planned(plan) - wanted)}"
+    )
+    for test in wanted:
+        section = plan.split(f"== {test}\n", 1)[1].split("\n== ", 1)[0]
+        assert "[verify]" in section, f"{test}: the plan shows no verdict"
+
+
+@pytest.fixture(scope="module")
+def null_testpmd() -> Iterator[TestPmd]:
+    argv = [BINARY, "-l", "0-1", "--in-memory", "--file-prefix", f"hcplan{os.getpid()}",
+            "--no-pci", "-m", "256", "--vdev", "net_null0", "--vdev", "net_null1",
+            "--", "-i", "--total-num-mbufs", "8192"]  # fmt: skip
+    pmd = TestPmd.launch(LocalSession(), argv)
+    yield pmd
+    pmd.close()
+
+
+def test_every_testpmd_line_of_the_plan_is_accepted_by_this_testpmd(
+    plan: str, null_testpmd: TestPmd
+) -> None:
+    commands = [c for c in _lines(plan, r"testpmd> (.+)$") if c != "quit"]
+    assert len(commands) >= 40, f"the plan's testpmd lines: {commands}"
+    refused: list[str] = []
+    for command in commands:
+        said = null_testpmd.send_command(command)
+        if "Bad arguments" in said or "Command not found" in said:
+            refused.append(f"{command!r}: {said.strip()[:200]}")
+    assert not refused, "testpmd could not parse:\n" + "\n".join(refused)
+
+
+def test_a_misspelt_command_would_be_caught(null_testpmd: TestPmd) -> None:
+    # The check above bites: the old one-call spelling of several rx modes is refused.
+    said = null_testpmd.send_command("set port 0 vf 0 rxmode AUPE|ROPE on")
+    assert "Bad arguments" in said
+
+
+@pytest.fixture
+def veth() -> Iterator[str]:
+    subprocess.run(["ip", "netns", "add", NS], check=True)
+    try:
+        subprocess.run(["ip", "-n", NS, "link", "add", DEV, "type", "veth", "peer", "name",
+                        "hcp1"], check=True)  # fmt: skip
+        yield DEV
+    finally:
+        subprocess.run(["ip", "netns", "del", NS], check=False)
+
+
+def test_every_ethtool_line_of_the_plan_parses(plan: str, veth: str) -> None:
+    lines = _lines(plan, r"\$ (ethtool .+)$")
+    assert any(" -N " in line for line in lines) and any(" -K " in line for line in lines)
+    unparsed = []
+    for line in lines:
+        argv = line.split()
+        argv[2] = veth  # ethtool -N|-K|-n|-S <dev> ...
+        done = subprocess.run(["ip", "netns", "exec", NS, *argv], capture_output=True, text=True)
+        said = done.stdout + done.stderr
+        if not parsed_by_ethtool(said):
+            unparsed.append(f"{line}: {said.strip()[:200]}")
+    assert not unparsed, "ethtool could not parse:\n" + "\n".join(unparsed)
