@@ -78,8 +78,8 @@ class Plan:
 _PLAN: Plan | None = None
 
 
-def start(plan: Plan) -> None:
-    """Make `plan` the recorder of this process (the --plan run)."""
+def start(plan: Plan | None) -> None:
+    """Make `plan` the recorder of this process (the --plan run); None ends recording."""
     global _PLAN
     _PLAN = plan
 

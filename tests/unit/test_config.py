@@ -293,3 +293,40 @@ def test_vm_without_drops_only_that_nic() -> None:
     assert rest.model_dump(exclude={"nics"}) == vm.model_dump(exclude={"nics"})
     assert [nic.id for nic in vm.nics] == ["net1", "vf1"], "the original is unchanged"
     assert vm.without("nope") == vm
+
+
+def _lab() -> dict:
+    return yaml.safe_load((TOPOLOGIES / "lab.yaml").read_text())
+
+
+def test_lab_sample_has_guides_3_and_5_on_both_nic_families() -> None:
+    caps = load_topology(TOPOLOGIES / "lab.yaml").capabilities()
+    assert {f"{g}.{f}" for g in ("vf_daemon", "flow_bifurcation")
+            for f in ("niantic", "fortville")} <= caps  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("section", "change", "expected"),
+    [
+        ("vf_daemon", {"pf": "fortville0"}, "vf_daemon.niantic.pf: host_server_1.fortville0 is a fortville port"),  # noqa: E501
+        ("vf_daemon", {"host": "tg"}, "vf_daemon.niantic.host: no DUT host named 'tg'"),
+        ("vf_daemon", {"pf": "nope0"}, "vf_daemon.niantic.pf: host host_server_1 has no port 'nope0'"),  # noqa: E501
+        ("vf_daemon", {"tg_port": "p9"}, "vf_daemon.niantic.tg_port: the TG has no port 'p9'"),
+        ("vf_daemon", {"vf_app": "vm9"}, "vf_daemon.niantic.vf_app: 'host' or a VM's name, got 'vm9'"),  # noqa: E501
+        ("vf_daemon", {"vf_app": "vm1"}, "VM vm1 must run on host_server_1 with VFs 0 and 1 of niantic0"),  # noqa: E501
+        ("flow_bifurcation", {"vfs": 1}, "flow_bifurcation.niantic.vfs: Input should be greater than or equal to 2"),  # noqa: E501
+    ],
+)  # fmt: skip
+def test_a_wrong_guide_3_or_5_entry_is_one_line(
+    tmp_path: Path, section: str, change: dict, expected: str
+) -> None:
+    data = _lab()
+    data[section]["niantic"].update(change)
+    assert expected in _error(tmp_path, data)
+
+
+def test_the_vfd_vm_named_by_the_sample_is_a_valid_vf_app(tmp_path: Path) -> None:
+    data = _lab()
+    data["vf_daemon"]["niantic"]["vf_app"] = "vfd_vm_niantic"
+    topology = load_topology(_write(tmp_path, data))
+    assert topology.vf_daemon["niantic"].vf_app == "vfd_vm_niantic"
