@@ -113,7 +113,17 @@ class VfDaemon:
     # -- 5.1 -------------------------------------------------------------------------------
 
     def set_up(self, boot_timeout: float = 180.0) -> None:
-        """5.1 steps 2-7: the PF under DPDK, its VFs, testpmd on both; probe forwarding on."""
+        """5.1 steps 2-7: the PF under DPDK, its VFs, testpmd on both; probe forwarding on.
+
+        Raises:
+            ConfigError: the DPDK under test predates the VF token (20.08), which a PF on
+                vfio-pci needs; the guide's igb_uio set-up for older releases is not built.
+        """
+        if self.version < DpdkVersion(20, 8):
+            raise ConfigError(
+                f"guide 5 with a vfio-pci PF needs DPDK >= 20.08 (--vfio-vf-token); "
+                f"{self.version} would need the guide's igb_uio and max_vfs, not supported"
+            )
         self.sriov = SriovPf(self.host.session, self.pf_pci, host=self.host.name)
         self.sriov.bind_pf_vfio()
         self.vfs = self.sriov.enable(self.bed.vfs)
@@ -135,8 +145,7 @@ class VfDaemon:
     def _eal(self, lcores: str, allow: list[str]) -> EalOptions:
         eal = EalOptions(lcores=lcores, allow=allow, memory_mb=512)
         # The PF and VF processes of one PF prove to vfio that they belong together.
-        if self.version >= DpdkVersion(20, 8):
-            eal.extra += ["--vfio-vf-token", self.token]
+        eal.extra += ["--vfio-vf-token", self.token]
         return eal
 
     def start_pf_testpmd(self) -> TestPmd:
