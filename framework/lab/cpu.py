@@ -28,10 +28,11 @@ from framework.lab import lockfile
 
 CPU_DIR = Path("/run/howto-conformance/cpu")
 WAIT_ENV = "HOWTO_CPU_WAIT"
-# Guide 2 takes about 45 s per virtqueue layout on this machine, a whole suite about two
-# minutes: ten minutes lets a test queue behind another run's whole suite and still ends a
-# wait behind a stuck run with a line naming it.
-DEFAULT_WAIT_S = 600.0
+# The longest cpu_exclusive module, guide 4 (PVP), holds the CPUs about 15 minutes on this
+# machine, guides 1, 2 and 7 about a minute each: half an hour lets a test queue behind
+# another run's exclusive modules and still ends a wait behind a stuck run with a line
+# naming it.
+DEFAULT_WAIT_S = 1800.0
 
 
 @dataclass
