@@ -42,15 +42,16 @@ class CommonVfdCases:
     family: NicFamily
 
     @pytest.fixture(scope="class")
+    @classmethod
     def vfd(
-        self,
+        cls,
         topology,
         hosts: dict[str, HostHandle],
         traffic_generator: TrafficGenerator,
         dpdk_version: DpdkVersion,
     ) -> Iterator[VfDaemon]:
         """5.1: the PF under DPDK with its VFs; testpmd on the PF and on VFs 0 and 1."""
-        vfd = VfDaemon(topology, self.family, hosts, traffic_generator, dpdk_version)
+        vfd = VfDaemon(topology, cls.family, hosts, traffic_generator, dpdk_version)
         try:
             with allure.step("5.1 Preparing: PF under DPDK, VFs created, testpmd on PF and VFs"):
                 vfd.set_up()
