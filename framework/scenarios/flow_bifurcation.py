@@ -20,21 +20,20 @@ import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from scapy.packet import Packet
 
-from framework.config.model import NicFamily, SriovBed, Topology
+from framework.config.model import NicFamily
 from framework.dpdk.args import EalOptions, TestPmdOptions
 from framework.dpdk.launch import LaunchRecord, launch_testpmd
 from framework.dpdk.parsers import RxPacket
 from framework.dpdk.testpmd import TestPmd
-from framework.dpdk.version import DpdkVersion
-from framework.errors import ConfigError, FrameworkError
+from framework.errors import FrameworkError
 from framework.lab import flow_filters
-from framework.lab.hosts import HostHandle
 from framework.lab.sriov import SriovPf, VirtualFunction
+from framework.scenarios.sriov_bed import SriovBedScenario
 from framework.traffic.delivery import Delivery
-from framework.traffic.generator import TrafficGenerator
 from framework.traffic.packets import DEFAULT_MARKER
 
 log = logging.getLogger("howto.flow_bifurcation")
@@ -49,14 +48,11 @@ class FilterError(FrameworkError):
 
 
 @dataclass
-class FlowBifurcation:
+class FlowBifurcation(SriovBedScenario):
     """Guide 3's PF under the kernel, its VFs under DPDK, and the TG facing the PF."""
 
-    topology: Topology
-    family: NicFamily
-    hosts: dict[str, HostHandle]
-    tg: TrafficGenerator
-    version: DpdkVersion
+    section: ClassVar[str] = "flow_bifurcation"
+
     sriov: SriovPf | None = None
     vfs: list[VirtualFunction] = field(default_factory=list)
     pmd: TestPmd | None = None
@@ -68,26 +64,6 @@ class FlowBifurcation:
     launches: list[LaunchRecord] = field(default_factory=list)
     # (what the guide ran, what ran here), for the report
     steps: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def bed(self) -> SriovBed:
-        """The topology's flow_bifurcation entry for this family."""
-        try:
-            return self.topology.flow_bifurcation[self.family]
-        except KeyError:
-            raise ConfigError(
-                f"topology '{self.topology.name}' has no flow_bifurcation.{self.family.value}"
-            ) from None
-
-    @property
-    def host(self) -> HostHandle:
-        """The PF's host."""
-        return self.hosts[self.bed.host]
-
-    @property
-    def tg_port(self) -> str:
-        """The TG interface the switch joins with the PF."""
-        return self.hosts[self.topology.tg_name].port(self.bed.tg_port).interface
 
     @property
     def vf_pmd(self) -> TestPmd:
@@ -109,9 +85,7 @@ class FlowBifurcation:
 
     def set_up(self) -> None:
         """Steps 2-6 (3.1) / 3-8 (3.2)."""
-        pci = self.host.port(self.bed.pf).spec.pci
-        assert pci is not None  # the model requires it for niantic/fortville ports
-        self.sriov = SriovPf(self.host.session, pci.lower(), host=self.host.name)
+        self.sriov = SriovPf(self.host.session, self.pf_pci, host=self.host.name)
         self.pf_dev = self.sriov.pf_interface()
         self.vfs = self.sriov.enable(self.bed.vfs)
         self._run("ethtool -K eth1 ntuple on", flow_filters.ntuple_on(self.pf_dev))

@@ -23,21 +23,21 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from scapy.packet import Packet
 
-from framework.config.model import NicFamily, SriovBed, Topology, Vm
+from framework.config.model import Vm
 from framework.dpdk.args import EalOptions, TestPmdOptions, testpmd_argv
 from framework.dpdk.launch import LaunchRecord, launch_testpmd
 from framework.dpdk.testpmd import TestPmd
 from framework.dpdk.version import DpdkVersion
 from framework.errors import ConfigError
-from framework.lab.hosts import HostHandle
 from framework.lab.sriov import SriovPf, VirtualFunction
 from framework.scenarios import guest_dpdk
+from framework.scenarios.sriov_bed import SriovBedScenario
 from framework.scenarios.vms import vm_on
 from framework.traffic.delivery import Delivery, rate_mbps
-from framework.traffic.generator import TrafficGenerator
 from framework.traffic.packets import DEFAULT_MARKER, flows
 from framework.virt.image import GuestImage
 from framework.virt.vm import VirtualMachine
@@ -54,14 +54,11 @@ MBUFS = 16384
 
 
 @dataclass
-class VfDaemon:
+class VfDaemon(SriovBedScenario):
     """Guide 5's PF testpmd and VF testpmd on one NIC family's PF, and the TG facing it."""
 
-    topology: Topology
-    family: NicFamily
-    hosts: dict[str, HostHandle]
-    tg: TrafficGenerator
-    version: DpdkVersion
+    section: ClassVar[str] = "vf_daemon"
+
     pf: TestPmd | None = None
     vf: TestPmd | None = None
     vm: VirtualMachine | None = None
@@ -77,33 +74,6 @@ class VfDaemon:
     # late (from a ring a case filled on purpose) never counts for a later case.
     next_seq: int = 0
     guest_addresses: list[str] = field(default_factory=list)
-
-    @property
-    def bed(self) -> SriovBed:
-        """The topology's vf_daemon entry for this family."""
-        try:
-            return self.topology.vf_daemon[self.family]
-        except KeyError:
-            raise ConfigError(
-                f"topology '{self.topology.name}' has no vf_daemon.{self.family.value}"
-            ) from None
-
-    @property
-    def host(self) -> HostHandle:
-        """The host of the PF."""
-        return self.hosts[self.bed.host]
-
-    @property
-    def tg_port(self) -> str:
-        """The TG interface the switch joins with the PF."""
-        return self.hosts[self.topology.tg_name].port(self.bed.tg_port).interface
-
-    @property
-    def pf_pci(self) -> str:
-        """The PF's PCI address."""
-        pci = self.host.port(self.bed.pf).spec.pci
-        assert pci is not None  # the model requires it for niantic/fortville ports
-        return pci.lower()
 
     @property
     def vm_spec(self) -> Vm | None:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from framework.lab import flow_filters as ff
+from tests.integration.netns import veth_in_namespace
 
 NS = f"hcf-{os.getpid()}"
 DEV = "hcf0"
@@ -21,13 +22,8 @@ DEV = "hcf0"
 
 @pytest.fixture
 def veth() -> Iterator[str]:
-    subprocess.run(["ip", "netns", "add", NS], check=True)
-    try:
-        subprocess.run(["ip", "-n", NS, "link", "add", DEV, "type", "veth", "peer", "name",
-                        "hcf1"], check=True)  # fmt: skip
-        yield DEV
-    finally:
-        subprocess.run(["ip", "netns", "del", NS], check=False)
+    with veth_in_namespace(NS, DEV, "hcf1") as dev:
+        yield dev
 
 
 def ethtool(argv: list[str]) -> str:

@@ -22,6 +22,7 @@ from framework.dpdk import TestPmd
 from framework.lab.flow_filters import parsed_by_ethtool
 from framework.remote.session import LocalSession
 from tests.integration.guide_runs import ROOT, run_guide
+from tests.integration.netns import veth_in_namespace
 
 BINARY = "/usr/bin/dpdk-testpmd"
 SELECT = "niantic or fortville"
@@ -114,13 +115,8 @@ def test_a_misspelt_command_would_be_caught(null_testpmd: TestPmd) -> None:
 
 @pytest.fixture
 def veth() -> Iterator[str]:
-    subprocess.run(["ip", "netns", "add", NS], check=True)
-    try:
-        subprocess.run(["ip", "-n", NS, "link", "add", DEV, "type", "veth", "peer", "name",
-                        "hcp1"], check=True)  # fmt: skip
-        yield DEV
-    finally:
-        subprocess.run(["ip", "netns", "del", NS], check=False)
+    with veth_in_namespace(NS, DEV, "hcp1") as dev:
+        yield dev
 
 
 def test_every_ethtool_line_of_the_plan_parses(plan: str, veth: str) -> None:
