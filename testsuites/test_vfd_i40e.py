@@ -144,6 +144,31 @@ class TestVfdI40e(CommonVfdCases):
             f"{free:.1f} Mbit/s",
         )
 
+    def test_vlan_tag_to_vsi(self, vfd: VfDaemon) -> None:
+        """vf_daemon plan: `set vf vlan tag 0 0 on|off` (i40e).
+
+        Steps: VF 0 in VLAN 10; tag on, send untagged and tagged 10; tag off, untagged.
+        Verify: on: only tagged frames reach VF 0; off: untagged frames do again. (In 22.11
+        off means untagged-only, not "all" again: later cases send untagged frames only.)
+        """
+        pf = vfd.pf_pmd
+        try:
+            pf.set_vf_vlan_filter(VLAN_A, PF_PORT, 0b01)
+            with allure.step("set vf vlan tag 0 0 on"):
+                pf.set_vf_vlan_tag(PF_PORT, 0, True)
+                untagged = vfd.send(vfd.frames())
+                tagged = vfd.send(vfd.frames(vlan=VLAN_A))
+            verify_counter(untagged, f"vf_rx[{VF0}]", "tag on: untagged frames are not received",
+                           equals=0)  # fmt: skip
+            verify_counter(tagged, f"vf_rx[{VF0}]", "tag on: VLAN 10 frames are received",
+                           at_least=len(tagged.sent))  # fmt: skip
+            with allure.step("set vf vlan tag 0 0 off"):
+                pf.set_vf_vlan_tag(PF_PORT, 0, False)
+                verify_back(vfd.send(vfd.frames()), "tag off: untagged frames are received")
+        finally:
+            pf.set_vf_vlan_tag(PF_PORT, 0, False)
+            pf.set_vf_vlan_filter(VLAN_A, PF_PORT, 0b01, on=False)
+
     def test_tc_min_bandwidth(self, vfd: VfDaemon) -> None:
         """5.4.8 `set vf tc tx min-bandwidth 0 1 (20,20,20,40)`.
 
@@ -152,6 +177,8 @@ class TestVfdI40e(CommonVfdCases):
         Verify: each TC's part of what VF 1 sent is its share +- 5 points.
         """
         try:
+            with allure.step("PF: port config 0 dcb vt on 4 pfc off (4 TCs for the VFs)"):
+                vfd.enable_pf_dcb(len(TC_SHARES))
             with allure.step("5.4.7 + 5.4.8: cap VF 1, share it between its TCs"):
                 vfd.pf_pmd.set_vf_tx_max_bandwidth(PF_PORT, 1, MAX_BW_MBPS)
                 vfd.pf_pmd.set_vf_tc_min_bandwidth(PF_PORT, 1, TC_SHARES)
@@ -173,6 +200,7 @@ class TestVfdI40e(CommonVfdCases):
         Verify: TC 0 (queue 0) sends 50 Mbit/s +- 10 %; another TC sends more.
         """
         try:
+            vfd.enable_pf_dcb(len(TC_SHARES))
             with allure.step("5.4.9 set vf tc tx max-bandwidth 0 1 0 50"):
                 vfd.pf_pmd.set_vf_tc_max_bandwidth(PF_PORT, 1, 0, 50)
                 rates = vfd.tx_queue_rates_mbps(VF1)
@@ -193,6 +221,7 @@ class TestVfdI40e(CommonVfdCases):
         Verify: with TC 0 strict, TC 0 takes more than its equal share (> 40 %).
         """
         try:
+            vfd.enable_pf_dcb(len(TC_SHARES))
             with allure.step("5.4.10 set tx strict-link-priority 0 0x1"):
                 vfd.pf_pmd.set_vf_tx_max_bandwidth(PF_PORT, 1, MAX_BW_MBPS)
                 vfd.pf_pmd.set_vf_tc_min_bandwidth(PF_PORT, 1, (25, 25, 25, 25))
@@ -207,27 +236,3 @@ class TestVfdI40e(CommonVfdCases):
         finally:
             vfd.pf_pmd.set_tx_strict_link_priority(PF_PORT, 0)
             vfd.pf_pmd.set_vf_tx_max_bandwidth(PF_PORT, 1, 0)
-
-    def test_vlan_tag_to_vsi(self, vfd: VfDaemon) -> None:
-        """vf_daemon plan: `set vf vlan tag 0 0 on|off` (i40e).
-
-        Steps: VF 0 in VLAN 10; tag on, send untagged and tagged 10; tag off, untagged.
-        Verify: on: only tagged frames reach VF 0; off: untagged frames do again.
-        """
-        pf = vfd.pf_pmd
-        try:
-            pf.set_vf_vlan_filter(VLAN_A, PF_PORT, 0b01)
-            with allure.step("set vf vlan tag 0 0 on"):
-                pf.set_vf_vlan_tag(PF_PORT, 0, True)
-                untagged = vfd.send(vfd.frames())
-                tagged = vfd.send(vfd.frames(vlan=VLAN_A))
-            verify_counter(untagged, f"vf_rx[{VF0}]", "tag on: untagged frames are not received",
-                           equals=0)  # fmt: skip
-            verify_counter(tagged, f"vf_rx[{VF0}]", "tag on: VLAN 10 frames are received",
-                           at_least=len(tagged.sent))  # fmt: skip
-            with allure.step("set vf vlan tag 0 0 off"):
-                pf.set_vf_vlan_tag(PF_PORT, 0, False)
-                verify_back(vfd.send(vfd.frames()), "tag off: untagged frames are received")
-        finally:
-            pf.set_vf_vlan_tag(PF_PORT, 0, False)
-            pf.set_vf_vlan_filter(VLAN_A, PF_PORT, 0b01, on=False)

@@ -167,6 +167,8 @@ class TestVfdIxgbe(CommonVfdCases):
         """
         pf = vfd.pf_pmd
         if mode == "ROPE":
+            # as DPDK's sriov_kvm plan: the address in the unicast hash, the PF promiscuous
+            pf.set_promisc(PF_PORT, True)
             pf.set_uta(PF_PORT, FOREIGN_MAC, True)
         try:
             with allure.step(f"5.3.6 set port 0 vf 0 rxmode {mode} off"):
@@ -182,6 +184,7 @@ class TestVfdIxgbe(CommonVfdCases):
             pf.set_vf_rxmode(PF_PORT, 0, mode, default_on)  # type: ignore[arg-type]
             if mode == "ROPE":
                 pf.set_uta(PF_PORT, FOREIGN_MAC, False)
+                pf.set_promisc(PF_PORT, False)
 
     def test_vf_jumbo_frames_after_restart(self, vfd: VfDaemon) -> None:
         """vf_daemon plan: a VF's jumbo setting does not outlive its testpmd.

@@ -353,6 +353,10 @@ class TestPmd:
         """`port config mtu P MTU` (stop the port first on most PMDs)."""
         self.command(f"port config mtu {port} {mtu}")
 
+    def port_config_dcb(self, port: int, tcs: int, *, vt: bool = True, pfc: bool = False) -> None:
+        """`port config P dcb vt on|off TCS pfc on|off` (the port stopped; TCS 4 or 8)."""
+        self.command(f"port config {port} dcb vt {_on_off(vt)} {tcs} pfc {_on_off(pfc)}")
+
     def rx_vlan_add(self, vlan: int, port: int) -> None:
         """Accept VLAN `vlan` on the port's own VLAN filter (`rx_vlan add V P`)."""
         self.command(f"rx_vlan add {vlan} {port}")

@@ -272,6 +272,19 @@ class VfDaemon(SriovBedScenario):
         pf.port_start(PF_PORT)
         pf.start()
 
+    def enable_pf_dcb(self, tcs: int = 4) -> None:
+        """DCB with `tcs` traffic classes on the PF (VMDq+DCB), for 5.4.8-5.4.10.
+
+        The i40e PF gives its VFs and the VEB only TC 0 otherwise. Stays on for the rest
+        of the module. The PF testpmd needs `tcs` forwarding cores.
+        """
+        pf = self.pf_pmd
+        pf.stop()
+        pf.port_stop(PF_PORT)
+        pf.port_config_dcb(PF_PORT, tcs, vt=True, pfc=False)
+        pf.port_start(PF_PORT)
+        pf.start()
+
     def set_vf_mtu(self, mtu: int) -> None:
         """`port config mtu P MTU` on both VF ports (stopped around it)."""
         with self.vf_ports_restarted():
