@@ -60,6 +60,9 @@ class RunReports:
     # False until the session starts: a usage error (bad option or topology) ends the run
     # before that, and then the empty run directory is removed and `latest` left alone.
     started: bool = False
+    # Whether some test ran (any outcome, a skip included): `latest` moves only then, not
+    # for --collect-only, a selection that left nothing, or a run stopped at collection.
+    ran_tests: bool = False
 
 
 _RUN_KEY = pytest.StashKey[RunReports]()
@@ -464,9 +467,16 @@ def update_latest_link(root: Path, run_dir: Path) -> None:
     os.replace(tmp, link)
 
 
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> None:
+    """Note that a test ran (on an xdist controller too: its workers' reports come here)."""
+    run = get_run_reports(config)
+    if run is not None:
+        run.ran_tests = True
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Point <reports-dir>/latest at this run."""
+    """Point <reports-dir>/latest at this run, if it ran a test."""
     # In unconfigure, so that `latest` only moves once report.html and junit.xml are final.
     run = get_run_reports(config)
     if run is None:
@@ -477,6 +487,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             if directory is not None and directory.is_relative_to(run.run_dir):
                 with contextlib.suppress(OSError):
                     directory.rmdir()
+        return
+    if not run.ran_tests:
+        tr = config.pluginmanager.get_plugin("terminalreporter")
+        if tr is not None and not _is_worker(config):
+            tr.write_line(f"reports: no test ran; {run.root / 'latest'} left as it was")
         return
     try:
         update_latest_link(run.root, run.run_dir)

@@ -236,3 +236,20 @@ def test_html_reports_render_in_a_browser(tmp_path: Path) -> None:
         pytest.skip("Allure CLI not installed (scripts/setup installs it)")
     allure_dom = _rendered(run / "allure-report" / "index.html")
     assert "Failed" in allure_dom and "Passed" in allure_dom, "the Allure report renders results"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["--collect-only"], id="collect-only"),
+        pytest.param(["-k", "no_test_is_called_this"], id="everything-deselected"),
+        pytest.param(["-m", "niantic and ("], id="bad-marker-expression"),
+    ],
+)
+def test_latest_moves_only_for_a_run_that_ran_tests(tmp_path: Path, args: list[str]) -> None:
+    reports = tmp_path / "reports"
+    first = _run(tmp_path, reports, "--no-allure-html")
+    assert first.returncode == 1, first.stdout + first.stderr
+    (ran,) = _run_dirs(reports)
+    again = _run(tmp_path, reports, "--no-allure-html", *args)
+    assert (reports / "latest").resolve() == ran.resolve(), again.stdout + again.stderr
