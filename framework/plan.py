@@ -259,7 +259,12 @@ class PlanPty(PtyTransport):
 
     def __init__(self, session: PlanSession, argv: Sequence[str]) -> None:
         self.session = session
-        self.name = f"{session.name} {Path(argv[0]).name if argv else 'shell'}"
+        program = Path(argv[0]).name if argv else "shell"
+        # testpmds are told apart by their --file-prefix (the run's, the host's, then the
+        # testpmd's own name: hc-plan-host-server-1-vfd-pf -> vfd-pf)
+        prefix = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--file-prefix"), "")
+        own = prefix.removeprefix(f"hc-plan-{session.name.replace('_', '-')}-")
+        self.name = f"{session.name} {program}" + (f" {own}" if own else "")
         self.devices = [argv[i + 1] for i, a in enumerate(argv) if a in ("-a", "-w")]
         self.macs: dict[int, str] = {}
         self.pending = _PROMPT
@@ -285,6 +290,8 @@ class PlanPty(PtyTransport):
     def _mac(self, port: int) -> str:
         if port not in self.macs:
             device = self.devices[port] if port < len(self.devices) else f"port {port}"
+            # a VF's placeholder address by what it stands for, without nested <...>
+            device = self.session.plan.placeholders.get(device, device).strip("<>")
             self.macs[port] = self.session.plan.placeholder_mac(
                 f"{self.name} port {port} ({device})"
             )
