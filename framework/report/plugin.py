@@ -489,9 +489,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
                     directory.rmdir()
         return
     if not run.ran_tests:
-        tr = config.pluginmanager.get_plugin("terminalreporter")
-        if tr is not None and not _is_worker(config):
-            tr.write_line(f"reports: no test ran; {run.root / 'latest'} left as it was")
+        # Silently: a run stopped by an error keeps that error as its last line.
         return
     try:
         update_latest_link(run.root, run.run_dir)

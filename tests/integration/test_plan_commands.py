@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -157,7 +158,11 @@ def test_every_testpmd_start_line_of_the_plan_starts_this_testpmd(plan: str) -> 
                 break
             else:
                 argv.append(word)
-        done = subprocess.run(argv, input="quit\n", capture_output=True, text=True, timeout=60)
+        try:
+            done = subprocess.run(argv, input="quit\n", capture_output=True, text=True, timeout=60)
+        finally:
+            # EAL leaves its runtime directory behind, even --in-memory
+            shutil.rmtree(f"/var/run/dpdk/hcplanstart{os.getpid()}", ignore_errors=True)
         assert done.returncode == 0 and "Bye" in done.stdout, (
             f"{line}\n  as {' '.join(argv)}\n  exit {done.returncode}: {done.stderr[-500:]}"
         )
