@@ -53,13 +53,15 @@ def bifurcation(
     dpdk_version: DpdkVersion,
 ) -> Iterator[FlowBifurcation]:
     """3.1 steps 2-6: VFs, ntuple on, VFs 0 and 1 on vfio-pci, testpmd on them."""
-    setup = FlowBifurcation(topology, NicFamily.niantic, hosts, traffic_generator, dpdk_version)
-    try:
-        with allure.step("3.1 steps 2-6: VFs created, ntuple on, VFs bound, testpmd on VFs"):
-            setup.set_up()
+    with FlowBifurcation.running(
+        "3.1 steps 2-6: VFs created, ntuple on, VFs bound, testpmd on VFs",
+        topology,
+        NicFamily.niantic,
+        hosts,
+        traffic_generator,
+        dpdk_version,
+    ) as setup:
         yield setup
-    finally:
-        setup.close()
 
 
 @pytest.fixture

@@ -52,13 +52,15 @@ def bifurcation(
     dpdk_version: DpdkVersion,
 ) -> Iterator[FlowBifurcation]:
     """3.2 steps 3-8: VFs, ntuple on, the VXLAN port, VFs 0 and 1 on vfio-pci, testpmd."""
-    setup = FlowBifurcation(topology, NicFamily.fortville, hosts, traffic_generator, dpdk_version)
-    try:
-        with allure.step("3.2 steps 3-8: VFs, ntuple, vxlan port, VFs bound, testpmd on VFs"):
-            setup.set_up()
+    with FlowBifurcation.running(
+        "3.2 steps 3-8: VFs, ntuple, vxlan port, VFs bound, testpmd on VFs",
+        topology,
+        NicFamily.fortville,
+        hosts,
+        traffic_generator,
+        dpdk_version,
+    ) as setup:
         yield setup
-    finally:
-        setup.close()
 
 
 @dataclass(frozen=True)

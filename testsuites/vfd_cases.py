@@ -51,13 +51,11 @@ class CommonVfdCases:
         dpdk_version: DpdkVersion,
     ) -> Iterator[VfDaemon]:
         """5.1: the PF under DPDK with its VFs; testpmd on the PF and on VFs 0 and 1."""
-        vfd = VfDaemon(topology, cls.family, hosts, traffic_generator, dpdk_version)
-        try:
-            with allure.step("5.1 Preparing: PF under DPDK, VFs created, testpmd on PF and VFs"):
-                vfd.set_up()
+        with VfDaemon.running(
+            "5.1 Preparing: PF under DPDK, VFs created, testpmd on PF and VFs",
+            topology, cls.family, hosts, traffic_generator, dpdk_version,
+        ) as vfd:  # fmt: skip
             yield vfd
-        finally:
-            vfd.close()
 
     def test_probe_path_forwards(self, vfd: VfDaemon) -> None:
         """The set-up itself: what every case below relies on.

@@ -34,7 +34,6 @@ from framework.lab import flow_filters
 from framework.lab.sriov import SriovPf, VirtualFunction
 from framework.scenarios.sriov_bed import SriovBedScenario
 from framework.traffic.delivery import Delivery
-from framework.traffic.packets import DEFAULT_MARKER
 
 log = logging.getLogger("howto.flow_bifurcation")
 
@@ -197,7 +196,7 @@ class FlowBifurcation(SriovBedScenario):
                 queues[(port, queue)] = xstats.get(f"rx_q{queue}_packets", 0)
         delivery = Delivery(
             sent=list(frames), at_tg=[], pf_rx=self.pf_rx_packets() - before,
-            vf_rx=rx, queues=queues, marker=DEFAULT_MARKER,
+            vf_rx=rx, queues=queues,
         )  # fmt: skip
         return delivery, seen
 

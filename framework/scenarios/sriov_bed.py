@@ -6,8 +6,12 @@ the TG port the switch joins with it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, Self
+
+import allure
 
 from framework.config.model import NicFamily, SriovBed, Topology
 from framework.dpdk.version import DpdkVersion
@@ -27,6 +31,26 @@ class SriovBedScenario:
     hosts: dict[str, HostHandle]
     tg: TrafficGenerator
     version: DpdkVersion
+
+    @classmethod
+    @contextmanager
+    def running(cls, title: str, *args: Any) -> Iterator[Self]:
+        """The set-up built (as one report step, `title`) and always taken down after."""
+        scenario = cls(*args)
+        try:
+            with allure.step(title):
+                scenario.set_up()
+            yield scenario
+        finally:
+            scenario.close()
+
+    def set_up(self) -> None:
+        """The guide's set-up; each scenario has its own."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Undo set_up; never raises."""
+        raise NotImplementedError
 
     @property
     def bed(self) -> SriovBed:
