@@ -20,6 +20,7 @@ from framework.errors import FrameworkError, LabError
 from framework.lab.cpu import CpuLease, take_cpus
 from framework.lab.hosts import HostHandle, provision
 from framework.lab.testbeds import Lease, lease_testbed, load_pool
+from framework.report.outcomes import skip_lacking
 
 pytest_plugins = ["framework.report.plugin", "framework.lab.watch"]
 
@@ -111,8 +112,11 @@ def pytest_configure(config: pytest.Config) -> None:
     An xdist controller runs no test: its workers lease testbeds, each its own.
     """
     try:
+        from framework.report.plugin import set_topology_name
+
         pool = load_pool(_topology_paths(config))
         config.stash[POOL_KEY] = pool
+        set_topology_name(config, "+".join(sorted(t.name for t in pool)))
         if _xdist_controller(config) or config.getoption("--plan"):
             # a plan touches no testbed, so it leases none
             config.stash[TOPOLOGY_KEY] = pool[0]
@@ -334,7 +338,7 @@ def hosts(
 
 def _host(hosts: dict[str, HostHandle], name: str) -> HostHandle:
     if name not in hosts:
-        pytest.skip(f"topology has no host named {name!r}")
+        skip_lacking(f"topology has no host named {name!r}")
     return hosts[name]
 
 
@@ -389,16 +393,43 @@ def dpdk_version(
             f"dpdk.version: topology says {topology.dpdk.version}, "
             f"{dut.name}'s {topology.dpdk.testpmd} is {found}",
         )
-    kernel = dut.session.run(["uname", "-r"], check=False).stdout.strip()
-    set_environment(
-        pytestconfig,
-        {
-            "DPDK version": str(found),
-            "testpmd": topology.dpdk.testpmd,
-            f"{dut.name} kernel": kernel or "unknown",
-        },
-    )
+    facts: dict[str, str] = {"DPDK version": str(found), "testpmd": topology.dpdk.testpmd}
+    for host in hosts.values():
+        if host.spec.role == "dut":
+            facts.update(_host_facts(host, topology))
+    set_environment(pytestconfig, facts)
     return found
+
+
+def _host_facts(host: HostHandle, topology: Topology) -> dict[str, str]:
+    """What a sign-off names about a DUT host: kernel, QEMU, NICs, tuning (read only)."""
+    from framework.lab.tuning import read_tuning
+
+    def first_line(argv: list[str]) -> str:
+        out = host.session.run(argv, check=False).stdout.strip()
+        return out.splitlines()[0] if out else "not found"
+
+    qemus = sorted({vm.qemu for vm in topology.vms.values() if vm.host == host.name})
+    facts = {f"{host.name} kernel": first_line(["uname", "-r"])}
+    for qemu in qemus or ["qemu-system-x86_64"]:
+        facts[f"{host.name} QEMU"] = first_line([qemu, "--version"])
+    nics = [
+        " ".join(filter(None, [f"{p.name}: {p.nic.value}", p.pci, p.driver and f"({p.driver})"]))
+        for p in host.spec.ports
+    ]
+    facts[f"{host.name} NICs"] = "; ".join(nics) or "none"
+    try:
+        tuning = read_tuning(lambda script: host.session.run(["sh", "-c", script]).stdout)
+    except FrameworkError as exc:
+        facts[f"{host.name} tuning"] = f"not read: {exc}"
+    else:
+        pages = ", ".join(f"{n} x {size}" for size, n in sorted(tuning.hugepages.items()) if n)
+        facts[f"{host.name} tuning"] = (
+            f"{tuning.cpu_model or 'CPU unknown'}; {len(tuning.online)} CPUs online, isolated: "
+            f"{sorted(tuning.isolated) or 'none'}; hugepages: {pages or 'none'}; "
+            f"untuned: {'; '.join(tuning.untuned()) or 'nothing'}"
+        )
+    return facts
 
 
 def _same_release(declared, found, text: str) -> bool:

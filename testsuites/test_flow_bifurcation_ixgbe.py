@@ -26,6 +26,7 @@ from framework.traffic.generator import TrafficGenerator
 from framework.traffic.packets import flows, tcp_frames
 
 pytestmark = [
+    pytest.mark.guide(3),
     pytest.mark.niantic,
     pytest.mark.sriov,
     pytest.mark.plannable,

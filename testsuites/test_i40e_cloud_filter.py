@@ -22,12 +22,14 @@ from framework.config.model import NicFamily
 from framework.dpdk.version import DpdkVersion
 from framework.lab import flow_filters
 from framework.lab.hosts import HostHandle
+from framework.report.outcomes import skip_lacking
 from framework.scenarios.flow_bifurcation import FlowBifurcation
 from framework.traffic.delivery import verify_counter, verify_received, verify_that
 from framework.traffic.generator import TrafficGenerator
 from framework.traffic.packets import flows, vxlan_frames
 
 pytestmark = [
+    pytest.mark.guide(3),
     pytest.mark.fortville,
     pytest.mark.sriov,
     pytest.mark.plannable,
@@ -255,7 +257,7 @@ def test_rule_to_a_vf_left_to_the_kernel(bifurcation: FlowBifurcation) -> None:
     Verify: VF 2's kernel netdev receives every frame; the DPDK VFs none.
     """
     if bifurcation.bed.vfs < 3:
-        pytest.skip("flow_bifurcation.fortville.vfs < 3: no VF is left to the kernel")
+        skip_lacking("flow_bifurcation.fortville.vfs < 3: no VF is left to the kernel")
     spec = TUPLES[1]
     loc = bifurcation.add_rule(
         _cloud_rule(bifurcation, spec, vf=2, queue=0, loc=22, inner_mac=INNER_MAC), spec.guide

@@ -29,6 +29,8 @@ from framework.report.benchmark import (
     recorded_results,
     update_baseline,
 )
+from framework.report.figures import record_figure
+from framework.report.outcomes import skip_lacking, skip_not_applicable
 from framework.report.plugin import run_directory
 from framework.scenarios.pvp import DEFAULT_PATH, Pvp, virtio_paths
 from framework.traffic.generator import TrafficGenerator
@@ -36,6 +38,7 @@ from framework.traffic.trials import Trial, search_rates
 from framework.traffic.verify import swap_macs, verify_packets
 
 pytestmark = [
+    pytest.mark.guide(4),
     pytest.mark.virtio,
     pytest.mark.vhost,
     pytest.mark.benchmark,
@@ -83,7 +86,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def spec(topology: Topology) -> PvpBenchmark:
     """The topology's PVP wiring; the guide is skipped without one."""
     if topology.pvp is None:
-        pytest.skip(
+        skip_lacking(
             f"topology {topology.name} has no pvp section (guide 4: two host NIC ports, each "
             "cabled to a TG port)"
         )
@@ -103,7 +106,7 @@ def pvp(
     variant, path, queues = request.param
     setup = Pvp(topology, hosts[spec.host], tg_host, dpdk_version, variant, path, queues)
     if path.packed and path.vectorized and not setup.host_has_avx512():
-        pytest.skip(f"{path.id}: DPDK's packed-ring vectorized path needs AVX512; "
+        skip_lacking(f"{path.id}: DPDK's packed-ring vectorized path needs AVX512; "
                     f"{spec.host}'s CPU has no avx512f")  # fmt: skip
     try:
         with step("4.2.4: testpmd on the host: two NIC ports, two vhost-user ports, "
@@ -115,7 +118,7 @@ def pvp(
         attach_text("command lines", "\n".join(" ".join(r.argv) for r in setup.launches))
         refused = setup.vectorized_refused() if path.vectorized else None
         if refused and path.rx_path not in setup.rx_paths().values():
-            pytest.skip(f"{path.id}: the virtio PMD did not take the vectorized path: {refused}")
+            skip_lacking(f"{path.id}: the virtio PMD did not take the vectorized path: {refused}")
         yield setup
     finally:
         setup.close()
@@ -200,9 +203,9 @@ def test_ndr_and_pdr(
         --update-baseline the result becomes the baseline instead).
     """
     if frame_bytes not in spec.frame_sizes:
-        pytest.skip(f"{frame_bytes} B is not in this testbed's pvp.frame_sizes")
+        skip_not_applicable(f"{frame_bytes} B is not in this testbed's pvp.frame_sizes")
     if pvp.path != DEFAULT_PATH and frame_bytes not in spec.frame_sizes[:SIDE_PATH_SIZES]:
-        pytest.skip(f"{pvp.path.id}: paths other than {DEFAULT_PATH.id} are measured at "
+        skip_not_applicable(f"{pvp.path.id}: paths other than {DEFAULT_PATH.id} are measured at "
                     f"{spec.frame_sizes[:SIDE_PATH_SIZES]} B only (time)")  # fmt: skip
     trials = pvp.trials(traffic_generator, frame_bytes)
 
@@ -226,6 +229,8 @@ def test_ndr_and_pdr(
     )  # fmt: skip
     template = pvp.results_template(traffic_generator, spec, minutes, tuning)
     NDRS[(pvp.variant, pvp.path.id, pvp.queues, frame_bytes)] = result.ndr_pps
+    record_figure("NDR", result.ndr_pps, "pps", better="higher", tolerance=0.2)
+    record_figure("PDR", result.pdr_pps, "pps", better="higher", tolerance=0.2)
     with step(f"Result: NDR {result.ndr_pps:,.0f} pps, PDR {result.pdr_pps:,.0f} pps"):
         _report(result, found.trials, template, request)
     baseline = spec.baseline
@@ -254,7 +259,7 @@ def test_every_queue_carries_traffic(
         sent and received packets.
     """
     if pvp.queues < 2:
-        pytest.skip("one queue pair: see the two-queue set-up")
+        skip_not_applicable("one queue pair: see the two-queue set-up")
     pvp.clear_stats()
     with step(f"Trial: {spec.min_pps:,.0f} pps for 1 s, {2 * pvp.queues} streams"):
         trial = pvp.trials(traffic_generator, spec.frame_sizes[0])(spec.min_pps, 1.0)
@@ -288,7 +293,7 @@ def test_vhost_port_restart(
         is within 15 % of that NDR.
     """
     if pvp.path != DEFAULT_PATH or pvp.queues != 1:
-        pytest.skip(f"restarts run on the {DEFAULT_PATH.id} single-queue set-ups")
+        skip_not_applicable(f"restarts run on the {DEFAULT_PATH.id} single-queue set-ups")
     size = spec.frame_sizes[0]
     ndr = NDRS.get((pvp.variant, pvp.path.id, pvp.queues, size))
     if not ndr:

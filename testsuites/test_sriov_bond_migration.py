@@ -26,6 +26,7 @@ from framework.dpdk.testpmd import TestPmdError
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_text, step
+from framework.report.figures import record_figure
 from framework.report.plugin import set_environment
 from framework.scenarios.sriov_bond_migration import (
     BOND_PORT,
@@ -37,6 +38,7 @@ from framework.scenarios.sriov_bond_migration import (
 from framework.traffic.generator import StreamRun, TrafficGenerator
 
 pytestmark = [
+    pytest.mark.guide(1),
     pytest.mark.migration,
     pytest.mark.virtio,
     pytest.mark.slow,
@@ -300,6 +302,12 @@ def test_live_migration_with_sriov_vf_and_bonding(
 
     guide1.attach_report(stream)
     account = stream.account(*guide1.windows(stream))
+    record_figure("frames received", stream.received, "frames", better="higher", tolerance=0.1)
+    for inside in account.windows:
+        record_figure(f"{inside.window.name} outage", inside.downtime_ms, "ms", better="lower",
+                      tolerance=0.5, slack=50)  # fmt: skip
+        record_figure(f"{inside.window.name} lost", inside.lost, "frames", better="lower",
+                      slack=100)  # fmt: skip
     for inside in account.windows:
         bound = topology.outage_bound_ms(inside.window.name)
         with step(f"{inside.window.name}: no outage longer than {bound:g} ms"):

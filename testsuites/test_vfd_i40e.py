@@ -24,6 +24,7 @@ from framework.traffic.delivery import (
 from testsuites.vfd_cases import FOREIGN_MAC, VLAN_A, CommonVfdCases
 
 pytestmark = [
+    pytest.mark.guide(5),
     pytest.mark.fortville,
     pytest.mark.sriov,
     pytest.mark.plannable,

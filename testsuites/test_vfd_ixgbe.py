@@ -23,6 +23,7 @@ from framework.traffic.delivery import (
 from testsuites.vfd_cases import FOREIGN_MAC, CommonVfdCases
 
 pytestmark = [
+    pytest.mark.guide(5),
     pytest.mark.niantic,
     pytest.mark.sriov,
     pytest.mark.plannable,

@@ -17,6 +17,7 @@ import pytest
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text, step
+from framework.report.figures import record_figure
 from framework.report.plugin import set_environment
 from framework.scenarios.vhost_user_migration import (
     GUIDE_GUEST_TESTPMD,
@@ -26,6 +27,7 @@ from framework.scenarios.vhost_user_migration import (
 from framework.traffic.generator import StreamRun, TrafficGenerator
 
 pytestmark = [
+    pytest.mark.guide(2),
     pytest.mark.migration,
     pytest.mark.vhost,
     pytest.mark.virtio,
@@ -175,6 +177,13 @@ def test_live_migration_with_vhost_user(
     migration.attach_migration_report(stream)
     account = stream.account(migration.window(stream))
     (inside,) = account.windows
+    record_figure("migration downtime", inside.downtime_ms, "ms", better="lower",
+                  tolerance=0.5, slack=50)  # fmt: skip
+    record_figure("frames lost", inside.lost, "frames", better="lower", slack=100)
+    record_figure("frames received", stream.received, "frames", better="higher", tolerance=0.1)
+    if result.downtime_ms is not None:
+        record_figure("QEMU downtime", result.downtime_ms, "ms", better="lower",
+                      tolerance=0.5, slack=50)  # fmt: skip
     with step(f"The migration's downtime, measured from traffic, is at most {bound:g} ms"):
         assert inside.downtime_ms <= bound, (
             f"traffic downtime {inside.downtime_ms:.1f} ms exceeds the bound {bound:g} ms "

@@ -18,6 +18,7 @@ from framework.dpdk.testpmd import TestPmdStartError
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text, step
+from framework.report.figures import record_figure
 from framework.scenarios.container_networking import ContainerNetworking
 from framework.traffic.generator import TrafficGenerator
 from framework.traffic.packets import flows
@@ -25,6 +26,7 @@ from framework.traffic.pcap import attach_capture
 from framework.traffic.verify import swap_macs, verify_packets
 
 pytestmark = [
+    pytest.mark.guide(6),
     pytest.mark.virtio,
     pytest.mark.vhost,
     pytest.mark.container,
@@ -134,6 +136,8 @@ def test_traffic_crosses_vhost_user_into_the_container_and_back(
         host_vhost = guide.host_pmd.show_port_stats(guide.vhost_port)
         container = guide.container_pmd.show_port_stats(0)
         sent = len(packets)
+        record_figure("frames through the container", container.tx_packets, "frames",
+                      better="higher", tolerance=0)  # fmt: skip
         attach_table(
             "port counters",
             ["port", "RX packets", "TX packets"],

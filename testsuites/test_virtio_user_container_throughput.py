@@ -17,11 +17,13 @@ import pytest
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, step
+from framework.report.figures import record_figure
 from framework.scenarios.container_networking import ContainerNetworking
 from framework.traffic.generator import TrafficGenerator
 from framework.traffic.trials import RateSearch, search_rates
 
 pytestmark = [
+    pytest.mark.guide(6),
     pytest.mark.virtio,
     pytest.mark.vhost,
     pytest.mark.container,
@@ -100,6 +102,7 @@ def test_throughput(
         )
     FOUND[(guide.queues, frame_bytes)] = found
     ndr, pdr = found.ndr.lower_pps or 0.0, found.pdr.lower_pps or 0.0
+    record_figure("NDR", ndr, "pps", better="higher", tolerance=0.2)
     rows = [[f"{t.offered_pps:,.0f}", t.sent, t.received, t.lost] for t in found.trials]
     attach_table(f"trials (queues={guide.queues}, {frame_bytes} B)",
                  ["offered pps", "sent", "received", "lost"], rows)  # fmt: skip

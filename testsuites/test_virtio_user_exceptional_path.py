@@ -25,6 +25,8 @@ from framework.dpdk.virtio import VirtioNetFeature
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text, step
 from framework.report.benchmark import attach_tuning
+from framework.report.figures import record_figure
+from framework.report.outcomes import skip_lacking, skip_not_applicable
 from framework.scenarios.exceptional_path import (
     KERNEL_PAYLOAD,
     KERNEL_UDP_PORT,
@@ -43,6 +45,7 @@ from framework.traffic.trials import RateSearch, Trial, search_rates
 from framework.traffic.verify import verify_answers
 
 pytestmark = [
+    pytest.mark.guide(7),
     pytest.mark.virtio,
     pytest.mark.vhost,
     pytest.mark.vms(
@@ -73,7 +76,7 @@ def guest(topology, host_server_1: HostHandle, dpdk_version) -> Iterator[Excepti
         with step("Prerequisites: a kernel with vhost_net; the guest and its NIC"):
             setup.start_guest()
             if not setup.guest_has_vhost_net():
-                pytest.skip(f"the guest of {host_server_1.name} has no /dev/vhost-net")
+                skip_lacking(f"the guest of {host_server_1.name} has no /dev/vhost-net")
         with step("7.1 step 1: bind a NIC for DPDK (uio_pci_generic in the guest)"):
             setup.nic_driver = setup.set_up_dpdk()
         yield setup
@@ -342,7 +345,7 @@ def test_both_queues_carry_traffic(
         and sent frames.
     """
     if guide7.queues < 2:
-        pytest.skip("the guide's single-queue form has one queue per port")
+        skip_not_applicable("the guide's single-queue form has one queue per port")
     tg_mac = traffic_generator.mac_of(tg_port)
     tap_mac = guide7.tap_interface().mac
     guide7.start_udp_echo(UDP_ECHO_PORT)
@@ -491,6 +494,7 @@ def test_throughput_of_the_exceptional_path(
         )
     found = search_rates(trial, min_pps=MIN_PPS, max_pps=MAX_PPS, trial_s=TRIAL_S)
     RATES[guide7.queues] = found
+    record_figure("NDR", found.ndr.lower_pps or 0.0, "pps", better="higher", tolerance=0.2)
     attach_table(
         f"rate trials (queues={guide7.queues}, {RATE_FLOWS} flows, 64 B)",
         ["offered pps", "seconds", "sent", "received", "lost", "TG sent pps", "received Mbit/s"],
@@ -552,7 +556,7 @@ def test_without_the_options_the_guest_offloads_are_not_negotiated(
         the tap has no TCP segmentation offload; with them back, they are.
     """
     if guide7.queues > 1:
-        pytest.skip("once is enough: the single-queue form checks it")
+        skip_not_applicable("once is enough: the single-queue form checks it")
     try:
         with step("testpmd without --enable-lro and --enable-rx-cksum"):
             guide7.restart_testpmd(lro=False, rx_cksum=False)

@@ -4,7 +4,10 @@ Layout of one run directory:
     report.html       self-contained pytest-html report
     junit.xml         JUnit XML
     allure-results/   allure-pytest output, plus environment.properties
-    allure-report/    Allure 3 HTML (single index.html that opens from file://)
+    allure-report/    Allure 3 HTML (single index.html that opens from file://), with the
+                      history of the runs on the same topology (<reports-dir>/history/)
+    summary.html      the conformance summary: a row per guide and variant, the sign-off
+    summary.json      verdict, figures compared with the previous run (same content)
     error.txt         only when the run stopped early: the one line saying why
 and <reports-dir>/latest is a symlink to the newest run directory.
 
@@ -17,13 +20,15 @@ it has to set the other plugins' options before they read them.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import html
+import json
 import os
 import platform
 import shutil
 import subprocess
 import time
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +36,8 @@ import pytest
 
 from framework.errors import ConfigError
 from framework.lab.cpu import take_cpus
-from framework.report import attach
+from framework.report import attach, summary
+from framework.report import summary as summary_module
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 ALLURE_TOOL_DIR = PROJECT_DIR / "tools" / "allure"
@@ -40,6 +46,8 @@ ALLURE_CONFIG = ALLURE_TOOL_DIR / "allurerc.json"
 ALLURE_CLI_ENV = "HOWTO_ALLURE_CLI"
 ALLURE_TIMEOUT_S = 300
 RUN_ERROR_FILE = "error.txt"
+HISTORY_DIR = "history"  # <reports-dir>/history/<topology>/allure-history.jsonl
+ALLURE_HISTORY_LIMIT = 100
 
 _WORKER_ALLURE_DIR = "howto_report_allure_dir"
 _WORKER_RUN_DIR = "howto_report_run_dir"
@@ -63,6 +71,11 @@ class RunReports:
     # Whether some test ran (any outcome, a skip included): `latest` moves only then, not
     # for --collect-only, a selection that left nothing, or a run stopped at collection.
     ran_tests: bool = False
+    collector: summary.Collector = field(default_factory=summary.Collector)
+    started_at: float = field(default_factory=time.time)
+    topology: str = ""
+    sign_off: dict | None = None  # the summary's verdict, once written
+    tested_a_guide: bool = False  # only then is the run added to the topology's history
 
 
 _RUN_KEY = pytest.StashKey[RunReports]()
@@ -123,6 +136,13 @@ def record_run_error(config: pytest.Config, message: str) -> Path | None:
         run.notes.append(f"could not write {path}: {exc.strerror or exc}")
         return None
     return path
+
+
+def set_topology_name(config: pytest.Config, name: str) -> None:
+    """Name the topology (or pool of testbeds) the run's summary and history belong to."""
+    run = get_run_reports(config)
+    if run is not None:
+        run.topology = name
 
 
 def _publish_to_html(config: pytest.Config, values: Mapping[str, str]) -> None:
@@ -306,6 +326,10 @@ def pytest_html_report_title(report: object) -> None:
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator:
     """Bind the item for its whole protocol, so attach helpers know which test they serve."""
     token = attach.bind_item(item)
+    guide, variant = summary.item_identity(item)
+    if guide is not None and not any(k == summary.GUIDE_PROPERTY for k, _ in item.user_properties):
+        item.user_properties.append((summary.GUIDE_PROPERTY, str(guide)))
+        item.user_properties.append((summary.VARIANT_PROPERTY, variant))
     try:
         return (yield)
     finally:
@@ -372,17 +396,48 @@ def find_allure_cli() -> Path | None:
     return local if local.exists() else None
 
 
-def generate_allure_html(results: Path, output: Path, title: str) -> str | None:
-    """Run the Allure 3 CLI; return None on success, else a one-line reason."""
+def history_file(root: Path, topology: str) -> Path:
+    """The Allure history of the runs on one topology (or pool), kept under the reports root."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in topology) or "unnamed"
+    return root / HISTORY_DIR / safe / "allure-history.jsonl"
+
+
+def generate_allure_html(
+    results: Path,
+    output: Path,
+    title: str,
+    history: Path | None = None,
+    attachments: Sequence[Path] = (),
+) -> str | None:
+    """Run the Allure 3 CLI; return None on success, else a one-line reason.
+
+    With `history`, the report shows trends over the runs recorded there and this run is
+    appended to it (Allure 3's historyPath; one writer at a time, under a lock). Each of
+    `attachments` becomes a global attachment of the report (the conformance summary).
+    """
     cli = find_allure_cli()
     if cli is None:
         return f"Allure CLI not found ({ALLURE_TOOL_DIR}/node_modules missing; run scripts/setup)"
     if shutil.which("node") is None:
         return "Allure CLI needs node, which is not on PATH (run scripts/setup)"
-    cmd = [str(cli), "generate", "--config", str(ALLURE_CONFIG), "--output", str(output)]
+    # The CLI takes the history file only from a config file: one per run, beside the report.
+    config = json.loads(ALLURE_CONFIG.read_text())
+    if history is not None:
+        config |= {"historyPath": str(history), "historyLimit": ALLURE_HISTORY_LIMIT}
+    if attachments:
+        config["globalAttachments"] = [str(p) for p in attachments]
+    run_config = output.parent / ".allurerc.json"
+    run_config.write_text(json.dumps(config))
+    cmd = [str(cli), "generate", "--config", str(run_config), "--output", str(output)]
     cmd += ["--report-name", title, str(results)]
     env = dict(os.environ, NO_COLOR="1")
+    lock = None
     try:
+        if history is not None:
+            history.parent.mkdir(parents=True, exist_ok=True)
+            # Two runs appending to one history at once would interleave their lines.
+            lock = open(history.parent / ".lock", "w")  # noqa: SIM115 - held across the run
+            fcntl.flock(lock, fcntl.LOCK_EX)
         proc = subprocess.run(
             cmd,
             check=False,
@@ -397,10 +452,55 @@ def generate_allure_html(results: Path, output: Path, title: str) -> str | None:
         return f"Allure CLI timed out after {ALLURE_TIMEOUT_S} s"
     except OSError as exc:
         return f"Allure CLI could not start: {exc}"
+    finally:
+        if lock is not None:
+            lock.close()
+        with contextlib.suppress(OSError):
+            run_config.unlink()
     if proc.returncode != 0 or not (output / "index.html").exists():
         tail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or ["no output"]
         return f"Allure CLI exited {proc.returncode}: {tail[0][:200]}"
     return None
+
+
+def pytest_deselected(items: Sequence[pytest.Item]) -> None:
+    """Deselected guide tests are 'not run' rows of the summary."""
+    for item in items:
+        run = get_run_reports(item.config)
+        if run is None:
+            return
+        guide, variant = summary.item_identity(item)
+        run.collector.add_not_run(item.nodeid, guide, variant)
+
+
+def write_run_summary(config: pytest.Config, exitstatus: int) -> None:
+    """Write summary.json and summary.html, compared with the previous run's."""
+    run = get_run_reports(config)
+    if run is None:
+        return
+    env = config.stash.get(_ENV_KEY, {})
+    stopped = env.get("Run stopped")
+    finished = time.time()
+    facts = {
+        "name": run.run_dir.name,
+        "topology": run.topology,
+        "started": run.started_at,
+        "finished": finished,
+        "duration_s": round(finished - run.started_at, 1),
+        "exit_status": 3 if stopped else int(exitstatus),
+        "stopped": stopped,
+        "plan": bool(getattr(config.option, "plan", False)),
+        "faults": list(getattr(config.option, "inject_fault", None) or []),
+        "ran_tests": run.ran_tests,
+        "command": " ".join(["pytest", *config.invocation_params.args]),
+    }
+    previous = summary.find_previous(run.root, run.topology, run.run_dir.name)
+    data = summary.build_summary(run.collector.records.values(), facts, env, previous)
+    summary.write_summary(run.run_dir, data)
+    run.sign_off = data["sign_off"] | {"regressions": len(data["regressions"])}
+    run.tested_a_guide = summary.tested_a_guide(data)
+    verdict = "may sign off" if run.sign_off["ok"] else "cannot sign off"
+    set_environment(config, {"Conformance summary": f"{summary.SUMMARY_HTML}: {verdict}"})
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -414,6 +514,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     env = config.stash.get(_ENV_KEY, {})
     _publish_to_html(config, env)
+    summary_files: list[Path] = []
+    if run.started:
+        try:
+            write_run_summary(config, int(exitstatus))
+            summary_files = [run.run_dir / summary.SUMMARY_HTML, run.run_dir / summary.SUMMARY_JSON]
+        except Exception as exc:  # noqa: BLE001 - a report problem never changes the verdict
+            run.notes.append(f"conformance summary not written: {type(exc).__name__}: {exc}")
     if run.allure_results is None:
         return
     # A reporting problem must never change the verdict of the run: report and go on.
@@ -428,7 +535,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             lease = take_cpus(f"{run.run_dir.name} Allure HTML", exclusive=False)
             try:
                 reason = generate_allure_html(
-                    run.allure_results, run.allure_report, f"howto-conformance {run.run_dir.name}"
+                    run.allure_results,
+                    run.allure_report,
+                    f"howto-conformance {run.run_dir.name}",
+                    history=(history_file(run.root, run.topology) if run.tested_a_guide else None),
+                    attachments=summary_files,
                 )
             finally:
                 lease.release()
@@ -439,6 +550,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             run.allure_report = None
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_summary(
+    prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
+) -> None:
+    """Link the conformance summary from the top of report.html."""
+    run = get_run_reports(session.config)
+    if run is not None and run.sign_off is not None:
+        verdict = "may sign off" if run.sign_off["ok"] else "cannot sign off"
+        prefix.append(
+            f'<p><a href="{summary_module.SUMMARY_HTML}"><b>Conformance summary</b></a>: this '
+            f"run {verdict} a release.</p>"
+        )
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Print the report notes and where the reports are."""
     run = get_run_reports(terminalreporter.config)
@@ -447,6 +572,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for note in run.notes:
         terminalreporter.write_line(f"reports: {note}", yellow=True)
     terminalreporter.write_sep("-", f"reports in {run.run_dir}")
+    if run.sign_off is not None and run.tested_a_guide:
+        verdict = "may sign off" if run.sign_off["ok"] else "cannot sign off"
+        regressions = run.sign_off["regressions"]
+        more = f"; {regressions} figure(s) regressed since the previous run" if regressions else ""
+        terminalreporter.write_line(
+            f"Conformance summary ({verdict}{more}): {run.run_dir / summary.SUMMARY_HTML}"
+        )
     if run.allure_report is not None:
         terminalreporter.write_line(f"Allure report: {(run.allure_report / 'index.html').as_uri()}")
 
@@ -467,11 +599,16 @@ def update_latest_link(root: Path, run_dir: Path) -> None:
     os.replace(tmp, link)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> None:
-    """Note that a test ran (on an xdist controller too: its workers' reports come here)."""
+    """Note that a test ran and fold its report into the summary.
+
+    On an xdist controller too: its workers' reports come here.
+    """
     run = get_run_reports(config)
     if run is not None:
         run.ran_tests = True
+        run.collector.add_report(report)
 
 
 @pytest.hookimpl(trylast=True)

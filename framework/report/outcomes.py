@@ -1,0 +1,47 @@
+"""Why a test was skipped, said in a way the conformance summary can judge.
+
+A release may be signed off with tests skipped because the testbed lacks what they need
+(an 82599 on the virtual lab) or because a case does not apply to a variant (restarts
+run on one set-up only). Any other skip (a tool missing on a host, an earlier test's
+result missing) means something was not tested that should have been: the summary calls
+it unexpected and the run cannot sign off.
+
+The kind is carried by the skip's reason itself, so that it survives what a property on
+the item would not: a module fixture's skip, which pytest re-raises for every later test
+of the module, and the trip from an xdist worker to the controller.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NoReturn
+
+import pytest
+
+LACKS = "lacks"  # the testbed lacks a capability the test needs
+NOT_APPLICABLE = "not-applicable"  # the case does not apply to this variant, by design
+UNEXPECTED = ""
+
+_LACKS_PREFIX = "lacks: "
+_NOT_APPLICABLE_PREFIX = "not applicable: "
+# framework.plugin's capability skip: "topology 'virtual' lacks niantic (...)"
+_CAPABILITY = re.compile(r"topology '[^']*' lacks ")
+
+
+def skip_lacking(reason: str) -> NoReturn:
+    """Skip: the testbed lacks something the test needs (`reason` says what)."""
+    pytest.skip(_LACKS_PREFIX + reason)
+
+
+def skip_not_applicable(reason: str) -> NoReturn:
+    """Skip: the case does not apply to this variant, by design (`reason` says why)."""
+    pytest.skip(_NOT_APPLICABLE_PREFIX + reason)
+
+
+def skip_kind(reason: str) -> str:
+    """LACKS, NOT_APPLICABLE or UNEXPECTED, from a skip's reason."""
+    if reason.startswith(_LACKS_PREFIX) or _CAPABILITY.match(reason):
+        return LACKS
+    if reason.startswith(_NOT_APPLICABLE_PREFIX):
+        return NOT_APPLICABLE
+    return UNEXPECTED

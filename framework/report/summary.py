@@ -1,0 +1,537 @@
+"""The conformance summary of a run: one row per guide and variant, and a sign-off verdict.
+
+Written as `summary.json` and `summary.html` in the run directory, from the test reports
+the controller receives (on xdist too). A row's identity comes from the test module's
+`guide(N)` marker, the module and the ids of the module's parametrized fixtures (its
+variants: `emulated-vf`, `packed-virtqueue`, `container-split-mergeable`...); its figures
+from `framework.report.figures`. The previous real run on the same topology (not a plan,
+no injected fault) found under the reports root is the reference the figures are compared
+with.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from framework.report.figures import FIGURE_PROPERTY, Figure, format_value
+from framework.report.outcomes import LACKS, NOT_APPLICABLE, skip_kind
+
+SUMMARY_JSON = "summary.json"
+SUMMARY_HTML = "summary.html"
+SCHEMA = 1
+
+# DPDK 17.05 HowTo Guides, by chapter.
+GUIDES: dict[int, str] = {
+    1: "Live Migration of VM with SR-IOV VF",
+    2: "Live Migration of VM with Virtio on host running vhost_user",
+    3: "Flow Bifurcation How-to Guide",
+    4: "PVP reference benchmark setup using testpmd",
+    5: "VF daemon (VFd)",
+    6: "Virtio_user for Container Networking",
+    7: "Virtio_user as Exceptional Path",
+}
+
+FIGURE_FIELDS = ("name", "value", "unit", "better", "tolerance", "slack")
+GUIDE_PROPERTY = "guide"
+VARIANT_PROPERTY = "variant"
+TESTBED_PROPERTY = "testbed"
+
+# Environment keys shown first in "What was tested", in this order.
+HEADER_KEYS = ("DPDK version", "testpmd", "Topology", "NICs", "QEMU", "Controller kernel")
+
+
+def item_identity(item: pytest.Item) -> tuple[int | None, str]:
+    """(guide number or None, variant) of a test item.
+
+    The variant is made of the ids of the item's parametrized fixtures (a guide module's
+    set-ups), not of the test's own parameters (frame sizes, cases), which are measurements
+    within a variant.
+    """
+    marker = item.get_closest_marker("guide")
+    guide = int(marker.args[0]) if marker is not None and marker.args else None
+    callspec = getattr(item, "callspec", None)
+    ids: list[str] = []
+    if callspec is not None:
+        defs = item._fixtureinfo.name2fixturedefs  # type: ignore[attr-defined]
+        for name, index in callspec.indices.items():
+            fixturedef = defs.get(name, [None])[-1]
+            if fixturedef is None or fixturedef.params is None:
+                continue  # a test's own @parametrize argument
+            ids.append(_param_id(fixturedef, index))
+    return guide, "-".join(ids)
+
+
+def _param_id(fixturedef: Any, index: int) -> str:
+    param = fixturedef.params[index]
+    given = getattr(param, "id", None)  # pytest.param(..., id=...)
+    if given:
+        return str(given)
+    ids = fixturedef.ids
+    if isinstance(ids, Sequence) and not isinstance(ids, str) and index < len(ids):
+        return str(ids[index])
+    if callable(ids):
+        made = ids(param)
+        if made is not None:
+            return str(made)
+    return str(getattr(param, "values", [param])[0])
+
+
+def module_of(nodeid: str) -> str:
+    """'testsuites/test_vfd_i40e.py::...' -> 'test_vfd_i40e'."""
+    return nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+
+
+@dataclass
+class TestRecord:
+    """What became of one test of the run."""
+
+    nodeid: str
+    guide: int | None
+    variant: str
+    outcome: str = "not run"  # passed | failed | error | skipped | not run
+    message: str = ""  # a failure's first line, a skip's reason
+    skip_kind: str = ""  # LACKS, NOT_APPLICABLE or "" (unexpected)
+    testbed: str = ""
+    duration_s: float = 0.0
+    figures: list[Figure] = field(default_factory=list)
+
+    @property
+    def module(self) -> str:
+        """The test module's name."""
+        return module_of(self.nodeid)
+
+    @property
+    def name(self) -> str:
+        """The test's name within its module (class and parameters included)."""
+        return self.nodeid.split("::", 1)[-1]
+
+
+def _first_line(text: str, limit: int = 400) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    line = lines[0] if lines else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _failure_line(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        return _first_line(crash.message)
+    return _first_line(str(report.longrepr))
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return _first_line(str(longrepr[2]).removeprefix("Skipped: "))
+    return _first_line(str(longrepr))
+
+
+class Collector:
+    """Folds the reports of a run's tests into one TestRecord per test."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, TestRecord] = {}
+        self._seen: set[tuple[str, str]] = set()
+
+    def add_not_run(self, nodeid: str, guide: int | None, variant: str) -> None:
+        """A test collected but not run (deselected)."""
+        self.records.setdefault(nodeid, TestRecord(nodeid, guide, variant))
+
+    def add_report(self, report: pytest.TestReport) -> None:
+        """Fold in one phase's report (setup, call or teardown); a repeat is ignored."""
+        if (report.nodeid, report.when) in self._seen:
+            return
+        self._seen.add((report.nodeid, report.when))
+        props = dict(report.user_properties)
+        guide = props.get(GUIDE_PROPERTY)
+        record = self.records.get(report.nodeid)
+        if record is None:
+            record = TestRecord(report.nodeid, None, "")
+            self.records[report.nodeid] = record
+        if guide not in (None, ""):
+            record.guide = int(guide)
+            record.variant = str(props.get(VARIANT_PROPERTY, ""))
+        record.testbed = str(props.get(TESTBED_PROPERTY, record.testbed))
+        record.duration_s += float(getattr(report, "duration", 0.0) or 0.0)
+        figures = [Figure.from_json(v) for k, v in report.user_properties if k == FIGURE_PROPERTY]
+        if figures:
+            record.figures = figures  # a later phase carries every figure of the earlier
+        if report.failed:
+            if record.outcome not in ("failed", "error"):
+                record.outcome = "failed" if report.when == "call" else "error"
+                prefix = "" if report.when == "call" else f"{report.when}: "
+                record.message = prefix + _failure_line(report)
+        elif report.skipped:
+            if record.outcome in ("not run", "passed"):
+                record.outcome = "skipped"
+                record.message = _skip_reason(report)
+                record.skip_kind = skip_kind(record.message)
+        elif report.when == "call" and record.outcome == "not run":
+            record.outcome = "passed"
+
+
+@dataclass
+class Row:
+    """One guide and variant of the run."""
+
+    guide: int
+    title: str
+    module: str
+    variant: str
+    status: str  # passed | failed | skipped | not run
+    tests: dict[str, int]
+    message: str = ""  # the first failure's line, or why it was skipped
+    message_test: str = ""
+    unexpected_skips: list[str] = field(default_factory=list)  # "test: reason"
+    figures: list[dict[str, Any]] = field(default_factory=list)
+    testbeds: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+    change: str = ""  # vs the previous run: "new failure", "fixed", ""
+
+    @property
+    def key(self) -> str:
+        """What a row is matched by across runs."""
+        return f"{self.guide}/{self.module}/{self.variant}"
+
+
+def _row_status(records: list[TestRecord]) -> tuple[str, str, str]:
+    for wanted in ("failed", "error"):
+        bad = [r for r in records if r.outcome == wanted]
+        if bad:
+            return "failed", bad[0].message, bad[0].name
+    if any(r.outcome == "passed" for r in records):
+        return "passed", "", ""
+    skipped = [r for r in records if r.outcome == "skipped"]
+    if skipped:
+        lacking = [r for r in skipped if r.skip_kind == LACKS] or skipped
+        return "skipped", lacking[0].message, lacking[0].name
+    return "not run", "deselected", ""
+
+
+def build_rows(records: Iterable[TestRecord]) -> list[Row]:
+    """Rows per guide, module and variant, plus a 'not run' row per guide with none."""
+    groups: dict[tuple[int, str, str], list[TestRecord]] = {}
+    for record in records:
+        if record.guide is None:
+            continue  # not a guide test (framework self-tests run through the plugin too)
+        groups.setdefault((record.guide, record.module, record.variant), []).append(record)
+    rows = []
+    for (guide, module, variant), members in sorted(groups.items()):
+        status, message, message_test = _row_status(members)
+        counts = {k: sum(r.outcome == k for r in members) for k in
+                  ("passed", "failed", "error", "skipped", "not run")}  # fmt: skip
+        unexpected = [
+            f"{r.name}: {r.message}"
+            for r in members
+            if r.outcome == "skipped" and r.skip_kind not in (LACKS, NOT_APPLICABLE)
+        ]
+        figures = [
+            {"test": r.name, "key": f"{r.nodeid}::{f.name}", **asdict(f)}
+            for r in members
+            for f in r.figures
+        ]
+        rows.append(
+            Row(
+                guide, GUIDES.get(guide, f"guide {guide}"), module, variant, status, counts,
+                message, message_test, unexpected, figures,
+                sorted({r.testbed for r in members if r.testbed}),
+                round(sum(r.duration_s for r in members), 3),
+            )
+        )  # fmt: skip
+    seen = {row.guide for row in rows}
+    for guide, title in GUIDES.items():
+        if guide not in seen:
+            rows.append(Row(guide, title, "", "", "not run", {}, "not selected in this run"))
+    rows.sort(key=lambda r: (r.guide, r.module, r.variant))
+    return rows
+
+
+def _sign_off(rows: list[Row], run: Mapping[str, Any]) -> dict[str, Any]:
+    reasons = []
+    if run.get("stopped"):
+        reasons.append(f"the run stopped: {run['stopped']}")
+    if run.get("plan"):
+        reasons.append("a --plan run: nothing was sent to a DUT")
+    if run.get("faults"):
+        reasons.append(f"faults injected on purpose: {', '.join(run['faults'])}")
+    if run.get("exit_status") == 2:
+        reasons.append("the run was interrupted")
+    failed = [r for r in rows if r.status == "failed"]
+    if failed:
+        names = ", ".join(f"guide {r.guide} {r.module} {r.variant}".rstrip() for r in failed)
+        reasons.append(f"{len(failed)} guide variant(s) failed: {names}")
+    unexpected = sum(len(r.unexpected_skips) for r in rows)
+    if unexpected:
+        reasons.append(f"{unexpected} test(s) skipped unexpectedly (not for a missing capability)")
+    passed = sorted({r.guide for r in rows if r.status == "passed"})
+    if not passed and not run.get("plan"):
+        reasons.append("no guide passed")
+    failed_guides = {r.guide for r in failed}
+    lacking = sorted({r.guide for r in rows if r.status == "skipped"} - set(passed) - failed_guides)
+    not_run = sorted({r.guide for r in rows} - set(passed) - failed_guides - set(lacking))
+    return {
+        "ok": not reasons,
+        "reasons": reasons,
+        "guides_passed": passed,
+        "guides_skipped": lacking,  # every test skipped (the topology lacks what they need)
+        "guides_not_run": not_run,  # not selected
+    }
+
+
+def compare(rows: list[Row], previous: Mapping[str, Any] | None) -> list[str]:
+    """Fill each figure's previous value and flag regressions; mark status changes.
+
+    Returns:
+        One line per regression, for the header.
+    """
+    if previous is None:
+        return []
+    old_figures = {
+        f["key"]: f["value"] for row in previous.get("rows", []) for f in row.get("figures", [])
+    }
+    old_status = {
+        f"{r['guide']}/{r['module']}/{r['variant']}": r["status"] for r in previous.get("rows", [])
+    }
+    lines = []
+    for row in rows:
+        was = old_status.get(row.key)
+        if row.status == "failed" and was == "passed":
+            row.change = "new failure"
+            lines.append(f"guide {row.guide} {row.module} {row.variant}: passed before, fails now")
+        elif row.status == "passed" and was == "failed":
+            row.change = "fixed"
+        for fig in row.figures:
+            if fig["key"] not in old_figures:
+                continue
+            prev = float(old_figures[fig["key"]])
+            fig["previous"] = prev
+            figure = Figure(**{k: fig[k] for k in FIGURE_FIELDS})
+            why = figure.regression_from(prev)
+            if why:
+                fig["regression"] = why
+                lines.append(f"{fig['test']}: {why}")
+    return lines
+
+
+def find_previous(root: Path, topology: str, this_run: str) -> tuple[Path, dict[str, Any]] | None:
+    """The latest earlier real run on the same topology with a summary under root."""
+    best: tuple[float, Path, dict[str, Any]] | None = None
+    for path in root.glob(f"*/{SUMMARY_JSON}"):
+        if path.parent.name == this_run or path.parent.is_symlink():
+            continue
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue  # a run still writing, or not ours
+        run = data.get("run", {})
+        if (
+            data.get("schema") != SCHEMA
+            or run.get("topology") != topology
+            or run.get("plan")
+            or run.get("faults")
+            or not run.get("ran_tests")
+            or not any(r.get("status") in ("passed", "failed") for r in data.get("rows", []))
+        ):
+            continue
+        finished = float(run.get("finished", 0))
+        if best is None or finished > best[0]:
+            best = (finished, path.parent, data)
+    return (best[1], best[2]) if best else None
+
+
+def build_summary(
+    records: Iterable[TestRecord],
+    run: dict[str, Any],
+    environment: Mapping[str, str],
+    previous: tuple[Path, dict[str, Any]] | None,
+) -> dict[str, Any]:
+    """The summary as a JSON-able dict (what summary.json holds)."""
+    rows = build_rows(records)
+    regressions = compare(rows, previous[1] if previous else None)
+    return {
+        "schema": SCHEMA,
+        "run": run,
+        "environment": dict(environment),
+        "sign_off": _sign_off(rows, run),
+        "previous": (
+            {"run": previous[0].name, "summary": f"../{previous[0].name}/{SUMMARY_HTML}"}
+            if previous
+            else None
+        ),  # fmt: skip
+        "regressions": regressions,
+        "rows": [asdict(r) | {"key": r.key} for r in rows],
+    }
+
+
+def tested_a_guide(summary: Mapping[str, Any]) -> bool:
+    """Whether some guide test ran in the run (a self-test run has none)."""
+    return any(
+        r["status"] in ("passed", "failed", "skipped") and r["tests"] for r in summary["rows"]
+    )
+
+
+def write_summary(run_dir: Path, summary: Mapping[str, Any]) -> tuple[Path, Path]:
+    """Write summary.json and summary.html into the run directory."""
+    json_path = run_dir / SUMMARY_JSON
+    html_path = run_dir / SUMMARY_HTML
+    json_path.write_text(json.dumps(summary, indent=1, sort_keys=False) + "\n")
+    html_path.write_text(render_html(summary))
+    return json_path, html_path
+
+
+# -- HTML ------------------------------------------------------------------------------------
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;
+color:#1d232a;background:#f6f7f9}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:22px 0 8px}
+.sub{color:#5b6470;margin-bottom:14px}
+.verdict{padding:12px 16px;border-radius:6px;font-size:16px;font-weight:600;margin:12px 0}
+.ok{background:#dff3e4;color:#14532d;border:1px solid #9ad3a8}
+.no{background:#fde2e1;color:#7f1d1d;border:1px solid #f2a7a4}
+.verdict ul{margin:6px 0 0;font-weight:400;font-size:14px}
+table{border-collapse:collapse;background:#fff;width:100%;box-shadow:0 1px 2px #0001}
+th,td{border:1px solid #dde1e6;padding:6px 8px;text-align:left;vertical-align:top}
+th{background:#eef1f4;font-weight:600}
+.env td:first-child{width:220px;color:#3b434c;white-space:nowrap}
+.passed{color:#166534;font-weight:600}.failed{color:#b91c1c;font-weight:600}
+.skipped{color:#92400e;font-weight:600}.notrun{color:#6b7280;font-weight:600}
+.msg{color:#3b434c;font-size:13px;margin-top:3px;word-break:break-word}
+.fig{white-space:nowrap}.reg{color:#b91c1c;font-weight:600}.prev{color:#6b7280}
+.links a{margin-right:14px}.num{text-align:right;white-space:nowrap}
+.tag{display:inline-block;padding:0 6px;border-radius:3px;background:#fde2e1;color:#7f1d1d;
+font-size:12px;margin-left:4px}
+"""
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value))
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds} s"
+
+
+def _figure_cell(figures: list[dict[str, Any]]) -> str:
+    parts = []
+    for fig in figures:
+        value = format_value(fig["value"], fig["unit"])
+        test = fig["test"].split("[", 1)[-1].rstrip("]") if "[" in fig["test"] else ""
+        label = f"{fig['name']}{f' ({test})' if test else ''}"
+        text = f"{_e(label)}: <b>{_e(value)}</b>"
+        if "previous" in fig:
+            was = format_value(fig["previous"], fig["unit"])
+            text += f' <span class="prev">(was {_e(was)})</span>'
+        if "regression" in fig:
+            text += f' <span class="reg" title="{_e(fig["regression"])}">regression</span>'
+        parts.append(f'<div class="fig">{text}</div>')
+    return "".join(parts) or '<span class="prev">none</span>'
+
+
+def _guides(numbers: list[int]) -> str:
+    return ", ".join(map(str, numbers)) or "none"
+
+
+def _coverage(sign: Mapping[str, Any]) -> str:
+    parts = []
+    if sign["guides_skipped"]:
+        parts.append(
+            f"skipped, the topology lacks what they need: {_guides(sign['guides_skipped'])}"
+        )
+    if sign["guides_not_run"]:
+        parts.append(f"not selected: {_guides(sign['guides_not_run'])}")
+    return (" Not tested: " + "; ".join(parts) + ".") if parts else ""
+
+
+def render_html(summary: Mapping[str, Any]) -> str:
+    """summary.html: self-contained, readable without JavaScript."""
+    run = summary["run"]
+    sign = summary["sign_off"]
+    env = summary["environment"]
+    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.get("started", 0)))
+    out = [
+        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>",
+        f"<title>Conformance summary {_e(run['name'])}</title><style>{_CSS}</style></head><body>",
+        f"<h1>DPDK HowTo guides conformance: run {_e(run['name'])}</h1>",
+        f'<div class="sub">topology <b>{_e(run["topology"])}</b> · DPDK '
+        f"<b>{_e(env.get('DPDK version', 'not detected'))}</b> · started {_e(started)} · "
+        f"{_e(_duration(run.get('duration_s', 0)))} · exit status "
+        f"{_e(run.get('exit_status'))}</div>",
+        '<div class="links">',
+        '<a href="report.html">pytest-html report</a>',
+        '<a href="allure-report/index.html">Allure report</a>',
+        '<a href="junit.xml">JUnit XML</a>',
+        f'<a href="{SUMMARY_JSON}">summary.json</a>',
+    ]
+    if summary.get("previous"):
+        prev = summary["previous"]
+        out.append(f'<a href="{_e(prev["summary"])}">previous run {_e(prev["run"])}</a>')
+    out.append("</div>")
+    if sign["ok"]:
+        out.append(
+            '<div class="verdict ok">May sign off: every selected guide variant passed and '
+            f"nothing was skipped unexpectedly. Guides passed: {_guides(sign['guides_passed'])}."
+            + _coverage(sign)
+            + "</div>"
+        )
+    else:
+        items = "".join(f"<li>{_e(r)}</li>" for r in sign["reasons"])
+        out.append(
+            f'<div class="verdict no">Cannot sign off a release:<ul>{items}</ul>'
+            f"{_coverage(sign)}</div>"
+        )
+    if summary.get("regressions"):
+        items = "".join(f"<li>{_e(r)}</li>" for r in summary["regressions"])
+        prev = summary["previous"]["run"]
+        out.append(
+            f'<div class="verdict no">Regressions against run {_e(prev)} (same topology):'
+            f"<ul>{items}</ul></div>"
+        )
+    elif summary.get("previous"):
+        out.append(
+            f'<div class="sub">Figures compared with run {_e(summary["previous"]["run"])}: '
+            "no regression beyond the tolerances.</div>"
+        )
+    else:
+        out.append('<div class="sub">No earlier run on this topology to compare with.</div>')
+
+    out.append('<h2>Guides</h2><table><tr><th>Guide</th><th>Module / variant</th>'
+               '<th>Status</th><th>Key figures</th><th>Testbed</th><th class=num>Tests</th>'
+               '<th class=num>Duration</th></tr>')  # fmt: skip
+    for row in summary["rows"]:
+        css = row["status"].replace(" ", "")
+        status = f'<span class="{css}">{_e(row["status"])}</span>'
+        if row.get("change"):
+            status += f'<span class="tag">{_e(row["change"])}</span>'
+        if row["message"]:
+            where = f"{row['message_test']}: " if row["message_test"] else ""
+            status += f'<div class="msg">{_e(where + row["message"])}</div>'
+        for skip in row["unexpected_skips"][:5]:
+            status += f'<div class="msg">unexpected skip: {_e(skip)}</div>'
+        counts = row["tests"]
+        tests = " / ".join(
+            f"{counts[k]} {k}" for k in ("passed", "failed", "error", "skipped", "not run")
+            if counts.get(k)
+        )  # fmt: skip
+        module = _e(row["module"]) + (f"<br><b>{_e(row['variant'])}</b>" if row["variant"] else "")
+        out.append(
+            f"<tr><td>{row['guide']} {_e(row['title'])}</td><td>{module or '—'}</td>"
+            f"<td>{status}</td><td>{_figure_cell(row['figures'])}</td>"
+            f"<td>{_e(', '.join(row['testbeds']))}</td><td class=num>{_e(tests)}</td>"
+            f"<td class=num>{_e(_duration(row['duration_s'])) if counts else ''}</td></tr>"
+        )
+    out.append("</table><h2>What was tested</h2><table class=env>")
+    ordered = [k for k in HEADER_KEYS if k in env] + sorted(k for k in env if k not in HEADER_KEYS)
+    for key in ordered:
+        out.append(f"<tr><td>{_e(key)}</td><td>{_e(env[key])}</td></tr>")
+    out.append("</table></body></html>\n")
+    return "\n".join(out)
