@@ -84,6 +84,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"one of: {', '.join(faults.names())}",
     )
     group.addoption(
+        "--preflight",
+        action="store_true",
+        default=False,
+        help="before the first test uses the lab, check every host of the topology (SSH, "
+        "DPDK, hugepages, NIC drivers, SR-IOV, QEMU/KVM, container engine) and stop the run "
+        "with one line per missing thing (scripts/nightly sets it)",
+    )
+    group.addoption(
         "--update-baseline",
         action="store_true",
         default=False,
@@ -331,9 +339,34 @@ def hosts(
         stop_run(request, f"cannot bring up topology '{topology.name}': {exc}")
     try:
         _record_environment(pytestconfig, topology, handles)
+        if pytestconfig.getoption("--preflight"):
+            _preflight(request, topology, handles)
         yield handles
     finally:
         context.__exit__(None, None, None)
+
+
+def _preflight(
+    request: pytest.FixtureRequest, topology: Topology, handles: dict[str, HostHandle]
+) -> None:
+    """Check every host before any test uses it; stop the run naming each missing thing."""
+    from framework.lab.preflight import run_preflight
+    from framework.report.plugin import run_directory, set_environment
+
+    checks = run_preflight(topology, handles)
+    failed = [c for c in checks if not c.ok]
+    run_dir = run_directory(request.config)
+    if run_dir is not None:
+        lines = [f"{'ok  ' if c.ok else 'FAIL'} {c.line()}" for c in checks]
+        (run_dir / f"preflight-{topology.name}.txt").write_text("\n".join(lines) + "\n")
+    verdict = f"{len(checks)} checks, {len(failed)} failed"
+    set_environment(request.config, {f"Pre-flight {topology.name}": verdict})
+    if failed:
+        stop_run(
+            request,
+            f"pre-flight of topology '{topology.name}': {verdict}:\n"
+            + "\n".join(f"  {c.line()}" for c in failed),
+        )
 
 
 def _host(hosts: dict[str, HostHandle], name: str) -> HostHandle:
@@ -374,7 +407,7 @@ def dpdk_version(
     request: pytest.FixtureRequest,
 ):
     """The DPDK release of the DUT hosts' testpmd (asked of the first DUT host)."""
-    from framework.dpdk.version import DpdkVersion, detect_dpdk_version
+    from framework.dpdk.version import DpdkVersion, detect_dpdk_version, same_release
     from framework.report.plugin import set_environment
 
     dut = next(h for h in hosts.values() if h.spec.role == "dut")
@@ -387,7 +420,7 @@ def dpdk_version(
     except FrameworkError as exc:
         stop_run(request, f"cannot tell the DPDK version on {dut.name}: {exc}")
     declared = topology.dpdk.version
-    if declared != "auto" and not _same_release(DpdkVersion.parse(declared), found, declared):
+    if declared != "auto" and not same_release(DpdkVersion.parse(declared), found, declared):
         stop_run(
             request,
             f"dpdk.version: topology says {topology.dpdk.version}, "
@@ -430,13 +463,6 @@ def _host_facts(host: HostHandle, topology: Topology) -> dict[str, str]:
             f"untuned: {'; '.join(tuning.untuned()) or 'nothing'}"
         )
     return facts
-
-
-def _same_release(declared, found, text: str) -> bool:
-    # "22.11" names the release; "22.11.3" also the patch level.
-    if text.count(".") == 1:
-        return (declared.year, declared.month) == (found.year, found.month)
-    return declared == found
 
 
 @pytest.fixture(scope="session")

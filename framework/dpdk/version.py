@@ -43,6 +43,16 @@ class DpdkVersion:
         return f"{self.year:02d}.{self.month:02d}.{self.patch}"
 
 
+def same_release(declared: DpdkVersion, found: DpdkVersion, text: str) -> bool:
+    """Whether `found` is the release a topology's `dpdk.version` (`text`) names.
+
+    "22.11" names the release (any patch level); "22.11.3" the patch level too.
+    """
+    if text.count(".") == 1:
+        return (declared.year, declared.month) == (found.year, found.month)
+    return declared == found
+
+
 def detect_dpdk_version(session: Session, testpmd: str = DEFAULT_TESTPMD) -> DpdkVersion:
     """Ask the binary: EAL's -v prints "RTE Version: 'DPDK 22.11.11'" before anything else.
 

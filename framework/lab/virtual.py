@@ -407,11 +407,15 @@ class VirtualLab:
         wanted = self._hugepages_needed()
         if not wanted:
             return
-        have = int(HUGEPAGES_2M.read_text()) if HUGEPAGES_2M.exists() else 0
+        before = int(HUGEPAGES_2M.read_text()) if HUGEPAGES_2M.exists() else 0
+        have = before
         if have < wanted:
             HUGEPAGES_2M.write_text(str(wanted))
             have = int(HUGEPAGES_2M.read_text())
         if have < wanted:
+            # The kernel gave what it could, which may be most of the machine's memory:
+            # give it back rather than leave the machine short for everyone else.
+            HUGEPAGES_2M.write_text(str(before))
             raise LabError(f"only {have} of {wanted} 2 MB hugepages could be reserved")
 
     def _check_hugepage_mounts(self) -> None:

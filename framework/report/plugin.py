@@ -46,6 +46,7 @@ ALLURE_CONFIG = ALLURE_TOOL_DIR / "allurerc.json"
 ALLURE_CLI_ENV = "HOWTO_ALLURE_CLI"
 ALLURE_TIMEOUT_S = 300
 RUN_ERROR_FILE = "error.txt"
+RUN_DIR_FILE_ENV = "HOWTO_RUN_DIR_FILE"
 HISTORY_DIR = "history"  # <reports-dir>/history/<topology>/allure-history.jsonl
 ALLURE_HISTORY_LIMIT = 100
 
@@ -266,6 +267,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_RUN_KEY] = RunReports(
         root, run_dir, html, junit, allure_results, allure_report, notes
     )
+    # scripts/nightly learns the run directory here: `latest` does not move for a run
+    # stopped before its tests (the lab unusable), whose reports it must still publish.
+    announce = os.environ.get(RUN_DIR_FILE_ENV)
+    if announce:
+        with contextlib.suppress(OSError):
+            Path(announce).write_text(f"{run_dir}\n")
     env = config.stash.setdefault(_ENV_KEY, {})
     for key, value in (
         ("Run", run_dir.name),

@@ -397,7 +397,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:22px 0 8px}
 .verdict{padding:12px 16px;border-radius:6px;font-size:16px;font-weight:600;margin:12px 0}
 .ok{background:#dff3e4;color:#14532d;border:1px solid #9ad3a8}
 .no{background:#fde2e1;color:#7f1d1d;border:1px solid #f2a7a4}
-.verdict ul{margin:6px 0 0;font-weight:400;font-size:14px}
+.verdict ul{margin:6px 0 0;font-weight:400;font-size:14px}.verdict li{white-space:pre-line}
 table{border-collapse:collapse;background:#fff;width:100%;box-shadow:0 1px 2px #0001}
 th,td{border:1px solid #dde1e6;padding:6px 8px;text-align:left;vertical-align:top}
 th{background:#eef1f4;font-weight:600}
