@@ -233,3 +233,14 @@ def test_allure_report_keeps_history_and_attaches_the_summary(tmp_path: Path) ->
     attached = json.loads(base64.b64decode(globals_data.group(1)))["attachments"]
     assert {a["originalFileName"] for a in attached} == {SUMMARY_HTML, SUMMARY_JSON}
     assert not (reports / "latest" / ".allurerc.json").exists()
+
+
+def test_summary_renders_in_a_browser(tmp_path: Path) -> None:
+    from tests.integration.test_reports import _rendered
+
+    reports = tmp_path / "reports"
+    run_demo(tmp_path, reports, "--no-allure-html")
+    dom = _rendered(reports / "latest" / SUMMARY_HTML)
+    assert "Cannot sign off a release" in dom
+    assert "guide: traffic crosses the container; saw 0 of 256 frames" in dom
+    assert "migration downtime" in dom and "packed-virtqueue" in dom

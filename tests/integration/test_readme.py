@@ -1,0 +1,68 @@
+"""The README's examples do what it says: files it names exist, exit codes match the
+script, quoted skip lines are the ones the suite prints, counts it gives are collected."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
+# files a run writes (reports, a lab's baseline) rather than files of the checkout
+WRITTEN = ("reports/", "baselines/")
+
+
+def pytest_in_checkout(reports: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    return subprocess.run(
+        # as scripts/suite runs it: a --reports-dir outside the checkout is not a test path
+        [sys.executable, "-m", "pytest", "-c", "pytest.ini", "--rootdir", ".", "-p",
+         "framework.plugin", "-p", "no:cacheprovider", "--no-allure-html",
+         "--reports-dir", str(reports), *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def test_readme_names_only_files_of_the_checkout() -> None:
+    assert "../" not in README and "seed" not in README, "cites files a clone does not have"
+    named = set(re.findall(r"`((?:scripts|topologies|testsuites|tests|framework|benchmarks|"
+                           r"examples|tools|baselines|reports)/[\w./-]*)`", README))  # fmt: skip
+    assert len(named) > 40, named
+    missing = [p for p in sorted(named) if not p.startswith(WRITTEN) and not (ROOT / p).exists()]
+    assert not missing, f"README names files that do not exist: {missing}"
+
+
+def test_exit_code_table_matches_scripts_nightly() -> None:
+    script = (ROOT / "scripts" / "nightly").read_text()
+    in_script = [int(n) for n in re.findall(r"^#\s+(\d)\s{2}\S", script, re.MULTILINE)]
+    in_readme = [int(n) for n in re.findall(r"^\| (\d) \| ", README, re.MULTILINE)]
+    assert in_script == in_readme == list(range(8))
+    handled = {int(n) for n in re.findall(r"^\s+(\d)\) say ", script, re.MULTILINE)}
+    assert handled == set(range(8)), "each code has its final line in the script"
+
+
+def test_quoted_skip_lines_are_what_the_suite_prints(tmp_path: Path) -> None:
+    quoted = re.findall(r"`(topology 'virtual' lacks [^.`][^`]+)`", README)
+    assert len(quoted) == 2, quoted
+    done = pytest_in_checkout(
+        tmp_path,
+        "-rs",
+        "testsuites/test_sriov_bond_migration.py::test_bond_membership_rules[niantic-vf]",
+        "testsuites/test_vfd_ixgbe.py::TestVfdIxgbe::test_vf_mac_addr",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    for line in quoted:
+        assert f": {line}\n" in done.stdout, (line, done.stdout)
+
+
+def test_counts_the_readme_gives_are_collected(tmp_path: Path) -> None:
+    done = pytest_in_checkout(tmp_path, "--collect-only", "-q", "-m", "niantic", "--topology",
+                              "topologies/lab.yaml")  # fmt: skip
+    assert "the 28 Niantic tests of the sample lab" in README
+    assert re.search(r"^28/\d+ tests collected", done.stdout, re.MULTILINE), done.stdout[-500:]
+    done = pytest_in_checkout(tmp_path, "--collect-only", "-q")
+    passed, skipped = (int(n) for n in re.search(r"`(\d+) passed, (\d+) skipped`", README).groups())
+    assert f"{passed + skipped} tests collected" in done.stdout, done.stdout[-300:]
