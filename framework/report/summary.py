@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -400,11 +401,12 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:22px 0 8px}
 .verdict ul{margin:6px 0 0;font-weight:400;font-size:14px}.verdict li{white-space:pre-line}
 table{border-collapse:collapse;background:#fff;width:100%;box-shadow:0 1px 2px #0001}
 th,td{border:1px solid #dde1e6;padding:6px 8px;text-align:left;vertical-align:top}
+td.guide{width:170px;background:#fafbfc}
 th{background:#eef1f4;font-weight:600}
 .env td:first-child{width:220px;color:#3b434c;white-space:nowrap}
 .passed{color:#166534;font-weight:600}.failed{color:#b91c1c;font-weight:600}
 .skipped{color:#92400e;font-weight:600}.notrun{color:#6b7280;font-weight:600}
-.msg{color:#3b434c;font-size:13px;margin-top:3px;word-break:break-word}
+.msg{color:#3b434c;font-size:13px;margin-top:3px;max-width:420px}
 .fig{white-space:nowrap}.reg{color:#b91c1c;font-weight:600}.prev{color:#6b7280}
 .links a{margin-right:14px}.num{text-align:right;white-space:nowrap}
 .tag{display:inline-block;padding:0 6px;border-radius:3px;background:#fde2e1;color:#7f1d1d;
@@ -421,12 +423,22 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds} s"
 
 
-def _figure_cell(figures: list[dict[str, Any]]) -> str:
+def _case(test: str, variant: str) -> str:
+    """The test's own parameters, without the variant the row already names: '64B'."""
+    if "[" not in test:
+        return ""
+    params = test.split("[", 1)[1].rstrip("]")
+    if variant and variant in params:
+        params = params.replace(variant, "").strip("-").replace("--", "-")
+    return params
+
+
+def _figure_cell(figures: list[dict[str, Any]], variant: str) -> str:
     parts = []
     for fig in figures:
         value = format_value(fig["value"], fig["unit"])
-        test = fig["test"].split("[", 1)[-1].rstrip("]") if "[" in fig["test"] else ""
-        label = f"{fig['name']}{f' ({test})' if test else ''}"
+        case = _case(fig["test"], variant)
+        label = f"{fig['name']}{f' ({case})' if case else ''}"
         text = f"{_e(label)}: <b>{_e(value)}</b>"
         if "previous" in fig:
             was = format_value(fig["previous"], fig["unit"])
@@ -435,6 +447,18 @@ def _figure_cell(figures: list[dict[str, Any]]) -> str:
             text += f' <span class="reg" title="{_e(fig["regression"])}">regression</span>'
         parts.append(f'<div class="fig">{text}</div>')
     return "".join(parts) or '<span class="prev">none</span>'
+
+
+_LACKS = re.compile(r"topology '[^']*' lacks (.*)")
+
+
+def _short_reason(message: str) -> str:
+    """A capability skip by the names alone: 'lacks niantic, sriov, vms.bond_vm_niantic'."""
+    found = _LACKS.match(message)
+    if not found:
+        return message
+    names = [part.split(" (", 1)[0] for part in found.group(1).split("; ")]
+    return "lacks " + ", ".join(names)
 
 
 def _guides(numbers: list[int]) -> str:
@@ -507,14 +531,20 @@ def render_html(summary: Mapping[str, Any]) -> str:
     out.append('<h2>Guides</h2><table><tr><th>Guide</th><th>Module / variant</th>'
                '<th>Status</th><th>Key figures</th><th>Testbed</th><th class=num>Tests</th>'
                '<th class=num>Duration</th></tr>')  # fmt: skip
+    spans: dict[int, int] = {}
+    for row in summary["rows"]:
+        spans[row["guide"]] = spans.get(row["guide"], 0) + 1
+    shown: set[int] = set()
     for row in summary["rows"]:
         css = row["status"].replace(" ", "")
         status = f'<span class="{css}">{_e(row["status"])}</span>'
         if row.get("change"):
             status += f'<span class="tag">{_e(row["change"])}</span>'
         if row["message"]:
-            where = f"{row['message_test']}: " if row["message_test"] else ""
-            status += f'<div class="msg">{_e(where + row["message"])}</div>'
+            failed = row["status"] == "failed"
+            where = f"{row['message_test']}: " if failed else ""
+            short = row["message"] if failed else _short_reason(row["message"])
+            status += f'<div class="msg" title="{_e(row["message"])}">{_e(where + short)}</div>'
         for skip in row["unexpected_skips"][:5]:
             status += f'<div class="msg">unexpected skip: {_e(skip)}</div>'
         counts = row["tests"]
@@ -523,9 +553,14 @@ def render_html(summary: Mapping[str, Any]) -> str:
             if counts.get(k)
         )  # fmt: skip
         module = _e(row["module"]) + (f"<br><b>{_e(row['variant'])}</b>" if row["variant"] else "")
+        guide = ""
+        if row["guide"] not in shown:
+            shown.add(row["guide"])
+            guide = (f'<td rowspan="{spans[row["guide"]]}" class="guide">'
+                     f"<b>{row['guide']}</b> {_e(row['title'])}</td>")  # fmt: skip
         out.append(
-            f"<tr><td>{row['guide']} {_e(row['title'])}</td><td>{module or '—'}</td>"
-            f"<td>{status}</td><td>{_figure_cell(row['figures'])}</td>"
+            f"<tr>{guide}<td>{module or '—'}</td>"
+            f"<td>{status}</td><td>{_figure_cell(row['figures'], row['variant'])}</td>"
             f"<td>{_e(', '.join(row['testbeds']))}</td><td class=num>{_e(tests)}</td>"
             f"<td class=num>{_e(_duration(row['duration_s'])) if counts else ''}</td></tr>"
         )

@@ -17,6 +17,11 @@ from tests.integration.guide_runs import run_guide
 MODULE = "testsuites/test_virtio_user_exceptional_path.py"
 
 pytestmark = pytest.mark.slow
+SLOW_TESTS = (
+    "test_tcp_through_the_offloads_both_ways",
+    "test_without_the_options_the_guest_offloads_are_not_negotiated",
+    "test_throughput_of_the_exceptional_path",
+)
 
 
 @pytest.mark.parametrize(
@@ -66,7 +71,12 @@ def test_broken_dut_fails_guide_7(
     tmp_path: Path, fault: str, form: str, failed: list[str], messages: list[str]
 ) -> None:
     before = snapshot()
-    run = run_guide(tmp_path, MODULE, "-k", form, fault=fault)
+    # The slow tests a fault does not break (TCP both ways, the option-less restart, the
+    # rate search) prove nothing here: leave them out. Every other test stays, in order,
+    # since later ones use what earlier ones set up (the tap's address, the echo socket).
+    skipped = [t for t in SLOW_TESTS if t not in failed]
+    selection = " and ".join([form, *(f"not {t}" for t in skipped)])
+    run = run_guide(tmp_path, MODULE, "-k", selection, fault=fault)
     assert snapshot().new_since(before) == {}, "the VM, its tap bridge and testpmd are gone"
     assert run.returncode == 1, f"with fault {fault} guide 7 must fail:\n{run.why}"
     for test in failed:

@@ -14,7 +14,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
+
+from tests.integration.topology_files import unreachable_lab, virtual_variant
 
 ROOT = Path(__file__).resolve().parents[2]
 NIGHTLY = ROOT / "scripts" / "nightly"
@@ -58,12 +59,7 @@ def test_nightly_exit_codes_without_a_lab(tmp_path: Path) -> None:
 
 
 def test_nightly_stops_on_an_unreachable_lab_and_publishes_why(tmp_path: Path) -> None:
-    lab = yaml.safe_load((ROOT / "topologies" / "lab.yaml").read_text())
-    for port, host in enumerate(lab["hosts"].values(), start=1):
-        host.update(address="127.0.0.1", ssh_port=port)
-        host.pop("key_file", None)
-    topo = tmp_path / "unreachable.yaml"
-    topo.write_text(yaml.safe_dump(lab, sort_keys=False))
+    topo, _ = unreachable_lab(tmp_path)
     done, published = nightly(tmp_path, "--topology", str(topo), "-m", "niantic")
     assert done.returncode == 3, done.stdout + done.stderr
     assert "3 of 3 hosts unreachable over SSH" in (published / "error.txt").read_text()
@@ -75,10 +71,7 @@ def test_nightly_stops_on_an_unreachable_lab_and_publishes_why(tmp_path: Path) -
 @pytest.mark.selftest
 def test_nightly_preflight_on_the_virtual_lab(tmp_path: Path) -> None:
     # A topology naming another DPDK release: pre-flight names it on each DUT host, exit 3.
-    virtual = yaml.safe_load((ROOT / "topologies" / "virtual.yaml").read_text())
-    virtual["dpdk"]["version"] = "21.11"
-    other = tmp_path / "other-dpdk.yaml"
-    other.write_text(yaml.safe_dump(virtual, sort_keys=False))
+    other = virtual_variant(tmp_path, "other-dpdk", lambda t: t["dpdk"].update(version="21.11"))
     done, published = nightly(tmp_path, "--topology", str(other), GUIDE6_QUICK)
     assert done.returncode == 3, done.stdout + done.stderr
     error = (published / "error.txt").read_text()
