@@ -17,7 +17,9 @@ from typing import Literal
 from framework.report.attach import current_item
 
 FIGURE_PROPERTY = "figure"
-Better = Literal["lower", "higher"]
+# "info": shown and compared, never a regression (a count that depends on how long the
+# steps took, such as the frames a stream carried)
+Better = Literal["lower", "higher", "info"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class Figure:
 
     def regression_from(self, previous: float) -> str | None:
         """Why this value is a regression from `previous`, or None if it is not."""
+        if self.better == "info":
+            return None
         worse = self.value - previous if self.better == "lower" else previous - self.value
         allowed = max(self.tolerance * abs(previous), self.slack)
         if worse <= allowed:

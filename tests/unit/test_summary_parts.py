@@ -23,6 +23,7 @@ from framework.report.summary import SCHEMA, SUMMARY_JSON, find_previous
         ("higher", 1000, 700, 0.2, 0, True),
         ("higher", 1000, 850, 0.2, 0, False),
         ("higher", 1000, 5000, 0.2, 0, False),
+        ("info", 1000, 1, 0.0, 0, False),  # shown, never a regression
     ],
 )
 def test_regression_is_worse_beyond_tolerance_and_slack(
