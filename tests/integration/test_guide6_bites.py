@@ -7,11 +7,13 @@ message that says what the guide promised and what was seen.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from framework.lab.leftovers import snapshot
+from framework.report.summary import SUMMARY_JSON
 from tests.integration.guide_runs import run_guide
 
 MODULE = "testsuites/test_virtio_user_container.py"
@@ -45,6 +47,12 @@ def test_broken_dut_fails_the_guide(tmp_path: Path, fault: str, test: str, messa
     assert done.returncode == 1, f"with fault {fault} the guide-6 test must fail:\n{output[-3000:]}"
     assert f"FAILED {MODULE}::{test}" in output
     assert message in output, f"the failure says why ({message!r}):\n{output[-3000:]}"
+    # The run's conformance summary says the same: the guide's row failed, with that line.
+    summary = json.loads((tmp_path / "latest" / SUMMARY_JSON).read_text())
+    (row,) = [r for r in summary["rows"] if r["module"] == "test_virtio_user_container"]
+    assert row["status"] == "failed" and row["message_test"].startswith(test), row
+    assert message in row["message"], row
+    assert not summary["sign_off"]["ok"]
 
 
 def test_guide_run_leaves_the_machine_as_it_was(tmp_path: Path) -> None:
@@ -54,6 +62,9 @@ def test_guide_run_leaves_the_machine_as_it_was(tmp_path: Path) -> None:
     done = run_guide(tmp_path, MODULE, timeout=600)
     assert done.returncode == 0, done.output[-3000:]
     assert snapshot().new_since(before) == {}
+    # A correct DUT's run of the whole module may sign off guide 6, and only guide 6.
+    sign = json.loads((tmp_path / "latest" / SUMMARY_JSON).read_text())["sign_off"]
+    assert sign["ok"] and sign["guides_passed"] == [6], sign
 
 
 def test_unknown_fault_is_one_line(tmp_path: Path) -> None:
