@@ -159,6 +159,7 @@ CPU_KEY = pytest.StashKey[CpuLease]()
 CPU_ERROR_KEY = pytest.StashKey[LabError]()  # the CPUs stayed taken: the test's error
 UNINSTALL_FAULTS_KEY = pytest.StashKey[Callable[[], None]]()
 STOPPED_KEY = pytest.StashKey[str]()
+DPDK_FOUND_KEY = pytest.StashKey[str]()  # the DPDK release the dpdk_version fixture found
 
 
 class StopRun(pytest.exit.Exception):
@@ -308,7 +309,14 @@ def _skip_if_missing(item: pytest.Item, topology: Topology) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
-    """Report a FrameworkError by its one line, without the traceback."""
+    """Report a FrameworkError by its one line, without the traceback.
+
+    Also names, on each report of a test that ran against the DUT, the DPDK release found
+    there (the summary's rows say which DPDK each guide variant ran on).
+    """
+    found = item.config.stash.get(DPDK_FOUND_KEY, None)
+    if found is not None and not any(k == "dpdk" for k, _ in item.user_properties):
+        item.user_properties.append(("dpdk", found))
     report = yield
     # A framework error is a statement about the set-up or the DUT; its one line is the
     # whole story, the traceback through the framework is noise.
@@ -431,6 +439,7 @@ def dpdk_version(
         if host.spec.role == "dut":
             facts.update(_host_facts(host, topology))
     set_environment(pytestconfig, facts)
+    pytestconfig.stash[DPDK_FOUND_KEY] = str(found)
     return found
 
 

@@ -44,6 +44,7 @@ FIGURE_FIELDS = ("name", "value", "unit", "better", "tolerance", "slack")
 GUIDE_PROPERTY = "guide"
 VARIANT_PROPERTY = "variant"
 TESTBED_PROPERTY = "testbed"
+DPDK_PROPERTY = "dpdk"
 
 # Environment keys shown first in "What was tested", in this order.
 HEADER_KEYS = ("DPDK version", "testpmd", "Topology", "NICs", "QEMU", "Controller kernel")
@@ -101,6 +102,7 @@ class TestRecord:
     message: str = ""  # a failure's first line, a skip's reason
     skip_kind: str = ""  # LACKS, NOT_APPLICABLE or "" (unexpected)
     testbed: str = ""
+    dpdk: str = ""  # the release found on the DUT, once a test of the process asked
     duration_s: float = 0.0
     figures: list[Figure] = field(default_factory=list)
 
@@ -161,6 +163,7 @@ class Collector:
             record.guide = int(guide)
             record.variant = str(props.get(VARIANT_PROPERTY, ""))
         record.testbed = str(props.get(TESTBED_PROPERTY, record.testbed))
+        record.dpdk = str(props.get(DPDK_PROPERTY, record.dpdk))
         record.duration_s += float(getattr(report, "duration", 0.0) or 0.0)
         figures = [Figure.from_json(v) for k, v in report.user_properties if k == FIGURE_PROPERTY]
         if figures:
@@ -194,6 +197,7 @@ class Row:
     unexpected_skips: list[str] = field(default_factory=list)  # "test: reason"
     figures: list[dict[str, Any]] = field(default_factory=list)
     testbeds: list[str] = field(default_factory=list)
+    dpdk: list[str] = field(default_factory=list)  # DPDK releases the tests ran on
     duration_s: float = 0.0
     change: str = ""  # vs the previous run: "new failure", "fixed", ""
 
@@ -244,6 +248,7 @@ def build_rows(records: Iterable[TestRecord]) -> list[Row]:
                 guide, GUIDES.get(guide, f"guide {guide}"), module, variant, status, counts,
                 message, message_test, unexpected, figures,
                 sorted({r.testbed for r in members if r.testbed}),
+                sorted({r.dpdk for r in members if r.dpdk}),
                 round(sum(r.duration_s for r in members), 3),
             )
         )  # fmt: skip
@@ -461,6 +466,11 @@ def _short_reason(message: str) -> str:
     return "lacks " + ", ".join(names)
 
 
+def _dpdk_cell(row: Mapping[str, Any]) -> str:
+    versions = row.get("dpdk") or []
+    return f"<br>DPDK {_e(', '.join(versions))}" if versions else ""
+
+
 def _guides(numbers: list[int]) -> str:
     return ", ".join(map(str, numbers)) or "none"
 
@@ -529,7 +539,7 @@ def render_html(summary: Mapping[str, Any]) -> str:
         out.append('<div class="sub">No earlier run on this topology to compare with.</div>')
 
     out.append('<h2>Guides</h2><table><tr><th>Guide</th><th>Module / variant</th>'
-               '<th>Status</th><th>Key figures</th><th>Testbed</th><th class=num>Tests</th>'
+               '<th>Status</th><th>Key figures</th><th>Testbed / DPDK</th><th class=num>Tests</th>'
                '<th class=num>Duration</th></tr>')  # fmt: skip
     spans: dict[int, int] = {}
     for row in summary["rows"]:
@@ -561,7 +571,8 @@ def render_html(summary: Mapping[str, Any]) -> str:
         out.append(
             f"<tr>{guide}<td>{module or '—'}</td>"
             f"<td>{status}</td><td>{_figure_cell(row['figures'], row['variant'])}</td>"
-            f"<td>{_e(', '.join(row['testbeds']))}</td><td class=num>{_e(tests)}</td>"
+            f"<td>{_e(', '.join(row['testbeds']))}{_dpdk_cell(row)}</td>"
+            f"<td class=num>{_e(tests)}</td>"
             f"<td class=num>{_e(_duration(row['duration_s'])) if counts else ''}</td></tr>"
         )
     out.append("</table><h2>What was tested</h2><table class=env>")

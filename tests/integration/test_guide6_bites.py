@@ -52,6 +52,9 @@ def test_broken_dut_fails_the_guide(tmp_path: Path, fault: str, test: str, messa
     (row,) = [r for r in summary["rows"] if r["module"] == "test_virtio_user_container"]
     assert row["status"] == "failed" and row["message_test"].startswith(test), row
     assert message in row["message"], row
+    assert row["testbeds"] == ["virtual"] and row["dpdk"] == [
+        summary["environment"]["DPDK version"]
+    ]
     assert not summary["sign_off"]["ok"]
 
 
