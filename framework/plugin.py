@@ -20,7 +20,7 @@ from framework.errors import FrameworkError, LabError
 from framework.lab.cpu import CpuLease, take_cpus
 from framework.lab.hosts import HostHandle, provision
 from framework.lab.testbeds import Lease, lease_testbed, load_pool
-from framework.report.outcomes import skip_lacking
+from framework.report.outcomes import skip_lacking, skip_missing_capabilities
 
 pytest_plugins = ["framework.report.plugin", "framework.lab.watch"]
 
@@ -299,12 +299,11 @@ def _skip_if_missing(item: pytest.Item, topology: Topology) -> None:
             if "why" in marker.kwargs
             for name in marker.args
         }
-        reasons = "; ".join(
-            f"{cap} ({why.get(cap, 'a VM the guide runs')})" if cap.startswith("vms.")
-            else f"{cap} ({CAPABILITY_MEANS.get(cap, cap)})"
+        skip_missing_capabilities(topology.name, {
+            cap: why.get(cap, "a VM the guide runs") if cap.startswith("vms.")
+            else CAPABILITY_MEANS.get(cap, cap)
             for cap in missing
-        )  # fmt: skip
-        pytest.skip(f"topology '{topology.name}' lacks {reasons}")
+        })  # fmt: skip
 
 
 @pytest.hookimpl(wrapper=True)

@@ -24,8 +24,14 @@ UNEXPECTED = ""
 
 _LACKS_PREFIX = "lacks: "
 _NOT_APPLICABLE_PREFIX = "not applicable: "
-# framework.plugin's capability skip: "topology 'virtual' lacks niantic (...)"
-_CAPABILITY = re.compile(r"topology '[^']*' lacks ")
+# "topology 'virtual' lacks niantic (an Intel 82599 ...); sriov (...)"
+_CAPABILITY = re.compile(r"topology '[^']*' lacks (.*)")
+
+
+def skip_missing_capabilities(topology: str, missing: dict[str, str]) -> NoReturn:
+    """Skip: the topology lacks these capabilities (name -> what it means)."""
+    listed = "; ".join(f"{name} ({means})" for name, means in missing.items())
+    pytest.skip(f"topology '{topology}' lacks {listed}")
 
 
 def skip_lacking(reason: str) -> NoReturn:
@@ -45,3 +51,11 @@ def skip_kind(reason: str) -> str:
     if reason.startswith(_NOT_APPLICABLE_PREFIX):
         return NOT_APPLICABLE
     return UNEXPECTED
+
+
+def short_reason(reason: str) -> str:
+    """A capability skip by the names alone ('lacks niantic, sriov'); other reasons as given."""
+    found = _CAPABILITY.match(reason)
+    if not found:
+        return reason
+    return "lacks " + ", ".join(part.split(" (", 1)[0] for part in found.group(1).split("; "))

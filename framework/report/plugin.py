@@ -37,7 +37,6 @@ import pytest
 from framework.errors import ConfigError
 from framework.lab.cpu import take_cpus
 from framework.report import attach, summary
-from framework.report import summary as summary_module
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 ALLURE_TOOL_DIR = PROJECT_DIR / "tools" / "allure"
@@ -558,15 +557,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_html_results_summary(
-    prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
-) -> None:
+def pytest_html_results_summary(prefix: list[str], session: pytest.Session) -> None:
     """Link the conformance summary from the top of report.html."""
     run = get_run_reports(session.config)
     if run is not None and run.sign_off is not None:
         verdict = "may sign off" if run.sign_off["ok"] else "cannot sign off"
         prefix.append(
-            f'<p><a href="{summary_module.SUMMARY_HTML}"><b>Conformance summary</b></a>: this '
+            f'<p><a href="{summary.SUMMARY_HTML}"><b>Conformance summary</b></a>: this '
             f"run {verdict} a release.</p>"
         )
 

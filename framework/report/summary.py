@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import html
 import json
-import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -23,7 +22,7 @@ from typing import Any
 import pytest
 
 from framework.report.figures import FIGURE_PROPERTY, Figure, format_value
-from framework.report.outcomes import LACKS, NOT_APPLICABLE, skip_kind
+from framework.report.outcomes import LACKS, NOT_APPLICABLE, short_reason, skip_kind
 
 SUMMARY_JSON = "summary.json"
 SUMMARY_HTML = "summary.html"
@@ -454,18 +453,6 @@ def _figure_cell(figures: list[dict[str, Any]], variant: str) -> str:
     return "".join(parts) or '<span class="prev">none</span>'
 
 
-_LACKS = re.compile(r"topology '[^']*' lacks (.*)")
-
-
-def _short_reason(message: str) -> str:
-    """A capability skip by the names alone: 'lacks niantic, sriov, vms.bond_vm_niantic'."""
-    found = _LACKS.match(message)
-    if not found:
-        return message
-    names = [part.split(" (", 1)[0] for part in found.group(1).split("; ")]
-    return "lacks " + ", ".join(names)
-
-
 def _dpdk_cell(row: Mapping[str, Any]) -> str:
     versions = row.get("dpdk") or []
     return f"<br>DPDK {_e(', '.join(versions))}" if versions else ""
@@ -553,7 +540,7 @@ def render_html(summary: Mapping[str, Any]) -> str:
         if row["message"]:
             failed = row["status"] == "failed"
             where = f"{row['message_test']}: " if failed else ""
-            short = row["message"] if failed else _short_reason(row["message"])
+            short = row["message"] if failed else short_reason(row["message"])
             status += f'<div class="msg" title="{_e(row["message"])}">{_e(where + short)}</div>'
         for skip in row["unexpected_skips"][:5]:
             status += f'<div class="msg">unexpected skip: {_e(skip)}</div>'

@@ -9,7 +9,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import yaml
+from tests.integration.topology_files import unreachable_lab
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -133,18 +133,8 @@ def _stopped_with_one_line(done: subprocess.CompletedProcess[str], start: str) -
 
 
 def test_unreachable_lab_names_every_host_in_one_line(tmp_path: Path) -> None:
-    # Never the sample's real hosts, and no traffic off this machine: loopback ports where
-    # nothing listens (a route to another address could leave through the uplink).
-    lab = yaml.safe_load((ROOT / "topologies" / "lab.yaml").read_text())
-    ports = {"host_server_1": 1, "host_server_2": 3, "tg": 5}
-    addresses = {name: "127.0.0.1" for name in ports}
-    assert set(lab["hosts"]) == set(addresses)
-    for name, host in lab["hosts"].items():
-        host["address"] = addresses[name]
-        host["ssh_port"] = ports[name]
-        host.pop("key_file", None)
-    topo = tmp_path / "unreachable.yaml"
-    topo.write_text(yaml.safe_dump(lab, sort_keys=False))
+    topo, lab = unreachable_lab(tmp_path)
+    assert set(lab["hosts"]) == {"host_server_1", "host_server_2", "tg"}
     suite = tmp_path / "test_unreachable.py"
     suite.write_text(
         "def test_reads_the_topology(topology):\n    assert topology.hosts\n\n\n"
@@ -157,6 +147,6 @@ def test_unreachable_lab_names_every_host_in_one_line(tmp_path: Path) -> None:
     line = _stopped_with_one_line(
         done, "ERROR: cannot bring up topology 'lab': 3 of 3 hosts unreachable over SSH: "
     )
-    for name, address in addresses.items():
-        assert f"{name} at {address}:{ports[name]} (" in line, line
+    for name, host in lab["hosts"].items():
+        assert f"{name} at {host['address']}:{host['ssh_port']} (" in line, line
     assert "1 passed" in done.stdout, "the tests before the failing fixture ran"
