@@ -34,8 +34,9 @@ from framework.report.outcomes import skip_lacking, skip_not_applicable
 from framework.report.plugin import run_directory
 from framework.scenarios.pvp import DEFAULT_PATH, Pvp, virtio_paths
 from framework.traffic.generator import TrafficGenerator
+from framework.traffic.packets import swap_macs
 from framework.traffic.trials import Trial, search_rates
-from framework.traffic.verify import swap_macs, verify_packets
+from framework.traffic.verify import verify_packets
 
 pytestmark = [
     pytest.mark.guide(4),

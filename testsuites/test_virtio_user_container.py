@@ -21,9 +21,9 @@ from framework.report.attach import attach_table, attach_text, step
 from framework.report.figures import record_figure
 from framework.scenarios.container_networking import ContainerNetworking
 from framework.traffic.generator import TrafficGenerator
-from framework.traffic.packets import flows
+from framework.traffic.packets import flows, swap_macs
 from framework.traffic.pcap import attach_capture
-from framework.traffic.verify import swap_macs, verify_packets
+from framework.traffic.verify import verify_packets
 
 pytestmark = [
     pytest.mark.guide(6),

@@ -15,9 +15,10 @@ Protocol: one JSON request on stdin, one JSON result on stdout.
   {"op": "stream", "tx": "eth1", "template": "ffff...", "rx": ["eth2"], "marker": "484f57544f",
    "pps": 5000, "duration": 2.0, "count": null, "linger": 0.3, "ignore_src": "02:..",
    "stamp_at": null, "ready_file": "/tmp/x.ready", "stop_file": "/tmp/x.stop",
-   "tx_path": "auto"}
+   "tx_path": "auto", "expect": ["ffff..."]}
   -> {"ok": true, "sent": 10000, "tx_errors": 0, "tx_path": "mmsg", "t0_wall_ns": ...,
-      "ports": {"eth2": {"n": 10000, "seq": "<b64 zlib u32[]>", "tx": "<.. i64[]>", ...}}}
+      "ports": {"eth2": {"n": 10000, "seq": "<b64 zlib u32[]>", "tx": "<.. i64[]>",
+                         "altered": 0, ...}}}
   (see stream() for the full description)
 
   {"op": "interfaces", "ports": ["eth1"]}   (ports optional: all interfaces)
@@ -208,24 +209,11 @@ class Capturer:
                 continue
             if addr[2] == PACKET_OUTGOING:
                 continue  # our own transmissions (or the host's) are not received traffic
-            stamp = None
-            for level, kind, value in anc:
-                if level == SOL_PACKET and kind == PACKET_AUXDATA and len(value) >= AUXDATA.size:
-                    status, _l, _s, _m, _n, tci, tpid = AUXDATA.unpack_from(value)
-                    if status & TP_STATUS_VLAN_VALID:
-                        if not status & TP_STATUS_VLAN_TPID_VALID:
-                            tpid = 0x8100
-                        data = data[:12] + struct.pack("!HH", tpid, tci) + data[12:]
-                elif level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-                    # struct timespec: two longs, 8 bytes each on 64-bit hosts, 4 on 32-bit
-                    spec = TIMESPEC if len(value) >= TIMESPEC.size else TIMESPEC32
-                    sec, nsec = spec.unpack_from(value)
-                    stamp = sec + nsec / 1e9
+            stamp_ns, data = _ancillary(anc, data)
             if self.marker is not None and self.marker not in data:
                 self.ignored += 1
                 continue
-            if stamp is None:
-                stamp = time.time()
+            stamp = stamp_ns / 1e9
             self.frames.append({"hex": data.hex(), "t": round(stamp - self.t0, 9)})
             kept += 1
 
@@ -368,19 +356,26 @@ def interfaces(req):
 
 # --- sequenced streams ---------------------------------------------------------------------
 #
-# One template frame is sent over and over; each copy gets a 32-bit sequence number and a
-# 64-bit send timestamp written right after the marker (big endian, "!IQ"). A forked child
-# process receives while the parent sends, so the two run on separate cores instead of
-# sharing one interpreter lock.
+# One template frame is sent over and over; each copy gets a stamp (STAMP: sequence number,
+# send time, balancing word) written right after the marker. A forked child process
+# receives while the parent sends, so the two run on separate cores instead of sharing one
+# interpreter lock; it checks every frame it receives whole against the frame expected.
 #
 # Clocks: kernel receive timestamps (SO_TIMESTAMPNS) are CLOCK_REALTIME. Pacing runs on
-# CLOCK_MONOTONIC (immune to clock steps); a send timestamp is the monotonic time mapped
-# onto the wall clock through one (time.time_ns(), time.monotonic_ns()) pair read at stream
-# start, so send and receive times share a base. Per-frame times in the answer are absolute
-# wall-clock ns; the controller subtracts t0_wall_ns, the wall clock at stream start.
+# CLOCK_MONOTONIC (immune to clock steps); a send timestamp is monotonic ns since t0, the
+# (time.time_ns(), time.monotonic_ns()) pair read at stream start. Receive times in the
+# answer are absolute wall-clock ns, send times ns since t0 ("tx_since_t0"); the controller
+# subtracts t0_wall_ns, the wall clock at stream start, from the first.
 
-STAMP = struct.Struct("!IQ")  # seq, send time: the controller imports it from here
+# seq (u32), send time in ns since the stream's t0 (48 bits, as 16 + 32), and a word that
+# makes the stamp's one's-complement sum zero: every copy of the template then carries the
+# template's own UDP checksum, real and valid, without a per-frame checksum computation.
+# The controller imports STAMP from here.
+STAMP = struct.Struct("!IHIH")
+STAMP_TIME_BITS = 48
 MAX_STREAM_SECONDS = 3600.0  # hard cap: no request may keep a TG busy longer than this
+MAX_ALTERED = 100_000  # altered frames listed (seq, offset) at most; all are counted
+MAX_ALTERED_EXAMPLES = 4  # altered frames returned whole, beside the one expected
 TX_PATHS = ("auto", "mmsg", "ring", "send")  # "auto" is mmsg, or send without sendmmsg
 STREAM_BATCH = 256  # frames sent back to back at most before the loop looks at the clock
 STOP_POLL_NS = 10_000_000  # how often the stop file is looked for
@@ -413,67 +408,174 @@ def _udp_offset(frame):
     return None, False
 
 
+def stamp_fields(seq, rel_ns):
+    """The STAMP fields for frame `seq` sent `rel_ns` after t0: the last one balances them.
+
+    A 16-bit one's-complement sum is its operand modulo 0xFFFF (2**16 = 1 modulo it), so
+    the stamp's words add up to seq + rel_ns + balance, zero modulo 0xFFFF; a zero sum is
+    a zero sum whether the stamp starts at an even or odd offset of the UDP segment (the
+    byte-swapped sum is 256 times it). The senders inline this for speed.
+    """
+    return seq, rel_ns >> 32, rel_ns & 0xFFFFFFFF, -(seq + rel_ns) % 0xFFFF
+
+
+def stamp_intact(seq, hi, lo, balance):
+    """Whether a received stamp's words still add up to zero (see stamp_fields)."""
+    return (seq + (hi << 32) + lo + balance) % 0xFFFF == 0
+
+
 def _fold(total):
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return total
 
 
-class _ChecksumPatch:
-    """Keeps an IPv6 UDP checksum valid after the stamp changes (RFC 1624 update).
+def _udp_checksum(frame, udp_at, v6):
+    """The UDP checksum of the segment at udp_at, with the IP pseudo-header (never 0)."""
+    ip_at = udp_at - 40 if v6 else _ip_at(frame)
+    seg = bytes(frame[udp_at:])
+    if v6:
+        pseudo = bytes(frame[ip_at + 8 : ip_at + 40]) + struct.pack("!IxxxB", len(seg), 17)
+    else:
+        pseudo = bytes(frame[ip_at + 12 : ip_at + 20]) + struct.pack("!xBH", 17, len(seg))
+    data = pseudo + seg[:6] + b"\0\0" + seg[8:]
+    if len(data) % 2:
+        data += b"\0"
+    total = _fold(sum(struct.unpack(f"!{len(data) // 2}H", data)))
+    return (~total & 0xFFFF) or 0xFFFF
 
-    IPv6 forbids checksum 0, and a full recomputation per frame costs too much.
+
+def _ip_at(frame):
+    at = 12
+    while struct.unpack_from("!H", frame, at)[0] in ETH_VLAN_TYPES:
+        at += 4
+    return at + 2
+
+
+def prepare_frame(frame, stamp_at):
+    """A stream frame as every copy carries it but for the stamp: stamp zeroed, checksum real.
+
+    The UDP checksum (IPv4 and IPv6) is computed over the zeroed stamp; the balanced
+    stamps of stamp_fields keep it valid for every copy. Used for the template the sender
+    sends and for every frame the receiver expects, so the two agree byte for byte.
     """
+    frame = bytearray(frame)
+    frame[stamp_at : stamp_at + STAMP.size] = bytes(STAMP.size)
+    udp_at, v6 = _udp_offset(frame)
+    if udp_at is not None and stamp_at >= udp_at + 8:
+        struct.pack_into("!H", frame, udp_at + 6, _udp_checksum(frame, udp_at, v6))
+    return frame
 
-    def __init__(self, frame, udp_at, stamp_at):
-        self.csum_at = udp_at + 6
-        # the 16-bit words of the UDP segment (aligned on udp_at) that the stamp touches
-        first = udp_at + ((stamp_at - udp_at) // 2) * 2
-        last = stamp_at + STAMP.size
-        last += (last - udp_at) % 2
-        # an odd-length segment is summed as if padded with a zero byte
-        self.pad = last > len(frame)
-        data = bytes(frame) + b"\0" if self.pad else frame
-        self.first = first
-        self.words = struct.Struct(f"!{(last - first) // 2}H")
-        # ~HC + sum(~m): the stamp's old words taken out of the checksum once, up front
-        self.base = _fold(
-            (~struct.unpack_from("!H", data, self.csum_at)[0] & 0xFFFF)
-            + sum(~w & 0xFFFF for w in self.words.unpack_from(data, first))
-        )
 
-    def apply(self, buf):
-        data = bytes(buf) + b"\0" if self.pad else buf
-        total = _fold(self.base + sum(self.words.unpack_from(data, self.first)))
-        struct.pack_into("!H", buf, self.csum_at, (~total & 0xFFFF) or 0xFFFF)
+def first_difference(seen, expected):
+    """The first byte offset at which two frames differ, or -1 if they are equal.
+
+    A frame that is a prefix of the other differs at its end.
+    """
+    for i, (a, b) in enumerate(zip(seen, expected, strict=False)):
+        if a != b:
+            return i
+    return -1 if len(seen) == len(expected) else min(len(seen), len(expected))
+
+
+def _ancillary(anc, data):
+    """(kernel receive time in wall-clock ns, the frame as it was on the wire).
+
+    The kernel takes a VLAN tag off into metadata before packet sockets see the frame: it
+    is put back where it was, so the frame is compared as it arrived.
+    """
+    stamp = None
+    for level, kind, value in anc:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+            spec = TIMESPEC if len(value) >= TIMESPEC.size else TIMESPEC32
+            sec, nsec = spec.unpack_from(value)
+            stamp = sec * 1_000_000_000 + nsec
+        elif level == SOL_PACKET and kind == PACKET_AUXDATA and len(value) >= AUXDATA.size:
+            status, _l, _s, _m, _n, tci, tpid = AUXDATA.unpack_from(value)
+            if status & TP_STATUS_VLAN_VALID:
+                if not status & TP_STATUS_VLAN_TPID_VALID:
+                    tpid = 0x8100
+                data = data[:12] + struct.pack("!HH", tpid, tci) + data[12:]
+    return (time.time_ns() if stamp is None else stamp), data
 
 
 class _StreamReceiver:
-    """Runs in the forked child: reads every rx socket, keeps (seq, tx, rx) per marked frame."""
+    """Runs in the forked child: reads every rx socket and checks every marked frame whole.
 
-    def __init__(self, ports, socks, marker, stamp_at, ignore_src):
+    A frame is one of the stream's when it carries the marker where an expected frame has
+    it (or anywhere, as a last resort). It is then compared byte for byte with the expected
+    frame of that marker position, but for the stamp, whose words must still add up to zero
+    (stamp_intact): a damaged stamp is a damaged frame too. Each frame is kept as
+    (seq, tx, rx) when its stamp is intact; a frame that differs anywhere is also counted as
+    altered, with its sequence number and the first differing byte offset.
+    """
+
+    def __init__(self, ports, socks, marker, expect, ignore_src):
         self.ports, self.socks = ports, socks
         self.marker, self.mlen = marker, len(marker)
-        self.marker_at = stamp_at - len(marker)
+        # marker position -> [(stamp offset, expected bytes before the stamp, after it, length)]
+        self.expect = {}
+        for stamp_at, frame in expect:
+            self.expect.setdefault(stamp_at - len(marker), []).append(
+                (stamp_at, frame[:stamp_at], frame[stamp_at + STAMP.size :], len(frame), frame)
+            )
+        self.positions = sorted(self.expect)
         self.ignore_src = ignore_src
-        # only the head of a frame matters; a small buffer keeps recvmsg cheap
-        self.bufsize = max(256, stamp_at + STAMP.size + 64)
-        self.anc = socket.CMSG_SPACE(TIMESPEC.size)
+        # room for a frame longer than expected, so a DUT that appends bytes is seen to
+        self.bufsize = max(len(frame) for _at, frame in expect) + 256
+        self.anc = socket.CMSG_SPACE(TIMESPEC.size) + socket.CMSG_SPACE(AUXDATA.size)
         self.seq = [array.array("I") for _ in socks]
         self.tx = [array.array("q") for _ in socks]
         self.rx = [array.array("q") for _ in socks]
         self.own = [0] * len(socks)
         self.other = [0] * len(socks)
         self.down = [False] * len(socks)
+        self.altered = [0] * len(socks)
+        self.altered_seq = [array.array("q") for _ in socks]  # -1: the stamp was damaged
+        self.altered_at = [array.array("i") for _ in socks]
+        self.examples = [[] for _ in socks]  # the first altered frames: (seen, expected)
+
+    def _altered(self, k, data, pos, seq, intact):
+        """Record a frame that is not what was expected, with its first differing byte."""
+        self.altered[k] += 1
+        if len(self.altered_seq[k]) >= MAX_ALTERED:
+            return
+        candidates = self.expect.get(pos) or self.expect[self.positions[0]]
+        best = None
+        for stamp_at, _head, _tail, _n, frame in candidates:
+            wanted = bytearray(frame)
+            if len(data) < stamp_at + STAMP.size:
+                wanted = frame  # cut short before the stamp ends
+            else:
+                # the stamp as received, so only real differences show (a damaged stamp shows
+                # as a difference in its balancing word's stead)
+                wanted[stamp_at : stamp_at + STAMP.size] = data[stamp_at : stamp_at + STAMP.size]
+            at = first_difference(data, wanted)
+            if at < 0:  # only the stamp's balance is off
+                at = stamp_at + STAMP.size - 2
+            if best is None or at > best[0]:
+                best = (at, frame)
+        at, frame = best
+        self.altered_seq[k].append(seq if intact else -1)
+        self.altered_at[k].append(at)
+        if len(self.examples[k]) < MAX_ALTERED_EXAMPLES:
+            self.examples[k].append(
+                {
+                    "seq": seq if intact else None,
+                    "at": at,
+                    "seen": bytes(data).hex(),
+                    "expected": frame.hex(),
+                }
+            )
 
     def drain(self, k):
         """Read every frame queued on rx socket k without blocking; return how many counted."""
         sock = self.socks[k]
         recvmsg = sock.recvmsg
         seqs, txs, rxs = self.seq[k], self.tx[k], self.rx[k]
-        marker, mlen, at = self.marker, self.mlen, self.marker_at
+        marker, mlen, expect, positions = self.marker, self.mlen, self.expect, self.positions
         own_mac, bufsize, anc_size = self.ignore_src, self.bufsize, self.anc
-        unpack = STAMP.unpack_from
+        unpack, stamp_size = STAMP.unpack_from, STAMP.size
         got = 0
         while True:
             try:
@@ -489,27 +591,30 @@ class _StreamReceiver:
             if own_mac is not None and data[6:12] == own_mac:
                 self.own[k] += 1  # a flooding switch hands the TG its own frames back
                 continue
-            if data[at : at + mlen] == marker:
-                pos = at
-            elif data[at - 4 : at - 4 + mlen] == marker:
-                pos = at - 4  # the kernel took a VLAN tag off into metadata
+            stamp, data = _ancillary(anc, data)
+            for pos in positions:
+                if data[pos : pos + mlen] == marker:
+                    break
             else:
                 pos = data.find(marker)
-                if pos < 0 or pos + mlen + STAMP.size > len(data):
+                if pos < 0 or pos + mlen + stamp_size > len(data):
                     self.other[k] += 1
                     continue
-            seq, sent_ns = unpack(data, pos + mlen)
-            stamp = None
-            for level, kind, value in anc:
-                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-                    spec = TIMESPEC if len(value) >= TIMESPEC.size else TIMESPEC32
-                    sec, nsec = spec.unpack_from(value)
-                    stamp = sec * 1_000_000_000 + nsec
-            if stamp is None:
-                stamp = time.time_ns()
+            at = pos + mlen
+            seq, hi, lo, balance = unpack(data, at)
+            intact = (seq + (hi << 32) + lo + balance) % 0xFFFF == 0  # stamp_intact, inlined
+            whole = False
+            if intact:
+                for _at, head, tail, size, _frame in expect.get(pos, ()):
+                    if len(data) == size and data.startswith(head) and data.endswith(tail):
+                        whole = True
+                        break
+            if not whole:
+                self._altered(k, data, pos, seq, intact)
+                if not intact:
+                    continue  # its sequence number and send time cannot be trusted
             seqs.append(seq)
-            # absolute wall-clock ns: t0 is only fixed by the parent once the child runs
-            txs.append(sent_ns)
+            txs.append((hi << 32) + lo)  # ns since t0
             rxs.append(stamp)
             got += 1
 
@@ -545,6 +650,10 @@ class _StreamReceiver:
                 "own": self.own[k],
                 "other": self.other[k],
                 "down": self.down[k],
+                "altered": self.altered[k],
+                "altered_seq": pack(self.altered_seq[k]),
+                "altered_at": pack(self.altered_at[k]),
+                "altered_examples": self.examples[k],
             }
             for k, port in enumerate(self.ports)
         }
@@ -579,9 +688,9 @@ class ReceiverProcess:
     Use it as a context manager: leaving kills a child that is still running.
     """
 
-    def __init__(self, ports, marker, stamp_at, ignore_src):
+    def __init__(self, ports, marker, expect, ignore_src):
         self.ports = list(ports)
-        self.args = (marker, stamp_at, ignore_src)
+        self.args = (marker, expect, ignore_src)
         self.pid = None
         self.ctl = self.res = None  # the parent's ends: stop request out, results in
 
@@ -661,9 +770,9 @@ class _SendTx:
 
     path = "send"
 
-    def __init__(self, sock, frame, stamp_at, patch, shift):
+    def __init__(self, sock, frame, stamp_at, shift):
         self.sock, self.buf = sock, bytearray(frame)
-        self.stamp_at, self.patch, self.shift = stamp_at, patch, shift
+        self.stamp_at, self.shift = stamp_at, shift
         self.sent = self.errors = 0
         self.first_error = None
         self.first_tx = self.last_tx = 0
@@ -675,14 +784,13 @@ class _SendTx:
 
     def push(self, k):
         """Hand up to k frames to the kernel, stamped one by one."""
-        buf, stamp_at, patch, shift = self.buf, self.stamp_at, self.patch, self.shift
+        buf, stamp_at, shift = self.buf, self.stamp_at, self.shift
         mono, send, pack_into = time.monotonic_ns, self.sock.send, STAMP.pack_into
         sent = self.sent
         for _ in range(k):
             stamp = mono()
-            pack_into(buf, stamp_at, sent & 0xFFFFFFFF, stamp + shift)
-            if patch is not None:
-                patch.apply(buf)
+            seq, rel = sent & 0xFFFFFFFF, stamp + shift  # stamp_fields, inlined
+            pack_into(buf, stamp_at, seq, rel >> 32, rel & 0xFFFFFFFF, -(seq + rel) % 0xFFFF)
             try:
                 send(buf)
             except OSError as exc:
@@ -742,8 +850,8 @@ class _MmsgTx(_SendTx):
 
     path = "mmsg"
 
-    def __init__(self, sock, frame, stamp_at, patch, shift):
-        super().__init__(sock, frame, stamp_at, patch, shift)
+    def __init__(self, sock, frame, stamp_at, shift):
+        super().__init__(sock, frame, stamp_at, shift)
         sendmmsg = _libc().sendmmsg  # AttributeError: a libc without it
         sendmmsg.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int]
         sendmmsg.restype = ctypes.c_int
@@ -759,11 +867,6 @@ class _MmsgTx(_SendTx):
             self.msgs[i].hdr.iov, self.msgs[i].hdr.iovlen = ctypes.addressof(self.iov[i]), 1
         self.msgs_at = ctypes.addressof(self.msgs)
         self.offsets = [i * size + stamp_at for i in range(STREAM_BATCH)]
-        self.views = []
-        if patch is not None:
-            whole = memoryview(self.buf)
-            self.views = [whole[i * size : (i + 1) * size] for i in range(STREAM_BATCH)]
-            whole.release()
         self.stamps = [0] * STREAM_BATCH
 
     def push(self, k):
@@ -776,11 +879,9 @@ class _MmsgTx(_SendTx):
         seq = self.sent
         for i in range(k):
             stamp = mono()
-            pack_into(buf, offsets[i], (seq + i) & 0xFFFFFFFF, stamp + shift)
+            num, rel = (seq + i) & 0xFFFFFFFF, stamp + shift  # stamp_fields, inlined
+            pack_into(buf, offsets[i], num, rel >> 32, rel & 0xFFFFFFFF, -(num + rel) % 0xFFFF)
             stamps[i] = stamp
-        if self.patch is not None:
-            for view in self.views[:k]:
-                self.patch.apply(view)
         n = self.sendmmsg(self.sock.fileno(), self.msgs_at, k, 0)
         if n < 0:
             err = ctypes.get_errno()
@@ -793,11 +894,6 @@ class _MmsgTx(_SendTx):
                 self.first_tx = stamps[0]
             self.last_tx = stamps[n - 1]
             self.sent = seq + n
-
-    def close(self):
-        for view in self.views:
-            view.release()
-        self.views = []
 
 
 # PACKET_TX_RING (TPACKET_V2): frames are written into slots of a ring shared with the
@@ -826,8 +922,8 @@ RING_DRAIN_NS = 1_000_000_000  # at the end, wait this long for in-flight slots 
 class _RingTx:
     """The batched path: a PACKET_TX_RING (TPACKET_V2) on the tx socket.
 
-    Every slot holds the template from the start, so a frame costs only its stamp (and
-    checksum) patch and a status word. Slots are used strictly in ring order, which is the
+    Every slot holds the template from the start, so a frame costs only its stamp and a
+    status word. Slots are used strictly in ring order, which is the
     order the kernel sends them in: its head is always slot `sent % nslots`. A frame the
     device refused stays SEND_REQUEST at the head (the kernel retries it on the next send),
     so the frames the kernel took are always sequence numbers 0..sent-1.
@@ -835,14 +931,13 @@ class _RingTx:
 
     path = "ring"
 
-    def __init__(self, sock, frame, stamp_at, patch, shift):
-        self.sock, self.stamp_at, self.patch, self.shift = sock, stamp_at, patch, shift
+    def __init__(self, sock, frame, stamp_at, shift):
+        self.sock, self.stamp_at, self.shift = sock, stamp_at, shift
         self.sent = self.written = self.errors = 0
         self.first_error = None
         self.first_tx = self.last_tx = 0
         self.broken = None
         self.mm = self.words = None
-        self.views = []
         try:
             self._setup(frame)
         except BaseException:
@@ -877,10 +972,6 @@ class _RingTx:
         self.status_at = [head >> 2 for head in self.heads]  # index into the u32 view
         self.stamp_offsets = [head + TX_DATA_AT + self.stamp_at for head in self.heads]
         self.words = memoryview(self.mm).cast("I")
-        if self.patch is not None:
-            whole = memoryview(self.mm)
-            self.views = [whole[h + TX_DATA_AT : h + TX_DATA_AT + size] for h in self.heads]
-            whole.release()
         self.stamps = [0] * nslots
 
     def push(self, k):
@@ -895,7 +986,7 @@ class _RingTx:
 
     def _fill(self, k):
         words, status_at, stamp_offsets = self.words, self.status_at, self.stamp_offsets
-        views, stamps, patch = self.views, self.stamps, self.patch
+        stamps = self.stamps
         mm, shift, nslots = self.mm, self.shift, self.nslots
         mono, pack_into = time.monotonic_ns, STAMP.pack_into
         seq = self.written
@@ -908,9 +999,8 @@ class _RingTx:
             # the stamp is the time the frame enters the ring; it leaves with its batch,
             # so the stamp precedes the wire time by at most one batch
             stamp = mono()
-            pack_into(mm, stamp_offsets[i], seq & 0xFFFFFFFF, stamp + shift)
-            if patch is not None:
-                patch.apply(views[i])
+            num, rel = seq & 0xFFFFFFFF, stamp + shift  # stamp_fields, inlined
+            pack_into(mm, stamp_offsets[i], num, rel >> 32, rel & 0xFFFFFFFF, -(num + rel) % 0xFFFF)
             words[at] = TP_STATUS_SEND_REQUEST
             stamps[i] = stamp
             seq += 1
@@ -972,10 +1062,7 @@ class _RingTx:
             time.sleep(0.001)
 
     def close(self):
-        """Unmap the ring; the mapping must go before the socket, the views before it."""
-        for view in self.views:
-            view.release()
-        self.views = []
+        """Unmap the ring; the mapping must go before the socket, the view before it."""
         if self.words is not None:
             self.words.release()
             self.words = None
@@ -987,8 +1074,8 @@ class _RingTx:
 class _Transmitter:
     """The tx socket and the sender on it, for the path a request asks for."""
 
-    def __init__(self, port, frame, stamp_at, patch):
-        self.port, self.frame, self.stamp_at, self.patch = port, frame, stamp_at, patch
+    def __init__(self, port, frame, stamp_at):
+        self.port, self.frame, self.stamp_at = port, frame, stamp_at
         self.sock = self.sender = None
         self.note = None  # why the path is not what was asked for
 
@@ -997,7 +1084,7 @@ class _Transmitter:
         self.sock = _open_socket(self.port, 0)  # protocol 0: this socket sends, never receives
         if mode == "ring":
             try:
-                self.sender = _RingTx(self.sock, self.frame, self.stamp_at, self.patch, 0)
+                self.sender = _RingTx(self.sock, self.frame, self.stamp_at, 0)
             except (OSError, ValueError) as exc:  # an old kernel, no mmap, no memory for it
                 raise AgentError(f"port {self.port}: no TX ring: {exc}") from None
             return
@@ -1009,14 +1096,14 @@ class _Transmitter:
         """The sendmmsg sender, or where libc has none the per-frame one, and why."""
         if mode != "send":
             try:
-                return _MmsgTx(self.sock, self.frame, self.stamp_at, self.patch, shift), None
+                return _MmsgTx(self.sock, self.frame, self.stamp_at, shift), None
             except AttributeError as exc:
                 if mode == "mmsg":
                     raise AgentError(f"no sendmmsg in this libc: {exc}") from None
-                return _SendTx(self.sock, self.frame, self.stamp_at, self.patch, shift), (
+                return _SendTx(self.sock, self.frame, self.stamp_at, shift), (
                     "no sendmmsg in this libc: per-frame send"
                 )
-        return _SendTx(self.sock, self.frame, self.stamp_at, self.patch, shift), None
+        return _SendTx(self.sock, self.frame, self.stamp_at, shift), None
 
     def fallback(self, broken):
         """A plain sender going on from where a ring the kernel gave up on stopped."""
@@ -1110,14 +1197,24 @@ def _stamp_offset(frame, marker, stamp_at):
     return stamp_at
 
 
-def _prepare_checksum(frame, stamp_at):
-    """Zero an IPv4 UDP checksum ("none"); an IPv6 one (never 0) gets a per-frame patch."""
-    udp_at, v6 = _udp_offset(frame)
-    if udp_at is not None and not v6:
-        struct.pack_into("!H", frame, udp_at + 6, 0)
-    elif udp_at is not None and stamp_at >= udp_at + 8:
-        return _ChecksumPatch(frame, udp_at, stamp_at)
-    return None
+def _expected_frames(req, marker, template, template_at):
+    """The frames the receiver accepts: the request's `expect` list, or the template.
+
+    Each is prepared like the template (stamp zeroed, real UDP checksum); its marker
+    (first occurrence) places its stamp, which may sit elsewhere than the template's (a
+    VLAN tag inserted or stripped on the way).
+    """
+    frames = [bytearray(bytes.fromhex(h)) for h in req.get("expect") or []]
+    if not frames:
+        return [(template_at, bytes(template))]
+    out = []
+    for k, frame in enumerate(frames):
+        at = frame.find(marker)
+        if at < 0 or at + len(marker) + STAMP.size > len(frame):
+            raise AgentError(f"expected frame {k} has no room for the marker and stamp")
+        at += len(marker)
+        out.append((at, bytes(prepare_frame(frame, at))))
+    return out
 
 
 class _StreamRequest:
@@ -1138,7 +1235,8 @@ class _StreamRequest:
         ignore = req.get("ignore_src")
         self.ignore_src = bytes.fromhex(ignore.replace(":", "")) if ignore else None
         self.ready_file, self.stop_file = req.get("ready_file"), req.get("stop_file")
-        self.patch = _prepare_checksum(self.frame, self.stamp_at)
+        self.frame = prepare_frame(self.frame, self.stamp_at)
+        self.expect = _expected_frames(req, self.marker, self.frame, self.stamp_at)
 
     def schedule(self, t0_mono):
         """(frame limit, end time in monotonic ns, whether the limit is the duration's)."""
@@ -1198,16 +1296,23 @@ def stream(req):
     frames due at that moment, at most STREAM_BATCH), so its stamp precedes its wire time
     by at most the time the kernel takes for one batch.
 
-    IPv4 UDP frames are sent with UDP checksum 0 ("none"); IPv6 ones get their checksum
-    patched per frame. The answer's per-port arrays are zlib-compressed, base64-encoded
-    native-endian u32 (seq) and i64 (tx, rx: wall-clock ns, CLOCK_REALTIME; t0_wall_ns is
-    the wall clock at the first send, tx_first_ns/tx_last_ns are relative to it).
+    UDP frames (IPv4 and IPv6) carry a real checksum, the same on every copy (the stamp is
+    balanced, see stamp_fields). `expect` (hex frames, default: the template) are the
+    frames the receiver accepts, as the DUT's forwarding should deliver them (MACs
+    rewritten, a VLAN tag inserted or stripped); every received frame is compared with them
+    whole, and one that differs anywhere is counted as altered ("altered", with
+    "altered_seq"/"altered_at": sequence number, -1 for a damaged stamp, and first
+    differing byte; "altered_examples": the first few, seen and expected, in hex). The
+    answer's per-port arrays are zlib-compressed, base64-encoded native-endian u32 (seq),
+    i64 (tx: ns since t0; rx: wall-clock ns, CLOCK_REALTIME; t0_wall_ns is the wall clock
+    at the first send, tx_first_ns/tx_last_ns are relative to it), i64 altered_seq and
+    i32 altered_at.
     """
     rq = _StreamRequest(req)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    receiver = ReceiverProcess(rq.rx, rq.marker, rq.stamp_at, rq.ignore_src)
-    tx = _Transmitter(rq.tx, rq.frame, rq.stamp_at, rq.patch)
+    receiver = ReceiverProcess(rq.rx, rq.marker, rq.expect, rq.ignore_src)
+    tx = _Transmitter(rq.tx, rq.frame, rq.stamp_at)
     try:
         receiver.start(time.monotonic() + rq.duration + rq.linger + 30)
         tx.open(rq.tx_mode)
@@ -1217,7 +1322,7 @@ def stream(req):
         if rq.ready_file:
             _announce(rq.ready_file, t0_wall, t0_mono)
         limit, end_ns, by_duration = rq.schedule(t0_mono)
-        tx.sender.shift = t0_wall - t0_mono
+        tx.sender.shift = -t0_mono  # stamps are ns since t0
         sender, ended = _send_stream(
             tx.sender, tx.fallback, rq.pps, limit, end_ns, rq.stop_file, t0_mono
         )
@@ -1243,6 +1348,7 @@ def stream(req):
             "tx_first_ns": (sender.first_tx - t0_mono) if sent else 0,
             "tx_last_ns": (sender.last_tx - t0_mono) if sent else 0,
             "stamp_at": rq.stamp_at,
+            "tx_since_t0": True,
             "byteorder": sys.byteorder,
             "ports": ports,
         }

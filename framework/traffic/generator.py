@@ -25,7 +25,7 @@ from scapy.packet import Packet
 from framework.errors import FrameworkError
 from framework.remote.session import LocalSession, Session
 from framework.traffic.agent import MAX_STREAM_SECONDS, STAMP, TX_PATHS
-from framework.traffic.packets import DEFAULT_MARKER
+from framework.traffic.packets import DEFAULT_MARKER, Transform, unchanged
 from framework.traffic.stream import StreamResult
 
 log = logging.getLogger("howto.traffic")
@@ -224,9 +224,16 @@ class TrafficGenerator:
         stamp_at: int | None = None,
         stall_ms: float | None = None,
         tx_path: str = "auto",
+        expect: Transform | Sequence[Transform] = unchanged,
     ) -> StreamRun:
         """Start a sequenced stream in the background; see `stream`."""
         raw = bytes(template)
+        transforms = [expect] if callable(expect) else list(expect)
+        if not transforms:
+            raise ValueError("expect names no frame the stream may arrive as")
+        expected = [bytes(transform(Ether(raw))) for transform in transforms]
+        if any(marker not in frame for frame in expected):
+            raise ValueError("an expected frame does not carry the template's marker")
         at = raw.find(marker) + len(marker) if stamp_at is None else stamp_at
         if marker not in raw:
             raise ValueError("the template does not contain the marker")
@@ -258,6 +265,7 @@ class TrafficGenerator:
             "ignore_src": ignore_src,
             "stamp_at": stamp_at,
             "tx_path": tx_path,
+            "expect": [frame.hex() for frame in expected],
             "ready_file": posixpath.join(self.agent_dir, f"stream-{tag}.ready"),
             "stop_file": posixpath.join(self.agent_dir, f"stream-{tag}.stop"),
         }
@@ -287,8 +295,14 @@ class TrafficGenerator:
         Copies go out on tx_port at `pps` (None: flat out) for `duration` s and/or `count`
         frames, each stamped with a sequence number and send time after the marker; what
         arrives on rx_ports is measured. Frames from MAC `ignore_src` (the sender's own,
-        flooded back by a switch) are not counted. IPv4 frames go out with UDP checksum 0
-        (none). `linger` s of receiving follow the last send.
+        flooded back by a switch) are not counted. UDP checksums are real (the
+        stamp keeps the template's valid). `linger` s of receiving follow the last send.
+
+        expect: what the DUT's forwarding makes of a frame (packets.unchanged for io, the
+        default; rewrite_macs for mac; swap_macs for macswap), or several forms any of
+        which may arrive. Every frame received is compared whole with them (its stamp
+        aside, which must be intact); the result counts and lists the frames that differ
+        (`StreamResult.altered`).
 
         tx_path: "mmsg" sends the frames due in one sendmmsg() call, "ring" batches them
         through the kernel's PACKET_TX_RING, "send" makes one send() per frame; "auto" is
@@ -296,7 +310,7 @@ class TrafficGenerator:
         libc has no sendmmsg. `StreamRun.tx_path` tells which one ran.
 
         options are those of start_stream: pps, duration, count, marker, ignore_src, linger,
-        stamp_at, stall_ms, tx_path.
+        stamp_at, stall_ms, tx_path, expect.
         """
         return self.start_stream(tx_port, template, rx_ports, **options).wait()
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from scapy.layers.inet import IP, TCP, UDP
@@ -25,6 +25,9 @@ from scapy.packet import Packet
 from scapy.utils import checksum
 
 DEFAULT_MARKER = b"HOWTO"
+# What a DUT's forwarding makes of a frame: verify_* calls and streams take one to know the
+# exact bytes that must arrive.
+Transform = Callable[[Packet], Packet]
 FCS_LEN = 4
 MIN_FRAME_SIZE = 64  # shorter frames get padded by NICs, which would change their bytes
 _SEQ = struct.Struct("!I")
@@ -254,3 +257,30 @@ def tcp_frames(
         )  # fmt: skip
         for seq in range(first_seq, first_seq + count)
     ]
+
+
+# --- what forwarding makes of a frame (testpmd's forwarding modes) -------------------------
+
+
+def unchanged(pkt: Packet) -> Packet:
+    """The packet as an io forwarder (testpmd io, a bridge) delivers it: byte for byte."""
+    return pkt
+
+
+def swap_macs(pkt: Packet) -> Packet:
+    """The packet as a MAC-swapping forwarder (testpmd macswap) returns it."""
+    out = pkt.copy()
+    out[Ether].src, out[Ether].dst = pkt[Ether].dst, pkt[Ether].src
+    return out
+
+
+def rewrite_macs(src: str, dst: str) -> Transform:
+    """What testpmd mac forwarding delivers: source MAC its port's, destination the peer's."""
+
+    def rewrite(pkt: Packet) -> Packet:
+        out = pkt.copy()
+        out[Ether].src, out[Ether].dst = src, dst
+        return out
+
+    rewrite.__qualname__ = f"rewrite_macs(src={src}, dst={dst})"
+    return rewrite

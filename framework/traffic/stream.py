@@ -230,6 +230,30 @@ class LossAccount:
         return headers, rows
 
 
+@dataclass(frozen=True)
+class AlteredFrame:
+    """A received frame of the stream that is not the frame its forwarding should deliver."""
+
+    port: str
+    seq: int | None  # None: the stamp itself was damaged, the number cannot be trusted
+    offset: int  # first byte that differs from the expected frame
+    seen: bytes | None = None  # the whole frame, for the first few of a stream
+    expected: bytes | None = None
+
+    def __str__(self) -> str:
+        which = "seq ?" if self.seq is None else f"seq {self.seq}"
+        text = f"{which} on {self.port} differs at byte {self.offset}"
+        if self.seen is not None and self.expected is not None:
+            got = self.seen[self.offset] if self.offset < len(self.seen) else None
+            want = self.expected[self.offset] if self.offset < len(self.expected) else None
+            text += (
+                f" (expected {'end of frame' if want is None else f'0x{want:02x}'}, "
+                f"seen {'end of frame' if got is None else f'0x{got:02x}'}; "
+                f"{len(self.seen)} bytes, {len(self.expected)} expected)"
+            )
+        return text
+
+
 def _decode(blob: str, kind: str, byteorder: str) -> np.ndarray:
     order = "<" if byteorder == "little" else ">"
     raw = zlib.decompress(base64.b64decode(blob))
@@ -257,6 +281,8 @@ class StreamResult:
     ignored_other: dict[str, int] = field(default_factory=dict)
     down: list[str] = field(default_factory=list)
     stall_ms: float | None = None  # None: STALL_INTERVALS intervals, at least STALL_FLOOR_MS
+    altered: int = 0  # frames received that differ from what the forwarding should deliver
+    altered_frames: list[AlteredFrame] = field(default_factory=list)  # the first of them
 
     def __post_init__(self) -> None:
         self.seq = np.asarray(self.seq, dtype=np.int64)
@@ -279,22 +305,25 @@ class StreamResult:
         """Build from the agent's `stream` answer (arrays merged over all rx ports)."""
         order = answer.get("byteorder", "little")
         seqs, txs, rxs = [], [], []
-        for seen in answer["ports"].values():
+        altered: list[AlteredFrame] = []
+        for port, seen in answer["ports"].items():
             seqs.append(_decode(seen["seq"], "u4", order))
             txs.append(_decode(seen["tx"], "i8", order))
             rxs.append(_decode(seen["rx"], "i8", order))
+            altered += _altered_frames(port, seen, order)
         ports = answer["ports"]
 
         def cat(parts: list[np.ndarray]) -> np.ndarray:
             return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
         t0_ns = int(answer.get("t0_wall_ns", 0))
+        tx_base = 0 if answer.get("tx_since_t0") else t0_ns
         return cls(
             sent=answer["sent"],
             seq=cat(seqs),
             # subtract in integers: float64 cannot hold absolute ns to the nanosecond
             rx_s=(cat(rxs) - t0_ns) / 1e9,
-            tx_s=(cat(txs) - t0_ns) / 1e9,
+            tx_s=(cat(txs) - tx_base) / 1e9,
             pps=answer.get("pps"),
             tx_errors=answer.get("tx_errors", 0),
             tx_error=answer.get("tx_error"),
@@ -308,6 +337,8 @@ class StreamResult:
             ignored_other={port: seen.get("other", 0) for port, seen in ports.items()},
             down=[port for port, seen in ports.items() if seen.get("down")],
             stall_ms=stall_ms,
+            altered=sum(seen.get("altered", 0) for seen in ports.values()),
+            altered_frames=altered,
         )
 
     # --- timeline -----------------------------------------------------------------------
@@ -362,12 +393,31 @@ class StreamResult:
         """First arrivals that came after a higher sequence number had already arrived."""
         return len(self._late_arrivals)
 
+    @property
+    def reordered_frames(self) -> Frames:
+        """The first arrivals that came after a higher number, with their receive times."""
+        idx = self._late_arrivals
+        return Frames("reordered", self.seq[idx], self.rx_s[idx])
+
     @cached_property
     def lost_seqs(self) -> np.ndarray:
         """Every sequence number sent and never received, ascending."""
         got = np.zeros(self.sent, dtype=bool)
         got[self.seq[self._first]] = True
         return np.flatnonzero(~got)
+
+    @property
+    def intact(self) -> bool:
+        """Every frame received was the frame the forwarding should deliver, whole."""
+        return not self.altered
+
+    def describe_altered(self, limit: int = 5) -> str:
+        """'2 altered: seq 12 on eth1 differs at byte 34 (expected 0x0a, seen 0x0b; ...)'."""
+        if not self.altered:
+            return "0 altered"
+        shown = "; ".join(str(a) for a in self.altered_frames[:limit])
+        more = self.altered - min(limit, len(self.altered_frames))
+        return f"{self.altered} altered: {shown}" + (f"; ... ({more} more)" if more > 0 else "")
 
     @property
     def rate_achieved_pps(self) -> float:
@@ -573,12 +623,35 @@ class StreamResult:
             f"{len(self.outages)} outage(s), longest {self.downtime_ms:.1f} ms "
             f"(resolution {self.resolution_ms:.3f} ms)"
         )
+        if self.altered:
+            text += f", {self.altered} altered"
         if self.tx_errors:
             text += f", {self.tx_errors} send errors ({self.tx_error})"
         return text
 
     def __repr__(self) -> str:
         return f"StreamResult({self.summary()})"
+
+
+def _altered_frames(port: str, seen: Mapping[str, Any], order: str) -> list[AlteredFrame]:
+    """The altered frames the agent listed for one port, the first with their bytes."""
+    if not seen.get("altered"):
+        return []
+    seqs = _decode(seen["altered_seq"], "i8", order)
+    offsets = _decode(seen["altered_at"], "i4", order)
+    frames = [
+        AlteredFrame(port, None if s < 0 else int(s), int(at))
+        for s, at in zip(seqs, offsets, strict=True)
+    ]
+    for k, example in enumerate(seen.get("altered_examples", [])[: len(frames)]):
+        frames[k] = AlteredFrame(
+            port,
+            example["seq"],
+            example["at"],
+            bytes.fromhex(example["seen"]),
+            bytes.fromhex(example["expected"]),
+        )
+    return frames
 
 
 def synthetic(

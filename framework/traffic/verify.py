@@ -15,7 +15,7 @@ from background traffic).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from scapy.layers.l2 import Ether
@@ -23,17 +23,9 @@ from scapy.packet import Packet
 from scapy.utils import hexdump
 
 from framework.traffic.generator import Capture, CapturedFrame, TrafficGenerator
-from framework.traffic.packets import DEFAULT_MARKER, payload_seq
+from framework.traffic.packets import DEFAULT_MARKER, Transform, payload_seq
 
-Transform = Callable[[Packet], Packet]
 MAX_DUMPS = 4  # hexdumps of more packets drown the message; counts say the rest
-
-
-def swap_macs(pkt: Packet) -> Packet:
-    """The packet as a MAC-swapping forwarder (testpmd macswap) returns it."""
-    out = pkt.copy()
-    out[Ether].src, out[Ether].dst = pkt[Ether].dst, pkt[Ether].src
-    return out
 
 
 def count_matched_packets(

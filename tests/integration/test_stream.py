@@ -23,7 +23,7 @@ from scapy.layers.l2 import Ether
 
 from framework.remote.session import LocalSession
 from framework.traffic.generator import Capture, TrafficGenerator
-from framework.traffic.packets import payload_seq, udp_flow
+from framework.traffic.packets import payload_seq, swap_macs, udp_flow, unchanged
 from framework.traffic.plot import plot_stream
 from framework.traffic.stream import LossWindow
 
@@ -195,7 +195,7 @@ def test_own_frames_flooded_back_are_ignored(tg: TrafficGenerator, macs: tuple[s
 
 @pytest.mark.parametrize("path", ["mmsg", "ring", "send"])
 @pytest.mark.parametrize("v6", [False, True], ids=["ipv4", "ipv6"])
-def test_stamped_frames_carry_valid_udp_checksums(
+def test_stamped_frames_carry_real_udp_checksums(
     tg: TrafficGenerator, macs: tuple[str, str], v6: bool, path: str
 ) -> None:
     src, dst = ("2001:db8::1", "2001:db8::2") if v6 else (IP_A, IP_B)
@@ -213,15 +213,13 @@ def test_stamped_frames_carry_valid_udp_checksums(
     frames = captured[0][PORT_B]
     assert result.received == 20 and len(frames) == 20
     assert sorted(payload_seq(f.raw) for f in frames) == list(range(20))
+    assert result.intact, result.describe_altered()
     for frame in frames:
         udp = frame.packet[UDP]
-        if not v6:
-            assert udp.chksum == 0  # "no checksum" in IPv4
-            continue
-        assert frame.packet.haslayer(IPv6)
+        assert frame.packet.haslayer(IPv6) == v6
         again = Ether(bytes(frame.packet))
         del again[UDP].chksum
-        assert Ether(bytes(again))[UDP].chksum == udp.chksum != 0
+        assert Ether(bytes(again))[UDP].chksum == udp.chksum != 0, "a real checksum"
 
 
 @pytest.mark.parametrize("path", ["mmsg", "ring", "send"])
@@ -266,3 +264,34 @@ def test_frame_longer_than_the_mtu_is_an_error_on_every_path(
         assert "WRONG_FORMAT" in (result.tx_error or "")
     else:
         assert run.tx_path_note is None and "EMSGSIZE" in (result.tx_error or "")
+
+
+def test_every_frame_is_checked_whole_against_what_the_forwarding_should_deliver(
+    tg: TrafficGenerator, macs: tuple[str, str]
+) -> None:
+    """The bridge delivers frames unchanged: expecting them MAC-swapped, each is altered."""
+    pkt = template(macs)
+    clean = tg.stream(PORT_A, pkt, PORT_B, pps=500, count=50)
+    assert clean.received == 50 and clean.intact, clean.describe_altered()
+    swapped = tg.stream(PORT_A, pkt, PORT_B, pps=500, count=50, expect=swap_macs)
+    assert swapped.altered == 50 and swapped.received == 50  # counted, and still received
+    first = swapped.altered_frames[0]
+    assert first.offset == 0 and first.seen is not None and first.expected is not None
+    assert first.seen[:6] == bytes.fromhex(macs[1].replace(":", ""))
+    assert first.expected[:6] == bytes.fromhex(macs[0].replace(":", ""))
+    assert "differs at byte 0" in swapped.describe_altered()
+    # either of two forms may arrive: only frames matching neither are altered
+    either = tg.stream(PORT_A, pkt, PORT_B, pps=500, count=50, expect=[swap_macs, unchanged])
+    assert either.intact, either.describe_altered()
+
+
+def test_a_vlan_tag_taken_off_by_the_kernel_is_put_back_before_the_check(
+    tg: TrafficGenerator, macs: tuple[str, str]
+) -> None:
+    pkt = template(macs, vlan=100)
+    result = tg.stream(PORT_A, pkt, PORT_B, pps=500, count=50)
+    assert result.received == 50 and result.intact, result.describe_altered()
+    untagged = template(macs)
+    stripped = tg.stream(PORT_A, pkt, PORT_B, pps=500, count=50, expect=lambda p: untagged)
+    # the tag arrived, the expectation said stripped: every frame differs at the tag
+    assert stripped.altered == 50 and stripped.altered_frames[0].offset == 12

@@ -258,40 +258,47 @@ def test_send_loop_stops_at_the_end_time_with_frames_waiting() -> None:
     assert ended == "duration" and tx.sent == 0 and tx.finished
 
 
+@pytest.mark.parametrize("v6", [False, True], ids=["ipv4", "ipv6"])
 @pytest.mark.parametrize("size", [130, 131])  # odd: the checksum pads the segment
-def test_checksum_patch_works_in_place_in_a_ring_slot(size: int) -> None:
-    import mmap
-    import struct
-
+@pytest.mark.parametrize("shift", [0, 1])  # the stamp at an odd offset of the segment
+def test_balanced_stamps_keep_the_templates_real_checksum(v6: bool, size: int, shift: int) -> None:
     from scapy.layers.inet import UDP
     from scapy.layers.l2 import Ether
 
     from framework.traffic import agent
     from framework.traffic.packets import udp_flow
 
-    pkt = udp_flow("02:00:00:00:00:01", "02:00:00:00:00:02", "2001:db8::1", "2001:db8::2",
-                   1, 2, seq=0, size=size)  # fmt: skip
-    frame = bytearray(bytes(pkt))
-    stamp_at = frame.find(b"HOWTO") + 5
-    udp_at, v6 = agent._udp_offset(frame)
-    assert v6
-    patch = agent._ChecksumPatch(frame, udp_at, stamp_at)
-    ring = mmap.mmap(-1, 4096)
-    at = 32  # where a TPACKET_V2 slot keeps its frame
-    ring[at : at + len(frame)] = frame
-    view = memoryview(ring)[at : at + len(frame)]
-    try:
-        for seq, stamp in ((1, 5), (0xFFFFFFFF, 2**63 - 1), (123456, 1_700_000_000_000_000_000)):
-            agent.STAMP.pack_into(ring, at + stamp_at, seq, stamp)
-            patch.apply(view)
-            sent = Ether(bytes(view))
-            again = Ether(bytes(view))
-            del again[UDP].chksum
-            assert Ether(bytes(again))[UDP].chksum == sent[UDP].chksum != 0
-            assert struct.unpack_from("!I", view, stamp_at)[0] == seq
-    finally:
-        view.release()
-        ring.close()
+    src, dst = ("2001:db8::1", "2001:db8::2") if v6 else ("198.18.0.1", "198.18.0.2")
+    marker = b"HOWTO"[: 5 - shift] + b"Z" * shift
+    pkt = udp_flow("02:00:00:00:00:01", "02:00:00:00:00:02", src, dst, 1, 2, seq=0,
+                   size=size, marker=marker)  # fmt: skip
+    raw = bytes(pkt)
+    stamp_at = raw.find(marker) + len(marker)
+    frame = agent.prepare_frame(raw, stamp_at)
+    template_sum = Ether(bytes(frame))[UDP].chksum
+    assert template_sum != 0, "a real checksum, not 'none'"
+    for seq, rel in ((0, 0), (1, 5), (0xFFFFFFFF, 2**48 - 1), (123456, 3_600_000_000_000)):
+        agent.STAMP.pack_into(frame, stamp_at, *agent.stamp_fields(seq, rel))
+        sent = Ether(bytes(frame))
+        again = Ether(bytes(frame))
+        del again[UDP].chksum
+        assert Ether(bytes(again))[UDP].chksum == sent[UDP].chksum == template_sum
+        fields = agent.STAMP.unpack_from(frame, stamp_at)
+        assert agent.stamp_intact(*fields) and fields[0] == seq
+        assert (fields[1] << 32) + fields[2] == rel
+
+
+def test_a_damaged_stamp_is_not_intact() -> None:
+    from framework.traffic import agent
+
+    good = agent.STAMP.pack(*agent.stamp_fields(77, 1_234_567_890))
+    for byte in range(agent.STAMP.size):
+        for flip in (0x01, 0x80, 0xFF):
+            bad = bytearray(good)
+            bad[byte] ^= flip
+            fields = agent.STAMP.unpack(bytes(bad))
+            # a single damaged byte always shows (two compensating ones could hide)
+            assert not agent.stamp_intact(*fields), (byte, flip)
 
 
 def _migration_shape(pps: float = 1000) -> tuple[list[int], list[float], list[float]]:

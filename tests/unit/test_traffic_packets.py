@@ -8,8 +8,8 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Dot1Q, Ether
 
 from framework.traffic.generator import Capture, CapturedFrame
-from framework.traffic.packets import DEFAULT_MARKER, flows, payload_seq, udp_flow
-from framework.traffic.verify import check_capture, count_matched_packets, swap_macs
+from framework.traffic.packets import DEFAULT_MARKER, flows, payload_seq, swap_macs, udp_flow
+from framework.traffic.verify import check_capture, count_matched_packets
 
 MAC_A, MAC_B = "02:00:00:00:00:0a", "02:00:00:00:00:0b"
 IP_A, IP_B = "198.19.200.1", "198.19.200.2"
