@@ -60,15 +60,21 @@ int main(int argc, char **argv) {
         msgs[i].msg_hdr.msg_iov = &iov[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
     }
-    uint64_t shift = now_ns(CLOCK_REALTIME) - now_ns(CLOCK_MONOTONIC);
     uint64_t start = now_ns(CLOCK_MONOTONIC), t = start;
     uint64_t end = start + (uint64_t)(seconds * 1e9), sent = 0, errors = 0;
     while (t < end) {
-        uint64_t stamp = htobe64(t + shift);  /* one clock read per call */
+        uint64_t rel = t - start;  /* one clock read per call: ns since the start */
+        uint16_t hi = htons((uint16_t)(rel >> 32));
+        uint32_t lo = htonl((uint32_t)rel);
         for (int i = 0; i < BATCH; i++) {
-            uint32_t seq = htonl((uint32_t)(sent + i));
+            uint32_t num = (uint32_t)(sent + i);
+            /* the balancing word: the stamp's one's-complement sum is zero (agent.py) */
+            uint16_t bal = htons((uint16_t)((0xFFFF - ((uint64_t)num + rel) % 0xFFFF) % 0xFFFF));
+            uint32_t seq = htonl(num);
             memcpy(frames[i] + stamp_at, &seq, 4);
-            memcpy(frames[i] + stamp_at + 4, &stamp, 8);
+            memcpy(frames[i] + stamp_at + 4, &hi, 2);
+            memcpy(frames[i] + stamp_at + 6, &lo, 4);
+            memcpy(frames[i] + stamp_at + 10, &bal, 2);
         }
         int n = sendmmsg(fd, msgs, BATCH, 0);
         if (n < 0) {

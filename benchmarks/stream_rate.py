@@ -47,7 +47,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from framework.remote.session import LocalSession  # noqa: E402
-from framework.traffic.agent import ReceiverProcess  # noqa: E402
+from framework.traffic.agent import ReceiverProcess, prepare_frame  # noqa: E402
 from framework.traffic.generator import TrafficGenerator  # noqa: E402
 from framework.traffic.packets import DEFAULT_MARKER, udp_flow  # noqa: E402
 
@@ -128,7 +128,10 @@ def build_ceiling(tmp: str) -> str | None:
 def ceiling_rate(binary: str, frame: bytes, seconds: float) -> tuple[float, str]:
     """Rate of the C sender, with the engine's receiver counting on the peer."""
     stamp_at = frame.find(DEFAULT_MARKER) + len(DEFAULT_MARKER)
-    with ReceiverProcess([PORT_B], DEFAULT_MARKER, stamp_at, None) as receiver:
+    frame = bytes(prepare_frame(frame, stamp_at))  # as the engine sends it: real checksum
+    # the receiver checks every frame whole, as it does for the engine's streams
+    expect = [(stamp_at, frame)]
+    with ReceiverProcess([PORT_B], DEFAULT_MARKER, expect, None) as receiver:
         receiver.start(time.monotonic() + seconds + 60)
         out = subprocess.run(
             ["ip", "netns", "exec", NS_A, binary, IF_A, frame.hex(), str(stamp_at), str(seconds)],
@@ -137,9 +140,11 @@ def ceiling_rate(binary: str, frame: bytes, seconds: float) -> tuple[float, str]
             check=True,
         ).stdout.split()
         time.sleep(LINGER)  # as the engine lingers for frames in flight
-        received = receiver.collect()[PORT_B]["n"]
+        seen = receiver.collect()[PORT_B]
     sent, took, errors = int(out[0]), float(out[1]), int(out[2])
-    return sent / took, f"{received}/{sent} received, {errors} failed calls"
+    return sent / took, (
+        f"{seen['n']}/{sent} received, {seen['altered']} altered, {errors} failed calls"
+    )
 
 
 def scapy_rate(frame: bytes, n: int, mode: str) -> float:
@@ -180,7 +185,10 @@ def engine_rate(tg: TrafficGenerator, frame: bytes, path: str, seconds: float) -
     r = run.wait()
     want = "mmsg" if path == "auto" else path
     assert run.tx_path == want, f"asked for {path}, got {run.tx_path}: {run.tx_path_note}"
-    note = f"{r.received}/{r.sent} received, {r.lost} lost, {r.tx_errors} tx errors"
+    note = (
+        f"{r.received}/{r.sent} received, {r.lost} lost, {r.altered} altered, "
+        f"{r.tx_errors} tx errors"
+    )
     return r.rate_achieved_pps, note
 
 
