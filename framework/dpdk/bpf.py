@@ -89,6 +89,11 @@ def ldx(size: int, dst: int, src: int, off: int) -> Insn:
     return Insn(LDX | MODE_MEM | _SIZES[size], dst, src, off)
 
 
+def stx(size: int, dst: int, src: int, off: int) -> Insn:
+    """`*(uN *)(dst + off) = src`, size in bytes (1, 2, 4, 8)."""
+    return Insn(STX | MODE_MEM | _SIZES[size], dst, src, off)
+
+
 def alu64(op: int, dst: int, imm: int) -> Insn:
     """`dst op= imm` on 64 bits (imm sign-extended)."""
     return Insn(ALU64 | op | SRC_K, dst, imm=imm)
@@ -274,6 +279,46 @@ def drop_every_nth(offset: int, n: int, phase: int = 0) -> bytes:
         The ELF object's bytes.
     """
     return elf_object(drop_every_nth_code(offset, n, phase), "drop_every_nth")
+
+
+def alter_every_nth_code(seq_offset: int, n: int, phase: int, at: int, xor: int) -> bytes:
+    """The instructions of alter_every_nth."""
+    if not 1 <= n < 2**31:
+        raise ValueError(f"n must be in [1, 2**31), not {n}")
+    if not 0 <= phase < n:
+        raise ValueError(f"phase must be in [0, n={n}), not {phase}")
+    if not 1 <= xor <= 0xFF:
+        raise ValueError(f"xor must be a nonzero byte, not {xor}")
+    _check_field(seq_offset, 4)
+    _check_field(at, 1)
+    return assemble(
+        [
+            *_packet_data(max(seq_offset + 4, at + 1), "keep"),
+            ldx(4, R0, R3, seq_offset),
+            to_be(R0, 32),
+            alu32(MOD, R0, n),
+            jmp(JNE, R0, phase, "keep"),
+            ldx(1, R2, R3, at),
+            alu64(XOR, R2, xor),
+            stx(1, R3, R2, at),
+            "keep",  # every packet: the verifier refuses a program with unreachable code
+            alu64(MOV, R0, 1),
+            exit_(),
+        ]
+    )
+
+
+def alter_every_nth(seq_offset: int, n: int, phase: int, at: int, xor: int = 0xFF) -> bytes:
+    """A filter that damages packets: it flips bits of one byte and keeps every packet.
+
+    The packets whose big-endian u32 at `seq_offset` is phase modulo n get their byte at
+    `at` XORed with `xor`; the rest pass untouched. A DUT that corrupts what it forwards,
+    deterministically. Load it with LOAD_FLAGS.
+
+    Returns:
+        The ELF object's bytes.
+    """
+    return elf_object(alter_every_nth_code(seq_offset, n, phase, at, xor), "alter_every_nth")
 
 
 def _mac_bytes(mac: str) -> bytes:

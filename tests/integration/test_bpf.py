@@ -128,6 +128,26 @@ def test_drop_every_nth_on_rx_loses_exactly_the_multiples(
     assert fwd.ports[1].tx_packets == 196 and fwd.ports[1].tx_dropped == 0
 
 
+def test_alter_every_nth_damages_exactly_the_multiples_and_the_stream_names_them(
+    pmd: TestPmd, tg: TrafficGenerator, tmp_path: Path
+) -> None:
+    pmd.set_fwd("io")
+    pmd.start()
+    fill_at = SEQ_AT + 12 + 3  # a byte of the fill behind the stream's stamp
+    program = bpf.alter_every_nth(SEQ_AT, 50, 7, fill_at, 0x5A)
+    pmd.bpf_load("rx", 0, 0, elf(tmp_path, "alter.o", program))
+    result = tg.stream(TG0, stream_template(tg), TG1, pps=2000, count=200)
+    pmd.stop()
+    print(f"\n{result.summary()}\n{result.describe_altered()}")
+    assert (result.sent, result.received, result.lost) == (200, 200, 0)
+    assert result.altered == 4
+    assert [a.seq for a in result.altered_frames] == [7, 57, 107, 157]
+    assert {a.offset for a in result.altered_frames} == {fill_at}
+    first = result.altered_frames[0]
+    assert first.seen is not None and first.expected is not None
+    assert first.seen[fill_at] == first.expected[fill_at] ^ 0x5A
+
+
 def test_drop_every_nth_on_tx_counts_the_drops(
     pmd: TestPmd, tg: TrafficGenerator, tmp_path: Path
 ) -> None:
