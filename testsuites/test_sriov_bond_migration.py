@@ -35,6 +35,7 @@ from framework.scenarios.sriov_bond_migration import (
     SriovBondMigration,
     stream_frame,
 )
+from framework.traffic.checks import verify_frames_intact
 from framework.traffic.generator import StreamRun, TrafficGenerator
 
 pytestmark = [
@@ -132,7 +133,9 @@ def test_live_migration_with_sriov_vf_and_bonding(
         device_del; the destination waits (inmigrate), the migration completes (source
         postmigrate, destination running) and traffic crosses virtio on host_server_2; after
         the re-attach two ports, primary P1, traffic at P1 and P2; after virtio is removed,
-        traffic still at P1 and P2. The stream loses, duplicates and reorders nothing
+        traffic still at P1 and P2. Every frame that arrives is the frame sent as the
+        bond's mac forwarding rewrites it, byte for byte, and in order (in the windows
+        too). The stream loses, duplicates and reorders nothing
         outside the failover, VF detach, migration and re-attach windows, and no outage in
         them is longer than its bound.
     """
@@ -183,7 +186,7 @@ def test_live_migration_with_sriov_vf_and_bonding(
         down = [p for p, info in links.items() if not info.link_up]
         assert not down, f"guide: Port 0, 1 and 2 Link Up; down: {down}"
 
-    with through_bond(duration=STREAM_MAX_S) as run:
+    with through_bond(duration=STREAM_MAX_S, expect=guide1.arrival_form()) as run:
         run.wait_started()
         with guide1.step("1.3.3 set portlist 2; set fwd mac; start: VF traffic at P1 and P2"):
             guide1.forward_on_bond()
@@ -315,6 +318,8 @@ def test_live_migration_with_sriov_vf_and_bonding(
                 f"{inside.window.name}: traffic downtime {inside.downtime_ms:.1f} ms exceeds "
                 f"{bound:g} ms; {inside.describe()}"
             )
+    with step("Every frame crosses the bond whole and in order, in the windows too"):
+        verify_frames_intact(stream, "traffic crosses the bond")
     with step("The stream loses, duplicates and reorders nothing outside the windows"):
         assert account.clean_outside, (
             f"traffic crosses the bond unharmed outside the guide's data-path changes; "

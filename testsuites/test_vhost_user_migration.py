@@ -24,6 +24,7 @@ from framework.scenarios.vhost_user_migration import (
     VhostUserMigration,
     stream_frame,
 )
+from framework.traffic.checks import verify_frames_intact
 from framework.traffic.generator import StreamRun, TrafficGenerator
 
 pytestmark = [
@@ -63,11 +64,15 @@ def migration(
 
 @pytest.fixture
 def through_vm(
-    traffic_generator: TrafficGenerator, tg_host: HostHandle
+    traffic_generator: TrafficGenerator, tg_host: HostHandle, migration: VhostUserMigration
 ) -> Callable[..., StreamRun]:
-    """Start a stream from TG port 0 that crosses the VM and comes back on TG port 1."""
+    """Start a stream from TG port 0 that crosses the VM and comes back on TG port 1.
+
+    Every frame is checked whole against what the guest's mac forwarding makes of it.
+    """
     tx, rx = tg_host.data_port(0).interface, tg_host.data_port(1).interface
-    return traffic_generator.starter(tx, rx, stream_frame, pps=STREAM_PPS)
+    start = traffic_generator.starter(tx, rx, stream_frame, pps=STREAM_PPS)
+    return lambda **options: start(expect=migration.arrival_forms(), **options)
 
 
 def test_live_migration_with_vhost_user(
@@ -95,8 +100,10 @@ def test_live_migration_with_vhost_user(
         Virtio traffic is seen at P0 and P1 on host_server_1; the destination VM is paused
         (inmigrate); the migration completes, the source is paused (postmigrate) and the
         destination running; after it, virtio traffic is seen at P0 and P1 and crosses
-        host_server_2's vhost ports, none host_server_1's. The stream loses, duplicates and
-        reorders nothing outside the migration; inside it no outage is longer than the
+        host_server_2's vhost ports, none host_server_1's. Every frame that arrives is the
+        frame sent as the guest's mac forwarding rewrites it, byte for byte, and in order
+        (the migration included). The stream loses, duplicates and reorders nothing
+        outside the migration; inside it no outage is longer than the
         topology's downtime bound, and (KVM guests) the frames lost were sent within one
         stretch no longer than the bound.
     """
@@ -115,7 +122,7 @@ def test_live_migration_with_vhost_user(
         ports = migration.guest_ports()
         assert sorted(ports) == [0, 1], f"the VM has two virtio ports, P0 and P1: {ports}"
     with step("2.3.6 show port stats all: virtio traffic is seen at P0 and P1"):
-        through_vm(duration=1.0).wait()
+        verify_frames_intact(through_vm(duration=1.0).wait(), "traffic crosses the VM")
         stats = pmd.show_port_stats_all()
         for port in (0, 1):
             assert stats[port].rx_packets > 0 and stats[port].tx_packets > 0, (
@@ -150,7 +157,7 @@ def test_live_migration_with_vhost_user(
         for switch in migration.switches.values():
             switch.clear_stats()
         pmd.clear_counters()
-        through_vm(duration=1.0).wait()
+        verify_frames_intact(through_vm(duration=1.0).wait(), "traffic crosses the migrated VM")
         guest = pmd.show_port_stats_all()
         vhost = {host.name: migration.switches[host.name].vhost_stats() for host in (src, dst)}
         attach_table(
@@ -189,6 +196,8 @@ def test_live_migration_with_vhost_user(
             f"traffic downtime {inside.downtime_ms:.1f} ms exceeds the bound {bound:g} ms "
             f"(QEMU reported {result.downtime_ms} ms); {inside.describe()}"
         )
+    with step("Every frame crosses the VM whole and in order, the migration included"):
+        verify_frames_intact(stream, "traffic crosses the VM while it migrates")
     with step("The stream loses, duplicates and reorders nothing outside the migration"):
         assert account.clean_outside, (
             f"traffic crosses the VM unharmed before and after the migration; "

@@ -60,6 +60,14 @@ _RTE_VERSION = re.compile(r"RTE Version:\s*'?(DPDK\s+[0-9][0-9.]*[0-9])")
 _SAFE_PREFIX = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
+def default_eth_peer(port: int) -> str:
+    """The peer MAC testpmd gives a port unless told otherwise (--eth-peer, set eth-peer).
+
+    testpmd's start-up sets peer i to the locally administered 02:00:00:00:00:<i>.
+    """
+    return f"02:00:00:00:00:{port:02x}"
+
+
 class TestPmdStartError(TestPmdError):
     """testpmd exited, or reported a fatal EAL/port error, before it was usable."""
 
@@ -372,6 +380,22 @@ class TestPmd:
     def show_config_fwd(self) -> FwdConfig:
         """The forwarding mode and which core polls which RX/TX queue pair."""
         return parse_fwd_config(self.command("show config fwd"))
+
+    def mac_forwarding_addresses(self) -> list[tuple[str, str]]:
+        """(source, destination) MACs `set fwd mac` writes, one pair per forwarding stream.
+
+        The source is the TX port's MAC, the destination that port's peer, as `show config
+        fwd` lists them while the mode is mac; TestPmdError in any other mode.
+        """
+        fwd = self.show_config_fwd()
+        if fwd.mode != "mac":
+            raise TestPmdError("show config fwd", f"forwarding mode is {fwd.mode}, not mac", "")
+        pairs = []
+        for stream in fwd.streams:
+            pair = (self.show_port_info(stream.tx_port).mac, stream.peer or "")
+            if pair not in pairs:
+                pairs.append(pair)
+        return pairs
 
     # ------------------------------------------------------------------ ports
 

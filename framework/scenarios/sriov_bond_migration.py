@@ -25,7 +25,7 @@ from scapy.packet import Packet
 from framework.config.model import Topology, Vm, VmNic
 from framework.dpdk.args import EalOptions, TestPmdOptions, testpmd_argv
 from framework.dpdk.parsers import BondingConfig, PortInfo, PortStats
-from framework.dpdk.testpmd import TestPmd
+from framework.dpdk.testpmd import TestPmd, default_eth_peer
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text, step
@@ -33,7 +33,7 @@ from framework.report.streams import attach_stream
 from framework.scenarios import guest_dpdk
 from framework.scenarios.vms import close_vms, run_state_marks, vm_on
 from framework.traffic.generator import TrafficGenerator
-from framework.traffic.packets import udp_flow
+from framework.traffic.packets import Transform, rewrite_macs, udp_flow
 from framework.traffic.stream import LossWindow, StreamResult
 from framework.virt.host_net import TapBridge, bridge_for
 from framework.virt.hotplug import Hotplug
@@ -352,6 +352,17 @@ class SriovBondMigration:
     def wait_links(self, ports: list[int]) -> dict[int, PortInfo]:
         """Each port's info once its link is up, or when the wait gave up (link down)."""
         return {p: self.pmd.wait_link_up(p, timeout=LINK_TIMEOUT_S, check=False) for p in ports}
+
+    def arrival_form(self) -> Transform:
+        """What the bond's `set fwd mac` makes of a stream frame.
+
+        The bond sends it out with its own MAC as source (the primary's when the bond was
+        made, kept over every failover) and its peer as destination: testpmd's default
+        peer, as the guide sets none. Nothing else in the path (bridges, taps, the switch)
+        may change a byte. Read before forwarding starts: the stream starts first.
+        """
+        assert self.bond is not None
+        return rewrite_macs(self.pmd.show_port_info(self.bond).mac, default_eth_peer(self.bond))
 
     def forward_on_bond(self) -> None:
         """Set portlist 2; set fwd mac; start."""

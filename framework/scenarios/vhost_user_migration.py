@@ -23,7 +23,7 @@ from framework.report.attach import attach_table, attach_text
 from framework.report.streams import attach_stream
 from framework.scenarios.vhost_switch import VhostSwitch
 from framework.scenarios.vms import close_vms, run_state_marks, vm_on
-from framework.traffic.packets import DEFAULT_MARKER, udp_flow
+from framework.traffic.packets import DEFAULT_MARKER, Transform, rewrite_macs, udp_flow
 from framework.traffic.stream import LossWindow, StreamResult
 from framework.virt.image import GuestImage
 from framework.virt.vm import MigrationResult, VirtualMachine
@@ -160,6 +160,16 @@ class VhostUserMigration:
         """`show port info all` in the VM: the guest's ports as testpmd sees them."""
         assert self.guest_pmd is not None
         return {port: self.guest_pmd.show_port_info(port) for port in self.guest_pmd.port_ids()}
+
+    def arrival_forms(self) -> list[Transform]:
+        """What the guest's `set fwd mac` makes of a stream frame, for each way through it.
+
+        A frame leaves the VM through P1 (in on P0) or P0 (in on P1) with that port's MAC
+        as source and its peer as destination; nothing else in the path (the vhost
+        switches forward io, the switch floods) may change a byte.
+        """
+        assert self.guest_pmd is not None
+        return [rewrite_macs(src, dst) for src, dst in self.guest_pmd.mac_forwarding_addresses()]
 
     def window(self, stream: StreamResult) -> LossWindow:
         """The migration on the stream's timeline: from `migrate` to `completed`."""
