@@ -26,6 +26,12 @@ from typing import Any
 
 from framework.errors import ConfigError
 
+# The byte the frame-damaging faults flip in a stream frame (untagged IPv4/UDP, marker at
+# 42): the fill right behind the 12-byte stamp.
+ALTERED_BYTE = 14 + 20 + 8 + 5 + 12 + 3
+# A destination MAC nobody has: the switch floods it, so the damaged frames still arrive.
+WRONG_PEER = "02:00:00:00:0b:ad"
+
 # Time after a migration before a fault strikes again: beyond the slack the guide-2 test
 # grants the migration window, so the fault lands where a correct DUT loses nothing.
 AFTER_WINDOW_S = 1.5
@@ -111,6 +117,20 @@ def _source_drops_every(n: int) -> Callable[..., None]:
     return action
 
 
+def _source_alters_every(n: int) -> Callable[..., None]:
+    def action(migration: Any, switch: Any, *_: Any) -> None:
+        from framework.dpdk import bpf
+        from framework.scenarios.vhost_user_migration import STREAM_SEQ_OFFSET
+
+        if switch.host is migration.source:
+            # a byte of the fill behind the stamp: headers and stamp stay valid, so only a
+            # check of the whole frame can see it
+            program = bpf.alter_every_nth(STREAM_SEQ_OFFSET, n, n - 1, ALTERED_BYTE, 0xFF)
+            _load_bpf(switch, program, f"alter-1-in-{n}")
+
+    return action
+
+
 def _duplicates_after_migration(migration: Any, *_: Any) -> None:
     # host_server_1's switch, idle since its VM stopped, starts sending every frame of the
     # TG back to the switch (MACs swapped): the TG receives each frame more than once. Only
@@ -171,6 +191,13 @@ def _backup_port_forwarded(setup: Any, *_: Any) -> None:
     # The application polls the backup member itself, beside the bond.
     setup.pmd.stop()
     setup.pmd.set_portlist([0, setup.bond])
+    setup.pmd.start()
+
+
+def _bond_wrong_peer(setup: Any, *_: Any) -> None:
+    # mac forwarding goes on, with a destination MAC other than the peer's
+    setup.pmd.stop()
+    setup.pmd.set_eth_peer(setup.bond, WRONG_PEER)
     setup.pmd.start()
 
 
@@ -338,6 +365,19 @@ FAULTS: dict[str, Fault] = {
             "guide 1: testpmd forwards on the backup member P0 besides the bond",
             f"{GUIDE1}.forward_on_bond",
             _backup_port_forwarded,
+        ),
+        Fault(
+            "bond-wrong-peer",
+            f"guide 1: the bond's mac forwarding writes destination {WRONG_PEER}, not its peer",
+            f"{GUIDE1}.forward_on_bond",
+            _bond_wrong_peer,
+        ),
+        Fault(
+            "source-host-alters-1-in-100",
+            "guide 2: host_server_1's vhost switch flips one payload byte of every 100th "
+            "TG frame",
+            f"{GUIDE2}.start_switch",
+            _source_alters_every(100),
         ),
         Fault(
             "failover-ignored",

@@ -127,9 +127,11 @@ def test_the_kernel_makes_a_tap_for_virtio_user(guide7: ExceptionalPath) -> None
         attach_table(
             "testpmd ports",
             ["port", "device", "driver", "link", "rx queues", "tx queues"],
-            [[p, i.device_name, i.driver, i.link_status, i.nb_rx_queues, i.nb_tx_queues]
-             for p, i in ports.items()],
-        )  # fmt: skip
+            [
+                [p, i.device_name, i.driver, i.link_status, i.nb_rx_queues, i.nb_tx_queues]
+                for p, i in ports.items()
+            ],
+        )
         assert "virtio_user0" in ports[USER_PORT].device_name, (
             f"guide: port 1 is virtio_user0; got {ports[USER_PORT].device_name}"
         )
@@ -215,7 +217,8 @@ def test_the_kernel_answers_through_dpdk(
 
     Verify:
         Each request is answered exactly once (ARP reply, echo reply, the datagram echoed
-        back), through the tap, DPDK and the NIC; testpmd's counters: the NIC received and
+        back), through the tap, DPDK and the NIC, and each answer is right field by field
+        (MACs, addresses, ids, payload, lengths, checksums); testpmd's counters: the NIC received and
         virtio_user0 sent into the kernel every request, virtio_user0 received and the NIC
         sent every frame the kernel sent, and the TG received them all.
     """
@@ -233,16 +236,30 @@ def test_the_kernel_answers_through_dpdk(
     ]
     guide7.clear_stats()
     with step("ARP: who has the tap's address? The kernel answers through DPDK"):
-        answered = verify_answers(traffic_generator, [arp], tg_port, tg_port, what="ARP reply")
+        answered = verify_answers(
+            traffic_generator, [arp], tg_port, tg_port, what="ARP reply", responder_mac=tap_mac
+        )
         frames = list(answered.frames)
     with step("ICMP echo to the tap's address: every request answered once"):
         answered = verify_answers(
-            traffic_generator, pings, tg_port, tg_port, pps=REQUESTS_PPS, what="echo reply"
+            traffic_generator,
+            pings,
+            tg_port,
+            tg_port,
+            pps=REQUESTS_PPS,
+            what="echo reply",
+            responder_mac=tap_mac,
         )
         frames += answered.frames
     with step("UDP to a socket listening on the tap's address: every datagram echoed back"):
         answered = verify_answers(
-            traffic_generator, datagrams, tg_port, tg_port, pps=REQUESTS_PPS, what="UDP echo"
+            traffic_generator,
+            datagrams,
+            tg_port,
+            tg_port,
+            pps=REQUESTS_PPS,
+            what="UDP echo",
+            responder_mac=tap_mac,
         )
         frames += answered.frames
     with step("testpmd's counters match what the TG sent and received"):
@@ -357,7 +374,13 @@ def test_both_queues_carry_traffic(
     guide7.clear_stats()
     with step("32 UDP flows to the tap's echo socket, each echoed back"):
         verify_answers(
-            traffic_generator, flows, tg_port, tg_port, pps=REQUESTS_PPS, what="UDP echo"
+            traffic_generator,
+            flows,
+            tg_port,
+            tg_port,
+            pps=REQUESTS_PPS,
+            what="UDP echo",
+            responder_mac=tap_mac,
         )
     with step("Every queue of both ports carried traffic"):
         per_port = {p: guide7.queue_packets(p) for p in (NIC_PORT, USER_PORT)}
@@ -423,12 +446,14 @@ def test_tcp_through_the_offloads_both_ways(
             [
                 [
                     "TG -> kernel" if r.direction == "client->server" else "kernel -> TG",
-                    f"{r.gbit_s:.3f}", f"{r.bytes_received / 1e6:.1f}", f"{r.seconds:.1f}",
+                    f"{r.gbit_s:.3f}",
+                    f"{r.bytes_received / 1e6:.1f}",
+                    f"{r.seconds:.1f}",
                     r.retransmits,
                 ]
                 for r in results
             ],
-        )  # fmt: skip
+        )
         with step("Both directions carried data"):
             for result in results:
                 assert result.bytes_received > 0, f"TCP {result.direction} carried no data"
@@ -526,11 +551,17 @@ def _throughput_summary(queues: int) -> str:
         lines.append(
             f"queues={q}: NDR {_rate(found.ndr.lower_pps)}, PDR (0.5 %) "
             f"{_rate(found.pdr.lower_pps)}"
-            + (f"; loss starts at {loss.offered_pps / 1e3:.1f} kpps "
-               f"({loss.loss_ratio:.2%} lost)" if loss else "")
-            + (f"; the TG could not offer {found.generator_limited[0].offered_pps / 1e3:.1f}"
-               " kpps" if found.generator_limited else "")
-        )  # fmt: skip
+            + (
+                f"; loss starts at {loss.offered_pps / 1e3:.1f} kpps ({loss.loss_ratio:.2%} lost)"
+                if loss
+                else ""
+            )
+            + (
+                f"; the TG could not offer {found.generator_limited[0].offered_pps / 1e3:.1f} kpps"
+                if found.generator_limited
+                else ""
+            )
+        )
     one, two = RATES.get(1), RATES.get(2)
     if queues == 2 and one and two and one.ndr.lower_pps and two.ndr.lower_pps:
         ratio = two.ndr.lower_pps / one.ndr.lower_pps

@@ -18,7 +18,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from scapy.layers.l2 import Ether
+from scapy.layers.inet import ICMP, IP, UDP
+from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet
 from scapy.utils import hexdump
 
@@ -388,6 +389,78 @@ class Answers:
         return self.capture.frames(self.port)
 
 
+def _checksums_ok(pkt: Packet) -> list[str]:
+    """The IPv4 header and ICMP/UDP checksums of a frame that are wrong (or missing)."""
+    wrong = []
+    for layer in (IP, ICMP, UDP):
+        if layer not in pkt:
+            continue
+        seen = pkt[layer].chksum
+        redo = pkt.copy()
+        del redo[layer].chksum
+        right = Ether(bytes(redo))[layer].chksum
+        if seen != right:
+            wrong.append(f"{layer.__name__}.chksum 0x{seen:04x} (right: 0x{right:04x})")
+    return wrong
+
+
+def answer_problems(request: Packet, answer: Packet, responder_mac: str) -> list[str]:
+    """How a kernel's answer to an ARP request, ICMP echo or UDP echo differs, field by field.
+
+    What a correct responder sends back: from its own MAC to the requester's; ARP: a
+    reply (op 2) giving its MAC for the address asked for, to the asker's MAC and address;
+    IPv4: addresses swapped, a valid header checksum and a live TTL; ICMP: an echo reply
+    (type 0, code 0) with the request's id, sequence and payload; UDP: ports swapped, the
+    request's payload, its length and a real checksum. Fields the responder chooses (the IP
+    id, TTL value, DF flag) are not compared.
+    """
+    problems: list[str] = []
+
+    def expect(name: str, seen: object, wanted: object) -> None:
+        if str(seen).lower() != str(wanted).lower():
+            problems.append(f"{name} {seen} (expected {wanted})")
+
+    expect("Ether.src", answer[Ether].src, responder_mac)
+    expect("Ether.dst", answer[Ether].dst, request[Ether].src)
+    if ARP in request:
+        asked, got = request[ARP], answer[ARP] if ARP in answer else None
+        if got is None:
+            return [*problems, f"not an ARP frame: {answer.summary()}"]
+        for name, seen, wanted in (
+            ("op", got.op, 2), ("hwtype", got.hwtype, asked.hwtype),
+            ("ptype", got.ptype, asked.ptype), ("hwlen", got.hwlen, 6), ("plen", got.plen, 4),
+            ("hwsrc", got.hwsrc, responder_mac), ("psrc", got.psrc, asked.pdst),
+            ("hwdst", got.hwdst, asked.hwsrc), ("pdst", got.pdst, asked.psrc),
+        ):  # fmt: skip
+            expect(f"ARP.{name}", seen, wanted)
+        return problems
+    if IP not in answer:
+        return [*problems, f"not an IPv4 frame: {answer.summary()}"]
+    ip, asked_ip = answer[IP], request[IP]
+    expect("IP.src", ip.src, asked_ip.dst)
+    expect("IP.dst", ip.dst, asked_ip.src)
+    expect("IP.proto", ip.proto, asked_ip.proto)
+    if ip.ttl == 0:
+        problems.append("IP.ttl 0")
+    # what the IP total length covers, without the Ethernet padding of a short frame
+    l4 = bytes(ip)[ip.ihl * 4 : ip.len]
+    if ICMP in request:
+        got, asked_icmp = answer[ICMP], request[ICMP]
+        for name, seen, wanted in (
+            ("type", got.type, 0), ("code", got.code, 0),
+            ("id", got.id, asked_icmp.id), ("seq", got.seq, asked_icmp.seq),
+        ):  # fmt: skip
+            expect(f"ICMP.{name}", seen, wanted)
+        expect("ICMP payload", l4[8:].hex(), bytes(asked_icmp.payload).hex())
+    elif UDP in request:
+        got, asked_udp = answer[UDP], request[UDP]
+        expect("UDP.sport", got.sport, asked_udp.dport)
+        expect("UDP.dport", got.dport, asked_udp.sport)
+        expect("UDP.len", got.len, 8 + len(bytes(asked_udp.payload)))
+        expect("UDP payload", l4[8 : got.len].hex(), bytes(asked_udp.payload).hex())
+    return problems + _checksums_ok(answer)
+
+
 def verify_answers(
     tg: TrafficGenerator,
     requests: Sequence[Packet],
@@ -397,13 +470,15 @@ def verify_answers(
     timeout: float = 2.0,
     pps: float | None = None,
     what: str = "answer",
+    responder_mac: str | None = None,
 ) -> Answers:
     """Send requests (ARP, ICMP echo, UDP...) on tx_port; assert each is answered once.
 
     An answer is a frame on rx_port that scapy says answers the request (an ARP reply for
     its address, the echo reply with its id and sequence, UDP with the ports swapped...).
-    The message names each request left unanswered or answered more than once, and what
-    the port saw instead.
+    With `responder_mac`, each answer is also checked field by field (answer_problems):
+    addresses, payload, lengths, checksums. The message names each request left
+    unanswered, answered more than once or answered wrongly, and what the port saw.
     """
     capture = tg.exchange(
         tx_port, requests, [rx_port], expect=len(requests), timeout=timeout, pps=pps
@@ -418,6 +493,10 @@ def verify_answers(
     for request, hits in zip(requests, found, strict=True):
         if len(hits) != 1:
             problems.append(f"{request.summary()}: expected 1 {what}, seen {len(hits)}")
+        elif responder_mac is not None:
+            wrong = answer_problems(request, hits[0].packet, responder_mac)
+            if wrong:
+                problems.append(f"{request.summary()}: the {what} has " + ", ".join(wrong))
     if problems:
         seen = [f"{f.time:.6f} s {p.summary()}" for f, p in parsed[: MAX_DUMPS * 2]]
         more = len(parsed) - len(seen)

@@ -29,6 +29,15 @@ pytestmark = pytest.mark.slow
         ("failover-ignored", ["P1 is out of the bond", "slaves=[0, 1]"]),
         ("vf-not-reattached", ["after device_add the VM has the VF back at 0000:00:04.0"]),
         ("traffic-stops-after-migration", ["traffic crosses virtio on host_server_2", "RX 0"]),
+        # every frame after `start` comes back with 02:00:00:00:0b:ad, not the peer 02:..:02
+        (
+            "bond-wrong-peer",
+            [
+                "traffic crosses the bond: every frame arrives whole and in order;",
+                " altered: seq ",
+                "differs at byte 4 (expected 0x00, seen 0x0b;",
+            ],
+        ),
     ],
 )
 def test_broken_dut_fails_guide_1(tmp_path: Path, fault: str, messages: list[str]) -> None:
