@@ -374,8 +374,7 @@ FAULTS: dict[str, Fault] = {
         ),
         Fault(
             "source-host-alters-1-in-100",
-            "guide 2: host_server_1's vhost switch flips one payload byte of every 100th "
-            "TG frame",
+            "guide 2: host_server_1's vhost switch flips one payload byte of every 100th TG frame",
             f"{GUIDE2}.start_switch",
             _source_alters_every(100),
         ),

@@ -134,10 +134,9 @@ def test_live_migration_with_sriov_vf_and_bonding(
         postmigrate, destination running) and traffic crosses virtio on host_server_2; after
         the re-attach two ports, primary P1, traffic at P1 and P2; after virtio is removed,
         traffic still at P1 and P2. Every frame that arrives is the frame sent as the
-        bond's mac forwarding rewrites it, byte for byte, and in order (in the windows
-        too). The stream loses, duplicates and reorders nothing
-        outside the failover, VF detach, migration and re-attach windows, and no outage in
-        them is longer than its bound.
+        bond's mac forwarding rewrites it, byte for byte (in the windows too). The stream
+        loses, duplicates and reorders nothing outside the failover, VF detach, migration
+        and re-attach windows, and no outage in them is longer than its bound.
     """
     src, dst = guide1.source, guide1.destination
 
@@ -318,8 +317,10 @@ def test_live_migration_with_sriov_vf_and_bonding(
                 f"{inside.window.name}: traffic downtime {inside.downtime_ms:.1f} ms exceeds "
                 f"{bound:g} ms; {inside.describe()}"
             )
-    with step("Every frame crosses the bond whole and in order, in the windows too"):
-        verify_frames_intact(stream, "traffic crosses the bond")
+    with step("Every frame crosses the bond whole, in the windows too"):
+        # two members, two rings: frames a member held arrive after newer ones of the other
+        # when the bond switches; order is judged outside the windows below
+        verify_frames_intact(stream, "traffic crosses the bond", in_order=False)
     with step("The stream loses, duplicates and reorders nothing outside the windows"):
         assert account.clean_outside, (
             f"traffic crosses the bond unharmed outside the guide's data-path changes; "

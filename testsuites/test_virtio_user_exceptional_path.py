@@ -218,9 +218,11 @@ def test_the_kernel_answers_through_dpdk(
     Verify:
         Each request is answered exactly once (ARP reply, echo reply, the datagram echoed
         back), through the tap, DPDK and the NIC, and each answer is right field by field
-        (MACs, addresses, ids, payload, lengths, checksums); testpmd's counters: the NIC received and
-        virtio_user0 sent into the kernel every request, virtio_user0 received and the NIC
-        sent every frame the kernel sent, and the TG received them all.
+        (MACs, addresses, ids, payload, lengths, checksums; a UDP checksum the kernel left
+        for an offload that io forwarding does not perform is accepted and reported);
+        testpmd's counters: the NIC received and virtio_user0 sent into the kernel every
+        request, virtio_user0 received and the NIC sent every frame the kernel sent, and
+        the TG received them all.
     """
     tg_mac = traffic_generator.mac_of(tg_port)
     tap_mac = guide7.tap_interface().mac
@@ -260,12 +262,24 @@ def test_the_kernel_answers_through_dpdk(
             pps=REQUESTS_PPS,
             what="UDP echo",
             responder_mac=tap_mac,
+            unfinished_ok=True,
         )
         frames += answered.frames
+        attach_text("UDP checksums of the echoes", UNFINISHED_NOTE.format(answered.unfinished))
     with step("testpmd's counters match what the TG sent and received"):
         sent = 1 + len(pings) + len(datagrams)
         from_kernel = sum(1 for f in frames if f.packet.src == tap_mac)
         _check_counters(guide7, sent, from_kernel)
+
+
+# With GUEST_CSUM the kernel leaves UDP checksums to DPDK, and the guide's io forwarding does
+# not finish them: such an answer is accepted (every other field checked), and counted.
+UNFINISHED_NOTE = (
+    "{} echo(es) left the NIC with the UDP checksum unfinished (the pseudo-header sum the "
+    "kernel leaves for an offload): the guide's io forwarding does not finish it, so a "
+    "receiver that checks UDP checksums drops them (the csum engine finishes them: see the "
+    "TCP test). Every other field was checked."
+)
 
 
 def _check_counters(guide7: ExceptionalPath, into_kernel: int, from_kernel: int) -> None:
@@ -381,6 +395,7 @@ def test_both_queues_carry_traffic(
             pps=REQUESTS_PPS,
             what="UDP echo",
             responder_mac=tap_mac,
+            unfinished_ok=True,
         )
     with step("Every queue of both ports carried traffic"):
         per_port = {p: guide7.queue_packets(p) for p in (NIC_PORT, USER_PORT)}

@@ -411,11 +411,27 @@ class StreamResult:
         """Every frame received was the frame the forwarding should deliver, whole."""
         return not self.altered
 
+    def altered_example(self) -> str:
+        """The first altered frame whose bytes were kept: seen and expected, in hex."""
+        shown = next((a for a in self.altered_frames if a.seen is not None), None)
+        if shown is None or shown.expected is None:
+            return ""
+        return (
+            f"first altered frame ({shown}):\n  seen     {shown.seen.hex()}\n"
+            f"  expected {shown.expected.hex()} (stamp zeroed)"
+        )
+
     def describe_altered(self, limit: int = 5) -> str:
         """'2 altered: seq 12 on eth1 differs at byte 34 (expected 0x0a, seen 0x0b; ...)'."""
         if not self.altered:
             return "0 altered"
-        shown = "; ".join(str(a) for a in self.altered_frames[:limit])
+
+        def arrivals(a: AlteredFrame) -> str:
+            # a damaged copy beside an intact one points at a second path, not at the first
+            n = int(np.count_nonzero(self.seq == a.seq)) if a.seq is not None else 0
+            return f"{a} [arrived {n} times]" if n > 1 else str(a)
+
+        shown = "; ".join(arrivals(a) for a in self.altered_frames[:limit])
         more = self.altered - min(limit, len(self.altered_frames))
         return f"{self.altered} altered: {shown}" + (f"; ... ({more} more)" if more > 0 else "")
 

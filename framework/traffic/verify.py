@@ -14,11 +14,13 @@ from background traffic).
 
 from __future__ import annotations
 
+import struct
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from socket import inet_aton
 
-from scapy.layers.inet import ICMP, IP, UDP
+from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet
 from scapy.utils import hexdump
@@ -382,6 +384,7 @@ class Answers:
     port: str
     requests: list[Packet]
     answers: list[list[CapturedFrame]]  # per request, every captured frame answering it
+    unfinished: int = 0  # answers whose UDP/TCP checksum was left for an offload (allowed)
 
     @property
     def frames(self) -> list[CapturedFrame]:
@@ -389,7 +392,25 @@ class Answers:
         return self.capture.frames(self.port)
 
 
-def _checksums_ok(pkt: Packet) -> list[str]:
+def unfinished_l4_checksum(pkt: Packet) -> bool:
+    """Whether an IPv4 UDP/TCP checksum holds only the pseudo-header's sum.
+
+    That is what a kernel leaves for a checksum offload (CHECKSUM_PARTIAL): the NIC, or
+    here DPDK, was to finish it over the segment.
+    """
+    layer = UDP if UDP in pkt else TCP if TCP in pkt else None
+    if layer is None or IP not in pkt:
+        return False
+    ip = pkt[IP]
+    length = ip.len - ip.ihl * 4
+    pseudo = inet_aton(ip.src) + inet_aton(ip.dst) + struct.pack("!xBH", ip.proto, length)
+    total = sum(struct.unpack("!6H", pseudo))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return bool(pkt[layer].chksum == total)
+
+
+def _checksums_ok(pkt: Packet, unfinished_ok: bool) -> list[str]:
     """The IPv4 header and ICMP/UDP checksums of a frame that are wrong (or missing)."""
     wrong = []
     for layer in (IP, ICMP, UDP):
@@ -399,12 +420,14 @@ def _checksums_ok(pkt: Packet) -> list[str]:
         redo = pkt.copy()
         del redo[layer].chksum
         right = Ether(bytes(redo))[layer].chksum
-        if seen != right:
+        if seen != right and not (layer is UDP and unfinished_ok and unfinished_l4_checksum(pkt)):
             wrong.append(f"{layer.__name__}.chksum 0x{seen:04x} (right: 0x{right:04x})")
     return wrong
 
 
-def answer_problems(request: Packet, answer: Packet, responder_mac: str) -> list[str]:
+def answer_problems(
+    request: Packet, answer: Packet, responder_mac: str, *, unfinished_ok: bool = False
+) -> list[str]:
     """How a kernel's answer to an ARP request, ICMP echo or UDP echo differs, field by field.
 
     What a correct responder sends back: from its own MAC to the requester's; ARP: a
@@ -412,7 +435,8 @@ def answer_problems(request: Packet, answer: Packet, responder_mac: str) -> list
     IPv4: addresses swapped, a valid header checksum and a live TTL; ICMP: an echo reply
     (type 0, code 0) with the request's id, sequence and payload; UDP: ports swapped, the
     request's payload, its length and a real checksum. Fields the responder chooses (the IP
-    id, TTL value, DF flag) are not compared.
+    id, TTL value, DF flag) are not compared. unfinished_ok accepts a UDP checksum left
+    for an offload (unfinished_l4_checksum), and nothing else wrong in it.
     """
     problems: list[str] = []
 
@@ -458,7 +482,7 @@ def answer_problems(request: Packet, answer: Packet, responder_mac: str) -> list
         expect("UDP.dport", got.dport, asked_udp.sport)
         expect("UDP.len", got.len, 8 + len(bytes(asked_udp.payload)))
         expect("UDP payload", l4[8 : got.len].hex(), bytes(asked_udp.payload).hex())
-    return problems + _checksums_ok(answer)
+    return problems + _checksums_ok(answer, unfinished_ok)
 
 
 def verify_answers(
@@ -471,13 +495,15 @@ def verify_answers(
     pps: float | None = None,
     what: str = "answer",
     responder_mac: str | None = None,
+    unfinished_ok: bool = False,
 ) -> Answers:
     """Send requests (ARP, ICMP echo, UDP...) on tx_port; assert each is answered once.
 
     An answer is a frame on rx_port that scapy says answers the request (an ARP reply for
     its address, the echo reply with its id and sequence, UDP with the ports swapped...).
     With `responder_mac`, each answer is also checked field by field (answer_problems):
-    addresses, payload, lengths, checksums. The message names each request left
+    addresses, payload, lengths, checksums; unfinished_ok accepts UDP checksums left for
+    an offload, counted in the result's `unfinished`. The message names each request left
     unanswered, answered more than once or answered wrongly, and what the port saw.
     """
     capture = tg.exchange(
@@ -494,7 +520,9 @@ def verify_answers(
         if len(hits) != 1:
             problems.append(f"{request.summary()}: expected 1 {what}, seen {len(hits)}")
         elif responder_mac is not None:
-            wrong = answer_problems(request, hits[0].packet, responder_mac)
+            answer = hits[0].packet
+            wrong = answer_problems(request, answer, responder_mac, unfinished_ok=unfinished_ok)
+            result.unfinished += not wrong and unfinished_l4_checksum(answer)
             if wrong:
                 problems.append(f"{request.summary()}: the {what} has " + ", ".join(wrong))
     if problems:

@@ -15,7 +15,7 @@ from scapy.packet import Raw
 
 from framework.traffic.checks import verify_frames_intact
 from framework.traffic.stream import StreamResult, synthetic
-from framework.traffic.verify import answer_problems
+from framework.traffic.verify import answer_problems, unfinished_l4_checksum
 
 
 def _pack(kind: str, values: list[int]) -> str:
@@ -150,3 +150,19 @@ def test_a_damaged_payload_is_named() -> None:
     reply[14 + 20 + 8 + 2] ^= 0x20  # the echoed datagram's third byte
     problems = answer_problems(request, Ether(bytes(reply)), TAP_MAC)
     assert any(p.startswith("UDP payload ") for p in problems), problems
+
+
+def test_a_checksum_left_for_an_offload_is_accepted_only_when_allowed() -> None:
+    request = Ether(bytes(REQUESTS["udp"]))
+    reply = _linux_reply(request)
+    partial = reply.copy()
+    # what the kernel leaves for an offload (CHECKSUM_PARTIAL): the pseudo-header's sum
+    partial[UDP].chksum = 0x9A4E  # 198.18.7.2 -> 198.18.7.1, UDP, length 21
+    partial = Ether(bytes(partial))
+    assert unfinished_l4_checksum(partial) and not unfinished_l4_checksum(reply)
+    strict = answer_problems(request, partial, TAP_MAC)
+    assert any(p.startswith("UDP.chksum 0x9a4e") for p in strict), strict
+    assert answer_problems(request, partial, TAP_MAC, unfinished_ok=True) == []
+    # any other wrong value is still wrong
+    garbage = _broken("udp", "checksum")
+    assert answer_problems(request, garbage, TAP_MAC, unfinished_ok=True) != []
