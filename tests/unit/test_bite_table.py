@@ -185,7 +185,7 @@ def test_a_bite_looking_for_another_message_is_refused(tmp_path) -> None:
             "test_one::guide 4.2.4: --forward-mode=io",
             "bite",
             bite,
-            "def test_ruff_check_passes",
+            "concise",
         ),  # fmt: skip
         # the assertion's message, but not what the bite file looks for
         table.Row(
@@ -198,4 +198,22 @@ def test_a_bite_looking_for_another_message_is_refused(tmp_path) -> None:
     ]
     first, second = table.says_problems(scans, rows)
     assert "which is not this assertion's message" in first
-    assert "which tests/unit/test_lint.py does not look for" in second
+    assert f"which {bite} does not look for" in second
+
+
+def test_a_bite_naming_the_wrong_case_is_refused(scans: dict[str, Scan]) -> None:
+    """The message must be in that parametrize case, not elsewhere in the bite's file."""
+    right = "tests/integration/test_guide1_bites.py::test_broken_dut_fails_guide_1"
+    row = table.Row(
+        "test_sriov_bond_migration",
+        "test_live_migration_with_sriov_vf_and_bonding::guide: Primary is now P1",
+        "bite",
+        f"{right}[backup-port-forwarded-messages2]",
+        "guide: Primary is now P1",
+    )
+    (problem,) = table.says_problems(scans, [row])
+    assert "[backup-port-forwarded-messages2] does not look for" in problem
+    fixed = table.Row(
+        row.module, row.id, "bite", f"{right}[bond-primary-ignored-messages0]", row.says
+    )
+    assert table.says_problems(scans, [fixed]) == []
