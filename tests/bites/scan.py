@@ -54,6 +54,8 @@ class Assertion:
     kind: str  # "assert", "verify" or "raises"
     line: int  # where it is now (for messages only, never part of the id)
     fragments: tuple[str, ...] = field(default=(), compare=False)  # literal message text
+    # a verify_* call's keyword arguments given as constants (in_order=False...)
+    keywords: tuple[tuple[str, object], ...] = field(default=(), compare=False)
 
     @property
     def id(self) -> str:
@@ -146,8 +148,8 @@ class _Visitor(ast.NodeVisitor):
     def __init__(self, module: str) -> None:
         self.module = module
         self.stack: list[str] = []
-        self.found: list[tuple[str, str, str, int, tuple[str, ...]]] = []
-        self.guards: list[tuple[str, str, str, int, tuple[str, ...]]] = []
+        self.found: list[tuple] = []  # (function, key, kind, line, fragments[, keywords])
+        self.guards: list[tuple] = []
 
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         self.stack.append(node.name)
@@ -179,7 +181,12 @@ class _Visitor(ast.NodeVisitor):
                 if isinstance(a, ast.Constant) and isinstance(a.value, str)
             ]
             key = f"{name}({normalise(literals[0])})" if literals else name
-            self.found.append((self.where, key, "verify", node.lineno, tuple(literals)))
+            keywords = tuple(
+                (k.arg, k.value.value)
+                for k in node.keywords
+                if k.arg and isinstance(k.value, ast.Constant)
+            )
+            self.found.append((self.where, key, "verify", node.lineno, tuple(literals), keywords))
         elif _is_pytest_raises(node) and node.args:
             key = "pytest.raises(" + ast.unparse(node.args[0]) + ")"
             self.found.append((self.where, key, "raises", node.lineno, ()))
@@ -189,12 +196,11 @@ class _Visitor(ast.NodeVisitor):
 def _numbered(module: str, entries: list) -> list[Assertion]:
     seen: Counter[tuple[str, str]] = Counter()
     out = []
-    for where, key, kind, line, fragments in entries:
+    for where, key, kind, line, fragments, *keywords in entries:
         seen[(where, key)] += 1
         n = seen[(where, key)]
-        out.append(
-            Assertion(module, where, key if n == 1 else f"{key} #{n}", kind, line, fragments)
-        )
+        unique = key if n == 1 else f"{key} #{n}"
+        out.append(Assertion(module, where, unique, kind, line, fragments, *keywords))
     return out
 
 
