@@ -41,7 +41,10 @@ class Row:
 
 def load(path: Path = TABLE) -> tuple[list[Row], list[str]]:
     """The table's rows, and what is malformed in it (one line each)."""
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        return [], [f"{path.name}: not YAML: {' '.join(str(error).split())}"]
     rows: list[Row] = []
     problems: list[str] = []
     if not isinstance(data, dict):

@@ -175,6 +175,13 @@ def test_malformed_rows_are_named(tmp_path) -> None:
     ]
 
 
+def test_a_table_that_is_not_yaml_is_one_line(tmp_path) -> None:
+    path = tmp_path / "table.yaml"
+    path.write_text('test_pvp_benchmark:\n  - id: "a::b\n    open: x\n')
+    rows, (problem,) = table.load(path)
+    assert rows == [] and problem.startswith("table.yaml: not YAML: ") and "\n" not in problem
+
+
 def test_a_bite_looking_for_another_message_is_refused(tmp_path) -> None:
     scans = _module(tmp_path)
     bite = "tests/unit/test_lint.py::test_ruff_check_passes"
