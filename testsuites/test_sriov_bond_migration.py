@@ -35,6 +35,7 @@ from framework.scenarios.sriov_bond_migration import (
     SriovBondMigration,
     stream_frame,
 )
+from framework.traffic.checks import sender_problem
 from framework.traffic.generator import StreamRun, TrafficGenerator
 
 pytestmark = [
@@ -299,6 +300,7 @@ def test_live_migration_with_sriov_vf_and_bonding(
             time.sleep(SETTLE_S)
         run.stop()
     stream = run.wait()
+    assert not (problem := sender_problem(stream)), f"guide 1's stream judges the bond: {problem}"
 
     guide1.attach_report(stream)
     account = stream.account(*guide1.windows(stream))
