@@ -556,6 +556,15 @@ def _dpdk_cell(row: Mapping[str, Any]) -> str:
     return f"<br>DPDK {_e(', '.join(versions))}" if versions else ""
 
 
+def _left_out(entries: list[str]) -> dict[str, list[str]]:
+    """'test: why' entries grouped by why."""
+    grouped: dict[str, list[str]] = {}
+    for entry in entries:
+        test, _, why = entry.partition(": ")
+        grouped.setdefault(why, []).append(test)
+    return grouped
+
+
 def _guides(numbers: list[int]) -> str:
     return ", ".join(map(str, numbers)) or "none"
 
@@ -639,17 +648,17 @@ def render_html(summary: Mapping[str, Any]) -> str:
             status += f'<span class="tag">{_e(row["change"])}</span>'
         if row.get("refused"):
             status += '<span class="tag">DUT refused</span>'
-        if row["message"]:
+        if row["message"] and row["status"] != "not selected":
             failed = row["status"] == "failed"
             where = f"{row['message_test']}: " if failed else ""
             short = row["message"] if failed else short_reason(row["message"])
             status += f'<div class="msg" title="{_e(row["message"])}">{_e(where + short)}</div>'
         for skip in row["unexpected_skips"][:5]:
             status += f'<div class="msg">unexpected skip: {_e(skip)}</div>'
-        left_out = row.get("not_selected", [])
-        if left_out and row["status"] != "not selected":
-            status += f'<div class="msg">not selected: {_e(left_out[0])}'
-            status += f" (and {len(left_out) - 1} more)</div>" if len(left_out) > 1 else "</div>"
+        for why, tests in _left_out(row.get("not_selected", [])).items():
+            more = f" and {len(tests) - 3} more" if len(tests) > 3 else ""
+            listed = ", ".join(tests[:3]) + more
+            status += f'<div class="msg">not selected ({_e(why)}): {_e(listed)}</div>'
         counts = row["tests"]
         tests = " / ".join(f"{counts[k]} {k}" for k in OUTCOMES if counts.get(k))
         module = _e(row["module"]) + (f"<br><b>{_e(row['variant'])}</b>" if row["variant"] else "")
