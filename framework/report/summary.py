@@ -570,7 +570,8 @@ def _guides(numbers: list[int]) -> str:
 
 
 def _coverage(sign: Mapping[str, Any]) -> str:
-    parts = list(sign.get("stand_in", []))
+    stand_ins = "".join(f" {line[0].upper()}{line[1:]}." for line in sign.get("stand_in", []))
+    parts = []
     if sign.get("guides_planned"):
         parts.append(f"planned only (--plan): {_guides(sign['guides_planned'])}")
     if sign["guides_skipped"]:
@@ -579,7 +580,7 @@ def _coverage(sign: Mapping[str, Any]) -> str:
         )
     if sign["guides_not_run"]:
         parts.append(f"not selected: {_guides(sign['guides_not_run'])}")
-    return (" Not tested: " + "; ".join(parts) + ".") if parts else ""
+    return stand_ins + ((" Not tested: " + "; ".join(parts) + ".") if parts else "")
 
 
 def render_html(summary: Mapping[str, Any]) -> str:
