@@ -40,21 +40,27 @@ class CommandFailed(RemoteError):
 class ShellTimeout(RemoteError):
     """An interactive shell did not show what was awaited (a prompt, a pattern) in time."""
 
-    def __init__(self, shell: str, waiting_for: str, timeout: float, last_output: str) -> None:
+    def __init__(
+        self, shell: str, waiting_for: str, timeout: float, last_output: str, state: str = ""
+    ) -> None:
         self.shell, self.waiting_for, self.last_output = shell, waiting_for, last_output
+        self.state = state  # what the program's host says of it (a VM paused...), or ""
         last = " | ".join(last_output.strip().splitlines()[-4:])
+        why = f" ({state})" if state else ""
         super().__init__(
-            f"{shell}: no {waiting_for!s} within {timeout:g} s; last output: {last or '(nothing)'}"
+            f"{shell}: no {waiting_for!s} within {timeout:g} s{why}; "
+            f"last output: {last or '(nothing)'}"
         )
 
 
 class ShellClosed(RemoteError):
     """The program behind an interactive shell exited (for testpmd: it crashed or quit)."""
 
-    def __init__(self, shell: str, last_output: str) -> None:
-        self.shell, self.last_output = shell, last_output
+    def __init__(self, shell: str, last_output: str, state: str = "") -> None:
+        self.shell, self.last_output, self.state = shell, last_output, state
         last = " | ".join(last_output.strip().splitlines()[-4:])
-        super().__init__(f"{shell}: the program exited; last output: {last or '(nothing)'}")
+        why = f" ({state})" if state else ""
+        super().__init__(f"{shell}: the program exited{why}; last output: {last or '(nothing)'}")
 
 
 class LabError(FrameworkError):

@@ -302,6 +302,15 @@ def _pvp_forwards_part(setup: Any, *_: Any) -> None:
     _load_bpf(setup.switch, bpf.drop_every_nth(STREAM_SEQ_OFFSET, 20, phase=19), "pvp-part")
 
 
+def _vectorized_refused(setup: Any, *_: Any) -> None:
+    # Before the guest starts: its virtio device also offers mergeable buffers, with which
+    # the PMD turns the split vectorized path down ("disabled split ring vectorized rx for
+    # mrg_rxbuf enabled") and takes another: a real refusal by the real PMD.
+    from dataclasses import replace
+
+    setup.path = replace(setup.path, mrg_rxbuf=True)
+
+
 FAULTS: dict[str, Fault] = {
     f.name: f
     for f in [
@@ -449,6 +458,12 @@ FAULTS: dict[str, Fault] = {
             "guide 4: the host testpmd drops 1 in 20 frames it receives on its first NIC",
             f"{GUIDE4}.start_host_testpmd",
             _pvp_forwards_part,
+        ),
+        Fault(
+            "virtio-pmd-refuses-vectorized",
+            "guide 4: the guest's virtio PMD is asked for a vectorized path it turns down",
+            f"{GUIDE4}.start_host_testpmd",
+            _vectorized_refused,
         ),
         Fault(
             "kill-vm-qemu",

@@ -20,7 +20,7 @@ from framework.errors import FrameworkError, LabError
 from framework.lab.cpu import CpuLease, take_cpus
 from framework.lab.hosts import HostHandle, provision
 from framework.lab.testbeds import Lease, lease_testbed, load_pool
-from framework.report.outcomes import skip_lacking, skip_missing_capabilities
+from framework.report.outcomes import NOT_SELECTED, skip_lacking, skip_missing_capabilities
 
 pytest_plugins = ["framework.report.plugin", "framework.lab.watch"]
 
@@ -501,8 +501,31 @@ def _record_environment(
     )
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With --plan, only the tests that support a plan (marker plannable) are kept."""
+    """Leave out what the topology's selection leaves out; --plan keeps plannable tests only.
+
+    A guide module declares its selection with `topology_selection(item, topology)`, which
+    says why the topology leaves a test out (e.g. guide 4's rate searches of the paths
+    other than the guide's at some frame sizes only). Those tests are deselected, never
+    skipped: the summary lists them as not selected, with that reason. trylast: after -k
+    and -m, so that only tests the user selected are counted as left out by the topology.
+    """
+    pool = config.stash.get(POOL_KEY, [])
+    if pool:
+        # Every xdist worker collects the same items: the pool's first testbed decides.
+        selected, left_out = [], []
+        for item in items:
+            declared = getattr(getattr(item, "module", None), "topology_selection", None)
+            why = declared(item, pool[0]) if declared is not None else None
+            if why:
+                item.stash[NOT_SELECTED] = why
+                left_out.append(item)
+            else:
+                selected.append(item)
+        if left_out:
+            config.hook.pytest_deselected(items=left_out)
+            items[:] = selected
     if not config.getoption("--plan"):
         return
     kept = [item for item in items if item.get_closest_marker("plannable") is not None]

@@ -24,7 +24,7 @@ from framework.scenarios.vhost_user_migration import (
     VhostUserMigration,
     stream_frame,
 )
-from framework.traffic.checks import verify_frames_intact
+from framework.traffic.checks import sender_problem, verify_frames_intact
 from framework.traffic.generator import StreamRun, TrafficGenerator
 
 pytestmark = [
@@ -144,6 +144,7 @@ def test_live_migration_with_vhost_user(
             result = migration.migrate()
             time.sleep(SETTLE_S)
         stream = run.wait()
+        assert not (problem := sender_problem(stream)), f"guide 2's stream judges the VM: {problem}"
         assert result.status == "completed", f"guide: Migration status: completed, got {result}"
     with step("2.3.12 info status on host_server_1"):
         assert vm.status() == "postmigrate", "guide: VM status: paused (postmigrate)"

@@ -349,6 +349,11 @@ class PvpBenchmark(Model):
     # host has them; the first is testpmd's main lcore, the others forward.
     host_lcores: str = "0-1"
     frame_sizes: list[int] = Field(default_factory=lambda: [64, 128, 256, 512, 1024, 1518])
+    # The declared selection: the virtio paths other than split-mergeable (the guide's)
+    # are measured at these frame sizes only, since each search takes minutes; the others
+    # are left out at collection and listed in the summary as not selected. None: the
+    # first of frame_sizes.
+    other_paths_frame_sizes: list[int] | None = None
     line_rate_gbps: float | None = Field(None, gt=0)  # None: no line rate (virtual ports)
     min_pps: float = Field(1000.0, gt=0)
     max_pps: float = Field(14_880_952.0, gt=0)
@@ -371,7 +376,18 @@ class PvpBenchmark(Model):
     def _range(self) -> PvpBenchmark:
         if self.min_pps >= self.max_pps:
             raise ValueError(f"min_pps ({self.min_pps:g}) must be below max_pps")
+        extra = [s for s in self.other_paths_frame_sizes or [] if s not in self.frame_sizes]
+        if extra:
+            raise ValueError(
+                f"other_paths_frame_sizes {extra} are not in frame_sizes {self.frame_sizes}"
+            )
         return self
+
+    def selected_sizes(self, guide_path: bool) -> list[int]:
+        """The frame sizes measured on the guide's own path (all) or on another path."""
+        if guide_path:
+            return list(self.frame_sizes)
+        return list(self.other_paths_frame_sizes or self.frame_sizes[:1])
 
 
 class SriovBed(Model):

@@ -213,9 +213,10 @@ class TestPmd:
                 if owns_files:
                     _cleanup_files(session, argv)
                 last = decisive_startup_line(output)
+                why = f" ({exc.state})" if exc.state else ""
                 raise TestPmdStartError(
                     command,
-                    f"no '{PROMPT.strip()}' prompt within {timeout:g} s; last: {last}",
+                    f"no '{PROMPT.strip()}' prompt within {timeout:g} s{why}; last: {last}",
                     output,
                 ) from exc
         if version is None:

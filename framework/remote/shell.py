@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from framework.errors import ShellClosed, ShellTimeout
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import paramiko
     from ptyprocess import PtyProcess
 
@@ -117,6 +119,18 @@ class InteractiveShell:
         # Set when the program went away on its own (killed, crashed, its SSH connection
         # lost), as opposed to close() hanging it up.
         self.exited_by_itself = False
+        # Asked when the program is silent past a timeout or its end came unasked: what
+        # the program's host knows of why (a VM's run state from QMP), or None when
+        # nothing is wrong there. The one line of the error then names the cause.
+        self.state_of_host: Callable[[], str | None] | None = None
+
+    def _host_state(self) -> str:
+        if self.state_of_host is None:
+            return ""
+        try:
+            return self.state_of_host() or ""
+        except Exception as exc:  # noqa: BLE001 - a diagnosis must never hide the error
+            return f"its state could not be read: {type(exc).__name__}: {exc}"
 
     @property
     def transcript(self) -> str:
@@ -156,10 +170,13 @@ class InteractiveShell:
                 self._buffer = self._buffer[match.end() :]
                 return before
             if self._closed:
-                raise ShellClosed(self.name, self._buffer or self.transcript[-2000:])
+                state = self._host_state() if self.exited_by_itself else ""
+                raise ShellClosed(self.name, self._buffer or self.transcript[-2000:], state)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise ShellTimeout(self.name, f"'{regex.pattern}'", limit, self._buffer)
+                raise ShellTimeout(
+                    self.name, f"'{regex.pattern}'", limit, self._buffer, self._host_state()
+                )
             self._pump(min(remaining, 0.5))
 
     def poll(self) -> bool:

@@ -20,10 +20,17 @@ import pytest
 
 LACKS = "lacks"  # the testbed lacks a capability the test needs
 NOT_APPLICABLE = "not-applicable"  # the case does not apply to this variant, by design
+PLANNED = "planned"  # a --plan run recorded the test's commands; no verdict was judged
 UNEXPECTED = ""
 
 _LACKS_PREFIX = "lacks: "
 _NOT_APPLICABLE_PREFIX = "not applicable: "
+_PLANNED_PREFIX = "planned: "
+REFUSED_PREFIX = "DUT refused: "
+
+# Why the topology's declared selection leaves a collected test out (set on the item by
+# the module's `topology_selection`, read when the test is reported as not selected).
+NOT_SELECTED = pytest.StashKey[str]()
 # "topology 'virtual' lacks niantic (an Intel 82599 ...); sriov (...)"
 _CAPABILITY = re.compile(r"topology '[^']*' lacks (.*)")
 
@@ -44,12 +51,34 @@ def skip_not_applicable(reason: str) -> NoReturn:
     pytest.skip(_NOT_APPLICABLE_PREFIX + reason)
 
 
+def fail_refused(reason: str) -> NoReturn:
+    """Fail: the DUT refused what the guide or its variant asks of it (`reason` says what).
+
+    Not a skip: the testbed has what the step needs and the DUT turned it down, which is
+    a statement about the DUT. The summary shows the row as "DUT refused".
+    """
+    pytest.fail(REFUSED_PREFIX + reason, pytrace=False)
+
+
+def skip_planned(what: str) -> NoReturn:
+    """End a --plan test as planned: its commands were recorded, nothing was judged."""
+    pytest.skip(_PLANNED_PREFIX + what)
+
+
+def refusal(message: str) -> str:
+    """The refusal in a failure's line ('' if the line is no refusal)."""
+    _, found, rest = message.partition(REFUSED_PREFIX)
+    return rest if found else ""
+
+
 def skip_kind(reason: str) -> str:
-    """LACKS, NOT_APPLICABLE or UNEXPECTED, from a skip's reason."""
+    """LACKS, NOT_APPLICABLE, PLANNED or UNEXPECTED, from a skip's reason."""
     if reason.startswith(_LACKS_PREFIX) or _CAPABILITY.match(reason):
         return LACKS
     if reason.startswith(_NOT_APPLICABLE_PREFIX):
         return NOT_APPLICABLE
+    if reason.startswith(_PLANNED_PREFIX):
+        return PLANNED
     return UNEXPECTED
 
 

@@ -37,6 +37,7 @@ import pytest
 from framework.errors import ConfigError
 from framework.lab.cpu import take_cpus
 from framework.report import attach, summary
+from framework.report.outcomes import NOT_SELECTED, PLANNED, skip_kind, skip_planned
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 ALLURE_TOOL_DIR = PROJECT_DIR / "tools" / "allure"
@@ -75,7 +76,8 @@ class RunReports:
     started_at: float = field(default_factory=time.time)
     topology: str = ""
     sign_off: dict | None = None  # the summary's verdict, once written
-    tested_a_guide: bool = False  # only then is the run added to the topology's history
+    tested_a_guide: bool = False  # some guide test ran (planned ones included)
+    history: bool = False  # whether the run joins the topology's Allure history: real runs only
 
 
 _RUN_KEY = pytest.StashKey[RunReports]()
@@ -336,6 +338,10 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     if guide is not None and not any(k == summary.GUIDE_PROPERTY for k, _ in item.user_properties):
         item.user_properties.append((summary.GUIDE_PROPERTY, str(guide)))
         item.user_properties.append((summary.VARIANT_PROPERTY, variant))
+        form, not_proven = summary.item_form(item)
+        if form:
+            item.user_properties.append((summary.FORM_PROPERTY, form))
+            item.user_properties.append((summary.NOT_PROVEN_PROPERTY, not_proven))
     try:
         return (yield)
     finally:
@@ -470,13 +476,34 @@ def generate_allure_html(
 
 
 def pytest_deselected(items: Sequence[pytest.Item]) -> None:
-    """Deselected guide tests are 'not run' rows of the summary."""
+    """Deselected guide tests are 'not run' rows of the summary.
+
+    Those the topology's declared selection left out are 'not selected', with its reason.
+    """
     for item in items:
         run = get_run_reports(item.config)
         if run is None:
             return
         guide, variant = summary.item_identity(item)
-        run.collector.add_not_run(item.nodeid, guide, variant)
+        run.collector.add_not_run(item.nodeid, guide, variant, item.stash.get(NOT_SELECTED, ""))
+
+
+def _planning(config: pytest.Config) -> bool:
+    return bool(getattr(config.option, "plan", False))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
+    """Under --plan a test that ran through is planned, not passed: nothing was judged."""
+    result = yield
+    if _planning(pyfuncitem.config):
+        skip_planned("its commands were recorded (plan.txt); nothing was sent, no verdict judged")
+    return result
+
+
+def short_verdict(sign_off: Mapping[str, object]) -> str:
+    """What the run signs off, exactly, or 'cannot sign off' (the reasons are in the summary)."""
+    return str(sign_off["verdict"]) if sign_off["ok"] else "cannot sign off"
 
 
 def write_run_summary(config: pytest.Config, exitstatus: int) -> None:
@@ -495,7 +522,7 @@ def write_run_summary(config: pytest.Config, exitstatus: int) -> None:
         "duration_s": round(finished - run.started_at, 1),
         "exit_status": 3 if stopped else int(exitstatus),
         "stopped": stopped,
-        "plan": bool(getattr(config.option, "plan", False)),
+        "plan": _planning(config),
         "faults": list(getattr(config.option, "inject_fault", None) or []),
         "ran_tests": run.ran_tests,
         "command": " ".join(["pytest", *config.invocation_params.args]),
@@ -505,7 +532,9 @@ def write_run_summary(config: pytest.Config, exitstatus: int) -> None:
     summary.write_summary(run.run_dir, data)
     run.sign_off = data["sign_off"] | {"regressions": len(data["regressions"])}
     run.tested_a_guide = summary.tested_a_guide(data)
-    verdict = "may sign off" if run.sign_off["ok"] else "cannot sign off"
+    # A plan judged nothing: it never enters the topology's history of real runs.
+    run.history = run.tested_a_guide and not facts["plan"]
+    verdict = short_verdict(run.sign_off)
     set_environment(config, {"Conformance summary": f"{summary.SUMMARY_HTML}: {verdict}"})
 
 
@@ -544,7 +573,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                     run.allure_results,
                     run.allure_report,
                     f"howto-conformance {run.run_dir.name}",
-                    history=(history_file(run.root, run.topology) if run.tested_a_guide else None),
+                    history=(history_file(run.root, run.topology) if run.history else None),
                     attachments=summary_files,
                 )
             finally:
@@ -561,10 +590,9 @@ def pytest_html_results_summary(prefix: list[str], session: pytest.Session) -> N
     """Link the conformance summary from the top of report.html."""
     run = get_run_reports(session.config)
     if run is not None and run.sign_off is not None:
-        verdict = "may sign off" if run.sign_off["ok"] else "cannot sign off"
         prefix.append(
             f'<p><a href="{summary.SUMMARY_HTML}"><b>Conformance summary</b></a>: this '
-            f"run {verdict} a release.</p>"
+            f"run {html.escape(short_verdict(run.sign_off))}.</p>"
         )
 
 
@@ -577,7 +605,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"reports: {note}", yellow=True)
     terminalreporter.write_sep("-", f"reports in {run.run_dir}")
     if run.sign_off is not None and run.tested_a_guide:
-        verdict = "may sign off" if run.sign_off["ok"] else "cannot sign off"
+        verdict = short_verdict(run.sign_off)
         regressions = run.sign_off["regressions"]
         more = f"; {regressions} figure(s) regressed since the previous run" if regressions else ""
         terminalreporter.write_line(
@@ -604,7 +632,9 @@ def update_latest_link(root: Path, run_dir: Path) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> None:
+def pytest_report_teststatus(
+    report: pytest.TestReport, config: pytest.Config
+) -> tuple[str, str, str] | None:
     """Note that a test ran and fold its report into the summary.
 
     On an xdist controller too: its workers' reports come here.
@@ -613,6 +643,10 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
     if run is not None:
         run.ran_tests = True
         run.collector.add_report(report)
+    if report.skipped and _planning(config) and isinstance(report.longrepr, tuple):
+        if skip_kind(str(report.longrepr[2]).removeprefix("Skipped: ")) == PLANNED:
+            return ("planned", "P", "PLANNED")
+    return None
 
 
 @pytest.hookimpl(trylast=True)

@@ -22,7 +22,14 @@ from typing import Any
 import pytest
 
 from framework.report.figures import FIGURE_PROPERTY, Figure, format_value
-from framework.report.outcomes import LACKS, NOT_APPLICABLE, short_reason, skip_kind
+from framework.report.outcomes import (
+    LACKS,
+    NOT_APPLICABLE,
+    PLANNED,
+    refusal,
+    short_reason,
+    skip_kind,
+)
 
 SUMMARY_JSON = "summary.json"
 SUMMARY_HTML = "summary.html"
@@ -44,6 +51,11 @@ GUIDE_PROPERTY = "guide"
 VARIANT_PROPERTY = "variant"
 TESTBED_PROPERTY = "testbed"
 DPDK_PROPERTY = "dpdk"
+# The form a variant runs the guide in (pytest.mark.form), and what a stand-in does not
+# prove: a guide passed only by stand-ins is not signed off.
+FORM_PROPERTY = "form"
+NOT_PROVEN_PROPERTY = "not_proven"
+OUTCOMES = ("passed", "failed", "error", "skipped", "planned", "not selected", "not run")
 
 # Environment keys shown first in "What was tested", in this order.
 HEADER_KEYS = ("DPDK version", "testpmd", "Topology", "NICs", "QEMU", "Controller kernel")
@@ -68,6 +80,19 @@ def item_identity(item: pytest.Item) -> tuple[int | None, str]:
                 continue  # a test's own @parametrize argument
             ids.append(_param_id(fixturedef, index))
     return guide, "-".join(ids)
+
+
+def item_form(item: pytest.Item) -> tuple[str, str]:
+    """(form, what it does not prove) from the item's `form` marker; ("", "") without one.
+
+    `@pytest.mark.form("emulated VF", not_proven="SR-IOV not proven")` on a variant that
+    stands in for what the guide describes; `form("SR-IOV VF of an 82599")` on one that
+    is the real thing.
+    """
+    marker = item.get_closest_marker("form")
+    if marker is None or not marker.args:
+        return "", ""
+    return str(marker.args[0]), str(marker.kwargs.get("not_proven", ""))
 
 
 def _param_id(fixturedef: Any, index: int) -> str:
@@ -97,13 +122,15 @@ class TestRecord:
     nodeid: str
     guide: int | None
     variant: str
-    outcome: str = "not run"  # passed | failed | error | skipped | not run
-    message: str = ""  # a failure's first line, a skip's reason
+    outcome: str = "not run"  # one of OUTCOMES
+    message: str = ""  # a failure's first line, a skip's reason, why it was not selected
     skip_kind: str = ""  # LACKS, NOT_APPLICABLE or "" (unexpected)
     testbed: str = ""
     dpdk: str = ""  # the release found on the DUT, once a test of the process asked
     duration_s: float = 0.0
     figures: list[Figure] = field(default_factory=list)
+    form: str = ""  # the form the variant runs the guide in, where it names one
+    not_proven: str = ""  # what a stand-in form does not prove ("" for the real thing)
 
     @property
     def module(self) -> str:
@@ -143,9 +170,16 @@ class Collector:
         self.records: dict[str, TestRecord] = {}
         self._seen: set[tuple[str, str]] = set()
 
-    def add_not_run(self, nodeid: str, guide: int | None, variant: str) -> None:
-        """A test collected but not run (deselected)."""
-        self.records.setdefault(nodeid, TestRecord(nodeid, guide, variant))
+    def add_not_run(
+        self, nodeid: str, guide: int | None, variant: str, not_selected: str = ""
+    ) -> None:
+        """A test collected but not run: deselected, or left out by the topology's selection.
+
+        `not_selected` says which declared selection left it out ("" for -k, -m...).
+        """
+        record = self.records.setdefault(nodeid, TestRecord(nodeid, guide, variant))
+        if not_selected:
+            record.outcome, record.message = "not selected", not_selected
 
     def add_report(self, report: pytest.TestReport) -> None:
         """Fold in one phase's report (setup, call or teardown); a repeat is ignored."""
@@ -163,6 +197,8 @@ class Collector:
             record.variant = str(props.get(VARIANT_PROPERTY, ""))
         record.testbed = str(props.get(TESTBED_PROPERTY, record.testbed))
         record.dpdk = str(props.get(DPDK_PROPERTY, record.dpdk))
+        record.form = str(props.get(FORM_PROPERTY, record.form))
+        record.not_proven = str(props.get(NOT_PROVEN_PROPERTY, record.not_proven))
         record.duration_s += float(getattr(report, "duration", 0.0) or 0.0)
         figures = [Figure.from_json(v) for k, v in report.user_properties if k == FIGURE_PROPERTY]
         if figures:
@@ -174,9 +210,10 @@ class Collector:
                 record.message = prefix + _failure_line(report)
         elif report.skipped:
             if record.outcome in ("not run", "passed"):
-                record.outcome = "skipped"
                 record.message = _skip_reason(report)
                 record.skip_kind = skip_kind(record.message)
+                # a --plan test recorded its commands and judged nothing: not a pass
+                record.outcome = "planned" if record.skip_kind == PLANNED else "skipped"
         elif report.when == "call" and record.outcome == "not run":
             record.outcome = "passed"
 
@@ -189,7 +226,7 @@ class Row:
     title: str
     module: str
     variant: str
-    status: str  # passed | failed | skipped | not run
+    status: str  # passed | failed | skipped | planned | not selected | not run
     tests: dict[str, int]
     message: str = ""  # the first failure's line, or why it was skipped
     message_test: str = ""
@@ -199,6 +236,15 @@ class Row:
     dpdk: list[str] = field(default_factory=list)  # DPDK releases the tests ran on
     duration_s: float = 0.0
     change: str = ""  # vs the previous run: "new failure", "fixed", ""
+    form: str = ""  # the form the variant ran the guide in (e.g. "emulated VF")
+    not_proven: str = ""  # a stand-in's: what its pass does not prove; it signs nothing off
+    refused: str = ""  # the failure is the DUT refusing a step: what it refused
+    not_selected: list[str] = field(default_factory=list)  # "test: the selection's reason"
+
+    @property
+    def stand_in(self) -> bool:
+        """Whether the row ran a stand-in for what the guide describes."""
+        return bool(self.not_proven)
 
     @property
     def key(self) -> str:
@@ -213,10 +259,16 @@ def _row_status(records: list[TestRecord]) -> tuple[str, str, str]:
             return "failed", bad[0].message, bad[0].name
     if any(r.outcome == "passed" for r in records):
         return "passed", "", ""
+    planned = [r for r in records if r.outcome == "planned"]
+    if planned:
+        return "planned", "--plan: commands recorded, no verdict judged", ""
     skipped = [r for r in records if r.outcome == "skipped"]
     if skipped:
         lacking = [r for r in skipped if r.skip_kind == LACKS] or skipped
         return "skipped", lacking[0].message, lacking[0].name
+    left_out = [r for r in records if r.outcome == "not selected"]
+    if left_out and len(left_out) == len(records):
+        return "not selected", left_out[0].message, left_out[0].name
     return "not run", "deselected", ""
 
 
@@ -230,8 +282,7 @@ def build_rows(records: Iterable[TestRecord]) -> list[Row]:
     rows = []
     for (guide, module, variant), members in sorted(groups.items()):
         status, message, message_test = _row_status(members)
-        counts = {k: sum(r.outcome == k for r in members) for k in
-                  ("passed", "failed", "error", "skipped", "not run")}  # fmt: skip
+        counts = {k: sum(r.outcome == k for r in members) for k in OUTCOMES}
         unexpected = [
             f"{r.name}: {r.message}"
             for r in members
@@ -242,6 +293,7 @@ def build_rows(records: Iterable[TestRecord]) -> list[Row]:
             for r in members
             for f in r.figures
         ]
+        formed = next((r for r in members if r.form), None)
         rows.append(
             Row(
                 guide, GUIDES.get(guide, f"guide {guide}"), module, variant, status, counts,
@@ -249,6 +301,11 @@ def build_rows(records: Iterable[TestRecord]) -> list[Row]:
                 sorted({r.testbed for r in members if r.testbed}),
                 sorted({r.dpdk for r in members if r.dpdk}),
                 round(sum(r.duration_s for r in members), 3),
+                form=formed.form if formed else "",
+                not_proven=formed.not_proven if formed else "",
+                refused=refusal(message) if status == "failed" else "",
+                not_selected=[f"{r.name}: {r.message}" for r in members
+                              if r.outcome == "not selected"],
             )
         )  # fmt: skip
     seen = {row.guide for row in rows}
@@ -259,33 +316,72 @@ def build_rows(records: Iterable[TestRecord]) -> list[Row]:
     return rows
 
 
+def _names(rows: Iterable[Row]) -> str:
+    return ", ".join(f"guide {r.guide} {r.module} {r.variant}".rstrip() for r in rows)
+
+
+def _stand_in_line(guide: int, rows: list[Row]) -> str:
+    """'guide 1 is not signed off: it ran as emulated VF only (SR-IOV not proven)'."""
+    ran = [r for r in rows if r.guide == guide and r.status == "passed" and r.stand_in]
+    forms = "; ".join(dict.fromkeys(f"{r.form} only ({r.not_proven})" for r in ran))
+    real = [r for r in rows if r.guide == guide and not r.stand_in and r.variant]
+    needs = ", ".join(f"{r.variant} ({r.status})" for r in real)
+    line = f"guide {guide} is not signed off: it ran as {forms}"
+    return line + (f"; a variant in the guide's own form must pass: {needs}" if needs else "")
+
+
 def _sign_off(rows: list[Row], run: Mapping[str, Any]) -> dict[str, Any]:
     reasons = []
     if run.get("stopped"):
         reasons.append(f"the run stopped: {run['stopped']}")
     if run.get("plan"):
-        reasons.append("a --plan run: nothing was sent to a DUT")
+        reasons.append(
+            "a --plan run: nothing was sent to a DUT and no verdict was judged "
+            "(its tests are planned, not passed)"
+        )
     if run.get("faults"):
         reasons.append(f"faults injected on purpose: {', '.join(run['faults'])}")
     if run.get("exit_status") == 2:
         reasons.append("the run was interrupted")
-    failed = [r for r in rows if r.status == "failed"]
+    refused = [r for r in rows if r.status == "failed" and r.refused]
+    failed = [r for r in rows if r.status == "failed" and not r.refused]
     if failed:
-        names = ", ".join(f"guide {r.guide} {r.module} {r.variant}".rstrip() for r in failed)
-        reasons.append(f"{len(failed)} guide variant(s) failed: {names}")
+        reasons.append(f"{len(failed)} guide variant(s) failed: {_names(failed)}")
+    for row in refused:
+        reasons.append(f"the DUT refused a step of {_names([row])}: {row.refused}")
     unexpected = sum(len(r.unexpected_skips) for r in rows)
     if unexpected:
         reasons.append(f"{unexpected} test(s) skipped unexpectedly (not for a missing capability)")
-    passed = sorted({r.guide for r in rows if r.status == "passed"})
+    failed_guides = {r.guide for r in failed + refused}
+    passed_rows = [r for r in rows if r.status == "passed"]
+    # A guide is signed off only by a variant in its own form, never by a stand-in alone.
+    passed = sorted({r.guide for r in passed_rows if not r.stand_in} - failed_guides)
+    stand_in = sorted({r.guide for r in passed_rows if r.stand_in} - set(passed) - failed_guides)
+    stand_in_lines = [_stand_in_line(g, rows) for g in stand_in]
     if not passed and not run.get("plan"):
-        reasons.append("no guide passed")
-    failed_guides = {r.guide for r in failed}
-    lacking = sorted({r.guide for r in rows if r.status == "skipped"} - set(passed) - failed_guides)
-    not_run = sorted({r.guide for r in rows} - set(passed) - failed_guides - set(lacking))
+        reasons.append(
+            "no guide passed in a form that proves it: " + "; ".join(stand_in_lines)
+            if stand_in
+            else "no guide passed"
+        )
+    planned = sorted({r.guide for r in rows if r.status == "planned"} - failed_guides)
+    done = set(passed) | failed_guides | set(stand_in) | set(planned)
+    lacking = sorted({r.guide for r in rows if r.status == "skipped"} - done)
+    not_run = sorted({r.guide for r in rows} - done - set(lacking))
+    ok = not reasons
+    if ok:
+        verdict = f"may sign off guide(s) {_guides(passed)}"
+        verdict += "".join(f"; {line}" for line in stand_in_lines)
+    else:
+        verdict = "cannot sign off: " + "; ".join(reasons)
     return {
-        "ok": not reasons,
+        "ok": ok,
+        "verdict": verdict,  # one line: what the run signs off, exactly
         "reasons": reasons,
-        "guides_passed": passed,
+        "guides_passed": passed,  # signed off: a variant in the guide's own form passed
+        "guides_stand_in": stand_in,  # passed only with a stand-in: not signed off
+        "stand_in": stand_in_lines,
+        "guides_planned": planned,  # --plan: commands recorded, nothing judged
         "guides_skipped": lacking,  # every test skipped (the topology lacks what they need)
         "guides_not_run": not_run,  # not selected
     }
@@ -379,7 +475,8 @@ def build_summary(
 def tested_a_guide(summary: Mapping[str, Any]) -> bool:
     """Whether some guide test ran in the run (a self-test run has none)."""
     return any(
-        r["status"] in ("passed", "failed", "skipped") and r["tests"] for r in summary["rows"]
+        r["status"] in ("passed", "failed", "skipped", "planned") and r["tests"]
+        for r in summary["rows"]
     )
 
 
@@ -409,7 +506,8 @@ td.guide{width:170px;background:#fafbfc}
 th{background:#eef1f4;font-weight:600}
 .env td:first-child{width:220px;color:#3b434c;white-space:nowrap}
 .passed{color:#166534;font-weight:600}.failed{color:#b91c1c;font-weight:600}
-.skipped{color:#92400e;font-weight:600}.notrun{color:#6b7280;font-weight:600}
+.skipped{color:#92400e;font-weight:600}.notrun,.notselected{color:#6b7280;font-weight:600}
+.planned{color:#1e40af;font-weight:600}.form{font-size:13px;margin-top:3px}
 .msg{color:#3b434c;font-size:13px;margin-top:3px;max-width:420px}
 .fig{white-space:nowrap}.reg{color:#b91c1c;font-weight:600}.prev{color:#6b7280}
 .links a{margin-right:14px}.num{text-align:right;white-space:nowrap}
@@ -458,19 +556,31 @@ def _dpdk_cell(row: Mapping[str, Any]) -> str:
     return f"<br>DPDK {_e(', '.join(versions))}" if versions else ""
 
 
+def _left_out(entries: list[str]) -> dict[str, list[str]]:
+    """'test: why' entries grouped by why."""
+    grouped: dict[str, list[str]] = {}
+    for entry in entries:
+        test, _, why = entry.partition(": ")
+        grouped.setdefault(why, []).append(test)
+    return grouped
+
+
 def _guides(numbers: list[int]) -> str:
     return ", ".join(map(str, numbers)) or "none"
 
 
 def _coverage(sign: Mapping[str, Any]) -> str:
+    stand_ins = "".join(f" {line[0].upper()}{line[1:]}." for line in sign.get("stand_in", []))
     parts = []
+    if sign.get("guides_planned"):
+        parts.append(f"planned only (--plan): {_guides(sign['guides_planned'])}")
     if sign["guides_skipped"]:
         parts.append(
             f"skipped, the topology lacks what they need: {_guides(sign['guides_skipped'])}"
         )
     if sign["guides_not_run"]:
         parts.append(f"not selected: {_guides(sign['guides_not_run'])}")
-    return (" Not tested: " + "; ".join(parts) + ".") if parts else ""
+    return stand_ins + ((" Not tested: " + "; ".join(parts) + ".") if parts else "")
 
 
 def render_html(summary: Mapping[str, Any]) -> str:
@@ -499,16 +609,16 @@ def render_html(summary: Mapping[str, Any]) -> str:
     out.append("</div>")
     if sign["ok"]:
         out.append(
-            '<div class="verdict ok">May sign off: every selected guide variant passed and '
-            f"nothing was skipped unexpectedly. Guides passed: {_guides(sign['guides_passed'])}."
-            + _coverage(sign)
+            f'<div class="verdict ok">May sign off guide(s) {_guides(sign["guides_passed"])}: '
+            "every selected variant passed and nothing was skipped unexpectedly."
+            + _e(_coverage(sign))
             + "</div>"
         )
     else:
         items = "".join(f"<li>{_e(r)}</li>" for r in sign["reasons"])
         out.append(
             f'<div class="verdict no">Cannot sign off a release:<ul>{items}</ul>'
-            f"{_coverage(sign)}</div>"
+            f"{_e(_coverage(sign))}</div>"
         )
     if summary.get("regressions"):
         items = "".join(f"<li>{_e(r)}</li>" for r in summary["regressions"])
@@ -537,19 +647,26 @@ def render_html(summary: Mapping[str, Any]) -> str:
         status = f'<span class="{css}">{_e(row["status"])}</span>'
         if row.get("change"):
             status += f'<span class="tag">{_e(row["change"])}</span>'
-        if row["message"]:
+        if row.get("refused"):
+            status += '<span class="tag">DUT refused</span>'
+        if row["message"] and row["status"] != "not selected":
             failed = row["status"] == "failed"
             where = f"{row['message_test']}: " if failed else ""
             short = row["message"] if failed else short_reason(row["message"])
             status += f'<div class="msg" title="{_e(row["message"])}">{_e(where + short)}</div>'
         for skip in row["unexpected_skips"][:5]:
             status += f'<div class="msg">unexpected skip: {_e(skip)}</div>'
+        for why, tests in _left_out(row.get("not_selected", [])).items():
+            more = f" and {len(tests) - 3} more" if len(tests) > 3 else ""
+            listed = ", ".join(tests[:3]) + more
+            status += f'<div class="msg">not selected ({_e(why)}): {_e(listed)}</div>'
         counts = row["tests"]
-        tests = " / ".join(
-            f"{counts[k]} {k}" for k in ("passed", "failed", "error", "skipped", "not run")
-            if counts.get(k)
-        )  # fmt: skip
+        tests = " / ".join(f"{counts[k]} {k}" for k in OUTCOMES if counts.get(k))
         module = _e(row["module"]) + (f"<br><b>{_e(row['variant'])}</b>" if row["variant"] else "")
+        if row.get("form"):
+            form = row["form"] + (f": {row['not_proven']}" if row.get("not_proven") else "")
+            tag = '<span class="tag">stand-in</span>' if row.get("not_proven") else ""
+            module += f'<div class="form">{_e(form)}{tag}</div>'
         guide = ""
         if row["guide"] not in shown:
             shown.add(row["guide"])

@@ -1,14 +1,37 @@
-"""Verdicts on a finished stream that every guide shares: what arrived is what was sent.
+"""Verdicts on a finished stream that every guide shares, before and beside its windows.
 
-A stream's loss is judged per window by the guide (a migration may lose frames); what is
-judged here holds for the whole stream, windows included: no frame arrives damaged, and
-none arrives before a frame of the same flow sent earlier (a queue keeps order; every
-stream here is one flow).
+Whether the stream is evidence at all: a stream that sent nothing has no outage and no
+loss, so every window and "nothing lost outside the windows" hold for it by construction;
+a sender that reported errors sent fewer frames than the timeline assumes, so the gaps it
+left look like what the DUT did. Either way the stream proves nothing about the DUT, and
+the guide's verdict must fail rather than pass on it.
+
+What arrived is what was sent: a stream's loss is judged per window by the guide (a
+migration may lose frames); what is judged here holds for the whole stream, windows
+included: no frame arrives damaged, and none arrives before a frame of the same flow sent
+earlier (a queue keeps order; every stream here is one flow).
 """
 
 from __future__ import annotations
 
 from framework.traffic.stream import StreamResult
+
+
+def sender_problem(stream: StreamResult) -> str | None:
+    """One line saying why the stream cannot judge the DUT, or None if its sender worked."""
+    if stream.sent <= 0:
+        why = f" ({stream.tx_error})" if stream.tx_error else ""
+        return (
+            f"the stream sent no frame{why}: with nothing sent there is no outage to "
+            "measure, so this run proves nothing about the data path"
+        )
+    if stream.tx_errors or stream.tx_error:
+        return (
+            f"the stream's sender reported {stream.tx_errors} send error(s) of {stream.sent} "
+            f"frames (first: {stream.tx_error or 'not given'}): frames the TG failed to send "
+            "would count as the DUT's loss"
+        )
+    return None
 
 
 def verify_frames_intact(stream: StreamResult, what: str, *, in_order: bool = True) -> None:

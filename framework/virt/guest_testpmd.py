@@ -9,7 +9,7 @@ sees its program exit exactly as on a host (quit, crash or failed start).
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from framework.dpdk.testpmd import PROMPT, TestPmd
@@ -42,6 +42,7 @@ def launch(
     timeout: float = 60.0,
     version: DpdkVersion | None = None,
     check_startup: bool = True,
+    state_of_host: Callable[[], str | None] | None = None,
 ) -> TestPmd:
     """Start testpmd in the guest and wait for its first prompt (argv must include -i).
 
@@ -55,12 +56,15 @@ def launch(
         timeout: seconds until the first prompt.
         version: the guest DPDK's version, if known (else read from testpmd's banner).
         check_startup: fail on a fatal port error printed before the first prompt.
+        state_of_host: what the VM's QEMU says of it when the console is silent (a
+            timeout then names it: "VM vm1 is paused (postmigrate)").
 
     Raises:
         TestPmdStartError: testpmd exited or never prompted; the console is closed.
         GuestCommandFailed: the guest shell could not start it.
     """
     console = open_console(session, relay, console_path, name=name, prompt=PROMPT, end=END)
+    console.state_of_host = state_of_host
     try:
         shell.check(launch_line(argv))
         return TestPmd.attach(
@@ -85,13 +89,16 @@ def reattach(
     *,
     name: str,
     timeout: float = 15.0,
+    state_of_host: Callable[[], str | None] | None = None,
 ) -> TestPmd:
     """Connect again to a running guest testpmd (after a migration: its state is in RAM).
 
-    Closes `previous`'s console, opens the one at `console_path` and waits for a prompt.
+    Closes `previous`'s console, opens the one at `console_path` and waits for a prompt;
+    a silent console is reported with `state_of_host` (the VM paused, QEMU gone).
     """
     previous.shell.close()
     console = open_console(session, relay, console_path, name=name, prompt=PROMPT, end=END)
+    console.state_of_host = state_of_host
     try:
         console.send_line("")
         console.expect(timeout=timeout)

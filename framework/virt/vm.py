@@ -54,6 +54,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("howto.virt")
+# Seconds a console that timed out waits for QEMU to say the VM's run state.
+STATE_QUERY_TIMEOUT_S = 3.0
 
 
 class VirtualMachine:
@@ -208,6 +210,7 @@ class VirtualMachine:
         self._shell_console = open_console(
             self.session, self._relay, self.serial1, name=f"{self.name}/ttyS1", prompt=SHELL_PROMPT
         )
+        self._shell_console.state_of_host = self.run_state_problem
 
     def alive(self) -> bool:
         """Whether the QEMU process still runs."""
@@ -278,6 +281,7 @@ class VirtualMachine:
             timeout=timeout,
             version=version,
             check_startup=check_startup,
+            state_of_host=self.run_state_problem,
         )
         return self._testpmd
 
@@ -294,6 +298,7 @@ class VirtualMachine:
             previous,
             name=f"{self.name}/testpmd",
             timeout=timeout,
+            state_of_host=self.run_state_problem,
         )
         return self._testpmd
 
@@ -323,6 +328,26 @@ class VirtualMachine:
     def status(self) -> str:
         """QEMU's run state: running, paused, inmigrate, postmigrate..."""
         return str(self.qmp("query-status")["status"])
+
+    def run_state_problem(self) -> str | None:
+        """Why the guest may be silent, as QEMU says: None while its vCPUs run.
+
+        "VM vm1-dst is paused (postmigrate)", "VM vm1 is paused (QMP stop)", or that QEMU
+        is gone or does not answer. Asked by a console that timed out, so it is quick and
+        leaves no trace in qmp_log (the report's list of what the test did).
+        """
+        if self._qmp is None:
+            return f"VM {self.name}: QEMU not started or already stopped"
+        try:
+            found = self._qmp.execute("query-status", None, STATE_QUERY_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - any failure to answer is the finding
+            gone = "" if self.alive() else "; its QEMU process is gone"
+            return f"VM {self.name}: QMP does not answer ({type(exc).__name__}: {exc}){gone}"
+        if found.get("running"):
+            return None
+        status = str(found.get("status", "?"))
+        how = "QMP stop" if status == "paused" else status
+        return f"VM {self.name} is paused ({how}): its vCPUs do not run"
 
     def qemu_version(self) -> str:
         """QEMU's version, as QMP query-version gives it ("7.2.19 (Debian 1:7.2+dfsg-7)")."""

@@ -49,6 +49,12 @@ def test_nightly_exit_codes_without_a_lab(tmp_path: Path) -> None:
     assert done.returncode == 5, done.stdout + done.stderr
     assert "NO TESTS" in last_line(done)
 
+    # Nothing ran, so no summary: that proves nothing and must not read as a sign-off.
+    done, _ = nightly(tmp_path, "--collect-only", "-m", "niantic")
+    assert done.returncode == 6, done.stdout + done.stderr
+    assert "cannot sign off: no conformance summary was written" in done.stderr
+    assert "NOTHING PROVEN, NOT A SIGN-OFF" in last_line(done)
+
     # Every Niantic test skips on the virtual lab: nothing failed, nothing signs off.
     done, published = nightly(tmp_path, "-m", "niantic")
     assert done.returncode == 6, done.stdout + done.stderr

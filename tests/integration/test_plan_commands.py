@@ -10,18 +10,21 @@ fails here, not on a lab's NIC.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from framework.dpdk import TestPmd
 from framework.lab.flow_filters import parsed_by_ethtool
 from framework.remote.session import LocalSession
+from framework.report.summary import SUMMARY_JSON
 from tests.integration.guide_runs import ROOT, run_guide
 from tests.integration.netns import veth_in_namespace
 
@@ -38,8 +41,11 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def plan(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """`pytest --plan -m 'niantic or fortville' --topology topologies/lab.yaml testsuites`."""
+def plan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`pytest --plan -m 'niantic or fortville' --topology topologies/lab.yaml testsuites`.
+
+    Returns its run directory.
+    """
     reports = tmp_path_factory.mktemp("plan-reports")
     run = run_guide(
         reports, "testsuites", "--plan", "-m", SELECT, "--topology", "topologies/lab.yaml",
@@ -47,8 +53,26 @@ def plan(tmp_path_factory: pytest.TempPathFactory) -> str:
     )  # fmt: skip
     # lab.yaml's hosts are not here: a plan that tried to reach one would fail
     assert run.returncode == 0, f"the plan did not complete:\n{run.why}"
+    assert " passed" not in run.stdout.splitlines()[-1], "a plan judges nothing"
     (found,) = [p for p in reports.glob("*/plan.txt") if not p.parent.is_symlink()]
-    return found.read_text()
+    return found.parent
+
+
+@pytest.fixture(scope="module")
+def plan(plan_run: Path) -> str:
+    """The plan's text (plan.txt)."""
+    return (plan_run / "plan.txt").read_text()
+
+
+def test_a_plan_is_planned_never_passed(plan_run: Path) -> None:
+    summary = json.loads((plan_run / SUMMARY_JSON).read_text())
+    ran = [r for r in summary["rows"] if r["tests"].get("planned")]
+    assert ran, "the plan's tests are rows of the summary"
+    assert all(r["tests"].get("passed", 0) == 0 for r in summary["rows"]), summary["rows"]
+    assert {r["status"] for r in ran} <= {"planned", "skipped"}, [r["status"] for r in ran]
+    sign = summary["sign_off"]
+    assert not sign["ok"] and sign["verdict"].startswith("cannot sign off: a --plan run")
+    assert sign["guides_passed"] == [] and set(sign["guides_planned"]) == {3, 5}, sign
 
 
 def _planned(plan: str) -> set[str]:

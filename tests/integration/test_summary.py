@@ -85,12 +85,71 @@ DEMO = textwrap.dedent(
 )
 
 
+# What a sign-off must not overstate: guide 1 passed only with its stand-in (the real-VF
+# variant lacks its NIC), guide 4's DUT refuses a path when DEMO_REFUSE is set.
+SIGN_OFF_DEMO = textwrap.dedent(
+    """
+    import os
+
+    import pytest
+
+    from framework.report.outcomes import fail_refused
+    from framework.report.plugin import set_topology_name
+
+
+    @pytest.fixture(scope="session", autouse=True)
+    def lab(pytestconfig):
+        set_topology_name(pytestconfig, "demo-lab")
+
+
+    LACKS_NIANTIC = "topology 'demo-lab' lacks niantic (an Intel 82599 (ixgbe) NIC)"
+
+
+    @pytest.fixture(params=[
+        pytest.param("vf", id="niantic-vf", marks=[pytest.mark.skip(reason=LACKS_NIANTIC),
+                                                    pytest.mark.form("SR-IOV VF of an 82599")]),
+        pytest.param("e1000", id="emulated-vf",
+                     marks=pytest.mark.form("emulated VF", not_proven="SR-IOV not proven")),
+    ])
+    def vf(request):
+        return request.param
+
+
+    @pytest.mark.guide(1)
+    def test_migration_with_a_vf(vf):
+        pass
+
+
+    @pytest.mark.guide(2)
+    def test_migration():
+        pass
+
+
+    @pytest.mark.guide(4)
+    def test_vectorized_path():
+        if os.environ.get("DEMO_REFUSE"):
+            fail_refused("vm-split-vectorized: the virtio PMD took the split-scalar path")
+    """
+)
+# --plan is the conformance plugin's option; the demo gives the report plugin the same.
+PLAN_OPTION = textwrap.dedent(
+    """
+    def pytest_addoption(parser):
+        parser.addoption("--plan", action="store_true", default=False)
+    """
+)
+
+
 def run_demo(
-    tmp_path: Path, reports: Path, *args: str, env: dict[str, str] | None = None
+    tmp_path: Path,
+    reports: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    source: str = DEMO,
 ) -> subprocess.CompletedProcess[str]:
     """One pytest run of the demo suite with the report plugin, reports under `reports`."""
     suite = tmp_path / "test_guides_demo.py"
-    suite.write_text(DEMO)
+    suite.write_text(source)
     child_env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DEMO_"))}
     child_env["PYTHONPATH"] = os.pathsep.join([str(ROOT), child_env.get("PYTHONPATH", "")])
     child_env.update(env or {})
@@ -244,3 +303,81 @@ def test_summary_renders_in_a_browser(tmp_path: Path) -> None:
     assert "Cannot sign off a release" in dom
     assert "guide: traffic crosses the container; saw 0 of 256 frames" in dom
     assert "migration downtime" in dom and "packed-virtqueue" in dom
+
+
+def test_a_stand_in_signs_nothing_off(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    proc = run_demo(tmp_path, reports, "--no-allure-html", source=SIGN_OFF_DEMO)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = latest_summary(reports)
+    sign, rows = summary["sign_off"], rows_by_key(summary)
+    assert rows["1/emulated-vf"]["status"] == "passed"
+    assert (rows["1/emulated-vf"]["form"], rows["1/emulated-vf"]["not_proven"]) == (
+        "emulated VF", "SR-IOV not proven")  # fmt: skip
+    assert rows["1/niantic-vf"]["status"] == "skipped"
+    # The run may sign off what it proved, and says guide 1 is not among it.
+    assert sign["ok"] and sign["guides_passed"] == [2, 4], sign
+    assert sign["guides_stand_in"] == [1] and 1 not in sign["guides_skipped"], sign
+    assert sign["verdict"] == (
+        "may sign off guide(s) 2, 4; guide 1 is not signed off: it ran as emulated VF only "
+        "(SR-IOV not proven); a variant in the guide's own form must pass: niantic-vf (skipped)"
+    ), sign["verdict"]
+    page = (reports / "latest" / SUMMARY_HTML).read_text()
+    assert "May sign off guide(s) 2, 4:" in page and "emulated VF: SR-IOV not proven" in page
+    assert f"Conformance summary ({sign['verdict']})" in proc.stdout
+
+    # With only the stand-in selected nothing is proven: no sign-off at all.
+    proc = run_demo(tmp_path, reports, "--no-allure-html", "-k", "vf", source=SIGN_OFF_DEMO)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    sign = latest_summary(reports)["sign_off"]
+    assert not sign["ok"] and sign["guides_passed"] == [], sign
+    assert any(r.startswith("no guide passed in a form that proves it: guide 1 is not signed off")
+               for r in sign["reasons"]), sign  # fmt: skip
+
+
+def test_a_dut_refusal_is_a_failure_that_blocks_the_sign_off(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    proc = run_demo(
+        tmp_path, reports, "--no-allure-html", env={"DEMO_REFUSE": "1"}, source=SIGN_OFF_DEMO
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    summary = latest_summary(reports)
+    row = rows_by_key(summary)["4/"]
+    assert row["status"] == "failed" and row["tests"]["skipped"] == 0
+    assert row["refused"] == "vm-split-vectorized: the virtio PMD took the split-scalar path"
+    sign = summary["sign_off"]
+    assert not sign["ok"] and 4 not in sign["guides_passed"]
+    assert "the DUT refused a step of guide 4 test_guides_demo: vm-split-vectorized" in " ".join(
+        sign["reasons"]
+    ), sign
+    assert "DUT refused" in (reports / "latest" / SUMMARY_HTML).read_text()
+
+
+def test_a_plan_is_planned_not_passed_and_stays_out_of_the_history(tmp_path: Path) -> None:
+    if find_allure_cli() is None:
+        pytest.skip("Allure CLI not installed (scripts/setup installs it)")
+    (tmp_path / "conftest.py").write_text(PLAN_OPTION)
+    reports = tmp_path / "reports"
+    proc = run_demo(tmp_path, reports, "--plan", "-k", "not vf", source=SIGN_OFF_DEMO)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (
+        re.search(r"\b2 planned\b", proc.stdout) and " passed" not in proc.stdout.splitlines()[-1]
+    )
+    summary = latest_summary(reports)
+    rows = rows_by_key(summary).items()
+    statuses = {key: row["status"] for key, row in rows if row["status"] != "not run"}
+    assert statuses == {"2/": "planned", "4/": "planned"}, statuses
+    sign = summary["sign_off"]
+    assert not sign["ok"] and sign["guides_passed"] == [] and sign["guides_planned"] == [2, 4]
+    assert any("--plan run" in r for r in sign["reasons"]), sign
+    junit = (reports / "latest" / "junit.xml").read_text()
+    assert 'skipped="2"' in junit and "planned: its commands were recorded" in junit
+    history = reports / "history" / "demo-lab" / "allure-history.jsonl"
+    assert not history.exists(), "a plan judged nothing: it is not part of the history"
+
+    # A real run afterwards starts the history; the plan is not its previous run either.
+    (tmp_path / "conftest.py").write_text(PLAN_OPTION)
+    proc = run_demo(tmp_path, reports, "-k", "not vf", source=SIGN_OFF_DEMO)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(history.read_text().splitlines()) == 1
+    assert latest_summary(reports)["previous"] is None

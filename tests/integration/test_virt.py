@@ -21,6 +21,7 @@ import pytest
 
 from framework.config.model import Vm
 from framework.dpdk.testpmd import TestPmd, TestPmdStartError
+from framework.errors import ShellTimeout
 from framework.remote import LocalSession
 from framework.virt.image import GuestImage, ensure_guest_image
 from framework.virt.vm import (
@@ -193,6 +194,25 @@ def test_guest_testpmd_drives_both_virtio_ports(lab: Lab, source: VirtualMachine
         assert host.wait_link_up(port, timeout=10).link_up
 
 
+def test_a_paused_vm_is_named_when_its_testpmd_is_silent(lab: Lab, source: VirtualMachine) -> None:
+    # Bite for "a timeout names its cause": the guest's vCPUs stopped (QMP stop) under a
+    # guest testpmd; the console's timeout must say the VM is paused, not only "(nothing)".
+    if lab.guest_pmd is None:
+        pytest.skip("guest testpmd did not start")
+    source.pause()
+    try:
+        with pytest.raises(ShellTimeout) as caught:
+            lab.guest_pmd.shell.send_command("show port summary", timeout=2)
+    finally:
+        source.resume()
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"(VM {source.name} is paused (QMP stop): its vCPUs do not run)" in message, message
+    # Running again, the guest answers what was typed meanwhile: the console is intact.
+    lab.guest_pmd.shell.expect(timeout=30)
+    assert lab.guest_pmd.show_port_summary()
+
+
 def test_failed_migration_is_told_apart_and_source_keeps_running(
     lab: Lab, source: VirtualMachine
 ) -> None:
@@ -231,6 +251,12 @@ def test_live_migration_keeps_guest_testpmd(lab: Lab, source: VirtualMachine) ->
     assert "MIGRATION" in names and "STOP" in names
     assert [d.get("status") for _, n, d in source.events if n == "MIGRATION"][-1] == "completed"
     assert "RESUME" in [name for _, name, _ in dest.events]
+
+    # The source's console, still connected, is silent now: its timeout names the state
+    # QEMU left the VM in after migrating, not only "no 'testpmd> ' within 1 s; (nothing)".
+    with pytest.raises(ShellTimeout) as caught:
+        lab.guest_pmd.shell.send_command("show port summary", timeout=1)
+    assert f"(VM {source.name} is paused (postmigrate)" in str(caught.value), str(caught.value)
 
     started = time.monotonic()
     pmd = dest.attach_testpmd(lab.guest_pmd)

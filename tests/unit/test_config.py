@@ -330,3 +330,10 @@ def test_the_vfd_vm_named_by_the_sample_is_a_valid_vf_app(tmp_path: Path) -> Non
     data["vf_daemon"]["niantic"]["vf_app"] = "vfd_vm_niantic"
     topology = load_topology(_write(tmp_path, data))
     assert topology.vf_daemon["niantic"].vf_app == "vfd_vm_niantic"
+
+
+def test_a_selection_outside_the_frame_sizes_names_both(tmp_path: Path) -> None:
+    data = _virtual()
+    data["pvp"]["other_paths_frame_sizes"] = [128]
+    message = _error(tmp_path, data)
+    assert "other_paths_frame_sizes [128] are not in frame_sizes [64, 1518]" in message

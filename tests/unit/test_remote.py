@@ -74,6 +74,29 @@ def test_shell_timeout_reports_what_was_last_seen() -> None:
         shell.close()
 
 
+def test_a_silent_program_is_reported_with_its_hosts_state() -> None:
+    # A program that prints nothing (a paused VM's console): the timeout names what the
+    # host says of it; a state that cannot be read is said too, never hiding the timeout.
+    shell = LocalSession().open_shell(["sleep", "30"], name="vm1-dst/testpmd", prompt="testpmd>")
+    try:
+        shell.state_of_host = lambda: "VM vm1-dst is paused (postmigrate): its vCPUs do not run"
+        with pytest.raises(ShellTimeout) as info:
+            shell.expect(timeout=0.3)
+        assert str(info.value) == (
+            "vm1-dst/testpmd: no 'testpmd>' within 0.3 s (VM vm1-dst is paused (postmigrate): its "
+            "vCPUs do not run); last output: (nothing)"
+        )
+
+        def broken() -> str:
+            raise OSError("QMP socket gone")
+
+        shell.state_of_host = broken
+        with pytest.raises(ShellTimeout, match=r"could not be read: OSError: QMP socket gone"):
+            shell.expect(timeout=0.3)
+    finally:
+        shell.close()
+
+
 def test_program_exit_is_reported_with_its_last_words() -> None:
     shell = LocalSession().open_shell(
         ["bash", "-c", "echo 'PANIC: lcore 1 stopped'; exit 3"], name="crashy", prompt="> "

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from framework.report.figures import Figure, format_value
-from framework.report.outcomes import LACKS, NOT_APPLICABLE, UNEXPECTED, skip_kind
+from framework.report.outcomes import (
+    LACKS,
+    NOT_APPLICABLE,
+    PLANNED,
+    UNEXPECTED,
+    refusal,
+    skip_kind,
+)
 from framework.report.summary import SCHEMA, SUMMARY_JSON, find_previous
 
 
@@ -56,10 +63,19 @@ def test_figure_round_trips_through_its_property() -> None:
         ("not applicable: one queue pair: see the two-queue set-up", NOT_APPLICABLE),
         ("tg has no iperf3 (the TG's end of the TCP test)", UNEXPECTED),
         ("no NDR at 64 B from test_ndr_and_pdr in this run to compare with", UNEXPECTED),
+        ("planned: its commands were recorded (plan.txt)", PLANNED),
+        # a PMD refusing a path is not a missing capability (it fails: fail_refused)
+        ("DUT refused: vm-split-vectorized: the PMD took another path", UNEXPECTED),
     ],
 )
 def test_skip_kind_comes_from_the_reason(reason: str, kind: str) -> None:
     assert skip_kind(reason) == kind
+
+
+def test_a_refusal_is_found_in_the_failure_line() -> None:
+    line = "setup: Failed: DUT refused: vm-split-vectorized: the PMD took another path"
+    assert refusal(line) == "vm-split-vectorized: the PMD took another path"
+    assert refusal("AssertionError: guide: 32 frames arrive; 0 did") == ""
 
 
 def _write(root: Path, name: str, topology: str, finished: float, **run: object) -> None:

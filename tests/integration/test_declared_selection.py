@@ -1,0 +1,54 @@
+"""What a topology leaves out for time is a declared selection, never a skip.
+
+Guide 4's rate searches on the paths other than the guide's run at
+pvp.other_paths_frame_sizes only: the others are deselected at collection (no test is
+skipped) and the summary lists them as not selected, naming the topology's field. The
+runs select only what the topology leaves out, so no DUT is started.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from framework.report.summary import SUMMARY_HTML, SUMMARY_JSON
+from tests.integration.guide_runs import run_guide
+from tests.integration.topology_files import virtual_variant
+
+MODULE = "testsuites/test_pvp_benchmark.py"
+LEFT_OUT = "ndr_and_pdr and 1518B and not split-mergeable"
+
+
+def _summary(reports: Path) -> dict:
+    (found,) = [p for p in reports.glob(f"*/{SUMMARY_JSON}") if not p.parent.is_symlink()]
+    return json.loads(found.read_text())
+
+
+def test_searches_left_out_for_time_are_not_selected_not_skipped(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    run = run_guide(reports, MODULE, "-k", LEFT_OUT, timeout=300)
+    assert run.returncode == 5, run.output[-2000:]  # nothing left to run: no test skipped
+    assert "skipped" not in run.stdout.splitlines()[-1], run.stdout[-500:]
+    rows = [r for r in _summary(reports)["rows"] if r["guide"] == 4]
+    left_out = [entry for r in rows for entry in r["not_selected"]]
+    # 13 paths other than split-mergeable (container and VM), one 1518 B search each
+    assert len(left_out) == 13, left_out
+    assert all(
+        "topology virtual: pvp.other_paths_frame_sizes [64], paths other than "
+        "split-mergeable are measured at these sizes only (time)" in entry
+        for entry in left_out
+    ), left_out
+    assert all(r["tests"].get("skipped", 0) == 0 for r in rows)
+    page = next(reports.glob(f"*/{SUMMARY_HTML}")).read_text()
+    assert "not selected (topology virtual: pvp.other_paths_frame_sizes [64]" in page
+
+
+def test_the_topology_field_decides_what_is_selected(tmp_path: Path) -> None:
+    both = virtual_variant(
+        tmp_path, "all-sizes", lambda t: t["pvp"].update(other_paths_frame_sizes=[64, 1518])
+    )
+    run = run_guide(
+        tmp_path / "reports", MODULE, "-k", LEFT_OUT, "--collect-only", "--topology", str(both)
+    )
+    assert run.returncode == 0, run.output[-2000:]
+    assert "13/96 tests collected" in run.stdout, run.stdout[-500:]
