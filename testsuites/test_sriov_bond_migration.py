@@ -27,6 +27,7 @@ from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_text, step
 from framework.report.figures import record_figure
+from framework.report.outcomes import known_defect
 from framework.report.plugin import set_environment
 from framework.scenarios.sriov_bond_migration import (
     BOND_PORT,
@@ -35,7 +36,12 @@ from framework.scenarios.sriov_bond_migration import (
     SriovBondMigration,
     stream_frame,
 )
-from framework.traffic.checks import sender_problem, verify_frames_intact
+from framework.traffic.checks import (
+    QEMU_INCOMING_TAP_HEADER,
+    known_defects_seen,
+    sender_problem,
+    verify_frames_intact,
+)
 from framework.traffic.generator import StreamRun, TrafficGenerator
 
 pytestmark = [
@@ -328,12 +334,16 @@ def test_live_migration_with_sriov_vf_and_bonding(
     with step("Every frame crosses the bond whole, in the windows too"):
         # two members, two rings: frames a member held arrive after newer ones of the other
         # when the bond switches; order is judged outside the windows below
-        verify_frames_intact(stream, "traffic crosses the bond", in_order=False)
+        verify_frames_intact(
+            stream, "traffic crosses the bond", in_order=False, known=[QEMU_INCOMING_TAP_HEADER]
+        )
     with step("The stream loses, duplicates and reorders nothing outside the windows"):
         assert account.clean_outside, (
             f"traffic crosses the bond unharmed outside the guide's data-path changes; "
             f"{account.describe_outside()}"
         )
+    if defects := known_defects_seen(stream, QEMU_INCOMING_TAP_HEADER):
+        known_defect("; ".join(defects))
 
 
 # -- beyond the guide: what DPDK's pmd_bonded, vf_pmd_bonded and vm_hotplug plans check ----

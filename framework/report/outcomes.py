@@ -60,6 +60,15 @@ def fail_refused(reason: str) -> NoReturn:
     pytest.fail(REFUSED_PREFIX + reason, pytrace=False)
 
 
+def known_defect(what: str) -> NoReturn:
+    """End the test as an expected failure: a known defect (`what`) broke a guide promise.
+
+    Everything else the test checks has passed by then. Reported as "known defect: ...",
+    an unexpected skip to the summary: the run cannot sign the guide off while it lasts.
+    """
+    pytest.xfail(what if what.startswith("known defect: ") else "known defect: " + what)
+
+
 def skip_planned(what: str) -> NoReturn:
     """End a --plan test as planned: its commands were recorded, nothing was judged."""
     pytest.skip(_PLANNED_PREFIX + what)

@@ -157,6 +157,8 @@ def _failure_line(report: pytest.TestReport) -> str:
 
 
 def _skip_reason(report: pytest.TestReport) -> str:
+    if getattr(report, "wasxfail", ""):  # an expected failure (outcomes.known_defect)
+        return _first_line(str(report.wasxfail))
     longrepr = report.longrepr
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
         return _first_line(str(longrepr[2]).removeprefix("Skipped: "))

@@ -14,7 +14,12 @@ earlier (a queue keeps order; every stream here is one flow).
 
 from __future__ import annotations
 
-from framework.traffic.stream import StreamResult
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from framework.traffic.agent import STAMP
+from framework.traffic.packets import DEFAULT_MARKER
+from framework.traffic.stream import AlteredFrame, StreamResult
 
 
 def sender_problem(stream: StreamResult) -> str | None:
@@ -34,7 +39,9 @@ def sender_problem(stream: StreamResult) -> str | None:
     return None
 
 
-def verify_frames_intact(stream: StreamResult, what: str, *, in_order: bool = True) -> None:
+def verify_frames_intact(
+    stream: StreamResult, what: str, *, in_order: bool = True, known: Sequence[KnownDefect] = ()
+) -> None:
     """Assert that every frame received is whole and (in_order) in its flow's order.
 
     `what` says what the guide promised of the path ("traffic crosses the VM"). The message
@@ -43,13 +50,74 @@ def verify_frames_intact(stream: StreamResult, what: str, *, in_order: bool = Tr
     when they arrived). in_order=False where the path changes queues on purpose inside a
     loss window (a bond switching members: frames held in one member's ring arrive after
     newer ones of the other); order is then judged outside the windows by the stream's
-    LossAccount.
+    LossAccount. Altered frames a `known` defect explains are left to known_defects_seen;
+    all others fail.
     """
     problems = []
-    if not stream.intact:
+    explained = sum(1 for f in stream.altered_frames if any(k.explains(f) for k in known))
+    if stream.altered > explained:
         problems.append(stream.describe_altered())
     if in_order and stream.reordered:
         problems.append(stream.reordered_frames.describe())
     promise = "every frame arrives whole and in order" if in_order else "every frame arrives whole"
-    example = f"\n{stream.altered_example()}" if not stream.intact else ""
+    example = f"\n{stream.altered_example()}" if stream.altered > explained else ""
     assert not problems, f"{what}: {promise}; " + "; ".join(problems) + example
+
+
+@dataclass(frozen=True)
+class KnownDefect:
+    """A known defect of a component the recipe uses, recognised by what it does to a frame.
+
+    A frame it explains is reported as that defect instead of failing the frame check; any
+    other damage still fails. The test then ends as an expected failure naming the defect,
+    so the run cannot sign the guide off while the defect is there.
+    """
+
+    name: str
+    explains: Callable[[AlteredFrame], bool]
+
+
+def _lost_ethertype_only(frame: AlteredFrame) -> bool:
+    """The frame arrived as expected but for bytes 12-13 (its stamp aside)."""
+    seen, expected = frame.seen, frame.expected
+    if seen is None or expected is None or len(seen) != len(expected) - 2:
+        return False
+    at = expected.find(DEFAULT_MARKER) + len(DEFAULT_MARKER)  # the stamp's place
+    if at < len(DEFAULT_MARKER) + 14:
+        return False
+    end = at + STAMP.size
+    return (
+        seen[:12] == expected[:12]
+        and seen[12 : at - 2] == expected[14:at]
+        and seen[end - 2 :] == expected[end:]
+    )
+
+
+# Measured here (QEMU 7.2.22, Debian 12): the destination QEMU, waiting with -incoming,
+# reads the first frame flooded to its tap with the tap's default 10-byte virtio-net
+# header, holds it while the VM is not running, switches the tap to 12-byte headers when
+# the migrated state loads and then hands the held frame to the guest stripped of 12 bytes:
+# the guest sees it 2 bytes short at its start, and mac forwarding, rewriting the 12 MAC
+# bytes, leaves only the missing EtherType. The guide's switch floods every port, so a lab
+# meets it too.
+QEMU_INCOMING_TAP_HEADER = KnownDefect(
+    "QEMU's destination, waiting with -incoming, handed the guest the first frame its tap "
+    "received 2 bytes short (read with a 10-byte virtio-net header, delivered after the "
+    "load with 12); mac forwarding hid all but the missing EtherType",
+    _lost_ethertype_only,
+)
+
+
+def known_defects_seen(stream: StreamResult, *known: KnownDefect) -> list[str]:
+    """The known defects that explain altered frames of the stream, each with its frames.
+
+    Only frames whose bytes the TG kept (the first few) can be explained; verify_frames_intact
+    with the same `known` fails on every other altered frame.
+    """
+    seen = []
+    for defect in known:
+        frames = [f for f in stream.altered_frames if defect.explains(f)]
+        if frames:
+            seqs = ", ".join(str(f.seq) for f in frames)
+            seen.append(f"known defect: {defect.name} (seq {seqs})")
+    return seen
