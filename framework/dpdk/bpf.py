@@ -276,6 +276,36 @@ def drop_every_nth(offset: int, n: int, phase: int = 0) -> bytes:
     return elf_object(drop_every_nth_code(offset, n, phase), "drop_every_nth")
 
 
+def drop_from_code(offset: int, first: int) -> bytes:
+    """The instructions of drop_from."""
+    if not 0 <= first < 2**31:
+        raise ValueError(f"first must be in [0, 2**31), not {first}")
+    _check_field(offset, 4)
+    return assemble(
+        [
+            *_packet_data(offset + 4, "keep"),
+            ldx(4, R0, R3, offset),
+            to_be(R0, 32),
+            jmp(JGE, R0, first, "drop"),
+            *_verdicts(),
+        ]
+    )
+
+
+def drop_from(offset: int, first: int) -> bytes:
+    """A filter dropping the packets whose big-endian u32 at `offset` is `first` or more.
+
+    On the suite's stream frames (offset 47, as for drop_every_nth) it keeps the first
+    `first` frames of every stream and drops the rest: with trials of D seconds, a DUT
+    that loses every frame beyond first / D pps in that stream. It keeps packets too short
+    to hold the field. Load it with LOAD_FLAGS.
+
+    Returns:
+        The ELF object's bytes.
+    """
+    return elf_object(drop_from_code(offset, first), "drop_from")
+
+
 def _mac_bytes(mac: str) -> bytes:
     parts = mac.replace("-", ":").split(":")
     if len(parts) != 6 or not all(len(p) == 2 for p in parts):
