@@ -293,13 +293,39 @@ def _exceptional_path_single_queue(_setup: Any, argv: list[str], *_: Any) -> Non
     argv[:] = [a.replace(",queues=2", "") for a in argv if a not in ("--rxq=2", "--txq=2")]
 
 
-def _pvp_forwards_part(setup: Any, *_: Any) -> None:
-    # The host testpmd drops one frame in 20 it receives on NIC 0: a DUT that forwards
-    # only part of the traffic. The frames of the other direction all pass.
+PVP_FIRST_KEPT = 1000  # pvp-drops-after-1000: frames of a stream the host still forwards
+
+
+def _pvp_drops_1_in_100(setup: Any, *_: Any) -> None:
+    # The host testpmd drops one frame in 100 it receives on NIC 0: a host data path that
+    # loses a little at every rate. The frames of the other direction all pass.
     from framework.dpdk import bpf
     from framework.scenarios.pvp import STREAM_SEQ_OFFSET
 
-    _load_bpf(setup.switch, bpf.drop_every_nth(STREAM_SEQ_OFFSET, 20, phase=19), "pvp-part")
+    _load_bpf(setup.switch, bpf.drop_every_nth(STREAM_SEQ_OFFSET, 100, phase=99), "pvp-1-in-100")
+
+
+def _pvp_drops_after(setup: Any, *_: Any) -> None:
+    # The host testpmd forwards the first PVP_FIRST_KEPT frames of each stream it receives
+    # on NIC 0 and drops the rest: with 1 s trials (one stream per direction), a DUT that
+    # loses everything above 2 * PVP_FIRST_KEPT pps. Its NDR is that, far below a correct one.
+    from framework.dpdk import bpf
+    from framework.scenarios.pvp import STREAM_SEQ_OFFSET
+
+    _load_bpf(setup.switch, bpf.drop_from(STREAM_SEQ_OFFSET, PVP_FIRST_KEPT), "pvp-after")
+
+
+def _pvp_host_stop_ignored(setup: Any, *_: Any) -> None:
+    # `port stop` of the host's vhost-user ports has no lasting effect: they are started
+    # again and the host forwards on.
+    for port in setup.switch.vhost_ports:
+        setup.host_pmd.port_start(port)
+    setup.host_pmd.start()
+
+
+def _pvp_guest_resumes_nothing(setup: Any, *_: Any) -> None:
+    # The guest's ports come back, but its testpmd only receives: nothing returns.
+    _receive_only(setup.guest_pmd)
 
 
 def _vectorized_refused(setup: Any, *_: Any) -> None:
@@ -454,10 +480,30 @@ FAULTS: dict[str, Fault] = {
             _switch_port_down,
         ),
         Fault(
-            "pvp-forwards-part",
-            "guide 4: the host testpmd drops 1 in 20 frames it receives on its first NIC",
+            "pvp-drops-1-in-100",
+            "guide 4: the host testpmd drops 1 in 100 frames it receives on its first NIC",
             f"{GUIDE4}.start_host_testpmd",
-            _pvp_forwards_part,
+            _pvp_drops_1_in_100,
+        ),
+        Fault(
+            "pvp-drops-after-1000",
+            f"guide 4: the host testpmd drops every frame of a stream after the first "
+            f"{PVP_FIRST_KEPT} on its first NIC (1 s trials: loss above "
+            f"{2 * PVP_FIRST_KEPT} pps)",
+            f"{GUIDE4}.start_host_testpmd",
+            _pvp_drops_after,
+        ),
+        Fault(
+            "pvp-host-stop-ignored",
+            "guide 4: the host's vhost-user ports start again and forward after `port stop`",
+            f"{GUIDE4}.stop_host_vhost_ports",
+            _pvp_host_stop_ignored,
+        ),
+        Fault(
+            "pvp-guest-resumes-nothing",
+            "guide 4: after the guest's ports are started again, its testpmd only receives",
+            f"{GUIDE4}.start_guest_ports",
+            _pvp_guest_resumes_nothing,
         ),
         Fault(
             "virtio-pmd-refuses-vectorized",

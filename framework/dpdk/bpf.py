@@ -244,21 +244,33 @@ def _verdicts() -> list[Insn | str]:
     return ["keep", alu64(MOV, R0, 1), exit_(), "drop", alu64(MOV, R0, 0), exit_()]
 
 
-def drop_every_nth_code(offset: int, n: int, phase: int = 0) -> bytes:
-    """The instructions of drop_every_nth."""
+def _unless_nth(offset: int, n: int, phase: int, otherwise: str) -> list[Insn | str]:
+    """Jump to `otherwise` unless the big-endian u32 at `offset` (r3 + offset) is phase mod n."""
     if not 1 <= n < 2**31:
         raise ValueError(f"n must be in [1, 2**31), not {n}")
     if not 0 <= phase < n:
         raise ValueError(f"phase must be in [0, n={n}), not {phase}")
     _check_field(offset, 4)
+    return [
+        ldx(4, R0, R3, offset),
+        to_be(R0, 32),
+        alu32(MOD, R0, n),
+        jmp(JNE, R0, phase, otherwise),
+    ]
+
+
+def drop_every_nth_code(offset: int, n: int, phase: int = 0) -> bytes:
+    """The instructions of drop_every_nth."""
     return assemble(
         [
             *_packet_data(offset + 4, "keep"),
-            ldx(4, R0, R3, offset),
-            to_be(R0, 32),
-            alu32(MOD, R0, n),
-            jmp(JEQ, R0, phase, "drop"),
-            *_verdicts(),
+            *_unless_nth(offset, n, phase, "keep"),
+            "drop",
+            alu64(MOV, R0, 0),
+            exit_(),
+            "keep",
+            alu64(MOV, R0, 1),
+            exit_(),
         ]
     )
 
@@ -283,21 +295,13 @@ def drop_every_nth(offset: int, n: int, phase: int = 0) -> bytes:
 
 def alter_every_nth_code(seq_offset: int, n: int, phase: int, at: int, xor: int) -> bytes:
     """The instructions of alter_every_nth."""
-    if not 1 <= n < 2**31:
-        raise ValueError(f"n must be in [1, 2**31), not {n}")
-    if not 0 <= phase < n:
-        raise ValueError(f"phase must be in [0, n={n}), not {phase}")
     if not 1 <= xor <= 0xFF:
         raise ValueError(f"xor must be a nonzero byte, not {xor}")
-    _check_field(seq_offset, 4)
     _check_field(at, 1)
     return assemble(
         [
             *_packet_data(max(seq_offset + 4, at + 1), "keep"),
-            ldx(4, R0, R3, seq_offset),
-            to_be(R0, 32),
-            alu32(MOD, R0, n),
-            jmp(JNE, R0, phase, "keep"),
+            *_unless_nth(seq_offset, n, phase, "keep"),
             ldx(1, R2, R3, at),
             alu64(XOR, R2, xor),
             stx(1, R3, R2, at),
@@ -319,6 +323,36 @@ def alter_every_nth(seq_offset: int, n: int, phase: int, at: int, xor: int = 0xF
         The ELF object's bytes.
     """
     return elf_object(alter_every_nth_code(seq_offset, n, phase, at, xor), "alter_every_nth")
+
+
+def drop_from_code(offset: int, first: int) -> bytes:
+    """The instructions of drop_from."""
+    if not 0 <= first < 2**31:
+        raise ValueError(f"first must be in [0, 2**31), not {first}")
+    _check_field(offset, 4)
+    return assemble(
+        [
+            *_packet_data(offset + 4, "keep"),
+            ldx(4, R0, R3, offset),
+            to_be(R0, 32),
+            jmp(JGE, R0, first, "drop"),
+            *_verdicts(),
+        ]
+    )
+
+
+def drop_from(offset: int, first: int) -> bytes:
+    """A filter dropping the packets whose big-endian u32 at `offset` is `first` or more.
+
+    On the suite's stream frames (offset 47, as for drop_every_nth) it keeps the first
+    `first` frames of every stream and drops the rest: with trials of D seconds, a DUT
+    that loses every frame beyond first / D pps in that stream. It keeps packets too short
+    to hold the field. Load it with LOAD_FLAGS.
+
+    Returns:
+        The ELF object's bytes.
+    """
+    return elf_object(drop_from_code(offset, first), "drop_from")
 
 
 def _mac_bytes(mac: str) -> bytes:

@@ -7,6 +7,10 @@ again from that file, so the last one shows them all.
 
 The regression gate compares a result's NDR with the one a baseline file (a results.json
 of an accepted run, or one written by --update-baseline) holds for the same key.
+
+A result bounded by the traffic generator (every trial above it missed only for frames the
+generator never sent) is reported as such, `generator-bound: >= X pps`, never as the DUT's
+rate: in the tables, the 4.4 template's `Result:` line and results.json (`ndr_limit`).
 """
 
 from __future__ import annotations
@@ -27,7 +31,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from framework.lab.tuning import Tuning  # noqa: E402
 from framework.report.attach import attach_table  # noqa: E402
-from framework.traffic.trials import RateSearch  # noqa: E402
+from framework.traffic.trials import (  # noqa: E402
+    GENERATOR_BOUND,
+    SEARCH_CEILING,
+    RateSearch,
+    rate_text,
+)
 
 # Bytes a frame occupies on the wire beyond its own: preamble, SFD and inter-frame gap.
 WIRE_OVERHEAD = 20
@@ -66,6 +75,10 @@ class PvpResult:
     line_rate_gbps: float | None
     untuned: list[str] = field(default_factory=list)
     trials: list[dict[str, Any]] = field(default_factory=list)
+    # What bounds NDR/PDR if not the DUT: "generator" (the rate is a lower bound of the
+    # DUT's), "max_pps" (the search's ceiling); None: the DUT's loss.
+    ndr_limit: str | None = None
+    pdr_limit: str | None = None
 
     @property
     def key(self) -> str:
@@ -81,6 +94,16 @@ class PvpResult:
     def ndr_mbit_s(self) -> float:
         """NDR in Mbit/s of frames (FCS included)."""
         return self.ndr_pps * self.frame_bytes * 8 / 1e6
+
+    @property
+    def ndr_text(self) -> str:
+        """NDR as reported: `23,700 pps` or `generator-bound: >= 14,900 pps`."""
+        return rate_text(self.ndr_pps, self.ndr_limit)
+
+    @property
+    def pdr_text(self) -> str:
+        """PDR as reported, like ndr_text."""
+        return rate_text(self.pdr_pps, self.pdr_limit)
 
     def line_rate_share(self, pps: float) -> float | None:
         """A rate as a share of line rate, None where the ports have no line rate."""
@@ -109,6 +132,8 @@ class PvpResult:
             frame_bytes=frame_bytes,
             ndr_pps=found.ndr.lower_pps or 0.0,
             pdr_pps=found.pdr.lower_pps or 0.0,
+            ndr_limit=found.ndr.limit,
+            pdr_limit=found.pdr.limit,
             pdr_loss_ratio=pdr_loss_ratio,
             line_rate_gbps=line_rate_gbps,
             untuned=untuned,
@@ -116,7 +141,9 @@ class PvpResult:
                 {
                     "offered_pps": round(t.offered_pps, 1),
                     "duration_s": round(t.duration_s, 3),
+                    "intended": t.intended,
                     "sent": t.sent,
+                    "unsent": t.unsent,
                     "received": t.received,
                     "lost": t.lost,
                     "loss_ratio": round(t.loss_ratio, 6),
@@ -142,9 +169,21 @@ class ResultsTemplate:
     cpu: str
     nic: str
 
-    def render(self, result_mpps: float, untuned: list[str]) -> str:
-        """The template as the guide prints it, `Result: N Mpps` last."""
+    def render(self, result_mpps: float, untuned: list[str], limit: str | None = None) -> str:
+        """The template as the guide prints it, `Result: N Mpps` last.
+
+        A result bounded by the generator is `Result: >= N Mpps (generator-bound: ...)`:
+        the DUT forwarded that rate without loss; its own rate was not reached.
+        """
         mark = f" (untuned: {'; '.join(untuned)})" if untuned else ""
+        if limit == GENERATOR_BOUND:
+            mark = (
+                " (generator-bound: the traffic generator could not offer more; not the DUT's "
+                "rate)" + mark
+            )
+        elif limit == SEARCH_CEILING:
+            mark = " (the search's max_pps; the DUT's rate is higher)" + mark
+        bound = ">= " if limit in (GENERATOR_BOUND, SEARCH_CEILING) else ""
         return "\n".join([
             f"Traffic Generator: {self.traffic_generator}",
             f"Acceptable Loss: {self.acceptable_loss_pct:g}%",
@@ -156,7 +195,7 @@ class ResultsTemplate:
             f"Virtio features: {self.virtio_features}",
             f"CPU: {self.cpu}",
             f"NIC: {self.nic}",
-            f"Result: {result_mpps:.4f} Mpps{mark}",
+            f"Result: {bound}{result_mpps:.4f} Mpps{mark}",
         ])  # fmt: skip
 
 
@@ -184,7 +223,8 @@ def record_result(
         data.update(meta)
         entry = asdict(result) | {
             "ndr_mpps": result.ndr_mpps,
-            "template": asdict(template) | {"result_mpps": result.ndr_mpps},
+            "template": asdict(template)
+            | {"result_mpps": result.ndr_mpps, "result_limit": result.ndr_limit},
         }
         data["results"][result.key] = entry
         path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
@@ -271,9 +311,14 @@ def gate(result: PvpResult, baseline: Path, tolerance: float) -> str | None:
     if result.ndr_pps >= floor:
         return None
     drop = 1 - result.ndr_pps / base
+    bound = (
+        " (generator-bound: the traffic generator, not the DUT, stopped the search)"
+        if result.ndr_limit == GENERATOR_BOUND
+        else ""
+    )
     return (
         f"regression: {result.key} NDR {result.ndr_pps:,.0f} pps is {drop:.0%} below the "
-        f"baseline {base:,.0f} pps of {baseline} (tolerance {tolerance:.0%})"
+        f"baseline {base:,.0f} pps of {baseline} (tolerance {tolerance:.0%}){bound}"
     )
 
 

@@ -118,6 +118,9 @@ class DpdkGenerator:
         sent = sum(s.tx_packets for s in stats)
         received = sum(s.rx_packets + s.rx_missed for s in stats)
         achieved = sent / elapsed if elapsed else 0.0
+        # The rate limiter paces the ports for at least `seconds` (elapsed adds the command
+        # round trips, when they may not send): a trial intends rate * seconds frames.
+        intended = sent if rate_pps is None else math.floor(rate_pps * seconds)
         return Trial(
             offered_pps=rate_pps if rate_pps is not None else achieved,
             duration_s=elapsed,
@@ -125,6 +128,7 @@ class DpdkGenerator:
             sent=sent,
             received=received,
             achieved_pps=achieved,
+            intended=intended,
         )
 
     def close(self) -> None:

@@ -74,3 +74,18 @@ def test_gate_fails_below_tolerance_and_names_both_figures(tmp_path: Path) -> No
     assert gate(result(5_000, 1518), baseline, 0.1) is None, "no baseline for that key"
     update_baseline(baseline, result(5_000))
     assert gate(result(5_000), baseline, 0.1) is None, "--update-baseline moved the reference"
+
+
+def test_a_generator_bound_result_is_not_reported_as_the_duts_rate(tmp_path: Path) -> None:
+    bound = PvpResult("container", "split-mergeable", 1, 64, 14_900, 15_200, 0.005, None,
+                      ndr_limit="generator", pdr_limit="generator")  # fmt: skip
+    assert bound.ndr_text == "generator-bound: >= 14,900 pps"
+    assert result(21_000).ndr_text == "21,000 pps"
+    assert TEMPLATE.render(0.0149, [], "generator").endswith(
+        "Result: >= 0.0149 Mpps (generator-bound: the traffic generator could not offer more; "
+        "not the DUT's rate)"
+    )
+    record_result(tmp_path, bound, TEMPLATE, {"guide": "4"})
+    (entry,) = json.loads((tmp_path / "results.json").read_text())["results"].values()
+    assert entry["ndr_limit"] == "generator" and entry["template"]["result_limit"] == "generator"
+    assert recorded_results(tmp_path)[0].ndr_limit == "generator"

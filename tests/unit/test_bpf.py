@@ -186,7 +186,8 @@ def run(code: bytes, frame: bytes) -> int:
             return regs[0]
         elif klass == bpf.JMP:
             value, other = regs[dst], imm & 2**64 - 1
-            taken = {bpf.JEQ: value == other, bpf.JNE: value != other, bpf.JLT: value < other}
+            taken = {bpf.JEQ: value == other, bpf.JNE: value != other, bpf.JLT: value < other,
+                     bpf.JGE: value >= other}  # fmt: skip
             if taken[op & 0xF0]:
                 pc += off
         else:
@@ -225,6 +226,16 @@ def test_drop_every_nth_keeps_frames_too_short_for_the_field() -> None:
     assert run(code, whole[:51]) == 0
     for length in (14, 47, 50):
         assert run(code, whole[:length]) == 1, length
+
+
+def test_drop_from_keeps_the_first_frames_of_a_stream() -> None:
+    code = bpf.drop_from_code(47, 1000)
+    kept = [seq for seq in (*range(990, 1010), 0x7FFFFFFF, 0x80000000, 2**32 - 1)
+            if run(code, frame(seq))]  # fmt: skip
+    assert kept == list(range(990, 1000)), "below 1000 kept; 1000 and above (unsigned) dropped"
+    assert run(code, frame(5000)[:50]) == 1, "too short for the field: kept"
+    with pytest.raises(ValueError, match="first must be"):
+        bpf.drop_from(47, 2**31)
 
 
 def test_keep_only_from_compares_all_six_bytes() -> None:
