@@ -31,7 +31,7 @@ from framework.lab.hosts import HostHandle, PortHandle
 from framework.report.attach import attach_text
 from framework.scenarios.vhost_switch import VhostSwitch
 from framework.traffic.generator import TrafficGenerator
-from framework.traffic.packets import udp_flow
+from framework.traffic.packets import swap_macs, udp_flow
 from framework.traffic.trials import StreamTrials, TrialFlow, flow_markers
 
 log = logging.getLogger("howto.guide6")
@@ -221,6 +221,7 @@ class ContainerNetworking:
                     marker=marker,
                 ),
                 marker,
+                expect=swap_macs,  # the container swaps the MACs; the host forwards io
             )  # fmt: skip
             for index, marker in enumerate(markers)
         ]

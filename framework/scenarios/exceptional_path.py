@@ -38,7 +38,7 @@ from framework.scenarios import guest_dpdk
 from framework.scenarios.vms import close_vms, vm_on
 from framework.traffic import tcp
 from framework.traffic.generator import TrafficGenerator
-from framework.traffic.packets import udp_flow
+from framework.traffic.packets import routed, udp_flow
 from framework.traffic.trials import StreamTrials, TrialFlow, flow_markers
 from framework.virt.host_net import TapBridge, bridge_for
 from framework.virt.image import GuestImage
@@ -414,6 +414,7 @@ class ExceptionalPath:
                     marker=marker,
                 ),
                 marker,
+                expect=routed(tap_mac, tg_mac),  # the tap's kernel routes it back
             )  # fmt: skip
             for flow, marker in enumerate(flow_markers(flows))
         ]

@@ -284,3 +284,20 @@ def rewrite_macs(src: str, dst: str) -> Transform:
 
     rewrite.__qualname__ = f"rewrite_macs(src={src}, dst={dst})"
     return rewrite
+
+
+def routed(src: str, dst: str) -> Transform:
+    """What an IPv4 router makes of a frame: its own MAC to the next hop's, TTL one less.
+
+    The IP header checksum follows the TTL; the UDP checksum does not cover it.
+    """
+
+    def route(pkt: Packet) -> Packet:
+        out = Ether(bytes(pkt))
+        out[Ether].src, out[Ether].dst = src, dst
+        out[IP].ttl -= 1
+        del out[IP].chksum
+        return Ether(bytes(out))
+
+    route.__qualname__ = f"routed(src={src}, dst={dst})"
+    return route

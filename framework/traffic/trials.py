@@ -27,7 +27,7 @@ from MLRsearch import (
 from scapy.packet import Packet
 
 from framework.traffic.generator import TrafficGenerator
-from framework.traffic.packets import DEFAULT_MARKER
+from framework.traffic.packets import DEFAULT_MARKER, Transform, unchanged
 from framework.traffic.stream import StreamResult
 
 log = logging.getLogger("howto.traffic")
@@ -58,6 +58,9 @@ class Trial:
     received: int
     achieved_pps: float  # what the generator really sent
     intended: int  # frames the trial was to send: the offered rate times its duration
+    # frames received but not as the forwarding should deliver them (checked whole by the
+    # stream engine; a generator that cannot check says 0): not forwarded, for the search
+    altered: int = 0
 
     @property
     def lost(self) -> int:
@@ -100,6 +103,8 @@ class Trial:
             f"{self.sent:,}, received {self.received:,}, lost {self.lost:,} "
             f"({100 * self.loss_ratio:.3f} %)"
         )
+        if self.altered:
+            text += f", {self.altered:,} of them altered"
         if self.unsent:
             text += (
                 f"; the generator sent only {self.sent:,} of the {self.intended:,} frames "
@@ -131,6 +136,7 @@ class Trial:
             received=stream.received,
             achieved_pps=stream.rate_achieved_pps,
             intended=frames_due(offered_pps, seconds),
+            altered=stream.altered,
         )
 
 
@@ -142,6 +148,7 @@ class TrialFlow:
     rx_port: str
     template: Packet
     marker: bytes
+    expect: Transform = unchanged  # what the DUT's forwarding makes of a frame
 
 
 class TrialRunner(Protocol):
@@ -183,6 +190,7 @@ class StreamTrials:
                 duration=seconds,
                 marker=flow.marker,
                 ignore_src=self.tg.mac_of(flow.tx_port),
+                expect=flow.expect,
             )  # fmt: skip
             for flow in self.flows
         ]
@@ -195,6 +203,7 @@ class StreamTrials:
             received=sum(t.received for t in parts),
             achieved_pps=sum(t.achieved_pps for t in parts),
             intended=sum(t.intended for t in parts),
+            altered=sum(t.altered for t in parts),
         )
 
 
@@ -249,6 +258,12 @@ class RateSearch:
         lossy = [t for t in self.trials if t.lost and not t.generator_limited]
         return min(lossy, key=lambda t: t.offered_pps) if lossy else None
 
+    @property
+    def first_altered(self) -> Trial | None:
+        """The lowest-rate trial in which frames arrived altered."""
+        altered = [t for t in self.trials if t.altered]
+        return min(altered, key=lambda t: t.offered_pps) if altered else None
+
     def first_miss(self, loss_ratio: float) -> Trial | None:
         """The lowest-rate trial that missed a goal (lost frames, or the generator's)."""
         missed = [t for t in self.trials if t.misses(loss_ratio)]
@@ -278,8 +293,15 @@ def search_problem(found: RateSearch, min_pps: float) -> str | None:
     """Why a search has no result to report, or None.
 
     A result is a loss-free rate at or above min_pps (the lowest rate the topology
-    searches), and NDR at most PDR (a rate without loss also meets PDR's loss ratio).
+    searches), and NDR at most PDR (a rate without loss also meets PDR's loss ratio). A
+    frame that arrived altered, at any rate, is no forwarding: the search has no result.
     """
+    damaged = found.first_altered
+    if damaged is not None:
+        return (
+            f"frames arrived altered (not as the forwarding delivers them); first trial with "
+            f"altered frames: {damaged.describe()}"
+        )
     ndr, pdr = found.ndr.lower_pps, found.pdr.lower_pps
     if ndr is None or ndr < min_pps:
         first = found.first_miss(0.0)
@@ -320,7 +342,7 @@ class _Measurer(AbstractMeasurer):
             intended_duration=intended_duration,
             intended_load=intended_load,
             offered_count=trial.sent,
-            forwarding_count=trial.received,
+            forwarding_count=trial.received - trial.altered,  # a damaged frame is no forwarding
             offered_duration=trial.duration_s or intended_duration,
             intended_count=max(trial.intended, trial.sent),
         )
