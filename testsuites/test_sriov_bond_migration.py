@@ -308,6 +308,10 @@ def test_live_migration_with_sriov_vf_and_bonding(
                       tolerance=0.5, slack=50)  # fmt: skip
         record_figure(f"{inside.window.name} lost", inside.lost, "frames", better="lower",
                       slack=100)  # fmt: skip
+        record_figure(f"{inside.window.name} outages", len(inside.outages), "outages",
+                      better="lower", slack=1)  # fmt: skip
+        record_figure(f"{inside.window.name} loss span", inside.loss_span_ms, "ms",
+                      better="lower", tolerance=0.5, slack=50)  # fmt: skip
     for inside in account.windows:
         bound = topology.outage_bound_ms(inside.window.name)
         with step(f"{inside.window.name}: no outage longer than {bound:g} ms"):

@@ -180,6 +180,9 @@ def test_live_migration_with_vhost_user(
     record_figure("migration downtime", inside.downtime_ms, "ms", better="lower",
                   tolerance=0.5, slack=50)  # fmt: skip
     record_figure("frames lost", inside.lost, "frames", better="lower", slack=100)
+    record_figure("migration outages", len(inside.outages), "outages", better="lower", slack=1)
+    record_figure("migration loss span", inside.loss_span_ms, "ms", better="lower",
+                  tolerance=0.5, slack=50)  # fmt: skip
     record_figure("frames received", stream.received, "frames", better="info")
     if result.downtime_ms is not None:
         record_figure("QEMU downtime", result.downtime_ms, "ms", better="lower",
