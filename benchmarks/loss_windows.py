@@ -3,12 +3,15 @@
     .venv/bin/python benchmarks/loss_windows.py [--runs 10] [--guides 1 2]
     .venv/bin/python benchmarks/loss_windows.py --summaries reports-dir   # re-read runs
 
-Runs guide 1's migration test (the virtual lab's emulated-VF variant) and guide 2's (both
-virtqueue layouts) `--runs` times through `scripts/suite`, one suite run per round, and
-reads the figures each window recorded (its outage count, longest outage, frames lost and
-loss span: `record_figure` in the guide modules) from the run's summary.json. Prints, per
-guide, variant and window, min / median / max of each figure: the defaults of the bounds in
-framework/config/model.py and topologies/*.yaml are a stated margin over the max seen here.
+Runs guide 1's migration test (the virtual lab's emulated-VF variant; on a lab given with
+--topology, the variants its VFs allow) and guide 2's (both virtqueue layouts) `--runs`
+times through `scripts/suite`, one suite run per round, and reads the figures each window
+recorded (`record_figure` in the guide modules) from the run's summary.json: its outage
+count, longest outage, frames lost and loss span as the window is judged (with the
+topology's jitter allowance), and its longest loss-free stall at the stream's full
+resolution (what that allowance must cover). Prints, per guide, variant and window, min /
+median / max of each: the defaults of `loss_windows` in framework/config/model.py are a
+stated margin over the max seen here.
 
 Each run's figures count whatever the test's verdict (they are recorded before the window
 is judged); a run that recorded none (it failed before its stream ended) is named and left
@@ -40,7 +43,9 @@ TESTS = {
     "test_live_migration_with_sriov_vf_and_bonding[emulated-vf]",
     2: "testsuites/test_vhost_user_migration.py::test_live_migration_with_vhost_user",
 }
-QUANTITIES = ("outages", "longest outage ms", "lost frames", "loss span ms")
+# On a lab the topology decides which of guide 1's VF variants run.
+LAB_TESTS = {**TESTS, 1: TESTS[1].partition("[")[0]}
+QUANTITIES = ("outages", "longest outage ms", "lost frames", "loss span ms", "longest stall ms")
 # How long a stopped suite may take to tear its lab down before the benchmark gives up.
 STOP_WAIT_S = 180.0
 
@@ -68,6 +73,7 @@ def window_figure(guide: int, name: str) -> tuple[str, str] | None:
     if guide == 2 and name == "frames lost":
         return "migration", "lost frames"
     for suffix, quantity in (
+        (" stall", "longest stall ms"),
         (" outages", "outages"),
         (" outage", "longest outage ms"),
         (" loss span", "loss span ms"),
@@ -132,7 +138,8 @@ def _short(samples: list[Sample]) -> str:
             f"g{guide} {variant} {window}: {f.get('outages', float('nan')):.0f}x, "
             f"longest {f.get('longest outage ms', float('nan')):.0f} ms, "
             f"{f.get('lost frames', float('nan')):.0f} lost, "
-            f"span {f.get('loss span ms', float('nan')):.0f} ms"
+            f"span {f.get('loss span ms', float('nan')):.0f} ms, "
+            f"stall {f.get('longest stall ms', float('nan')):.0f} ms"
         )
     return "; ".join(parts)
 
@@ -195,14 +202,15 @@ def run_rounds(args: argparse.Namespace, reports: Path) -> tuple[list[Sample], i
     previous = {
         sig: signal.signal(sig, runner.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
     }
-    tests = [TESTS[g] for g in args.guides]
+    tests = [(LAB_TESTS if args.topology else TESTS)[g] for g in args.guides]
+    topology = ["--topology", str(args.topology)] if args.topology else []
     samples: list[Sample] = []
     done = 0
     try:
         for i in range(1, args.runs + 1):
             log = reports / f"run-{i:02d}.log"
             announce = reports / f"run-{i:02d}.dir"
-            argv = ["scripts/suite", *tests, "-p", "no:cacheprovider", "-q",
+            argv = ["scripts/suite", *tests, *topology, "-p", "no:cacheprovider", "-q",
                     "--no-allure-html", "--reports-dir", str(reports)]  # fmt: skip
             started = time.monotonic()
             status = runner.run(argv, log, announce)
@@ -247,6 +255,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10, help="suite runs (default 10)")
     parser.add_argument("--guides", type=int, nargs="+", choices=sorted(TESTS), default=[1, 2])
+    parser.add_argument("--topology", type=Path, default=None, help="default: the virtual lab")
     parser.add_argument(
         "--reports-dir", type=Path, default=None, help="where the runs' reports go (default: /tmp)"
     )

@@ -29,6 +29,8 @@ from framework.errors import ConfigError
 # Time after a migration before a fault strikes again: beyond the slack the guide-2 test
 # grants the migration window, so the fault lands where a correct DUT loses nothing.
 AFTER_WINDOW_S = 1.5
+# How long the VM stops, 1 s into a migration, in the vm-stalls-during-migration fault.
+STALL_DURING_MIGRATION_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ def _dest_forwards_nothing(migration: Any, switch: Any, args: tuple, kwargs: dic
 def _paused_after_migration(migration: Any, *_: Any) -> None:
     # Hold the guest still for longer than any bound: the downtime check must bite.
     migration.dest_vm.pause()
-    time.sleep(migration.topology.migration_downtime_bound_ms / 1000 + 0.5)
+    time.sleep(migration.topology.window_bounds(2, "migration").longest_ms / 1000 + 0.5)
     migration.dest_vm.resume()
 
 
@@ -87,6 +89,15 @@ def _second_outage(migration: Any, *_: Any) -> None:
     migration.dest_vm.pause()
     time.sleep(0.5)
     migration.dest_vm.resume()
+
+
+def _stall_during_migration(migration: Any, *_: Any) -> None:
+    # While its RAM is being copied the VM stops for a moment, well before the switch-over:
+    # a second interruption inside the migration window, short enough for every other
+    # bound of the window.
+    migration.source_vm.pause()
+    time.sleep(STALL_DURING_MIGRATION_S)
+    migration.source_vm.resume()
 
 
 def _load_bpf(switch: Any, program: bytes, tag: str) -> None:
@@ -307,6 +318,14 @@ FAULTS: dict[str, Fault] = {
             "guide 2: the migrated VM is held paused for longer than the downtime bound",
             f"{GUIDE2}.migrate",
             _paused_after_migration,
+        ),
+        Fault(
+            "vm-stalls-during-migration",
+            f"guide 2: 1 s into the migration the VM stops for {STALL_DURING_MIGRATION_S:g} s "
+            "(a second outage inside the migration window)",
+            f"{GUIDE2}.migrate",
+            _stall_during_migration,
+            during=1.0,
         ),
         Fault(
             "second-outage-after-migration",
