@@ -1,7 +1,7 @@
 """What a correct DUT costs in each loss window of guides 1 and 2, over repeated runs.
 
     .venv/bin/python benchmarks/loss_windows.py [--runs 10] [--guides 1 2]
-    .venv/bin/python benchmarks/loss_windows.py --summaries reports-dir   # re-read runs
+    .venv/bin/python benchmarks/loss_windows.py --summaries DIR [DIR...]  # re-read runs
 
 Runs guide 1's migration test (the virtual lab's emulated-VF variant; on a lab given with
 --topology, the variants its VFs allow) and guide 2's (both virtqueue layouts) `--runs`
@@ -235,7 +235,7 @@ def run_rounds(args: argparse.Namespace, reports: Path) -> tuple[list[Sample], i
     return samples, done
 
 
-def read_summaries(directory: Path) -> tuple[list[Sample], int]:
+def read_summaries(directory: Path, exclude: list[str]) -> tuple[list[Sample], int]:
     """The samples of every run under a reports directory (its */summary.json)."""
     samples: list[Sample] = []
     runs = 0
@@ -243,6 +243,9 @@ def read_summaries(directory: Path) -> tuple[list[Sample], int]:
         if path.parent.is_symlink():
             continue  # latest -> the newest run, already counted
         found, verdicts = samples_of(json.loads(path.read_text()))
+        if path.parent.name in exclude:
+            print(f"{path.parent.name}: left out (--exclude)\n    {_short(found)}")
+            continue
         if found:
             runs += 1
             samples += found
@@ -259,9 +262,12 @@ def main() -> None:
     parser.add_argument(
         "--reports-dir", type=Path, default=None, help="where the runs' reports go (default: /tmp)"
     )
-    parser.add_argument("--summaries", type=Path, default=None,
-                        help="print the distribution of the runs under this reports directory "
-                        "instead of running anything")  # fmt: skip
+    parser.add_argument("--summaries", type=Path, nargs="+", default=None,
+                        help="print the distribution of the runs under these reports "
+                        "directories instead of running anything")  # fmt: skip
+    parser.add_argument("--exclude", nargs="+", default=[], metavar="RUN",
+                        help="with --summaries: runs (directory names) to leave out, e.g. "
+                        "one disturbed by a known outside load")  # fmt: skip
     args = parser.parse_args()
     args.stopped = None
     if args.runs < 1:
@@ -272,9 +278,12 @@ def main() -> None:
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit {commit or '?'}, "
           f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")  # fmt: skip
     if args.summaries is not None:
-        if not args.summaries.is_dir():
-            raise SystemExit(f"--summaries: no directory {args.summaries}")
-        samples, runs = read_summaries(args.summaries)
+        samples, runs = [], 0
+        for directory in args.summaries:
+            if not directory.is_dir():
+                raise SystemExit(f"--summaries: no directory {directory}")
+            found, count = read_summaries(directory, args.exclude)
+            samples, runs = samples + found, runs + count
     else:
         reports = args.reports_dir or Path(tempfile.mkdtemp(prefix="howto-loss-windows-"))
         reports.mkdir(parents=True, exist_ok=True)
