@@ -283,7 +283,7 @@ def test_loss_window_bounds_reject_unknown_windows_partial_bounds_and_old_keys(
     assert "loss_windows.guide2.failover: Extra inputs are not permitted" in _error(tmp_path, data)
     data["loss_windows"] = {"guide1": {"failover": {"outages": 1, "longest_ms": 5}}}
     assert "loss_windows.guide1.failover.lost: Field required" in _error(tmp_path, data)
-    data["loss_windows"] = {"guide1": {"failover": {"outages": 0, "longest_ms": 5, "lost": 1,
+    data["loss_windows"] = {"guide1": {"failover": {"outages": -1, "longest_ms": 5, "lost": 1,
                                                     "loss_span_ms": 1}}}  # fmt: skip
     assert "loss_windows.guide1.failover.outages" in _error(tmp_path, data)
     for old in ("migration_downtime_bound_ms", "outage_bounds_ms"):
