@@ -28,7 +28,9 @@ pytestmark = pytest.mark.slow
 @pytest.mark.parametrize(
     "fault, messages",
     [
-        ("vm-paused-after-migration", [WINDOW, "longest outage "]),
+        # the longest-outage bound (650 ms) fails, named on its own or, when the resumed VM
+        # re-delivers frames after the window, with those duplicates
+        ("vm-paused-after-migration", ["migration window", "longest outage", " ms, bound 650 ms"]),
         # a second interruption inside the migration window: the outage count bites
         ("vm-stalls-during-migration", [WINDOW, " outages, bound "]),
         ("dest-host-forwards-nothing", ["virtio traffic is seen at P0 on host_server_2"]),
