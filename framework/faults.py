@@ -35,6 +35,8 @@ WRONG_PEER = "02:00:00:00:0b:ad"
 # Time after a migration before a fault strikes again: beyond the slack the guide-2 test
 # grants the migration window, so the fault lands where a correct DUT loses nothing.
 AFTER_WINDOW_S = 1.5
+# How long the VM stops (twice, from 0.3 s into a migration) in vm-stalls-during-migration.
+STALL_DURING_MIGRATION_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ def _dest_forwards_nothing(migration: Any, switch: Any, args: tuple, kwargs: dic
 def _paused_after_migration(migration: Any, *_: Any) -> None:
     # Hold the guest still for longer than any bound: the downtime check must bite.
     migration.dest_vm.pause()
-    time.sleep(migration.topology.migration_downtime_bound_ms / 1000 + 0.5)
+    time.sleep(migration.topology.window_bounds(2, "migration").longest_ms / 1000 + 0.5)
     migration.dest_vm.resume()
 
 
@@ -93,6 +95,17 @@ def _second_outage(migration: Any, *_: Any) -> None:
     migration.dest_vm.pause()
     time.sleep(0.5)
     migration.dest_vm.resume()
+
+
+def _stall_during_migration(migration: Any, *_: Any) -> None:
+    # While its RAM is being copied the VM stops twice for a moment, well before the
+    # switch-over: two more interruptions inside the migration window than a correct DUT
+    # shows (a TCG guest may add one stall of its own), each short.
+    for _ in range(2):
+        migration.source_vm.pause()
+        time.sleep(STALL_DURING_MIGRATION_S)
+        migration.source_vm.resume()
+        time.sleep(0.3)
 
 
 def _load_bpf(switch: Any, program: bytes, tag: str) -> None:
@@ -369,6 +382,14 @@ FAULTS: dict[str, Fault] = {
             "guide 2: the migrated VM is held paused for longer than the downtime bound",
             f"{GUIDE2}.migrate",
             _paused_after_migration,
+        ),
+        Fault(
+            "vm-stalls-during-migration",
+            f"guide 2: 0.3 s into the migration the VM stops twice for "
+            f"{STALL_DURING_MIGRATION_S:g} s (more outages inside the migration window)",
+            f"{GUIDE2}.migrate",
+            _stall_during_migration,
+            during=0.3,
         ),
         Fault(
             "second-outage-after-migration",

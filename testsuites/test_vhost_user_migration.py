@@ -26,6 +26,12 @@ from framework.scenarios.vhost_user_migration import (
 )
 from framework.traffic.checks import sender_problem, verify_frames_intact
 from framework.traffic.generator import StreamRun, TrafficGenerator
+from framework.traffic.windows import (
+    longest_stall_ms,
+    verify_window,
+    window_faults,
+    with_jitter,
+)
 
 pytestmark = [
     pytest.mark.guide(2),
@@ -103,12 +109,12 @@ def test_live_migration_with_vhost_user(
         host_server_2's vhost ports, none host_server_1's. Every frame that arrives is the
         frame sent as the guest's mac forwarding rewrites it, byte for byte, and in order
         (the migration included). The stream loses, duplicates and reorders nothing
-        outside the migration; inside it no outage is longer than the
-        topology's downtime bound, and (KVM guests) the frames lost were sent within one
-        stretch no longer than the bound.
+        outside the migration; inside it the outages, the longest, the frames lost and the
+        span over which they were sent (one stretch: the switch-over) are within the
+        topology's bounds (`loss_windows.guide2.migration`).
     """
     src, dst = migration.source, migration.destination
-    bound = topology.migration_downtime_bound_ms
+    bounds = topology.window_bounds(2, "migration")
 
     with step("2.3.1-2.3.3 host_server_1: set up DPDK, run the vhost switch"):
         migration.start_switch(src)
@@ -183,35 +189,34 @@ def test_live_migration_with_vhost_user(
             )
 
     migration.attach_migration_report(stream)
-    account = stream.account(migration.window(stream))
+    account = with_jitter(stream, topology.loss_windows.guide2.jitter_ms).account(
+        migration.window(stream)
+    )
     (inside,) = account.windows
+    # what the jitter allowance must cover: pauses without loss at full resolution
+    (raw,) = stream.account(migration.window(stream)).windows
+    record_figure("migration stall", longest_stall_ms(raw), "ms", better="info")
     record_figure("migration downtime", inside.downtime_ms, "ms", better="lower",
                   tolerance=0.5, slack=50)  # fmt: skip
     record_figure("frames lost", inside.lost, "frames", better="lower", slack=100)
+    record_figure("migration outages", len(inside.outages), "outages", better="lower", slack=1)
+    record_figure("migration loss span", inside.loss_span_ms, "ms", better="lower",
+                  tolerance=0.5, slack=50)  # fmt: skip
     record_figure("frames received", stream.received, "frames", better="info")
     if result.downtime_ms is not None:
         record_figure("QEMU downtime", result.downtime_ms, "ms", better="lower",
                       tolerance=0.5, slack=50)  # fmt: skip
-    with step(f"The migration's downtime, measured from traffic, is at most {bound:g} ms"):
-        assert inside.downtime_ms <= bound, (
-            f"traffic downtime {inside.downtime_ms:.1f} ms exceeds the bound {bound:g} ms "
-            f"(QEMU reported {result.downtime_ms} ms); {inside.describe()}"
-        )
     with step("Every frame crosses the VM whole and in order, the migration included"):
         verify_frames_intact(stream, "traffic crosses the VM while it migrates")
+    # a fault that shows outside too (a VM held paused re-delivers frames after the
+    # window) must not hide what it cost inside: both are named
+    inside_faults = "; ".join(window_faults(inside, bounds))
     with step("The stream loses, duplicates and reorders nothing outside the migration"):
         assert account.clean_outside, (
             f"traffic crosses the VM unharmed before and after the migration; "
             f"{account.describe_outside()}"
+            + (f"; and in the migration window: {inside_faults}" if inside_faults else "")
         )
-    with step("The frames lost in the migration are those sent during the switch-over"):
-        if vm.accel != "kvm":
-            # A TCG guest on a busy host stalls while its RAM is copied: a correct DUT here
-            # lost 717 frames in an 833 ms stall 3.9 s before the switch-over. Reported in
-            # the outage table, asserted only where the guest runs at native speed.
-            attach_text("not asserted under TCG", inside.describe())
-            return
-        assert inside.loss_span_ms <= bound, (
-            f"the frames lost in the migration were sent within {bound:g} ms of each other "
-            f"(the switch-over), not over {inside.loss_span_ms:.1f} ms: {inside.describe()}"
-        )
+    with step(f"The migration, measured from traffic: {bounds}"):
+        # one stretch under TCG too: its allowance is in the bounds (measured, see model.py)
+        verify_window(inside, bounds, "loss_windows.guide2.migration")

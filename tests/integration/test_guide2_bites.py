@@ -3,7 +3,9 @@
 Each case runs testsuites/test_vhost_user_migration.py (split virtqueues) in a child pytest
 with one --inject-fault and asserts that it fails, with a message that says what went
 wrong: steady loss before the migration names the first lost frames and when they were
-sent; a second outage or duplicates after the migration are found outside its window.
+sent; a second outage or duplicates after the migration are found outside its window; a VM
+held paused after the switch-over exceeds the longest-outage bound, and one stopping for a
+moment while its RAM is copied exceeds the outage count of the migration window.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from tests.integration.guide_runs import run_guide
 MODULE = "testsuites/test_vhost_user_migration.py"
 TEST = "test_live_migration_with_vhost_user[split-virtqueue]"
 OUTSIDE = "traffic crosses the VM unharmed before and after the migration; outside the windows:"
+WINDOW = "migration window (loss_windows.guide2.migration): "
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +28,11 @@ pytestmark = pytest.mark.slow
 @pytest.mark.parametrize(
     "fault, messages",
     [
-        ("vm-paused-after-migration", ["exceeds the bound 2000 ms"]),
+        # the longest-outage bound (650 ms) fails, named on its own or, when the resumed VM
+        # re-delivers frames after the window, with those duplicates
+        ("vm-paused-after-migration", ["migration window", "longest outage", " ms, bound 650 ms"]),
+        # a second interruption inside the migration window: the outage count bites
+        ("vm-stalls-during-migration", [WINDOW, " outages, bound "]),
         ("dest-host-forwards-nothing", ["virtio traffic is seen at P0 on host_server_2"]),
         # host_server_1 drops seq N-1, 2N-1, ...: 2 s of traffic at 1000 pps before migrating
         ("source-host-drops-1-in-20", [OUTSIDE, "lost: seq 19 (sent at ", ", seq 39 (sent at "]),

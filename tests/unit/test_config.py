@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from framework.config import load_topology
+from framework.config.model import Guide1Windows, WindowBounds
 from framework.errors import ConfigError
 
 TOPOLOGIES = Path(__file__).resolve().parents[2] / "topologies"
@@ -250,26 +251,45 @@ def test_nic_port_must_be_on_every_dut_host(tmp_path: Path, nic: dict, field: st
     assert f"vms.bond_vm.nics.1.{field}: host host_server_2 has no port named 'vf0'" in message
 
 
-def test_outage_bounds_by_window(tmp_path: Path) -> None:
+def test_loss_window_bounds_by_guide_and_window(tmp_path: Path) -> None:
     data = _virtual()
-    data["migration_downtime_bound_ms"] = 75
-    data["outage_bounds_ms"] = {"failover": 5, "vf_detach": 6.5, "vf_attach": 7}
+    data["loss_windows"] = {
+        "guide1": {"failover": {"outages": 1, "longest_ms": 5, "lost": 3, "loss_span_ms": 6}},
+        "guide2": {"jitter_ms": None,
+                   "migration": {"outages": 2, "longest_ms": 75, "lost": 80, "loss_span_ms": 9}},
+    }  # fmt: skip
     topology = load_topology(_write(tmp_path, data))
-    assert topology.outage_bound_ms("migration") == 75.0
-    assert topology.outage_bound_ms("failover") == 5.0
-    assert topology.outage_bound_ms("vf_detach") == 6.5
-    assert topology.outage_bound_ms("vf_attach") == 7.0
+    assert topology.window_bounds(1, "failover") == WindowBounds(
+        outages=1, longest_ms=5, lost=3, loss_span_ms=6
+    )
+    assert topology.window_bounds(2, "migration").longest_ms == 75.0
+    assert topology.loss_windows.guide2.jitter_ms is None
+    # windows the file does not name keep their defaults
+    assert topology.window_bounds(1, "vf_attach") == Guide1Windows().vf_attach
+    assert str(topology.window_bounds(1, "failover")) == (
+        "at most 1 outage(s), none longer than 5 ms, at most 3 frames lost, sent within 6 ms"
+    )
+    with pytest.raises(KeyError, match="guide 2 has no loss window 'failover'"):
+        topology.window_bounds(2, "failover")
+    with pytest.raises(KeyError, match="guide 1 has no loss window 'jitter_ms'"):
+        topology.window_bounds(1, "jitter_ms")
 
 
-def test_outage_bounds_default_and_reject_unknown_windows(tmp_path: Path) -> None:
-    topology = load_topology(TOPOLOGIES / "virtual.yaml")
-    defaults = topology.outage_bounds_ms
-    assert topology.outage_bound_ms("migration") == topology.migration_downtime_bound_ms
-    for window in ("failover", "vf_detach", "vf_attach"):
-        assert topology.outage_bound_ms(window) == getattr(defaults, window)
+def test_loss_window_bounds_reject_unknown_windows_partial_bounds_and_old_keys(
+    tmp_path: Path,
+) -> None:
     data = _virtual()
-    data["outage_bounds_ms"] = {"failover": 5, "migration": 9}
-    assert "outage_bounds_ms.migration: Extra inputs are not permitted" in _error(tmp_path, data)
+    data["loss_windows"] = {"guide2": {"failover": {"outages": 1}}}
+    assert "loss_windows.guide2.failover: Extra inputs are not permitted" in _error(tmp_path, data)
+    data["loss_windows"] = {"guide1": {"failover": {"outages": 1, "longest_ms": 5}}}
+    assert "loss_windows.guide1.failover.lost: Field required" in _error(tmp_path, data)
+    data["loss_windows"] = {"guide1": {"failover": {"outages": -1, "longest_ms": 5, "lost": 1,
+                                                    "loss_span_ms": 1}}}  # fmt: skip
+    assert "loss_windows.guide1.failover.outages" in _error(tmp_path, data)
+    for old in ("migration_downtime_bound_ms", "outage_bounds_ms"):
+        data = _virtual()
+        data[old] = 50
+        assert f"{old}: replaced by loss_windows" in _error(tmp_path, data)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,81 @@
+"""Judging one loss window: did the DUT cost no more there than a correct DUT does?
+
+A test names the windows in which it allows an outage (a migration, a failover; see
+`LossWindow`), and the stream's account gives, per window, its outages and lost frames
+(`WindowAccount`). `verify_window` holds that account against the window's bounds from the
+topology (`loss_windows` in topologies/*.yaml, defaults measured on the virtual lab by
+benchmarks/loss_windows.py): how many outages, the longest, the frames lost, and whether
+the lost frames were sent in one stretch (the switch-over) or spread over the window.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from framework.config.model import WindowBounds
+from framework.traffic.stream import StreamResult, WindowAccount
+
+
+def with_jitter(stream: StreamResult, jitter_ms: float | None) -> StreamResult:
+    """The stream as its loss windows are judged: silences up to `jitter_ms` are no outage.
+
+    A TCG guest's forwarding pauses for 10-30 ms at a time while its RAM is copied,
+    without losing a frame; at the stream's own threshold (10 frame intervals) each pause
+    is an outage, and a correct DUT's migration shows a dozen. The topology's jitter
+    allowance (`loss_windows.guideN.jitter_ms`, measured) raises the threshold, never
+    lowers it; a lost frame is an outage whatever the threshold.
+    """
+    if jitter_ms is None or jitter_ms <= stream.stall_threshold_ms:
+        return stream
+    return dataclasses.replace(stream, stall_ms=jitter_ms)
+
+
+def longest_stall_ms(account: WindowAccount) -> float:
+    """The window's longest outage that lost nothing (0.0: none): the jitter to allow for."""
+    return max((o.duration_ms for o in account.outages if not o.lost), default=0.0)
+
+
+def window_faults(account: WindowAccount, bounds: WindowBounds) -> list[str]:
+    """Each figure of the window that exceeds its bound, in words; empty: within bounds."""
+    faults = []
+    if len(account.outages) > bounds.outages:
+        faults.append(
+            f"{len(account.outages)} outages, bound {bounds.outages} "
+            "(one per switch-over the step makes)"
+        )
+    if account.downtime_ms > bounds.longest_ms:
+        faults.append(
+            f"longest outage {account.downtime_ms:.1f} ms, bound {bounds.longest_ms:g} ms"
+        )
+    if account.lost > bounds.lost:
+        faults.append(f"{account.lost} frames lost, bound {bounds.lost}")
+    if account.loss_span_ms > bounds.loss_span_ms:
+        faults.append(
+            f"the lost frames were sent over {account.loss_span_ms:.1f} ms, bound "
+            f"{bounds.loss_span_ms:g} ms (one stretch: the switch-over, not spread over the "
+            "window)"
+        )
+    return faults
+
+
+def verify_window(account: WindowAccount, bounds: WindowBounds, key: str = "") -> None:
+    """Assert that one loss window cost no more than its bounds allow.
+
+    `key` names where the bounds come from (e.g. "loss_windows.guide2.migration"), so a
+    failure says which topology setting it was held against.
+
+    Raises:
+        AssertionError: naming the window, every figure over its bound with the bound, and
+            the window's outages.
+    """
+    faults = window_faults(account, bounds)
+    if not faults:
+        return
+    where = f" ({key})" if key else ""
+    outages = "; ".join(str(o) for o in account.outages[:6])
+    if len(account.outages) > 6:
+        outages += f"; ... ({len(account.outages) - 6} more)"
+    raise AssertionError(
+        f"{account.window.name} window{where}: {'; '.join(faults)}. "
+        f"{account.describe()}. Every outage: {outages}"
+    )
