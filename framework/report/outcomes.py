@@ -63,8 +63,9 @@ def fail_refused(reason: str) -> NoReturn:
 def known_defect(what: str) -> NoReturn:
     """End the test as an expected failure: a known defect (`what`) broke a guide promise.
 
-    Everything else the test checks has passed by then. Reported as "known defect: ...",
-    an unexpected skip to the summary: the run cannot sign the guide off while it lasts.
+    Everything else the test checks has passed by then. pytest reports it as XFAIL (the
+    run's exit status does not fail on it); the summary shows the row failed with
+    "known defect: ...": the run cannot sign the guide off while the defect lasts.
     """
     pytest.xfail(what if what.startswith("known defect: ") else "known defect: " + what)
 

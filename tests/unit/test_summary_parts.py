@@ -104,3 +104,19 @@ def test_previous_run_is_the_latest_real_run_on_the_same_topology(tmp_path: Path
     assert found is not None and found[0].name == "b"
     assert find_previous(tmp_path, "virtual", "b")[0].name == "a"  # type: ignore[index]
     assert find_previous(tmp_path, "nowhere", "now") is None
+
+
+def test_an_expected_failure_for_a_known_defect_fails_the_row() -> None:
+    import pytest as _pytest
+
+    from framework.report.summary import Collector, build_rows
+
+    report = _pytest.TestReport(
+        "testsuites/test_x.py::test_y[v]", ("testsuites/test_x.py", 1, "test_y"), {},
+        "skipped", None, "call", user_properties=[("guide", 1), ("variant", "v")],
+    )  # fmt: skip
+    report.wasxfail = "known defect: QEMU's destination handed a frame 2 bytes short"
+    collector = Collector()
+    collector.add_report(report)
+    (row,) = [r for r in build_rows(collector.records.values()) if r.guide == 1]
+    assert row.status == "failed" and row.message.startswith("known defect: QEMU")
