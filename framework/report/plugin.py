@@ -640,7 +640,8 @@ def pytest_report_teststatus(
     On an xdist controller too: its workers' reports come here.
     """
     run = get_run_reports(config)
-    if run is not None:
+    # a module that fails to import reports here too, as a CollectReport: not a test
+    if run is not None and isinstance(report, pytest.TestReport):
         run.ran_tests = True
         run.collector.add_report(report)
     if report.skipped and _planning(config) and isinstance(report.longrepr, tuple):

@@ -97,6 +97,17 @@ def test_unknown_marker_is_refused(tmp_path: Path) -> None:
     assert "'nantic' not found in `markers` configuration option" in done.stdout
 
 
+def test_a_module_that_fails_to_import_is_its_own_error_not_the_plugins(tmp_path: Path) -> None:
+    suite = tmp_path / "test_broken_import.py"
+    suite.write_text("from framework.traffic.verify import nothing\n\ndef test_x():\n    pass\n")
+    done = _run_pytest(tmp_path, suite)
+    assert done.returncode == 2, done.stdout[-2000:]
+    assert "cannot import name 'nothing'" in done.stdout
+    # the plugin once folded the collection error into the summary as a test and crashed
+    said = done.stdout + done.stderr
+    assert "AttributeError" not in said and "INTERNALERROR" not in said, said[-2000:]
+
+
 def test_missing_testpmd_binary_is_one_line(tmp_path: Path) -> None:
     topo = tmp_path / "nobinary.yaml"
     topo.write_text(

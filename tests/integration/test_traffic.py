@@ -14,10 +14,9 @@ from scapy.layers.l2 import Dot1Q, Ether
 
 from framework.remote.session import CommandResult, LocalSession, command_line
 from framework.traffic.generator import TrafficError, TrafficGenerator
-from framework.traffic.packets import flows, payload_seq, udp_flow
+from framework.traffic.packets import flows, payload_seq, swap_macs, udp_flow
 from framework.traffic.verify import (
     count_matched_packets,
-    swap_macs,
     verify_no_packet,
     verify_packet,
     verify_packets,
