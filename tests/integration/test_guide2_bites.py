@@ -34,9 +34,8 @@ pytestmark = pytest.mark.slow
         # a second interruption inside the migration window: the outage count bites
         ("vm-stalls-during-migration", [WINDOW, " outages, bound "]),
         ("dest-host-forwards-nothing", ["virtio traffic is seen at P0 on host_server_2"]),
-        # host_server_1 drops seq N-1, 2N-1, ...: 2 s of traffic at 1000 pps before migrating
-        ("source-host-drops-1-in-20", [OUTSIDE, "lost: seq 19 (sent at ", ", seq 39 (sent at "]),
-        ("source-host-drops-1-in-50", [OUTSIDE, "lost: seq 49 (sent at ", ", seq 99 (sent at "]),
+        # host_server_1 drops seq 199, 399, ... (0.5 %; 2 s of traffic at 1000 pps before
+        # migrating): the least loss of the drop faults, so heavier drops fail the same way
         ("source-host-drops-1-in-200", [OUTSIDE, "lost: seq 199 (sent at ", ", seq 399 (sent at "]),
         ("second-outage-after-migration", [OUTSIDE, " lost: seq "]),
         # the echoes come back MAC-swapped: the migrated VM's stream (2.3.15) sees them first,
