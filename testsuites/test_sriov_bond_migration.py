@@ -23,6 +23,7 @@ import allure
 import pytest
 
 from framework.dpdk.testpmd import TestPmdError
+from framework.dpdk.verify import BondState, verify_bond, verify_port_traffic
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_text, step
@@ -80,6 +81,17 @@ VARIANTS = [
     ),
 ]  # fmt: skip
 
+# What `show bonding config 2` shows at each step of the guide.
+BOND_STARTED = BondState(
+    mode=1, members=(VIRTIO_PORT, VF_PORT), active=(VIRTIO_PORT, VF_PORT), primary=VF_PORT
+)
+VIRTIO_ONLY = BondState(members=(VIRTIO_PORT,), active=(VIRTIO_PORT,), primary=VIRTIO_PORT)
+VF_BACK = BondState(members=(VIRTIO_PORT, VF_PORT), primary=VF_PORT)
+VF_ONLY = BondState(members=(VF_PORT,), active=(VF_PORT,), primary=VF_PORT)
+# Which ports move traffic: through the VF (P1) and the bond (P2), or through virtio (P0).
+VF_PATH = (VF_PORT, BOND_PORT)
+VIRTIO_PATH = (VIRTIO_PORT, BOND_PORT)
+
 STREAM_PPS = 500  # what a TCG guest forwards through tap + e1000 without loss here
 STREAM_MAX_S = 900  # the stream is stopped when the guide's last step is done
 SETTLE_S = 1.0
@@ -107,11 +119,6 @@ def through_bond(
     """Start a stream from TG port 0 that crosses the bond and comes back on TG port 1."""
     tx, rx = tg_host.data_port(0).interface, tg_host.data_port(1).interface
     return traffic_generator.starter(tx, rx, stream_frame, pps=STREAM_PPS)
-
-
-def _seen(stats, port: int) -> str:
-    s = stats[port]
-    return f"P{port} RX {s.rx_packets} TX {s.tx_packets}"
 
 
 def test_live_migration_with_sriov_vf_and_bonding(
@@ -191,12 +198,10 @@ def test_live_migration_with_sriov_vf_and_bonding(
         assert bond == BOND_PORT, f"guide: bonding is port 2 (P2), got port {bond}"
         guide1.set_primary(VF_PORT)
         links = guide1.start_bond()
-        config = guide1.bonding_config()
-        assert config.mode == 1, f"guide: mode 1 is active backup; {config}"
-        assert sorted(config.members) == [VIRTIO_PORT, VF_PORT], f"guide: 2 slaves; {config}"
-        assert config.primary == VF_PORT, f"guide: Primary is now P1; {config}"
-        assert sorted(config.active_members) == [VIRTIO_PORT, VF_PORT], (
-            f"guide: there are 2 active slaves; {config}"
+        verify_bond(
+            guide1.bonding_config(),
+            "guide: Primary is now P1, mode 1 (active backup), 2 slaves, both active",
+            BOND_STARTED,
         )
         down = [p for p, info in links.items() if not info.link_up]
         assert not down, f"guide: Port 0, 1 and 2 Link Up; down: {down}"
@@ -205,13 +210,11 @@ def test_live_migration_with_sriov_vf_and_bonding(
         run.wait_started()
         with guide1.step("1.3.3 set portlist 2; set fwd mac; start: VF traffic at P1 and P2"):
             guide1.forward_on_bond()
-            stats = guide1.port_traffic()
-            for port in (VF_PORT, BOND_PORT):
-                assert stats[port].rx_packets > 0 and stats[port].tx_packets > 0, (
-                    f"guide: VF traffic is seen at P1 and P2; {_seen(stats, port)}"
-                )
-            assert stats[VIRTIO_PORT].tx_packets == 0, (
-                f"nothing leaves through the backup port P0; {_seen(stats, VIRTIO_PORT)}"
+            verify_port_traffic(
+                guide1.port_traffic(),
+                "guide: VF traffic is seen at P1 and P2, nothing leaves through the backup port P0",
+                moving=VF_PATH,
+                silent=(VIRTIO_PORT,),
             )
 
         with guide1.step("1.3.3 set bonding primary 0 2; remove bonding slave 1 2", "failover"):
@@ -219,19 +222,17 @@ def test_live_migration_with_sriov_vf_and_bonding(
             guide1.remove_from_bond(VF_PORT)
             config = guide1.bonding_config()
         with guide1.step("1.3.3 show bonding config 2; clear port stats all; show port stats"):
-            assert config.primary == VIRTIO_PORT, f"guide: Primary is now P0; {config}"
-            assert config.members == [VIRTIO_PORT], f"P1 is out of the bond; {config}"
-            assert config.active_members == [VIRTIO_PORT], (
-                f"guide: there is 1 active slave; {config}"
+            verify_bond(
+                config,
+                "guide: Primary is now P0, P1 is out of the bond, there is 1 active slave",
+                VIRTIO_ONLY,
             )
-            stats = guide1.port_traffic()
-            assert stats[VF_PORT].tx_packets == 0, (
-                f"guide: no VF traffic once P1 left the bond; {_seen(stats, VF_PORT)}"
+            verify_port_traffic(
+                guide1.port_traffic(),
+                "guide: no VF traffic once P1 left the bond, traffic continues on P0 and P2",
+                moving=VIRTIO_PATH,
+                silent=(VF_PORT,),
             )
-            for port in (VIRTIO_PORT, BOND_PORT):
-                assert stats[port].rx_packets > 0 and stats[port].tx_packets > 0, (
-                    f"traffic continues on P0 and P2; {_seen(stats, port)}"
-                )
 
         with guide1.step("1.3.3 port stop 1; port close 1; port detach 1", "vf_detach"):
             guide1.detach_port(VF_PORT)
@@ -242,9 +243,10 @@ def test_live_migration_with_sriov_vf_and_bonding(
                 f"after device_del the VM no longer has the VF at {vf_address}"
             )
         with guide1.step("1.3.5 show bonding config 2; show port info all; show port stats"):
-            config = guide1.bonding_config()
-            assert config.primary == VIRTIO_PORT and config.active_members == [VIRTIO_PORT], (
-                f"guide: Primary is now P0. There is 1 active slave; {config}"
+            verify_bond(
+                guide1.bonding_config(),
+                "guide: Primary is now P0. There is 1 active slave",
+                VIRTIO_ONLY,
             )
             assert sorted(pmd.port_ids()) == [VIRTIO_PORT, BOND_PORT], (
                 f"testpmd has P0 and P2 left; ports {pmd.port_ids()}"
@@ -267,11 +269,9 @@ def test_live_migration_with_sriov_vf_and_bonding(
             pmd = guide1.reattach_guest()
         with guide1.step("1.3.10 info status: the VM runs on host_server_2; traffic"):
             assert dest_vm.status() == "running", "guide: VM status: running"
-            stats = guide1.port_traffic()
-            for port in (VIRTIO_PORT, BOND_PORT):
-                assert stats[port].rx_packets > 0 and stats[port].tx_packets > 0, (
-                    f"traffic crosses virtio on host_server_2; {_seen(stats, port)}"
-                )
+            verify_port_traffic(
+                guide1.port_traffic(), "traffic crosses virtio on host_server_2", moving=VIRTIO_PATH
+            )
         with guide1.step("1.3.10 device_add vf1 on host_server_2", "vf_attach"):
             guide1.hot_plug_vf()
             assert guide1.wait_guest_sees(vf_address), (
@@ -294,26 +294,21 @@ def test_live_migration_with_sriov_vf_and_bonding(
         with guide1.step(
             "1.3.11 show bonding config 2; show port stats all: VF traffic", "vf_attach"
         ):
-            config = guide1.bonding_config()
-            assert sorted(config.members) == [VIRTIO_PORT, VF_PORT], f"guide: 2 slaves; {config}"
-            assert config.primary == VF_PORT, f"guide: primary P1 again; {config}"
+            verify_bond(guide1.bonding_config(), "guide: 2 slaves, primary P1 again", VF_BACK)
             assert all(info.link_up for info in links.values()), f"link down: {links}"
-            stats = guide1.port_traffic()
-            for port in (VF_PORT, BOND_PORT):
-                assert stats[port].rx_packets > 0 and stats[port].tx_packets > 0, (
-                    f"guide: VF traffic is seen at P1 (VF) and P2; {_seen(stats, port)}"
-                )
+            verify_port_traffic(
+                guide1.port_traffic(), "guide: VF traffic is seen at P1 (VF) and P2", moving=VF_PATH
+            )
         with guide1.step("1.3.11 remove bonding slave 0 2; port stop 0; port detach 0"):
             guide1.remove_from_bond(VIRTIO_PORT)
             guide1.detach_port(VIRTIO_PORT)
         with guide1.step("1.3.11 show port info all; show port stats all: VF traffic"):
-            config = guide1.bonding_config()
-            assert config.members == [VF_PORT], f"only the VF is left in the bond; {config}"
-            stats = guide1.port_traffic()
-            for port in (VF_PORT, BOND_PORT):
-                assert stats[port].rx_packets > 0 and stats[port].tx_packets > 0, (
-                    f"guide: VF traffic is seen at P1 (VF) and P2; {_seen(stats, port)}"
-                )
+            verify_bond(guide1.bonding_config(), "only the VF is left in the bond", VF_ONLY)
+            verify_port_traffic(
+                guide1.port_traffic(),
+                "guide: VF traffic is seen at P1 (VF) and P2, virtio removed",
+                moving=VF_PATH,
+            )
             time.sleep(SETTLE_S)
         run.stop()
     stream = run.wait()
@@ -433,15 +428,15 @@ def test_member_link_down_fails_over_by_itself(
     """
     with step("The VF's link goes down: the bond fails over to P0 by itself"):
         bonded.set_vf_link(False)
-        config = bonded.wait_bond([VIRTIO_PORT])
-        assert config.active_members == [VIRTIO_PORT], (
-            f"with the VF's link down only P0 is active; {config}"
+        verify_bond(
+            bonded.wait_bond([VIRTIO_PORT]),
+            "with the VF's link down only P0 is active",
+            BondState(active=(VIRTIO_PORT,)),
         )
         assert probe(), "traffic crosses the bond through P0 while the VF is down"
     with step("Virtio's link goes down too: nothing is sent"):
         bonded.set_virtio_link(False)
-        config = bonded.wait_bond([])
-        assert config.active_members == [], f"no member is active; {config}"
+        verify_bond(bonded.wait_bond([]), "no member is active", BondState(active=()))
         link = bonded.pmd.show_port_info(BOND_PORT)
         assert not link.link_up, f"the bond's link is down with every member down; {link}"
         seen = probe()
@@ -449,9 +444,10 @@ def test_member_link_down_fails_over_by_itself(
     with step("Both links up: the VF is active again and traffic crosses"):
         bonded.set_virtio_link(True)
         bonded.set_vf_link(True)
-        config = bonded.wait_bond([VIRTIO_PORT, VF_PORT], timeout=20)
-        assert sorted(config.active_members) == [VIRTIO_PORT, VF_PORT], (
-            f"both members are active again; {config}"
+        verify_bond(
+            bonded.wait_bond([VIRTIO_PORT, VF_PORT], timeout=20),
+            "both members are active again",
+            BondState(active=(VIRTIO_PORT, VF_PORT)),
         )
         assert probe(), "traffic crosses the bond again"
 
@@ -486,9 +482,10 @@ def test_vf_hot_unplug_and_plug_three_times(
             assert port == VF_PORT, f"cycle {cycle}: the VF is P1 again; got port {port}"
             bonded.add_to_bond(VF_PORT)
             bonded.set_primary(VF_PORT)
-            config = bonded.wait_bond([VIRTIO_PORT, VF_PORT], timeout=20)
-            assert config.primary == VF_PORT and VF_PORT in config.active_members, (
-                f"cycle {cycle}: P1 is primary and active; {config}"
+            verify_bond(
+                bonded.wait_bond([VIRTIO_PORT, VF_PORT], timeout=20),
+                "P1 is primary and active again",
+                BondState(active=(VIRTIO_PORT, VF_PORT), primary=VF_PORT),
             )
             before = bonded.pmd.show_port_stats(VF_PORT).tx_packets
             assert probe(), f"cycle {cycle}: traffic crosses the bond"
@@ -514,8 +511,7 @@ def test_bond_membership_rules(bonded: SriovBondMigration, probe: Callable[[], l
     with step("remove bonding slave 0 2; remove bonding slave 1 2: nothing is sent"):
         bonded.remove_from_bond(VIRTIO_PORT)
         bonded.remove_from_bond(VF_PORT)
-        config = bonded.bonding_config()
-        assert config.members == [], f"P2 has no members left; {config}"
+        verify_bond(bonded.bonding_config(), "P2 has no members left", BondState(members=()))
         # 22.11 still reports the bond's link up (MAC 00:00:00:00:00:00): traffic decides.
         attach_text("show port info 2", str(bonded.pmd.show_port_info(BOND_PORT)))
         seen = probe()
@@ -527,6 +523,5 @@ def test_bond_membership_rules(bonded: SriovBondMigration, probe: Callable[[], l
         with pytest.raises(TestPmdError) as refused:
             bonded.pmd.add_bonding_slave(VIRTIO_PORT, second)
         attach_text("testpmd's refusal", str(refused.value))
-        config = bonded.bonding_config()
-        assert config.members == [VIRTIO_PORT], f"P0 is still in P2; {config}"
+        verify_bond(bonded.bonding_config(), "P0 is still in P2", BondState(members=(VIRTIO_PORT,)))
         assert bonded.pmd.show_bonding_config(second).members == [], "P3 took no member"

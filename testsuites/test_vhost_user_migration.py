@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 import allure
 import pytest
 
+from framework.dpdk.verify import verify_port_traffic
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text, step
@@ -129,12 +130,9 @@ def test_live_migration_with_vhost_user(
         assert sorted(ports) == [0, 1], f"the VM has two virtio ports, P0 and P1: {ports}"
     with step("2.3.6 show port stats all: virtio traffic is seen at P0 and P1"):
         verify_frames_intact(through_vm(duration=1.0).wait(), "traffic crosses the VM")
-        stats = pmd.show_port_stats_all()
-        for port in (0, 1):
-            assert stats[port].rx_packets > 0 and stats[port].tx_packets > 0, (
-                f"guide: virtio traffic is seen at P{port}; guest port {port} "
-                f"RX {stats[port].rx_packets} TX {stats[port].tx_packets}"
-            )
+        verify_port_traffic(
+            pmd.show_port_stats_all(), "guide: virtio traffic is seen at P0 and P1", moving=(0, 1)
+        )
     with step("2.3.7-2.3.9 host_server_2: set up DPDK, run the vhost switch"):
         migration.start_switch(dst)
     with step("2.3.10-2.3.11 Start the VM on host_server_2; info status"):
@@ -172,21 +170,19 @@ def test_live_migration_with_vhost_user(
             ["host", "port", "RX", "TX"],
             [[h, p, s.rx_packets, s.tx_packets] for h in vhost for p, s in vhost[h].items()],
         )
-        for port in (0, 1):
-            assert guest[port].rx_packets > 0 and guest[port].tx_packets > 0, (
-                f"guide: virtio traffic is seen at P{port} on host_server_2; "
-                f"RX {guest[port].rx_packets} TX {guest[port].tx_packets}"
-            )
-        for port, s in vhost[dst.name].items():
-            assert s.rx_packets > 0 and s.tx_packets > 0, (
-                f"traffic crosses host_server_2's vhost port {port} after migration "
-                f"(RX {s.rx_packets}, TX {s.tx_packets})"
-            )
-        for port, s in vhost[src.name].items():
-            assert s.rx_packets == 0 and s.tx_packets == 0, (
-                f"no traffic on host_server_1's vhost port {port} after migration "
-                f"(RX {s.rx_packets}, TX {s.tx_packets})"
-            )
+        verify_port_traffic(
+            guest, "guide: virtio traffic is seen at P0 and P1 on host_server_2", moving=(0, 1)
+        )
+        verify_port_traffic(
+            vhost[dst.name],
+            "traffic crosses host_server_2's vhost ports after migration",
+            moving="all",
+        )
+        verify_port_traffic(
+            vhost[src.name],
+            "no traffic on host_server_1's vhost ports after migration",
+            idle="all",
+        )
 
     migration.attach_migration_report(stream)
     account = with_jitter(stream, topology.loss_windows.guide2.jitter_ms).account(

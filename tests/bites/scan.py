@@ -56,6 +56,8 @@ class Assertion:
     fragments: tuple[str, ...] = field(default=(), compare=False)  # literal message text
     # a verify_* call's keyword arguments given as constants (in_order=False...)
     keywords: tuple[tuple[str, object], ...] = field(default=(), compare=False)
+    # a verify_* call's source, so a bite can evaluate its arguments in the module
+    call: str = field(default="", compare=False)
 
     @property
     def id(self) -> str:
@@ -186,7 +188,9 @@ class _Visitor(ast.NodeVisitor):
                 for k in node.keywords
                 if k.arg and isinstance(k.value, ast.Constant)
             )
-            self.found.append((self.where, key, "verify", node.lineno, tuple(literals), keywords))
+            call = ast.unparse(node)
+            entry = (self.where, key, "verify", node.lineno, tuple(literals), keywords, call)
+            self.found.append(entry)
         elif _is_pytest_raises(node) and node.args:
             key = "pytest.raises(" + ast.unparse(node.args[0]) + ")"
             self.found.append((self.where, key, "raises", node.lineno, ()))
@@ -196,11 +200,11 @@ class _Visitor(ast.NodeVisitor):
 def _numbered(module: str, entries: list) -> list[Assertion]:
     seen: Counter[tuple[str, str]] = Counter()
     out = []
-    for where, key, kind, line, fragments, *keywords in entries:
+    for where, key, kind, line, fragments, *rest in entries:
         seen[(where, key)] += 1
         n = seen[(where, key)]
         unique = key if n == 1 else f"{key} #{n}"
-        out.append(Assertion(module, where, unique, kind, line, fragments, *keywords))
+        out.append(Assertion(module, where, unique, kind, line, fragments, *rest))
     return out
 
 

@@ -8,6 +8,8 @@ side is a capture handed back as TrafficGenerator.exchange returns it.
 
 from __future__ import annotations
 
+import ast
+import importlib
 from collections.abc import Sequence
 
 import pytest
@@ -15,12 +17,14 @@ from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet, Raw
 
+from framework.dpdk.parsers import PortStats, parse_bonding_config, parse_port_stats
+from framework.dpdk.verify import BondState, verify_bond, verify_port_traffic
 from framework.traffic.checks import verify_frames_intact
 from framework.traffic.generator import Capture, CapturedFrame
 from framework.traffic.packets import swap_macs, udp_flow
 from framework.traffic.stream import AlteredFrame, synthetic
 from framework.traffic.verify import verify_answers, verify_packets
-from tests.bites.scan import scan
+from tests.bites.scan import ROOT, Assertion, scan
 
 GUIDE_CALLS = [a for s in scan().values() for a in s.assertions if a.kind == "verify"]
 
@@ -178,3 +182,146 @@ def test_verify_packets_names_frames_not_swapped_and_frames_sent_back() -> None:
     assert text.startswith("verify_packets tg0 -> tg1: expected 32 packets on tg1, saw 32"), text
     assert "  altered (32): seq 0-31" in text, text
     assert "verify_packets tg0 -> tg1: tg0 must see no test packets but saw 1: seq 0" in text, text
+
+
+# -- verify_bond, verify_port_traffic: guide 1's bond, as testpmd shows it ---------------------
+
+TESTPMD = ROOT / "tests" / "data" / "testpmd"
+# `show bonding config 2` of real testpmds (net_null members, tests/data/testpmd/capture.py)
+# in the states a broken DUT leaves: not started (none active), the first member primary, a
+# member removed, mode 0, and the guide's own start (broken wherever P0 must be primary).
+BOND_CAPTURES = {
+    name: parse_bonding_config((TESTPMD / f"{name}.txt").read_text())
+    for name in (
+        "show_bonding_config_stopped",
+        "show_bonding_config_primary_unset",
+        "show_bonding_config_removed",
+        "show_bonding_config_mode0",
+        "show_bonding_config_started",
+    )
+}
+# `show port stats all` of real testpmds: nothing forwarded; the bond forwarding through
+# P1 with P0 idle; io forwarding on P0 and P1.
+STATS_CAPTURES = {
+    name: parse_port_stats((TESTPMD / f"{name}.txt").read_text())
+    for name in (
+        "show_port_stats_all_bond_idle",
+        "show_port_stats_all_bond_forwarding",
+        "show_port_stats_all_running",
+    )
+}
+
+
+def _arguments(call: Assertion) -> tuple[list[object], dict[str, object]]:
+    """The call's arguments after the first (what testpmd showed), evaluated in its module."""
+    node = ast.parse(call.call, mode="eval").body
+    assert isinstance(node, ast.Call)
+    namespace = vars(importlib.import_module(f"testsuites.{call.module}"))
+
+    def value(expr: ast.expr) -> object:
+        return eval(compile(ast.Expression(expr), call.call, "eval"), namespace)  # noqa: S307
+
+    keywords = {k.arg: value(k.value) for k in node.keywords if k.arg}
+    return [value(a) for a in node.args[1:]], keywords
+
+
+def _guide_calls(helper: str) -> list[Assertion]:
+    return [a for a in GUIDE_CALLS if a.key.startswith(f"{helper}(")]
+
+
+def _call_id(call: Assertion) -> str:
+    return call.fragments[0]
+
+
+@pytest.mark.parametrize("call", _guide_calls("verify_bond"), ids=_call_id)
+def test_verify_bond_names_every_field_a_broken_bond_gets_wrong(call: Assertion) -> None:
+    """Each field the guide step judges, against every captured bond that differs in it."""
+    (what, expected), _ = _arguments(call)
+    assert isinstance(what, str) and isinstance(expected, BondState)
+    wrong = {
+        "mode": lambda c: expected.mode is not None and c.mode != expected.mode,
+        "members": lambda c: (
+            expected.members is not None and sorted(c.members) != sorted(expected.members)
+        ),
+        "active": lambda c: (
+            expected.active is not None and sorted(c.active_members) != sorted(expected.active)
+        ),
+        "primary": lambda c: expected.primary is not None and c.primary != expected.primary,
+    }
+    said = {
+        "mode": lambda c: f"mode {c.mode}, expected {expected.mode}",
+        "members": lambda c: f"members {c.members}, expected {sorted(expected.members or ())}",
+        "active": lambda c: f"active {c.active_members}, expected {sorted(expected.active or ())}",
+        "primary": lambda c: f"primary P{c.primary}, expected P{expected.primary}",
+    }
+    for field in ("mode", "members", "active", "primary"):
+        if getattr(expected, field) is None:
+            continue
+        broken = [name for name, config in BOND_CAPTURES.items() if wrong[field](config)]
+        assert broken, f"no captured bond gets {field} wrong for {expected}: capture one"
+        for name in broken:
+            config = BOND_CAPTURES[name]
+            with pytest.raises(AssertionError) as failed:
+                verify_bond(config, what, expected)
+            text = str(failed.value)
+            assert text.startswith(f"{what}; "), text
+            assert said[field](config) in text, f"{name}: {text}"
+            assert str(config) in text, text
+
+
+def test_verify_bond_passes_the_bonds_a_correct_dut_shows() -> None:
+    """The guide's start (P1 primary, both active) and failover (P0 alone)."""
+    started = BOND_CAPTURES["show_bonding_config_started"]
+    removed = BOND_CAPTURES["show_bonding_config_removed"]
+    verify_bond(started, "started", BondState(mode=1, members=(1, 0), active=(0, 1), primary=1))
+    verify_bond(removed, "failover", BondState(mode=1, members=(0,), active=(0,), primary=0))
+
+
+def _ports(spec: object, stats: dict[int, PortStats]) -> list[int]:
+    """The port ids a call judges in these stats ("all": every port reported)."""
+    return sorted(stats) if spec == "all" else list(spec)  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize("call", _guide_calls("verify_port_traffic"), ids=_call_id)
+def test_verify_port_traffic_names_idle_ports_and_ports_that_send(call: Assertion) -> None:
+    """Moving ports against testpmd's counters of no traffic; silent and idle ports against
+    every capture where that port sent (silent) or received or sent (idle)."""
+    (what,), keywords = _arguments(call)
+    assert isinstance(what, str)
+    judged = {k: keywords.get(k, ()) for k in ("moving", "silent", "idle")}
+    assert any(judged.values()), f"{call.id} judges no port"
+    idle = STATS_CAPTURES["show_port_stats_all_bond_idle"]
+    if moving := _ports(judged["moving"], idle):
+        with pytest.raises(AssertionError) as failed:
+            verify_port_traffic(idle, what, **judged)  # type: ignore[arg-type]
+        text = str(failed.value)
+        assert text.startswith(f"{what}; "), text
+        for port in moving:
+            assert f"P{port} RX 0 TX 0, expected both moving" in text, text
+    for kind, broken, said in (
+        ("silent", lambda s: s.tx_packets > 0, "expected to send nothing"),
+        ("idle", lambda s: s.rx_packets + s.tx_packets > 0, "expected no traffic"),
+    ):
+        if not judged[kind]:
+            continue
+        caught = 0
+        for name, stats in STATS_CAPTURES.items():
+            for port in _ports(judged[kind], stats):
+                if port not in stats or not broken(stats[port]):
+                    continue
+                with pytest.raises(AssertionError) as failed:
+                    verify_port_traffic(stats, what, **judged)  # type: ignore[arg-type]
+                seen = f"P{port} RX {stats[port].rx_packets} TX {stats[port].tx_packets}"
+                assert f"{seen}, {said}" in str(failed.value), f"{name}: {failed.value}"
+                caught += 1
+        assert caught, f"no captured stats break {kind}={judged[kind]}: capture some"
+
+
+def test_verify_port_traffic_passes_the_bond_forwarding_through_the_vf() -> None:
+    forwarding = STATS_CAPTURES["show_port_stats_all_bond_forwarding"]
+    verify_port_traffic(forwarding, "VF path", moving=(1, 2), silent=(0,))
+
+
+def test_verify_port_traffic_judging_all_ports_fails_when_none_is_reported() -> None:
+    with pytest.raises(AssertionError, match="vhost ports; testpmd reported no port"):
+        verify_port_traffic({}, "vhost ports", moving="all")

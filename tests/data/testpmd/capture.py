@@ -7,6 +7,7 @@ Each file holds one command's raw output (echo and prompt removed), as TestPmd g
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
@@ -87,6 +88,37 @@ def null_session(session: LocalSession) -> None:
         pmd.close()
 
 
+def bond_states_session(session: LocalSession) -> None:
+    """Bonds in the states a broken guide-1 DUT leaves (the verify_bond bites feed them)."""
+    pmd = TestPmd.launch(session, NULL_ARGV, check_startup=False)
+    try:
+        for command in ["create bonded device 0 0", "add bonding slave 0 2",
+                        "add bonding slave 1 2", "port start 2"]:  # fmt: skip
+            pmd.send_command(command)
+        save("show_bonding_config_mode0", pmd.send_command("show bonding config 2"))
+        pmd.quit()
+    finally:
+        pmd.close()
+    pmd = TestPmd.launch(session, NULL_ARGV, check_startup=False)
+    try:
+        # mode 1 started without `set bonding primary 1 2`: the first member is primary
+        for command in ["create bonded device 1 0", "add bonding slave 0 2",
+                        "add bonding slave 1 2", "port start 2"]:  # fmt: skip
+            pmd.send_command(command)
+        save("show_bonding_config_primary_unset", pmd.send_command("show bonding config 2"))
+        # the guide's forwarding with P1 primary: P1 and P2 move, the backup P0 stays idle
+        for command in ["set bonding primary 1 2", "set portlist 2", "set fwd mac", "start"]:
+            pmd.send_command(command)
+        time.sleep(0.5)
+        save("show_port_stats_all_bond_forwarding", pmd.send_command("show port stats all"))
+        pmd.send_command("stop")
+        pmd.send_command("clear port stats all")
+        save("show_port_stats_all_bond_idle", pmd.send_command("show port stats all"))
+        pmd.quit()
+    finally:
+        pmd.close()
+
+
 def ring_tap_session(session: LocalSession) -> None:
     pmd = TestPmd.launch(session, RING_TAP_ARGV, check_startup=False)
     try:
@@ -119,6 +151,7 @@ def failed_start(session: LocalSession, name: str, argv: list[str]) -> None:
 def main() -> None:
     session = LocalSession()
     null_session(session)
+    bond_states_session(session)
     ring_tap_session(session)
     failed_start(session, "startup_fail_bad_vdev", [BINARY, *EAL, "--vdev", "net_bogus0", *APP])
     failed_start(

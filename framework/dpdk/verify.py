@@ -1,0 +1,99 @@
+"""Checks of what testpmd reports at a guide step: a bond's state, which ports move traffic.
+
+Each `verify_*` takes what the DUT's testpmd showed (parsed), the guide's promise in its
+own words, and what that step must show; it fails with the promise, then each field that
+differs (seen, then expected), then the whole parsed output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from framework.dpdk.parsers import BondingConfig, PortStats
+
+
+@dataclass(frozen=True)
+class BondState:
+    """What `show bonding config N` must show at a step; a field left None is not judged."""
+
+    mode: int | None = None
+    members: tuple[int, ...] | None = None  # in any order
+    active: tuple[int, ...] | None = None  # in any order
+    primary: int | None = None
+
+
+def bond_problems(config: BondingConfig, expected: BondState) -> list[str]:
+    """Each field of `config` that is not as `expected` says, seen then expected."""
+    problems = []
+    if expected.mode is not None and config.mode != expected.mode:
+        problems.append(f"mode {config.mode}, expected {expected.mode}")
+    if expected.members is not None and sorted(config.members) != sorted(expected.members):
+        problems.append(f"members {config.members}, expected {sorted(expected.members)}")
+    if expected.active is not None and sorted(config.active_members) != sorted(expected.active):
+        problems.append(f"active {config.active_members}, expected {sorted(expected.active)}")
+    if expected.primary is not None and config.primary != expected.primary:
+        problems.append(f"primary P{config.primary}, expected P{expected.primary}")
+    return problems
+
+
+def verify_bond(config: BondingConfig, what: str, expected: BondState) -> None:
+    """`show bonding config` shows the bond the guide step leaves."""
+    if problems := bond_problems(config, expected):
+        raise AssertionError(f"{what}; {'; '.join(problems)}; {config}")
+
+
+# Ports to judge: these ids, or "all" the ports testpmd reported.
+Ports = Iterable[int] | Literal["all"]
+
+
+def traffic_problems(
+    stats: Mapping[int, PortStats], moving: Ports = (), silent: Ports = (), idle: Ports = ()
+) -> list[str]:
+    """What is wrong with the ports' traffic, port by port.
+
+    A port of `moving` that did not both receive and send, one of `silent` that sent, one
+    of `idle` that received or sent, one testpmd did not report.
+    """
+    if not stats and "all" in (moving, silent, idle):
+        return ["testpmd reported no port"]
+    moving, silent, idle = (sorted(stats) if p == "all" else p for p in (moving, silent, idle))
+    problems = []
+    for port in moving:
+        s = stats.get(port)
+        if s is None:
+            problems.append(f"P{port} not reported (ports {sorted(stats)})")
+        elif not (s.rx_packets > 0 and s.tx_packets > 0):
+            problems.append(f"P{port} RX {s.rx_packets} TX {s.tx_packets}, expected both moving")
+    for port in silent:
+        s = stats.get(port)
+        if s is None:
+            problems.append(f"P{port} not reported (ports {sorted(stats)})")
+        elif s.tx_packets:
+            seen = f"P{port} RX {s.rx_packets} TX {s.tx_packets}"
+            problems.append(f"{seen}, expected to send nothing")
+    for port in idle:
+        s = stats.get(port)
+        if s is None:
+            problems.append(f"P{port} not reported (ports {sorted(stats)})")
+        elif s.rx_packets or s.tx_packets:
+            seen = f"P{port} RX {s.rx_packets} TX {s.tx_packets}"
+            problems.append(f"{seen}, expected no traffic")
+    return problems
+
+
+def verify_port_traffic(
+    stats: Mapping[int, PortStats],
+    what: str,
+    *,
+    moving: Ports = (),
+    silent: Ports = (),
+    idle: Ports = (),
+) -> None:
+    """Moving ports received and sent, silent ones sent nothing, idle ones did neither.
+
+    Over the counted interval: `show port stats all` after `clear port stats all`.
+    """
+    if problems := traffic_problems(stats, moving, silent, idle):
+        raise AssertionError(f"{what}; {'; '.join(problems)}")
