@@ -40,11 +40,16 @@ from framework.scenarios.sriov_bond_migration import (
 from framework.traffic.checks import (
     QEMU_INCOMING_TAP_HEADER,
     known_defects_seen,
-    sender_problem,
     verify_frames_intact,
+    verify_sender,
 )
 from framework.traffic.generator import StreamRun, TrafficGenerator
-from framework.traffic.windows import longest_stall_ms, verify_window, with_jitter
+from framework.traffic.windows import (
+    longest_stall_ms,
+    verify_clean_outside,
+    verify_window,
+    with_jitter,
+)
 
 pytestmark = [
     pytest.mark.guide(1),
@@ -312,7 +317,7 @@ def test_live_migration_with_sriov_vf_and_bonding(
             time.sleep(SETTLE_S)
         run.stop()
     stream = run.wait()
-    assert not (problem := sender_problem(stream)), f"guide 1's stream judges the bond: {problem}"
+    verify_sender(stream, "guide 1's stream judges the bond")
 
     guide1.attach_report(stream)
     windows = guide1.windows(stream)
@@ -341,10 +346,9 @@ def test_live_migration_with_sriov_vf_and_bonding(
         )
     with step("The stream loses, duplicates and reorders nothing outside the windows"):
         # at full resolution: the jitter allowance would join steady loss into the windows
-        full = stream.account(*windows)
-        assert full.clean_outside, (
-            f"traffic crosses the bond unharmed outside the guide's data-path changes; "
-            f"{full.describe_outside()}"
+        verify_clean_outside(
+            stream.account(*windows),
+            "traffic crosses the bond unharmed outside the guide's data-path changes",
         )
     if defects := known_defects_seen(stream, QEMU_INCOMING_TAP_HEADER):
         known_defect("; ".join(defects))

@@ -39,6 +39,12 @@ def sender_problem(stream: StreamResult) -> str | None:
     return None
 
 
+def verify_sender(stream: StreamResult, what: str) -> None:
+    """Assert that the stream's sender worked, so its account judges the DUT (`what`)."""
+    if problem := sender_problem(stream):
+        raise AssertionError(f"{what}: {problem}")
+
+
 def verify_frames_intact(
     stream: StreamResult, what: str, *, in_order: bool = True, known: Sequence[KnownDefect] = ()
 ) -> None:

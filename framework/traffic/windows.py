@@ -11,9 +11,10 @@ the lost frames were sent in one stretch (the switch-over) or spread over the wi
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 from framework.config.model import WindowBounds
-from framework.traffic.stream import StreamResult, WindowAccount
+from framework.traffic.stream import LossAccount, StreamResult, WindowAccount
 
 
 def with_jitter(stream: StreamResult, jitter_ms: float | None) -> StreamResult:
@@ -79,3 +80,29 @@ def verify_window(account: WindowAccount, bounds: WindowBounds, key: str = "") -
         f"{account.window.name} window{where}: {'; '.join(faults)}. "
         f"{account.describe()}. Every outage: {outages}"
     )
+
+
+def verify_clean_outside(
+    account: LossAccount,
+    what: str,
+    *,
+    judged: Sequence[tuple[WindowAccount, WindowBounds]] = (),
+) -> None:
+    """Assert that nothing was lost, duplicated or reordered outside every window.
+
+    `account` is at full resolution (no jitter allowance: it would join steady loss into
+    a window). A fault that shows outside may also cost a window more than its bounds (a
+    VM held paused re-delivers frames after the window): each of `judged` over its bounds
+    is named in the same failure, so neither hides the other.
+
+    Raises:
+        AssertionError: `what`, then the first lost, duplicated and reordered frames
+            outside, then the windows over their bounds.
+    """
+    if account.clean_outside:
+        return
+    message = f"{what}; {account.describe_outside()}"
+    for inside, bounds in judged:
+        if faults := window_faults(inside, bounds):
+            message += f"; and in the {inside.window.name} window: {'; '.join(faults)}"
+    raise AssertionError(message)

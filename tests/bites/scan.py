@@ -252,13 +252,21 @@ def scan(modules: tuple[str, ...] = MODULES, suites: Path = SUITES) -> dict[str,
 
 
 def helper_fragments(dotted: str) -> list[str]:
-    """Every string literal fragment of a framework module (what its helpers can say)."""
-    path = ROOT / (dotted.replace(".", "/") + ".py")
-    fragments = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            fragments.append(node.value)
-    return fragments
+    """Every string literal fragment of a framework module and of the framework modules it
+    imports from (what its helpers can say, their messages being built from those)."""
+    tree = ast.parse((ROOT / (dotted.replace(".", "/") + ".py")).read_text())
+    modules = [tree] + [
+        ast.parse(path.read_text())
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("framework.")
+        if (path := ROOT / (str(node.module).replace(".", "/") + ".py")).is_file()
+    ]
+    return [
+        node.value
+        for module in modules
+        for node in ast.walk(module)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    ]
 
 
 def fragment_matches(says: str, fragments: list[str] | tuple[str, ...]) -> bool:

@@ -17,13 +17,15 @@ from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet, Raw
 
+from framework.config.model import Guide1Windows, WindowBounds
 from framework.dpdk.parsers import PortStats, parse_bonding_config, parse_port_stats
 from framework.dpdk.verify import BondState, verify_bond, verify_port_traffic
-from framework.traffic.checks import verify_frames_intact
+from framework.traffic.checks import verify_frames_intact, verify_sender
 from framework.traffic.generator import Capture, CapturedFrame
 from framework.traffic.packets import swap_macs, udp_flow
-from framework.traffic.stream import AlteredFrame, synthetic
+from framework.traffic.stream import AlteredFrame, LossWindow, StreamResult, synthetic
 from framework.traffic.verify import verify_answers, verify_packets
+from framework.traffic.windows import verify_clean_outside, verify_window
 from tests.bites.scan import ROOT, Assertion, scan
 
 GUIDE_CALLS = [a for s in scan().values() for a in s.assertions if a.kind == "verify"]
@@ -325,3 +327,91 @@ def test_verify_port_traffic_passes_the_bond_forwarding_through_the_vf() -> None
 def test_verify_port_traffic_judging_all_ports_fails_when_none_is_reported() -> None:
     with pytest.raises(AssertionError, match="vhost ports; testpmd reported no port"):
         verify_port_traffic({}, "vhost ports", moving="all")
+
+
+# -- verify_clean_outside, verify_window: guides 1 and 2, the stream outside and inside -------
+
+WINDOW = LossWindow("switch-over", 2.0, 3.0, slack_s=0.2)
+
+
+def _stream_harmed_outside() -> StreamResult:
+    """1000 pps for 5 s through a DUT that, away from the switch-over at 2-3 s, loses seq
+    500, delivers seq 1000 twice and seq 4001 before seq 4000; and in the switch-over
+    loses 400 frames (seq 2300-2699) in one outage."""
+    order = [s for s in range(5000) if s != 500 and not 2300 <= s <= 2699]
+    order.insert(order.index(1000), 1000)
+    i = order.index(4000)
+    order[i], order[i + 1] = order[i + 1], order[i]
+    times = [s / 1000 + 0.0002 for s in order]
+    times = sorted(times)  # received in the order listed
+    return synthetic(order, times, sent=5000, pps=1000, tx_s=[s / 1000 for s in order])
+
+
+@pytest.mark.parametrize("what", _labels("verify_clean_outside"))
+def test_verify_clean_outside_names_loss_duplicates_and_reordering(what: str) -> None:
+    """Called as the guide modules call it; the switch-over's own loss is no fault here."""
+    account = _stream_harmed_outside().account(WINDOW)
+    with pytest.raises(AssertionError) as failed:
+        verify_clean_outside(account, what)
+    text = str(failed.value)
+    assert text.startswith(f"{what}; outside the windows: "), text
+    for part in ("lost: seq 500 (sent at ", "duplicated: seq 1000", "reordered: seq 4000"):
+        assert part in text, text
+    assert "2300" not in text, f"the switch-over's loss is the window's, not outside: {text}"
+
+
+def test_verify_clean_outside_names_the_window_a_fault_also_overran() -> None:
+    (inside,) = (account := _stream_harmed_outside().account(WINDOW)).windows
+    tight = WindowBounds(outages=1, longest_ms=1000, lost=100, loss_span_ms=1000)
+    with pytest.raises(AssertionError) as failed:
+        verify_clean_outside(account, "the VM", judged=[(inside, tight)])
+    assert "; and in the switch-over window: 400 frames lost, bound 100" in str(failed.value)
+
+
+GUIDE1_WINDOWS = [n for n, f in Guide1Windows.model_fields.items() if f.annotation is WindowBounds]
+
+
+@pytest.mark.parametrize("name", GUIDE1_WINDOWS)
+def test_verify_window_holds_each_guide_1_window_to_its_default_bounds(name: str) -> None:
+    """Guide 1 calls verify_window once per window with the topology's bounds: each
+    window's default bounds fail a switch-over that loses one frame and one outage more
+    than they allow, for longer."""
+    bounds = getattr(Guide1Windows(), name)
+    pps = 500  # guide 1's stream
+    lost = bounds.lost + 1
+    gap_s = max(bounds.longest_ms, bounds.loss_span_ms, lost * 1000 / pps) / 1000 + 0.1
+    first = int(2.0 * pps)
+    gone = set(range(first, first + int(gap_s * pps)))
+    # outages beyond the count: single frames lost, each a stall of its own
+    extra = {first - 100 * (k + 1) for k in range(bounds.outages)}
+    kept = [s for s in range(int(6.0 * pps)) if s not in gone | extra]
+    stream = synthetic(
+        kept, [s / pps + 0.0002 for s in kept], sent=int(6.0 * pps), pps=pps,
+        tx_s=[s / pps for s in kept],
+    )  # fmt: skip
+    window = LossWindow(name, 0.5, 2.0 + gap_s, slack_s=0.2)
+    (inside,) = stream.account(window).windows
+    with pytest.raises(AssertionError) as failed:
+        verify_window(inside, bounds, f"loss_windows.guide1.{name}")
+    text = str(failed.value)
+    assert text.startswith(f"{name} window (loss_windows.guide1.{name}): "), text
+    assert f" outages, bound {bounds.outages} " in text, text
+    assert "longest outage " in text and f" ms, bound {bounds.longest_ms:g} ms" in text, text
+    assert f" frames lost, bound {bounds.lost}" in text, text
+
+
+# -- verify_sender: guides 1 and 2, a stream whose sender failed judges nothing --------------
+
+
+@pytest.mark.parametrize("what", _labels("verify_sender"))
+def test_verify_sender_fails_a_stream_that_sent_nothing_or_failed_to_send(what: str) -> None:
+    silent = synthetic([], [], sent=0, pps=500, tx_error="ENETDOWN")
+    with pytest.raises(AssertionError) as failed:
+        verify_sender(silent, what)
+    assert str(failed.value).startswith(f"{what}: the stream sent no frame (ENETDOWN)")
+    seqs = list(range(0, 1000, 2))  # every other frame never left the TG
+    halved = synthetic(seqs, [s / 500 for s in seqs], sent=1000, pps=500, tx_errors=500,
+                       tx_error="ENOBUFS")  # fmt: skip
+    with pytest.raises(AssertionError) as failed:
+        verify_sender(halved, what)
+    assert f"{what}: the stream's sender reported 500 send error(s)" in str(failed.value)
