@@ -15,6 +15,7 @@ import allure
 import pytest
 
 from framework.dpdk.testpmd import TestPmdStartError
+from framework.dpdk.verify import verify_port_counts
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text, step
@@ -132,37 +133,34 @@ def test_traffic_crosses_vhost_user_into_the_container_and_back(
         _round_trip(traffic_generator, packets, tg_port)
     with step("The vhost-user and virtio_user counters equal the packets sent"):
         assert guide.host_pmd is not None and guide.container_pmd is not None
-        host_nic = guide.host_pmd.show_port_stats(guide.nic_port)
-        host_vhost = guide.host_pmd.show_port_stats(guide.vhost_port)
-        container = guide.container_pmd.show_port_stats(0)
+        host = guide.host_pmd.show_port_stats_all()
+        container = guide.container_pmd.show_port_stats_all()
         sent = len(packets)
-        record_figure("frames through the container", container.tx_packets, "frames",
+        record_figure("frames through the container", container[0].tx_packets, "frames",
                       better="info")  # fmt: skip
         attach_table(
             "port counters",
             ["port", "RX packets", "TX packets"],
             [
-                ["host NIC port", host_nic.rx_packets, host_nic.tx_packets],
-                ["host vhost-user port", host_vhost.rx_packets, host_vhost.tx_packets],
-                ["container virtio_user port", container.rx_packets, container.tx_packets],
+                [name, s.rx_packets, s.tx_packets]
+                for name, s in (
+                    ("host NIC port", host[guide.nic_port]),
+                    ("host vhost-user port", host[guide.vhost_port]),
+                    ("container virtio_user port", container[0]),
+                )
             ],
         )
-        assert host_vhost.tx_packets == sent, (
-            f"host vhost-user port sent {host_vhost.tx_packets} packets into the container, "
-            f"expected {sent}"
+        verify_port_counts(
+            host,
+            "every frame sent crosses the host's NIC and vhost-user ports, each way, once",
+            rx={guide.nic_port: sent, guide.vhost_port: sent},
+            tx={guide.nic_port: sent, guide.vhost_port: sent},
         )
-        assert container.rx_packets == sent, (
-            f"container virtio_user port received {container.rx_packets}, expected {sent}"
-        )
-        assert container.tx_packets == sent, (
-            f"container virtio_user port sent back {container.tx_packets}, expected {sent}"
-        )
-        assert host_vhost.rx_packets == sent, (
-            f"host vhost-user port received {host_vhost.rx_packets} back, expected {sent}"
-        )
-        assert host_nic.rx_packets == sent and host_nic.tx_packets == sent, (
-            f"host NIC port: RX {host_nic.rx_packets} / TX {host_nic.tx_packets}, "
-            f"expected {sent} each"
+        verify_port_counts(
+            container,
+            "the container's virtio_user port receives every frame once and sends it back",
+            rx={0: sent},
+            tx={0: sent},
         )
 
 

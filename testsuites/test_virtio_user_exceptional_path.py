@@ -21,6 +21,7 @@ from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Raw
 
+from framework.dpdk.verify import verify_port_counts
 from framework.dpdk.virtio import VirtioNetFeature
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text, step
@@ -293,20 +294,17 @@ def _check_counters(guide7: ExceptionalPath, into_kernel: int, from_kernel: int)
             ["1 (virtio_user0)", user.rx_packets, user.tx_packets, f"received {from_kernel}"],
         ],
     )
-    assert nic.rx_packets == into_kernel, (
-        f"the NIC port received {nic.rx_packets} frames; the TG sent {into_kernel}"
+    verify_port_counts(
+        stats,
+        "guide: all traffic from the NIC is forwarded into the kernel",
+        rx={NIC_PORT: into_kernel},
+        tx={USER_PORT: into_kernel},
     )
-    assert user.tx_packets == into_kernel, (
-        f"guide: all traffic from the NIC is forwarded into the kernel: virtio_user0 sent "
-        f"{user.tx_packets} of {into_kernel}"
-    )
-    assert user.rx_packets == from_kernel, (
-        f"virtio_user0 received {user.rx_packets} frames from the kernel; the TG received "
-        f"{from_kernel} from the tap"
-    )
-    assert nic.tx_packets == from_kernel, (
-        f"guide: all traffic on the tap is sent out from the NIC: the NIC port sent "
-        f"{nic.tx_packets}, the TG received {from_kernel} from the tap"
+    verify_port_counts(
+        stats,
+        "guide: all traffic on the tap is sent out from the NIC",
+        rx={USER_PORT: from_kernel},
+        tx={NIC_PORT: from_kernel},
     )
 
 

@@ -97,3 +97,36 @@ def verify_port_traffic(
     """
     if problems := traffic_problems(stats, moving, silent, idle):
         raise AssertionError(f"{what}; {'; '.join(problems)}")
+
+
+def count_problems(
+    stats: Mapping[int, PortStats], rx: Mapping[int, int], tx: Mapping[int, int]
+) -> list[str]:
+    """Each port whose RX or TX packet counter is not the count given for it."""
+    problems = []
+    for direction, expected in (("RX", rx), ("TX", tx)):
+        for port, count in expected.items():
+            s = stats.get(port)
+            if s is None:
+                problems.append(f"P{port} not reported (ports {sorted(stats)})")
+                continue
+            seen = s.rx_packets if direction == "RX" else s.tx_packets
+            if seen != count:
+                problems.append(f"P{port} {direction} {seen}, expected {count}")
+    return problems
+
+
+def verify_port_counts(
+    stats: Mapping[int, PortStats],
+    what: str,
+    *,
+    rx: Mapping[int, int] | None = None,
+    tx: Mapping[int, int] | None = None,
+) -> None:
+    """Each port's RX and TX packet counters are exactly the counts given, by port.
+
+    Exact, not at least: a frame counted twice, or traffic the test did not send, is as
+    wrong as one lost.
+    """
+    if problems := count_problems(stats, rx or {}, tx or {}):
+        raise AssertionError(f"{what}; {'; '.join(problems)}")

@@ -9,8 +9,10 @@ side is a capture handed back as TrafficGenerator.exchange returns it.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import ClassVar
 
 import pytest
 from scapy.layers.inet import ICMP, IP, UDP
@@ -19,7 +21,7 @@ from scapy.packet import Packet, Raw
 
 from framework.config.model import Guide1Windows, WindowBounds
 from framework.dpdk.parsers import PortStats, parse_bonding_config, parse_port_stats
-from framework.dpdk.verify import BondState, verify_bond, verify_port_traffic
+from framework.dpdk.verify import BondState, verify_bond, verify_port_counts, verify_port_traffic
 from framework.traffic.checks import verify_frames_intact, verify_sender
 from framework.traffic.generator import Capture, CapturedFrame
 from framework.traffic.packets import swap_macs, udp_flow
@@ -214,14 +216,68 @@ STATS_CAPTURES = {
 }
 
 
+class _Measured(int):
+    """What a test measures at run time (a count of frames sent), standing in where a call's
+    argument names it: the count FREE_COUNT, and each attribute read from it (a fixture's
+    port ids, `guide.nic_port`) a port id of its own, distinct from the captures' 0-2."""
+
+    ports: ClassVar[dict[str, int]] = {}
+
+    def __getattr__(self, name: str) -> _Measured:
+        return _Measured(self.ports.setdefault(name, 10 + len(self.ports)))
+
+
+FREE_COUNT = 7
+
+
+class _Names(Mapping[str, object]):
+    """The names of a call: the test's own (its parameters and locals) are measured
+    stand-ins, the others its module's."""
+
+    def __init__(self, module: dict[str, object], own: set[str]) -> None:
+        self.module, self.own = module, own
+
+    def __getitem__(self, name: str) -> object:
+        if name in self.own or name not in self.module:
+            return _Measured(FREE_COUNT)
+        return self.module[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.module)
+
+    def __len__(self) -> int:
+        return len(self.module)
+
+
+def _own_names(call: Assertion) -> set[str]:
+    """The parameters and assigned names of the function (and its outer ones) the call
+    is in: what the test has at run time, not its module."""
+    tree = ast.parse((ROOT / "testsuites" / f"{call.module}.py").read_text())
+    own: set[str] = set()
+    scope: ast.AST = tree
+    for name in call.function.split("."):
+        scope = next(
+            n
+            for n in ast.walk(scope)
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == name
+        )
+        own |= {a.arg for a in ast.walk(scope.args) if isinstance(a, ast.arg)}
+        own |= {n.id for n in ast.walk(scope) if isinstance(n, ast.Name)
+                and isinstance(n.ctx, ast.Store)}  # fmt: skip
+    return own
+
+
 def _arguments(call: Assertion) -> tuple[list[object], dict[str, object]]:
-    """The call's arguments after the first (what testpmd showed), evaluated in its module."""
+    """The call's arguments after the first (what testpmd showed), evaluated in its module;
+    a value the test measures at run time stands in as _Measured."""
     node = ast.parse(call.call, mode="eval").body
     assert isinstance(node, ast.Call)
-    namespace = vars(importlib.import_module(f"testsuites.{call.module}"))
+    module = vars(importlib.import_module(f"testsuites.{call.module}"))
+    names = _Names(module, _own_names(call))
 
     def value(expr: ast.expr) -> object:
-        return eval(compile(ast.Expression(expr), call.call, "eval"), namespace)  # noqa: S307
+        code = compile(ast.Expression(expr), call.call, "eval")
+        return eval(code, {"__builtins__": __builtins__}, names)  # noqa: S307
 
     keywords = {k.arg: value(k.value) for k in node.keywords if k.arg}
     return [value(a) for a in node.args[1:]], keywords
@@ -415,3 +471,38 @@ def test_verify_sender_fails_a_stream_that_sent_nothing_or_failed_to_send(what: 
     with pytest.raises(AssertionError) as failed:
         verify_sender(halved, what)
     assert f"{what}: the stream's sender reported 500 send error(s)" in str(failed.value)
+
+
+# -- verify_port_counts: guides 6 and 7, every frame counted once on every port ---------------
+
+
+@pytest.mark.parametrize("call", _guide_calls("verify_port_counts"), ids=_call_id)
+def test_verify_port_counts_names_ports_that_counted_nothing_or_too_much(call: Assertion) -> None:
+    """The call's ports and counts (a count measured at run time stands in as 7), fed
+    testpmd's counters of a port that forwarded nothing and of one that forwarded a flood."""
+    (what,), keywords = _arguments(call)
+    assert isinstance(what, str)
+    rx, tx = keywords.get("rx") or {}, keywords.get("tx") or {}
+    assert isinstance(rx, dict) and isinstance(tx, dict) and (rx or tx), call.call
+    idle = STATS_CAPTURES["show_port_stats_all_bond_idle"][0]
+    flood = STATS_CAPTURES["show_port_stats_all_bond_forwarding"][1]
+    for captured in (idle, flood):
+        stats = {p: dataclasses.replace(captured, port=p) for p in {*rx, *tx}}
+        with pytest.raises(AssertionError) as failed:
+            verify_port_counts(stats, what, rx=rx, tx=tx)
+        text = str(failed.value)
+        assert text.startswith(f"{what}; "), text
+        for port, count in rx.items():
+            assert f"P{port} RX {captured.rx_packets}, expected {count}" in text, text
+        for port, count in tx.items():
+            assert f"P{port} TX {captured.tx_packets}, expected {count}" in text, text
+
+
+def test_verify_port_counts_passes_exact_counts_only() -> None:
+    forwarding = STATS_CAPTURES["show_port_stats_all_bond_forwarding"]
+    p1 = forwarding[1]
+    verify_port_counts(forwarding, "P1", rx={1: p1.rx_packets}, tx={1: p1.tx_packets})
+    with pytest.raises(AssertionError, match=r"P1 TX \d+, expected \d+$"):
+        verify_port_counts(forwarding, "P1", rx={1: p1.rx_packets}, tx={1: p1.tx_packets + 1})
+    with pytest.raises(AssertionError, match=r"P7 not reported \(ports \[0, 1, 2\]\)"):
+        verify_port_counts(forwarding, "P7", rx={7: 1})
