@@ -23,7 +23,7 @@ import allure
 import pytest
 
 from framework.dpdk.testpmd import TestPmdError
-from framework.dpdk.verify import BondState, verify_bond, verify_port_traffic
+from framework.dpdk.verify import BondState, verify_bond, verify_port_traffic, verify_ports
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_text, step
@@ -187,12 +187,13 @@ def test_live_migration_with_sriov_vf_and_bonding(
                 f"guide: {address} bound for DPDK ({guide1.guest_dpdk_driver}), got {driver}"
             )
     with guide1.step("1.3.3 run_testpmd_bonding_in_vm.sh; show port info all"):
-        pmd = guide1.start_guest_testpmd()
-        ports = guide1.guest_ports()
-        assert sorted(ports) == [VIRTIO_PORT, VF_PORT], (
-            f"guide: virtio is P0 and the VF is P1; testpmd has ports {sorted(ports)}"
+        guide1.start_guest_testpmd()
+        verify_ports(
+            guide1.guest_ports(),
+            "guide: virtio is P0 and the VF is P1",
+            present=(VIRTIO_PORT, VF_PORT),
+            drivers={VIRTIO_PORT: "virtio"},
         )
-        assert "virtio" in ports[VIRTIO_PORT].driver, f"P0 is virtio: {ports[VIRTIO_PORT]}"
         guide1.add_vf_mac()
 
     with guide1.step(
@@ -208,8 +209,7 @@ def test_live_migration_with_sriov_vf_and_bonding(
             "guide: Primary is now P1, mode 1 (active backup), 2 slaves, both active",
             BOND_STARTED,
         )
-        down = [p for p, info in links.items() if not info.link_up]
-        assert not down, f"guide: Port 0, 1 and 2 Link Up; down: {down}"
+        verify_ports(links, "guide: Port 0, 1 and 2 Link Up", link_up="all")
 
     with through_bond(duration=STREAM_MAX_S, expect=guide1.arrival_form()) as run:
         run.wait_started()
@@ -253,8 +253,8 @@ def test_live_migration_with_sriov_vf_and_bonding(
                 "guide: Primary is now P0. There is 1 active slave",
                 VIRTIO_ONLY,
             )
-            assert sorted(pmd.port_ids()) == [VIRTIO_PORT, BOND_PORT], (
-                f"testpmd has P0 and P2 left; ports {pmd.port_ids()}"
+            verify_ports(
+                guide1.guest_ports(), "testpmd has P0 and P2 left", present=(VIRTIO_PORT, BOND_PORT)
             )
 
         with guide1.step("1.3.6-1.3.7 host_server_2: VF and bridge; the VM waits (-incoming)"):
@@ -271,7 +271,7 @@ def test_live_migration_with_sriov_vf_and_bonding(
             assert vm.status() == "postmigrate", "guide: VM status: paused (postmigrate)"
             attach_text("info migrate", str(result))
         with guide1.step("1.3.9 In the VM, now on host_server_2: the testpmd prompt"):
-            pmd = guide1.reattach_guest()
+            guide1.reattach_guest()
         with guide1.step("1.3.10 info status: the VM runs on host_server_2; traffic"):
             assert dest_vm.status() == "running", "guide: VM status: running"
             verify_port_traffic(
@@ -300,7 +300,7 @@ def test_live_migration_with_sriov_vf_and_bonding(
             "1.3.11 show bonding config 2; show port stats all: VF traffic", "vf_attach"
         ):
             verify_bond(guide1.bonding_config(), "guide: 2 slaves, primary P1 again", VF_BACK)
-            assert all(info.link_up for info in links.values()), f"link down: {links}"
+            verify_ports(links, "the VF and the bond link up again", link_up="all")
             verify_port_traffic(
                 guide1.port_traffic(), "guide: VF traffic is seen at P1 (VF) and P2", moving=VF_PATH
             )

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import allure
 import pytest
 
-from framework.dpdk.verify import verify_port_traffic
+from framework.dpdk.verify import verify_port_traffic, verify_ports
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text, step
@@ -126,8 +126,12 @@ def test_live_migration_with_vhost_user(
     with step("2.3.6 In the VM: testpmd; show port info all; set fwd mac retry; start tx_first"):
         pmd = migration.start_guest_testpmd()
         attach_text("guest testpmd", f"guide: {GUIDE_GUEST_TESTPMD}\nran: {' '.join(pmd.argv)}")
-        ports = migration.guest_ports()
-        assert sorted(ports) == [0, 1], f"the VM has two virtio ports, P0 and P1: {ports}"
+        verify_ports(
+            migration.guest_ports(),
+            "the VM has two virtio ports, P0 and P1",
+            present=(0, 1),
+            drivers={0: "virtio", 1: "virtio"},
+        )
     with step("2.3.6 show port stats all: virtio traffic is seen at P0 and P1"):
         verify_frames_intact(through_vm(duration=1.0).wait(), "traffic crosses the VM")
         verify_port_traffic(
@@ -157,8 +161,12 @@ def test_live_migration_with_vhost_user(
     with step("2.3.14 info status on host_server_2"):
         assert dest_vm.status() == "running", "guide: VM status: running"
     with step("2.3.15 show port info all; show port stats all: traffic at P0 and P1"):
-        ports = migration.guest_ports()
-        assert sorted(ports) == [0, 1], f"the migrated VM still has P0 and P1: {ports}"
+        verify_ports(
+            migration.guest_ports(),
+            "the migrated VM still has P0 and P1, links up",
+            present=(0, 1),
+            link_up="all",
+        )
         for switch in migration.switches.values():
             switch.clear_stats()
         pmd.clear_counters()

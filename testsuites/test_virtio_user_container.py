@@ -15,7 +15,7 @@ import allure
 import pytest
 
 from framework.dpdk.testpmd import TestPmdStartError
-from framework.dpdk.verify import verify_port_counts
+from framework.dpdk.verify import verify_port_counts, verify_ports
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text, step
@@ -111,7 +111,7 @@ def test_vhost_user_port_comes_up_when_the_container_connects(
     """
     with step("The vhost-user port comes up once the container's virtio_user connects"):
         info = guide.wait_vhost_link_up()
-        assert info.link_up, f"host vhost-user port: link is up ({info})"
+        verify_ports({info.port: info}, "host vhost-user port: link is up", link_up="all")
 
 
 def test_traffic_crosses_vhost_user_into_the_container_and_back(

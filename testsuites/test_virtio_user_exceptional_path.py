@@ -21,7 +21,7 @@ from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Raw
 
-from framework.dpdk.verify import verify_port_counts
+from framework.dpdk.verify import verify_port_counts, verify_ports
 from framework.dpdk.virtio import VirtioNetFeature
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text, step
@@ -133,15 +133,14 @@ def test_the_kernel_makes_a_tap_for_virtio_user(guide7: ExceptionalPath) -> None
                 for p, i in ports.items()
             ],
         )
-        assert "virtio_user0" in ports[USER_PORT].device_name, (
-            f"guide: port 1 is virtio_user0; got {ports[USER_PORT].device_name}"
+        verify_ports(
+            ports,
+            "guide: port 0 is the NIC and port 1 virtio_user0, links up, --rxq/--txq queues each",
+            present=(NIC_PORT, USER_PORT),
+            names={USER_PORT: "virtio_user0"},
+            link_up="all",
+            queues=(guide7.queues, guide7.queues),
         )
-        for port, info in ports.items():
-            assert info.link_up, f"guide: testpmd's port {port} ({info.device_name}) link up"
-            assert (info.nb_rx_queues, info.nb_tx_queues) == (guide7.queues, guide7.queues), (
-                f"guide: --rxq/--txq={guide7.queues}: port {port} has "
-                f"{info.nb_rx_queues}/{info.nb_tx_queues} rx/tx queues"
-            )
     with step("The kernel made a tap for virtio_user0; ifconfig gave it the address, up"):
         assert guide7.tap is not None, "guide: the kernel makes a tap (tap0) for virtio_user0"
         tap = guide7.tap_interface()

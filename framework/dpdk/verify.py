@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from framework.dpdk.parsers import BondingConfig, PortStats
+from framework.dpdk.parsers import BondingConfig, PortInfo, PortStats
 
 
 @dataclass(frozen=True)
@@ -129,4 +129,66 @@ def verify_port_counts(
     wrong as one lost.
     """
     if problems := count_problems(stats, rx or {}, tx or {}):
+        raise AssertionError(f"{what}; {'; '.join(problems)}")
+
+
+def port_problems(
+    ports: Mapping[int, PortInfo],
+    *,
+    present: Iterable[int] | None = None,
+    drivers: Mapping[int, str] | None = None,
+    names: Mapping[int, str] | None = None,
+    link_up: Ports = (),
+    queues: tuple[int, int] | None = None,
+) -> list[str]:
+    """What `show port info` shows that the step does not expect, port by port."""
+    problems = []
+    if present is not None and sorted(ports) != sorted(present):
+        problems.append(f"ports {sorted(ports)}, expected {sorted(present)}")
+    if not ports and link_up == "all":
+        problems.append("testpmd reported no port")
+
+    def info(port: int) -> PortInfo | None:
+        if port not in ports:
+            problems.append(f"P{port} not reported (ports {sorted(ports)})")
+        return ports.get(port)
+
+    for port, driver in (drivers or {}).items():
+        if (i := info(port)) and driver not in i.driver:
+            problems.append(f"P{port} driver {i.driver}, expected {driver}")
+    for port, name in (names or {}).items():
+        if (i := info(port)) and name not in i.device_name:
+            problems.append(f"P{port} device {i.device_name}, expected {name}")
+    for port in sorted(ports) if link_up == "all" else link_up:
+        if (i := info(port)) and not i.link_up:
+            problems.append(f"P{port} link {i.link_status}, expected up")
+    for port, i in sorted(ports.items()):
+        if queues is not None and (i.nb_rx_queues, i.nb_tx_queues) != queues:
+            problems.append(
+                f"P{port} has {i.nb_rx_queues}/{i.nb_tx_queues} rx/tx queues, "
+                f"expected {queues[0]}/{queues[1]}"
+            )
+    return problems
+
+
+def verify_ports(
+    ports: Mapping[int, PortInfo],
+    what: str,
+    *,
+    present: Iterable[int] | None = None,
+    drivers: Mapping[int, str] | None = None,
+    names: Mapping[int, str] | None = None,
+    link_up: Ports = (),
+    queues: tuple[int, int] | None = None,
+) -> None:
+    """The ports testpmd shows are those the step expects.
+
+    `present`: exactly these port ids; `drivers`, `names`: a part of each port's driver
+    or device name ("virtio", "virtio_user0"); `link_up`: these links up; `queues`: every
+    port has these (rx, tx) queue counts.
+    """
+    problems = port_problems(
+        ports, present=present, drivers=drivers, names=names, link_up=link_up, queues=queues
+    )
+    if problems:
         raise AssertionError(f"{what}; {'; '.join(problems)}")

@@ -63,7 +63,10 @@ SLOW_TESTS = (
             "exceptional-path-single-queue",
             "two-queues",
             ["test_the_kernel_makes_a_tap_for_virtio_user", "test_both_queues_carry_traffic"],
-            ["guide: --rxq/--txq=2: port 0 has 1/1", "queue 1 carried no traffic"],
+            [
+                "--rxq/--txq queues each; P0 has 1/1 rx/tx queues, expected 2/2",
+                "queue 1 carried no traffic",
+            ],
         ),
     ],
 )

@@ -20,8 +20,20 @@ from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet, Raw
 
 from framework.config.model import Guide1Windows, WindowBounds
-from framework.dpdk.parsers import PortStats, parse_bonding_config, parse_port_stats
-from framework.dpdk.verify import BondState, verify_bond, verify_port_counts, verify_port_traffic
+from framework.dpdk.parsers import (
+    PortInfo,
+    PortStats,
+    parse_bonding_config,
+    parse_port_info,
+    parse_port_stats,
+)
+from framework.dpdk.verify import (
+    BondState,
+    verify_bond,
+    verify_port_counts,
+    verify_port_traffic,
+    verify_ports,
+)
 from framework.traffic.checks import verify_frames_intact, verify_sender
 from framework.traffic.generator import Capture, CapturedFrame
 from framework.traffic.packets import swap_macs, udp_flow
@@ -506,3 +518,63 @@ def test_verify_port_counts_passes_exact_counts_only() -> None:
         verify_port_counts(forwarding, "P1", rx={1: p1.rx_packets}, tx={1: p1.tx_packets + 1})
     with pytest.raises(AssertionError, match=r"P7 not reported \(ports \[0, 1, 2\]\)"):
         verify_port_counts(forwarding, "P7", rx={7: 1})
+
+
+# -- verify_ports: guides 1, 2, 6, 7, the ports testpmd shows ----------------------------------
+
+UP = parse_port_info((TESTPMD / "show_port_info_null.txt").read_text())  # net_null0, 1/1 queues
+DOWN = parse_port_info((TESTPMD / "show_port_info_null_stopped.txt").read_text())
+
+
+@pytest.mark.parametrize("call", _guide_calls("verify_ports"), ids=_call_id)
+def test_verify_ports_names_each_port_a_broken_dut_shows_wrong(call: Assertion) -> None:
+    """Each thing the call expects, against real `show port info` of a port that is not
+    it: a port missing, a net_null port where another driver or device is expected, a
+    stopped port (link down), a port with one queue each way."""
+    (what,), keywords = _arguments(call)
+    assert isinstance(what, str)
+    present = list(keywords.get("present") or [])  # type: ignore[call-overload]
+    drivers = dict(keywords.get("drivers") or {})  # type: ignore[call-overload]
+    names = dict(keywords.get("names") or {})  # type: ignore[call-overload]
+    link_up, queues = keywords.get("link_up", ()), keywords.get("queues")
+    ports = present or sorted({*drivers, *names}) or [0, 1]
+
+    def shown(info: PortInfo, at: list[int]) -> dict[int, PortInfo]:
+        return {p: dataclasses.replace(info, port=p) for p in at}
+
+    def failure(seen: dict[int, PortInfo]) -> str:
+        with pytest.raises(AssertionError) as failed:
+            verify_ports(seen, what, **keywords)  # type: ignore[arg-type]
+        text = str(failed.value)
+        assert text.startswith(f"{what}; "), text
+        return text
+
+    judged = 0
+    if present:
+        text = failure(shown(UP, present[:-1]))
+        assert f"ports {sorted(present[:-1])}, expected {sorted(present)}" in text, text
+        judged += 1
+    for port, driver in drivers.items():
+        assert f"P{port} driver net_null, expected {driver}" in failure(shown(UP, ports)), what
+        judged += 1
+    for port, name in names.items():
+        assert f"P{port} device net_null0, expected {name}" in failure(shown(UP, ports)), what
+        judged += 1
+    if link_up:
+        text = failure(shown(DOWN, ports))
+        for port in ports if link_up == "all" else link_up:  # type: ignore[union-attr]
+            assert f"P{port} link down, expected up" in text, text
+        judged += 1
+    if queues:
+        text = failure(shown(UP, ports))
+        rx, tx = queues  # type: ignore[misc]
+        assert f"P{ports[0]} has 1/1 rx/tx queues, expected {rx}/{tx}" in text, text
+        judged += 1
+    assert judged, f"{call.call} expects nothing of the ports"
+
+
+def test_verify_ports_passes_what_testpmd_shows_of_a_correct_port() -> None:
+    verify_ports({0: UP}, "net_null0", present=(0,), drivers={0: "net_null"},
+                 names={0: "net_null0"}, link_up="all", queues=(1, 1))  # fmt: skip
+    with pytest.raises(AssertionError, match="testpmd reported no port"):
+        verify_ports({}, "none", link_up="all")

@@ -119,6 +119,17 @@ def bond_states_session(session: LocalSession) -> None:
         pmd.close()
 
 
+def port_states_session(session: LocalSession) -> None:
+    """A port whose link is down (stopped), for the verify_ports bites."""
+    pmd = TestPmd.launch(session, NULL_ARGV, check_startup=False)
+    try:
+        pmd.send_command("port stop 0")
+        save("show_port_info_null_stopped", pmd.send_command("show port info 0"))
+        pmd.quit()
+    finally:
+        pmd.close()
+
+
 def ring_tap_session(session: LocalSession) -> None:
     pmd = TestPmd.launch(session, RING_TAP_ARGV, check_startup=False)
     try:
@@ -152,6 +163,7 @@ def main() -> None:
     session = LocalSession()
     null_session(session)
     bond_states_session(session)
+    port_states_session(session)
     ring_tap_session(session)
     failed_start(session, "startup_fail_bad_vdev", [BINARY, *EAL, "--vdev", "net_bogus0", *APP])
     failed_start(
