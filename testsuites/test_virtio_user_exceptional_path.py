@@ -24,6 +24,7 @@ from scapy.packet import Raw
 from framework.dpdk.verify import verify_port_counts, verify_ports
 from framework.dpdk.virtio import VirtioNetFeature
 from framework.lab.hosts import HostHandle
+from framework.lab.netdev import verify_tap
 from framework.report.attach import attach_table, attach_text, step
 from framework.report.benchmark import attach_tuning
 from framework.report.figures import record_figure
@@ -145,16 +146,17 @@ def test_the_kernel_makes_a_tap_for_virtio_user(guide7: ExceptionalPath) -> None
         assert guide7.tap is not None, "guide: the kernel makes a tap (tap0) for virtio_user0"
         tap = guide7.tap_interface()
         attach_text("the tap as the kernel shows it", repr(tap))
-        assert tap.is_tap, f"{tap.name} is a tap device (tun_flags {tap.tun_flags:#x})"
-        assert (tap.rx_queues, tap.tx_queues) == (guide7.queues, guide7.queues), (
-            f"guide: queues={guide7.queues}, each served by the kernel: {tap.name} has "
-            f"{tap.rx_queues} rx / {tap.tx_queues} tx queues"
+        verify_tap(
+            tap,
+            "guide: a tap with a queue per virtio_user queue, carrying the virtio-net header "
+            "vhost-net needs for offloads",
+            queues=guide7.queues,
+            vnet_hdr=True,
         )
-        assert tap.vnet_hdr, (
-            f"{tap.name} carries the virtio-net header vhost-net needs for offloads "
-            f"(tun_flags {tap.tun_flags:#x})"
-        )
-        assert tap.admin_up, f"guide: `ifconfig {tap.name} ... up` brings it up"
+        verify_tap(
+            tap, "guide: `ifconfig tap0 ... up` brings it up with its address", up=True,
+            address=f"{TAP_ADDRESS}/24",
+        )  # fmt: skip
         threads = guide7.vhost_threads()
         assert len(threads) == guide7.queues, (
             f"guide: each queue is served by a kthread; {guide7.queues} queue(s), vhost "
@@ -164,9 +166,6 @@ def test_the_kernel_makes_a_tap_for_virtio_user(guide7: ExceptionalPath) -> None
         attach_text("virtio_user0 virtqueue sizes (PMD init log)", str(sizes))
         assert sizes and all(size == QUEUE_SIZE for size in sizes), (
             f"guide: queue_size={QUEUE_SIZE}: virtio_user0's virtqueues have {sizes} entries"
-        )
-        assert f"{TAP_ADDRESS}/24" in tap.addresses, (
-            f"guide: ifconfig gives {tap.name} {TAP_ADDRESS}/24; it has {tap.addresses}"
         )
 
 

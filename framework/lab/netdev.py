@@ -98,3 +98,51 @@ def tap_names(run: Run) -> list[str]:
         "done; true"
     )
     return sorted(m.name for m in read_marked(out, _MARK))
+
+
+def tap_problems(
+    interface: KernelInterface,
+    *,
+    queues: int | None = None,
+    vnet_hdr: bool | None = None,
+    up: bool | None = None,
+    address: str | None = None,
+) -> list[str]:
+    """What the kernel shows of `interface` that a tap at this step must not show."""
+    problems = []
+    if not interface.is_tap:
+        flags = "none" if interface.tun_flags is None else f"{interface.tun_flags:#x}"
+        problems.append(f"{interface.name} is not a tap (tun_flags {flags})")
+    if queues is not None and (interface.rx_queues, interface.tx_queues) != (queues, queues):
+        problems.append(
+            f"{interface.name} has {interface.rx_queues} rx / {interface.tx_queues} tx queues, "
+            f"expected {queues}"
+        )
+    if vnet_hdr is not None and interface.vnet_hdr != vnet_hdr:
+        has = "carries" if interface.vnet_hdr else "lacks"
+        problems.append(f"{interface.name} {has} the virtio-net header, expected {vnet_hdr}")
+    if up is not None and interface.admin_up != up:
+        state = "up" if interface.admin_up else "down"
+        problems.append(f"{interface.name} is {state}, expected {'up' if up else 'down'}")
+    if address is not None and address not in interface.addresses:
+        problems.append(f"{interface.name} has addresses {interface.addresses}, expected {address}")
+    return problems
+
+
+def verify_tap(
+    interface: KernelInterface,
+    what: str,
+    *,
+    queues: int | None = None,
+    vnet_hdr: bool | None = None,
+    up: bool | None = None,
+    address: str | None = None,
+) -> None:
+    """The kernel shows a tap as the step leaves it.
+
+    `queues` rx and tx queues, the virtio-net header (IFF_VNET_HDR: offloads cross it) or
+    not, up or down, `address` among its addresses.
+    """
+    problems = tap_problems(interface, queues=queues, vnet_hdr=vnet_hdr, up=up, address=address)
+    if problems:
+        raise AssertionError(f"{what}; {'; '.join(problems)}")

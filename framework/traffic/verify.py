@@ -376,6 +376,33 @@ def verify_no_packet(
     return capture
 
 
+def verify_forwarded(sources: Sequence[str], what: str, *, source_mac: str | None = None) -> None:
+    """A probe's frames came back through the DUT.
+
+    `sources` are the source MACs of the frames that came back (the TG's own frames, which
+    a switch may flood back, left out); with `source_mac`, every one must carry it (the
+    sender the guide names: the bond's MAC).
+    """
+    if not sources:
+        raise AssertionError(f"{what}; no frame came back")
+    if source_mac is not None:
+        wanted = source_mac.lower()
+        others = [m for m in sources if m.lower() != wanted]
+        if others:
+            raise AssertionError(
+                f"{what}; {len(others)} of {len(sources)} frames came back from "
+                f"{sorted(set(others))}, expected all from {wanted}"
+            )
+
+
+def verify_not_forwarded(sources: Sequence[str], what: str) -> None:
+    """No frame of a probe came back through the DUT (`sources`: as verify_forwarded)."""
+    if sources:
+        raise AssertionError(
+            f"{what}; {len(sources)} frame(s) came back, from {sorted(set(sources))}"
+        )
+
+
 @dataclass
 class Answers:
     """Requests sent and what answered each (scapy's `answers`), from one capture."""

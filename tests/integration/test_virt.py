@@ -24,12 +24,14 @@ from framework.dpdk.testpmd import TestPmd, TestPmdStartError
 from framework.errors import ShellTimeout
 from framework.remote import LocalSession
 from framework.virt.image import GuestImage, ensure_guest_image
+from framework.virt.verify import verify_vm_status
 from framework.virt.vm import (
     MigrationFailed,
     MigrationResult,
     VirtualMachine,
     VmBootTimeout,
 )
+from tests.bites.scan import scan
 
 pytestmark = pytest.mark.slow
 
@@ -274,6 +276,28 @@ def test_live_migration_keeps_guest_testpmd(lab: Lab, source: VirtualMachine) ->
     assert "Bye..." in pmd.quit(timeout=30)
     assert not pmd.alive
     lab.guest_pmd = None
+
+
+def test_guides_vm_status_checks_bite(lab: Lab, source: VirtualMachine) -> None:
+    """Bite for every verify_vm_status call of the guide modules: each is fed a real VM that
+    QEMU reports in another run state (after the migration above: the source postmigrate,
+    the destination running), and fails with the call's message and QEMU's state."""
+    dest = next((vm for vm in lab.vms if vm.name == "dst" and vm.alive()), None)
+    if dest is None:
+        pytest.fail("the migration test left no running destination VM to feed the checks")
+    calls = [a for s in scan().values() for a in s.assertions if a.key.startswith("verify_vm")]
+    assert calls, "the guide modules call verify_vm_status"
+    for call in calls:
+        what, expected = call.fragments[:2]
+        vm = source if expected == "running" else dest
+        status = vm.status()
+        with pytest.raises(AssertionError) as failed:
+            verify_vm_status(vm, what, expected)
+        assert str(failed.value) == (
+            f"{what}; QEMU reports {vm.name} {status} (vCPUs running: {status == 'running'}), "
+            f"expected {expected}"
+        ), call.id
+    verify_vm_status(dest, "the destination runs", "running")
 
 
 def test_boot_timeout_is_one_line_with_console_output(lab: Lab) -> None:

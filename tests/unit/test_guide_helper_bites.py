@@ -34,11 +34,17 @@ from framework.dpdk.verify import (
     verify_port_traffic,
     verify_ports,
 )
+from framework.lab.netdev import parse_interface, verify_tap
 from framework.traffic.checks import verify_frames_intact, verify_sender
 from framework.traffic.generator import Capture, CapturedFrame
 from framework.traffic.packets import swap_macs, udp_flow
 from framework.traffic.stream import AlteredFrame, LossWindow, StreamResult, synthetic
-from framework.traffic.verify import verify_answers, verify_packets
+from framework.traffic.verify import (
+    verify_answers,
+    verify_forwarded,
+    verify_not_forwarded,
+    verify_packets,
+)
 from framework.traffic.windows import verify_clean_outside, verify_window
 from tests.bites.scan import ROOT, Assertion, scan
 
@@ -578,3 +584,73 @@ def test_verify_ports_passes_what_testpmd_shows_of_a_correct_port() -> None:
                  names={0: "net_null0"}, link_up="all", queues=(1, 1))  # fmt: skip
     with pytest.raises(AssertionError, match="testpmd reported no port"):
         verify_ports({}, "none", link_up="all")
+
+
+# -- verify_forwarded, verify_not_forwarded: guide 1's probes through the bond ----------------
+
+BOND_MAC, STRANGER = "52:54:00:00:01:02", "02:00:00:00:0b:ad"
+
+
+@pytest.mark.parametrize("call", _guide_calls("verify_forwarded"), ids=_call_id)
+def test_verify_forwarded_fails_when_nothing_or_the_wrong_sender_comes_back(
+    call: Assertion,
+) -> None:
+    """A bond that forwards nothing; where the call names the sender, one that forwards
+    2 of 20 frames from another MAC (a member sending with its own address)."""
+    what = call.fragments[0]
+    with pytest.raises(AssertionError, match="no frame came back"):
+        verify_forwarded([], what)
+    if "source_mac=" not in call.call:
+        return
+    seen = [BOND_MAC] * 18 + [STRANGER] * 2
+    with pytest.raises(AssertionError) as failed:
+        verify_forwarded(seen, what, source_mac=BOND_MAC)
+    expected = f"{what}; 2 of 20 frames came back from ['{STRANGER}'], expected all from"
+    assert str(failed.value).startswith(expected), str(failed.value)
+    verify_forwarded([BOND_MAC] * 20, what, source_mac=BOND_MAC.upper())
+
+
+@pytest.mark.parametrize("call", _guide_calls("verify_not_forwarded"), ids=_call_id)
+def test_verify_not_forwarded_fails_when_a_frame_comes_back(call: Assertion) -> None:
+    """A bond without active members that still sends one frame."""
+    what = call.fragments[0]
+    with pytest.raises(AssertionError) as failed:
+        verify_not_forwarded([BOND_MAC], what)
+    assert str(failed.value) == f"{what}; 1 frame(s) came back, from ['{BOND_MAC}']"
+    verify_not_forwarded([], what)
+
+
+# -- verify_tap: guide 7, the tap the kernel makes for virtio_user ----------------------------
+
+HOST_DATA = ROOT / "tests" / "data" / "host"
+# What read_interface reads of a plain tap (`ip tuntap add mode tap`: one queue, no
+# virtio-net header, down, no address) and of a veth, on this machine's kernel.
+PLAIN_TAP = parse_interface("hcbtap0", (HOST_DATA / "read_interface_plain_tap.txt").read_text())
+VETH = parse_interface("hcbveth0", (HOST_DATA / "read_interface_veth.txt").read_text())
+
+
+@pytest.mark.parametrize("call", _guide_calls("verify_tap"), ids=_call_id)
+def test_verify_tap_names_what_a_plain_tap_or_a_veth_gets_wrong(call: Assertion) -> None:
+    """A tap made without the options the guide's testpmd asks for, and no tap at all."""
+    (what,), keywords = _arguments(call)
+    assert isinstance(what, str) and keywords, call.call
+    with pytest.raises(AssertionError) as failed:
+        verify_tap(PLAIN_TAP, what, **keywords)  # type: ignore[arg-type]
+    text = str(failed.value)
+    assert text.startswith(f"{what}; "), text
+    said = {
+        "queues": f"hcbtap0 has 1 rx / 1 tx queues, expected {keywords.get('queues')}",
+        "vnet_hdr": "hcbtap0 lacks the virtio-net header, expected True",
+        "up": "hcbtap0 is down, expected up",
+        "address": f"hcbtap0 has addresses [], expected {keywords.get('address')}",
+    }
+    for keyword in keywords:
+        assert said[keyword] in text, text
+    with pytest.raises(AssertionError, match="hcbveth0 is not a tap \\(tun_flags none\\)"):
+        verify_tap(VETH, what, **keywords)  # type: ignore[arg-type]
+
+
+def test_verify_tap_passes_the_guests_tap_after_ifconfig() -> None:
+    guest = ROOT / "tests" / "data" / "guest" / "read_interface_tap0.txt"
+    tap0 = parse_interface("tap0", guest.read_text())
+    verify_tap(tap0, "tap0", queues=2, vnet_hdr=True, up=True, address="198.18.7.1/24")
