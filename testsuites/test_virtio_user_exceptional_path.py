@@ -22,7 +22,7 @@ from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Raw
 
 from framework.dpdk.verify import verify_port_counts, verify_ports
-from framework.dpdk.virtio import VirtioNetFeature
+from framework.dpdk.virtio import VirtioNetFeature, verify_negotiated
 from framework.lab.hosts import HostHandle
 from framework.lab.netdev import verify_tap
 from framework.report.attach import attach_table, attach_text, step
@@ -105,6 +105,14 @@ def guide7(request: pytest.FixtureRequest, guest: ExceptionalPath) -> Iterator[E
         guest.stop_testpmd()
 
 
+# What --enable-lro (GUEST_TSO4, GUEST_TSO6) and --enable-rx-cksum (GUEST_CSUM) negotiate.
+GUEST_OFFLOADS = (
+    VirtioNetFeature.GUEST_TSO4,
+    VirtioNetFeature.GUEST_TSO6,
+    VirtioNetFeature.GUEST_CSUM,
+)
+
+
 def test_the_kernel_makes_a_tap_for_virtio_user(guide7: ExceptionalPath) -> None:
     """testpmd has the NIC and virtio_user0; the kernel made tap0, addressed and up.
 
@@ -184,25 +192,22 @@ def test_lro_and_rx_cksum_negotiate_the_guest_offloads(guide7: ExceptionalPath) 
     """
     with step("The features virtio_user0 negotiated with vhost-net"):
         negotiation = guide7.negotiation()
-        assert negotiation is not None, "testpmd logged no virtio feature negotiation"
-        attach_text("negotiated features", ", ".join(negotiation.names))
-        for feature, option in (
-            (VirtioNetFeature.GUEST_TSO4, "--enable-lro"),
-            (VirtioNetFeature.GUEST_TSO6, "--enable-lro"),
-            (VirtioNetFeature.GUEST_CSUM, "--enable-rx-cksum"),
-        ):
-            assert negotiation.has(feature), (
-                f"guide: {option} negotiates VIRTIO_NET_F_{feature.name}; negotiated: "
-                f"{', '.join(negotiation.names)}"
-            )
+        attach_text("negotiated features", ", ".join(negotiation.names if negotiation else []))
+        verify_negotiated(
+            negotiation,
+            "guide: --enable-lro negotiates VIRTIO_NET_F_GUEST_TSO4/6, --enable-rx-cksum "
+            "negotiates VIRTIO_NET_F_GUEST_CSUM",
+            present=GUEST_OFFLOADS,
+        )
     with step("The tap's offloads follow them"):
         tap = guide7.tap_interface()
         attach_table("tap offloads (ethtool -k)", ["offload", "on"], sorted(tap.offloads.items()))
-        for offload in ("tx-checksumming", "tcp-segmentation-offload"):
-            assert tap.offloads.get(offload), (
-                f"the kernel sets {offload} on {tap.name} from the negotiated features; "
-                f"ethtool -k: {tap.offloads.get(offload)}"
-            )
+        verify_tap(
+            tap,
+            "the kernel sets checksum and TCP segmentation offload on the tap from the "
+            "negotiated features",
+            offloads={"tx-checksumming": True, "tcp-segmentation-offload": True},
+        )
 
 
 def test_the_kernel_answers_through_dpdk(
@@ -603,24 +608,23 @@ def test_without_the_options_the_guest_offloads_are_not_negotiated(
         with step("testpmd without --enable-lro and --enable-rx-cksum"):
             guide7.restart_testpmd(lro=False, rx_cksum=False)
             negotiation = guide7.negotiation()
-            assert negotiation is not None, "testpmd logged no virtio feature negotiation"
-            attach_text("negotiated features", ", ".join(negotiation.names))
-            offered = [
-                f.name for f in (
-                    VirtioNetFeature.GUEST_TSO4, VirtioNetFeature.GUEST_TSO6,
-                    VirtioNetFeature.GUEST_CSUM,
-                )
-                if negotiation.has(f)
-            ]  # fmt: skip
-            assert not offered, f"without the options nothing asks for {offered}"
-            tap = guide7.tap_interface()
-            assert not tap.offloads.get("tcp-segmentation-offload"), (
-                f"without GUEST_TSO4/6 the kernel hands {tap.name} no TSO frames"
+            names = negotiation.names if negotiation else []
+            attach_text("negotiated features", ", ".join(names))
+            verify_negotiated(
+                negotiation,
+                "without the options nothing asks for GUEST_TSO4/6 or GUEST_CSUM",
+                absent=GUEST_OFFLOADS,
+            )
+            verify_tap(
+                guide7.tap_interface(),
+                "without GUEST_TSO4/6 the kernel hands the tap no TSO frames",
+                offloads={"tcp-segmentation-offload": False},
             )
     finally:
         with step("testpmd as the guide runs it again"):
             guide7.restart_testpmd(lro=True, rx_cksum=True)
-    negotiation = guide7.negotiation()
-    assert negotiation is not None and negotiation.has(VirtioNetFeature.GUEST_TSO4), (
-        "with --enable-lro back, GUEST_TSO4 is negotiated again"
+    verify_negotiated(
+        guide7.negotiation(),
+        "with the options back, GUEST_TSO4/6 and GUEST_CSUM are negotiated again",
+        present=GUEST_OFFLOADS,
     )

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from framework.dpdk.parsers import BondingConfig, PortInfo, PortStats
+from framework.dpdk.parsers import BondingConfig, FwdConfig, PortInfo, PortStats
 
 
 @dataclass(frozen=True)
@@ -190,5 +190,28 @@ def verify_ports(
     problems = port_problems(
         ports, present=present, drivers=drivers, names=names, link_up=link_up, queues=queues
     )
+    if problems:
+        raise AssertionError(f"{what}; {'; '.join(problems)}")
+
+
+def verify_forwarding(
+    config: FwdConfig,
+    what: str,
+    *,
+    mode: str | None = None,
+    paths: Iterable[tuple[int, int]] | None = None,
+) -> None:
+    """`show config fwd` shows the forwarding the step sets up.
+
+    `mode` is testpmd's name for it (io, mac, macswap...); `paths` the (RX port, TX port)
+    pair of every stream, exactly (the ports' chaining: `set portlist`, --port-topology).
+    """
+    problems = []
+    if mode is not None and config.mode != mode:
+        problems.append(f"mode {config.mode}, expected {mode}")
+    if paths is not None:
+        seen = sorted({(s.rx_port, s.tx_port) for s in config.streams})
+        if seen != sorted(set(paths)):
+            problems.append(f"streams (rx, tx) {seen}, expected {sorted(set(paths))}")
     if problems:
         raise AssertionError(f"{what}; {'; '.join(problems)}")

@@ -10,6 +10,7 @@ GUEST_TSO4/GUEST_TSO6), so the lines a command printed belong to the port it con
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -130,3 +131,24 @@ def vdev_queue_sizes(startup: str) -> list[int]:
     """Sizes of a virtio_user port's virtqueues (its queue_size), from its probe's log."""
     section = _section(startup, "virtio_user_pmd_probe", ("Probe PCI driver", "Interactive-mode"))
     return [int(n) for n in re.findall(r"vq_size: (\d+)", section)]
+
+
+def verify_negotiated(
+    negotiation: Negotiation | None,
+    what: str,
+    *,
+    present: Iterable[VirtioNetFeature] = (),
+    absent: Iterable[VirtioNetFeature] = (),
+) -> None:
+    """A virtio port negotiated every feature of `present` and none of `absent`.
+
+    `negotiation` is its last one as the PMD logged it (None: nothing logged).
+    """
+    if negotiation is None:
+        raise AssertionError(f"{what}; testpmd logged no virtio feature negotiation")
+    problems = [f"VIRTIO_NET_F_{f.name} not negotiated" for f in present if not negotiation.has(f)]
+    problems += [f"VIRTIO_NET_F_{f.name} negotiated" for f in absent if negotiation.has(f)]
+    if problems:
+        raise AssertionError(
+            f"{what}; {'; '.join(problems)} (negotiated: {', '.join(negotiation.names)})"
+        )

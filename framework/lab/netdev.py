@@ -8,6 +8,7 @@ queues and tun flags from sysfs, offloads from `ethtool -k` where ethtool exists
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from framework.remote.readout import Run, read_marked
@@ -107,6 +108,7 @@ def tap_problems(
     vnet_hdr: bool | None = None,
     up: bool | None = None,
     address: str | None = None,
+    offloads: Mapping[str, bool] | None = None,
 ) -> list[str]:
     """What the kernel shows of `interface` that a tap at this step must not show."""
     problems = []
@@ -126,6 +128,11 @@ def tap_problems(
         problems.append(f"{interface.name} is {state}, expected {'up' if up else 'down'}")
     if address is not None and address not in interface.addresses:
         problems.append(f"{interface.name} has addresses {interface.addresses}, expected {address}")
+    for offload, on in (offloads or {}).items():
+        if bool(interface.offloads.get(offload)) != on:
+            seen = interface.offloads.get(offload)
+            state = "absent" if seen is None else ("on" if seen else "off")
+            problems.append(f"{interface.name} {offload} {state}, expected {'on' if on else 'off'}")
     return problems
 
 
@@ -137,12 +144,16 @@ def verify_tap(
     vnet_hdr: bool | None = None,
     up: bool | None = None,
     address: str | None = None,
+    offloads: Mapping[str, bool] | None = None,
 ) -> None:
     """The kernel shows a tap as the step leaves it.
 
     `queues` rx and tx queues, the virtio-net header (IFF_VNET_HDR: offloads cross it) or
-    not, up or down, `address` among its addresses.
+    not, up or down, `address` among its addresses, each of `offloads` (`ethtool -k`
+    names) on or off.
     """
-    problems = tap_problems(interface, queues=queues, vnet_hdr=vnet_hdr, up=up, address=address)
+    problems = tap_problems(
+        interface, queues=queues, vnet_hdr=vnet_hdr, up=up, address=address, offloads=offloads
+    )
     if problems:
         raise AssertionError(f"{what}; {'; '.join(problems)}")

@@ -24,17 +24,25 @@ from framework.dpdk.parsers import (
     PortInfo,
     PortStats,
     parse_bonding_config,
+    parse_fwd_config,
     parse_port_info,
     parse_port_stats,
 )
 from framework.dpdk.verify import (
     BondState,
     verify_bond,
+    verify_forwarding,
     verify_port_counts,
     verify_port_traffic,
     verify_ports,
 )
-from framework.lab.netdev import parse_interface, verify_tap
+from framework.dpdk.virtio import (
+    VirtioNetFeature,
+    negotiations,
+    port_negotiation,
+    verify_negotiated,
+)
+from framework.lab.netdev import KernelInterface, parse_interface, verify_tap
 from framework.traffic.checks import verify_frames_intact, verify_sender
 from framework.traffic.generator import Capture, CapturedFrame
 from framework.traffic.packets import swap_macs, udp_flow
@@ -629,28 +637,131 @@ PLAIN_TAP = parse_interface("hcbtap0", (HOST_DATA / "read_interface_plain_tap.tx
 VETH = parse_interface("hcbveth0", (HOST_DATA / "read_interface_veth.txt").read_text())
 
 
+# The guest's tap0 as the guide leaves it (two queues, the header, offloads on, up).
+GUEST_TAP = parse_interface(
+    "tap0", (ROOT / "tests" / "data" / "guest" / "read_interface_tap0.txt").read_text()
+)
+
+
 @pytest.mark.parametrize("call", _guide_calls("verify_tap"), ids=_call_id)
 def test_verify_tap_names_what_a_plain_tap_or_a_veth_gets_wrong(call: Assertion) -> None:
-    """A tap made without the options the guide's testpmd asks for, and no tap at all."""
+    """Each thing the call expects, against a real interface that gets it wrong: a tap made
+    without the options the guide's testpmd asks for (one queue, no header, no offloads,
+    down, no address), the guest's offloading tap where offloads must be off, a veth."""
     (what,), keywords = _arguments(call)
     assert isinstance(what, str) and keywords, call.call
-    with pytest.raises(AssertionError) as failed:
-        verify_tap(PLAIN_TAP, what, **keywords)  # type: ignore[arg-type]
-    text = str(failed.value)
-    assert text.startswith(f"{what}; "), text
-    said = {
-        "queues": f"hcbtap0 has 1 rx / 1 tx queues, expected {keywords.get('queues')}",
-        "vnet_hdr": "hcbtap0 lacks the virtio-net header, expected True",
-        "up": "hcbtap0 is down, expected up",
-        "address": f"hcbtap0 has addresses [], expected {keywords.get('address')}",
-    }
-    for keyword in keywords:
-        assert said[keyword] in text, text
+    wrong: list[tuple[KernelInterface, str]] = []
+    for keyword, value in keywords.items():
+        if keyword == "offloads":
+            assert isinstance(value, dict)
+            for offload, on in value.items():
+                tap = PLAIN_TAP if on else GUEST_TAP
+                seen, want = ("off", "on") if on else ("on", "off")
+                wrong.append((tap, f"{tap.name} {offload} {seen}, expected {want}"))
+            continue
+        said = {
+            "queues": f"hcbtap0 has 1 rx / 1 tx queues, expected {value}",
+            "vnet_hdr": "hcbtap0 lacks the virtio-net header, expected True",
+            "up": "hcbtap0 is down, expected up",
+            "address": f"hcbtap0 has addresses [], expected {value}",
+        }
+        wrong.append((PLAIN_TAP, said[keyword]))
+    for interface, said in wrong:
+        with pytest.raises(AssertionError) as failed:
+            verify_tap(interface, what, **keywords)  # type: ignore[arg-type]
+        text = str(failed.value)
+        assert text.startswith(f"{what}; ") and said in text, text
     with pytest.raises(AssertionError, match="hcbveth0 is not a tap \\(tun_flags none\\)"):
         verify_tap(VETH, what, **keywords)  # type: ignore[arg-type]
 
 
 def test_verify_tap_passes_the_guests_tap_after_ifconfig() -> None:
-    guest = ROOT / "tests" / "data" / "guest" / "read_interface_tap0.txt"
-    tap0 = parse_interface("tap0", guest.read_text())
-    verify_tap(tap0, "tap0", queues=2, vnet_hdr=True, up=True, address="198.18.7.1/24")
+    verify_tap(GUEST_TAP, "tap0", queues=2, vnet_hdr=True, up=True, address="198.18.7.1/24",
+               offloads={"tx-checksumming": True, "tcp-segmentation-offload": True})  # fmt: skip
+
+
+# -- verify_forwarding: guide 4's testpmds, as `show config fwd` shows them -------------------
+
+FWD_CAPTURES = {
+    name: parse_fwd_config((TESTPMD / f"{name}.txt").read_text())
+    for name in ("show_config_fwd_io", "show_config_fwd_mac_retry")
+}
+# (RX, TX) pairs no capture has: where a call's chaining is measured at run time (the
+# switch's NIC and vhost-user ports), it stands in for it.
+CHAINED_ELSEWHERE = [(0, 2), (2, 0), (1, 3), (3, 1)]
+
+
+@pytest.mark.parametrize("call", _guide_calls("verify_forwarding"), ids=_call_id)
+def test_verify_forwarding_names_another_mode_and_other_streams(call: Assertion) -> None:
+    """Real `show config fwd` of testpmds forwarding io and mac over ports 0 and 1."""
+    (what,), keywords = _arguments(call)
+    assert isinstance(what, str)
+    mode, paths = keywords.get("mode"), keywords.get("paths")
+    if paths is not None and not isinstance(paths, list | set | tuple):
+        paths = CHAINED_ELSEWHERE
+    judged = 0
+    for name, config in FWD_CAPTURES.items():
+        wrong_mode = mode is not None and config.mode != mode
+        seen = sorted({(s.rx_port, s.tx_port) for s in config.streams})
+        wrong_paths = paths is not None and seen != sorted(set(paths))  # type: ignore[arg-type]
+        if not (wrong_mode or wrong_paths):
+            continue
+        with pytest.raises(AssertionError) as failed:
+            verify_forwarding(config, what, mode=mode, paths=paths)  # type: ignore[arg-type]
+        text = str(failed.value)
+        assert text.startswith(f"{what}; "), text
+        if wrong_mode:
+            assert f"mode {config.mode}, expected {mode}" in text, f"{name}: {text}"
+        if wrong_paths:
+            assert f"streams (rx, tx) {seen}, expected " in text, f"{name}: {text}"
+        judged += 1
+    assert judged, f"no captured forwarding differs from what {call.call} expects"
+
+
+def test_verify_forwarding_passes_testpmds_own_io_chaining() -> None:
+    io = FWD_CAPTURES["show_config_fwd_io"]
+    verify_forwarding(io, "io", mode="io", paths={(0, 1), (1, 0)})
+
+
+# -- verify_negotiated: guide 7, what virtio_user0 agreed with vhost-net ----------------------
+
+# The features virtio_user0 negotiated with vhost-net, from real PMD logs (guide 7's
+# guest): when probed, before testpmd configured it (what it agrees without
+# --enable-lro/--enable-rx-cksum), and after the Rx checksum reconfiguration (with them).
+_STARTUP = (TESTPMD / "virtio_user_vhost_net_startup.txt").read_text()
+WITHOUT_OPTIONS = negotiations(_STARTUP)[1]
+WITH_OPTIONS = port_negotiation(
+    _STARTUP, 1, (TESTPMD / "virtio_user_rx_cksum_reconfig.txt").read_text()
+)
+
+
+def test_the_captured_negotiations_are_the_two_states() -> None:
+    offloads = (VirtioNetFeature.GUEST_TSO4, VirtioNetFeature.GUEST_TSO6,
+                VirtioNetFeature.GUEST_CSUM)  # fmt: skip
+    assert WITH_OPTIONS is not None and all(WITH_OPTIONS.has(f) for f in offloads)
+    assert not any(WITHOUT_OPTIONS.has(f) for f in offloads), WITHOUT_OPTIONS.names
+
+
+@pytest.mark.parametrize("call", _guide_calls("verify_negotiated"), ids=_call_id)
+def test_verify_negotiated_names_features_missing_or_unwanted(call: Assertion) -> None:
+    """A port that negotiated without the options where they must be, with them where they
+    must not be, and a PMD that logged no negotiation."""
+    (what,), keywords = _arguments(call)
+    present = list(keywords.get("present", ()))  # type: ignore[call-overload]
+    absent = list(keywords.get("absent", ()))  # type: ignore[call-overload]
+    assert present or absent, call.call
+    with pytest.raises(AssertionError) as failed:
+        verify_negotiated(None, what, present=present, absent=absent)
+    assert str(failed.value) == f"{what}; testpmd logged no virtio feature negotiation"
+    for negotiation, features, said in (
+        (WITHOUT_OPTIONS, present, "not negotiated"),
+        (WITH_OPTIONS, absent, "negotiated"),
+    ):
+        if not features:
+            continue
+        with pytest.raises(AssertionError) as failed:
+            verify_negotiated(negotiation, what, present=present, absent=absent)
+        text = str(failed.value)
+        assert text.startswith(f"{what}; "), text
+        for feature in features:
+            assert f"VIRTIO_NET_F_{feature.name} {said}" in text, text
