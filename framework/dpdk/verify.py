@@ -139,29 +139,54 @@ def port_problems(
     drivers: Mapping[int, str] | None = None,
     names: Mapping[int, str] | None = None,
     link_up: Ports = (),
+    link_down: Ports = (),
     queues: tuple[int, int] | None = None,
+    macs: Mapping[int, str] | None = None,
 ) -> list[str]:
     """What `show port info` shows that the step does not expect, port by port."""
     problems = []
     if present is not None and sorted(ports) != sorted(present):
         problems.append(f"ports {sorted(ports)}, expected {sorted(present)}")
-    if not ports and link_up == "all":
+    if not ports and "all" in (link_up, link_down):
         problems.append("testpmd reported no port")
+    problems += _identity_problems(ports, drivers or {}, names or {}, macs or {})
+    problems += _state_problems(ports, link_up, link_down, queues)
+    return problems
 
-    def info(port: int) -> PortInfo | None:
-        if port not in ports:
-            problems.append(f"P{port} not reported (ports {sorted(ports)})")
-        return ports.get(port)
 
-    for port, driver in (drivers or {}).items():
-        if (i := info(port)) and driver not in i.driver:
+def _shown(ports: Mapping[int, PortInfo], port: int, problems: list[str]) -> PortInfo | None:
+    if port not in ports:
+        problems.append(f"P{port} not reported (ports {sorted(ports)})")
+    return ports.get(port)
+
+
+def _identity_problems(
+    ports: Mapping[int, PortInfo],
+    drivers: Mapping[int, str],
+    names: Mapping[int, str],
+    macs: Mapping[int, str],
+) -> list[str]:
+    problems: list[str] = []
+    for port, driver in drivers.items():
+        if (i := _shown(ports, port, problems)) and driver not in i.driver:
             problems.append(f"P{port} driver {i.driver}, expected {driver}")
-    for port, name in (names or {}).items():
-        if (i := info(port)) and name not in i.device_name:
+    for port, name in names.items():
+        if (i := _shown(ports, port, problems)) and name not in i.device_name:
             problems.append(f"P{port} device {i.device_name}, expected {name}")
-    for port in sorted(ports) if link_up == "all" else link_up:
-        if (i := info(port)) and not i.link_up:
-            problems.append(f"P{port} link {i.link_status}, expected up")
+    for port, mac in macs.items():
+        if (i := _shown(ports, port, problems)) and i.mac.lower() != str(mac).lower():
+            problems.append(f"P{port} MAC {i.mac.lower()}, expected {str(mac).lower()}")
+    return problems
+
+
+def _state_problems(
+    ports: Mapping[int, PortInfo], up: Ports, down: Ports, queues: tuple[int, int] | None
+) -> list[str]:
+    problems: list[str] = []
+    for wanted, judged in (("up", up), ("down", down)):
+        for port in sorted(ports) if judged == "all" else judged:
+            if (i := _shown(ports, port, problems)) and i.link_up != (wanted == "up"):
+                problems.append(f"P{port} link {i.link_status}, expected {wanted}")
     for port, i in sorted(ports.items()):
         if queues is not None and (i.nb_rx_queues, i.nb_tx_queues) != queues:
             problems.append(
@@ -179,16 +204,25 @@ def verify_ports(
     drivers: Mapping[int, str] | None = None,
     names: Mapping[int, str] | None = None,
     link_up: Ports = (),
+    link_down: Ports = (),
     queues: tuple[int, int] | None = None,
+    macs: Mapping[int, str] | None = None,
 ) -> None:
     """The ports testpmd shows are those the step expects.
 
     `present`: exactly these port ids; `drivers`, `names`: a part of each port's driver
-    or device name ("virtio", "virtio_user0"); `link_up`: these links up; `queues`: every
-    port has these (rx, tx) queue counts.
+    or device name ("virtio", "virtio_user0"); `link_up`, `link_down`: these links up,
+    down; `queues`: every port has these (rx, tx) queue counts; `macs`: these ports' MACs.
     """
     problems = port_problems(
-        ports, present=present, drivers=drivers, names=names, link_up=link_up, queues=queues
+        ports,
+        present=present,
+        drivers=drivers,
+        names=names,
+        link_up=link_up,
+        link_down=link_down,
+        queues=queues,
+        macs=macs,
     )
     if problems:
         raise AssertionError(f"{what}; {'; '.join(problems)}")

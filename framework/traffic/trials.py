@@ -325,6 +325,12 @@ def search_problem(found: RateSearch, min_pps: float) -> str | None:
     return None
 
 
+def verify_search(found: RateSearch, what: str, min_pps: float) -> None:
+    """The search has a result to report (see search_problem); `what` names the search."""
+    if problem := search_problem(found, min_pps):
+        raise AssertionError(f"{what}: {problem}")
+
+
 class _Measurer(AbstractMeasurer):
     """MLRsearch's view of our trials: frames intended, sent and received."""
 

@@ -252,6 +252,9 @@ class _Measured(int):
     def __getattr__(self, name: str) -> _Measured:
         return _Measured(self.ports.setdefault(name, 10 + len(self.ports)))
 
+    def __getitem__(self, key: object) -> _Measured:
+        return _Measured(FREE_COUNT)  # an item of what the test read (a MAC by port)
+
 
 FREE_COUNT = 7
 
@@ -551,7 +554,9 @@ def test_verify_ports_names_each_port_a_broken_dut_shows_wrong(call: Assertion) 
     drivers = dict(keywords.get("drivers") or {})  # type: ignore[call-overload]
     names = dict(keywords.get("names") or {})  # type: ignore[call-overload]
     link_up, queues = keywords.get("link_up", ()), keywords.get("queues")
-    ports = present or sorted({*drivers, *names}) or [0, 1]
+    link_down = keywords.get("link_down", ())
+    macs = dict(keywords.get("macs") or {})  # type: ignore[call-overload]
+    ports = present or sorted({*drivers, *names, *macs}) or [0, 1]
 
     def shown(info: PortInfo, at: list[int]) -> dict[int, PortInfo]:
         return {p: dataclasses.replace(info, port=p) for p in at}
@@ -578,6 +583,15 @@ def test_verify_ports_names_each_port_a_broken_dut_shows_wrong(call: Assertion) 
         text = failure(shown(DOWN, ports))
         for port in ports if link_up == "all" else link_up:  # type: ignore[union-attr]
             assert f"P{port} link down, expected up" in text, text
+        judged += 1
+    if link_down:
+        text = failure(shown(UP, ports))
+        for port in ports if link_down == "all" else link_down:  # type: ignore[union-attr]
+            assert f"P{port} link up, expected down" in text, text
+        judged += 1
+    for port, mac in macs.items():
+        said = f"P{port} MAC {UP.mac.lower()}, expected {str(mac).lower()}"
+        assert said in failure(shown(UP, ports)), what
         judged += 1
     if queues:
         text = failure(shown(UP, ports))
