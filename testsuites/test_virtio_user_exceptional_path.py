@@ -43,7 +43,7 @@ from framework.scenarios.exceptional_path import (
 from framework.traffic import tcp
 from framework.traffic.generator import TrafficGenerator
 from framework.traffic.packets import l4_checksum_ok
-from framework.traffic.trials import RateSearch, Trial, search_rates
+from framework.traffic.trials import RateSearch, Trial, search_rates, verify_trial
 from framework.traffic.verify import verify_answers
 
 pytestmark = [
@@ -346,12 +346,10 @@ def test_what_the_kernel_sends_leaves_through_the_nic(
             if UDP in f.packet and f.packet[UDP].dport == KERNEL_UDP_PORT
             and KERNEL_PAYLOAD.encode() in bytes(f.packet[UDP].payload)
         ]  # fmt: skip
-        assert len(pings) == count, (
+        assert (len(pings), len(datagrams)) == (count, count), (
             f"guide: traffic on the tap is sent out from the NIC: the kernel pinged {count} "
-            f"times, the TG saw {len(pings)} echo requests"
-        )
-        assert len(datagrams) == count, (
-            f"the kernel sent {count} UDP datagrams to the TG, which saw {len(datagrams)}"
+            f"times, the TG saw {len(pings)} echo requests; the kernel sent {count} UDP "
+            f"datagrams, the TG saw {len(datagrams)}"
         )
         finished = [l4_checksum_ok(f.packet) for f in datagrams]
         attach_text(
@@ -525,14 +523,7 @@ def test_throughput_of_the_exceptional_path(
 
     with step(f"Nothing is lost at {MIN_PPS:,} pps"):
         first = trial(MIN_PPS, TRIAL_S)
-        assert not first.generator_limited, (
-            f"the TG could not offer {MIN_PPS:,} pps (sent {first.achieved_pps:,.0f}): "
-            "no measurement"
-        )
-        assert first.lost == 0, (
-            f"the exceptional path loses nothing at {MIN_PPS:,} pps: {first.lost} of "
-            f"{first.sent} frames lost"
-        )
+        verify_trial(first, "the exceptional path loses nothing at its lowest rate")
     found = search_rates(trial, min_pps=MIN_PPS, max_pps=MAX_PPS, trial_s=TRIAL_S)
     RATES[guide7.queues] = found
     record_figure("NDR", found.ndr.lower_pps or 0.0, "pps", better="higher", tolerance=0.2)

@@ -325,6 +325,26 @@ def search_problem(found: RateSearch, min_pps: float) -> str | None:
     return None
 
 
+def trial_problems(trial: Trial) -> list[str]:
+    """Why a trial is not a clean measurement of the DUT, then the trial: empty if it is."""
+    if not trial.sent:
+        return [f"the TG sent nothing: no measurement ({trial.describe()})"]
+    problems = []
+    if trial.generator_limited:
+        problems.append("the TG could not offer the rate: no measurement of the DUT")
+    if trial.lost:
+        problems.append(f"{trial.lost:,} of {trial.sent:,} frames lost")
+    if trial.altered:
+        problems.append(f"{trial.altered:,} of {trial.received:,} frames arrived altered")
+    return [*problems, trial.describe()] if problems else []
+
+
+def verify_trial(trial: Trial, what: str) -> None:
+    """The generator delivered the trial and the DUT lost and altered nothing of it."""
+    if problems := trial_problems(trial):
+        raise AssertionError(f"{what}; {'; '.join(problems)}")
+
+
 def verify_search(found: RateSearch, what: str, min_pps: float) -> None:
     """The search has a result to report (see search_problem); `what` names the search."""
     if problem := search_problem(found, min_pps):

@@ -47,6 +47,7 @@ from framework.traffic.checks import verify_frames_intact, verify_sender
 from framework.traffic.generator import Capture, CapturedFrame
 from framework.traffic.packets import swap_macs, udp_flow
 from framework.traffic.stream import AlteredFrame, LossWindow, StreamResult, synthetic
+from framework.traffic.trials import Trial, verify_trial
 from framework.traffic.verify import (
     verify_answers,
     verify_forwarded,
@@ -779,3 +780,31 @@ def test_verify_negotiated_names_features_missing_or_unwanted(call: Assertion) -
         assert text.startswith(f"{what}; "), text
         for feature in features:
             assert f"VIRTIO_NET_F_{feature.name} {said}" in text, text
+
+
+# -- verify_trial: guides 4, 6, 7, one trial at the lowest rate -------------------------------
+
+
+def _trial(sent: int, received: int, altered: int = 0, achieved: float = 1000.0) -> Trial:
+    return Trial(
+        offered_pps=1000.0, duration_s=1.0, frame_bytes=64, sent=sent, received=received,
+        achieved_pps=achieved, intended=1000, altered=altered,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("call", _guide_calls("verify_trial"), ids=_call_id)
+def test_verify_trial_fails_loss_damage_and_a_generator_that_fell_short(call: Assertion) -> None:
+    """What the TG counts of a DUT that lost 3 frames, of one that altered 2, of a trial the
+    TG delivered at half the rate, and of one it never sent."""
+    what = call.fragments[0]
+    for trial, said in (
+        (_trial(1000, 997), "3 of 1,000 frames lost; offered 1,000 pps for 1 s: sent 1,000"),
+        (_trial(1000, 1000, altered=2), "2 of 1,000 frames arrived altered"),
+        (_trial(500, 500, achieved=500.0), "the TG could not offer the rate: no measurement"),
+        (_trial(0, 0, achieved=0.0), "the TG sent nothing: no measurement"),
+    ):
+        with pytest.raises(AssertionError) as failed:
+            verify_trial(trial, what)
+        text = str(failed.value)
+        assert text.startswith(f"{what}; ") and said in text, text
+    verify_trial(_trial(1000, 1000), what)
