@@ -282,7 +282,7 @@ def test_guides_vm_status_checks_bite(lab: Lab, source: VirtualMachine) -> None:
     """Bite for every verify_vm_status call of the guide modules: each is fed a real VM that
     QEMU reports in another run state (after the migration above: the source postmigrate,
     the destination running), and fails with the call's message and QEMU's state."""
-    dest = next((vm for vm in lab.vms if vm.name == "dst" and vm.alive()), None)
+    dest = next((vm for vm in lab.vms if vm.name == f"{TAG}-dst" and vm.alive()), None)
     if dest is None:
         pytest.fail("the migration test left no running destination VM to feed the checks")
     calls = [a for s in scan().values() for a in s.assertions if a.key.startswith("verify_vm")]
