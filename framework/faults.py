@@ -172,6 +172,12 @@ def _primary_ignored(setup: Any, _result: Any, args: tuple, kwargs: dict) -> Non
         setup.pmd.set_bonding_primary(others[0], setup.bond)
 
 
+def _vf_not_detached(setup: Any, *_: Any) -> None:
+    # device_del is undone at once: QEMU adds the VF back and the guest has it again.
+    setup.vm.plug_nic(setup.vf_nic, setup.vfs[setup.host.name].backend())
+    setup.wait_guest_sees(setup.guest_pci(setup.vf_nic))
+
+
 def _vf_not_reattached(setup: Any, *_: Any) -> None:
     # The VF comes and goes at once: the destination never keeps it.
     setup.vm.unplug_nic(setup.vf_nic)
@@ -439,6 +445,12 @@ FAULTS: dict[str, Fault] = {
             "guide 1: the VF is back in the bond right after `remove bonding slave 1 2`",
             f"{GUIDE1}.remove_from_bond",
             _failover_ignored,
+        ),
+        Fault(
+            "vf-not-detached",
+            "guide 1: the VF device_del'ed on host_server_1 is added back at once",
+            f"{GUIDE1}.hot_unplug_vf",
+            _vf_not_detached,
         ),
         Fault(
             "vf-not-reattached",

@@ -38,6 +38,8 @@ pytestmark = pytest.mark.slow
                 "differs at byte 4 (expected 0x00, seen 0x0b;",
             ],
         ),
+        # appended last: the ids above are positional and named in tests/bites/table.yaml
+        ("vf-not-detached", ["after device_del the VM no longer has the VF at 0000:00:04.0"]),
     ],
 )
 def test_broken_dut_fails_guide_1(tmp_path: Path, fault: str, messages: list[str]) -> None:

@@ -64,11 +64,15 @@ def test_counts_the_readme_gives_are_collected(tmp_path: Path) -> None:
     assert "the 28 Niantic tests of the sample lab" in README
     assert re.search(r"^28/\d+ tests collected", done.stdout, re.MULTILINE), done.stdout[-500:]
     done = pytest_in_checkout(tmp_path, "--collect-only", "-q")
-    found = re.search(r"`(\d+) passed, (\d+) skipped, (\d+) deselected`", README)
+    found = re.search(
+        r"`(\d+) passed, (\d+) skipped, (\d+) deselected(?:, (\d+) xfailed)?`", README
+    )
     assert found, "the README gives the full run's passed, skipped and deselected tests"
-    passed, skipped, deselected = (int(n) for n in found.groups())
-    # deselected: what the topology's declared selection leaves out (never a skip)
-    ran, collected = passed + skipped, passed + skipped + deselected
+    passed, skipped, deselected, xfailed = (int(n or 0) for n in found.groups())
+    # deselected: what the topology's declared selection leaves out (never a skip);
+    # xfailed: a known defect's expected failure (guide 1 on the virtual lab)
+    ran = passed + skipped + xfailed
+    collected = ran + deselected
     assert f"{ran}/{collected} tests collected ({deselected} deselected)" in done.stdout, (
         done.stdout[-300:]
     )
