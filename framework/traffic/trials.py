@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from MLRsearch import (
@@ -61,6 +61,8 @@ class Trial:
     # frames received but not as the forwarding should deliver them (checked whole by the
     # stream engine; a generator that cannot check says 0): not forwarded, for the search
     altered: int = 0
+    # the first altered frames: seq, port, first differing byte (StreamResult's words)
+    altered_detail: str = field(default="", compare=False)
 
     @property
     def lost(self) -> int:
@@ -105,6 +107,8 @@ class Trial:
         )
         if self.altered:
             text += f", {self.altered:,} of them altered"
+            if self.altered_detail:
+                text += f" ({self.altered_detail})"
         if self.unsent:
             text += (
                 f"; the generator sent only {self.sent:,} of the {self.intended:,} frames "
@@ -137,6 +141,7 @@ class Trial:
             achieved_pps=stream.rate_achieved_pps,
             intended=frames_due(offered_pps, seconds),
             altered=stream.altered,
+            altered_detail=stream.describe_altered(limit=2) if stream.altered else "",
         )
 
 
@@ -204,6 +209,7 @@ class StreamTrials:
             achieved_pps=sum(t.achieved_pps for t in parts),
             intended=sum(t.intended for t in parts),
             altered=sum(t.altered for t in parts),
+            altered_detail="; ".join(t.altered_detail for t in parts if t.altered_detail),
         )
 
 
