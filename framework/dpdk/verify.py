@@ -132,28 +132,6 @@ def verify_port_counts(
         raise AssertionError(f"{what}; {'; '.join(problems)}")
 
 
-def port_problems(
-    ports: Mapping[int, PortInfo],
-    *,
-    present: Iterable[int] | None = None,
-    drivers: Mapping[int, str] | None = None,
-    names: Mapping[int, str] | None = None,
-    link_up: Ports = (),
-    link_down: Ports = (),
-    queues: tuple[int, int] | None = None,
-    macs: Mapping[int, str] | None = None,
-) -> list[str]:
-    """What `show port info` shows that the step does not expect, port by port."""
-    problems = []
-    if present is not None and sorted(ports) != sorted(present):
-        problems.append(f"ports {sorted(ports)}, expected {sorted(present)}")
-    if not ports and "all" in (link_up, link_down):
-        problems.append("testpmd reported no port")
-    problems += _identity_problems(ports, drivers or {}, names or {}, macs or {})
-    problems += _state_problems(ports, link_up, link_down, queues)
-    return problems
-
-
 def _shown(ports: Mapping[int, PortInfo], port: int, problems: list[str]) -> PortInfo | None:
     if port not in ports:
         problems.append(f"P{port} not reported (ports {sorted(ports)})")
@@ -208,22 +186,19 @@ def verify_ports(
     queues: tuple[int, int] | None = None,
     macs: Mapping[int, str] | None = None,
 ) -> None:
-    """The ports testpmd shows are those the step expects.
+    """The ports testpmd shows (`show port info`) are those the step expects.
 
     `present`: exactly these port ids; `drivers`, `names`: a part of each port's driver
     or device name ("virtio", "virtio_user0"); `link_up`, `link_down`: these links up,
     down; `queues`: every port has these (rx, tx) queue counts; `macs`: these ports' MACs.
     """
-    problems = port_problems(
-        ports,
-        present=present,
-        drivers=drivers,
-        names=names,
-        link_up=link_up,
-        link_down=link_down,
-        queues=queues,
-        macs=macs,
-    )
+    problems = []
+    if present is not None and sorted(ports) != sorted(present):
+        problems.append(f"ports {sorted(ports)}, expected {sorted(present)}")
+    if not ports and "all" in (link_up, link_down):
+        problems.append("testpmd reported no port")
+    problems += _identity_problems(ports, drivers or {}, names or {}, macs or {})
+    problems += _state_problems(ports, link_up, link_down, queues)
     if problems:
         raise AssertionError(f"{what}; {'; '.join(problems)}")
 

@@ -101,16 +101,22 @@ def tap_names(run: Run) -> list[str]:
     return sorted(m.name for m in read_marked(out, _MARK))
 
 
-def tap_problems(
+def verify_tap(
     interface: KernelInterface,
+    what: str,
     *,
     queues: int | None = None,
     vnet_hdr: bool | None = None,
     up: bool | None = None,
     address: str | None = None,
     offloads: Mapping[str, bool] | None = None,
-) -> list[str]:
-    """What the kernel shows of `interface` that a tap at this step must not show."""
+) -> None:
+    """The kernel shows a tap as the step leaves it.
+
+    `queues` rx and tx queues, the virtio-net header (IFF_VNET_HDR: offloads cross it) or
+    not, up or down, `address` among its addresses, each of `offloads` (`ethtool -k`
+    names) on or off.
+    """
     problems = []
     if not interface.is_tap:
         flags = "none" if interface.tun_flags is None else f"{interface.tun_flags:#x}"
@@ -133,27 +139,5 @@ def tap_problems(
             seen = interface.offloads.get(offload)
             state = "absent" if seen is None else ("on" if seen else "off")
             problems.append(f"{interface.name} {offload} {state}, expected {'on' if on else 'off'}")
-    return problems
-
-
-def verify_tap(
-    interface: KernelInterface,
-    what: str,
-    *,
-    queues: int | None = None,
-    vnet_hdr: bool | None = None,
-    up: bool | None = None,
-    address: str | None = None,
-    offloads: Mapping[str, bool] | None = None,
-) -> None:
-    """The kernel shows a tap as the step leaves it.
-
-    `queues` rx and tx queues, the virtio-net header (IFF_VNET_HDR: offloads cross it) or
-    not, up or down, `address` among its addresses, each of `offloads` (`ethtool -k`
-    names) on or off.
-    """
-    problems = tap_problems(
-        interface, queues=queues, vnet_hdr=vnet_hdr, up=up, address=address, offloads=offloads
-    )
     if problems:
         raise AssertionError(f"{what}; {'; '.join(problems)}")

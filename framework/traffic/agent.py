@@ -175,6 +175,27 @@ def _flush(sock):
             down = True
 
 
+def _ancillary(anc, data):
+    """(kernel receive time in wall-clock ns, the frame as it was on the wire).
+
+    The kernel takes a VLAN tag off into metadata before packet sockets see the frame: it
+    is put back where it was, so the frame is compared as it arrived.
+    """
+    stamp = None
+    for level, kind, value in anc:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+            spec = TIMESPEC if len(value) >= TIMESPEC.size else TIMESPEC32
+            sec, nsec = spec.unpack_from(value)
+            stamp = sec * 1_000_000_000 + nsec
+        elif level == SOL_PACKET and kind == PACKET_AUXDATA and len(value) >= AUXDATA.size:
+            status, _l, _s, _m, _n, tci, tpid = AUXDATA.unpack_from(value)
+            if status & TP_STATUS_VLAN_VALID:
+                if not status & TP_STATUS_VLAN_TPID_VALID:
+                    tpid = 0x8100
+                data = data[:12] + struct.pack("!HH", tpid, tci) + data[12:]
+    return (time.time_ns() if stamp is None else stamp), data
+
+
 class Capturer:
     """Reads frames from one capture socket, keeping those that carry the marker."""
 
@@ -477,27 +498,6 @@ def first_difference(seen, expected):
         if a != b:
             return i
     return -1 if len(seen) == len(expected) else min(len(seen), len(expected))
-
-
-def _ancillary(anc, data):
-    """(kernel receive time in wall-clock ns, the frame as it was on the wire).
-
-    The kernel takes a VLAN tag off into metadata before packet sockets see the frame: it
-    is put back where it was, so the frame is compared as it arrived.
-    """
-    stamp = None
-    for level, kind, value in anc:
-        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-            spec = TIMESPEC if len(value) >= TIMESPEC.size else TIMESPEC32
-            sec, nsec = spec.unpack_from(value)
-            stamp = sec * 1_000_000_000 + nsec
-        elif level == SOL_PACKET and kind == PACKET_AUXDATA and len(value) >= AUXDATA.size:
-            status, _l, _s, _m, _n, tci, tpid = AUXDATA.unpack_from(value)
-            if status & TP_STATUS_VLAN_VALID:
-                if not status & TP_STATUS_VLAN_TPID_VALID:
-                    tpid = 0x8100
-                data = data[:12] + struct.pack("!HH", tpid, tci) + data[12:]
-    return (time.time_ns() if stamp is None else stamp), data
 
 
 class _StreamReceiver:

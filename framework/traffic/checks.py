@@ -22,6 +22,19 @@ from framework.traffic.packets import DEFAULT_MARKER
 from framework.traffic.stream import AlteredFrame, StreamResult
 
 
+@dataclass(frozen=True)
+class KnownDefect:
+    """A known defect of a component the recipe uses, recognised by what it does to a frame.
+
+    A frame it explains is reported as that defect instead of failing the frame check; any
+    other damage still fails. The test then ends as an expected failure naming the defect,
+    so the run cannot sign the guide off while the defect is there.
+    """
+
+    name: str
+    explains: Callable[[AlteredFrame], bool]
+
+
 def sender_problem(stream: StreamResult) -> str | None:
     """One line saying why the stream cannot judge the DUT, or None if its sender worked."""
     if stream.sent <= 0:
@@ -68,19 +81,6 @@ def verify_frames_intact(
     promise = "every frame arrives whole and in order" if in_order else "every frame arrives whole"
     example = f"\n{stream.altered_example()}" if stream.altered > explained else ""
     assert not problems, f"{what}: {promise}; " + "; ".join(problems) + example
-
-
-@dataclass(frozen=True)
-class KnownDefect:
-    """A known defect of a component the recipe uses, recognised by what it does to a frame.
-
-    A frame it explains is reported as that defect instead of failing the frame check; any
-    other damage still fails. The test then ends as an expected failure naming the defect,
-    so the run cannot sign the guide off while the defect is there.
-    """
-
-    name: str
-    explains: Callable[[AlteredFrame], bool]
 
 
 def _lost_ethertype_only(frame: AlteredFrame) -> bool:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
@@ -88,22 +90,27 @@ def null_session(session: LocalSession) -> None:
         pmd.close()
 
 
-def bond_states_session(session: LocalSession) -> None:
-    """Bonds in the states a broken guide-1 DUT leaves (the verify_bond bites feed them)."""
+@contextmanager
+def null_testpmd(session: LocalSession) -> Iterator[TestPmd]:
+    """A testpmd on two net_null ports, quit at the end (closed whatever happens)."""
     pmd = TestPmd.launch(session, NULL_ARGV, check_startup=False)
     try:
-        for command in ["create bonded device 0 0", "add bonding slave 0 2",
-                        "add bonding slave 1 2", "port start 2"]:  # fmt: skip
-            pmd.send_command(command)
-        save("show_bonding_config_mode0", pmd.send_command("show bonding config 2"))
+        yield pmd
         pmd.quit()
     finally:
         pmd.close()
-    pmd = TestPmd.launch(session, NULL_ARGV, check_startup=False)
-    try:
+
+
+def bond_states_session(session: LocalSession) -> None:
+    """Bonds in the states a broken guide-1 DUT leaves (the verify_bond bites feed them)."""
+    bond = ["add bonding slave 0 2", "add bonding slave 1 2", "port start 2"]
+    with null_testpmd(session) as pmd:
+        for command in ["create bonded device 0 0", *bond]:
+            pmd.send_command(command)
+        save("show_bonding_config_mode0", pmd.send_command("show bonding config 2"))
+    with null_testpmd(session) as pmd:
         # mode 1 started without `set bonding primary 1 2`: the first member is primary
-        for command in ["create bonded device 1 0", "add bonding slave 0 2",
-                        "add bonding slave 1 2", "port start 2"]:  # fmt: skip
+        for command in ["create bonded device 1 0", *bond]:
             pmd.send_command(command)
         save("show_bonding_config_primary_unset", pmd.send_command("show bonding config 2"))
         # the guide's forwarding with P1 primary: P1 and P2 move, the backup P0 stays idle
@@ -114,20 +121,13 @@ def bond_states_session(session: LocalSession) -> None:
         pmd.send_command("stop")
         pmd.send_command("clear port stats all")
         save("show_port_stats_all_bond_idle", pmd.send_command("show port stats all"))
-        pmd.quit()
-    finally:
-        pmd.close()
 
 
 def port_states_session(session: LocalSession) -> None:
     """A port whose link is down (stopped), for the verify_ports bites."""
-    pmd = TestPmd.launch(session, NULL_ARGV, check_startup=False)
-    try:
+    with null_testpmd(session) as pmd:
         pmd.send_command("port stop 0")
         save("show_port_info_null_stopped", pmd.send_command("show port info 0"))
-        pmd.quit()
-    finally:
-        pmd.close()
 
 
 def ring_tap_session(session: LocalSession) -> None:
