@@ -47,6 +47,7 @@ from framework.traffic.trials import (
     verify_trial,
 )
 from framework.traffic.verify import verify_packets
+from framework.verify import verify
 
 pytestmark = [
     pytest.mark.guide(4),
@@ -189,7 +190,6 @@ def test_testpmds_chain_the_pvp_path(pvp: Pvp) -> None:
     """
     with step("Host: show config fwd"):
         host = pvp.host_forwarding()
-        assert pvp.switch is not None
         nics, vhosts = pvp.switch.nic_ports, pvp.switch.vhost_ports
         want = {(n, v) for n, v in zip(nics, vhosts, strict=True)}
         want |= {(v, n) for n, v in want}
@@ -202,7 +202,6 @@ def test_testpmds_chain_the_pvp_path(pvp: Pvp) -> None:
             paths=want,
         )
     with step("Guest: show config fwd"):
-        assert pvp.guest_pmd is not None
         guest = pvp.guest_pmd.show_config_fwd()
         attach_text("guest show config fwd", repr(guest))
         verify_forwarding(
@@ -214,9 +213,10 @@ def test_testpmds_chain_the_pvp_path(pvp: Pvp) -> None:
     with step(f"Guest: the virtio PMD uses the {pvp.path.rx_path} Rx path"):
         paths = pvp.rx_paths()
         attach_text("guest Rx paths", repr(paths))
-        assert paths and set(paths.values()) == {pvp.path.rx_path}, (
+        verify(
+            paths and set(paths.values()) == {pvp.path.rx_path},
             f"{pvp.path.id} ({pvp.path.devargs}): expected the {pvp.path.rx_path} Rx path on "
-            f"both ports; the PMD logged {paths or 'none'}"
+            f"both ports; the PMD logged {paths or 'none'}",
         )
 
 
@@ -284,7 +284,7 @@ def test_ndr_and_pdr(
         return
     with step(f"Regression gate: NDR against {baseline} (tolerance {spec.tolerance:.0%})"):
         problem = gate(result, baseline, spec.tolerance)
-        assert problem is None, problem
+        verify(problem is None, problem)
 
 
 def _search(
@@ -350,9 +350,10 @@ def test_every_queue_carries_traffic(
         [[q, *counts] for q, counts in enumerate(rows)],
     )
     for q, counts in enumerate(rows):
-        assert all(counts), (
+        verify(
+            all(counts),
             f"queue {q} carried no traffic on some side (host TX, guest RX, guest TX, host "
-            f"RX = {counts}); {2 * pvp.queues} streams should use all {pvp.queues} queues"
+            f"RX = {counts}); {2 * pvp.queues} streams should use all {pvp.queues} queues",
         )
 
 
@@ -379,7 +380,7 @@ def test_vhost_port_restart(
     size = spec.frame_sizes[0]
     searched = _search(pvp, spec, size, traffic_generator, searches, request)
     problem = search_problem(searched.found, spec.min_pps)
-    assert problem is None, f"no NDR to restart at: {searched.result.key}: {problem}"
+    verify(problem is None, f"no NDR to restart at: {searched.result.key}: {problem}")
     ndr = searched.result.ndr_pps
     trials = pvp.trials(traffic_generator, size)
     sides = [("the host's vhost-user ports", pvp.stop_host_vhost_ports, pvp.start_host_vhost_ports),
@@ -393,19 +394,21 @@ def test_vhost_port_restart(
                     stop()
                     stopped = trials(ndr, RESTART_TRIAL_S)
                     rows.append([round_, what, stopped.received, ""])
-                    assert stopped.sent, f"the TG sent nothing while {what} were stopped"
-                    assert stopped.received == 0, (
+                    verify(stopped.sent, f"the TG sent nothing while {what} were stopped")
+                    verify(
+                        stopped.received == 0,
                         f"{what} stopped: no traffic crosses; {stopped.received} of "
-                        f"{stopped.sent} frames did (round {round_})"
+                        f"{stopped.sent} frames did (round {round_})",
                     )
                 with step(f"Restart {round_}: start {what}; {ndr:,.0f} pps again"):
                     start()
                     again = trials(ndr, RESTART_TRIAL_S)
                     rows[-1][-1] = f"{again.received_pps:,.0f}"
-                    assert again.received_pps >= RESTART_SHARE * ndr, (
+                    verify(
+                        again.received_pps >= RESTART_SHARE * ndr,
                         f"after restarting {what} (round {round_}) the rate comes back within "
                         f"15 % of NDR {ndr:,.0f} pps; received {again.received_pps:,.0f} pps "
-                        f"({again.lost} of {again.sent} lost)"
+                        f"({again.lost} of {again.sent} lost)",
                     )
     finally:
         attach_table(

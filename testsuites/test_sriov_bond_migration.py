@@ -51,6 +51,7 @@ from framework.traffic.windows import (
     verify_window,
     with_jitter,
 )
+from framework.verify import verify
 from framework.virt.verify import verify_vm_status
 
 pytestmark = [
@@ -183,10 +184,11 @@ def test_live_migration_with_sriov_vf_and_bonding(
 
     with guide1.step("1.3.3 In the VM: setup_dpdk_in_vm.sh (hugepages, binding)"):
         drivers = guide1.set_up_dpdk_in_vm()
-        assert guide1.guest_hugepages() > 0, "guide: hugepages reserved in the VM"
+        verify(guide1.guest_hugepages() > 0, "guide: hugepages reserved in the VM")
         for address, driver in drivers.items():
-            assert driver == guide1.guest_dpdk_driver, (
-                f"guide: {address} bound for DPDK ({guide1.guest_dpdk_driver}), got {driver}"
+            verify(
+                driver == guide1.guest_dpdk_driver,
+                f"guide: {address} bound for DPDK ({guide1.guest_dpdk_driver}), got {driver}",
             )
     with guide1.step("1.3.3 run_testpmd_bonding_in_vm.sh; show port info all"):
         guide1.start_guest_testpmd()
@@ -248,8 +250,9 @@ def test_live_migration_with_sriov_vf_and_bonding(
         with guide1.step("1.3.4 (qemu) device_del vf1", "vf_detach"):
             guide1.hot_unplug_vf()
             vf_address = guide1.guest_pci(guide1.vf_nic)
-            assert not guide1.guest_sees(vf_address), (
-                f"after device_del the VM no longer has the VF at {vf_address}"
+            verify(
+                not guide1.guest_sees(vf_address),
+                f"after device_del the VM no longer has the VF at {vf_address}",
             )
         with guide1.step("1.3.5 show bonding config 2; show port info all; show port stats"):
             verify_bond(
@@ -267,7 +270,7 @@ def test_live_migration_with_sriov_vf_and_bonding(
             dest_vm = guide1.start_destination_vm()
             verify_vm_status(dest_vm, "guide: VM status: paused (inmigrate)", "inmigrate")
         with guide1.step("1.3.8 Check that the switch is up before migrating"):
-            assert guide1.switch_port_up(dst), "guide: the switch is up before migrating"
+            verify(guide1.switch_port_up(dst), "guide: the switch is up before migrating")
         with guide1.step(f"1.3.8 migrate tcp:{dst.name}:5555", "migration"):
             # guide: "Migration status: completed": migrate() returns no other (a failed,
             # cancelled or unconverging migration raises MigrationError, naming why)
@@ -284,8 +287,9 @@ def test_live_migration_with_sriov_vf_and_bonding(
             )
         with guide1.step("1.3.10 device_add vf1 on host_server_2", "vf_attach"):
             guide1.hot_plug_vf()
-            assert guide1.wait_guest_sees(vf_address), (
-                f"after device_add the VM has the VF back at {vf_address}"
+            verify(
+                guide1.wait_guest_sees(vf_address),
+                f"after device_add the VM has the VF back at {vf_address}",
             )
         with guide1.step(
             "1.3.11 port attach 0000:00:04.0; port start 1; add bonding slave 1 2; "
@@ -420,8 +424,9 @@ def test_bond_mac_is_the_primarys_and_stays_on_failover(
             source_mac=macs[BOND_PORT],
         )
         sent = {p: stats[p].tx_packets - stats_before[p].tx_packets for p in (0, 1)}
-        assert sent[VIRTIO_PORT] > 0 and sent[VF_PORT] == 0, (
-            f"after the failover frames leave through P0 only; sent P0 {sent[0]}, P1 {sent[1]}"
+        verify(
+            sent[VIRTIO_PORT] > 0 and sent[VF_PORT] == 0,
+            f"after the failover frames leave through P0 only; sent P0 {sent[0]}, P1 {sent[1]}",
         )
 
 
@@ -488,10 +493,10 @@ def test_vf_hot_unplug_and_plug_three_times(
             bonded.remove_from_bond(VF_PORT)
             bonded.detach_port(VF_PORT)
             bonded.hot_unplug_vf()
-            assert not bonded.guest_sees(address), f"cycle {cycle}: the VF left the VM"
+            verify(not bonded.guest_sees(address), f"cycle {cycle}: the VF left the VM")
         with step(f"cycle {cycle}: the VF back (device_add, port attach, bond, primary)"):
             bonded.hot_plug_vf()
-            assert bonded.wait_guest_sees(address), f"cycle {cycle}: the VF is back in the VM"
+            verify(bonded.wait_guest_sees(address), f"cycle {cycle}: the VF is back in the VM")
             bonded.bind_in_guest(address)
             bonded.attach_vf_port()
             verify_ports(
@@ -509,7 +514,7 @@ def test_vf_hot_unplug_and_plug_three_times(
             before = bonded.pmd.show_port_stats(VF_PORT).tx_packets
             verify_forwarded(probe(), "traffic crosses the bond with the VF back")
             sent = bonded.pmd.show_port_stats(VF_PORT).tx_packets - before
-            assert sent > 0, f"cycle {cycle}: frames leave through the VF (P1 sent {sent})"
+            verify(sent > 0, f"cycle {cycle}: frames leave through the VF (P1 sent {sent})")
 
 
 def test_bond_membership_rules(bonded: SriovBondMigration, probe: Callable[[], list[str]]) -> None:

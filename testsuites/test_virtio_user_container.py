@@ -25,6 +25,7 @@ from framework.traffic.generator import TrafficGenerator
 from framework.traffic.packets import flows, swap_macs
 from framework.traffic.pcap import attach_capture
 from framework.traffic.verify import verify_packets
+from framework.verify import verify
 
 pytestmark = [
     pytest.mark.guide(6),
@@ -59,7 +60,6 @@ def guide(
             attach_text("DPDK under test", f"{topology.dpdk.testpmd}: DPDK {dpdk_version}")
         with step("2-3. Write a Dockerfile and build the image from the DPDK under test"):
             image = setup.build_image()
-            assert setup.engine is not None
             attach_text(
                 "container engine",
                 f"{setup.engine.description}\nimage: {image.ref} "
@@ -76,7 +76,6 @@ def guide(
 
 
 def _flows(guide: ContainerNetworking, traffic_generator: TrafficGenerator, tg_port: str):
-    assert guide.host_pmd is not None
     dut_mac = guide.host_pmd.show_port_info(guide.nic_port).mac
     return flows(
         FLOWS,
@@ -132,7 +131,6 @@ def test_traffic_crosses_vhost_user_into_the_container_and_back(
     with step(f"Send {len(packets)} packets from the TG; each returns once, MACs swapped"):
         _round_trip(traffic_generator, packets, tg_port)
     with step("The vhost-user and virtio_user counters equal the packets sent"):
-        assert guide.host_pmd is not None and guide.container_pmd is not None
         host = guide.host_pmd.show_port_stats_all()
         container = guide.container_pmd.show_port_stats_all()
         sent = len(packets)
@@ -181,7 +179,6 @@ def test_multiqueue_spreads_flows_over_both_queues(
     with step(f"Send {FLOWS} flows through queues={QUEUES} vhost-user / virtio_user ports"):
         _round_trip(traffic_generator, packets, tg_port)
     with step("Every queue of both ports carried traffic"):
-        assert guide.host_pmd is not None and guide.container_pmd is not None
         host_x = guide.host_pmd.show_port_xstats(guide.vhost_port)
         container_x = guide.container_pmd.show_port_xstats(0)
         rows = []
@@ -189,10 +186,10 @@ def test_multiqueue_spreads_flows_over_both_queues(
             rows.append(
                 [
                     q,
-                    host_x.get(f"tx_q{q}_good_packets"),
-                    container_x.get(f"rx_q{q}_good_packets"),
-                    container_x.get(f"tx_q{q}_good_packets"),
-                    host_x.get(f"rx_q{q}_good_packets"),
+                    host_x.get(f"tx_q{q}_good_packets", 0),
+                    container_x.get(f"rx_q{q}_good_packets", 0),
+                    container_x.get(f"tx_q{q}_good_packets", 0),
+                    host_x.get(f"rx_q{q}_good_packets", 0),
                 ]
             )
         attach_table(
@@ -201,12 +198,14 @@ def test_multiqueue_spreads_flows_over_both_queues(
             rows,
         )
         for q, *counts in rows:
-            assert all(c for c in counts), (
+            verify(
+                all(c for c in counts),
                 f"queue {q} carried no traffic on some side (host TX, container RX, container "
-                f"TX, host RX = {counts}); {FLOWS} flows should use all {QUEUES} queues"
+                f"TX, host RX = {counts}); {FLOWS} flows should use all {QUEUES} queues",
             )
-        assert sum(r[2] for r in rows) == len(packets), (
-            f"container received {sum(r[2] for r in rows)} over its queues, sent {len(packets)}"
+        verify(
+            sum(r[2] for r in rows) == len(packets),
+            f"container received {sum(r[2] for r in rows)} over its queues, sent {len(packets)}",
         )
 
 
@@ -241,11 +240,12 @@ def test_limitation_2mb_pages_need_single_file_segments(
             with pytest.raises(TestPmdStartError) as failure:
                 setup.start_container_testpmd(single_file_segments=False)
             attach_text("what the suite reported", str(failure.value))
-            assert "too many memory regions" in str(failure.value).lower(), (
-                f"the failure names the cause (vhost memory regions): {failure.value}"
+            verify(
+                "too many memory regions" in str(failure.value).lower(),
+                f"the failure names the cause (vhost memory regions): {failure.value}",
             )
         with step("The host's vhost-user port never comes up"):
             info = setup.host_vhost_info()
-            assert not info.link_up, "host vhost-user port stays down: the device did not start"
+            verify(not info.link_up, "host vhost-user port stays down: the device did not start")
     finally:
         setup.close()

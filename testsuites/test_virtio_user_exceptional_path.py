@@ -45,6 +45,7 @@ from framework.traffic.generator import TrafficGenerator
 from framework.traffic.packets import l4_checksum_ok
 from framework.traffic.trials import RateSearch, Trial, search_rates, verify_trial
 from framework.traffic.verify import verify_answers
+from framework.verify import verify
 
 pytestmark = [
     pytest.mark.guide(7),
@@ -128,9 +129,10 @@ def test_the_kernel_makes_a_tap_for_virtio_user(guide7: ExceptionalPath) -> None
         up with the address.
     """
     with step("7.1 step 1: the NIC is bound for DPDK"):
-        assert guide7.nic_driver == guide7.dpdk_driver, (
+        verify(
+            guide7.nic_driver == guide7.dpdk_driver,
             f"guide: bind a physical NIC to igb_uio/uio_pci_generic/vfio-pci; the guest's NIC "
-            f"is bound to {guide7.nic_driver}"
+            f"is bound to {guide7.nic_driver}",
         )
     with step("show port info: the NIC and virtio_user0"):
         ports = guide7.ports()
@@ -151,7 +153,7 @@ def test_the_kernel_makes_a_tap_for_virtio_user(guide7: ExceptionalPath) -> None
             queues=(guide7.queues, guide7.queues),
         )
     with step("The kernel made a tap for virtio_user0; ifconfig gave it the address, up"):
-        assert guide7.tap is not None, "guide: the kernel makes a tap (tap0) for virtio_user0"
+        verify(guide7.tap is not None, "guide: the kernel makes a tap (tap0) for virtio_user0")
         tap = guide7.tap_interface()
         attach_text("the tap as the kernel shows it", repr(tap))
         verify_tap(
@@ -166,14 +168,16 @@ def test_the_kernel_makes_a_tap_for_virtio_user(guide7: ExceptionalPath) -> None
             address=f"{TAP_ADDRESS}/24",
         )  # fmt: skip
         threads = guide7.vhost_threads()
-        assert len(threads) == guide7.queues, (
+        verify(
+            len(threads) == guide7.queues,
             f"guide: each queue is served by a kthread; {guide7.queues} queue(s), vhost "
-            f"threads: {threads}"
+            f"threads: {threads}",
         )
         sizes = guide7.user_queue_sizes()
         attach_text("virtio_user0 virtqueue sizes (PMD init log)", str(sizes))
-        assert sizes and all(size == QUEUE_SIZE for size in sizes), (
-            f"guide: queue_size={QUEUE_SIZE}: virtio_user0's virtqueues have {sizes} entries"
+        verify(
+            sizes and all(size == QUEUE_SIZE for size in sizes),
+            f"guide: queue_size={QUEUE_SIZE}: virtio_user0's virtqueues have {sizes} entries",
         )
 
 
@@ -346,10 +350,11 @@ def test_what_the_kernel_sends_leaves_through_the_nic(
             if UDP in f.packet and f.packet[UDP].dport == KERNEL_UDP_PORT
             and KERNEL_PAYLOAD.encode() in bytes(f.packet[UDP].payload)
         ]  # fmt: skip
-        assert (len(pings), len(datagrams)) == (count, count), (
+        verify(
+            (len(pings), len(datagrams)) == (count, count),
             f"guide: traffic on the tap is sent out from the NIC: the kernel pinged {count} "
             f"times, the TG saw {len(pings)} echo requests; the kernel sent {count} UDP "
-            f"datagrams, the TG saw {len(datagrams)}"
+            f"datagrams, the TG saw {len(datagrams)}",
         )
         finished = [l4_checksum_ok(f.packet) for f in datagrams]
         attach_text(
@@ -408,9 +413,10 @@ def test_both_queues_carry_traffic(
             rows,
         )
         for q, *counts in rows:
-            assert all(counts), (
+            verify(
+                all(counts),
                 f"guide: queues={guide7.queues}: queue {q} carried no traffic on some side "
-                f"(NIC RX, NIC TX, virtio_user0 RX, TX = {counts}) for 32 flows"
+                f"(NIC RX, NIC TX, virtio_user0 RX, TX = {counts}) for 32 flows",
             )
 
 
@@ -443,7 +449,7 @@ def test_tcp_through_the_offloads_both_ways(
         with step("testpmd: csum forwarding with TCP checksum and TSO 1448 on both ports"):
             commands = guide7.csum_forwarding(traffic_generator.mac_of(tg_port))
             attach_text("testpmd commands", "\n".join(commands))
-            assert guide7.tap is not None, "the kernel makes the tap again after the restart"
+            verify(guide7.tap is not None, "the kernel makes the tap again after the restart")
         guide7.start_iperf3_server()
         results = []
         with tcp.peer_address(tg_host.session, tg_port, f"{PEER_ADDRESS}/24"):
@@ -470,7 +476,7 @@ def test_tcp_through_the_offloads_both_ways(
         )
         with step("Both directions carried data"):
             for result in results:
-                assert result.bytes_received > 0, f"TCP {result.direction} carried no data"
+                verify(result.bytes_received > 0, f"TCP {result.direction} carried no data")
         with step("Kernel -> TG: large frames into DPDK, TSO'd out of the NIC"):
             from_kernel = guide7.size_counts(USER_PORT, "rx")
             out_of_nic = guide7.size_counts(NIC_PORT, "tx")
@@ -482,13 +488,15 @@ def test_tcp_through_the_offloads_both_ways(
                     ["NIC TX", out_of_nic[0], out_of_nic[1]],
                 ],
             )
-            assert from_kernel[1] > 0, (
+            verify(
+                from_kernel[1] > 0,
                 "guide: --enable-lro lets large packets from the kernel reach DPDK; "
-                f"virtio_user0 received {from_kernel[0]} frames, none over 1518 bytes"
+                f"virtio_user0 received {from_kernel[0]} frames, none over 1518 bytes",
             )
-            assert out_of_nic[1] > 0, (
+            verify(
+                out_of_nic[1] > 0,
                 "guide: large packets are further TSOed by the NIC; the NIC port sent "
-                f"{out_of_nic[0]} frames, none over 1518 bytes"
+                f"{out_of_nic[0]} frames, none over 1518 bytes",
             )
     finally:
         with step("testpmd as the guide runs it again"):

@@ -29,6 +29,7 @@ from framework.dpdk.testpmd import TestPmd
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle, PortHandle
 from framework.report.attach import attach_text
+from framework.scenarios.stages import Made
 from framework.scenarios.vhost_switch import VhostSwitch
 from framework.traffic.generator import TrafficGenerator
 from framework.traffic.packets import swap_macs, udp_flow
@@ -65,13 +66,13 @@ class ContainerNetworking:
     hugepage_mount: str = DEFAULT_HUGEPAGE_MOUNT
     # Distinguishes the socket, file prefixes and container of several set-ups on one host.
     name: str = "guide6"
-    engine: ContainerEngine | None = None
-    image: ImageBuild | None = None
-    switch: VhostSwitch | None = None
-    container_pmd: TestPmd | None = None
     launches: list[LaunchRecord] = field(default_factory=list)
     translations: list[Translation] = field(default_factory=list)
     _containers: list[str] = field(default_factory=list)
+    engine = Made[ContainerEngine]("build_image()")
+    image = Made[ImageBuild]("build_image()")
+    switch = Made[VhostSwitch]("start_host_testpmd()")
+    container_pmd = Made[TestPmd]("start_container_testpmd()")
 
     @property
     def socket(self) -> str:
@@ -102,34 +103,30 @@ class ContainerNetworking:
             queues=self.queues, memory_mb=MEMORY_MB,
         )  # fmt: skip
         pmd = self.switch.start()
-        assert self.switch.launch is not None
         self.launches.append(self.switch.launch)
         return pmd
 
     @property
-    def host_pmd(self) -> TestPmd | None:
-        """The host testpmd (the vhost-user side), once started."""
-        return self.switch.pmd if self.switch else None
+    def host_pmd(self) -> TestPmd:
+        """The host testpmd (the vhost-user side)."""
+        return self.switch.pmd
 
     @property
     def nic_port(self) -> int:
         """The host testpmd's port id of the NIC."""
-        assert self.switch is not None
         return self.switch.nic_port
 
     @property
     def vhost_port(self) -> int:
         """The host testpmd's port id of the vhost-user port."""
-        assert self.switch is not None
         return self.switch.vhost_ports[0]
 
     # -- guide step 5 ------------------------------------------------------------------
 
     def start_container_testpmd(self, *, single_file_segments: bool = True) -> TestPmd:
         """Step 5: a container instance with a virtio_user port on the mounted socket."""
-        if self.engine is None or self.image is None:
+        if ContainerNetworking.image.peek(self) is None:
             self.build_image()
-        assert self.engine is not None and self.image is not None
         self.translations.append(
             translate_guide_command(GUIDE_CONTAINER_COMMAND, self.version, self.testpmd)
         )
@@ -162,38 +159,36 @@ class ContainerNetworking:
 
     def host_vhost_info(self) -> PortInfo:
         """`show port info` of the host's vhost-user port."""
-        assert self.host_pmd is not None
         return self.host_pmd.show_port_info(self.vhost_port)
 
     def wait_vhost_link_up(self, timeout: float = 10.0) -> PortInfo:
         """The host's vhost-user port once it is up, or as it is after `timeout` s."""
-        assert self.host_pmd is not None
         return self.host_pmd.wait_link_up(self.vhost_port, timeout=timeout, check=False)
 
     def clear_stats(self) -> None:
         """Zero the counters of both testpmds."""
         for pmd in (self.host_pmd, self.container_pmd):
-            if pmd is not None and pmd.alive:
+            if pmd.alive:
                 pmd.clear_counters()
 
     # -- teardown ----------------------------------------------------------------------
 
     def stop_container(self) -> None:
         """Quit the container testpmd and remove its container (transcript to the report)."""
-        if self.container_pmd is not None:
-            self._attach(self.container_pmd)
-            self.container_pmd.close()
-            self.container_pmd = None
-        if self.engine is not None:
+        if pmd := ContainerNetworking.container_pmd.peek(self):
+            self._attach(pmd)
+            pmd.close()
+            del self.container_pmd
+        if engine := ContainerNetworking.engine.peek(self):
             for name in self._containers:
-                self.engine.remove(name)
+                engine.remove(name)
             self._containers.clear()
 
     def restart(self, queues: int) -> None:
         """Steps 4 and 5 again with `queues` queue pairs (the guide's other form)."""
         self.stop_container()
-        if self.switch is not None:
-            self.switch.close()
+        if switch := ContainerNetworking.switch.peek(self):
+            switch.close()
         self.queues = queues
         self.start_host_testpmd()
         self.start_container_testpmd()
@@ -203,7 +198,7 @@ class ContainerNetworking:
 
         One stream per queue pair, each with its own addresses, for RSS to spread.
         """
-        dut_mac = self.host_pmd.show_port_info(self.nic_port).mac.lower()  # type: ignore[union-attr]
+        dut_mac = self.host_pmd.show_port_info(self.nic_port).mac.lower()
         markers = flow_markers(self.queues)
         flow_list = [
             TrialFlow(
@@ -230,10 +225,10 @@ class ContainerNetworking:
     def close(self) -> None:
         """Remove the container, the host testpmd and the socket."""
         self.stop_container()
-        if self.switch is not None:
-            if self.switch.pmd is not None:
-                self._attach(self.switch.pmd)
-            self.switch.close()  # also removes the socket
+        if switch := ContainerNetworking.switch.peek(self):
+            if switch.running:
+                self._attach(switch.pmd)
+            switch.close()  # also removes the socket
 
     def _attach(self, pmd: TestPmd) -> None:
         try:

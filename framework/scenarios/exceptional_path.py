@@ -35,6 +35,7 @@ from framework.lab.netdev import KernelInterface, read_interface, tap_names
 from framework.lab.tuning import Tuning, read_tuning
 from framework.report.attach import attach_table, attach_text
 from framework.scenarios import guest_dpdk
+from framework.scenarios.stages import Made, StepOrderError
 from framework.scenarios.vms import close_vms, vm_on
 from framework.traffic import tcp
 from framework.traffic.generator import TrafficGenerator
@@ -80,9 +81,6 @@ class ExceptionalPath:
     version: DpdkVersion
     vm_name: str
     images: dict[str, GuestImage | None] = field(default_factory=dict)
-    bridge: TapBridge | None = None
-    vm: VirtualMachine | None = None
-    pmd: TestPmd | None = None
     queues: int = 1
     lro: bool = True
     rx_cksum: bool = True
@@ -93,6 +91,9 @@ class ExceptionalPath:
     _services: list[str] = field(default_factory=list)  # kernel-side programs started
     # (what the guide ran, what ran here), in order, for the report
     drift: list[tuple[str, str]] = field(default_factory=list)
+    bridge = Made[TapBridge]("start_guest()")
+    vm = Made[VirtualMachine]("start_guest()")
+    pmd = Made[TestPmd]("start_testpmd()")
 
     @property
     def spec(self) -> Vm:
@@ -112,13 +113,11 @@ class ExceptionalPath:
     @property
     def testpmd(self) -> TestPmd:
         """The guide's testpmd."""
-        assert self.pmd is not None, "testpmd is not running"
         return self.pmd
 
     @property
     def guest(self) -> VirtualMachine:
         """The guest."""
-        assert self.vm is not None, "the VM is not started"
         return self.vm
 
     def run(self, command: str) -> str:
@@ -284,18 +283,23 @@ class ExceptionalPath:
                 return None
             time.sleep(0.3)
 
+    def made_tap(self) -> str:
+        """The tap find_tap() found; StepOrderError if it found none yet."""
+        if self.tap is None:
+            raise StepOrderError("ExceptionalPath: no tap yet: find_tap() must find one first")
+        return self.tap
+
     def configure_tap(self) -> None:
         """The guide's `ifconfig tap0 1.1.1.1/24 up`, with the lab's address."""
-        assert self.tap is not None, "no tap yet: find_tap() first"
+        tap = self.made_tap()
         # busybox's ifconfig takes no prefix length: the same address and mask, spelled out
-        ran = f"ifconfig {self.tap} {TAP_ADDRESS} netmask {TAP_NETMASK} up"
+        ran = f"ifconfig {tap} {TAP_ADDRESS} netmask {TAP_NETMASK} up"
         self.run(ran)
         self.drift.append(("ifconfig tap0 1.1.1.1/24 up", ran))
 
     def tap_interface(self) -> KernelInterface:
         """The tap as its kernel shows it (flags, address, queues, offloads)."""
-        assert self.tap is not None, "no tap yet: find_tap() first"
-        return read_interface(self.run, self.tap)
+        return read_interface(self.run, self.made_tap())
 
     def route_back(self, gateway_mac: str) -> None:
         """Make the kernel send traffic for ROUTED_NET back out of the tap, to gateway_mac.
@@ -303,7 +307,7 @@ class ExceptionalPath:
         As DPDK's exceptional-path test plan does: a route through a gateway on the tap's
         subnet whose neighbour entry is fixed to the TG's MAC, and IPv4 forwarding on.
         """
-        assert self.tap is not None, "no tap yet: find_tap() first"
+        self.made_tap()
         self.run("echo 1 > /proc/sys/net/ipv4/ip_forward")
         # Routed back out of the interface it came in on, a datagram makes the kernel send
         # its source an ICMP redirect quoting it (TOS 0xc0; up to 9, backing off) once the
@@ -329,7 +333,7 @@ class ExceptionalPath:
         The TG has no address in the tap's subnet, so its MAC is given to the kernel as a
         fixed neighbour entry. Runs in the background: the caller captures meanwhile.
         """
-        assert self.tap is not None, "no tap yet: find_tap() first"
+        self.made_tap()
         self.run(f"arp -i {self.tap} -s {PEER_ADDRESS} {peer_mac}")
         udp = (
             f"for i in $(seq {datagrams}); do echo {KERNEL_PAYLOAD} $i | "
@@ -478,17 +482,17 @@ class ExceptionalPath:
 
     def stop_testpmd(self) -> None:
         """Quit testpmd (the kernel removes the tap with it) and the tap's services."""
-        if self.vm is not None:
+        if vm := ExceptionalPath.vm.peek(self):
             for program in self._services:
-                self.vm.shell.run(f"killall {program}")
+                vm.shell.run(f"killall {program}")
         self._services.clear()
-        if self.pmd is not None:
+        if pmd := ExceptionalPath.pmd.peek(self):
             try:
-                attach_text(f"guest testpmd (queues={self.queues})", self.pmd.shell.transcript)
+                attach_text(f"guest testpmd (queues={self.queues})", pmd.shell.transcript)
             except Exception as exc:  # noqa: BLE001 - reporting must not stop teardown
                 log.warning("could not attach testpmd transcript: %s", exc)
-            self.pmd.close()
-            self.pmd = None
+            pmd.close()
+            del self.pmd
             self.tap = None
 
     def close(self) -> None:
@@ -496,7 +500,7 @@ class ExceptionalPath:
         try:
             self.stop_testpmd()
         finally:
-            close_vms([self.vm])
-            self.vm = None
-            if self.bridge is not None:
-                self.bridge.close()
+            close_vms([ExceptionalPath.vm.peek(self)])
+            del self.vm
+            if bridge := ExceptionalPath.bridge.peek(self):
+                bridge.close()

@@ -33,6 +33,7 @@ from framework.errors import FrameworkError
 from framework.lab import flow_filters
 from framework.lab.sriov import SriovPf, VirtualFunction
 from framework.scenarios.sriov_bed import SriovBedScenario
+from framework.scenarios.stages import Made
 from framework.traffic.delivery import Delivery
 
 log = logging.getLogger("howto.flow_bifurcation")
@@ -52,9 +53,7 @@ class FlowBifurcation(SriovBedScenario):
 
     section: ClassVar[str] = "flow_bifurcation"
 
-    sriov: SriovPf | None = None
     vfs: list[VirtualFunction] = field(default_factory=list)
-    pmd: TestPmd | None = None
     pf_dev: str = ""
     pf_mac: str = ""
     tg_mac: str = ""
@@ -63,11 +62,12 @@ class FlowBifurcation(SriovBedScenario):
     launches: list[LaunchRecord] = field(default_factory=list)
     # (what the guide ran, what ran here), for the report
     steps: list[tuple[str, str]] = field(default_factory=list)
+    sriov = Made[SriovPf]("set_up()")
+    pmd = Made[TestPmd]("set_up()")
 
     @property
     def vf_pmd(self) -> TestPmd:
         """Testpmd on VF 0 (port 0) and VF 1 (port 1)."""
-        assert self.pmd is not None, "set_up() first"
         return self.pmd
 
     def _run(self, guide: str, argv: Sequence[str]) -> str:
@@ -207,15 +207,15 @@ class FlowBifurcation(SriovBedScenario):
                 self.delete_rule(loc)
             except FrameworkError as exc:
                 log.warning("%s", exc)
-        if self.pmd is not None:
-            self.pmd.close()
-            self.pmd = None
+        if pmd := FlowBifurcation.pmd.peek(self):
+            pmd.close()
+            del self.pmd
         if self.vxlan_dev is not None:
             self.host.session.run(["ip", "link", "del", self.vxlan_dev], check=False)
             self.vxlan_dev = None
-        if self.sriov is not None:
+        if sriov := FlowBifurcation.sriov.peek(self):
             try:
-                self.sriov.restore()
+                sriov.restore()
             except FrameworkError as exc:
                 log.warning("%s", exc)
-            self.sriov = None
+            del self.sriov

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from framework.config.model import Vm, VmNic
+from framework.errors import ConfigError
 from framework.virt.vm import VirtualMachine
 
 HUGEPAGES_2M = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
@@ -16,7 +17,8 @@ HUGEPAGES_2M = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
 
 def guest_pci(nic: VmNic) -> str:
     """The guest PCI address of a NIC (its fixed slot)."""
-    assert nic.slot is not None, f"NIC {nic.id} needs a fixed 'slot'"
+    if nic.slot is None:
+        raise ConfigError(f"NIC {nic.id} needs a fixed 'slot' (its guest PCI address)")
     return f"0000:00:{nic.slot:02x}.0"
 
 

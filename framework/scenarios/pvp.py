@@ -37,10 +37,12 @@ from framework.dpdk.virtio import (
     negotiations,
     port_negotiation,
 )
+from framework.errors import ConfigError
 from framework.lab.hosts import HostHandle
 from framework.lab.tuning import Tuning, read_tuning
 from framework.report.attach import attach_text
 from framework.report.benchmark import ResultsTemplate
+from framework.scenarios.stages import Made
 from framework.scenarios.vhost_switch import VhostSwitch
 from framework.scenarios.vms import close_vms, vm_on
 from framework.traffic.generator import TrafficGenerator
@@ -149,19 +151,20 @@ class Pvp:
     variant: Variant
     path: VirtioPath = DEFAULT_PATH
     queues: int = 1
-    switch: VhostSwitch | None = None
-    guest_pmd: TestPmd | None = None
-    vm: VirtualMachine | None = None
-    engine: ContainerEngine | None = None
-    image: ImageBuild | None = None
     images: dict[str, GuestImage | None] = field(default_factory=dict)
     launches: list[LaunchRecord] = field(default_factory=list)
-    _container: str | None = None
+    switch = Made[VhostSwitch]("start_host_testpmd()")
+    guest_pmd = Made[TestPmd]("start_guest()")
+    vm = Made[VirtualMachine]("start_guest() of the vm variant")
+    engine = Made[ContainerEngine]("start_guest() of the container variant")
+    image = Made[ImageBuild]("start_guest() of the container variant")
+    _container = Made[str]("start_guest() of the container variant")
 
     @property
     def spec(self) -> PvpBenchmark:
         """The topology's `pvp` section."""
-        assert self.topology.pvp is not None, "the topology has no pvp section"
+        if self.topology.pvp is None:
+            raise ConfigError(f"topology '{self.topology.name}' has no pvp section (guide 4)")
         return self.topology.pvp
 
     @property
@@ -178,7 +181,8 @@ class Pvp:
     @property
     def vm_spec(self) -> Vm:
         """The `vm` variant's guest, its virtqueues split or packed as the path says."""
-        assert self.spec.vm is not None, "pvp.vm names no VM"
+        if self.spec.vm is None:
+            raise ConfigError(f"topology '{self.topology.name}': pvp.vm names no VM")
         spec = self.topology.vms[self.spec.vm]
         nics = []
         for nic in spec.nics:
@@ -205,14 +209,12 @@ class Pvp:
             lcores=self.spec.host_lcores,
         )  # fmt: skip
         pmd = self.switch.start()
-        assert self.switch.launch is not None
         self.launches.append(self.switch.launch)
         return pmd
 
     @property
     def host_pmd(self) -> TestPmd:
         """The host testpmd."""
-        assert self.switch is not None and self.switch.pmd is not None, "host testpmd not up"
         return self.switch.pmd
 
     def host_forwarding(self) -> FwdConfig:
@@ -235,7 +237,6 @@ class Pvp:
             self._start_vm(boot_timeout)
         else:
             self._start_container()
-        assert self.guest_pmd is not None
         self.guest_pmd.start()
         return self.guest_pmd
 
@@ -259,7 +260,6 @@ class Pvp:
 
     def _start_container(self) -> None:
         self.engine, self.image = testpmd_image(self.host, self.testpmd)
-        assert self.switch is not None
         name = "pvp-virtio-user"
         eal = EalOptions(
             lcores="0-1",
@@ -302,18 +302,15 @@ class Pvp:
 
     def rx_paths(self) -> dict[int, str]:
         """The Rx path the guest's virtio PMD chose, per port (from its log)."""
-        assert self.guest_pmd is not None
         return {int(p): path for path, p in _RX_PATH.findall(self.guest_pmd.startup_output)}
 
     def vectorized_refused(self) -> str | None:
         """The PMD's reason for not taking a vectorized path it was asked for, if it gave one."""
-        assert self.guest_pmd is not None
         found = _NOT_VECTORIZED.search(self.guest_pmd.startup_output)
         return found.group(0).strip() if found else None
 
     def negotiation(self, port: int = 0) -> Negotiation | None:
         """The guest virtio port's negotiated features, from its PMD's log."""
-        assert self.guest_pmd is not None
         startup = self.guest_pmd.startup_output
         found = port_negotiation(startup, port)
         if found is None:
@@ -346,7 +343,6 @@ class Pvp:
 
     def queue_counts(self) -> list[list[int]]:
         """Per queue: packets the host's vhost ports sent and received, the guest's too."""
-        assert self.switch is not None and self.guest_pmd is not None
         host = [self.host_pmd.show_port_xstats(p) for p in self.switch.vhost_ports]
         guest = [self.guest_pmd.show_port_xstats(p) for p in self.guest_pmd.port_ids()]
 
@@ -370,26 +366,22 @@ class Pvp:
 
     def stop_guest_ports(self) -> None:
         """The guest's ports stopped (its testpmd stops forwarding first)."""
-        assert self.guest_pmd is not None
         self.guest_pmd.stop()
         self.guest_pmd.port_stop("all")
 
     def start_guest_ports(self) -> None:
         """The guest's ports started again, forwarding resumed."""
-        assert self.guest_pmd is not None
         self.guest_pmd.port_start("all")
         self.guest_pmd.start()
 
     def stop_host_vhost_ports(self) -> None:
         """The host's vhost-user ports stopped (forwarding stops first)."""
-        assert self.switch is not None
         self.host_pmd.stop()
         for port in self.switch.vhost_ports:
             self.host_pmd.port_stop(port)
 
     def start_host_vhost_ports(self) -> None:
         """The host's vhost-user ports started again, forwarding resumed."""
-        assert self.switch is not None
         for port in self.switch.vhost_ports:
             self.host_pmd.port_start(port)
         self.host_pmd.start()
@@ -397,7 +389,7 @@ class Pvp:
     def clear_stats(self) -> None:
         """Zero both testpmds' counters."""
         for pmd in (self.host_pmd, self.guest_pmd):
-            if pmd is not None and pmd.alive:
+            if pmd.alive:
                 pmd.clear_counters()
 
     # -- what the results template needs -----------------------------------------------------
@@ -406,9 +398,9 @@ class Pvp:
         """4.2.1 on the host and 4.3.1 in the VM (read, never changed)."""
         found = {self.host.name: read_tuning(
             lambda script: self.host.session.run(["sh", "-c", script]).stdout)}  # fmt: skip
-        if self.vm is not None:
-            shell = self.vm.shell
-            found[f"guest {self.vm.name}"] = read_tuning(lambda script: shell.check(script))
+        if vm := Pvp.vm.peek(self):
+            shell = vm.shell
+            found[f"guest {vm.name}"] = read_tuning(lambda script: shell.check(script))
         return found
 
     def results_template(
@@ -431,7 +423,7 @@ class Pvp:
         cpu = host.cpu_model or "unknown CPU"
         cpu += f", {host.cpu_mhz:.0f} MHz" if host.cpu_mhz else ", frequency not readable"
         nics = [self.host.port(name).spec for name in spec.host_ports]
-        nic = ", ".join(
+        nic_text = ", ".join(
             f"{p.name}: {p.nic.value}" + (f" {p.pci}" if p.pci else f" ({p.interface}, "
                                           "net_af_packet)")
             for p in nics
@@ -446,32 +438,35 @@ class Pvp:
             host_dpdk=str(self.version),
             guest_dpdk=guest,
             patches="none",
-            qemu=self.vm.qemu_version() if self.vm is not None else "none (container variant)",
+            qemu=vm.qemu_version() if (vm := Pvp.vm.peek(self)) else "none (container variant)",
             virtio_features=features,
             cpu=cpu,
-            nic=nic,
+            nic=nic_text,
         )
 
     # -- teardown -----------------------------------------------------------------------------
 
     def close(self) -> None:
         """Guest testpmd, VM or container, host testpmd and sockets; transcripts attached."""
-        for pmd in (self.guest_pmd, self.switch.pmd if self.switch else None):
+        guest_pmd, switch = Pvp.guest_pmd.peek(self), Pvp.switch.peek(self)
+        host_pmd = VhostSwitch.pmd.peek(switch) if switch else None
+        for pmd in (guest_pmd, host_pmd):
             if pmd is not None:
                 try:
                     attach_text(f"{pmd.shell.name} transcript", pmd.shell.transcript)
                 except Exception as exc:  # noqa: BLE001 - reporting must not stop teardown
                     log.warning("could not attach transcript: %s", exc)
-        if self.guest_pmd is not None:
-            self.guest_pmd.close()
-            self.guest_pmd = None
-        close_vms([self.vm])
-        self.vm = None
-        if self.engine is not None and self._container is not None:
-            self.engine.remove(self._container)
-            self._container = None
-        if self.switch is not None:
-            self.switch.close()
+        if guest_pmd is not None:
+            guest_pmd.close()
+            del self.guest_pmd
+        close_vms([Pvp.vm.peek(self)])
+        del self.vm
+        engine, container = Pvp.engine.peek(self), Pvp._container.peek(self)
+        if engine is not None and container is not None:
+            engine.remove(container)
+            del self._container
+        if switch is not None:
+            switch.close()
 
 
 # Where the stream's sequence number sits in PVP frames (right after the marker).

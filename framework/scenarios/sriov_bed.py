@@ -76,5 +76,6 @@ class SriovBedScenario:
     def pf_pci(self) -> str:
         """The PF's PCI address."""
         pci = self.host.port(self.bed.pf).spec.pci
-        assert pci is not None  # the model requires it for niantic/fortville ports
+        if pci is None:  # the model requires it for niantic/fortville ports
+            raise ConfigError(f"port {self.bed.pf} of {self.host.name} has no pci address")
         return pci.lower()

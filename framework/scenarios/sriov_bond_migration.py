@@ -27,10 +27,12 @@ from framework.dpdk.args import EalOptions, TestPmdOptions, testpmd_argv
 from framework.dpdk.parsers import BondingConfig, PortInfo, PortStats
 from framework.dpdk.testpmd import TestPmd, default_eth_peer
 from framework.dpdk.version import DpdkVersion
+from framework.errors import ConfigError
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text, step
 from framework.report.streams import attach_stream
 from framework.scenarios import guest_dpdk
+from framework.scenarios.stages import Made
 from framework.scenarios.vms import close_vms, run_state_marks, vm_on
 from framework.traffic.generator import TrafficGenerator
 from framework.traffic.packets import Transform, rewrite_macs, udp_flow
@@ -93,14 +95,14 @@ class SriovBondMigration:
     images: dict[str, GuestImage | None] = field(default_factory=dict)
     bridges: dict[str, TapBridge] = field(default_factory=dict)
     vfs: dict[str, HostVf] = field(default_factory=dict)
-    source_vm: VirtualMachine | None = None
-    dest_vm: VirtualMachine | None = None
-    guest_pmd: TestPmd | None = None
-    bond: int | None = None
-    migration: MigrationResult | None = None
     hotplugs: list[Hotplug] = field(default_factory=list)
     steps: list[StepRecord] = field(default_factory=list)
     _current: StepRecord | None = None
+    source_vm = Made[VirtualMachine]("start_vm()")
+    dest_vm = Made[VirtualMachine]("start_destination_vm()")
+    guest_pmd = Made[TestPmd]("start_guest_testpmd()")
+    bond = Made[int]("create_bond()")
+    migration = Made[MigrationResult]("migrate()")
 
     # -- the topology's VM -------------------------------------------------------------------
 
@@ -113,7 +115,8 @@ class SriovBondMigration:
     def vf_nic(self) -> VmNic:
         """The NIC in the VF's role."""
         nic = self.spec.vf_nic
-        assert nic is not None, f"vms.{self.vm_name} has no NIC with role vf"
+        if nic is None:
+            raise ConfigError(f"vms.{self.vm_name} has no NIC with role vf (guide 1)")
         return nic
 
     @property
@@ -129,19 +132,21 @@ class SriovBondMigration:
     @property
     def vm(self) -> VirtualMachine:
         """The VM where it runs now (the destination once migrated)."""
-        vm = self.dest_vm if self.migration is not None else self.source_vm
-        assert vm is not None, "the VM is not started"
-        return vm
+        return self.dest_vm if self.migrated else self.source_vm
+
+    @property
+    def migrated(self) -> bool:
+        """Whether the VM has moved to host_server_2."""
+        return SriovBondMigration.migration.peek(self) is not None
 
     @property
     def host(self) -> HostHandle:
         """The host the VM is on now."""
-        return self.destination if self.migration is not None else self.source
+        return self.destination if self.migrated else self.source
 
     @property
     def pmd(self) -> TestPmd:
         """The guest testpmd."""
-        assert self.guest_pmd is not None, "testpmd is not running in the VM"
         return self.guest_pmd
 
     # -- steps: what the guide ran next to what ran ------------------------------------------
@@ -154,22 +159,22 @@ class SriovBondMigration:
         migration, vf_attach): traffic may be lost only within those steps' spans.
         """
         record = StepRecord(title, time.time(), window)
-        mark = len(self.guest_pmd.shell.transcript) if self.guest_pmd else 0
+        pmd = SriovBondMigration.guest_pmd.peek(self)
+        mark = len(pmd.shell.transcript) if pmd else 0
         self._current = record
         try:
             with step(title):
                 yield record
         finally:
             record.finished_at = time.time()
-            if self.guest_pmd is not None:
-                record.testpmd = self.guest_pmd.shell.transcript[mark:]
-            for vm in (self.source_vm, self.dest_vm):
-                if vm is not None:
-                    record.qmp += [
-                        f"{vm.name}: {line}"
-                        for t, line in vm.qmp_log
-                        if record.started_at <= t <= record.finished_at
-                    ]
+            if pmd := SriovBondMigration.guest_pmd.peek(self):
+                record.testpmd = pmd.shell.transcript[mark:]
+            for vm in self._vms():
+                record.qmp += [
+                    f"{vm.name}: {line}"
+                    for t, line in vm.qmp_log
+                    if record.started_at <= t <= record.finished_at
+                ]
             self._current = None
             self.steps.append(record)
             self._attach_step(record)
@@ -335,17 +340,14 @@ class SriovBondMigration:
 
     def set_primary(self, port: int) -> None:
         """Set bonding primary <port> 2."""
-        assert self.bond is not None
         self.pmd.set_bonding_primary(port, self.bond)
 
     def bonding_config(self) -> BondingConfig:
         """Show bonding config 2."""
-        assert self.bond is not None
         return self.pmd.show_bonding_config(self.bond)
 
     def start_bond(self) -> dict[int, PortInfo]:
         """Port start 2; the link of every port, waited for (the VF's takes seconds)."""
-        assert self.bond is not None
         self.pmd.port_start(self.bond)
         return self.wait_links(self.pmd.port_ids())
 
@@ -361,12 +363,10 @@ class SriovBondMigration:
         peer, as the guide sets none. Nothing else in the path (bridges, taps, the switch)
         may change a byte. Read before forwarding starts: the stream starts first.
         """
-        assert self.bond is not None
         return rewrite_macs(self.pmd.show_port_info(self.bond).mac, default_eth_peer(self.bond))
 
     def forward_on_bond(self) -> None:
         """Set portlist 2; set fwd mac; start."""
-        assert self.bond is not None
         self.pmd.set_portlist([self.bond])
         self.pmd.set_fwd("mac")
         self.pmd.start()
@@ -426,12 +426,10 @@ class SriovBondMigration:
 
     def remove_from_bond(self, port: int) -> None:
         """Remove bonding slave <port> 2."""
-        assert self.bond is not None
         self.pmd.remove_bonding_slave(port, self.bond)
 
     def add_to_bond(self, port: int) -> None:
         """Add bonding slave <port> 2."""
-        assert self.bond is not None
         self.pmd.add_bonding_slave(port, self.bond)
 
     def detach_port(self, port: int) -> None:
@@ -475,7 +473,6 @@ class SriovBondMigration:
 
     def migrate(self, timeout: float = 180) -> MigrationResult:
         """`migrate tcp:<host_server_2>:5555` on host_server_1, until it ends."""
-        assert self.source_vm is not None and self.dest_vm is not None
         self.migration = self.source_vm.migrate_to(
             self.dest_vm, port=MIGRATION_PORT, timeout=timeout
         )
@@ -487,7 +484,6 @@ class SriovBondMigration:
 
     def reattach_guest(self) -> TestPmd:
         """1.3.9: the VM's testpmd prompt and shell, now on host_server_2."""
-        assert self.dest_vm is not None
         self.dest_vm.wait_for_shell(timeout=30)
         self.guest_pmd = self.dest_vm.attach_testpmd(self.pmd)
         return self.guest_pmd
@@ -520,7 +516,6 @@ class SriovBondMigration:
         `show config fwd` still shows the old streams: the VF could then not be stopped
         later ("Please remove port 1 from forwarding configuration").
         """
-        assert self.bond is not None
         self.pmd.stop()
         self.pmd.set_portlist([self.bond])
         self.pmd.start()
@@ -578,8 +573,7 @@ class SriovBondMigration:
             ],  # fmt: skip
             rows,
         )
-        if self.migration is not None:
-            m = self.migration
+        if m := SriovBondMigration.migration.peek(self):
             attach_table(
                 "info migrate vs traffic",
                 ["field (guide: info migrate)", "QEMU", "measured from traffic"],
@@ -598,15 +592,20 @@ class SriovBondMigration:
                 ],
             )
         events = [(stream.at(h.started_at), f"{h.action} {h.nic_id}") for h in self.hotplugs]
-        events += run_state_marks(stream, (self.source_vm, self.dest_vm))
+        events += run_state_marks(stream, self._vms())
         kind = "emulated VF" if self.vf_emulated else "SR-IOV VF"
         attach_stream(f"{self.vm_name} bonded virtio + {kind}", stream, windows, events)
+
+    def _vms(self) -> tuple[VirtualMachine, ...]:
+        """The VMs started so far: the source's, then the destination's."""
+        vms = (SriovBondMigration.source_vm.peek(self), SriovBondMigration.dest_vm.peek(self))
+        return tuple(vm for vm in vms if vm is not None)
 
     # -- teardown -------------------------------------------------------------------------------
 
     def close(self) -> None:
         """Stop the VMs; remove the bridges and taps; give the VFs back."""
-        close_vms((self.dest_vm, self.source_vm))
+        close_vms(tuple(reversed(self._vms())))
         for bridge in self.bridges.values():
             bridge.close()
         for vf in self.vfs.values():

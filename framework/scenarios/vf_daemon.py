@@ -36,6 +36,7 @@ from framework.errors import ConfigError
 from framework.lab.sriov import SriovPf, VirtualFunction
 from framework.scenarios import guest_dpdk
 from framework.scenarios.sriov_bed import SriovBedScenario
+from framework.scenarios.stages import Made, StepOrderError
 from framework.scenarios.vms import vm_on
 from framework.traffic.delivery import Delivery, rate_mbps
 from framework.traffic.packets import DEFAULT_MARKER, flows
@@ -59,15 +60,15 @@ class VfDaemon(SriovBedScenario):
 
     section: ClassVar[str] = "vf_daemon"
 
-    pf: TestPmd | None = None
-    vf: TestPmd | None = None
-    vm: VirtualMachine | None = None
-    sriov: SriovPf | None = None
     vfs: list[VirtualFunction] = field(default_factory=list)
     launches: list[LaunchRecord] = field(default_factory=list)
     images: dict[str, GuestImage | None] = field(default_factory=dict)
     vf_macs: list[str] = field(default_factory=list)
     tg_mac: str = ""
+    pf = Made[TestPmd]("start_pf_testpmd() (set_up())")
+    vf = Made[TestPmd]("set_up()")
+    vm = Made[VirtualMachine]("set_up() with a VM as vf_app")
+    sriov = Made[SriovPf]("set_up()")
     pf_mac: str = ""
     token: str = field(default_factory=lambda: str(uuid.uuid4()))
     # Every probe frame of the session gets its own sequence number, so a frame released
@@ -104,7 +105,6 @@ class VfDaemon(SriovBedScenario):
             self.start_vf_testpmd_on_host()
         else:
             self.start_vf_testpmd_in_vm(self.vm_spec, boot_timeout)
-        assert self.pf is not None and self.vf is not None
         self.tg_mac = self.tg.mac_of(self.tg_port)
         self.pf_mac = self.pf.show_port_info(PF_PORT).mac.lower()
         self.vf_macs = [self.vf.show_port_info(p).mac.lower() for p in (VF0, VF1)]
@@ -161,7 +161,8 @@ class VfDaemon(SriovBedScenario):
         return self._launch_in_vm()
 
     def _launch_in_vm(self) -> TestPmd:
-        assert self.vm is not None and self.vm_spec is not None
+        if self.vm_spec is None:
+            raise StepOrderError("VfDaemon: the VF app runs on the host, not in a VM")
         eal = EalOptions(lcores=self.bed.vf_lcores, allow=self.guest_addresses)
         binary = self.vm_spec.testpmd or self.topology.dpdk.testpmd
         argv = testpmd_argv(binary, eal, self._vf_app(), self.version)
@@ -174,13 +175,11 @@ class VfDaemon(SriovBedScenario):
     @property
     def vf_pmd(self) -> TestPmd:
         """The VF testpmd (VF 0 = port 0, VF 1 = port 1)."""
-        assert self.vf is not None, "set_up() first"
         return self.vf
 
     @property
     def pf_pmd(self) -> TestPmd:
         """The PF testpmd (the PF = port 0)."""
-        assert self.pf is not None, "set_up() first"
         return self.pf
 
     def forward(self, mode: str, *, peer: str | None = None) -> None:
@@ -254,8 +253,8 @@ class VfDaemon(SriovBedScenario):
     def restart_vf_testpmd(self) -> TestPmd:
         """Quit the VF testpmd and start it again (host process or in the VM)."""
         self.vf_pmd.close()
-        self.vf = None
-        if self.vm is None:
+        del self.vf
+        if VfDaemon.vm.peek(self) is None:
             self.start_vf_testpmd_on_host()
         else:
             self._launch_in_vm()
@@ -360,20 +359,19 @@ class VfDaemon(SriovBedScenario):
 
     def close(self) -> None:
         """Quit both testpmds, stop the VM, give the VFs and the PF back; never raises."""
-        for name in ("vf", "pf"):
-            pmd = getattr(self, name)
-            if pmd is not None:
+        for name, made in (("vf", VfDaemon.vf), ("pf", VfDaemon.pf)):
+            if pmd := made.peek(self):
                 try:
                     pmd.close()
                 except Exception as exc:  # teardown goes on whatever one piece says
                     log.warning("%s testpmd did not close: %s", name, exc)
-                setattr(self, name, None)
-        if self.vm is not None:
-            self.vm.kill()
-            self.vm = None
-        if self.sriov is not None:
+                made.__delete__(self)
+        if vm := VfDaemon.vm.peek(self):
+            vm.kill()
+            del self.vm
+        if sriov := VfDaemon.sriov.peek(self):
             try:
-                self.sriov.restore()
+                sriov.restore()
             except Exception as exc:
                 log.warning("%s", exc)
-            self.sriov = None
+            del self.sriov

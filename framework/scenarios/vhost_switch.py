@@ -22,6 +22,7 @@ from framework.dpdk.testpmd import TestPmd
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle, PortHandle
 from framework.lab.tuning import cpu_list
+from framework.scenarios.stages import Made
 
 MEMORY_MB = 256
 MBUFS = 16384
@@ -42,10 +43,15 @@ class VhostSwitch:
     # The host's NIC ports by topology name, in port order; none: its first data port.
     nics: list[str] = field(default_factory=list)
     lcores: str = "0-1"  # the first is testpmd's main lcore, the others forward
-    pmd: TestPmd | None = None
     nic_ports: list[int] = field(default_factory=list)
     vhost_ports: list[int] = field(default_factory=list)
-    launch: LaunchRecord | None = None
+    pmd = Made[TestPmd]("VhostSwitch.start()")
+    launch = Made[LaunchRecord]("VhostSwitch.start()")
+
+    @property
+    def running(self) -> bool:
+        """Whether the switch's testpmd was started and not closed since."""
+        return VhostSwitch.pmd.peek(self) is not None
 
     def socket_path(self, socket: str) -> str:
         """Where a socket named in the topology lives on the host."""
@@ -98,19 +104,17 @@ class VhostSwitch:
 
     def vhost_stats(self) -> dict[int, PortStats]:
         """`show port stats` of every vhost-user port."""
-        assert self.pmd is not None
         return {port: self.pmd.show_port_stats(port) for port in self.vhost_ports}
 
     def clear_stats(self) -> None:
         """Zero every port's counters."""
-        assert self.pmd is not None
         self.pmd.clear_counters()
 
     def close(self) -> None:
         """Quit the testpmd and remove the sockets."""
-        if self.pmd is not None:
+        if self.running:
             self.pmd.close()
-            self.pmd = None
+            del self.pmd
         self.host.session.run(
             ["rm", "-f", *(self.socket_path(s) for s in self.sockets)], check=False
         )

@@ -21,6 +21,7 @@ from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text
 from framework.report.streams import attach_stream
+from framework.scenarios.stages import Made
 from framework.scenarios.vhost_switch import VhostSwitch
 from framework.scenarios.vms import close_vms, run_state_marks, vm_on
 from framework.traffic.packets import DEFAULT_MARKER, Transform, rewrite_macs, udp_flow
@@ -67,10 +68,10 @@ class VhostUserMigration:
     packed: bool = False
     switches: dict[str, VhostSwitch] = field(default_factory=dict)
     images: dict[str, GuestImage | None] = field(default_factory=dict)
-    source_vm: VirtualMachine | None = None
-    dest_vm: VirtualMachine | None = None
-    guest_pmd: TestPmd | None = None
-    migration: MigrationResult | None = None
+    source_vm = Made[VirtualMachine]("start_vm()")
+    dest_vm = Made[VirtualMachine]("start_destination_vm()")
+    guest_pmd = Made[TestPmd]("start_guest_testpmd()")
+    migration = Made[MigrationResult]("migrate()")
 
     @property
     def spec(self) -> Vm:
@@ -124,7 +125,6 @@ class VhostUserMigration:
 
     def start_guest_testpmd(self) -> TestPmd:
         """Testpmd in the VM: `set fwd mac retry`, `start tx_first`."""
-        assert self.source_vm is not None
         self.guest_pmd = self.source_vm.launch_testpmd(
             self.guest_testpmd_argv(), version=self.version
         )
@@ -144,7 +144,6 @@ class VhostUserMigration:
 
     def migrate(self, timeout: float = 120) -> MigrationResult:
         """`migrate tcp:<host_server_2>:5555` on host_server_1, until it ends."""
-        assert self.source_vm is not None and self.dest_vm is not None
         self.migration = self.source_vm.migrate_to(
             self.dest_vm, port=MIGRATION_PORT, timeout=timeout
         )
@@ -153,12 +152,10 @@ class VhostUserMigration:
     def check_switch_up(self, host: HostHandle, timeout: float = 10.0) -> PortInfo:
         """2.3.12 "Check that switch is up": the host's vhost switch owns a NIC with link."""
         switch = self.switches[host.name]
-        assert switch.pmd is not None, f"{host.name}: the vhost switch is not running"
         return switch.pmd.wait_link_up(switch.nic_port, timeout=timeout, check=False)
 
     def guest_ports(self) -> dict[int, PortInfo]:
         """`show port info all` in the VM: the guest's ports as testpmd sees them."""
-        assert self.guest_pmd is not None
         return {port: self.guest_pmd.show_port_info(port) for port in self.guest_pmd.port_ids()}
 
     def arrival_forms(self) -> list[Transform]:
@@ -168,12 +165,10 @@ class VhostUserMigration:
         as source and its peer as destination; nothing else in the path (the vhost
         switches forward io, the switch floods) may change a byte.
         """
-        assert self.guest_pmd is not None
         return [rewrite_macs(src, dst) for src, dst in self.guest_pmd.mac_forwarding_addresses()]
 
     def window(self, stream: StreamResult) -> LossWindow:
         """The migration on the stream's timeline: from `migrate` to `completed`."""
-        assert self.migration is not None
         return LossWindow(
             "migration",
             stream.at(self.migration.started_at),
@@ -185,7 +180,6 @@ class VhostUserMigration:
 
     def reattach_guest_testpmd(self) -> TestPmd:
         """The testpmd prompt of the VM, now on host_server_2 (state carried over)."""
-        assert self.dest_vm is not None and self.guest_pmd is not None
         self.guest_pmd = self.dest_vm.attach_testpmd(self.guest_pmd)
         return self.guest_pmd
 
@@ -194,7 +188,6 @@ class VhostUserMigration:
     def attach_migration_report(self, stream: StreamResult) -> None:
         """QEMU's `info migrate` next to what traffic measured, and the stream itself."""
         result = self.migration
-        assert result is not None
         window = self.window(stream)
         inside = stream.account(window).windows[0]
         outage = inside.outage
@@ -235,17 +228,22 @@ class VhostUserMigration:
                 ["resolution (ms)", "", f"{stream.resolution_ms:.3f}"],
             ],
         )
-        events = run_state_marks(stream, (self.source_vm, self.dest_vm))
+        events = run_state_marks(stream, self._vms())
         queues = "packed" if self.packed else "split"
         attach_stream(f"{self.vm_name} migrating ({queues} virtqueues)", stream, [window], events)
+
+    def _vms(self) -> tuple[VirtualMachine, ...]:
+        """The VMs started so far: the source's, then the destination's."""
+        vms = (VhostUserMigration.source_vm.peek(self), VhostUserMigration.dest_vm.peek(self))
+        return tuple(vm for vm in vms if vm is not None)
 
     # -- teardown ---------------------------------------------------------------------------
 
     def close(self) -> None:
         """Stop the VMs and the switches; their consoles and transcripts go to the report."""
-        close_vms((self.dest_vm, self.source_vm))
+        close_vms(tuple(reversed(self._vms())))
         for switch in self.switches.values():
-            if switch.pmd is not None:
+            if switch.running:
                 attach_text(
                     f"{switch.host.name} vhost switch transcript", switch.pmd.shell.transcript
                 )

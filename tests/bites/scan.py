@@ -1,7 +1,7 @@
 """Every assertion of the guide modules that run on the virtual lab, with a stable id.
 
-An assertion is an `assert` statement, a call to a verification helper whose name starts
-with `verify_` (verify_packets, verify_answers, verify_frames_intact...), or a
+An assertion is an `assert` statement or a `verify(condition, promise)` call (keyed alike),
+a call to a verification helper whose name starts with `verify_` (verify_packets, verify_answers, verify_frames_intact...), or a
 `pytest.raises` block (the guide step must be refused). Its id is
 
     <function>::<key>
@@ -176,7 +176,16 @@ class _Visitor(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         name = _call_name(node)
-        if name and name.startswith("verify_"):
+        if name == "verify":
+            # framework.verify.verify(condition, promise, seen): keyed as an assert was
+            promise = node.args[1] if len(node.args) > 1 else None
+            promise = promise or next((k.value for k in node.keywords if k.arg == "promise"), None)
+            text, fragments = _render(promise)
+            key = normalise(text) if text else ""
+            if not key and node.args:
+                key = "assert " + normalise(ast.unparse(node.args[0]))
+            self.found.append((self.where, key, "assert", node.lineno, tuple(fragments)))
+        elif name and name.startswith("verify_"):
             literals = [
                 a.value
                 for a in [*node.args, *(k.value for k in node.keywords)]
