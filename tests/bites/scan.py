@@ -1,8 +1,8 @@
 """Every assertion of the guide modules that run on the virtual lab, with a stable id.
 
 An assertion is an `assert` statement or a `verify(condition, promise)` call (keyed alike),
-a call to a verification helper whose name starts with `verify_` (verify_packets, verify_answers, verify_frames_intact...), or a
-`pytest.raises` block (the guide step must be refused). Its id is
+a call to a verification helper whose name starts with `verify_` (verify_packets,
+verify_answers, verify_frames_intact...), or a `pytest.raises` block (the guide step must be refused). Its id is
 
     <function>::<key>
 
