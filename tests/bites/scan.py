@@ -2,7 +2,8 @@
 
 An assertion is an `assert` statement or a `verify(condition, promise)` call (keyed alike),
 a call to a verification helper whose name starts with `verify_` (verify_packets,
-verify_answers, verify_frames_intact...), or a `pytest.raises` block (the guide step must be refused). Its id is
+verify_answers, verify_frames_intact...), or a `pytest.raises` block (the guide step must
+be refused). Its id is
 
     <function>::<key>
 
