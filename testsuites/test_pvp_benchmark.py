@@ -284,7 +284,7 @@ def test_ndr_and_pdr(
         return
     with step(f"Regression gate: NDR against {baseline} (tolerance {spec.tolerance:.0%})"):
         problem = gate(result, baseline, spec.tolerance)
-        verify(problem is None, problem)
+        verify(problem is None, problem or "")
 
 
 def _search(

@@ -22,12 +22,12 @@ from collections.abc import Callable, Iterator
 import allure
 import pytest
 
+from framework.config.model import Topology
 from framework.dpdk.testpmd import TestPmdError
 from framework.dpdk.verify import BondState, verify_bond, verify_port_traffic, verify_ports
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_text, step
-from framework.report.figures import record_figure
 from framework.report.outcomes import known_defect
 from framework.report.plugin import set_environment
 from framework.scenarios.sriov_bond_migration import (
@@ -44,15 +44,16 @@ from framework.traffic.checks import (
     verify_sender,
 )
 from framework.traffic.generator import StreamRun, TrafficGenerator
+from framework.traffic.stream import StreamResult
 from framework.traffic.verify import verify_forwarded, verify_not_forwarded
 from framework.traffic.windows import (
-    longest_stall_ms,
     verify_clean_outside,
     verify_window,
     with_jitter,
 )
 from framework.verify import verify
 from framework.virt.verify import verify_vm_status
+from framework.virt.vm import VirtualMachine
 
 pytestmark = [
     pytest.mark.guide(1),
@@ -169,19 +170,41 @@ def test_live_migration_with_sriov_vf_and_bonding(
         the span over which they were sent are within the window's bounds (topology
         `loss_windows.guide1`).
     """
-    src, dst = guide1.source, guide1.destination
+    vm = _start_the_vm_with_virtio_and_the_vf(guide1, pytestconfig)
+    _bond_virtio_and_the_vf_in_the_vm(guide1)
+    with through_bond(duration=STREAM_MAX_S, expect=guide1.arrival_form()) as run:
+        run.wait_started()
+        _forward_on_the_bond(guide1)
+        _fail_over_to_virtio(guide1)
+        vf_address = _take_the_vf_out(guide1)
+        dest_vm = _migrate_with_virtio_only(guide1, vm)
+        _bring_the_vf_back(guide1, dest_vm, vf_address)
+        _take_virtio_out(guide1)
+        time.sleep(SETTLE_S)
+        run.stop()
+    _verify_the_stream(guide1, topology, run.wait())
 
+
+# -- the guide's steps, in its order ------------------------------------------------------
+
+
+def _start_the_vm_with_virtio_and_the_vf(
+    guide1: SriovBondMigration, pytestconfig: pytest.Config
+) -> VirtualMachine:
     with guide1.step("1.3.1-1.3.2 host_server_1: the VF; the bridge; the VM with virtio and VF"):
-        vf = guide1.set_up_vf(src)
+        vf = guide1.set_up_vf(guide1.source)
         attach_text("the VF", vf.describe())
         set_environment(pytestconfig, {"Guide 1 VF": vf.describe()})
-        guide1.set_up_bridge(src)
+        guide1.set_up_bridge(guide1.source)
         vm = guide1.start_vm()
         attach_text("QEMU", f"accelerator: {vm.accel} ({vm.accel_reason})\n{' '.join(vm.argv)}")
     with guide1.step("1.3.2 host_server_1: the QEMU monitor"):
         verify_vm_status(vm, "the VM runs on host_server_1", "running")
         guide1.drift("telnet 0 3333 (HMP monitor)", f"QMP at {vm.address}:{vm.qmp_port}")
+    return vm
 
+
+def _bond_virtio_and_the_vf_in_the_vm(guide1: SriovBondMigration) -> None:
     with guide1.step("1.3.3 In the VM: setup_dpdk_in_vm.sh (hugepages, binding)"):
         drivers = guide1.set_up_dpdk_in_vm()
         verify(guide1.guest_hugepages() > 0, "guide: hugepages reserved in the VM")
@@ -199,7 +222,6 @@ def test_live_migration_with_sriov_vf_and_bonding(
             drivers={VIRTIO_PORT: "virtio"},
         )
         guide1.add_vf_mac()
-
     with guide1.step(
         "1.3.3 create bonded device 1 0; add bonding slave 0 2; add bonding slave 1 2; "
         "set bonding primary 1 2; port start 2"
@@ -217,136 +239,145 @@ def test_live_migration_with_sriov_vf_and_bonding(
         )
         verify_ports(links, "guide: Port 0, 1 and 2 Link Up", link_up="all")
 
-    with through_bond(duration=STREAM_MAX_S, expect=guide1.arrival_form()) as run:
-        run.wait_started()
-        with guide1.step("1.3.3 set portlist 2; set fwd mac; start: VF traffic at P1 and P2"):
-            guide1.forward_on_bond()
-            verify_port_traffic(
-                guide1.port_traffic(),
-                "guide: VF traffic is seen at P1 and P2, nothing leaves through the backup port P0",
-                moving=VF_PATH,
-                silent=(VIRTIO_PORT,),
-            )
 
-        with guide1.step("1.3.3 set bonding primary 0 2; remove bonding slave 1 2", "failover"):
-            guide1.set_primary(VIRTIO_PORT)
-            guide1.remove_from_bond(VF_PORT)
-            config = guide1.bonding_config()
-        with guide1.step("1.3.3 show bonding config 2; clear port stats all; show port stats"):
-            verify_bond(
-                config,
-                "guide: Primary is now P0, P1 is out of the bond, there is 1 active slave",
-                VIRTIO_ONLY,
-            )
-            verify_port_traffic(
-                guide1.port_traffic(),
-                "guide: no VF traffic once P1 left the bond, traffic continues on P0 and P2",
-                moving=VIRTIO_PATH,
-                silent=(VF_PORT,),
-            )
+def _forward_on_the_bond(guide1: SriovBondMigration) -> None:
+    with guide1.step("1.3.3 set portlist 2; set fwd mac; start: VF traffic at P1 and P2"):
+        guide1.forward_on_bond()
+        verify_port_traffic(
+            guide1.port_traffic(),
+            "guide: VF traffic is seen at P1 and P2, nothing leaves through the backup port P0",
+            moving=VF_PATH,
+            silent=(VIRTIO_PORT,),
+        )
 
-        with guide1.step("1.3.3 port stop 1; port close 1; port detach 1", "vf_detach"):
-            guide1.detach_port(VF_PORT)
-        with guide1.step("1.3.4 (qemu) device_del vf1", "vf_detach"):
-            guide1.hot_unplug_vf()
-            vf_address = guide1.guest_pci(guide1.vf_nic)
-            verify(
-                not guide1.guest_sees(vf_address),
-                f"after device_del the VM no longer has the VF at {vf_address}",
-            )
-        with guide1.step("1.3.5 show bonding config 2; show port info all; show port stats"):
-            verify_bond(
-                guide1.bonding_config(),
-                "guide: Primary is now P0. There is 1 active slave",
-                VIRTIO_ONLY,
-            )
-            verify_ports(
-                guide1.guest_ports(), "testpmd has P0 and P2 left", present=(VIRTIO_PORT, BOND_PORT)
-            )
 
-        with guide1.step("1.3.6-1.3.7 host_server_2: VF and bridge; the VM waits (-incoming)"):
-            guide1.set_up_vf(dst)
-            guide1.set_up_bridge(dst)
-            dest_vm = guide1.start_destination_vm()
-            verify_vm_status(dest_vm, "guide: VM status: paused (inmigrate)", "inmigrate")
-        with guide1.step("1.3.8 Check that the switch is up before migrating"):
-            verify(guide1.switch_port_up(dst), "guide: the switch is up before migrating")
-        with guide1.step(f"1.3.8 migrate tcp:{dst.name}:5555", "migration"):
-            # guide: "Migration status: completed": migrate() returns no other (a failed,
-            # cancelled or unconverging migration raises MigrationError, naming why)
-            result = guide1.migrate()
-        with guide1.step("1.3.8 info status; info migrate"):
-            verify_vm_status(vm, "guide: VM status: paused (postmigrate)", "postmigrate")
-            attach_text("info migrate", str(result))
-        with guide1.step("1.3.9 In the VM, now on host_server_2: the testpmd prompt"):
-            guide1.reattach_guest()
-        with guide1.step("1.3.10 info status: the VM runs on host_server_2; traffic"):
-            verify_vm_status(dest_vm, "guide: VM status: running", "running")
-            verify_port_traffic(
-                guide1.port_traffic(), "traffic crosses virtio on host_server_2", moving=VIRTIO_PATH
-            )
-        with guide1.step("1.3.10 device_add vf1 on host_server_2", "vf_attach"):
-            guide1.hot_plug_vf()
-            verify(
-                guide1.wait_guest_sees(vf_address),
-                f"after device_add the VM has the VF back at {vf_address}",
-            )
-        with guide1.step(
-            "1.3.11 port attach 0000:00:04.0; port start 1; add bonding slave 1 2; "
-            "set bonding primary 1 2",
-            "vf_attach",
-        ):
-            guide1.bind_in_guest(guide1.guest_pci(guide1.vf_nic))
-            guide1.attach_vf_port()
-            verify_ports(
-                guide1.guest_ports(),
-                "guide: Port 1 is attached",
-                present=(VIRTIO_PORT, VF_PORT, BOND_PORT),
-            )
-            guide1.add_vf_mac()
-            guide1.add_to_bond(VF_PORT)
-            guide1.set_primary(VF_PORT)
-            links = guide1.wait_links([VF_PORT, BOND_PORT])
-        # The bond moves its traffic to the VF once it sees the VF's link: the data path
-        # changes until VF traffic is seen, so this check is still the re-attach window.
-        with guide1.step(
-            "1.3.11 show bonding config 2; show port stats all: VF traffic", "vf_attach"
-        ):
-            verify_bond(guide1.bonding_config(), "guide: 2 slaves, primary P1 again", VF_BACK)
-            verify_ports(links, "the VF and the bond link up again", link_up="all")
-            verify_port_traffic(
-                guide1.port_traffic(), "guide: VF traffic is seen at P1 (VF) and P2", moving=VF_PATH
-            )
-        with guide1.step("1.3.11 remove bonding slave 0 2; port stop 0; port detach 0"):
-            guide1.remove_from_bond(VIRTIO_PORT)
-            guide1.detach_port(VIRTIO_PORT)
-        with guide1.step("1.3.11 show port info all; show port stats all: VF traffic"):
-            verify_bond(guide1.bonding_config(), "only the VF is left in the bond", VF_ONLY)
-            verify_port_traffic(
-                guide1.port_traffic(),
-                "guide: VF traffic is seen at P1 (VF) and P2, virtio removed",
-                moving=VF_PATH,
-            )
-            time.sleep(SETTLE_S)
-        run.stop()
-    stream = run.wait()
+def _fail_over_to_virtio(guide1: SriovBondMigration) -> None:
+    with guide1.step("1.3.3 set bonding primary 0 2; remove bonding slave 1 2", "failover"):
+        guide1.set_primary(VIRTIO_PORT)
+        guide1.remove_from_bond(VF_PORT)
+        config = guide1.bonding_config()
+    with guide1.step("1.3.3 show bonding config 2; clear port stats all; show port stats"):
+        verify_bond(
+            config,
+            "guide: Primary is now P0, P1 is out of the bond, there is 1 active slave",
+            VIRTIO_ONLY,
+        )
+        verify_port_traffic(
+            guide1.port_traffic(),
+            "guide: no VF traffic once P1 left the bond, traffic continues on P0 and P2",
+            moving=VIRTIO_PATH,
+            silent=(VF_PORT,),
+        )
+
+
+def _take_the_vf_out(guide1: SriovBondMigration) -> str:
+    """The VF out of testpmd and out of the VM; its guest PCI address."""
+    with guide1.step("1.3.3 port stop 1; port close 1; port detach 1", "vf_detach"):
+        guide1.detach_port(VF_PORT)
+    with guide1.step("1.3.4 (qemu) device_del vf1", "vf_detach"):
+        guide1.hot_unplug_vf()
+        vf_address = guide1.guest_pci(guide1.vf_nic)
+        verify(
+            not guide1.guest_sees(vf_address),
+            f"after device_del the VM no longer has the VF at {vf_address}",
+        )
+    with guide1.step("1.3.5 show bonding config 2; show port info all; show port stats"):
+        verify_bond(
+            guide1.bonding_config(),
+            "guide: Primary is now P0. There is 1 active slave",
+            VIRTIO_ONLY,
+        )
+        verify_ports(
+            guide1.guest_ports(), "testpmd has P0 and P2 left", present=(VIRTIO_PORT, BOND_PORT)
+        )
+    return vf_address
+
+
+def _migrate_with_virtio_only(guide1: SriovBondMigration, vm: VirtualMachine) -> VirtualMachine:
+    """1.3.6-1.3.10: the VM waiting on host_server_2, the migration, the VM running there."""
+    dst = guide1.destination
+    with guide1.step("1.3.6-1.3.7 host_server_2: VF and bridge; the VM waits (-incoming)"):
+        guide1.set_up_vf(dst)
+        guide1.set_up_bridge(dst)
+        dest_vm = guide1.start_destination_vm()
+        verify_vm_status(dest_vm, "guide: VM status: paused (inmigrate)", "inmigrate")
+    with guide1.step("1.3.8 Check that the switch is up before migrating"):
+        verify(guide1.switch_port_up(dst), "guide: the switch is up before migrating")
+    with guide1.step(f"1.3.8 migrate tcp:{dst.name}:5555", "migration"):
+        # guide: "Migration status: completed": migrate() returns no other (a failed,
+        # cancelled or unconverging migration raises MigrationError, naming why)
+        result = guide1.migrate()
+    with guide1.step("1.3.8 info status; info migrate"):
+        verify_vm_status(vm, "guide: VM status: paused (postmigrate)", "postmigrate")
+        attach_text("info migrate", str(result))
+    with guide1.step("1.3.9 In the VM, now on host_server_2: the testpmd prompt"):
+        guide1.reattach_guest()
+    with guide1.step("1.3.10 info status: the VM runs on host_server_2; traffic"):
+        verify_vm_status(dest_vm, "guide: VM status: running", "running")
+        verify_port_traffic(
+            guide1.port_traffic(), "traffic crosses virtio on host_server_2", moving=VIRTIO_PATH
+        )
+    return dest_vm
+
+
+def _bring_the_vf_back(
+    guide1: SriovBondMigration, dest_vm: VirtualMachine, vf_address: str
+) -> None:
+    """1.3.10-1.3.11: device_add, port attach, the VF back in the bond and primary."""
+    with guide1.step("1.3.10 device_add vf1 on host_server_2", "vf_attach"):
+        guide1.hot_plug_vf()
+        verify(
+            guide1.wait_guest_sees(vf_address),
+            f"after device_add the VM has the VF back at {vf_address}",
+        )
+    with guide1.step(
+        "1.3.11 port attach 0000:00:04.0; port start 1; add bonding slave 1 2; "
+        "set bonding primary 1 2",
+        "vf_attach",
+    ):
+        guide1.bind_in_guest(guide1.guest_pci(guide1.vf_nic))
+        guide1.attach_vf_port()
+        verify_ports(
+            guide1.guest_ports(),
+            "guide: Port 1 is attached",
+            present=(VIRTIO_PORT, VF_PORT, BOND_PORT),
+        )
+        guide1.add_vf_mac()
+        guide1.add_to_bond(VF_PORT)
+        guide1.set_primary(VF_PORT)
+        links = guide1.wait_links([VF_PORT, BOND_PORT])
+    # The bond moves its traffic to the VF once it sees the VF's link: the data path
+    # changes until VF traffic is seen, so this check is still the re-attach window.
+    with guide1.step("1.3.11 show bonding config 2; show port stats all: VF traffic", "vf_attach"):
+        verify_bond(guide1.bonding_config(), "guide: 2 slaves, primary P1 again", VF_BACK)
+        verify_ports(links, "the VF and the bond link up again", link_up="all")
+        verify_port_traffic(
+            guide1.port_traffic(), "guide: VF traffic is seen at P1 (VF) and P2", moving=VF_PATH
+        )
+
+
+def _take_virtio_out(guide1: SriovBondMigration) -> None:
+    with guide1.step("1.3.11 remove bonding slave 0 2; port stop 0; port detach 0"):
+        guide1.remove_from_bond(VIRTIO_PORT)
+        guide1.detach_port(VIRTIO_PORT)
+    with guide1.step("1.3.11 show port info all; show port stats all: VF traffic"):
+        verify_bond(guide1.bonding_config(), "only the VF is left in the bond", VF_ONLY)
+        verify_port_traffic(
+            guide1.port_traffic(),
+            "guide: VF traffic is seen at P1 (VF) and P2, virtio removed",
+            moving=VF_PATH,
+        )
+
+
+def _verify_the_stream(
+    guide1: SriovBondMigration, topology: Topology, stream: StreamResult
+) -> None:
+    """Every frame whole; loss only in the guide's data-path changes, each within bounds."""
     verify_sender(stream, "guide 1's stream judges the bond")
-
     guide1.attach_report(stream)
     windows = guide1.windows(stream)
     account = with_jitter(stream, topology.loss_windows.guide1.jitter_ms).account(*windows)
-    record_figure("frames received", stream.received, "frames", better="info")
-    for inside, raw in zip(account.windows, stream.account(*windows).windows, strict=True):
-        # what the jitter allowance must cover: pauses without loss at full resolution
-        record_figure(f"{inside.window.name} stall", longest_stall_ms(raw), "ms", better="info")
-        record_figure(f"{inside.window.name} outage", inside.downtime_ms, "ms", better="lower",
-                      tolerance=0.5, slack=50)  # fmt: skip
-        record_figure(f"{inside.window.name} lost", inside.lost, "frames", better="lower",
-                      slack=100)  # fmt: skip
-        record_figure(f"{inside.window.name} outages", len(inside.outages), "outages",
-                      better="lower", slack=1)  # fmt: skip
-        record_figure(f"{inside.window.name} loss span", inside.loss_span_ms, "ms",
-                      better="lower", tolerance=0.5, slack=50)  # fmt: skip
+    guide1.record_figures(stream, account)
     for inside in account.windows:
         bounds = topology.window_bounds(1, inside.window.name)
         with step(f"{inside.window.name}: {bounds}"):

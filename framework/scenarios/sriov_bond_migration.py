@@ -30,13 +30,15 @@ from framework.dpdk.version import DpdkVersion
 from framework.errors import ConfigError
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text, step
+from framework.report.figures import record_figure
 from framework.report.streams import attach_stream
 from framework.scenarios import guest_dpdk
 from framework.scenarios.stages import Made
 from framework.scenarios.vms import close_vms, run_state_marks, vm_on
 from framework.traffic.generator import TrafficGenerator
 from framework.traffic.packets import Transform, rewrite_macs, udp_flow
-from framework.traffic.stream import LossWindow, StreamResult
+from framework.traffic.stream import LossAccount, LossWindow, StreamResult
+from framework.traffic.windows import longest_stall_ms
 from framework.virt.host_net import TapBridge, bridge_for
 from framework.virt.hotplug import Hotplug
 from framework.virt.image import GuestImage
@@ -538,6 +540,22 @@ class SriovBondMigration:
         ]
 
     # -- reports --------------------------------------------------------------------------------
+
+    def record_figures(self, stream: StreamResult, account: LossAccount) -> None:
+        """The run's figures: frames received; per window its stall, outage, loss, span."""
+        record_figure("frames received", stream.received, "frames", better="info")
+        raw_windows = stream.account(*(w.window for w in account.windows)).windows
+        for inside, raw in zip(account.windows, raw_windows, strict=True):
+            name = inside.window.name
+            # what the jitter allowance must cover: pauses without loss at full resolution
+            record_figure(f"{name} stall", longest_stall_ms(raw), "ms", better="info")
+            record_figure(f"{name} outage", inside.downtime_ms, "ms", better="lower",
+                          tolerance=0.5, slack=50)  # fmt: skip
+            record_figure(f"{name} lost", inside.lost, "frames", better="lower", slack=100)
+            record_figure(f"{name} outages", len(inside.outages), "outages", better="lower",
+                          slack=1)  # fmt: skip
+            record_figure(f"{name} loss span", inside.loss_span_ms, "ms", better="lower",
+                          tolerance=0.5, slack=50)  # fmt: skip
 
     def attach_report(self, stream: StreamResult) -> None:
         """Per step: its commands, and the outage its window saw; QEMU's info migrate; plot."""

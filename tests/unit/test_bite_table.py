@@ -213,7 +213,7 @@ def test_a_bite_naming_the_wrong_case_is_refused(scans: dict[str, Scan]) -> None
     right = "tests/integration/test_guide1_bites.py::test_broken_dut_fails_guide_1"
     row = table.Row(
         "test_sriov_bond_migration",
-        "test_live_migration_with_sriov_vf_and_bonding::verify_bond(guide: Primary is now P1, "
+        "_bond_virtio_and_the_vf_in_the_vm::verify_bond(guide: Primary is now P1, "
         "mode 1 (active backup), 2 slaves, both active)",
         "bite",
         f"{right}[backup-port-forwarded-messages2]",
