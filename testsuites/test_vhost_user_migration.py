@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterator
 import allure
 import pytest
 
+from framework.config.model import Topology
 from framework.dpdk.verify import verify_port_traffic, verify_ports
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text, step
-from framework.report.figures import record_figure
 from framework.report.plugin import set_environment
 from framework.scenarios.vhost_user_migration import (
     GUIDE_GUEST_TESTPMD,
@@ -27,13 +27,14 @@ from framework.scenarios.vhost_user_migration import (
 )
 from framework.traffic.checks import verify_frames_intact, verify_sender
 from framework.traffic.generator import StreamRun, TrafficGenerator
+from framework.traffic.stream import StreamResult
 from framework.traffic.windows import (
-    longest_stall_ms,
     verify_clean_outside,
     verify_window,
     with_jitter,
 )
 from framework.virt.verify import verify_vm_status
+from framework.virt.vm import VirtualMachine
 
 pytestmark = [
     pytest.mark.guide(2),
@@ -115,15 +116,31 @@ def test_live_migration_with_vhost_user(
         span over which they were sent (one stretch: the switch-over) are within the
         topology's bounds (`loss_windows.guide2.migration`).
     """
-    src, dst = migration.source, migration.destination
-    bounds = topology.window_bounds(2, "migration")
+    vm = _start_the_vm_on_host_server_1(migration, pytestconfig)
+    _forward_in_the_vm(migration, through_vm)
+    dest_vm = _wait_for_the_vm_on_host_server_2(migration)
+    stream = _migrate_under_traffic(migration, through_vm)
+    _the_vm_runs_on_host_server_2(migration, vm, dest_vm)
+    _traffic_crosses_host_server_2(migration, through_vm)
+    _verify_the_stream(migration, topology, stream)
 
+
+# -- the guide's steps, in its order ------------------------------------------------------
+
+
+def _start_the_vm_on_host_server_1(
+    migration: VhostUserMigration, pytestconfig: pytest.Config
+) -> VirtualMachine:
     with step("2.3.1-2.3.3 host_server_1: set up DPDK, run the vhost switch"):
-        migration.start_switch(src)
+        migration.start_switch(migration.source)
     with step("2.3.4 Start the VM on host_server_1"):
         vm = migration.start_vm()
         attach_text("QEMU", f"accelerator: {vm.accel} ({vm.accel_reason})\n{' '.join(vm.argv)}")
         set_environment(pytestconfig, {"QEMU accelerator": f"{vm.accel} ({vm.accel_reason})"})
+    return vm
+
+
+def _forward_in_the_vm(migration: VhostUserMigration, through_vm: Callable[..., StreamRun]) -> None:
     with step("2.3.6 In the VM: testpmd; show port info all; set fwd mac retry; start tx_first"):
         pmd = migration.start_guest_testpmd()
         attach_text("guest testpmd", f"guide: {GUIDE_GUEST_TESTPMD}\nran: {' '.join(pmd.argv)}")
@@ -138,12 +155,22 @@ def test_live_migration_with_vhost_user(
         verify_port_traffic(
             pmd.show_port_stats_all(), "guide: virtio traffic is seen at P0 and P1", moving=(0, 1)
         )
+
+
+def _wait_for_the_vm_on_host_server_2(migration: VhostUserMigration) -> VirtualMachine:
     with step("2.3.7-2.3.9 host_server_2: set up DPDK, run the vhost switch"):
-        migration.start_switch(dst)
+        migration.start_switch(migration.destination)
     with step("2.3.10-2.3.11 Start the VM on host_server_2; info status"):
         dest_vm = migration.start_destination_vm()
         verify_vm_status(dest_vm, "guide: VM status: paused (inmigrate)", "inmigrate")
+    return dest_vm
 
+
+def _migrate_under_traffic(
+    migration: VhostUserMigration, through_vm: Callable[..., StreamRun]
+) -> StreamResult:
+    """2.3.12 with a stream crossing the VM from before `migrate` to after `completed`."""
+    dst = migration.destination
     with step(f"2.3.12 Check that the switch is up; migrate tcp:{dst.session.address}:5555"):
         link = migration.check_switch_up(dst)
         verify_ports(
@@ -154,16 +181,28 @@ def test_live_migration_with_vhost_user(
             time.sleep(SETTLE_S)
             # guide: "Migration status: completed": migrate() returns no other (a failed,
             # cancelled or unconverging migration raises MigrationError, naming why)
-            result = migration.migrate()
+            migration.migrate()
             time.sleep(SETTLE_S)
         stream = run.wait()
         verify_sender(stream, "guide 2's stream judges the VM")
+    return stream
+
+
+def _the_vm_runs_on_host_server_2(
+    migration: VhostUserMigration, vm: VirtualMachine, dest_vm: VirtualMachine
+) -> None:
     with step("2.3.12 info status on host_server_1"):
         verify_vm_status(vm, "guide: VM status: paused (postmigrate)", "postmigrate")
     with step("2.3.13 In the VM, now on host_server_2: the testpmd prompt"):
-        pmd = migration.reattach_guest_testpmd()
+        migration.reattach_guest_testpmd()
     with step("2.3.14 info status on host_server_2"):
         verify_vm_status(dest_vm, "guide: VM status: running", "running")
+
+
+def _traffic_crosses_host_server_2(
+    migration: VhostUserMigration, through_vm: Callable[..., StreamRun]
+) -> None:
+    src, dst, pmd = migration.source, migration.destination, migration.guest_pmd
     with step("2.3.15 show port info all; show port stats all: traffic at P0 and P1"):
         verify_ports(
             migration.guest_ports(),
@@ -196,27 +235,19 @@ def test_live_migration_with_vhost_user(
             idle="all",
         )
 
+
+def _verify_the_stream(
+    migration: VhostUserMigration, topology: Topology, stream: StreamResult
+) -> None:
+    """Every frame whole and in order; loss only in the migration, within its bounds."""
+    bounds = topology.window_bounds(2, "migration")
     migration.attach_migration_report(stream)
-    account = with_jitter(stream, topology.loss_windows.guide2.jitter_ms).account(
-        migration.window(stream)
-    )
-    (inside,) = account.windows
+    window = migration.window(stream)
+    (inside,) = with_jitter(stream, topology.loss_windows.guide2.jitter_ms).account(window).windows
     # Outside the window at full resolution: with the jitter allowance, losses a steady
     # fault spreads over the whole stream join into one outage the window would claim.
-    # What the allowance must cover: pauses without loss at full resolution.
-    full = stream.account(migration.window(stream))
-    (raw,) = full.windows
-    record_figure("migration stall", longest_stall_ms(raw), "ms", better="info")
-    record_figure("migration downtime", inside.downtime_ms, "ms", better="lower",
-                  tolerance=0.5, slack=50)  # fmt: skip
-    record_figure("frames lost", inside.lost, "frames", better="lower", slack=100)
-    record_figure("migration outages", len(inside.outages), "outages", better="lower", slack=1)
-    record_figure("migration loss span", inside.loss_span_ms, "ms", better="lower",
-                  tolerance=0.5, slack=50)  # fmt: skip
-    record_figure("frames received", stream.received, "frames", better="info")
-    if result.downtime_ms is not None:
-        record_figure("QEMU downtime", result.downtime_ms, "ms", better="lower",
-                      tolerance=0.5, slack=50)  # fmt: skip
+    full = stream.account(window)
+    migration.record_figures(stream, inside, full.windows[0])
     with step("Every frame crosses the VM whole and in order, the migration included"):
         verify_frames_intact(stream, "traffic crosses the VM while it migrates")
     with step("The stream loses, duplicates and reorders nothing outside the migration"):

@@ -36,7 +36,6 @@ pytestmark = [
 FORMS = [pytest.param(1, id="single-queue"), pytest.param(2, id="queues-2")]
 MIN_PPS, MAX_PPS = 1000, 40000
 TRIAL_S = 1.0
-FOUND: dict[tuple[int, int], RateSearch] = {}  # (queues, frame size) -> search
 
 
 @pytest.fixture(scope="module", params=FORMS)
@@ -59,6 +58,13 @@ def guide(
         setup.close()
 
 
+@pytest.fixture(scope="module")
+def searches() -> dict[tuple[int, int], RateSearch]:
+    """The searches of this module so far, by (queues, frame size): the report compares
+    the two forms once both ran (a report only: no verdict depends on another test)."""
+    return {}
+
+
 def _sizes(config: pytest.Config) -> list[int]:
     from framework.plugin import POOL_KEY
 
@@ -78,6 +84,7 @@ def test_throughput(
     frame_bytes: int,
     traffic_generator: TrafficGenerator,
     tg_port: str,
+    searches: dict[tuple[int, int], RateSearch],
 ) -> None:
     """NDR and PDR of one form at one frame size.
 
@@ -97,7 +104,7 @@ def test_throughput(
         found = search_rates(
             trials, min_pps=MIN_PPS, max_pps=MAX_PPS, trial_s=TRIAL_S, relative_width=0.1
         )
-    FOUND[(guide.queues, frame_bytes)] = found
+    searches[(guide.queues, frame_bytes)] = found
     ndr, pdr = found.ndr.lower_pps or 0.0, found.pdr.lower_pps or 0.0
     record_figure("NDR", ndr, "pps", better="higher", tolerance=0.2)
     rows = [[f"{t.offered_pps:,.0f}", t.sent, t.received, t.lost] for t in found.trials]
@@ -105,7 +112,7 @@ def test_throughput(
                  ["offered pps", "sent", "received", "lost"], rows)  # fmt: skip
     figures = [[guide.queues, frame_bytes, f"{ndr / 1e3:.1f}", f"{ndr * frame_bytes * 8 / 1e6:.1f}",
                 f"{pdr / 1e3:.1f}"]]  # fmt: skip
-    other = FOUND.get((3 - guide.queues, frame_bytes))
+    other = searches.get((3 - guide.queues, frame_bytes))
     if other is not None and other.ndr.lower_pps:
         two, one = (ndr, other.ndr.lower_pps) if guide.queues == 2 else (other.ndr.lower_pps, ndr)
         figures.append(["2 vs 1 queue", frame_bytes, f"{two / one:.2f}x", "", ""])

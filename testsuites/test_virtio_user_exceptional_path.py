@@ -68,7 +68,6 @@ REQUESTS_PPS = 200
 MIN_PPS, MAX_PPS = 1000, 32000  # the rate search's range (64-byte frames)
 TRIAL_S = 2.0  # seconds per rate trial (MLRsearch's final trial duration)
 RATE_FLOWS = 2  # one stream per flow, so that two queues can share them
-RATES: dict[int, RateSearch] = {}  # per queue count, for the two-queue ratio
 
 
 @pytest.fixture(scope="module")
@@ -503,8 +502,18 @@ def test_tcp_through_the_offloads_both_ways(
             guide7.restart_testpmd(lro=True, rx_cksum=True)
 
 
+@pytest.fixture(scope="module")
+def searches() -> dict[int, RateSearch]:
+    """This module's searches so far, per queue count: the report gives the two-queue
+    ratio once both forms ran (a report only: no verdict depends on another test)."""
+    return {}
+
+
 def test_throughput_of_the_exceptional_path(
-    guide7: ExceptionalPath, traffic_generator: TrafficGenerator, tg_port: str
+    guide7: ExceptionalPath,
+    traffic_generator: TrafficGenerator,
+    tg_port: str,
+    searches: dict[int, RateSearch],
 ) -> None:
     """Frames from the NIC into the kernel and back out: NDR and PDR at 64 bytes.
 
@@ -533,7 +542,7 @@ def test_throughput_of_the_exceptional_path(
         first = trial(MIN_PPS, TRIAL_S)
         verify_trial(first, "the exceptional path loses nothing at its lowest rate")
     found = search_rates(trial, min_pps=MIN_PPS, max_pps=MAX_PPS, trial_s=TRIAL_S)
-    RATES[guide7.queues] = found
+    searches[guide7.queues] = found
     record_figure("NDR", found.ndr.lower_pps or 0.0, "pps", better="higher", tolerance=0.2)
     attach_table(
         f"rate trials (queues={guide7.queues}, {RATE_FLOWS} flows, 64 B)",
@@ -551,7 +560,7 @@ def test_throughput_of_the_exceptional_path(
     attach_text(
         "exceptional path throughput",
         (f"untuned ({', '.join(untuned)})\n" if untuned else "")
-        + _throughput_summary(guide7.queues),
+        + _throughput_summary(guide7.queues, searches),
     )
 
 
@@ -559,9 +568,9 @@ def _rate(pps: float | None) -> str:
     return f"{pps / 1e3:.1f} kpps ({pps * 64 * 8 / 1e6:.1f} Mbit/s)" if pps else "none"
 
 
-def _throughput_summary(queues: int) -> str:
+def _throughput_summary(queues: int, searches: dict[int, RateSearch]) -> str:
     lines = []
-    for q, found in sorted(RATES.items()):
+    for q, found in sorted(searches.items()):
         loss = found.first_loss
         lines.append(
             f"queues={q}: NDR {_rate(found.ndr.lower_pps)}, PDR (0.5 %) "
@@ -577,7 +586,7 @@ def _throughput_summary(queues: int) -> str:
                 else ""
             )
         )
-    one, two = RATES.get(1), RATES.get(2)
+    one, two = searches.get(1), searches.get(2)
     if queues == 2 and one and two and one.ndr.lower_pps and two.ndr.lower_pps:
         ratio = two.ndr.lower_pps / one.ndr.lower_pps
         lines.append(

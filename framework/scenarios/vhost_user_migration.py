@@ -20,12 +20,14 @@ from framework.dpdk.testpmd import TestPmd
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text
+from framework.report.figures import record_figure
 from framework.report.streams import attach_stream
 from framework.scenarios.stages import Made
 from framework.scenarios.vhost_switch import VhostSwitch
 from framework.scenarios.vms import close_vms, run_state_marks, vm_on
 from framework.traffic.packets import DEFAULT_MARKER, Transform, rewrite_macs, udp_flow
-from framework.traffic.stream import LossWindow, StreamResult
+from framework.traffic.stream import LossWindow, StreamResult, WindowAccount
+from framework.traffic.windows import longest_stall_ms
 from framework.virt.image import GuestImage
 from framework.virt.vm import MigrationResult, VirtualMachine
 
@@ -184,6 +186,28 @@ class VhostUserMigration:
         return self.guest_pmd
 
     # -- reports ----------------------------------------------------------------------------
+
+    def record_figures(
+        self, stream: StreamResult, inside: WindowAccount, raw: WindowAccount
+    ) -> None:
+        """The run's figures: the migration's outage, loss, span, stall; QEMU's downtime.
+
+        Outage, loss and span as the jitter allowance joins them (`inside`), the longest
+        stall at full resolution (`raw`): what the allowance must cover.
+        """
+        # what the jitter allowance must cover: pauses without loss at full resolution
+        record_figure("migration stall", longest_stall_ms(raw), "ms", better="info")
+        record_figure("migration downtime", inside.downtime_ms, "ms", better="lower",
+                      tolerance=0.5, slack=50)  # fmt: skip
+        record_figure("frames lost", inside.lost, "frames", better="lower", slack=100)
+        record_figure("migration outages", len(inside.outages), "outages", better="lower",
+                      slack=1)  # fmt: skip
+        record_figure("migration loss span", inside.loss_span_ms, "ms", better="lower",
+                      tolerance=0.5, slack=50)  # fmt: skip
+        record_figure("frames received", stream.received, "frames", better="info")
+        if self.migration.downtime_ms is not None:
+            record_figure("QEMU downtime", self.migration.downtime_ms, "ms", better="lower",
+                          tolerance=0.5, slack=50)  # fmt: skip
 
     def attach_migration_report(self, stream: StreamResult) -> None:
         """QEMU's `info migrate` next to what traffic measured, and the stream itself."""
