@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from framework.dpdk.parsers import BondingConfig, FwdConfig, PortInfo, PortStats
+from framework.verify import VerifyFailed
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def bond_problems(config: BondingConfig, expected: BondState) -> list[str]:
 def verify_bond(config: BondingConfig, what: str, expected: BondState) -> None:
     """`show bonding config` shows the bond the guide step leaves."""
     if problems := bond_problems(config, expected):
-        raise AssertionError(f"{what}; {'; '.join(problems)}; {config}")
+        raise VerifyFailed(f"{what}; {'; '.join(problems)}; {config}")
 
 
 # Ports to judge: these ids, or "all" the ports testpmd reported.
@@ -96,7 +97,7 @@ def verify_port_traffic(
     Over the counted interval: `show port stats all` after `clear port stats all`.
     """
     if problems := traffic_problems(stats, moving, silent, idle):
-        raise AssertionError(f"{what}; {'; '.join(problems)}")
+        raise VerifyFailed(f"{what}; {'; '.join(problems)}")
 
 
 def count_problems(
@@ -129,7 +130,7 @@ def verify_port_counts(
     wrong as one lost.
     """
     if problems := count_problems(stats, rx or {}, tx or {}):
-        raise AssertionError(f"{what}; {'; '.join(problems)}")
+        raise VerifyFailed(f"{what}; {'; '.join(problems)}")
 
 
 def _shown(ports: Mapping[int, PortInfo], port: int, problems: list[str]) -> PortInfo | None:
@@ -200,7 +201,7 @@ def verify_ports(
     problems += _identity_problems(ports, drivers or {}, names or {}, macs or {})
     problems += _state_problems(ports, link_up, link_down, queues)
     if problems:
-        raise AssertionError(f"{what}; {'; '.join(problems)}")
+        raise VerifyFailed(f"{what}; {'; '.join(problems)}")
 
 
 def verify_forwarding(
@@ -223,4 +224,4 @@ def verify_forwarding(
         if seen != sorted(set(paths)):
             problems.append(f"streams (rx, tx) {seen}, expected {sorted(set(paths))}")
     if problems:
-        raise AssertionError(f"{what}; {'; '.join(problems)}")
+        raise VerifyFailed(f"{what}; {'; '.join(problems)}")

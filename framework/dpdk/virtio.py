@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 
+from framework.verify import VerifyFailed
+
 # The virtio PMD's log type for feature negotiation, at the level that prints it.
 NEGOTIATION_LOG_LEVEL = "pmd.net.virtio.init:debug"
 
@@ -145,10 +147,10 @@ def verify_negotiated(
     `negotiation` is its last one as the PMD logged it (None: nothing logged).
     """
     if negotiation is None:
-        raise AssertionError(f"{what}; testpmd logged no virtio feature negotiation")
+        raise VerifyFailed(f"{what}; testpmd logged no virtio feature negotiation")
     problems = [f"VIRTIO_NET_F_{f.name} not negotiated" for f in present if not negotiation.has(f)]
     problems += [f"VIRTIO_NET_F_{f.name} negotiated" for f in absent if negotiation.has(f)]
     if problems:
-        raise AssertionError(
+        raise VerifyFailed(
             f"{what}; {'; '.join(problems)} (negotiated: {', '.join(negotiation.names)})"
         )

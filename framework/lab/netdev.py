@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from framework.remote.readout import Run, read_marked
+from framework.verify import VerifyFailed
 
 IFF_UP = 0x1
 IFF_TAP = 0x0002  # tun_flags: a tap (layer 2), not a tun
@@ -140,4 +141,4 @@ def verify_tap(
             state = "absent" if seen is None else ("on" if seen else "off")
             problems.append(f"{interface.name} {offload} {state}, expected {'on' if on else 'off'}")
     if problems:
-        raise AssertionError(f"{what}; {'; '.join(problems)}")
+        raise VerifyFailed(f"{what}; {'; '.join(problems)}")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from framework.traffic.agent import STAMP
 from framework.traffic.packets import DEFAULT_MARKER
 from framework.traffic.stream import AlteredFrame, StreamResult
+from framework.verify import VerifyFailed
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def sender_problem(stream: StreamResult) -> str | None:
 def verify_sender(stream: StreamResult, what: str) -> None:
     """Assert that the stream's sender worked, so its account judges the DUT (`what`)."""
     if problem := sender_problem(stream):
-        raise AssertionError(f"{what}: {problem}")
+        raise VerifyFailed(f"{what}: {problem}")
 
 
 def verify_frames_intact(

@@ -29,6 +29,7 @@ from scapy.packet import Packet
 from framework.traffic.generator import TrafficGenerator
 from framework.traffic.packets import DEFAULT_MARKER, Transform, unchanged
 from framework.traffic.stream import StreamResult
+from framework.verify import VerifyFailed
 
 log = logging.getLogger("howto.traffic")
 
@@ -348,13 +349,13 @@ def trial_problems(trial: Trial) -> list[str]:
 def verify_trial(trial: Trial, what: str) -> None:
     """The generator delivered the trial and the DUT lost and altered nothing of it."""
     if problems := trial_problems(trial):
-        raise AssertionError(f"{what}; {'; '.join(problems)}")
+        raise VerifyFailed(f"{what}; {'; '.join(problems)}")
 
 
 def verify_search(found: RateSearch, what: str, min_pps: float) -> None:
     """The search has a result to report (see search_problem); `what` names the search."""
     if problem := search_problem(found, min_pps):
-        raise AssertionError(f"{what}: {problem}")
+        raise VerifyFailed(f"{what}: {problem}")
 
 
 class _Measurer(AbstractMeasurer):

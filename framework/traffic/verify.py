@@ -27,6 +27,7 @@ from scapy.utils import hexdump
 
 from framework.traffic.generator import Capture, CapturedFrame, TrafficGenerator
 from framework.traffic.packets import DEFAULT_MARKER, Transform, payload_seq
+from framework.verify import VerifyFailed
 
 MAX_DUMPS = 4  # hexdumps of more packets drown the message; counts say the rest
 
@@ -246,7 +247,7 @@ def check_capture(
                 _dump(f"first frame seen on {port} at {frames[0].time:.6f} s", frames[0].raw)
             )
     if problems:
-        raise AssertionError("\n".join(problems))
+        raise VerifyFailed("\n".join(problems))
 
 
 def _expected_list(
@@ -372,7 +373,7 @@ def verify_no_packet(
         problems.append(_dump(f"{name} sent", raw))
         problems.append(_dump(f"{name} seen on {rx_port} at {hits[0].time:.6f} s", hits[0].raw))
     if problems:
-        raise AssertionError("\n".join(problems))
+        raise VerifyFailed("\n".join(problems))
     return capture
 
 
@@ -384,12 +385,12 @@ def verify_forwarded(sources: Sequence[str], what: str, *, source_mac: str | Non
     sender the guide names: the bond's MAC).
     """
     if not sources:
-        raise AssertionError(f"{what}; no frame came back")
+        raise VerifyFailed(f"{what}; no frame came back")
     if source_mac is not None:
         wanted = source_mac.lower()
         others = [m for m in sources if m.lower() != wanted]
         if others:
-            raise AssertionError(
+            raise VerifyFailed(
                 f"{what}; {len(others)} of {len(sources)} frames came back from "
                 f"{sorted(set(others))}, expected all from {wanted}"
             )
@@ -398,7 +399,7 @@ def verify_forwarded(sources: Sequence[str], what: str, *, source_mac: str | Non
 def verify_not_forwarded(sources: Sequence[str], what: str) -> None:
     """No frame of a probe came back through the DUT (`sources`: as verify_forwarded)."""
     if sources:
-        raise AssertionError(
+        raise VerifyFailed(
             f"{what}; {len(sources)} frame(s) came back, from {sorted(set(sources))}"
         )
 
@@ -555,7 +556,7 @@ def verify_answers(
     if problems:
         seen = [f"{f.time:.6f} s {p.summary()}" for f, p in parsed[: MAX_DUMPS * 2]]
         more = len(parsed) - len(seen)
-        raise AssertionError(
+        raise VerifyFailed(
             f"verify_answers {tx_port} -> {rx_port}: "
             + "; ".join(problems)
             + f"\n{rx_port} saw {len(parsed)} frame(s)"

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from framework.config.model import WindowBounds
 from framework.traffic.stream import LossAccount, StreamResult, WindowAccount
+from framework.verify import VerifyFailed
 
 
 def with_jitter(stream: StreamResult, jitter_ms: float | None) -> StreamResult:
@@ -76,7 +77,7 @@ def verify_window(account: WindowAccount, bounds: WindowBounds, key: str = "") -
     outages = "; ".join(str(o) for o in account.outages[:6])
     if len(account.outages) > 6:
         outages += f"; ... ({len(account.outages) - 6} more)"
-    raise AssertionError(
+    raise VerifyFailed(
         f"{account.window.name} window{where}: {'; '.join(faults)}. "
         f"{account.describe()}. Every outage: {outages}"
     )
@@ -105,4 +106,4 @@ def verify_clean_outside(
     for inside, bounds in judged:
         if faults := window_faults(inside, bounds):
             message += f"; and in the {inside.window.name} window: {'; '.join(faults)}"
-    raise AssertionError(message)
+    raise VerifyFailed(message)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from framework.verify import VerifyFailed
+
 if TYPE_CHECKING:
     from framework.virt.vm import VirtualMachine
 
@@ -17,7 +19,7 @@ def verify_vm_status(vm: VirtualMachine, what: str, expected: str) -> None:
     found = vm.qmp("query-status")
     status = str(found.get("status"))
     if status != expected:
-        raise AssertionError(
+        raise VerifyFailed(
             f"{what}; QEMU reports {vm.name} {status} (vCPUs running: "
             f"{bool(found.get('running'))}), expected {expected}"
         )
