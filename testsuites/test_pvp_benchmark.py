@@ -19,7 +19,7 @@ import allure
 import pytest
 
 from framework.config.model import PvpBenchmark, Topology
-from framework.dpdk.verify import verify_forwarding
+from framework.dpdk.verify import verify_forwarding, verify_queues
 from framework.plugin import POOL_KEY
 from framework.report.attach import attach_image, attach_table, attach_text, step
 from framework.report.benchmark import (
@@ -349,12 +349,11 @@ def test_every_queue_carries_traffic(
         ["queue", "host vhost TX", "guest RX", "guest TX", "host vhost RX"],
         [[q, *counts] for q, counts in enumerate(rows)],
     )
-    for q, counts in enumerate(rows):
-        verify(
-            all(counts),
-            f"queue {q} carried no traffic on some side (host TX, guest RX, guest TX, host "
-            f"RX = {counts}); {2 * pvp.queues} streams should use all {pvp.queues} queues",
-        )
+    verify_queues(
+        rows,
+        f"{2 * pvp.queues} streams use all {pvp.queues} queues, both ways",
+        ["host vhost TX", "guest RX", "guest TX", "host vhost RX"],
+    )
 
 
 def test_vhost_port_restart(

@@ -15,7 +15,7 @@ import allure
 import pytest
 
 from framework.dpdk.testpmd import TestPmdStartError
-from framework.dpdk.verify import verify_port_counts, verify_ports
+from framework.dpdk.verify import verify_port_counts, verify_ports, verify_queues
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text, step
@@ -179,33 +179,21 @@ def test_multiqueue_spreads_flows_over_both_queues(
     with step(f"Send {FLOWS} flows through queues={QUEUES} vhost-user / virtio_user ports"):
         _round_trip(traffic_generator, packets, tg_port)
     with step("Every queue of both ports carried traffic"):
-        host_x = guide.host_pmd.show_port_xstats(guide.vhost_port)
-        container_x = guide.container_pmd.show_port_xstats(0)
-        rows = []
-        for q in range(QUEUES):
-            rows.append(
-                [
-                    q,
-                    host_x.get(f"tx_q{q}_good_packets", 0),
-                    container_x.get(f"rx_q{q}_good_packets", 0),
-                    container_x.get(f"tx_q{q}_good_packets", 0),
-                    host_x.get(f"rx_q{q}_good_packets", 0),
-                ]
-            )
+        rows = guide.queue_counts()
         attach_table(
             "per-queue packets",
             ["queue", "host vhost TX", "container RX", "container TX", "host vhost RX"],
-            rows,
+            [[q, *counts] for q, counts in enumerate(rows)],
         )
-        for q, *counts in rows:
-            verify(
-                all(c for c in counts),
-                f"queue {q} carried no traffic on some side (host TX, container RX, container "
-                f"TX, host RX = {counts}); {FLOWS} flows should use all {QUEUES} queues",
-            )
+        verify_queues(
+            rows,
+            f"{FLOWS} flows use all {QUEUES} queues, both ways",
+            ["host vhost TX", "container RX", "container TX", "host vhost RX"],
+        )
+        received = sum(counts[1] for counts in rows)
         verify(
-            sum(r[2] for r in rows) == len(packets),
-            f"container received {sum(r[2] for r in rows)} over its queues, sent {len(packets)}",
+            received == len(packets),
+            f"container received {received} over its queues, sent {len(packets)}",
         )
 
 

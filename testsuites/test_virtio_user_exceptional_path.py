@@ -21,7 +21,7 @@ from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Raw
 
-from framework.dpdk.verify import verify_port_counts, verify_ports
+from framework.dpdk.verify import verify_port_counts, verify_ports, verify_queues
 from framework.dpdk.virtio import VirtioNetFeature, verify_negotiated
 from framework.lab.hosts import HostHandle
 from framework.lab.netdev import verify_tap
@@ -401,22 +401,17 @@ def test_both_queues_carry_traffic(
             unfinished_ok=True,
         )
     with step("Every queue of both ports carried traffic"):
-        per_port = {p: guide7.queue_packets(p) for p in (NIC_PORT, USER_PORT)}
-        rows = [
-            [q, *(per_port[p][d][q] for p in (NIC_PORT, USER_PORT) for d in ("rx", "tx"))]
-            for q in range(guide7.queues)
-        ]
+        rows = guide7.queue_counts()
         attach_table(
             "per-queue packets",
             ["queue", "NIC RX", "NIC TX", "virtio_user0 RX", "virtio_user0 TX"],
-            rows,
+            [[q, *counts] for q, counts in enumerate(rows)],
         )
-        for q, *counts in rows:
-            verify(
-                all(counts),
-                f"guide: queues={guide7.queues}: queue {q} carried no traffic on some side "
-                f"(NIC RX, NIC TX, virtio_user0 RX, TX = {counts}) for 32 flows",
-            )
+        verify_queues(
+            rows,
+            f"guide: queues={guide7.queues}: 32 flows use every queue, both ways",
+            ["NIC RX", "NIC TX", "virtio_user0 RX", "virtio_user0 TX"],
+        )
 
 
 def test_tcp_through_the_offloads_both_ways(

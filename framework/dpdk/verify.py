@@ -7,7 +7,7 @@ differs (seen, then expected), then the whole parsed output.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -131,6 +131,27 @@ def verify_port_counts(
     """
     if problems := count_problems(stats, rx or {}, tx or {}):
         raise VerifyFailed(f"{what}; {'; '.join(problems)}")
+
+
+def verify_queues(counts: Sequence[Sequence[int]], what: str, sides: Sequence[str]) -> None:
+    """Every queue carried packets at every side: ``counts[q][i]`` is queue q at sides[i].
+
+    Traffic spread over queues by RSS or by the virtio device's queue selection: a queue
+    left idle on any side means the flows were not spread (or one side dropped them).
+    """
+    idle = [
+        f"queue {q} carried no traffic on some side ("
+        + ", ".join(f"{side} {n}" for side, n in zip(sides, row, strict=True))
+        + ")"
+        for q, row in enumerate(counts)
+        if not all(row)
+    ]
+    if idle:
+        raise VerifyFailed(
+            what,
+            expected=f"packets at {', '.join(sides)} on each of {len(counts)} queues",
+            seen="; ".join(idle),
+        )
 
 
 def _shown(ports: Mapping[int, PortInfo], port: int, problems: list[str]) -> PortInfo | None:

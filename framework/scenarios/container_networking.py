@@ -165,6 +165,16 @@ class ContainerNetworking:
         """The host's vhost-user port once it is up, or as it is after `timeout` s."""
         return self.host_pmd.wait_link_up(self.vhost_port, timeout=timeout, check=False)
 
+    def queue_counts(self) -> list[list[int]]:
+        """Per queue: the host vhost port's TX, the container's RX and TX, the host's RX."""
+        host = self.host_pmd.show_port_xstats(self.vhost_port)
+        container = self.container_pmd.show_port_xstats(0)
+        return [
+            [host.get(f"tx_q{q}_good_packets", 0), container.get(f"rx_q{q}_good_packets", 0),
+             container.get(f"tx_q{q}_good_packets", 0), host.get(f"rx_q{q}_good_packets", 0)]
+            for q in range(self.queues)
+        ]  # fmt: skip
+
     def clear_stats(self) -> None:
         """Zero the counters of both testpmds."""
         for pmd in (self.host_pmd, self.container_pmd):

@@ -455,6 +455,14 @@ class ExceptionalPath:
             for d in ("rx", "tx")
         }
 
+    def queue_counts(self) -> list[list[int]]:
+        """Per queue: packets the NIC port received and sent, then virtio_user0's."""
+        per_port = {p: self.queue_packets(p) for p in (NIC_PORT, USER_PORT)}
+        return [
+            [per_port[p][d][q] for p in (NIC_PORT, USER_PORT) for d in ("rx", "tx")]
+            for q in range(self.queues)
+        ]
+
     def size_counts(self, port: int, direction: str) -> tuple[int, int]:
         """(good packets, of which longer than 1518 bytes) of a port, summed over queues."""
         xstats = self.testpmd.show_port_xstats(port)

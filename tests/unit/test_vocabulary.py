@@ -110,3 +110,16 @@ def test_a_step_out_of_order_names_the_step_that_comes_first(
 ) -> None:
     with pytest.raises(StepOrderError, match=re.escape(f"made by {needs}")):
         getattr(_unstarted(kind), step)()
+
+
+def test_verify_queues_names_each_idle_queue_and_side() -> None:
+    from framework.dpdk.verify import verify_queues
+
+    sides = ["host vhost TX", "guest RX"]
+    verify_queues([[5, 5], [3, 3]], "two streams use both queues", sides)
+    with pytest.raises(VerifyFailed) as failed:
+        verify_queues([[5, 5], [0, 3]], "two streams use both queues", sides)
+    text = str(failed.value)
+    assert text.startswith("two streams use both queues")
+    assert "queue 1 carried no traffic on some side (host vhost TX 0, guest RX 3)" in text
+    assert "queue 0" not in text
