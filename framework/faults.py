@@ -101,7 +101,7 @@ def _stall_during_migration(migration: Any, *_: Any) -> None:
     # While its RAM is being copied the VM stops twice for a moment, well before the
     # switch-over: two more interruptions inside the migration window than a correct DUT
     # shows (a TCG guest may add one stall of its own), each short.
-    for _ in range(2):
+    for _stall in range(2):
         migration.source_vm.pause()
         time.sleep(STALL_DURING_MIGRATION_S)
         migration.source_vm.resume()

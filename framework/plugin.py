@@ -162,7 +162,9 @@ STOPPED_KEY = pytest.StashKey[str]()
 DPDK_FOUND_KEY = pytest.StashKey[str]()  # the DPDK release the dpdk_version fixture found
 
 
-class StopRun(pytest.exit.Exception):
+# The class's public name is pytest.exit.Exception, an attribute of the exit function that
+# mypy cannot take as a base; its own name, _pytest.outcomes.Exit, is private.
+class StopRun(pytest.exit.Exception):  # type: ignore[name-defined]  # documented, set at run time
     """Ends the session at once: the lab cannot be used. Its message is one line."""
 
     def __init__(self, message: str) -> None:
@@ -479,7 +481,10 @@ def traffic_generator(tg_host: HostHandle):
     from framework.traffic.generator import TrafficGenerator
 
     if plan.current() is not None:
-        return plan.PlanTrafficGenerator(tg_host.session)  # type: ignore[arg-type]
+        session = tg_host.session
+        if not isinstance(session, plan.PlanSession):
+            raise FrameworkError(f"a plan run's {tg_host.name} is not a plan session: {session!r}")
+        return plan.PlanTrafficGenerator(session)
     return TrafficGenerator(tg_host.session, agent_dir=tg_host.work_dir)
 
 

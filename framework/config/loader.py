@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
+from yaml.reader import ReaderError
 
 from framework.config.model import Topology
 from framework.errors import ConfigError
@@ -112,13 +113,11 @@ def _parse(file: Path, text: str) -> tuple[object, dict[Location, str]]:
 
 
 def _yaml_problem(exc: yaml.YAMLError, text: str) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    if mark is not None:
-        line = mark.line + 1
-    elif isinstance(getattr(exc, "position", None), int):  # a ReaderError: a bad character
-        line = text.count("\n", 0, exc.position) + 1  # type: ignore[attr-defined]
-    else:
-        line = None
+    line: int | None = None
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        line = exc.problem_mark.line + 1
+    elif isinstance(exc, ReaderError) and isinstance(exc.position, int):  # a bad character
+        line = text.count("\n", 0, exc.position) + 1
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     return f"{f'line {line}: ' if line else ''}not valid YAML: {problem}"
 

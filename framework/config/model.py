@@ -230,7 +230,9 @@ class VirtualLab(Model):
     @classmethod
     def _benchmark_range(cls, value: str) -> str:
         net = ipaddress.ip_network(value, strict=True)
-        if not net.subnet_of(ipaddress.ip_network("198.18.0.0/15")):
+        benchmarking = ipaddress.IPv4Network("198.18.0.0/15")
+        # An IPv6 subnet is refused too: subnet_of raises TypeError across IP versions.
+        if not (isinstance(net, ipaddress.IPv4Network) and net.subnet_of(benchmarking)):
             raise ValueError("the virtual lab only uses 198.18.0.0/15 (RFC 2544 benchmarking)")
         if net.num_addresses < 16:
             raise ValueError("expected a subnet with at least 16 addresses")

@@ -11,6 +11,7 @@ Three kinds share one interface:
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import shlex
@@ -72,6 +73,12 @@ def _check_name(name: str) -> str:
             "letters, digits, '_', '.', '-'"
         )
     return name
+
+
+def _keep_separator(source: str, match: re.Match[str]) -> str:
+    # re.sub replacement: the separator before the container path stays, the path becomes
+    # the host one (a function, so a backslash in the path is never read as an escape).
+    return match.group(1) + source
 
 
 def _last_line(result: CommandResult) -> str:
@@ -287,7 +294,7 @@ class ContainerEngine:
             for target, source in rules:
                 arg = re.sub(
                     rf"(^|[=,:]){re.escape(target)}(?=$|[/,:])",
-                    lambda m, s=source: m.group(1) + s,
+                    functools.partial(_keep_separator, source),
                     arg,
                 )
             mapped.append(arg)

@@ -84,8 +84,8 @@ def detect_dpdk_version(session: Session, testpmd: str = DEFAULT_TESTPMD) -> Dpd
         match = _RTE_VERSION.search(result.stdout + result.stderr)
         if match:
             return DpdkVersion.parse(match.group(1))
-        first_error = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-        first_error = first_error[0]
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        first_error = lines[-1] if lines else "no output"
     except RemoteError as exc:
         first_error = str(exc)
     finally:

@@ -17,6 +17,7 @@ from contextlib import suppress
 
 from framework.errors import FrameworkError, LabError
 from framework.lab.hosts import HostHandle
+from framework.lab.virtual import VirtualLab
 
 log = logging.getLogger("howto.lab.health")
 
@@ -28,8 +29,8 @@ class LabBroken(LabError):
     """The lab could not be repaired after a test broke it: the remaining tests cannot run."""
 
 
-def _labs(hosts: Iterable[HostHandle]) -> list:
-    labs = []
+def _labs(hosts: Iterable[HostHandle]) -> list[VirtualLab]:
+    labs: list[VirtualLab] = []
     for handle in hosts:
         if handle.lab is not None and all(handle.lab is not lab for lab in labs):
             labs.append(handle.lab)
@@ -88,7 +89,7 @@ def check_and_repair(hosts: dict[str, HostHandle]) -> list[str]:
         for port, owner in lab.switch_ports_down().items():
             try:
                 lab.set_switch_port(port, up=True)
-            except Exception as exc:  # noqa: BLE001 - reported as the one line
+            except Exception as exc:  # reported as the one line
                 raise LabBroken(
                     f"switch port {port} ({owner}) is down and stays down: {exc}"
                 ) from None
@@ -120,6 +121,6 @@ def _unanswered(handle: HostHandle) -> str | None:
         handle.session.run(["true"], timeout=ANSWER_TIMEOUT_S)
     except FrameworkError as exc:
         return str(exc)
-    except Exception as exc:  # noqa: BLE001 - paramiko errors on a broken transport
+    except Exception as exc:  # paramiko errors on a broken transport
         return f"{type(exc).__name__}: {exc}"
     return None

@@ -115,6 +115,8 @@ def provision(topology: Topology) -> Iterator[dict[str, HostHandle]]:
             lab = VirtualLab(topology).up()
         work_dirs: dict[str, str] = {}
         for name, spec in topology.hosts.items():
+            address: str | None
+            key: str | None
             if lab is not None:
                 address, key = lab.hosts[name].address, str(lab.key_file)
                 # Virtual hosts share one filesystem: give each its own directory.
@@ -122,7 +124,8 @@ def provision(topology: Topology) -> Iterator[dict[str, HostHandle]]:
             else:
                 address, key = spec.address, spec.key_file
                 work_dirs[name] = spec.work_dir
-            assert address is not None  # the model requires it for lab topologies
+            if address is None:  # the model requires it for lab topologies
+                raise ConfigError(f"host {name} has no address")
             sessions[name] = SSHSession(
                 name, address, user=spec.user, port=spec.ssh_port, key_filename=key
             )

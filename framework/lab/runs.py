@@ -35,7 +35,7 @@ from pathlib import Path
 
 RUNS_DIR = Path("/run/howto-conformance/runs")
 # RFC 2544's benchmarking range: the only addresses the virtual lab uses.
-MANAGEMENT_RANGE = ipaddress.ip_network("198.18.0.0/15")
+MANAGEMENT_RANGE = ipaddress.IPv4Network("198.18.0.0/15")
 TOKEN = "[0-9][0-9a-z]{3}"
 IFNAMSIZ = 15  # the longest Linux interface name
 HUGEPAGE_BYTES = 2 * 1024 * 1024

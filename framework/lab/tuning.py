@@ -92,8 +92,8 @@ def read_tuning(run: Run) -> Tuning:
 def parse_tuning(text: str) -> Tuning:
     """Tuning from the output of SCRIPT."""
     values: dict[str, str] = {}
-    for m in read_marked(text, _MARK):
-        name, value = m.name, m.value
+    for marked in read_marked(text, _MARK):
+        name, value = marked.name, marked.value
         if name in ("hugepages", "irq"):  # one per page size / IRQ: "irq 24 fc"
             sub, _, value = value.partition(" ")
             name = f"{name} {sub}"
@@ -110,9 +110,9 @@ def parse_tuning(text: str) -> Tuning:
         nmi_watchdog=_int(values.get("nmi_watchdog")),
         writeback_mask=_mask(values.get("writeback")),
         irq_masks={
-            int(k.split()[1]): m
+            int(k.split()[1]): mask
             for k, v in values.items()
-            if k.startswith("irq ") and (m := _mask(v)) is not None
+            if k.startswith("irq ") and (mask := _mask(v)) is not None
         },
         hugepages={
             k.split()[1]: n

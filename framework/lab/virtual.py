@@ -670,7 +670,7 @@ def _names_on_machine(hugepage_mounts: Iterable[str]) -> list[str]:
     names = existing_namespaces()
     links = _ip("-o", "link", "show", check=False).stdout.splitlines()
     names += [line.split(":")[1].strip().split("@")[0] for line in links if ":" in line]
-    for directory in (*hugepage_mounts, DPDK_RUNTIME, tempfile.gettempdir()):
+    for directory in (*hugepage_mounts, str(DPDK_RUNTIME), tempfile.gettempdir()):
         try:
             names += [entry.name for entry in Path(directory).iterdir()]
         except OSError:
@@ -728,7 +728,7 @@ def _teardown_all(*_: object) -> None:
     for lab in list(_LIVE):
         try:
             lab.down()
-        except Exception as exc:  # noqa: BLE001 - best effort at exit
+        except Exception as exc:  # best effort at exit
             log.error("virtual lab teardown failed: %s", exc)
 
 

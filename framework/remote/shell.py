@@ -129,7 +129,7 @@ class InteractiveShell:
             return ""
         try:
             return self.state_of_host() or ""
-        except Exception as exc:  # noqa: BLE001 - a diagnosis must never hide the error
+        except Exception as exc:  # a diagnosis must never hide the error
             return f"its state could not be read: {type(exc).__name__}: {exc}"
 
     @property

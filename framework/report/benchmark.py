@@ -25,13 +25,13 @@ from typing import Any
 
 import matplotlib
 
-matplotlib.use("Agg")
+matplotlib.use("Agg")  # reports are drawn headless; select before pyplot is imported
 
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from framework.lab.tuning import Tuning  # noqa: E402
-from framework.report.attach import attach_table  # noqa: E402
-from framework.traffic.trials import (  # noqa: E402
+from framework.lab.tuning import Tuning
+from framework.report.attach import attach_table
+from framework.traffic.trials import (
     GENERATOR_BOUND,
     SEARCH_CEILING,
     RateSearch,

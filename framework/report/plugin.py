@@ -31,6 +31,7 @@ import time
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -84,6 +85,19 @@ _RUN_KEY = pytest.StashKey[RunReports]()
 _ENV_KEY = pytest.StashKey[dict[str, str]]()
 
 
+class _WorkerNode(Protocol):
+    """What the xdist hooks use of a worker's controller (xdist ships no types)."""
+
+    config: pytest.Config
+    workerinput: dict[str, object]
+
+
+class _HtmlReport(Protocol):
+    """What pytest_html_report_title uses of pytest-html's report (it ships no types)."""
+
+    title: str
+
+
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
@@ -96,7 +110,8 @@ def get_run_reports(config: pytest.Config) -> RunReports | None:
 def run_directory(config: pytest.Config) -> Path | None:
     """This run's directory under reports/, on the controller and on xdist workers alike."""
     if _is_worker(config):
-        given = config.workerinput.get(_WORKER_RUN_DIR)  # type: ignore[attr-defined]
+        worker_input = config.workerinput  # type: ignore[attr-defined]  # set by xdist
+        given = worker_input.get(_WORKER_RUN_DIR)
         return Path(given) if given else None
     run = get_run_reports(config)
     return run.run_dir if run is not None else None
@@ -113,7 +128,8 @@ def set_environment(config: pytest.Config, mapping: Mapping[str, object]) -> Non
     env = config.stash.setdefault(_ENV_KEY, {})
     env.update(values)
     if _is_worker(config):
-        config.workeroutput[_WORKER_ENV] = dict(env)  # type: ignore[attr-defined]
+        worker_output = config.workeroutput  # type: ignore[attr-defined]  # set by xdist
+        worker_output[_WORKER_ENV] = dict(env)
     else:
         _publish_to_html(config, values)
 
@@ -217,7 +233,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if _is_worker(config):
         # xdist does not forward option values set in the controller's pytest_configure,
         # so allure-pytest on a worker learns the results dir from workerinput.
-        allure_dir = config.workerinput.get(_WORKER_ALLURE_DIR)  # type: ignore[attr-defined]
+        worker_input = config.workerinput  # type: ignore[attr-defined]  # set by xdist
+        allure_dir = worker_input.get(_WORKER_ALLURE_DIR)
         if allure_dir and hasattr(opt, "allure_report_dir") and not opt.allure_report_dir:
             opt.allure_report_dir = allure_dir
         return
@@ -291,21 +308,22 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_configure_node(node: object) -> None:
+def pytest_configure_node(node: _WorkerNode) -> None:
     """Tell an xdist worker where the run directory and the allure-results are."""
-    run = get_run_reports(node.config)  # type: ignore[attr-defined]
+    run = get_run_reports(node.config)
     if run is not None:
-        node.workerinput[_WORKER_RUN_DIR] = str(run.run_dir)  # type: ignore[attr-defined]
+        node.workerinput[_WORKER_RUN_DIR] = str(run.run_dir)
     if run is not None and run.allure_results is not None:
-        node.workerinput[_WORKER_ALLURE_DIR] = str(run.allure_results)  # type: ignore[attr-defined]
+        node.workerinput[_WORKER_ALLURE_DIR] = str(run.allure_results)
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_testnodedown(node: object, error: object) -> None:
+def pytest_testnodedown(node: _WorkerNode, error: object) -> None:
     """Merge the environment facts a finished xdist worker recorded."""
+    # A worker that crashed never sent its workeroutput.
     values = getattr(node, "workeroutput", {}).get(_WORKER_ENV)
     if values:
-        set_environment(node.config, values)  # type: ignore[attr-defined]
+        set_environment(node.config, values)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -323,15 +341,17 @@ def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_html_report_title(report: object) -> None:
+def pytest_html_report_title(report: _HtmlReport) -> None:
     """Title report.html after the run directory."""
     config = getattr(report, "_config", None)
     run = get_run_reports(config) if config is not None else None
-    report.title = f"howto-conformance {run.run_dir.name}" if run else "howto-conformance"  # type: ignore[attr-defined]
+    report.title = f"howto-conformance {run.run_dir.name}" if run else "howto-conformance"
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator:
+def pytest_runtest_protocol(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, object, object]:
     """Bind the item for its whole protocol, so attach helpers know which test they serve."""
     token = attach.bind_item(item)
     guide, variant = summary.item_identity(item)
@@ -349,12 +369,15 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Generator:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Move the pytest-html extras queued during a phase onto that phase's report."""
     report = yield
     pending = attach.take_pending_extras(item)
     if pending:
-        report.extras = list(getattr(report, "extras", [])) + pending
+        extras = list(getattr(report, "extras", [])) + pending
+        report.extras = extras  # type: ignore[attr-defined]  # pytest-html reads it at run time
     return report
 
 
@@ -448,7 +471,7 @@ def generate_allure_html(
         if history is not None:
             history.parent.mkdir(parents=True, exist_ok=True)
             # Two runs appending to one history at once would interleave their lines.
-            lock = open(history.parent / ".lock", "w")  # noqa: SIM115 - held across the run
+            lock = open(history.parent / ".lock", "w")  # held across the run
             fcntl.flock(lock, fcntl.LOCK_EX)
         proc = subprocess.run(
             cmd,
@@ -554,7 +577,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         try:
             write_run_summary(config, int(exitstatus))
             summary_files = [run.run_dir / summary.SUMMARY_HTML, run.run_dir / summary.SUMMARY_JSON]
-        except Exception as exc:  # noqa: BLE001 - a report problem never changes the verdict
+        except Exception as exc:  # a report problem never changes the verdict
             run.notes.append(f"conformance summary not written: {type(exc).__name__}: {exc}")
     if run.allure_results is None:
         return
@@ -578,7 +601,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 )
             finally:
                 lease.release()
-        except Exception as exc:  # noqa: BLE001 - any failure here is only a report note
+        except Exception as exc:  # any failure here is only a report note
             reason = f"{type(exc).__name__}: {exc}"
         if reason:
             run.notes.append(f"Allure HTML report not generated: {reason}")

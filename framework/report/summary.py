@@ -70,10 +70,11 @@ def item_identity(item: pytest.Item) -> tuple[int | None, str]:
     """
     marker = item.get_closest_marker("guide")
     guide = int(marker.args[0]) if marker is not None and marker.args else None
-    callspec = getattr(item, "callspec", None)
     ids: list[str] = []
-    if callspec is not None:
-        defs = item._fixtureinfo.name2fixturedefs  # type: ignore[attr-defined]
+    # Only a parametrized Function has a callspec (pytest sets the attribute then).
+    callspec = getattr(item, "callspec", None)
+    if isinstance(item, pytest.Function) and callspec is not None:
+        defs = item._fixtureinfo.name2fixturedefs
         for name, index in callspec.indices.items():
             fixturedef = defs.get(name, [None])[-1]
             if fixturedef is None or fixturedef.params is None:
@@ -193,14 +194,16 @@ class Collector:
             record = TestRecord(report.nodeid, None, "")
             self.records[report.nodeid] = record
         if guide not in (None, ""):
-            record.guide = int(guide)
+            record.guide = int(str(guide))
             record.variant = str(props.get(VARIANT_PROPERTY, ""))
         record.testbed = str(props.get(TESTBED_PROPERTY, record.testbed))
         record.dpdk = str(props.get(DPDK_PROPERTY, record.dpdk))
         record.form = str(props.get(FORM_PROPERTY, record.form))
         record.not_proven = str(props.get(NOT_PROVEN_PROPERTY, record.not_proven))
         record.duration_s += float(getattr(report, "duration", 0.0) or 0.0)
-        figures = [Figure.from_json(v) for k, v in report.user_properties if k == FIGURE_PROPERTY]
+        figures = [
+            Figure.from_json(str(v)) for k, v in report.user_properties if k == FIGURE_PROPERTY
+        ]
         if figures:
             record.figures = figures  # a later phase carries every figure of the earlier
         if getattr(report, "wasxfail", ""):
@@ -660,9 +663,9 @@ def render_html(summary: Mapping[str, Any]) -> str:
             status += f'<div class="msg" title="{_e(row["message"])}">{_e(where + short)}</div>'
         for skip in row["unexpected_skips"][:5]:
             status += f'<div class="msg">unexpected skip: {_e(skip)}</div>'
-        for why, tests in _left_out(row.get("not_selected", [])).items():
-            more = f" and {len(tests) - 3} more" if len(tests) > 3 else ""
-            listed = ", ".join(tests[:3]) + more
+        for why, left_out in _left_out(row.get("not_selected", [])).items():
+            more = f" and {len(left_out) - 3} more" if len(left_out) > 3 else ""
+            listed = ", ".join(left_out[:3]) + more
             status += f'<div class="msg">not selected ({_e(why)}): {_e(listed)}</div>'
         counts = row["tests"]
         tests = " / ".join(f"{counts[k]} {k}" for k in OUTCOMES if counts.get(k))

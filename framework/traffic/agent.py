@@ -262,8 +262,10 @@ def _send_all(tx, frames, pps, capturers):
                     break
                 # wait for the next slot while reading what arrives, so long paced
                 # streams never overflow the receive buffer
-                ready = select.select(socks, [], [], left)[0] if socks else time.sleep(left)
-                for sock in ready or ():
+                if not socks:
+                    time.sleep(left)
+                    continue
+                for sock in select.select(socks, [], [], left)[0]:
                     by_fd[sock.fileno()].drain()
         elif capturers and i and i % 4096 == 0:
             for c in capturers:
@@ -515,7 +517,7 @@ class _StreamReceiver:
         self.ports, self.socks = ports, socks
         self.marker, self.mlen = marker, len(marker)
         # marker position -> [(stamp offset, expected bytes before the stamp, after it, length)]
-        self.expect = {}
+        self.expect: dict[int, list[tuple[int, bytes, bytes, int, bytes]]] = {}
         for stamp_at, frame in expect:
             self.expect.setdefault(stamp_at - len(marker), []).append(
                 (stamp_at, frame[:stamp_at], frame[stamp_at + STAMP.size :], len(frame), frame)
@@ -534,7 +536,8 @@ class _StreamReceiver:
         self.altered = [0] * len(socks)
         self.altered_seq = [array.array("q") for _ in socks]  # -1: the stamp was damaged
         self.altered_at = [array.array("i") for _ in socks]
-        self.examples = [[] for _ in socks]  # the first altered frames: (seen, expected)
+        # the first altered frames: seq, first differing byte, seen and expected
+        self.examples: list[list[dict[str, object]]] = [[] for _ in socks]
 
     def _altered(self, k, data, pos, seq, intact):
         """Record a frame that is not what was expected, with its first differing byte."""
@@ -542,20 +545,22 @@ class _StreamReceiver:
         if len(self.altered_seq[k]) >= MAX_ALTERED:
             return
         candidates = self.expect.get(pos) or self.expect[self.positions[0]]
-        best = None
+        best: tuple[int, bytes] | None = None
         for stamp_at, _head, _tail, _n, frame in candidates:
-            wanted = bytearray(frame)
             if len(data) < stamp_at + STAMP.size:
-                wanted = frame  # cut short before the stamp ends
+                at = first_difference(data, frame)  # cut short before the stamp ends
             else:
                 # the stamp as received, so only real differences show (a damaged stamp shows
                 # as a difference in its balancing word's stead)
+                wanted = bytearray(frame)
                 wanted[stamp_at : stamp_at + STAMP.size] = data[stamp_at : stamp_at + STAMP.size]
-            at = first_difference(data, wanted)
+                at = first_difference(data, wanted)
             if at < 0:  # only the stamp's balance is off
                 at = stamp_at + STAMP.size - 2
             if best is None or at > best[0]:
                 best = (at, frame)
+        if best is None:  # every marker position has at least one expected frame
+            raise AgentError("no expected frame to compare an altered frame with")
         at, frame = best
         self.altered_seq[k].append(seq if intact else -1)
         self.altered_at[k].append(at)
@@ -668,7 +673,7 @@ class _StreamReceiver:
 
 
 def _read_all(fd, deadline):
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         left = deadline - time.monotonic()
         if left <= 0 or not select.select([fd], [], [], left)[0]:
@@ -699,8 +704,16 @@ class ReceiverProcess:
     def __init__(self, ports, marker, expect, ignore_src):
         self.ports = list(ports)
         self.args = (marker, expect, ignore_src)
-        self.pid = None
-        self.ctl = self.res = None  # the parent's ends: stop request out, results in
+        self.pid: int | None = None
+        # the parent's ends: stop request out, results in
+        self.ctl: int | None = None
+        self.res: int | None = None
+
+    def _started(self):
+        """(child pid, stop request fd, results fd) of a started receiver."""
+        if self.pid is None or self.ctl is None or self.res is None:
+            raise AgentError("the stream receiver was not started")
+        return self.pid, self.ctl, self.res
 
     def start(self, deadline):
         """Fork the receiver; it gives up by itself at `deadline` (time.monotonic())."""
@@ -725,8 +738,9 @@ class ReceiverProcess:
     def _child(self, socks, down, ctl_r, res_w, deadline):
         code = 0
         try:
-            os.close(self.ctl)
-            os.close(self.res)
+            _pid, ctl_w, res_r = self._started()
+            os.close(ctl_w)
+            os.close(res_r)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             receiver = _StreamReceiver(self.ports, socks, *self.args)
@@ -734,7 +748,7 @@ class ReceiverProcess:
             with os.fdopen(ctl_r, "rb", buffering=0) as ctl:
                 receiver.run(ctl, deadline)
             payload = json.dumps({"ok": True, "ports": receiver.results()}).encode()
-        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+        except BaseException as exc:  # reported to the parent
             payload = json.dumps({"ok": False, "error": f"receiver: {exc!r}"}).encode()
             code = 1
         try:
@@ -744,9 +758,10 @@ class ReceiverProcess:
 
     def collect(self, timeout=60.0):
         """Stop receiving; return {port: answer} (see _StreamReceiver.results)."""
-        os.write(self.ctl, b"x")
-        received = json.loads(_read_all(self.res, time.monotonic() + timeout))
-        os.waitpid(self.pid, 0)
+        pid, ctl_w, res_r = self._started()
+        os.write(ctl_w, b"x")
+        received = json.loads(_read_all(res_r, time.monotonic() + timeout))
+        os.waitpid(pid, 0)
         self.pid = None
         if not received.get("ok"):
             raise AgentError(received.get("error", "receiver failed"))
@@ -945,12 +960,19 @@ class _RingTx:
         self.first_error = None
         self.first_tx = self.last_tx = 0
         self.broken = None
-        self.mm = self.words = None
+        self.mm: mmap.mmap | None = None
+        self.words: memoryview | None = None  # the ring as u32 words, for the status words
         try:
             self._setup(frame)
         except BaseException:
             self.close()
             raise
+
+    def _ring(self):
+        """(mapping, its u32 view) of a ring not yet closed."""
+        if self.mm is None or self.words is None:
+            raise AgentError("the TX ring was used after it was closed")
+        return self.mm, self.words
 
     def _setup(self, frame):
         sock = self.sock
@@ -968,18 +990,18 @@ class _RingTx:
             sock.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, SNDBUF)
         except OSError:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF)
-        self.mm = mmap.mmap(
+        mm = self.mm = mmap.mmap(
             sock.fileno(), block * blocks, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE
         )
         # the kernel finds slot i at block i // per_block, offset (i % per_block) * slot
         self.heads = [(i // per_block) * block + (i % per_block) * slot for i in range(nslots)]
         self.nslots = nslots
         for head in self.heads:
-            self.mm[head + TX_DATA_AT : head + TX_DATA_AT + size] = frame
-            struct.pack_into("II", self.mm, head, TP_STATUS_AVAILABLE, size)  # status, tp_len
+            mm[head + TX_DATA_AT : head + TX_DATA_AT + size] = frame
+            struct.pack_into("II", mm, head, TP_STATUS_AVAILABLE, size)  # status, tp_len
         self.status_at = [head >> 2 for head in self.heads]  # index into the u32 view
         self.stamp_offsets = [head + TX_DATA_AT + self.stamp_at for head in self.heads]
-        self.words = memoryview(self.mm).cast("I")
+        self.words = memoryview(mm).cast("I")
         self.stamps = [0] * nslots
 
     def push(self, k):
@@ -993,9 +1015,10 @@ class _RingTx:
             select.select([], [self.sock], [], 0.001)
 
     def _fill(self, k):
-        words, status_at, stamp_offsets = self.words, self.status_at, self.stamp_offsets
+        mm, words = self._ring()
+        status_at, stamp_offsets = self.status_at, self.stamp_offsets
         stamps = self.stamps
-        mm, shift, nslots = self.mm, self.shift, self.nslots
+        shift, nslots = self.shift, self.nslots
         mono, pack_into = time.monotonic_ns, STAMP.pack_into
         seq = self.written
         end = seq + min(k, nslots)
@@ -1022,7 +1045,8 @@ class _RingTx:
             failure = None
         except OSError as exc:
             failure = exc
-        words, status_at, nslots = self.words, self.status_at, self.nslots
+        _mm, words = self._ring()
+        status_at, nslots = self.status_at, self.nslots
         sent, written = self.sent, self.written
         while sent < written:
             status = words[status_at[sent % nslots]] & TP_STATUS_OWNER
@@ -1063,7 +1087,8 @@ class _RingTx:
             self._flush()
         self.written = self.sent  # what is still waiting now was never handed over
         deadline = time.monotonic_ns() + RING_DRAIN_NS
-        words, status_at = self.words, self.status_at
+        _mm, words = self._ring()
+        status_at = self.status_at
         while time.monotonic_ns() < deadline:
             if not any(words[at] & TP_STATUS_SENDING for at in status_at):
                 break
@@ -1088,17 +1113,18 @@ class _Transmitter:
         self.note = None  # why the path is not what was asked for
 
     def open(self, mode):
-        """Set up the sender for tx_path `mode` (one of TX_PATHS)."""
+        """Set up the sender for tx_path `mode` (one of TX_PATHS) and return it."""
         self.sock = _open_socket(self.port, 0)  # protocol 0: this socket sends, never receives
         if mode == "ring":
             try:
                 self.sender = _RingTx(self.sock, self.frame, self.stamp_at, 0)
             except (OSError, ValueError) as exc:  # an old kernel, no mmap, no memory for it
                 raise AgentError(f"port {self.port}: no TX ring: {exc}") from None
-            return
+            return self.sender
         self.sender, why = self._plain(mode, 0)
         if mode == "auto":
             self.note = why
+        return self.sender
 
     def _plain(self, mode, shift):
         """The sendmmsg sender, or where libc has none the per-frame one, and why."""
@@ -1118,7 +1144,8 @@ class _Transmitter:
         broken.finish()
         broken.close()
         # a fresh socket: one with a TX ring sends from the ring only
-        self.sock.close()
+        if self.sock is not None:
+            self.sock.close()
         self.sock = _open_socket(self.port, 0)
         self.note = f"ring gave up after frame {broken.sent}: {broken.broken}"
         plain, _why = self._plain("auto", broken.shift)
@@ -1323,16 +1350,16 @@ def stream(req):
     tx = _Transmitter(rq.tx, rq.frame, rq.stamp_at)
     try:
         receiver.start(time.monotonic() + rq.duration + rq.linger + 30)
-        tx.open(rq.tx_mode)
+        first_sender = tx.open(rq.tx_mode)
         # t0 is read last, right before the first send: a t0 from before the fork would
         # start the stream with a catch-up burst and skew the measured rate
         t0_wall, t0_mono = time.time_ns(), time.monotonic_ns()
         if rq.ready_file:
             _announce(rq.ready_file, t0_wall, t0_mono)
         limit, end_ns, by_duration = rq.schedule(t0_mono)
-        tx.sender.shift = -t0_mono  # stamps are ns since t0
+        first_sender.shift = -t0_mono  # stamps are ns since t0
         sender, ended = _send_stream(
-            tx.sender, tx.fallback, rq.pps, limit, end_ns, rq.stop_file, t0_mono
+            first_sender, tx.fallback, rq.pps, limit, end_ns, rq.stop_file, t0_mono
         )
         tx.close()
         if by_duration and ended == "count":

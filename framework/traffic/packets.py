@@ -223,7 +223,7 @@ def vxlan_frames(
     """
     from scapy.layers.vxlan import VXLAN
 
-    frames = []
+    frames: list[Packet] = []
     for seq in range(first_seq, first_seq + count):
         inner = Ether(src=inner_src, dst=inner_dst)
         if inner_vlan is not None:

@@ -10,10 +10,10 @@ import matplotlib
 
 matplotlib.use("Agg")  # tests run headless; select before pyplot is imported
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from framework.traffic.stream import LossWindow, StreamResult  # noqa: E402
+from framework.traffic.stream import LossWindow, StreamResult
 
 TARGET_BINS = 400  # enough to see a 100 ms gap in a 60 s stream, few enough to stay legible
 

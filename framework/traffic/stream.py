@@ -414,7 +414,7 @@ class StreamResult:
     def altered_example(self) -> str:
         """The first altered frame whose bytes were kept: seen and expected, in hex."""
         shown = next((a for a in self.altered_frames if a.seen is not None), None)
-        if shown is None or shown.expected is None:
+        if shown is None or shown.seen is None or shown.expected is None:
             return ""
         return (
             f"first altered frame ({shown}):\n  seen     {shown.seen.hex()}\n"
@@ -518,7 +518,10 @@ class StreamResult:
         a stall (frames held in the paused VM), the held frames delivered in a burst, and
         a loss span (the frames sent meanwhile) starting at the burst's last frame.
         """
-        spans = [(a, b, (run,), o) for a, b, run, o in self._loss_spans()]
+        # (start, end, lost runs, open ended): a stall has no lost run
+        spans: list[tuple[float, float, tuple[range, ...], bool]] = [
+            (a, b, (run,), o) for a, b, run, o in self._loss_spans()
+        ]
         spans += [(a, b, (), False) for a, b in self._stall_spans()]
         spans.sort(key=lambda w: (w[0], w[1]))
         join_s = self.stall_threshold_ms / 1000.0
@@ -680,5 +683,9 @@ def synthetic(
 ) -> StreamResult:
     """A result from plain lists (received seqs and their receive times), for tests."""
     return StreamResult(
-        sent=sent, seq=np.fromiter(seqs, np.int64), rx_s=list(times), pps=pps, **kwargs
+        sent=sent,
+        seq=np.fromiter(seqs, np.int64),
+        rx_s=np.fromiter(times, np.float64),
+        pps=pps,
+        **kwargs,
     )

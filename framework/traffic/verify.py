@@ -64,7 +64,7 @@ def _first_difference(a: bytes, b: bytes) -> int:
 def _dump(title: str, raw: bytes) -> str:
     try:
         summary = Ether(raw).summary()
-    except Exception:  # noqa: BLE001 - a malformed frame still deserves its hexdump
+    except Exception:  # a malformed frame still deserves its hexdump
         summary = "(not dissectable)"
     return f"{title} ({len(raw)} bytes): {summary}\n{hexdump(raw, dump=True)}"
 
@@ -75,6 +75,7 @@ class Comparison:
 
     by_seq: bool
     seen: int
+    seqs: list[int] = field(default_factory=list)  # each expected packet's, when by_seq
     missing: list[int] = field(default_factory=list)  # indexes into expected
     duplicated: dict[int, list[CapturedFrame]] = field(default_factory=dict)
     altered: list[tuple[int, CapturedFrame]] = field(default_factory=list)
@@ -100,14 +101,18 @@ def compare(
     """
     want = [bytes(p) for p in expected]
     want_set = set(want)
-    seqs = [payload_seq(raw, marker) if marker else None for raw in want]
-    by_seq = bool(want) and None not in seqs and len(set(seqs)) == len(seqs)
+    seqs = [payload_seq(raw, marker) for raw in want] if marker else []
+    known = [seq for seq in seqs if seq is not None]
+    # By sequence number only when every expected packet has one of its own.
+    by_seq = bool(want) and len(set(known)) == len(want)
     result = Comparison(by_seq=by_seq, seen=len(seen))
-    if by_seq:
-        index_of = {seq: i for i, seq in enumerate(seqs)}
+    if by_seq and marker:
+        result.seqs = known
+        index_of = {seq: i for i, seq in enumerate(known)}
         groups: dict[int, list[CapturedFrame]] = defaultdict(list)
         for frame in seen:
-            i = index_of.get(payload_seq(frame.raw, marker))  # type: ignore[arg-type]
+            seq = payload_seq(frame.raw, marker)
+            i = index_of.get(seq) if seq is not None else None
             if i is None:
                 result.unexpected.append(frame)
             else:
@@ -153,11 +158,11 @@ def _describe_failure(
     want = [bytes(p) for p in expected]
 
     def label(i: int) -> str:
-        return f"seq {payload_seq(want[i], marker)}" if comparison.by_seq else f"packet #{i}"
+        return f"seq {comparison.seqs[i]}" if comparison.by_seq else f"packet #{i}"
 
     def labels(indexes: Sequence[int]) -> str:
         if comparison.by_seq:
-            return "seq " + ranges([payload_seq(want[i], marker) for i in indexes])  # type: ignore[misc]
+            return "seq " + ranges([comparison.seqs[i] for i in indexes])
         return "packet #" + ranges(indexes)
 
     lines = [
@@ -223,22 +228,23 @@ def check_capture(
     the marker, the silent ports saw nothing with the marker, and the TG sent all `sent`
     packets.
     """
-    strict = marker is not None and all(marker in bytes(p) for p in expected)
+    # Strict (nothing else carrying the marker may arrive) when every expected packet has it.
+    strict_marker = _filter_marker(expected, marker)
     problems: list[str] = []
     if sent is not None and capture.sent < sent:
         problems.append(
             f"{title}: the TG sent only {capture.sent} of {sent} packets"
             + (f" (first tx error: {capture.tx_error})" if capture.tx_error else "")
         )
-    comparison = compare(expected, capture.frames(rx_port), marker if strict else None, strict)
+    comparison = compare(
+        expected, capture.frames(rx_port), strict_marker, strict=strict_marker is not None
+    )
     if not comparison.ok:
-        problems += _describe_failure(
-            title, expected, comparison, rx_port, marker if strict else None
-        )
+        problems += _describe_failure(title, expected, comparison, rx_port, strict_marker)
     for port in silent_ports:
         frames = capture.frames(port)
-        if strict and frames:
-            seqs = [s for s in (payload_seq(f.raw, marker) for f in frames) if s is not None]
+        if strict_marker is not None and frames:
+            seqs = [s for s in (payload_seq(f.raw, strict_marker) for f in frames) if s is not None]
             problems.append(
                 f"{title}: {port} must see no test packets but saw {len(frames)}"
                 + (f": seq {ranges(seqs)}" if seqs else "")
@@ -260,7 +266,7 @@ def _expected_list(
     return list(expected)
 
 
-def _filter_marker(packets: Sequence[Packet], marker: bytes | None) -> bytes | None:
+def _filter_marker(packets: Sequence[Packet | bytes], marker: bytes | None) -> bytes | None:
     # the agent drops frames without the marker, so only filter when every packet has it
     if marker is not None and all(marker in bytes(p) for p in packets):
         return marker
@@ -360,7 +366,7 @@ def verify_no_packet(
         )
     raw = bytes(pkt)
     seq = payload_seq(raw, filt) if filt else None
-    if seq is not None:
+    if filt and seq is not None:
         hits = [f for f in capture.frames(rx_port) if payload_seq(f.raw, filt) == seq]
         name = f"seq {seq}"
     else:

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any
 
@@ -62,9 +63,10 @@ class QmpConnection:
 
             async def watch() -> None:
                 async for event in listener:
-                    self.events.append(
-                        (time.time(), str(event["event"]), dict(event.get("data", {})))
-                    )
+                    # QMP's "data" is a JSON object when present (absent for most events).
+                    data = event.get("data")
+                    fields = dict(data) if isinstance(data, Mapping) else {}
+                    self.events.append((time.time(), str(event["event"]), fields))
 
             self._watcher = asyncio.ensure_future(watch())
 

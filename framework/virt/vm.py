@@ -340,7 +340,7 @@ class VirtualMachine:
             return f"VM {self.name}: QEMU not started or already stopped"
         try:
             found = self._qmp.execute("query-status", None, STATE_QUERY_TIMEOUT_S)
-        except Exception as exc:  # noqa: BLE001 - any failure to answer is the finding
+        except Exception as exc:  # any failure to answer is the finding
             gone = "" if self.alive() else "; its QEMU process is gone"
             return f"VM {self.name}: QMP does not answer ({type(exc).__name__}: {exc}){gone}"
         if found.get("running"):

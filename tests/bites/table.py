@@ -165,7 +165,8 @@ def _case_id(case: ast.expr, argnames: list[str], index: int) -> str | None:
     else:
         values = case.elts if isinstance(case, ast.Tuple) else [case]
     ids = [_param_id(v, n, index) for v, n in zip(values, argnames, strict=False)]
-    return None if None in ids or len(ids) != len(argnames) else "-".join(ids)  # type: ignore[arg-type]
+    known = [i for i in ids if i is not None]
+    return "-".join(known) if len(known) == len(argnames) else None
 
 
 def bite_text(node_id: str) -> str | None:

@@ -248,7 +248,7 @@ def test_bad_loads_raise_with_the_reason(pmd: TestPmd, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="flags"):
         pmd.bpf_load("rx", 0, 0, path, flags="B")  # 22.11 names B in its help, ignores it
     with pytest.raises(ValueError, match="direction"):
-        pmd.bpf_load("in", 0, 0, path)  # type: ignore[arg-type]
+        pmd.bpf_load("in", 0, 0, path)  # type: ignore[arg-type]  # a wrong direction on purpose
 
 
 def test_unload_restores_lossless_forwarding(

@@ -36,12 +36,12 @@ def test_dpdk_generator_counts_what_the_dut_returns() -> None:
             )  # fmt: skip
             try:
                 # Silent first: frames of a flat-out trial linger in the DUT's rings.
-                pvp.guest_pmd.stop()  # type: ignore[union-attr]
+                pvp.guest_pmd.stop()  # type: ignore[union-attr]  # start_guest() above set it
                 silent = generator.flat_out(1.0)
                 assert silent.sent > 1000 and silent.received == 0, (
                     f"with the guest forwarding nothing, nothing comes back: {silent}"
                 )
-                pvp.guest_pmd.start()  # type: ignore[union-attr]
+                pvp.guest_pmd.start()  # type: ignore[union-attr]  # start_guest() above set it
                 trial = generator.flat_out(1.0)
                 assert trial.sent > 1000, f"flowgen sends on both ports: {trial}"
                 assert 0 < trial.received <= trial.sent, f"the DUT returned frames: {trial}"

@@ -19,7 +19,10 @@ from tests.integration.topology_files import unreachable_lab, virtual_variant
 
 ROOT = Path(__file__).resolve().parents[2]
 NIGHTLY = ROOT / "scripts" / "nightly"
-GUIDE6_QUICK = "testsuites/test_virtio_user_container.py::test_vhost_user_port_comes_up_when_the_container_connects"  # noqa: E501
+GUIDE6_QUICK = (
+    "testsuites/test_virtio_user_container.py"
+    "::test_vhost_user_port_comes_up_when_the_container_connects"
+)
 
 
 def nightly(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], Path]:

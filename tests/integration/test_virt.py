@@ -88,7 +88,7 @@ class Lab:
             image=self.image,
             work_dir=f"{self.root}/{side}",
             address=ADDRESS,
-            **kwargs,  # type: ignore[arg-type]
+            **kwargs,  # type: ignore[arg-type]  # the caller's VirtualMachine keywords
         )
         self.vms.append(vm)
         return vm

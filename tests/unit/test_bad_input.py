@@ -192,7 +192,7 @@ def test_connect_all_tries_every_host_at_once_and_names_each_failure() -> None:
     }
     started = time.monotonic()
     with pytest.raises(HostsUnreachable) as info:
-        connect_all(sessions)  # type: ignore[arg-type]
+        connect_all(sessions)  # type: ignore[arg-type]  # fakes stand in for SSHSessions
     assert time.monotonic() - started < 1.2, "in parallel, not one timeout after another"
     assert str(info.value) == (
         "2 of 3 hosts unreachable over SSH: host_server_2 at 198.18.255.251:22 (timed out); "

@@ -100,6 +100,13 @@ def test_management_subnet_outside_benchmark_range(tmp_path: Path) -> None:
     assert "198.18.0.0/15" in _error(tmp_path, data)
 
 
+def test_management_subnet_ipv6_is_refused_in_one_line(tmp_path: Path) -> None:
+    # IPv4Network.subnet_of raises TypeError for an IPv6 network: it must not escape.
+    data = _virtual()
+    data["virtual_lab"]["management_subnet"] = "2001:2::/48"
+    assert "198.18.0.0/15" in _error(tmp_path, data)
+
+
 def test_lab_host_needs_address(tmp_path: Path) -> None:
     data = yaml.safe_load((TOPOLOGIES / "lab.yaml").read_text())
     del data["hosts"]["tg"]["address"]
@@ -328,13 +335,13 @@ def test_lab_sample_has_guides_3_and_5_on_both_nic_families() -> None:
 @pytest.mark.parametrize(
     ("section", "change", "expected"),
     [
-        ("vf_daemon", {"pf": "fortville0"}, "vf_daemon.niantic.pf: host_server_1.fortville0 is a fortville port"),  # noqa: E501
+        ("vf_daemon", {"pf": "fortville0"}, "vf_daemon.niantic.pf: host_server_1.fortville0 is a fortville port"),  # noqa: E501 - a table row, one case a line
         ("vf_daemon", {"host": "tg"}, "vf_daemon.niantic.host: no DUT host named 'tg'"),
-        ("vf_daemon", {"pf": "nope0"}, "vf_daemon.niantic.pf: host host_server_1 has no port 'nope0'"),  # noqa: E501
+        ("vf_daemon", {"pf": "nope0"}, "vf_daemon.niantic.pf: host host_server_1 has no port 'nope0'"),  # noqa: E501 - a table row, one case a line
         ("vf_daemon", {"tg_port": "p9"}, "vf_daemon.niantic.tg_port: the TG has no port 'p9'"),
-        ("vf_daemon", {"vf_app": "vm9"}, "vf_daemon.niantic.vf_app: 'host' or a VM's name, got 'vm9'"),  # noqa: E501
-        ("vf_daemon", {"vf_app": "vm1"}, "VM vm1 must run on host_server_1 with VFs 0 and 1 of niantic0"),  # noqa: E501
-        ("flow_bifurcation", {"vfs": 1}, "flow_bifurcation.niantic.vfs: Input should be greater than or equal to 2"),  # noqa: E501
+        ("vf_daemon", {"vf_app": "vm9"}, "vf_daemon.niantic.vf_app: 'host' or a VM's name, got 'vm9'"),  # noqa: E501 - a table row, one case a line
+        ("vf_daemon", {"vf_app": "vm1"}, "VM vm1 must run on host_server_1 with VFs 0 and 1 of niantic0"),  # noqa: E501 - a table row, one case a line
+        ("flow_bifurcation", {"vfs": 1}, "flow_bifurcation.niantic.vfs: Input should be greater than or equal to 2"),  # noqa: E501 - a table row, one case a line
     ],
 )  # fmt: skip
 def test_a_wrong_guide_3_or_5_entry_is_one_line(

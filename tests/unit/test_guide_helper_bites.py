@@ -113,7 +113,7 @@ def test_verify_frames_intact_names_an_altered_and_a_reordered_frame(what: str) 
     """Called as the guide module calls it (in_order=False: order is judged elsewhere)."""
     keywords = _calls("verify_frames_intact")[what]
     with pytest.raises(AssertionError) as failed:
-        verify_frames_intact(_stream_with_one_altered_and_one_reordered(), what, **keywords)  # type: ignore[arg-type]
+        verify_frames_intact(_stream_with_one_altered_and_one_reordered(), what, **keywords)  # type: ignore[arg-type]  # the guide's keywords, read as objects
     text = str(failed.value)
     assert text.startswith(f"{what}: every frame arrives whole"), text
     assert "1 altered: seq 3 on eth1 differs at byte 62 (expected 0x3e, seen 0x3f" in text, text
@@ -173,7 +173,7 @@ def test_verify_answers_names_a_lost_answer(what: str) -> None:
     answers = [_linux_answer(r) for r in requests[1:]]
     tg = CapturedBy({"eth1": answers})
     with pytest.raises(AssertionError) as failed:
-        verify_answers(tg, requests, "eth1", "eth1", what=what, responder_mac=TAP_MAC)  # type: ignore[arg-type]
+        verify_answers(tg, requests, "eth1", "eth1", what=what, responder_mac=TAP_MAC)  # type: ignore[arg-type]  # a fake TG
     text = str(failed.value)
     assert text.startswith("verify_answers eth1 -> eth1: "), text
     assert f": expected 1 {what}, seen 0" in text, text
@@ -190,7 +190,7 @@ def test_verify_answers_names_an_answer_damaged_on_the_way(what: str) -> None:
     answers[-1] = bytes(damaged)
     tg = CapturedBy({"eth1": answers})
     with pytest.raises(AssertionError) as failed:
-        verify_answers(tg, requests, "eth1", "eth1", what=what, responder_mac=TAP_MAC)  # type: ignore[arg-type]
+        verify_answers(tg, requests, "eth1", "eth1", what=what, responder_mac=TAP_MAC)  # type: ignore[arg-type]  # a fake TG
     text = str(failed.value)
     assert f": the {what} has Ether.src 02:00:00:00:07:03 (expected {TAP_MAC})" in text, text
 
@@ -208,7 +208,7 @@ def test_verify_packets_names_frames_not_swapped_and_frames_sent_back() -> None:
     unswapped = [bytes(f) for f in frames]
     tg = CapturedBy({"tg1": unswapped, "tg0": unswapped[:1]})
     with pytest.raises(AssertionError) as failed:
-        verify_packets(tg, frames, "tg0", "tg1", swap_macs, silent_ports=["tg0"])  # type: ignore[arg-type]
+        verify_packets(tg, frames, "tg0", "tg1", swap_macs, silent_ports=["tg0"])  # type: ignore[arg-type]  # a fake TG
     text = str(failed.value)
     assert text.startswith("verify_packets tg0 -> tg1: expected 32 packets on tg1, saw 32"), text
     assert "  altered (32): seq 0-31" in text, text
@@ -307,7 +307,7 @@ def _arguments(call: Assertion) -> tuple[list[object], dict[str, object]]:
 
     def value(expr: ast.expr) -> object:
         code = compile(ast.Expression(expr), call.call, "eval")
-        return eval(code, {"__builtins__": __builtins__}, names)  # noqa: S307
+        return eval(code, {"__builtins__": __builtins__}, names)
 
     keywords = {k.arg: value(k.value) for k in node.keywords if k.arg}
     return [value(a) for a in node.args[1:]], keywords
@@ -367,7 +367,7 @@ def test_verify_bond_passes_the_bonds_a_correct_dut_shows() -> None:
 
 def _ports(spec: object, stats: dict[int, PortStats]) -> list[int]:
     """The port ids a call judges in these stats ("all": every port reported)."""
-    return sorted(stats) if spec == "all" else list(spec)  # type: ignore[call-overload]
+    return sorted(stats) if spec == "all" else list(spec)  # type: ignore[call-overload]  # a guide's argument, read as an object
 
 
 @pytest.mark.parametrize("call", _guide_calls("verify_port_traffic"), ids=_call_id)
@@ -381,7 +381,7 @@ def test_verify_port_traffic_names_idle_ports_and_ports_that_send(call: Assertio
     idle = STATS_CAPTURES["show_port_stats_all_bond_idle"]
     if moving := _ports(judged["moving"], idle):
         with pytest.raises(AssertionError) as failed:
-            verify_port_traffic(idle, what, **judged)  # type: ignore[arg-type]
+            verify_port_traffic(idle, what, **judged)  # type: ignore[arg-type]  # the guide's keywords, read as objects
         text = str(failed.value)
         assert text.startswith(f"{what}; "), text
         for port in moving:
@@ -398,7 +398,7 @@ def test_verify_port_traffic_names_idle_ports_and_ports_that_send(call: Assertio
                 if port not in stats or not broken(stats[port]):
                     continue
                 with pytest.raises(AssertionError) as failed:
-                    verify_port_traffic(stats, what, **judged)  # type: ignore[arg-type]
+                    verify_port_traffic(stats, what, **judged)  # type: ignore[arg-type]  # the guide's keywords, read as objects
                 seen = f"P{port} RX {stats[port].rx_packets} TX {stats[port].tx_packets}"
                 assert f"{seen}, {said}" in str(failed.value), f"{name}: {failed.value}"
                 caught += 1
@@ -551,12 +551,12 @@ def test_verify_ports_names_each_port_a_broken_dut_shows_wrong(call: Assertion) 
     stopped port (link down), a port with one queue each way."""
     (what,), keywords = _arguments(call)
     assert isinstance(what, str)
-    present = list(keywords.get("present") or [])  # type: ignore[call-overload]
-    drivers = dict(keywords.get("drivers") or {})  # type: ignore[call-overload]
-    names = dict(keywords.get("names") or {})  # type: ignore[call-overload]
+    present = list(keywords.get("present") or [])  # type: ignore[call-overload]  # a guide's argument, read as an object
+    drivers = dict(keywords.get("drivers") or {})  # type: ignore[call-overload]  # a guide's argument, read as an object
+    names = dict(keywords.get("names") or {})  # type: ignore[call-overload]  # a guide's argument, read as an object
     link_up, queues = keywords.get("link_up", ()), keywords.get("queues")
     link_down = keywords.get("link_down", ())
-    macs = dict(keywords.get("macs") or {})  # type: ignore[call-overload]
+    macs = dict(keywords.get("macs") or {})  # type: ignore[call-overload]  # a guide's argument, read as an object
     ports = present or sorted({*drivers, *names, *macs}) or [0, 1]
 
     def shown(info: PortInfo, at: list[int]) -> dict[int, PortInfo]:
@@ -564,7 +564,7 @@ def test_verify_ports_names_each_port_a_broken_dut_shows_wrong(call: Assertion) 
 
     def failure(seen: dict[int, PortInfo]) -> str:
         with pytest.raises(AssertionError) as failed:
-            verify_ports(seen, what, **keywords)  # type: ignore[arg-type]
+            verify_ports(seen, what, **keywords)  # type: ignore[arg-type]  # the guide's keywords, read as objects
         text = str(failed.value)
         assert text.startswith(f"{what}; "), text
         return text
@@ -582,12 +582,12 @@ def test_verify_ports_names_each_port_a_broken_dut_shows_wrong(call: Assertion) 
         judged += 1
     if link_up:
         text = failure(shown(DOWN, ports))
-        for port in ports if link_up == "all" else link_up:  # type: ignore[union-attr]
+        for port in ports if link_up == "all" else link_up:  # type: ignore[union-attr]  # "all" or a list of ports
             assert f"P{port} link down, expected up" in text, text
         judged += 1
     if link_down:
         text = failure(shown(UP, ports))
-        for port in ports if link_down == "all" else link_down:  # type: ignore[union-attr]
+        for port in ports if link_down == "all" else link_down:  # type: ignore[union-attr]  # "all" or a list of ports
             assert f"P{port} link up, expected down" in text, text
         judged += 1
     for port, mac in macs.items():
@@ -596,7 +596,7 @@ def test_verify_ports_names_each_port_a_broken_dut_shows_wrong(call: Assertion) 
         judged += 1
     if queues:
         text = failure(shown(UP, ports))
-        rx, tx = queues  # type: ignore[misc]
+        rx, tx = queues  # type: ignore[misc]  # the guide's (rx, tx) queue counts
         assert f"P{ports[0]} has 1/1 rx/tx queues, expected {rx}/{tx}" in text, text
         judged += 1
     assert judged, f"{call.call} expects nothing of the ports"
@@ -683,11 +683,11 @@ def test_verify_tap_names_what_a_plain_tap_or_a_veth_gets_wrong(call: Assertion)
         wrong.append((PLAIN_TAP, said[keyword]))
     for interface, said in wrong:
         with pytest.raises(AssertionError) as failed:
-            verify_tap(interface, what, **keywords)  # type: ignore[arg-type]
+            verify_tap(interface, what, **keywords)  # type: ignore[arg-type]  # the guide's keywords, read as objects
         text = str(failed.value)
         assert text.startswith(f"{what}; ") and said in text, text
     with pytest.raises(AssertionError, match="hcbveth0 is not a tap \\(tun_flags none\\)"):
-        verify_tap(VETH, what, **keywords)  # type: ignore[arg-type]
+        verify_tap(VETH, what, **keywords)  # type: ignore[arg-type]  # the guide's keywords, read as objects
 
 
 def test_verify_tap_passes_the_guests_tap_after_ifconfig() -> None:
@@ -718,11 +718,11 @@ def test_verify_forwarding_names_another_mode_and_other_streams(call: Assertion)
     for name, config in FWD_CAPTURES.items():
         wrong_mode = mode is not None and config.mode != mode
         seen = sorted({(s.rx_port, s.tx_port) for s in config.streams})
-        wrong_paths = paths is not None and seen != sorted(set(paths))  # type: ignore[arg-type]
+        wrong_paths = paths is not None and seen != sorted(set(paths))
         if not (wrong_mode or wrong_paths):
             continue
         with pytest.raises(AssertionError) as failed:
-            verify_forwarding(config, what, mode=mode, paths=paths)  # type: ignore[arg-type]
+            verify_forwarding(config, what, mode=mode, paths=paths)  # type: ignore[arg-type]  # the guide's paths, read as an object
         text = str(failed.value)
         assert text.startswith(f"{what}; "), text
         if wrong_mode:
@@ -762,8 +762,8 @@ def test_verify_negotiated_names_features_missing_or_unwanted(call: Assertion) -
     """A port that negotiated without the options where they must be, with them where they
     must not be, and a PMD that logged no negotiation."""
     (what,), keywords = _arguments(call)
-    present = list(keywords.get("present", ()))  # type: ignore[call-overload]
-    absent = list(keywords.get("absent", ()))  # type: ignore[call-overload]
+    present = list(keywords.get("present", ()))  # type: ignore[call-overload]  # a guide's argument, read as an object
+    absent = list(keywords.get("absent", ()))  # type: ignore[call-overload]  # a guide's argument, read as an object
     assert present or absent, call.call
     with pytest.raises(AssertionError) as failed:
         verify_negotiated(None, what, present=present, absent=absent)

@@ -37,7 +37,7 @@ def test_died_names_each_dead_testpmd_once() -> None:
     shell = LocalSession().open_shell(["bash", "-c", "echo 'testpmd> '; exit 9"], name="h/vhost",
                                       prompt="never")  # fmt: skip
     pmd = _Pmd(shell)
-    testpmd._RUNNING.add(pmd)  # type: ignore[arg-type]
+    testpmd._RUNNING.add(pmd)  # type: ignore[arg-type]  # a fake TestPmd
     try:
         deadline = time.monotonic() + 5
         found: list = []
@@ -47,7 +47,7 @@ def test_died_names_each_dead_testpmd_once() -> None:
         assert found == [pmd]
         assert testpmd.died() == []
     finally:
-        testpmd._RUNNING.discard(pmd)  # type: ignore[arg-type]
+        testpmd._RUNNING.discard(pmd)  # type: ignore[arg-type]  # a fake TestPmd
 
 
 class _Lab:
@@ -94,19 +94,19 @@ def test_lab_checked_named_and_repaired() -> None:
         "host_server_1": SimpleNamespace(lab=lab, session=lost),
         "tg": SimpleNamespace(lab=lab, session=fine),
     }
-    lines = [line for _, line in health.diagnose(hosts)]  # type: ignore[arg-type]
+    lines = [line for _, line in health.diagnose(hosts)]  # type: ignore[arg-type]  # fake host handles
     assert lines == [
         "host_server_1's sshd (pid 7) died (killed by SIGKILL)",
         "switch port d0p0 (host_server_1's eth0) is down",
     ]
-    repaired = health.check_and_repair(hosts)  # type: ignore[arg-type]
+    repaired = health.check_and_repair(hosts)  # type: ignore[arg-type]  # fake host handles
     assert repaired == [
         "restarted host_server_1's sshd (it had died)",
         "brought switch port d0p0 (host_server_1's eth0) back up",
         "reconnected the SSH session to host_server_1 (connection closed)",
     ]
     assert lost.calls == ["close", "connect", "true"] and fine.calls == ["true"]
-    assert health.check_and_repair(hosts) == []  # type: ignore[arg-type]
+    assert health.check_and_repair(hosts) == []  # type: ignore[arg-type]  # fake host handles
 
 
 def test_failed_repair_is_one_line() -> None:
@@ -116,10 +116,10 @@ def test_failed_repair_is_one_line() -> None:
     def cannot(name: str) -> None:
         raise health.LabError("sshd for host_server_1 exited: Bind to port 22 failed")
 
-    lab.restart_sshd = cannot  # type: ignore[method-assign]
+    lab.restart_sshd = cannot  # type: ignore[method-assign]  # a fake lab whose sshd cannot restart
     hosts = {"host_server_1": SimpleNamespace(lab=lab, session=_Session(True))}
     with pytest.raises(health.LabBroken, match=r"^host_server_1's sshd .*restarting it failed"):
-        health.check_and_repair(hosts)  # type: ignore[arg-type]
+        health.check_and_repair(hosts)  # type: ignore[arg-type]  # fake host handles
 
 
 class _Scenario:

@@ -34,7 +34,7 @@ def test_env_and_cwd_are_quoted_too() -> None:
 
 def test_shell_strings_are_refused() -> None:
     with pytest.raises(TypeError, match="argv list"):
-        LocalSession().run("echo hi")  # type: ignore[arg-type]
+        LocalSession().run("echo hi")
 
 
 def test_failed_command_is_one_line_naming_host_command_and_status() -> None:

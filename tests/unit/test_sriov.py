@@ -294,7 +294,7 @@ def test_set_vf_link_runs_ip_on_the_pf_interface(sysfs: Path) -> None:
     pf.set_vf_link(VF0, "disable")
     assert host.ran("ip") == ["ip link set dev ens3f0 vf 0 state disable"]
     with pytest.raises(SriovError, match="link state 'down' is not one of"):
-        pf.set_vf_link(VF0, "down")  # type: ignore[arg-type]
+        pf.set_vf_link(VF0, "down")  # type: ignore[arg-type]  # a wrong state on purpose
     assert len(host.ran("ip")) == 1
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from framework.report.figures import Figure, format_value
+from framework.report.figures import Better, Figure, format_value
 from framework.report.outcomes import (
     LACKS,
     NOT_APPLICABLE,
@@ -34,9 +34,9 @@ from framework.report.summary import SCHEMA, SUMMARY_JSON, find_previous
     ],
 )
 def test_regression_is_worse_beyond_tolerance_and_slack(
-    better: str, previous: float, value: float, tolerance: float, slack: float, flagged: bool
+    better: Better, previous: float, value: float, tolerance: float, slack: float, flagged: bool
 ) -> None:
-    figure = Figure("x", value, "ms", better, tolerance, slack)  # type: ignore[arg-type]
+    figure = Figure("x", value, "ms", better, tolerance, slack)
     assert (figure.regression_from(previous) is not None) == flagged
 
 
@@ -102,7 +102,8 @@ def test_previous_run_is_the_latest_real_run_on_the_same_topology(tmp_path: Path
     (tmp_path / "h" / SUMMARY_JSON).write_text("{ half written")
     found = find_previous(tmp_path, "virtual", "now")
     assert found is not None and found[0].name == "b"
-    assert find_previous(tmp_path, "virtual", "b")[0].name == "a"  # type: ignore[index]
+    found = find_previous(tmp_path, "virtual", "b")
+    assert found is not None and found[0].name == "a"
     assert find_previous(tmp_path, "nowhere", "now") is None
 
 

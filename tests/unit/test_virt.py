@@ -59,7 +59,7 @@ def argv(vm: Vm, **kwargs: object) -> list[str]:
         "incoming": None,
     }
     options.update(kwargs)
-    return qemu_argv(vm, **options)  # type: ignore[arg-type]
+    return qemu_argv(vm, **options)  # type: ignore[arg-type]  # qemu_argv's keywords, varied by the test
 
 
 def pairs(args: list[str]) -> list[tuple[str, str]]:
@@ -193,7 +193,7 @@ def console_at(tmp_path: Path, socket_name: str, **options: object) -> Interacti
     relay = f"{tmp_path}/relay.py"
     install_relay(session, relay)
     options = {"name": "vm/ttyS0", "prompt": "testpmd> ", **options}
-    return open_console(session, relay, f"{tmp_path}/{socket_name}", **options)  # type: ignore[arg-type]
+    return open_console(session, relay, f"{tmp_path}/{socket_name}", **options)  # type: ignore[arg-type]  # open_console's keywords, varied by the test
 
 
 @pytest.fixture
