@@ -243,7 +243,7 @@ class ContainerNetworking:
     def _attach(self, pmd: TestPmd) -> None:
         try:
             attach_text(f"{pmd.shell.name} transcript", pmd.shell.transcript)
-        except Exception as exc:  # noqa: BLE001 - a report problem must not mask teardown
+        except Exception as exc:  # a report problem must not mask teardown
             log.warning("could not attach transcript: %s", exc)
 
     def report_commands(self) -> str:

@@ -497,7 +497,7 @@ class ExceptionalPath:
         if pmd := ExceptionalPath.pmd.peek(self):
             try:
                 attach_text(f"guest testpmd (queues={self.queues})", pmd.shell.transcript)
-            except Exception as exc:  # noqa: BLE001 - reporting must not stop teardown
+            except Exception as exc:  # reporting must not stop teardown
                 log.warning("could not attach testpmd transcript: %s", exc)
             pmd.close()
             del self.pmd

@@ -454,7 +454,7 @@ class Pvp:
             if pmd is not None:
                 try:
                     attach_text(f"{pmd.shell.name} transcript", pmd.shell.transcript)
-                except Exception as exc:  # noqa: BLE001 - reporting must not stop teardown
+                except Exception as exc:  # reporting must not stop teardown
                     log.warning("could not attach transcript: %s", exc)
         if guest_pmd is not None:
             guest_pmd.close()

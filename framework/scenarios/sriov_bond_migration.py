@@ -629,5 +629,5 @@ class SriovBondMigration:
         for vf in self.vfs.values():
             try:
                 vf.close()
-            except Exception as exc:  # noqa: BLE001 - the other hosts still need theirs back
+            except Exception as exc:  # the other hosts still need theirs back
                 log.warning("%s: giving the VF back failed: %s", vf.host.name, exc)

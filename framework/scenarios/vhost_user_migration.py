@@ -91,13 +91,10 @@ class VhostUserMigration:
 
     def start_switch(self, host: HostHandle) -> VhostSwitch:
         """Run the vhost switch on a host (the guide's run_vhost_switch_on_host.sh)."""
-        sockets = [nic.socket for nic in self.spec.nics if nic.kind == "vhost-user"]
+        # the model requires a socket of every vhost-user NIC
+        sockets = [nic.socket for nic in self.spec.nics if nic.kind == "vhost-user" and nic.socket]
         switch = VhostSwitch(
-            host,
-            self.version,
-            self.testpmd,
-            sockets,  # type: ignore[arg-type]
-            name=f"{self.vm_name}-switch",
+            host, self.version, self.testpmd, sockets, name=f"{self.vm_name}-switch"
         )
         self.switches[host.name] = switch
         switch.start()

@@ -67,6 +67,6 @@ def close_vms(vms: Iterable[VirtualMachine | None]) -> None:
             continue
         try:
             attach_text(f"{vm.name} console", vm.console_log)
-        except Exception as exc:  # noqa: BLE001 - reporting must not stop teardown
+        except Exception as exc:  # reporting must not stop teardown
             log.warning("could not attach console log: %s", exc)
         vm.close()
