@@ -519,10 +519,10 @@ class StreamResult:
         a loss span (the frames sent meanwhile) starting at the burst's last frame.
         """
         # (start, end, lost runs, open ended): a stall has no lost run
-        spans: list[tuple[float, float, tuple[range, ...], bool]] = [
-            (a, b, (run,), o) for a, b, run, o in self._loss_spans()
+        spans: list[tuple[float, float, list[range], bool]] = [
+            (a, b, [run], o) for a, b, run, o in self._loss_spans()
         ]
-        spans += [(a, b, (), False) for a, b in self._stall_spans()]
+        spans += [(a, b, [], False) for a, b in self._stall_spans()]
         spans.sort(key=lambda w: (w[0], w[1]))
         join_s = self.stall_threshold_ms / 1000.0
         merged: list[list[Any]] = []
@@ -530,7 +530,9 @@ class StreamResult:
             cur = merged[-1] if merged else None
             if cur is not None and start - cur[1] < join_s:
                 cur[1] = max(cur[1], end)
-                cur[2] += runs
+                # in place: a flat-out stream whose receiver falls behind has one outage
+                # of 10^5 short runs, and rebuilding a tuple per run made that quadratic
+                cur[2].extend(runs)
                 cur[3] = cur[3] or open_ended
             else:
                 merged.append([start, end, runs, open_ended])

@@ -399,3 +399,15 @@ def test_plot_caps_a_burst_of_held_frames_and_names_the_windows(tmp_path: Path) 
         title="a burst of duplicates",
     )
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_an_outage_of_many_short_runs_is_found_in_linear_time() -> None:
+    # A flat-out stream whose receiver falls behind: every other frame lost for 400,000
+    # frames, one outage of 200,000 runs (once minutes of tuple copying).
+    n = 400_000
+    keep = np.arange(0, n, 2)
+    r = StreamResult(sent=n, seq=keep, rx_s=list(keep / 1e6), pps=None)
+    started = time.monotonic()
+    (outage,) = r.outages
+    assert len(outage.lost_runs) == n // 2 and outage.lost == n // 2
+    assert time.monotonic() - started < 10.0
