@@ -28,7 +28,10 @@ baselines, each in its own process inside namespace a, only the sending timed:
   * sendp([pkt] * n): the whole list in one call (one socket): scapy at its best.
 
 Each figure is measured --repeat times, interleaved (the machine may be shared); the
-median is used, the range is shown.
+median is used, the range is shown. With the defaults it takes about 1.5 minutes (2 s
+streams, 3 repeats), printing one numbered line as each measurement starts. SIGTERM or
+Ctrl-C stops it: the streams and senders it started end, its namespaces are deleted, and
+it exits with 128 + the signal's number (framework/report/benchrun.py).
 """
 
 from __future__ import annotations
@@ -42,17 +45,22 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from framework.lab.virtual import remove_run  # noqa: E402
 from framework.remote.session import LocalSession  # noqa: E402
+from framework.report import benchrun  # noqa: E402
 from framework.traffic.agent import ReceiverProcess, prepare_frame  # noqa: E402
 from framework.traffic.generator import TrafficGenerator  # noqa: E402
 from framework.traffic.packets import DEFAULT_MARKER, udp_flow  # noqa: E402
 
 PREFIX = "howto-bench-"
-NS_A, NS_B = f"{PREFIX}{os.getpid()}-a", f"{PREFIX}{os.getpid()}-b"
+RUN = f"{PREFIX}{os.getpid()}"  # every name of this run starts with it
+NS_A, NS_B = f"{RUN}-a", f"{RUN}-b"
 IF_A, IF_B = "hba0", "hbb0"
 PORT_A, PORT_B = f"{NS_A}:{IF_A}", f"{NS_B}:{IF_B}"
 IP_A, IP_B = "198.19.201.1", "198.19.201.2"
@@ -87,26 +95,37 @@ def ip(*args: str, check: bool = True) -> str:
     return done.stdout
 
 
-def setup() -> None:
-    for ns in (NS_A, NS_B):
-        ip("netns", "add", ns)
-        for conf in ("all", "default"):  # no IPv6 chatter in the measurements
-            ip("netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{conf}.disable_ipv6=1")
-    ip("link", "add", IF_A, "netns", NS_A, "type", "veth", "peer", "name", IF_B, "netns", NS_B)
-    for ns, ifname in ((NS_A, IF_A), (NS_B, IF_B)):
-        ip("-n", ns, "link", "set", ifname, "up")
+@contextmanager
+def veth_pair() -> Iterator[None]:
+    """The run's two namespaces and the veth between them, removed however the run ends.
 
-
-def teardown() -> None:
-    for ns in (NS_A, NS_B):
-        ip("netns", "delete", ns, check=False)
+    The lab's own removal (framework/lab/virtual.py) takes them down: it first kills any
+    process still inside (a sender or receiver the run started), then deletes them.
+    """
+    remove_stale()
+    try:
+        for ns in (NS_A, NS_B):
+            ip("netns", "add", ns)
+            for conf in ("all", "default"):  # no IPv6 chatter in the measurements
+                ip("netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{conf}.disable_ipv6=1")
+        ip("link", "add", IF_A, "netns", NS_A, "type", "veth", "peer", "name", IF_B,
+           "netns", NS_B)  # fmt: skip
+        for ns, ifname in ((NS_A, IF_A), (NS_B, IF_B)):
+            ip("-n", ns, "link", "set", ifname, "up")
+        yield
+    finally:
+        with benchrun.deferred():
+            remove_run(RUN, [])
 
 
 def remove_stale() -> None:
-    """Delete the namespaces of benchmark runs that were killed (their pid is gone)."""
-    for name in re.findall(rf"^({PREFIX}(\d+)-[ab])\b", ip("netns", "list"), re.M):
-        if not Path(f"/proc/{name[1]}").exists():
-            ip("netns", "delete", name[0], check=False)
+    """Remove the namespaces of benchmark runs that were killed (their pid is gone)."""
+    stale = {
+        run for run, pid in re.findall(rf"^({PREFIX}(\d+))-[ab]\b", ip("netns", "list"), re.M)
+        if not Path(f"/proc/{pid}").exists()
+    }  # fmt: skip
+    for run in sorted(stale):
+        remove_run(run, [])
 
 
 def build_ceiling(tmp: str) -> str | None:
@@ -179,10 +198,11 @@ def load() -> str:
 
 
 def engine_rate(tg: TrafficGenerator, frame: bytes, path: str, seconds: float) -> tuple[float, str]:
-    run = tg.start_stream(
+    # as a context: a stop mid-stream ends the agent's stream before the namespaces go
+    with tg.start_stream(
         PORT_A, frame, PORT_B, pps=None, duration=seconds, linger=LINGER, tx_path=path
-    )
-    r = run.wait()
+    ) as run:
+        r = run.wait()
     want = "mmsg" if path == "auto" else path
     assert run.tx_path == want, f"asked for {path}, got {run.tx_path}: {run.tx_path_note}"
     note = (
@@ -192,96 +212,105 @@ def engine_rate(tg: TrafficGenerator, frame: bytes, path: str, seconds: float) -
     return r.rate_achieved_pps, note
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+WHAT = {
+    "ceiling": "C sendmmsg + PACKET_QDISC_BYPASS (the ceiling)",
+    "auto": "engine, auto path (sendmmsg)",
+    "ring": "engine, PACKET_TX_RING",
+    "send": "engine, per-frame send()",
+}
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--loop-n", type=int, default=100, help="packets of the sendp loop")
     parser.add_argument("-n", type=int, default=2000, help="packets of the sendp list")
     parser.add_argument("--seconds", type=float, default=2.0, help="length of each stream")
     parser.add_argument("--repeat", type=int, default=3, help="measurements of each figure")
     args = parser.parse_args()
+    for name, least in (("loop_n", 1), ("n", 1), ("repeat", 1)):
+        if getattr(args, name) < least:
+            parser.error(f"--{name.replace('_', '-')} must be at least {least}")
+    if not 0 < args.seconds <= 600:
+        parser.error(f"--seconds must be above 0 and at most 600, got {args.seconds:g}")
+    return args
 
-    remove_stale()
-    try:
-        setup()
-        with tempfile.TemporaryDirectory(prefix="howto-bench-") as tmp:
-            binary = build_ceiling(tmp)
-            tg = TrafficGenerator(LocalSession(), agent_dir=os.path.join(tmp, "agent"))
-            mac_a, mac_b = tg.mac_of(PORT_A), tg.mac_of(PORT_B)
-            frames = {
-                "the peer": bytes(udp_flow(mac_a, mac_b, IP_A, IP_B, 10000, 20000, seq=0, size=64)),
-                "a foreign MAC": bytes(
-                    udp_flow(mac_a, FOREIGN_MAC, IP_A, IP_B, 10000, 20000, seq=0, size=64)
-                ),
-            }
-            print(f"64 B frames on a veth pair; {load()} at the start")
-            senders = ("ceiling", "auto", "ring", "send") if binary else ("auto", "ring", "send")
-            figures = [(s, to) for to in frames for s in senders]
-            rates: dict[object, list[float]] = {k: [] for k in ("loop", "list", *figures)}
-            notes: dict[object, list[str]] = {k: [] for k in figures}
-            for _ in range(args.repeat):
-                rates["loop"].append(scapy_rate(frames["the peer"], args.loop_n, "loop"))
-                rates["list"].append(scapy_rate(frames["the peer"], args.n, "list"))
-                for sender, to in figures:
-                    if sender == "ceiling":
-                        rate, note = ceiling_rate(binary, frames[to], args.seconds)
-                    else:
-                        rate, note = engine_rate(tg, frames[to], sender, args.seconds)
-                    rates[sender, to].append(rate)
-                    notes[sender, to].append(note)
 
-            what = {
-                "ceiling": "C sendmmsg + PACKET_QDISC_BYPASS (the ceiling)",
-                "auto": "engine, auto path (sendmmsg)",
-                "ring": "engine, PACKET_TX_RING",
-                "send": "engine, per-frame send()",
-            }
-            print(f"scapy sendp(pkt) per packet, loop of {args.loop_n}: {spread(rates['loop'])}")
-            print(f"scapy sendp(list of {args.n}), one call:     {spread(rates['list'])}")
+def main() -> int:
+    args = arguments()
+    with veth_pair(), tempfile.TemporaryDirectory(prefix=f"{RUN}-") as tmp:
+        binary = build_ceiling(tmp)
+        tg = TrafficGenerator(LocalSession(), agent_dir=os.path.join(tmp, "agent"))
+        mac_a, mac_b = tg.mac_of(PORT_A), tg.mac_of(PORT_B)
+        frames = {
+            "the peer": bytes(udp_flow(mac_a, mac_b, IP_A, IP_B, 10000, 20000, seq=0, size=64)),
+            "a foreign MAC": bytes(
+                udp_flow(mac_a, FOREIGN_MAC, IP_A, IP_B, 10000, 20000, seq=0, size=64)
+            ),
+        }
+        benchrun.say(f"64 B frames on a veth pair ({NS_A} <-> {NS_B}); {load()} at the start")
+        senders = ("ceiling", "auto", "ring", "send") if binary else ("auto", "ring", "send")
+        figures = [(s, to) for to in frames for s in senders]
+        rates: dict[object, list[float]] = {k: [] for k in ("loop", "list", *figures)}
+        notes: dict[object, list[str]] = {k: [] for k in figures}
+        progress = benchrun.Progress(args.repeat * (2 + len(figures)) + len(RATES))
+        for round_ in range(1, args.repeat + 1):
+            of = f"repeat {round_} of {args.repeat}"
+            progress.step(f"{of}: scapy sendp(pkt) per packet, {args.loop_n} packets")
+            rates["loop"].append(scapy_rate(frames["the peer"], args.loop_n, "loop"))
+            benchrun.say(f"    {rates['loop'][-1]:,.0f} pps")
+            progress.step(f"{of}: scapy sendp(list of {args.n}), one call")
+            rates["list"].append(scapy_rate(frames["the peer"], args.n, "list"))
+            benchrun.say(f"    {rates['list'][-1]:,.0f} pps")
             for sender, to in figures:
-                print(f"{what[sender]}, unpaced, to {to}, {args.seconds:g} s:")
-                print(f"    {spread(rates[sender, to])}")
-                for note in notes[sender, to]:
-                    print(f"    {note}")
-            median = {k: statistics.median(v) for k, v in rates.items()}
-            if binary:
-                for to in frames:
-                    for sender in ("auto", "ring", "send"):
-                        ratio = median[sender, to] / median["ceiling", to]
-                        verdict = "met" if ratio >= GOAL_CEILING else "NOT met"
-                        goal = f"  goal >= {GOAL_CEILING:.0%} {verdict}" if sender == "auto" else ""
-                        pair = f"{median[sender, to]:,.0f} / {median['ceiling', to]:,.0f} pps"
-                        print(f"{what[sender]} / ceiling, to {to}: {ratio:6.1%}  ({pair}){goal}")
-            for base, name in (("loop", "sendp per packet"), ("list", "sendp of a list")):
-                ratio = median["auto", "the peer"] / median[base]
-                verdict = "met" if ratio >= GOAL_RATIO else "NOT met"
-                print(
-                    f"engine (auto) vs {name + ':':18} {ratio:10,.1f}x"
-                    f"  goal >= {GOAL_RATIO}x {verdict}"
-                )
-            print()
-            print(f"pacing (auto path), {args.seconds:g} s streams")
-            print(
-                f"{'requested':>10} {'achieved':>12} {'error %':>8} {'sent':>8} {'lost':>6}"
-                f" {'path':>5}"
-            )
-            worst = 0.0
-            for pps in RATES:
-                run = tg.start_stream(
-                    PORT_A, frames["the peer"], PORT_B, pps=pps, duration=args.seconds
-                )
-                r = run.wait()
-                error = (r.rate_achieved_pps / pps - 1) * 100
-                worst = max(worst, abs(error))
-                print(
-                    f"{pps:>10,} {r.rate_achieved_pps:>12,.1f} {error:>+8.3f} {r.sent:>8}"
-                    f" {r.lost:>6} {run.tx_path:>5}"
-                )
-            print(f"worst pacing error: {worst:.3f} %  (goal <= 1 %)")
-            print(f"{load()} at the end")
-    finally:
-        teardown()
+                progress.step(f"{of}: {WHAT[sender]}, unpaced, to {to}, {args.seconds:g} s")
+                if binary is not None and sender == "ceiling":
+                    rate, note = ceiling_rate(binary, frames[to], args.seconds)
+                else:
+                    rate, note = engine_rate(tg, frames[to], sender, args.seconds)
+                rates[sender, to].append(rate)
+                notes[sender, to].append(note)
+                benchrun.say(f"    {rate:,.0f} pps; {note}")
+        pacing = []
+        for pps in RATES:
+            progress.step(f"pacing: {pps:,} pps for {args.seconds:g} s")
+            with tg.start_stream(
+                PORT_A, frames["the peer"], PORT_B, pps=pps, duration=args.seconds
+            ) as run:
+                pacing.append((pps, run.wait(), run.tx_path or "?"))
+    print()
+    print(f"scapy sendp(pkt) per packet, loop of {args.loop_n}: {spread(rates['loop'])}")
+    print(f"scapy sendp(list of {args.n}), one call:     {spread(rates['list'])}")
+    for sender, to in figures:
+        print(f"{WHAT[sender]}, unpaced, to {to}, {args.seconds:g} s:")
+        print(f"    {spread(rates[sender, to])}")
+        for note in notes[sender, to]:
+            print(f"    {note}")
+    median = {k: statistics.median(v) for k, v in rates.items()}
+    if binary:
+        for to in frames:
+            for sender in ("auto", "ring", "send"):
+                ratio = median[sender, to] / median["ceiling", to]
+                verdict = "met" if ratio >= GOAL_CEILING else "NOT met"
+                goal = f"  goal >= {GOAL_CEILING:.0%} {verdict}" if sender == "auto" else ""
+                pair = f"{median[sender, to]:,.0f} / {median['ceiling', to]:,.0f} pps"
+                print(f"{WHAT[sender]} / ceiling, to {to}: {ratio:6.1%}  ({pair}){goal}")
+    for base, name in (("loop", "sendp per packet"), ("list", "sendp of a list")):
+        ratio = median["auto", "the peer"] / median[base]
+        verdict = "met" if ratio >= GOAL_RATIO else "NOT met"
+        print(f"engine (auto) vs {name + ':':18} {ratio:10,.1f}x  goal >= {GOAL_RATIO}x {verdict}")
+    print()
+    print(f"pacing (auto path), {args.seconds:g} s streams")
+    print(f"{'requested':>10} {'achieved':>12} {'error %':>8} {'sent':>8} {'lost':>6} {'path':>5}")
+    worst = 0.0
+    for pps, r, path in pacing:
+        error = (r.rate_achieved_pps / pps - 1) * 100
+        worst = max(worst, abs(error))
+        print(f"{pps:>10,} {r.rate_achieved_pps:>12,.1f} {error:>+8.3f} {r.sent:>8}"
+              f" {r.lost:>6} {path:>5}")  # fmt: skip
+    print(f"worst pacing error: {worst:.3f} %  (goal <= 1 %)")
+    print(f"{load()} at the end", flush=True)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(benchrun.run(main))

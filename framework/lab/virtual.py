@@ -719,7 +719,10 @@ def _remove_dead_runs(
 
 
 # Labs still up, torn down at interpreter exit or on SIGTERM/SIGHUP (pytest handles SIGINT
-# as KeyboardInterrupt and runs fixture finalizers; these cover the rest).
+# as KeyboardInterrupt and runs fixture finalizers; these cover the rest). A program that
+# handles SIGTERM itself keeps its handler: a benchmark (framework/report/benchrun.py)
+# turns it into KeyboardInterrupt, and provision() takes the lab down as that unwinds,
+# after the testpmds and VMs on it are closed.
 _LIVE: list[VirtualLab] = []
 _HANDLERS_SET = False
 
@@ -744,7 +747,8 @@ def _register_cleanup(lab: VirtualLab) -> None:
     if not _HANDLERS_SET:
         atexit.register(_teardown_all)
         for sig in (signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, _on_signal)
+            if signal.getsignal(sig) in (signal.SIG_DFL, None):
+                signal.signal(sig, _on_signal)
         _HANDLERS_SET = True
 
 
