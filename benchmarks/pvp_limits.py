@@ -1,7 +1,8 @@
 """Where guide 4's PVP result is bounded on the virtual lab: TG, vhost-user, or the DUT.
 
     .venv/bin/python benchmarks/pvp_limits.py [--topology topologies/virtual.yaml]
-                                              [--frame 64] [--trial 2] [--no-vm]
+                                              [--frame 64] [--trial 2] [--width 0.1]
+                                              [--raw-seconds 5] [--no-vm]
 
 In one run on one lab, each as a ratio of the others:
 
@@ -13,7 +14,13 @@ In one run on one lab, each as a ratio of the others:
   3. PVP NDR of the container variant, and of the vm variant (a TCG guest here).
 
 Goal: the container variant's NDR within 90 % of the smaller of (1) and (2): then the
-result is bounded by the TG or by vhost-user itself, not by how the suite builds PVP.
+result is bounded by the TG or by vhost-user itself, not by how the suite builds PVP. An
+NDR that reached the search's max_pps (the topology's, x10 for the TG alone) or that the
+generator bounded is marked so: it is a lower bound, not the figure's own limit.
+
+With the defaults it takes about 2 minutes here (the vm variant's TCG guest about half of
+it), one numbered line per step and one line per search trial. SIGTERM or Ctrl-C closes
+the testpmds, the guest and the lab (framework/report/benchrun.py).
 """
 
 from __future__ import annotations
@@ -21,31 +28,61 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from framework.config import DEFAULT_TOPOLOGY, load_topology  # noqa: E402
+from framework.config.model import PvpBenchmark  # noqa: E402
 from framework.dpdk.args import EalOptions, TestPmdOptions  # noqa: E402
 from framework.dpdk.launch import launch_testpmd  # noqa: E402
-from framework.dpdk.version import detect_dpdk_version  # noqa: E402
-from framework.lab.hosts import provision  # noqa: E402
-from framework.scenarios.pvp import Pvp  # noqa: E402
+from framework.dpdk.version import DpdkVersion, detect_dpdk_version  # noqa: E402
+from framework.errors import FrameworkError  # noqa: E402
+from framework.lab.hosts import HostHandle, provision  # noqa: E402
+from framework.report import benchrun  # noqa: E402
+from framework.scenarios.pvp import Pvp, Variant  # noqa: E402
 from framework.traffic.generator import TrafficGenerator  # noqa: E402
 from framework.traffic.packets import udp_flow  # noqa: E402
-from framework.traffic.trials import StreamTrials, TrialFlow, flow_markers, search_rates  # noqa: E402
+from framework.traffic.trials import (  # noqa: E402
+    StreamTrials,
+    Trial,
+    TrialFlow,
+    flow_markers,
+    rate_text,
+    search_rates,
+)
 
 GOAL = 0.90
-RAW_SECONDS = 5.0
+
+Runner = Callable[[float, float], Trial]
 
 
-def ndr(trials: StreamTrials, lo: float, hi: float, trial_s: float) -> float:
-    """NDR (pps) of a trial runner between lo and hi."""
-    found = search_rates(trials, min_pps=lo, max_pps=hi, trial_s=trial_s, relative_width=0.1)
-    return found.ndr.lower_pps or 0.0
+def logged(trials: Runner, label: str) -> Runner:
+    """The trial runner, saying each trial's rate and loss as it ends (a search is long)."""
+    count = 0
+
+    def run(rate_pps: float, seconds: float) -> Trial:
+        nonlocal count
+        count += 1
+        trial = trials(rate_pps, seconds)
+        benchrun.say(f"    {label}, trial {count}: {rate_pps:,.0f} pps for {seconds:g} s, "
+                     f"{trial.lost} of {trial.sent} lost")  # fmt: skip
+        return trial
+
+    return run
 
 
-def tg_back_to_back(tg: TrafficGenerator, a: str, b: str, frame: int, spec, trial_s: float):
+def ndr(trials: Runner, lo: float, hi: float, trial_s: float, width: float) -> tuple[float, str]:
+    """NDR (pps) of a trial runner between lo and hi, and how it reads (bound marked)."""
+    found = search_rates(trials, min_pps=lo, max_pps=hi, trial_s=trial_s, relative_width=width)
+    pps = found.ndr.lower_pps or 0.0
+    return pps, rate_text(pps, found.ndr.limit)
+
+
+def tg_back_to_back(
+    tg: TrafficGenerator, a: str, b: str, frame: int, spec: PvpBenchmark, args: argparse.Namespace
+) -> tuple[float, str]:
     """NDR of the TG's two ports through the switch, both ways, no DUT."""
     # A source MAC of each flow's own: the engine ignores frames from the sending port's
     # MAC (a switch flooding them back), and here nothing swaps the addresses.
@@ -55,10 +92,13 @@ def tg_back_to_back(tg: TrafficGenerator, a: str, b: str, frame: int, spec, tria
                                    marker=marker), marker)
         for i, ((tx, rx), marker) in enumerate(zip(((a, b), (b, a)), flow_markers(2), strict=True))
     ]  # fmt: skip
-    return ndr(StreamTrials(tg, flows, frame), spec.min_pps, spec.max_pps * 10, trial_s)
+    trials = logged(StreamTrials(tg, flows, frame), "TG back-to-back")
+    return ndr(trials, spec.min_pps, spec.max_pps * 10, args.trial, args.width)
 
 
-def raw_vhost_rate(host, version, testpmd: str, frame: int) -> float:
+def raw_vhost_rate(
+    host: HostHandle, version: DpdkVersion, testpmd: str, frame: int, seconds: float
+) -> float:
     """Frames per second a txonly vhost-user port delivers to an rxonly virtio_user port."""
     socket = f"{host.work_dir}/bench-raw.sock"
     host.session.run(["rm", "-f", socket])
@@ -85,7 +125,7 @@ def raw_vhost_rate(host, version, testpmd: str, frame: int) -> float:
         time.sleep(1.0)
         receiver.clear_port_stats()
         begin = time.monotonic()
-        time.sleep(RAW_SECONDS)
+        time.sleep(seconds)
         got = receiver.show_port_stats(0).rx_packets
         return got / (time.monotonic() - begin)
     finally:
@@ -95,65 +135,100 @@ def raw_vhost_rate(host, version, testpmd: str, frame: int) -> float:
         host.session.run(["rm", "-f", socket], check=False)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--topology", default=str(DEFAULT_TOPOLOGY))
     parser.add_argument("--frame", type=int, default=64)
     parser.add_argument("--trial", type=float, default=2.0, help="seconds per final trial")
+    parser.add_argument("--width", type=float, default=0.1,
+                        help="the searches' relative width (default 0.1)")  # fmt: skip
+    parser.add_argument("--raw-seconds", type=float, default=5.0,
+                        help="how long the raw vhost-user rate is counted (default 5)")  # fmt: skip
     parser.add_argument("--no-vm", action="store_true", help="skip the (slow, TCG) vm variant")
     args = parser.parse_args()
-    topology = load_topology(args.topology)
+    if not 64 <= args.frame <= 1518:
+        parser.error(f"--frame must be 64 to 1518 bytes, got {args.frame}")
+    for name in ("trial", "raw_seconds"):
+        if not 0 < getattr(args, name) <= 600:
+            parser.error(f"--{name.replace('_', '-')} must be above 0 and at most 600 s")
+    if not 0 < args.width < 1:
+        parser.error(f"--width must be between 0 and 1, got {args.width:g}")
+    return args
+
+
+def main() -> int:
+    args = arguments()
+    try:
+        topology = load_topology(args.topology)
+    except FrameworkError as exc:
+        print(f"pvp_limits: {exc}", file=sys.stderr)
+        return 2
     spec = topology.pvp
     if spec is None:
         print(f"pvp_limits: topology {topology.name} has no pvp section", file=sys.stderr)
         return 2
-    figures: dict[str, float] = {}
+    variants: list[Variant] = ["container"] if args.no_vm else ["container", "vm"]
+    progress = benchrun.Progress(3 + 2 * len(variants))
+    figures: dict[str, tuple[float, str]] = {}
+    progress.step(f"lab: bringing up {topology.name}")
     with provision(topology) as hosts:
         host = hosts[spec.host]
         tg_host = next(h for h in hosts.values() if h.spec.role == "tg")
         tg = TrafficGenerator(tg_host.session, agent_dir=tg_host.work_dir)
         version = detect_dpdk_version(host.session, topology.dpdk.testpmd)
         p0, p1 = tg_host.data_port(0).interface, tg_host.data_port(1).interface
-        print(f"pvp_limits: {topology.name}, DPDK {version}, {args.frame}-byte frames")
+        benchrun.say(f"pvp_limits: {topology.name}, DPDK {version}, {args.frame}-byte frames")
+        progress.step("TG back-to-back NDR through the switch, no DUT (a search)")
         figures["TG back-to-back (switch, no DUT)"] = tg_back_to_back(
-            tg, p0, p1, args.frame, spec, args.trial
+            tg, p0, p1, args.frame, spec, args
         )
-        figures["vhost-user -> virtio_user raw, flat out (txonly/rxonly)"] = raw_vhost_rate(
-            host, version, topology.dpdk.testpmd, args.frame
-        )
-        for variant in ("container", *(() if args.no_vm else ("vm",))):
-            pvp = Pvp(topology, host, tg_host, version, variant)  # type: ignore[arg-type]
+        progress.step(f"vhost-user -> virtio_user raw rate, {args.raw_seconds:g} s")
+        raw = raw_vhost_rate(host, version, topology.dpdk.testpmd, args.frame, args.raw_seconds)
+        figures["vhost-user -> virtio_user raw, flat out (txonly/rxonly)"] = (
+            raw, rate_text(raw, None)
+        )  # fmt: skip
+        for variant in variants:
+            pvp = Pvp(topology, host, tg_host, version, variant)
             try:
+                progress.step(f"PVP {variant} variant: host testpmd and guest")
                 pvp.start_host_testpmd()
                 pvp.start_guest()
-                trials = pvp.trials(tg, args.frame)
+                progress.step(f"PVP {variant} variant: NDR (a search)")
+                trials = logged(pvp.trials(tg, args.frame), f"PVP {variant}")
                 figures[f"PVP NDR, {variant} variant"] = ndr(
-                    trials, spec.min_pps, spec.max_pps, args.trial
+                    trials, spec.min_pps, spec.max_pps, args.trial, args.width
                 )
             finally:
                 pvp.close()
-    width = max(len(k) for k in figures)
-    print(
-        f"\n{'figure':<{width}}  {'kpps':>9}  "
-        + "  ".join(f"/{i + 1}" for i in range(len(figures)))
-    )
-    names = list(figures)
-    for i, name in enumerate(names):  # row i: the figure, then figure i / figure j
-        ratios = "  ".join(
-            f"{figures[name] / figures[other]:>5.2f}" if figures[other] else "  n/a"
-            for other in names
-        )
-        print(f"{i + 1}. {name:<{width - 3}}  {figures[name] / 1e3:>9.1f}  {ratios}")
-    bound = min(figures[names[0]], figures[names[1]])
-    container = figures["PVP NDR, container variant"]
-    share = container / bound if bound else 0.0
-    limit = names[0] if figures[names[0]] <= figures[names[1]] else names[1]
-    print(
-        f"\ncontainer NDR is {share:.0%} of the smaller of 1 and 2 ({limit}); goal >= "
-        f"{GOAL:.0%}: {'met' if share >= GOAL else 'NOT met'}"
-    )
+    print_figures(figures)
     return 0
 
 
+def print_figures(figures: dict[str, tuple[float, str]]) -> None:
+    """Each figure in kpps, each as a ratio of every other, and the goal's verdict."""
+    names = list(figures)
+    width = max(len(k) for k in names) + 3
+    print(
+        f"\n{'figure':<{width}} {'kpps':>9}"
+        + "".join(f" {f'/{i + 1}':>8}" for i in range(len(names)))
+    )
+    for i, name in enumerate(names):  # row i: the figure, then figure i / figure j
+        pps, text = figures[name]
+        ratios = "".join(
+            f" {pps / figures[other][0]:>8.2f}" if figures[other][0] else f" {'n/a':>8}"
+            for other in names
+        )
+        print(f"{f'{i + 1}. {name}':<{width}} {pps / 1e3:>9.1f}{ratios}  {text}")
+    bound = min(figures[names[0]][0], figures[names[1]][0])
+    container = figures["PVP NDR, container variant"][0]
+    share = container / bound if bound else 0.0
+    limit = names[0] if figures[names[0]][0] <= figures[names[1]][0] else names[1]
+    print(
+        f"\ncontainer NDR is {share:.0%} of the smaller of 1 and 2 ({limit}); goal >= "
+        f"{GOAL:.0%}: {'met' if share >= GOAL else 'NOT met'}",
+        flush=True,
+    )
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(benchrun.run(main))
