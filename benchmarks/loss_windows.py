@@ -1,6 +1,6 @@
 """What a correct DUT costs in each loss window of guides 1 and 2, over repeated runs.
 
-    .venv/bin/python benchmarks/loss_windows.py [--runs 10] [--guides 1 2]
+    .venv/bin/python benchmarks/loss_windows.py [--runs 1] [--guides 1 2]
     .venv/bin/python benchmarks/loss_windows.py --summaries DIR [DIR...]  # re-read runs
 
 Runs guide 1's migration test (the virtual lab's emulated-VF variant; on a lab given with
@@ -15,8 +15,11 @@ stated margin over the max seen here.
 
 Each run's figures count whatever the test's verdict (they are recorded before the window
 is judged); a run that recorded none (it failed before its stream ended) is named and left
-out. Ctrl-C or SIGTERM is passed on to the running suite, which tears its lab down; the
-benchmark waits for it, then prints what the finished runs measured.
+out. One run (the default) takes 3-4 minutes here, with a line as it starts and one every
+30 s with the suite's progress; the distribution the bounds are set from is `--runs 10`
+(about 35 minutes). Ctrl-C or SIGTERM is passed on to the running suite, which tears its
+lab down; the benchmark waits for it, prints what the finished runs measured and exits
+with 128 + the signal's number (framework/report/benchrun.py).
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -34,9 +36,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from framework.report import benchrun  # noqa: E402
 
 TESTS = {
     1: "testsuites/test_sriov_bond_migration.py::"
@@ -46,8 +51,6 @@ TESTS = {
 # On a lab the topology decides which of guide 1's VF variants run.
 LAB_TESTS = {**TESTS, 1: TESTS[1].partition("[")[0]}
 QUANTITIES = ("outages", "longest outage ms", "lost frames", "loss span ms", "longest stall ms")
-# How long a stopped suite may take to tear its lab down before the benchmark gives up.
-STOP_WAIT_S = 180.0
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ def window_figure(guide: int, name: str) -> tuple[str, str] | None:
     return None
 
 
-def samples_of(summary: dict) -> tuple[list[Sample], list[str]]:
+def samples_of(summary: dict[str, Any]) -> tuple[list[Sample], list[str]]:
     """The window figures of one run's summary.json, and one line per guide row's verdict."""
     samples: list[Sample] = []
     verdicts: list[str] = []
@@ -144,94 +147,45 @@ def _short(samples: list[Sample]) -> str:
     return "; ".join(parts)
 
 
-class Stopped(Exception):
-    """The benchmark got SIGINT or SIGTERM."""
-
-
-class Runner:
-    """Runs scripts/suite in its own process group; a signal stops it and waits for it."""
-
-    def __init__(self) -> None:
-        self.child: subprocess.Popen[bytes] | None = None
-        self.signal: int | None = None
-
-    def on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        self.signal = signum
-        if self.child is not None and self.child.poll() is None:
-            print(f"\n{signal.Signals(signum).name}: stopping the running suite", flush=True)
-            try:
-                # the whole group: scripts/suite and its pytest, as a terminal's Ctrl-C would
-                os.killpg(self.child.pid, signum)
-            except ProcessLookupError:
-                pass
-        raise Stopped
-
-    def wait_group(self) -> None:
-        """Wait until the suite's process group is gone (pytest tearing its lab down)."""
-        assert self.child is not None
-        deadline = time.monotonic() + STOP_WAIT_S
-        while time.monotonic() < deadline:
-            try:
-                self.child.wait(timeout=1.0)
-            except subprocess.TimeoutExpired:
-                continue
-            try:
-                os.killpg(self.child.pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(1.0)
-        print(f"suite (process group {self.child.pid}) still running after {STOP_WAIT_S:g} s")
-
-    def run(self, argv: list[str], log: Path, announce: Path) -> int:
-        env = dict(os.environ, HOWTO_RUN_DIR_FILE=str(announce))
-        with log.open("wb") as out:
-            self.child = subprocess.Popen(
-                argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env,
-                start_new_session=True,
-            )  # fmt: skip
-            try:
-                return self.child.wait()
-            except Stopped:
-                self.wait_group()
-                raise
-
-
 def run_rounds(args: argparse.Namespace, reports: Path) -> tuple[list[Sample], int]:
-    """Run the suite `args.runs` times; print one line per run; return every sample."""
-    runner = Runner()
-    previous = {
-        sig: signal.signal(sig, runner.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
-    }
+    """Run the suite `args.runs` times; print one line per run; return every sample.
+
+    Stopped mid-run, it passes the signal on to the suite, prints what the finished runs
+    measured, and stops.
+    """
     tests = [(LAB_TESTS if args.topology else TESTS)[g] for g in args.guides]
     topology = ["--topology", str(args.topology)] if args.topology else []
     samples: list[Sample] = []
     done = 0
+    progress = benchrun.Progress(args.runs)
     try:
         for i in range(1, args.runs + 1):
             log = reports / f"run-{i:02d}.log"
             announce = reports / f"run-{i:02d}.dir"
             argv = ["scripts/suite", *tests, *topology, "-p", "no:cacheprovider", "-q",
                     "--no-allure-html", "--reports-dir", str(reports)]  # fmt: skip
+            progress.step(f"suite run {i} of {args.runs}: guide(s) "
+                          f"{', '.join(map(str, args.guides))} (log {log})")  # fmt: skip
             started = time.monotonic()
-            status = runner.run(argv, log, announce)
+            env = dict(os.environ, HOWTO_RUN_DIR_FILE=str(announce))
+            status = benchrun.run_group(argv, cwd=ROOT, log=log, env=env)
             seconds = time.monotonic() - started
             run_dir = Path(announce.read_text().strip()) if announce.exists() else None
             summary_file = run_dir / "summary.json" if run_dir else None
             if summary_file is None or not summary_file.exists():
-                print(f"run {i}/{args.runs}: exit {status} in {seconds:.0f} s, no summary "
-                      f"(see {log})", flush=True)  # fmt: skip
+                benchrun.say(f"run {i}/{args.runs}: exit {status} in {seconds:.0f} s, no "
+                             f"summary (see {log})")  # fmt: skip
                 continue
             found, verdicts = samples_of(json.loads(summary_file.read_text()))
             samples += found
             done += 1
-            print(f"run {i}/{args.runs}: exit {status} in {seconds:.0f} s ({', '.join(verdicts)})"
-                  f"\n    {_short(found) or 'no window figures recorded'}", flush=True)  # fmt: skip
-    except Stopped:
-        print(f"stopped after {done} complete run(s)", flush=True)
-        args.stopped = runner.signal
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            benchrun.say(f"run {i}/{args.runs}: exit {status} in {seconds:.0f} s "
+                         f"({', '.join(verdicts)})\n    "
+                         f"{_short(found) or 'no window figures recorded'}")  # fmt: skip
+    except benchrun.Stopped:
+        benchrun.say(f"stopped after {done} complete run(s)")
+        print(report(samples, done), flush=True)
+        raise
     return samples, done
 
 
@@ -253,10 +207,11 @@ def read_summaries(directory: Path, exclude: list[str]) -> tuple[list[Sample], i
     return samples, runs
 
 
-def main() -> None:
+def main() -> int:
     """Run the guides (or read earlier runs) and print the distributions."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=10, help="suite runs (default 10)")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1,
+                        help="suite runs (default 1, 3-4 minutes; 10 for the bounds)")  # fmt: skip
     parser.add_argument("--guides", type=int, nargs="+", choices=sorted(TESTS), default=[1, 2])
     parser.add_argument("--topology", type=Path, default=None, help="default: the virtual lab")
     parser.add_argument(
@@ -269,30 +224,30 @@ def main() -> None:
                         help="with --summaries: runs (directory names) to leave out, e.g. "
                         "one disturbed by a known outside load")  # fmt: skip
     args = parser.parse_args()
-    args.stopped = None
     if args.runs < 1:
         parser.error(f"--runs must be at least 1, got {args.runs}")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip()  # fmt: skip
-    print(f"loss windows of guides {' and '.join(map(str, args.guides))}, "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit {commit or '?'}, "
-          f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")  # fmt: skip
+    benchrun.say(f"loss windows of guides {' and '.join(map(str, args.guides))}, "
+                 f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit {commit or '?'}, "
+                 f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")  # fmt: skip
     if args.summaries is not None:
-        samples, runs = [], 0
+        samples: list[Sample] = []
+        runs = 0
         for directory in args.summaries:
             if not directory.is_dir():
-                raise SystemExit(f"--summaries: no directory {directory}")
+                print(f"loss_windows: --summaries: no directory {directory}", file=sys.stderr)
+                return 2
             found, count = read_summaries(directory, args.exclude)
             samples, runs = samples + found, runs + count
     else:
         reports = args.reports_dir or Path(tempfile.mkdtemp(prefix="howto-loss-windows-"))
         reports.mkdir(parents=True, exist_ok=True)
-        print(f"reports and run logs in {reports}", flush=True)
+        benchrun.say(f"reports and run logs in {reports}")
         samples, runs = run_rounds(args, reports)
-    print(report(samples, runs))
-    if args.stopped is not None:
-        sys.exit(128 + args.stopped)
+    print(report(samples, runs), flush=True)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(benchrun.run(main))

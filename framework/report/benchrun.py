@@ -162,28 +162,48 @@ def run_group(
     argv: Sequence[str],
     *,
     cwd: Path,
-    out: IO[bytes],
+    log: Path,
     env: Mapping[str, str] | None = None,
+    heartbeat_s: float = 30.0,
     stop_wait_s: float = GROUP_STOP_WAIT_S,
 ) -> int:
-    """Run a child in its own process group; return its exit status.
+    """Run a child in its own process group, its output to `log`; return its exit status.
 
-    Stopped while it runs, the benchmark passes the signal on to the child's whole group
-    (as a terminal's Ctrl-C would reach it), waits up to stop_wait_s for the group to end,
-    then re-raises.
+    Every heartbeat_s it says how long the child has run and the last line of its log (a
+    suite run's progress). Stopped while it runs, the benchmark passes the signal on to
+    the child's whole group (as a terminal's Ctrl-C would reach it), waits up to
+    stop_wait_s for the group to end, then re-raises.
     """
-    child = subprocess.Popen(
-        list(argv), cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-        env=dict(env) if env is not None else None, start_new_session=True,
-    )  # fmt: skip
+    started = time.monotonic()
+    with log.open("wb") as out:
+        child = subprocess.Popen(
+            list(argv), cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+            env=dict(env) if env is not None else None, start_new_session=True,
+        )  # fmt: skip
+        try:
+            while True:
+                try:
+                    return child.wait(timeout=heartbeat_s)
+                except subprocess.TimeoutExpired:
+                    say(f"    {time.monotonic() - started:.0f} s: {_last_line(log)}")
+        except Stopped as stop:  # later signals are only noted: this wait is not cut short
+            say(f"{stop.name}: stopping the running child (process group {child.pid})")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, stop.signum)
+            _wait_group(child, stop_wait_s)
+            raise
+
+
+def _last_line(log: Path) -> str:
+    """The log's last non-empty line, shortened (pytest's progress dots, a test's name)."""
     try:
-        return child.wait()
-    except Stopped as stop:  # later signals are only noted: this wait is not cut short
-        say(f"{stop.name}: stopping the running child (process group {child.pid})")
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, stop.signum)
-        _wait_group(child, stop_wait_s)
-        raise
+        with log.open("rb") as f:
+            f.seek(max(0, log.stat().st_size - 4096))
+            lines = [ln.strip() for ln in f.read().decode(errors="replace").splitlines()]
+    except OSError:
+        return "(no log yet)"
+    last = next((ln for ln in reversed(lines) if ln), "(nothing printed yet)")
+    return last if len(last) <= 120 else last[:117] + "..."
 
 
 def _wait_group(child: subprocess.Popen[bytes], limit_s: float) -> None:
