@@ -341,6 +341,11 @@ class StreamRun:
         self._result: StreamResult | None = None
         self._t0_wall: float | None = None
         self._stop_sent = False
+        # Set when the agent call has ended. Waits are on it, not on Thread.join(): in
+        # Python 3.11 a join interrupted by a signal (Ctrl-C, a benchmark's SIGTERM) marks
+        # the still running thread stopped, and __exit__ would then neither stop the agent
+        # nor wait for it.
+        self._finished = threading.Event()
         self._thread = threading.Thread(
             target=self._run, args=(timeout,), name="howto-stream", daemon=True
         )
@@ -351,11 +356,13 @@ class StreamRun:
             self._answer = self.tg._call(self.request, timeout=timeout)
         except BaseException as exc:  # handed to wait(), the test's thread
             self._error = exc
+        finally:
+            self._finished.set()
 
     @property
     def done(self) -> bool:
         """Whether the agent call has ended (answered or failed)."""
-        return not self._thread.is_alive()
+        return self._finished.is_set()
 
     def wait_started(self, timeout: float = 15.0) -> float:
         """Block until the TG sends; return started_at (controller time of t = 0)."""
@@ -412,8 +419,7 @@ class StreamRun:
         """Wait for the stream to end and return what it measured."""
         if self._result is not None:
             return self._result
-        self._thread.join(timeout)
-        if self._thread.is_alive():
+        if not self._finished.wait(timeout):
             raise TrafficError(f"{self.tg.session.name}: the stream is still running")
         if self._stop_sent:
             # the agent removes its stop file when it ends, but a touch can race its exit
@@ -432,4 +438,4 @@ class StreamRun:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-        self._thread.join()
+        self._finished.wait()
