@@ -406,7 +406,7 @@ def test_an_outage_of_many_short_runs_is_found_in_linear_time() -> None:
     # frames, one outage of 200,000 runs (once minutes of tuple copying).
     n = 400_000
     keep = np.arange(0, n, 2)
-    r = StreamResult(sent=n, seq=keep, rx_s=list(keep / 1e6), pps=None)
+    r = synthetic(keep, keep / 1e6, sent=n)
     started = time.monotonic()
     (outage,) = r.outages
     assert len(outage.lost_runs) == n // 2 and outage.lost == n // 2
