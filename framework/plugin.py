@@ -301,14 +301,18 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     Held for the whole guide module: a module-scoped set-up keeps testpmds polling
     between its tests. Taken here, outside pytest-timeout's window (its wrapper is
     inside this one), so a wait for the CPUs is not counted as the test's own time.
+    Under --plan the test takes no CPUs: its commands and the promises its verdicts would
+    check are recorded under its name instead (Plan.recording_test).
     """
     topology = item.config.stash[TOPOLOGY_KEY]
     recording = plan.current()
     if recording is not None:
-        recording.test = item.nodeid
+        # a plan runs nothing on the lab's CPUs, and judges no verdict
+        with recording.recording_test(item.nodeid):
+            yield
+        return
     if (
-        recording is None
-        and _is_guide(item)
+        _is_guide(item)
         and item.config.stash.get(CPU_KEY, None) is None
         and not missing_capabilities(topology, item)
         and item.get_closest_marker("skip") is None
