@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from framework.config import DEFAULT_TOPOLOGY, load_topology  # noqa: E402
 from framework.dpdk.args import EalOptions, TestPmdOptions  # noqa: E402
 from framework.dpdk.launch import launch_testpmd  # noqa: E402
+from framework.dpdk.modes import ForwardingMode  # noqa: E402
 from framework.dpdk.version import detect_dpdk_version  # noqa: E402
 from framework.lab.hosts import provision  # noqa: E402
 from framework.scenarios.pvp import Pvp  # noqa: E402
@@ -66,7 +67,7 @@ def raw_vhost_rate(host, version, testpmd: str, frame: int) -> float:
         host, "bench-vhost-tx",
         EalOptions(lcores="0-1", memory_mb=256, no_pci=True,
                    vdevs=[f"net_vhost0,iface={socket},queues=1"]),
-        TestPmdOptions(nb_cores=1, forward_mode="txonly", total_num_mbufs=16384),
+        TestPmdOptions(nb_cores=1, forward_mode=ForwardingMode.TXONLY, total_num_mbufs=16384),
         binary=testpmd, version=version,
     )  # fmt: skip
     receiver = None
@@ -76,7 +77,7 @@ def raw_vhost_rate(host, version, testpmd: str, frame: int) -> float:
             EalOptions(lcores="0-1", memory_mb=256, no_pci=True, single_file_segments=True,
                        vdevs=[f"virtio_user0,path={socket},queues=1"],
                        extra=["--main-lcore", "1"]),
-            TestPmdOptions(nb_cores=1, forward_mode="rxonly", total_num_mbufs=16384),
+            TestPmdOptions(nb_cores=1, forward_mode=ForwardingMode.RXONLY, total_num_mbufs=16384),
             binary=testpmd, version=version,
         )  # fmt: skip
         sender.command(f"set txpkts {frame - 4}")  # testpmd's lengths exclude the FCS

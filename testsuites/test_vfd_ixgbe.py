@@ -12,6 +12,7 @@ import allure
 import pytest
 
 from framework.config.model import NicFamily
+from framework.dpdk.modes import VfRxMode
 from framework.report.attach import step
 from framework.scenarios.vf_daemon import PF_PORT, VF0, VF1, VfDaemon
 from framework.traffic.delivery import (
@@ -153,13 +154,15 @@ class TestVfdIxgbe(CommonVfdCases):
     @pytest.mark.parametrize(
         ("mode", "dst", "default_on"),
         [
-            pytest.param("AUPE", None, True, id="AUPE-untagged"),
-            pytest.param("ROPE", FOREIGN_MAC, False, id="ROPE-unicast-hash"),
-            pytest.param("BAM", "ff:ff:ff:ff:ff:ff", True, id="BAM-broadcast"),
-            pytest.param("MPE", MULTICAST_MAC, False, id="MPE-multicast"),
+            pytest.param(VfRxMode.AUPE, None, True, id="AUPE-untagged"),
+            pytest.param(VfRxMode.ROPE, FOREIGN_MAC, False, id="ROPE-unicast-hash"),
+            pytest.param(VfRxMode.BAM, "ff:ff:ff:ff:ff:ff", True, id="BAM-broadcast"),
+            pytest.param(VfRxMode.MPE, MULTICAST_MAC, False, id="MPE-multicast"),
         ],
     )
-    def test_vf_rxmode(self, vfd: VfDaemon, mode: str, dst: str | None, default_on: bool) -> None:
+    def test_vf_rxmode(
+        self, vfd: VfDaemon, mode: VfRxMode, dst: str | None, default_on: bool
+    ) -> None:
         """5.3.6 `set port 0 vf 0 rxmode AUPE|ROPE|BAM|MPE on|off`.
 
         Steps: frames of the kind the mode admits (untagged to VF 0's MAC; to an address
@@ -168,23 +171,23 @@ class TestVfdIxgbe(CommonVfdCases):
         Verify: off: VF 0 receives none; on: VF 0 receives every one.
         """
         pf = vfd.pf_pmd
-        if mode == "ROPE":
+        if mode == VfRxMode.ROPE:
             # as DPDK's sriov_kvm plan: the address in the unicast hash, the PF promiscuous
             pf.set_promisc(PF_PORT, True)
             pf.set_uta(PF_PORT, FOREIGN_MAC, True)
         try:
             with step(f"5.3.6 set port 0 vf 0 rxmode {mode} off"):
-                pf.set_vf_rxmode(PF_PORT, 0, mode, False)  # type: ignore[arg-type]
+                pf.set_vf_rxmode(PF_PORT, 0, mode, False)
                 off = vfd.send(vfd.frames(dst=dst))
             verify_counter(off, f"vf_rx[{VF0}]", f"{mode} off: VF 0 accepts none", equals=0)
             with step(f"5.3.6 set port 0 vf 0 rxmode {mode} on"):
-                pf.set_vf_rxmode(PF_PORT, 0, mode, True)  # type: ignore[arg-type]
+                pf.set_vf_rxmode(PF_PORT, 0, mode, True)
                 on = vfd.send(vfd.frames(dst=dst))
             verify_counter(on, f"vf_rx[{VF0}]", f"{mode} on: VF 0 accepts them",
                            at_least=len(on.sent))  # fmt: skip
         finally:
-            pf.set_vf_rxmode(PF_PORT, 0, mode, default_on)  # type: ignore[arg-type]
-            if mode == "ROPE":
+            pf.set_vf_rxmode(PF_PORT, 0, mode, default_on)
+            if mode == VfRxMode.ROPE:
                 pf.set_uta(PF_PORT, FOREIGN_MAC, False)
                 pf.set_promisc(PF_PORT, False)
 

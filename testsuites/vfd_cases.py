@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from framework.config.model import NicFamily
+from framework.dpdk.modes import ForwardingMode
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import step
@@ -76,7 +77,7 @@ class CommonVfdCases:
         Verify: on: the PF receives every frame and the wire (TG) none; off: the TG sees
         every frame and the PF none.
         """
-        vfd.forward("mac", peer=vfd.pf_mac)
+        vfd.forward(ForwardingMode.MAC, peer=vfd.pf_mac)
         try:
             with step("5.2.1 set tx loopback 0 on"):
                 vfd.pf_pmd.set_tx_loopback(PF_PORT, True)
@@ -91,7 +92,7 @@ class CommonVfdCases:
             verify_counter(off, "pf_rx", "loopback off: nothing reaches the PF inside", equals=0)
         finally:
             vfd.pf_pmd.set_tx_loopback(PF_PORT, True)
-            vfd.forward("mac")
+            vfd.forward(ForwardingMode.MAC)
 
     def test_vf_mac_addr(self, vfd: VfDaemon) -> None:
         """5.2.2 `set vf mac addr 0 0 A0:36:9F:7B:C3:51`.
@@ -104,8 +105,7 @@ class CommonVfdCases:
         try:
             with step(f"5.2.2 set vf mac addr 0 0 {NEW_MAC}"):
                 vfd.pf_pmd.set_vf_mac_addr(PF_PORT, 0, NEW_MAC)
-                with vfd.vf_ports_restarted():
-                    pass
+                vfd.vf_pmd.restart_ports((VF0, VF1))
             seen = vfd.vf_pmd.show_port_info(VF0).mac.lower()
             verify(seen == NEW_MAC, f"guide: VF 0's MAC changes to {NEW_MAC}", seen)
             with step("frames to the new MAC"):
@@ -114,8 +114,7 @@ class CommonVfdCases:
                 verify_none_back(vfd.send(vfd.frames(dst=old)), "the old MAC is overwritten")
         finally:
             vfd.pf_pmd.set_vf_mac_addr(PF_PORT, 0, old)
-            with vfd.vf_ports_restarted():
-                pass
+            vfd.vf_pmd.restart_ports((VF0, VF1))
 
     def test_mac_anti_spoof(self, vfd: VfDaemon) -> None:
         """5.2.3 `set vf mac antispoof 0 1 on|off`.
@@ -126,7 +125,7 @@ class CommonVfdCases:
         Verify: on + foreign source: none back; off: all back; on + own source: all back.
         """
         try:
-            vfd.forward("io")
+            vfd.forward(ForwardingMode.IO)
             with step("5.2.3 set vf mac antispoof 0 1 on (VF 1 sends a foreign source)"):
                 vfd.pf_pmd.set_vf_mac_antispoof(PF_PORT, 1, True)
                 spoofed = vfd.send(vfd.frames(src=FOREIGN_MAC))
@@ -139,12 +138,12 @@ class CommonVfdCases:
             verify_back(allowed, "anti-spoof off: frames with any source MAC are sent")
             with step("anti-spoof on, VF 1's own source MAC (mac forwarding)"):
                 vfd.pf_pmd.set_vf_mac_antispoof(PF_PORT, 1, True)
-                vfd.forward("mac")
+                vfd.forward(ForwardingMode.MAC)
                 own = vfd.send(vfd.frames())
             verify_back(own, "anti-spoof on: frames from the VF's own MAC are still sent")
         finally:
             vfd.pf_pmd.set_vf_mac_antispoof(PF_PORT, 1, False)
-            vfd.forward("mac")
+            vfd.forward(ForwardingMode.MAC)
 
     def test_vlan_anti_spoof(self, vfd: VfDaemon) -> None:
         """5.2.4 `set vf vlan antispoof 0 1 on|off`.
@@ -157,7 +156,7 @@ class CommonVfdCases:
         try:
             pf.set_vf_vlan_filter(VLAN_A, PF_PORT, 0b11)
             pf.set_vf_vlan_filter(VLAN_B, PF_PORT, 0b01)
-            vfd.forward("io")
+            vfd.forward(ForwardingMode.IO)
             with step("5.2.4 set vf vlan antispoof 0 1 on"):
                 pf.set_vf_vlan_antispoof(PF_PORT, 1, True)
                 foreign = vfd.send(vfd.frames(vlan=VLAN_B))
@@ -171,7 +170,7 @@ class CommonVfdCases:
             pf.set_vf_vlan_antispoof(PF_PORT, 1, False)
             pf.set_vf_vlan_filter(VLAN_A, PF_PORT, 0b11, on=False)
             pf.set_vf_vlan_filter(VLAN_B, PF_PORT, 0b01, on=False)
-            vfd.forward("mac")
+            vfd.forward(ForwardingMode.MAC)
 
     def test_vlan_insert(self, vfd: VfDaemon) -> None:
         """5.2.5 `set vf vlan insert 0 1 N` (0: no insertion).
@@ -201,7 +200,7 @@ class CommonVfdCases:
         pf = vfd.pf_pmd
         try:
             pf.set_vf_vlan_filter(VLAN_A, PF_PORT, 0b01)
-            vfd.forward("io")
+            vfd.forward(ForwardingMode.IO)
             with step("5.2.6 set vf vlan stripq 0 0 on"):
                 pf.set_vf_vlan_stripq(PF_PORT, 0, True)
                 stripped = vfd.send(vfd.frames(vlan=VLAN_A))
@@ -213,7 +212,7 @@ class CommonVfdCases:
         finally:
             pf.set_vf_vlan_stripq(PF_PORT, 0, False)
             pf.set_vf_vlan_filter(VLAN_A, PF_PORT, 0b01, on=False)
-            vfd.forward("mac")
+            vfd.forward(ForwardingMode.MAC)
 
     def test_vlan_filter(self, vfd: VfDaemon) -> None:
         """5.2.7 `rx_vlan add|rm 10 port 0 vf 1` (the mask of VFs: VF 0 here).
