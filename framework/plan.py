@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from scapy.packet import Packet
 
 from framework.config.model import Host, Topology
@@ -358,7 +359,7 @@ class PlanTrafficGenerator(TrafficGenerator):
     """The TG of a plan: what it would send, on which port, and where it would capture."""
 
     def __init__(self, session: PlanSession) -> None:
-        self.session = session
+        self.session = self.host = session  # host: the same, typed as what a plan records on
         self.plan = session.plan
         self._macs: dict[str, str] = {}
 
@@ -373,7 +374,7 @@ class PlanTrafficGenerator(TrafficGenerator):
         names = (
             list(ports)
             if ports is not None
-            else [p.interface or p.name for p in self.session.spec.ports]
+            else [p.interface or p.name for p in self.host.spec.ports]
         )
         return {p: {"mac": self.mac_of(p), "up": True, "mtu": 1500} for p in names}
 
@@ -405,7 +406,9 @@ class PlanTrafficGenerator(TrafficGenerator):
             f"stream on {tx_port} at {rate} for {length}: {describe_frames([template])}; "
             f"receive on {rx}",
         )
-        return StreamResult(sent=0, seq=[], rx_s=[])
+        return StreamResult(
+            sent=0, seq=np.zeros(0, dtype=np.int64), rx_s=np.zeros(0, dtype=np.float64)
+        )
 
 
 def plan_topology_hosts(topology: Topology, plan: Plan) -> dict[str, Any]:
