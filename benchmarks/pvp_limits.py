@@ -37,6 +37,7 @@ from framework.config import DEFAULT_TOPOLOGY, load_topology  # noqa: E402
 from framework.config.model import PvpBenchmark  # noqa: E402
 from framework.dpdk.args import EalOptions, TestPmdOptions  # noqa: E402
 from framework.dpdk.launch import launch_testpmd  # noqa: E402
+from framework.dpdk.modes import ForwardingMode  # noqa: E402
 from framework.dpdk.version import DpdkVersion, detect_dpdk_version  # noqa: E402
 from framework.errors import FrameworkError  # noqa: E402
 from framework.lab.hosts import HostHandle, provision  # noqa: E402
@@ -106,7 +107,7 @@ def raw_vhost_rate(
         host, "bench-vhost-tx",
         EalOptions(lcores="0-1", memory_mb=256, no_pci=True,
                    vdevs=[f"net_vhost0,iface={socket},queues=1"]),
-        TestPmdOptions(nb_cores=1, forward_mode="txonly", total_num_mbufs=16384),
+        TestPmdOptions(nb_cores=1, forward_mode=ForwardingMode.TXONLY, total_num_mbufs=16384),
         binary=testpmd, version=version,
     )  # fmt: skip
     receiver = None
@@ -116,7 +117,7 @@ def raw_vhost_rate(
             EalOptions(lcores="0-1", memory_mb=256, no_pci=True, single_file_segments=True,
                        vdevs=[f"virtio_user0,path={socket},queues=1"],
                        extra=["--main-lcore", "1"]),
-            TestPmdOptions(nb_cores=1, forward_mode="rxonly", total_num_mbufs=16384),
+            TestPmdOptions(nb_cores=1, forward_mode=ForwardingMode.RXONLY, total_num_mbufs=16384),
             binary=testpmd, version=version,
         )  # fmt: skip
         sender.command(f"set txpkts {frame - 4}")  # testpmd's lengths exclude the FCS

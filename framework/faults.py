@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from framework.dpdk.modes import ForwardingMode
 from framework.errors import ConfigError
 
 # The byte the frame-damaging faults flip in a stream frame (untagged IPv4/UDP, marker at
@@ -59,7 +60,7 @@ class Fault:
 def _receive_only(pmd: Any) -> None:
     """Make testpmd keep receiving on its ports but transmit nothing."""
     pmd.stop()
-    pmd.set_fwd("rxonly")
+    pmd.set_fwd(ForwardingMode.RXONLY)
     pmd.start()
 
 
@@ -121,7 +122,7 @@ def _load_bpf(switch: Any, program: bytes, tag: str) -> None:
 def _source_drops_every(n: int) -> Callable[..., None]:
     def action(migration: Any, switch: Any, *_: Any) -> None:
         from framework.dpdk import bpf
-        from framework.scenarios.vhost_user_migration import STREAM_SEQ_OFFSET
+        from framework.traffic.packets import STREAM_SEQ_OFFSET
 
         if switch.host is migration.source:
             program = bpf.drop_every_nth(STREAM_SEQ_OFFSET, n, phase=n - 1)
@@ -133,7 +134,7 @@ def _source_drops_every(n: int) -> Callable[..., None]:
 def _source_alters_every(n: int) -> Callable[..., None]:
     def action(migration: Any, switch: Any, *_: Any) -> None:
         from framework.dpdk import bpf
-        from framework.scenarios.vhost_user_migration import STREAM_SEQ_OFFSET
+        from framework.traffic.packets import STREAM_SEQ_OFFSET
 
         if switch.host is migration.source:
             # a byte of the fill behind the stamp: headers and stamp stay valid, so only a
@@ -157,7 +158,7 @@ def _duplicates_after_migration(migration: Any, *_: Any) -> None:
     _load_bpf(switch, bpf.keep_only_to(STREAM_DST_MAC), "echo")
     # paired topology: vhost0 <-> vhost1, and the NIC, last and alone, with itself
     switch.pmd.set_portlist([*switch.vhost_ports, switch.nic_port])
-    switch.pmd.set_fwd("macswap")
+    switch.pmd.set_fwd(ForwardingMode.MACSWAP)
     switch.pmd.start()
 
 
@@ -319,7 +320,7 @@ def _pvp_drops_1_in_100(setup: Any, *_: Any) -> None:
     # The host testpmd drops one frame in 100 it receives on NIC 0: a host data path that
     # loses a little at every rate. The frames of the other direction all pass.
     from framework.dpdk import bpf
-    from framework.scenarios.pvp import STREAM_SEQ_OFFSET
+    from framework.traffic.packets import STREAM_SEQ_OFFSET
 
     _load_bpf(setup.switch, bpf.drop_every_nth(STREAM_SEQ_OFFSET, 100, phase=99), "pvp-1-in-100")
 
@@ -329,7 +330,7 @@ def _pvp_drops_after(setup: Any, *_: Any) -> None:
     # on NIC 0 and drops the rest: with 1 s trials (one stream per direction), a DUT that
     # loses everything above 2 * PVP_FIRST_KEPT pps. Its NDR is that, far below a correct one.
     from framework.dpdk import bpf
-    from framework.scenarios.pvp import STREAM_SEQ_OFFSET
+    from framework.traffic.packets import STREAM_SEQ_OFFSET
 
     _load_bpf(setup.switch, bpf.drop_from(STREAM_SEQ_OFFSET, PVP_FIRST_KEPT), "pvp-after")
 

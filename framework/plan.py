@@ -4,7 +4,7 @@ A lab engineer reviews a run before it touches hardware. The tests' own code run
 plan is the exact sequence a real run sends, as the DPDK version under test spells it:
 host commands and interactive testpmd lines are recorded by a PlanSession in place of
 SSH, frames the TG would send by a PlanTrafficGenerator, and each promise a verdict
-would check (framework.traffic.delivery) is recorded instead of judged. Nothing is
+would check (framework.verify) is recorded instead of judged. Nothing is
 connected to: not the hosts, not the TG.
 
 What a real run reads back from a host (a VF's PCI address, a MAC, a counter) cannot be
@@ -18,11 +18,13 @@ from __future__ import annotations
 import itertools
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from scapy.packet import Packet
 
 from framework.config.model import Host, Topology
@@ -30,6 +32,7 @@ from framework.remote.session import CommandResult, Session
 from framework.remote.shell import PtyTransport
 from framework.traffic.generator import Capture, TrafficGenerator
 from framework.traffic.stream import StreamResult
+from framework.verify import recording_promises
 
 
 @dataclass
@@ -44,6 +47,21 @@ class Plan:
     def note(self, where: str, text: str) -> None:
         """Record one line of what `where` (a host, a testpmd, the TG, a verdict) does."""
         self.lines.setdefault(self.test, []).append(f"[{where}] {text}")
+
+    @contextmanager
+    def recording_test(self, test: str) -> Iterator[None]:
+        """Record what `test` does, and each promise its verdicts would check, judging none.
+
+        Around the whole of a test's run (set-up, call, teardown): a module's set-up has
+        verdicts too, and what it reads back is placeholders that a judge would fail.
+        """
+        self.test = test
+        with recording_promises(self.note_promise):
+            yield
+
+    def note_promise(self, promise: str) -> None:
+        """Record what a verdict would check: the first line of its promise."""
+        self.note("verify", promise.splitlines()[0])
 
     def placeholder_mac(self, label: str) -> str:
         """A locally administered MAC standing for one the run would read back."""
@@ -87,12 +105,6 @@ def start(plan: Plan | None) -> None:
 def current() -> Plan | None:
     """The plan being recorded, or None in a real run."""
     return _PLAN
-
-
-def note_verdict(promise: str) -> None:
-    """Record what a verdict would check (framework.traffic.delivery calls this)."""
-    if _PLAN is not None:
-        _PLAN.note("verify", promise.splitlines()[0])
 
 
 # -- hosts -------------------------------------------------------------------------------------
@@ -347,7 +359,7 @@ class PlanTrafficGenerator(TrafficGenerator):
     """The TG of a plan: what it would send, on which port, and where it would capture."""
 
     def __init__(self, session: PlanSession) -> None:
-        self.session = session
+        self.session = self.host = session  # host: the same, typed as what a plan records on
         self.plan = session.plan
         self._macs: dict[str, str] = {}
 
@@ -362,7 +374,7 @@ class PlanTrafficGenerator(TrafficGenerator):
         names = (
             list(ports)
             if ports is not None
-            else [p.interface or p.name for p in self.session.spec.ports]
+            else [p.interface or p.name for p in self.host.spec.ports]
         )
         return {p: {"mac": self.mac_of(p), "up": True, "mtu": 1500} for p in names}
 
@@ -394,7 +406,9 @@ class PlanTrafficGenerator(TrafficGenerator):
             f"stream on {tx_port} at {rate} for {length}: {describe_frames([template])}; "
             f"receive on {rx}",
         )
-        return StreamResult(sent=0, seq=[], rx_s=[])
+        return StreamResult(
+            sent=0, seq=np.zeros(0, dtype=np.int64), rx_s=np.zeros(0, dtype=np.float64)
+        )
 
 
 def plan_topology_hosts(topology: Topology, plan: Plan) -> dict[str, Any]:

@@ -100,6 +100,50 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+# Markers pytest and its plugins register when they are configured, after the selection
+# is checked (pytest_cmdline_main): a -m naming one of them is not a typo.
+PLUGIN_MARKERS = frozenset({
+    "skip", "skipif", "xfail", "parametrize", "usefixtures", "filterwarnings", "tryfirst",
+    "trylast", "timeout", "xdist_group", "allure_label", "allure_link", "allure_description",
+    "allure_description_html",
+})  # fmt: skip
+
+
+def _selection_error(config: pytest.Config) -> str | None:
+    """The one line that says what is wrong with -m or -k; None when both parse."""
+    from _pytest.mark.expression import Expression  # pytest's own parser of -m and -k
+
+    for option, given in (("-m", config.option.markexpr), ("-k", config.option.keyword)):
+        if not given:
+            continue
+        try:
+            expression = Expression.compile(given)
+        except SyntaxError as exc:
+            return f"{option} {given!r}: at column {exc.offset}: {exc.msg}"
+        if option != "-m" or not (config.getini("strict_markers") or config.getini("strict")):
+            continue
+        declared = {line.split(":")[0].split("(")[0].strip() for line in config.getini("markers")}
+        unknown = sorted(expression.idents() - declared - PLUGIN_MARKERS)
+        if unknown:
+            return (
+                f"-m {given!r}: unknown marker(s) {', '.join(unknown)}; "
+                f"pytest.ini declares {', '.join(sorted(declared))}"
+            )
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """End a run whose -m or -k does not parse at once, with one line, leaving nothing.
+
+    pytest itself reads the expressions only when it selects the collected tests, after
+    the run directory is made and the guide modules are imported.
+    """
+    error = _selection_error(config)
+    if error is not None:
+        raise pytest.UsageError(error)
+
+
 def _topology_paths(config: pytest.Config) -> list[Path]:
     paths = []
     for given in config.getoption("--topology") or [str(DEFAULT_TOPOLOGY)]:
@@ -257,14 +301,18 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     Held for the whole guide module: a module-scoped set-up keeps testpmds polling
     between its tests. Taken here, outside pytest-timeout's window (its wrapper is
     inside this one), so a wait for the CPUs is not counted as the test's own time.
+    Under --plan the test takes no CPUs: its commands and the promises its verdicts would
+    check are recorded under its name instead (Plan.recording_test).
     """
     topology = item.config.stash[TOPOLOGY_KEY]
     recording = plan.current()
     if recording is not None:
-        recording.test = item.nodeid
+        # a plan runs nothing on the lab's CPUs, and judges no verdict
+        with recording.recording_test(item.nodeid):
+            yield
+        return
     if (
-        recording is None
-        and _is_guide(item)
+        _is_guide(item)
         and item.config.stash.get(CPU_KEY, None) is None
         and not missing_capabilities(topology, item)
         and item.get_closest_marker("skip") is None

@@ -20,10 +20,12 @@ from framework.config.model import NicFamily
 from framework.dpdk.version import DpdkVersion
 from framework.lab import flow_filters
 from framework.lab.hosts import HostHandle
+from framework.report.attach import step
 from framework.scenarios.flow_bifurcation import FlowBifurcation
-from framework.traffic.delivery import verify_counter, verify_received, verify_that
+from framework.traffic.delivery import verify_counter, verify_received
 from framework.traffic.generator import TrafficGenerator
 from framework.traffic.packets import flows, tcp_frames
+from framework.verify import verify
 
 pytestmark = [
     pytest.mark.guide(3),
@@ -69,7 +71,7 @@ def bifurcation(
 def two_rules(bifurcation: FlowBifurcation) -> Iterator[tuple[int, int]]:
     """3.1 step 3: the guide's two rules, A->B to VF 0 and B->A to VF 1, queue QUEUE."""
     dev = bifurcation.pf_dev
-    with allure.step("3.1 step 3: ethtool -N ... action $queue_index_in_VF0 / VF1"):
+    with step("3.1 step 3: ethtool -N ... action $queue_index_in_VF0 / VF1"):
         to_vf0 = bifurcation.add_rule(
             flow_filters.ixgbe_udp4_rule(dev, HOST_A, HOST_B, flow_filters.ixgbe_action(QUEUE, 0)),
             GUIDE_RULE_VF0,
@@ -98,14 +100,14 @@ def test_matching_flows_reach_their_vf_queue(
     Verify: A->B arrives on VF 0 queue 1 (all of it, nowhere else), B->A on VF 1 queue 1;
     the kernel's PF does not receive them.
     """
-    with allure.step("A -> B: the rule for VF 0"):
+    with step("A -> B: the rule for VF 0"):
         to_vf0, seen0 = bifurcation.send(_udp(bifurcation, HOST_A, HOST_B))
     verify_counter(to_vf0, f"queue[0,{QUEUE}]", "guide: the flow goes to VF 0's queue",
                    equals=COUNT)  # fmt: skip
     verify_counter(to_vf0, "vf_rx[1]", "VF 1 receives none of VF 0's flow", equals=0)
     verify_counter(to_vf0, "pf_rx", "the kernel does not receive the VF's flow",
                    at_most=COUNT - 1)  # fmt: skip
-    with allure.step("B -> A: the rule for VF 1"):
+    with step("B -> A: the rule for VF 1"):
         to_vf1, _ = bifurcation.send(_udp(bifurcation, HOST_B, HOST_A))
     verify_counter(to_vf1, f"queue[1,{QUEUE}]", "guide: the reverse flow goes to VF 1's queue",
                    equals=COUNT)  # fmt: skip
@@ -149,10 +151,10 @@ def test_rules_are_listed_and_a_deleted_rule_sends_its_flow_to_the_kernel(
     Steps: count the rules; delete the VF 0 rule; count; send the A->B flow.
     Verify: 2 rules, then 1; the A->B flow now reaches the kernel, not VF 0.
     """
-    verify_that(bifurcation.rule_count() == 2, "ethtool -n lists the two rules just added")
-    with allure.step("ethtool -N <pf> delete <VF 0 rule>"):
+    verify(bifurcation.rule_count() == 2, "ethtool -n lists the two rules just added")
+    with step("ethtool -N <pf> delete <VF 0 rule>"):
         bifurcation.delete_rule(two_rules[0])
-    verify_that(bifurcation.rule_count() == 1, "ethtool -n lists one rule after the delete")
+    verify(bifurcation.rule_count() == 1, "ethtool -n lists one rule after the delete")
     delivery, _ = bifurcation.send(_udp(bifurcation, HOST_A, HOST_B))
     verify_counter(delivery, "pf_rx", "without its rule the flow reaches the kernel",
                    at_least=COUNT)  # fmt: skip

@@ -22,11 +22,13 @@ from framework.config.model import NicFamily
 from framework.dpdk.version import DpdkVersion
 from framework.lab import flow_filters
 from framework.lab.hosts import HostHandle
+from framework.report.attach import step
 from framework.report.outcomes import skip_lacking
 from framework.scenarios.flow_bifurcation import FlowBifurcation
-from framework.traffic.delivery import verify_counter, verify_received, verify_that
+from framework.traffic.delivery import verify_counter, verify_received
 from framework.traffic.generator import TrafficGenerator
 from framework.traffic.packets import flows, vxlan_frames
+from framework.verify import verify
 
 pytestmark = [
     pytest.mark.guide(3),
@@ -161,7 +163,7 @@ def test_cloud_filter(bifurcation: FlowBifurcation, spec: CloudTuple) -> None:
     kernel keeps none; frames with another inner MAC reach the kernel, not a VF.
     """
     rule = _cloud_rule(bifurcation, spec, vf=1, queue=3, loc=1, inner_mac=INNER_MAC)
-    with allure.step(f"3.2 {spec.name}: {' '.join(rule)}"):
+    with step(f"3.2 {spec.name}: {' '.join(rule)}"):
         loc = bifurcation.add_rule(rule, spec.guide)
     try:
         delivery, seen = bifurcation.send(_vxlan(bifurcation, spec))
@@ -197,13 +199,13 @@ def test_several_rules_at_once(bifurcation: FlowBifurcation) -> None:
         for i, (mac, vf, q) in enumerate(targets)
     ]
     try:
-        verify_that(bifurcation.rule_count() == len(targets), "ethtool -n lists every rule")
+        verify(bifurcation.rule_count() == len(targets), "ethtool -n lists every rule")
         for mac, vf, queue in targets:
             _, seen = bifurcation.send(_vxlan(bifurcation, spec, mac))
             verify_received(seen, f"inner MAC {mac} goes to VF {vf} queue {queue} only",
                             port=vf, queue=queue, count=COUNT, vni=VNI)  # fmt: skip
-            verify_that(len(seen) == COUNT, f"inner MAC {mac} reaches no other VF or queue",
-                        f"{len(seen)} packets at the VFs")  # fmt: skip
+            verify(len(seen) == COUNT, f"inner MAC {mac} reaches no other VF or queue",
+                   f"{len(seen)} packets at the VFs")  # fmt: skip
     finally:
         for loc in locs:
             bifurcation.delete_rule(loc)
@@ -219,13 +221,13 @@ def test_deleted_rule_sends_the_tunnel_to_the_pf_only(bifurcation: FlowBifurcati
     loc = bifurcation.add_rule(
         _cloud_rule(bifurcation, spec, vf=0, queue=1, loc=20, inner_mac=INNER_MAC), spec.guide
     )
-    verify_that(bifurcation.rule_count() == 1, "ethtool -n lists the rule")
+    verify(bifurcation.rule_count() == 1, "ethtool -n lists the rule")
     bifurcation.delete_rule(loc)
-    verify_that(bifurcation.rule_count() == 0, "ethtool -n lists no rule after the delete")
+    verify(bifurcation.rule_count() == 0, "ethtool -n lists no rule after the delete")
     delivery, seen = bifurcation.send(_vxlan(bifurcation, spec))
     verify_counter(delivery, "pf_rx", "without its rule the tunnel reaches the PF",
                    at_least=COUNT)  # fmt: skip
-    verify_that(not seen, "without its rule no VF receives the tunnel", f"{len(seen)} did")
+    verify(not seen, "without its rule no VF receives the tunnel", f"{len(seen)} did")
 
 
 def test_rule_to_the_pf_queue(bifurcation: FlowBifurcation) -> None:
@@ -244,8 +246,8 @@ def test_rule_to_the_pf_queue(bifurcation: FlowBifurcation) -> None:
         before = bifurcation.pf_queue_packets(6)
         _, seen = bifurcation.send(_vxlan(bifurcation, spec))
         got = bifurcation.pf_queue_packets(6) - before
-        verify_that(got >= COUNT, "guide: the tunnel goes to the PF's queue 6", f"rx-6 {got}")
-        verify_that(not seen, "no VF receives the PF's tunnel", f"{len(seen)} did")
+        verify(got >= COUNT, "guide: the tunnel goes to the PF's queue 6", f"rx-6 {got}")
+        verify(not seen, "no VF receives the PF's tunnel", f"{len(seen)} did")
     finally:
         bifurcation.delete_rule(loc)
 
@@ -266,7 +268,7 @@ def test_rule_to_a_vf_left_to_the_kernel(bifurcation: FlowBifurcation) -> None:
         before = bifurcation.vf_netdev_rx_packets(2)
         _, seen = bifurcation.send(_vxlan(bifurcation, spec))
         got = bifurcation.vf_netdev_rx_packets(2) - before
-        verify_that(got >= COUNT, "the kernel's VF 2 receives the tunnel", f"netdev rx {got}")
-        verify_that(not seen, "the DPDK VFs receive none of VF 2's tunnel", f"{len(seen)} did")
+        verify(got >= COUNT, "the kernel's VF 2 receives the tunnel", f"netdev rx {got}")
+        verify(not seen, "the DPDK VFs receive none of VF 2's tunnel", f"{len(seen)} did")
     finally:
         bifurcation.delete_rule(loc)

@@ -13,14 +13,15 @@ import allure
 import pytest
 
 from framework.config.model import NicFamily
+from framework.report.attach import step
 from framework.scenarios.vf_daemon import PF_PORT, VF0, VF1, VfDaemon
 from framework.traffic.delivery import (
     verify_back,
     verify_counter,
     verify_rate,
     verify_shares,
-    verify_that,
 )
+from framework.verify import verify
 from testsuites.vfd_cases import FOREIGN_MAC, VLAN_A, CommonVfdCases
 
 pytestmark = [
@@ -52,19 +53,19 @@ class TestVfdI40e(CommonVfdCases):
         Verify: the PF's view counts at least the 32 frames and equals what the VF testpmd
         counted on VF 0; after clearing, every counter is 0.
         """
-        with allure.step("5.4.1 show vf stats 0 0 after 32 frames to VF 0"):
+        with step("5.4.1 show vf stats 0 0 after 32 frames to VF 0"):
             delivery = vfd.send(vfd.frames())
             stats = vfd.pf_pmd.show_vf_stats(PF_PORT, 0)
         verify_counter(delivery, f"vf_rx[{VF0}]", "VF 0 received the frames", at_least=32)
-        verify_that(
+        verify(
             stats.rx_packets == delivery.vf_rx.get(VF0),
             "guide 5.4.1: the PF reads VF 0's statistics (rx as VF 0 itself counts)",
             f"PF says rx {stats.rx_packets}, VF 0 counted {delivery.vf_rx.get(VF0)}",
         )
-        with allure.step("5.4.2 clear vf stats 0 0"):
+        with step("5.4.2 clear vf stats 0 0"):
             vfd.pf_pmd.clear_vf_stats(PF_PORT, 0)
             cleared = vfd.pf_pmd.show_vf_stats(PF_PORT, 0)
-        verify_that(
+        verify(
             (cleared.rx_packets, cleared.tx_packets, cleared.rx_bytes) == (0, 0, 0),
             "guide 5.4.2: clear vf stats resets VF 0's statistics to 0",
             str(cleared),
@@ -77,17 +78,17 @@ class TestVfdI40e(CommonVfdCases):
         Verify: VF 0 reports its link down within 10 s, then up again; frames flow after.
         """
         try:
-            with allure.step("PF: set link-down port 0"):
+            with step("PF: set link-down port 0"):
                 vfd.pf_pmd.set_link(PF_PORT, up=False)
-            verify_that(
+            verify(
                 not vfd.vf_link_up(VF0, want=False),
                 "guide 5.4.3: the VF is told the physical link went down",
                 "VF 0 still says up after 10 s",
             )
         finally:
-            with allure.step("PF: set link-up port 0"):
+            with step("PF: set link-up port 0"):
                 vfd.pf_pmd.set_link(PF_PORT, up=True)
-        verify_that(vfd.vf_link_up(VF0, want=True), "VF 0 sees the link come back up")
+        verify(vfd.vf_link_up(VF0, want=True), "VF 0 sees the link come back up")
         verify_back(vfd.send(vfd.frames()), "after the link is back, traffic flows again")
 
     @pytest.mark.parametrize(
@@ -111,11 +112,11 @@ class TestVfdI40e(CommonVfdCases):
         }[setting]
         default_on = setting == "broadcast"
         try:
-            with allure.step(f"set vf {setting} 0 0 off"):
+            with step(f"set vf {setting} 0 0 off"):
                 command(PF_PORT, 0, False)
                 off = vfd.send(vfd.frames(dst=dst))
             verify_counter(off, f"vf_rx[{VF0}]", f"{setting} off: VF 0 receives none", equals=0)
-            with allure.step(f"set vf {setting} 0 0 on"):
+            with step(f"set vf {setting} 0 0 on"):
                 command(PF_PORT, 0, True)
                 on = vfd.send(vfd.frames(dst=dst))
             verify_counter(
@@ -132,14 +133,14 @@ class TestVfdI40e(CommonVfdCases):
         """
         frame = vfd.frames(1)[0]
         try:
-            with allure.step(f"5.4.7 set vf tx max-bandwidth 0 1 {MAX_BW_MBPS}"):
+            with step(f"5.4.7 set vf tx max-bandwidth 0 1 {MAX_BW_MBPS}"):
                 vfd.pf_pmd.set_vf_tx_max_bandwidth(PF_PORT, 1, MAX_BW_MBPS)
                 capped = vfd.rate_back_mbps(frame, 3 * MAX_BW_MBPS)
             verify_rate(capped, MAX_BW_MBPS, RATE_TOLERANCE, "guide: VF 1's Tx is capped")
         finally:
             vfd.pf_pmd.set_vf_tx_max_bandwidth(PF_PORT, 1, 0)
         free = vfd.rate_back_mbps(frame, 3 * MAX_BW_MBPS)
-        verify_that(
+        verify(
             free > 1.5 * MAX_BW_MBPS,
             "without the cap VF 1 forwards more than 1.5 x the cap",
             f"{free:.1f} Mbit/s",
@@ -155,7 +156,7 @@ class TestVfdI40e(CommonVfdCases):
         pf = vfd.pf_pmd
         try:
             pf.set_vf_vlan_filter(VLAN_A, PF_PORT, 0b01)
-            with allure.step("set vf vlan tag 0 0 on"):
+            with step("set vf vlan tag 0 0 on"):
                 pf.set_vf_vlan_tag(PF_PORT, 0, True)
                 untagged = vfd.send(vfd.frames())
                 tagged = vfd.send(vfd.frames(vlan=VLAN_A))
@@ -163,7 +164,7 @@ class TestVfdI40e(CommonVfdCases):
                            equals=0)  # fmt: skip
             verify_counter(tagged, f"vf_rx[{VF0}]", "tag on: VLAN 10 frames are received",
                            at_least=len(tagged.sent))  # fmt: skip
-            with allure.step("set vf vlan tag 0 0 off"):
+            with step("set vf vlan tag 0 0 off"):
                 pf.set_vf_vlan_tag(PF_PORT, 0, False)
                 verify_back(vfd.send(vfd.frames()), "tag off: untagged frames are received")
         finally:
@@ -178,9 +179,9 @@ class TestVfdI40e(CommonVfdCases):
         Verify: each TC's part of what VF 1 sent is its share +- 5 points.
         """
         try:
-            with allure.step("PF: port config 0 dcb vt on 4 pfc off (4 TCs for the VFs)"):
+            with step("PF: port config 0 dcb vt on 4 pfc off (4 TCs for the VFs)"):
                 vfd.enable_pf_dcb(len(TC_SHARES))
-            with allure.step("5.4.7 + 5.4.8: cap VF 1, share it between its TCs"):
+            with step("5.4.7 + 5.4.8: cap VF 1, share it between its TCs"):
                 vfd.pf_pmd.set_vf_tx_max_bandwidth(PF_PORT, 1, MAX_BW_MBPS)
                 vfd.pf_pmd.set_vf_tc_min_bandwidth(PF_PORT, 1, TC_SHARES)
                 rates = vfd.tx_queue_rates_mbps(VF1)
@@ -202,11 +203,11 @@ class TestVfdI40e(CommonVfdCases):
         """
         try:
             vfd.enable_pf_dcb(len(TC_SHARES))
-            with allure.step("5.4.9 set vf tc tx max-bandwidth 0 1 0 50"):
+            with step("5.4.9 set vf tc tx max-bandwidth 0 1 0 50"):
                 vfd.pf_pmd.set_vf_tc_max_bandwidth(PF_PORT, 1, 0, 50)
                 rates = vfd.tx_queue_rates_mbps(VF1)
             verify_rate(rates[0], 50, RATE_TOLERANCE, "guide 5.4.9: TC 0 of VF 1 is capped")
-            verify_that(
+            verify(
                 max(rates.values()) > 50 * (1 + RATE_TOLERANCE),
                 "the other TCs are not capped",
                 f"Mbit/s per TC: {rates}",
@@ -223,13 +224,13 @@ class TestVfdI40e(CommonVfdCases):
         """
         try:
             vfd.enable_pf_dcb(len(TC_SHARES))
-            with allure.step("5.4.10 set tx strict-link-priority 0 0x1"):
+            with step("5.4.10 set tx strict-link-priority 0 0x1"):
                 vfd.pf_pmd.set_vf_tx_max_bandwidth(PF_PORT, 1, MAX_BW_MBPS)
                 vfd.pf_pmd.set_vf_tc_min_bandwidth(PF_PORT, 1, (25, 25, 25, 25))
                 vfd.pf_pmd.set_tx_strict_link_priority(PF_PORT, 0x1)
                 rates = vfd.tx_queue_rates_mbps(VF1)
             total = sum(rates.values())
-            verify_that(
+            verify(
                 total > 0 and rates[0] / total > 0.40,
                 "guide 5.4.10: a strict-priority TC is served first (TC 0 > 40 %)",
                 f"TC 0 got {rates[0]:.1f} of {total:.1f} Mbit/s",

@@ -12,14 +12,16 @@ import allure
 import pytest
 
 from framework.config.model import NicFamily
+from framework.dpdk.modes import VfRxMode
+from framework.report.attach import step
 from framework.scenarios.vf_daemon import PF_PORT, VF0, VF1, VfDaemon
 from framework.traffic.delivery import (
     verify_back,
     verify_counter,
     verify_none_back,
     verify_rate,
-    verify_that,
 )
+from framework.verify import verify
 from testsuites.vfd_cases import FOREIGN_MAC, CommonVfdCases
 
 pytestmark = [
@@ -58,12 +60,12 @@ class TestVfdIxgbe(CommonVfdCases):
         Verify: off: VF 0's full ring blocks VF 1 (none back); on: VF 1's frames come back.
         """
         try:
-            with allure.step("5.3.1 set all queues drop 0 off"):
+            with step("5.3.1 set all queues drop 0 off"):
                 vfd.pf_pmd.set_all_queues_drop(PF_PORT, False)
                 blocked = self._vf1_behind_a_full_vf0(vfd)
             verify_none_back(blocked, "drop off: one full queue blocks the others")
             vfd.poll_both()
-            with allure.step("5.3.1 set all queues drop 0 on"):
+            with step("5.3.1 set all queues drop 0 on"):
                 vfd.pf_pmd.set_all_queues_drop(PF_PORT, True)
                 free = self._vf1_behind_a_full_vf0(vfd)
             verify_back(free, "guide: with all queues drop a full queue blocks no other")
@@ -80,12 +82,12 @@ class TestVfdIxgbe(CommonVfdCases):
         """
         try:
             vfd.pf_pmd.set_all_queues_drop(PF_PORT, False)
-            with allure.step("5.3.2 set vf split drop 0 0 off"):
+            with step("5.3.2 set vf split drop 0 0 off"):
                 vfd.pf_pmd.set_vf_split_drop(PF_PORT, 0, False)
                 blocked = self._vf1_behind_a_full_vf0(vfd)
             verify_none_back(blocked, "split drop off: VF 0's full ring blocks VF 1")
             vfd.poll_both()
-            with allure.step("5.3.2 set vf split drop 0 0 on"):
+            with step("5.3.2 set vf split drop 0 0 on"):
                 vfd.pf_pmd.set_vf_split_drop(PF_PORT, 0, True)
                 free = self._vf1_behind_a_full_vf0(vfd)
             verify_back(free, "split drop on: VF 0 drops what it cannot take, VF 1 is served")
@@ -104,15 +106,15 @@ class TestVfdIxgbe(CommonVfdCases):
         frame = vfd.frames(1)[0]
         mask = (1 << vfd.bed.vf_queues) - 1
         try:
-            with allure.step(f"5.3.3 set port 0 vf 1 rate {RATE_MBPS} queue_mask {mask:#x}"):
+            with step(f"5.3.3 set port 0 vf 1 rate {RATE_MBPS} queue_mask {mask:#x}"):
                 vfd.pf_pmd.set_vf_rate_limit(PF_PORT, 1, RATE_MBPS, mask)
                 limited = vfd.rate_back_mbps(frame, 5 * RATE_MBPS)
             verify_rate(limited, RATE_MBPS, RATE_TOLERANCE, "guide: every queue is limited")
         finally:
             vfd.pf_pmd.set_vf_rate_limit(PF_PORT, 1, 0, mask)
         free = vfd.rate_back_mbps(frame, 5 * RATE_MBPS)
-        verify_that(free > 2 * RATE_MBPS, "without the limit VF 1 forwards more than 2 x 10",
-                    f"{free:.1f} Mbit/s")  # fmt: skip
+        verify(free > 2 * RATE_MBPS, "without the limit VF 1 forwards more than 2 x 10",
+               f"{free:.1f} Mbit/s")  # fmt: skip
 
     def test_vf_rx_enable(self, vfd: VfDaemon) -> None:
         """5.3.4 `set port 0 vf 0 rx off|on`.
@@ -120,12 +122,12 @@ class TestVfdIxgbe(CommonVfdCases):
         Verify: rx off: VF 0 receives nothing (none back); rx on: every frame back.
         """
         try:
-            with allure.step("5.3.4 set port 0 vf 0 rx off"):
+            with step("5.3.4 set port 0 vf 0 rx off"):
                 vfd.pf_pmd.set_vf_rx(PF_PORT, 0, False)
                 off = vfd.send(vfd.frames())
             verify_none_back(off, "rx off: the VF stops receiving")
             verify_counter(off, f"vf_rx[{VF0}]", "rx off: VF 0 counts nothing", equals=0)
-            with allure.step("5.3.4 set port 0 vf 0 rx on"):
+            with step("5.3.4 set port 0 vf 0 rx on"):
                 vfd.pf_pmd.set_vf_rx(PF_PORT, 0, True)
                 verify_back(vfd.send(vfd.frames()), "rx on: the VF receives again")
         finally:
@@ -137,13 +139,13 @@ class TestVfdIxgbe(CommonVfdCases):
         Verify: tx off: VF 0 still receives but nothing leaves VF 1; tx on: every frame back.
         """
         try:
-            with allure.step("5.3.5 set port 0 vf 1 tx off"):
+            with step("5.3.5 set port 0 vf 1 tx off"):
                 vfd.pf_pmd.set_vf_tx(PF_PORT, 1, False)
                 off = vfd.send(vfd.frames())
             verify_counter(off, f"vf_rx[{VF0}]", "tx off on VF 1: VF 0 still receives",
                            at_least=len(off.sent))  # fmt: skip
             verify_none_back(off, "tx off: the VF stops transmitting")
-            with allure.step("5.3.5 set port 0 vf 1 tx on"):
+            with step("5.3.5 set port 0 vf 1 tx on"):
                 vfd.pf_pmd.set_vf_tx(PF_PORT, 1, True)
                 verify_back(vfd.send(vfd.frames()), "tx on: the VF transmits again")
         finally:
@@ -152,13 +154,15 @@ class TestVfdIxgbe(CommonVfdCases):
     @pytest.mark.parametrize(
         ("mode", "dst", "default_on"),
         [
-            pytest.param("AUPE", None, True, id="AUPE-untagged"),
-            pytest.param("ROPE", FOREIGN_MAC, False, id="ROPE-unicast-hash"),
-            pytest.param("BAM", "ff:ff:ff:ff:ff:ff", True, id="BAM-broadcast"),
-            pytest.param("MPE", MULTICAST_MAC, False, id="MPE-multicast"),
+            pytest.param(VfRxMode.AUPE, None, True, id="AUPE-untagged"),
+            pytest.param(VfRxMode.ROPE, FOREIGN_MAC, False, id="ROPE-unicast-hash"),
+            pytest.param(VfRxMode.BAM, "ff:ff:ff:ff:ff:ff", True, id="BAM-broadcast"),
+            pytest.param(VfRxMode.MPE, MULTICAST_MAC, False, id="MPE-multicast"),
         ],
     )
-    def test_vf_rxmode(self, vfd: VfDaemon, mode: str, dst: str | None, default_on: bool) -> None:
+    def test_vf_rxmode(
+        self, vfd: VfDaemon, mode: VfRxMode, dst: str | None, default_on: bool
+    ) -> None:
         """5.3.6 `set port 0 vf 0 rxmode AUPE|ROPE|BAM|MPE on|off`.
 
         Steps: frames of the kind the mode admits (untagged to VF 0's MAC; to an address
@@ -167,23 +171,23 @@ class TestVfdIxgbe(CommonVfdCases):
         Verify: off: VF 0 receives none; on: VF 0 receives every one.
         """
         pf = vfd.pf_pmd
-        if mode == "ROPE":
+        if mode == VfRxMode.ROPE:
             # as DPDK's sriov_kvm plan: the address in the unicast hash, the PF promiscuous
             pf.set_promisc(PF_PORT, True)
             pf.set_uta(PF_PORT, FOREIGN_MAC, True)
         try:
-            with allure.step(f"5.3.6 set port 0 vf 0 rxmode {mode} off"):
-                pf.set_vf_rxmode(PF_PORT, 0, mode, False)  # type: ignore[arg-type]
+            with step(f"5.3.6 set port 0 vf 0 rxmode {mode} off"):
+                pf.set_vf_rxmode(PF_PORT, 0, mode, False)
                 off = vfd.send(vfd.frames(dst=dst))
             verify_counter(off, f"vf_rx[{VF0}]", f"{mode} off: VF 0 accepts none", equals=0)
-            with allure.step(f"5.3.6 set port 0 vf 0 rxmode {mode} on"):
-                pf.set_vf_rxmode(PF_PORT, 0, mode, True)  # type: ignore[arg-type]
+            with step(f"5.3.6 set port 0 vf 0 rxmode {mode} on"):
+                pf.set_vf_rxmode(PF_PORT, 0, mode, True)
                 on = vfd.send(vfd.frames(dst=dst))
             verify_counter(on, f"vf_rx[{VF0}]", f"{mode} on: VF 0 accepts them",
                            at_least=len(on.sent))  # fmt: skip
         finally:
-            pf.set_vf_rxmode(PF_PORT, 0, mode, default_on)  # type: ignore[arg-type]
-            if mode == "ROPE":
+            pf.set_vf_rxmode(PF_PORT, 0, mode, default_on)
+            if mode == VfRxMode.ROPE:
                 pf.set_uta(PF_PORT, FOREIGN_MAC, False)
                 pf.set_promisc(PF_PORT, False)
 
@@ -195,10 +199,10 @@ class TestVfdIxgbe(CommonVfdCases):
         """
         with vfd.tg_mtu(9000):
             vfd.set_pf_mtu(9000)
-            with allure.step("VF MTU 9000: 3000-byte frames"):
+            with step("VF MTU 9000: 3000-byte frames"):
                 vfd.set_vf_mtu(9000)
                 verify_back(vfd.send(vfd.frames(size=JUMBO)), "jumbo frames pass at MTU 9000")
-            with allure.step("restart the VF testpmd: 3000-byte frames"):
+            with step("restart the VF testpmd: 3000-byte frames"):
                 vfd.restart_vf_testpmd()
                 verify_none_back(
                     vfd.send(vfd.frames(size=JUMBO)),

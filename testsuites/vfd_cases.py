@@ -14,22 +14,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import allure
 import pytest
 
 from framework.config.model import NicFamily
+from framework.dpdk.modes import ForwardingMode
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
+from framework.report.attach import step
 from framework.scenarios.vf_daemon import PF_PORT, VF0, VF1, VfDaemon
 from framework.traffic.delivery import (
     verify_back,
     verify_counter,
     verify_none_back,
     verify_source,
-    verify_that,
     verify_vlan,
 )
 from framework.traffic.generator import TrafficGenerator
+from framework.verify import verify
 
 NEW_MAC = "a0:36:9f:7b:c3:51"  # 5.2.2's example address
 FOREIGN_MAC = "02:00:00:5a:5a:01"  # a source no VF owns
@@ -63,7 +64,7 @@ class CommonVfdCases:
         Steps: the TG sends 32 frames to VF 0.
         Verify: all 32 come back from VF 1's MAC; VF 0 received and VF 1 sent 32.
         """
-        with allure.step("TG -> VF 0 -> VF testpmd -> VF 1 -> TG"):
+        with step("TG -> VF 0 -> VF testpmd -> VF 1 -> TG"):
             delivery = vfd.send(vfd.frames())
         verify_back(delivery, "every frame sent to VF 0 comes back through VF 1")
         verify_source(delivery, vfd.vf_macs[VF1], "forwarded frames leave from VF 1's MAC")
@@ -76,22 +77,22 @@ class CommonVfdCases:
         Verify: on: the PF receives every frame and the wire (TG) none; off: the TG sees
         every frame and the PF none.
         """
-        vfd.forward("mac", peer=vfd.pf_mac)
+        vfd.forward(ForwardingMode.MAC, peer=vfd.pf_mac)
         try:
-            with allure.step("5.2.1 set tx loopback 0 on"):
+            with step("5.2.1 set tx loopback 0 on"):
                 vfd.pf_pmd.set_tx_loopback(PF_PORT, True)
                 on = vfd.send(vfd.frames())
             verify_counter(on, "pf_rx", "loopback on: the PF receives what VF 1 sends it",
                            at_least=len(on.sent))  # fmt: skip
             verify_none_back(on, "loopback on: frames between functions do not reach the wire")
-            with allure.step("5.2.1 set tx loopback 0 off"):
+            with step("5.2.1 set tx loopback 0 off"):
                 vfd.pf_pmd.set_tx_loopback(PF_PORT, False)
                 off = vfd.send(vfd.frames())
             verify_back(off, "loopback off: frames for the PF go out on the wire")
             verify_counter(off, "pf_rx", "loopback off: nothing reaches the PF inside", equals=0)
         finally:
             vfd.pf_pmd.set_tx_loopback(PF_PORT, True)
-            vfd.forward("mac")
+            vfd.forward(ForwardingMode.MAC)
 
     def test_vf_mac_addr(self, vfd: VfDaemon) -> None:
         """5.2.2 `set vf mac addr 0 0 A0:36:9F:7B:C3:51`.
@@ -102,20 +103,18 @@ class CommonVfdCases:
         """
         old = vfd.vf_macs[VF0]
         try:
-            with allure.step(f"5.2.2 set vf mac addr 0 0 {NEW_MAC}"):
+            with step(f"5.2.2 set vf mac addr 0 0 {NEW_MAC}"):
                 vfd.pf_pmd.set_vf_mac_addr(PF_PORT, 0, NEW_MAC)
-                with vfd.vf_ports_restarted():
-                    pass
+                vfd.vf_pmd.restart_ports((VF0, VF1))
             seen = vfd.vf_pmd.show_port_info(VF0).mac.lower()
-            verify_that(seen == NEW_MAC, f"guide: VF 0's MAC changes to {NEW_MAC}", seen)
-            with allure.step("frames to the new MAC"):
+            verify(seen == NEW_MAC, f"guide: VF 0's MAC changes to {NEW_MAC}", seen)
+            with step("frames to the new MAC"):
                 verify_back(vfd.send(vfd.frames(dst=NEW_MAC)), "frames to the new MAC are received")
-            with allure.step("frames to the old MAC"):
+            with step("frames to the old MAC"):
                 verify_none_back(vfd.send(vfd.frames(dst=old)), "the old MAC is overwritten")
         finally:
             vfd.pf_pmd.set_vf_mac_addr(PF_PORT, 0, old)
-            with vfd.vf_ports_restarted():
-                pass
+            vfd.vf_pmd.restart_ports((VF0, VF1))
 
     def test_mac_anti_spoof(self, vfd: VfDaemon) -> None:
         """5.2.3 `set vf mac antispoof 0 1 on|off`.
@@ -126,25 +125,25 @@ class CommonVfdCases:
         Verify: on + foreign source: none back; off: all back; on + own source: all back.
         """
         try:
-            vfd.forward("io")
-            with allure.step("5.2.3 set vf mac antispoof 0 1 on (VF 1 sends a foreign source)"):
+            vfd.forward(ForwardingMode.IO)
+            with step("5.2.3 set vf mac antispoof 0 1 on (VF 1 sends a foreign source)"):
                 vfd.pf_pmd.set_vf_mac_antispoof(PF_PORT, 1, True)
                 spoofed = vfd.send(vfd.frames(src=FOREIGN_MAC))
             verify_none_back(
                 spoofed, "anti-spoof on: frames with a foreign source MAC are not sent"
             )
-            with allure.step("5.2.3 set vf mac antispoof 0 1 off"):
+            with step("5.2.3 set vf mac antispoof 0 1 off"):
                 vfd.pf_pmd.set_vf_mac_antispoof(PF_PORT, 1, False)
                 allowed = vfd.send(vfd.frames(src=FOREIGN_MAC))
             verify_back(allowed, "anti-spoof off: frames with any source MAC are sent")
-            with allure.step("anti-spoof on, VF 1's own source MAC (mac forwarding)"):
+            with step("anti-spoof on, VF 1's own source MAC (mac forwarding)"):
                 vfd.pf_pmd.set_vf_mac_antispoof(PF_PORT, 1, True)
-                vfd.forward("mac")
+                vfd.forward(ForwardingMode.MAC)
                 own = vfd.send(vfd.frames())
             verify_back(own, "anti-spoof on: frames from the VF's own MAC are still sent")
         finally:
             vfd.pf_pmd.set_vf_mac_antispoof(PF_PORT, 1, False)
-            vfd.forward("mac")
+            vfd.forward(ForwardingMode.MAC)
 
     def test_vlan_anti_spoof(self, vfd: VfDaemon) -> None:
         """5.2.4 `set vf vlan antispoof 0 1 on|off`.
@@ -157,21 +156,21 @@ class CommonVfdCases:
         try:
             pf.set_vf_vlan_filter(VLAN_A, PF_PORT, 0b11)
             pf.set_vf_vlan_filter(VLAN_B, PF_PORT, 0b01)
-            vfd.forward("io")
-            with allure.step("5.2.4 set vf vlan antispoof 0 1 on"):
+            vfd.forward(ForwardingMode.IO)
+            with step("5.2.4 set vf vlan antispoof 0 1 on"):
                 pf.set_vf_vlan_antispoof(PF_PORT, 1, True)
                 foreign = vfd.send(vfd.frames(vlan=VLAN_B))
                 member = vfd.send(vfd.frames(vlan=VLAN_A))
             verify_none_back(foreign, "VLAN anti-spoof on: VLAN 20 is not VF 1's, not sent")
             verify_back(member, "VLAN anti-spoof on: VF 1's own VLAN 10 is sent")
-            with allure.step("5.2.4 set vf vlan antispoof 0 1 off"):
+            with step("5.2.4 set vf vlan antispoof 0 1 off"):
                 pf.set_vf_vlan_antispoof(PF_PORT, 1, False)
                 verify_back(vfd.send(vfd.frames(vlan=VLAN_B)), "anti-spoof off: VLAN 20 is sent")
         finally:
             pf.set_vf_vlan_antispoof(PF_PORT, 1, False)
             pf.set_vf_vlan_filter(VLAN_A, PF_PORT, 0b11, on=False)
             pf.set_vf_vlan_filter(VLAN_B, PF_PORT, 0b01, on=False)
-            vfd.forward("mac")
+            vfd.forward(ForwardingMode.MAC)
 
     def test_vlan_insert(self, vfd: VfDaemon) -> None:
         """5.2.5 `set vf vlan insert 0 1 N` (0: no insertion).
@@ -180,11 +179,11 @@ class CommonVfdCases:
         Verify: with 10 every frame back is tagged 10; with 0 every frame back untagged.
         """
         try:
-            with allure.step("5.2.5 set vf vlan insert 0 1 10"):
+            with step("5.2.5 set vf vlan insert 0 1 10"):
                 vfd.pf_pmd.set_vf_vlan_insert(PF_PORT, 1, VLAN_A)
                 tagged = vfd.send(vfd.frames())
             verify_vlan(tagged, VLAN_A, "guide: the hardware inserts VLAN 10 into what VF 1 sends")
-            with allure.step("5.2.5 set vf vlan insert 0 1 0"):
+            with step("5.2.5 set vf vlan insert 0 1 0"):
                 vfd.pf_pmd.set_vf_vlan_insert(PF_PORT, 1, 0)
                 plain = vfd.send(vfd.frames())
             verify_vlan(plain, None, "guide: VLAN id 0 disables the insertion")
@@ -201,19 +200,19 @@ class CommonVfdCases:
         pf = vfd.pf_pmd
         try:
             pf.set_vf_vlan_filter(VLAN_A, PF_PORT, 0b01)
-            vfd.forward("io")
-            with allure.step("5.2.6 set vf vlan stripq 0 0 on"):
+            vfd.forward(ForwardingMode.IO)
+            with step("5.2.6 set vf vlan stripq 0 0 on"):
                 pf.set_vf_vlan_stripq(PF_PORT, 0, True)
                 stripped = vfd.send(vfd.frames(vlan=VLAN_A))
             verify_vlan(stripped, None, "strip on: VF 0 receives the frames without their tag")
-            with allure.step("5.2.6 set vf vlan stripq 0 0 off"):
+            with step("5.2.6 set vf vlan stripq 0 0 off"):
                 pf.set_vf_vlan_stripq(PF_PORT, 0, False)
                 kept = vfd.send(vfd.frames(vlan=VLAN_A))
             verify_vlan(kept, VLAN_A, "strip off: the tag stays on the frames")
         finally:
             pf.set_vf_vlan_stripq(PF_PORT, 0, False)
             pf.set_vf_vlan_filter(VLAN_A, PF_PORT, 0b01, on=False)
-            vfd.forward("mac")
+            vfd.forward(ForwardingMode.MAC)
 
     def test_vlan_filter(self, vfd: VfDaemon) -> None:
         """5.2.7 `rx_vlan add|rm 10 port 0 vf 1` (the mask of VFs: VF 0 here).
@@ -223,13 +222,13 @@ class CommonVfdCases:
         """
         pf = vfd.pf_pmd
         try:
-            with allure.step("5.2.7 rx_vlan add 10 port 0 vf 0x1"):
+            with step("5.2.7 rx_vlan add 10 port 0 vf 0x1"):
                 pf.set_vf_vlan_filter(VLAN_A, PF_PORT, 0b01)
                 listed = vfd.send(vfd.frames(vlan=VLAN_A))
                 other = vfd.send(vfd.frames(vlan=VLAN_B))
             verify_back(listed, "guide: packets with the assigned VLAN id are received")
             verify_none_back(other, "guide: other packets are dropped by hardware")
-            with allure.step("5.2.7 rx_vlan rm 10 port 0 vf 0x1"):
+            with step("5.2.7 rx_vlan rm 10 port 0 vf 0x1"):
                 pf.set_vf_vlan_filter(VLAN_A, PF_PORT, 0b01, on=False)
                 removed = vfd.send(vfd.frames(vlan=VLAN_A))
             verify_none_back(removed, "after rx_vlan rm, VLAN 10 is no longer received")
@@ -246,14 +245,14 @@ class CommonVfdCases:
         """
         big = 3000
         with vfd.tg_mtu(9000):
-            with allure.step("PF: port config mtu 0 9000"):
+            with step("PF: port config mtu 0 9000"):
                 vfd.set_pf_mtu(9000)
             try:
-                with allure.step("VF: port config mtu 1500; 3000-byte frames"):
+                with step("VF: port config mtu 1500; 3000-byte frames"):
                     vfd.set_vf_mtu(1500)
                     small = vfd.send(vfd.frames(size=big))
                 verify_none_back(small, "frames above the VF's MTU are not forwarded")
-                with allure.step("VF: port config mtu 9000; 3000-byte frames"):
+                with step("VF: port config mtu 9000; 3000-byte frames"):
                     vfd.set_vf_mtu(9000)
                     raised = vfd.send(vfd.frames(size=big))
                 verify_back(raised, "after the VF's MTU is raised the same frames are forwarded")

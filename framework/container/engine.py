@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import logging
 import re
-import shlex
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -111,11 +110,6 @@ class ContainerEngine:
     def __repr__(self) -> str:
         extra = f", fallback_reason={self.fallback_reason!r}" if self.fallback_reason else ""
         return f"ContainerEngine({self.session.name}, {self.kind}{extra})"
-
-    @property
-    def is_container(self) -> bool:
-        """Whether programs run in a container (False for the plain-process fallback)."""
-        return self.kind != "process"
 
     @property
     def description(self) -> str:
@@ -366,8 +360,3 @@ class ContainerEngine:
         for name in gone:
             self.remove(name)
         return gone
-
-    def shell_command(self, argv: Sequence[str], env: Mapping[str, str]) -> str:
-        """The run_argv result as one line, for reports and for a human to paste."""
-        prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-        return (prefix + " " if prefix else "") + shlex.join(argv)

@@ -9,6 +9,7 @@ from framework.dpdk.args import (
     translate_guide_command,
     translate_testpmd_command,
 )
+from framework.dpdk.modes import ForwardingMode, VfRxMode
 from framework.dpdk.testpmd import TestPmd, TestPmdStartError
 from framework.dpdk.version import DpdkVersion, detect_dpdk_version
 
@@ -16,10 +17,12 @@ __all__ = [
     "CommandTranslation",
     "DpdkVersion",
     "EalOptions",
+    "ForwardingMode",
     "TestPmd",
     "TestPmdOptions",
     "TestPmdStartError",
     "Translation",
+    "VfRxMode",
     "detect_dpdk_version",
     "testpmd_argv",
     "translate_guide_command",

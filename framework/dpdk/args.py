@@ -17,6 +17,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from framework.config.model import DEFAULT_TESTPMD
+from framework.dpdk.modes import ForwardingModeLike
 from framework.dpdk.version import DpdkVersion
 
 log = logging.getLogger("howto.dpdk")
@@ -132,7 +133,7 @@ class TestPmdOptions:
     txd: int | None = None
     nb_cores: int | None = None
     total_num_mbufs: int | None = None
-    forward_mode: str | None = None
+    forward_mode: ForwardingModeLike | None = None
     port_topology: str | None = None
     enable_lro: bool = False
     enable_rx_cksum: bool = False

@@ -4,13 +4,33 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from framework.dpdk.args import EalOptions, TestPmdOptions, testpmd_argv
 from framework.dpdk.testpmd import TestPmd
 from framework.dpdk.version import DpdkVersion
-from framework.lab.hosts import HostHandle
+from framework.remote.session import Session
 
 log = logging.getLogger("howto.dpdk")
+
+
+class LaunchHost(Protocol):
+    """What a launch needs of a host (framework.lab.hosts.HostHandle is one)."""
+
+    @property
+    def name(self) -> str:
+        """The host's name in the topology."""
+        ...
+
+    @property
+    def prefix(self) -> str:
+        """The run's prefix for the host's DPDK file prefixes, sockets and containers."""
+        ...
+
+    @property
+    def session(self) -> Session:
+        """The host's connected session."""
+        ...
 
 
 @dataclass
@@ -23,7 +43,7 @@ class LaunchRecord:
     changes: list[str] = field(default_factory=list)
 
 
-def file_prefix(host: HostHandle, name: str) -> str:
+def file_prefix(host: LaunchHost, name: str) -> str:
     """The EAL --file-prefix of testpmd `name` on `host`.
 
     It starts with the lab prefix so teardown (and the next run) finds the hugepage files.
@@ -32,7 +52,7 @@ def file_prefix(host: HostHandle, name: str) -> str:
 
 
 def launch_testpmd(
-    host: HostHandle,
+    host: LaunchHost,
     name: str,
     eal: EalOptions,
     app: TestPmdOptions,

@@ -369,13 +369,6 @@ def parse_port_info(text: str) -> PortInfo:
     )
 
 
-def parse_port_info_all(text: str) -> dict[int, PortInfo]:
-    """Parse `show port info all`, by port id."""
-    parts = re.split(r"(?=\*+ Infos for port \d+)", text)
-    infos = [parse_port_info(p) for p in parts if "Infos for port" in p]
-    return {info.port: info for info in infos}
-
-
 @dataclass(frozen=True)
 class PortSummary:
     """One row of `show port summary all`."""

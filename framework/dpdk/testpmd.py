@@ -18,6 +18,7 @@ from typing import Literal, Self
 
 from framework.config.model import DEFAULT_HUGEPAGE_MOUNT
 from framework.dpdk.args import bonding_member_word
+from framework.dpdk.modes import ForwardingMode, ForwardingModeLike, VfRxMode
 from framework.dpdk.parsers import (
     BondingConfig,
     ForwardingStats,
@@ -327,8 +328,8 @@ class TestPmd:
             raise TestPmdError("stop", "Packet forwarding not started", output)
         return parse_forwarding_stats(output)
 
-    def set_fwd(self, mode: str, retry: bool = False) -> None:
-        """Select the forwarding mode (io, mac, rxonly...); retry resends when a TX ring is full."""
+    def set_fwd(self, mode: ForwardingModeLike, retry: bool = False) -> None:
+        """Select the forwarding mode; retry resends when a TX ring is full."""
         cmd = f"set fwd {mode}" + (" retry" if retry else "")
         output = self.command(cmd)
         if f"Set {mode} packet forwarding mode" not in output:
@@ -366,14 +367,6 @@ class TestPmd:
         """`port config P dcb vt on|off TCS pfc on|off` (the port stopped; TCS 4 or 8)."""
         self.command(f"port config {port} dcb vt {_on_off(vt)} {tcs} pfc {_on_off(pfc)}")
 
-    def rx_vlan_add(self, vlan: int, port: int) -> None:
-        """Accept VLAN `vlan` on the port's own VLAN filter (`rx_vlan add V P`)."""
-        self.command(f"rx_vlan add {vlan} {port}")
-
-    def set_vlan_filter(self, port: int, on: bool) -> None:
-        """Filter received frames by the port's VLAN table, or not (`vlan set filter`)."""
-        self.command(f"vlan set filter {_on_off(on)} {port}")
-
     def set_promisc(self, port: PortId, on: bool = True) -> None:
         """Turn a port's promiscuous mode on or off."""
         self.command(f"set promisc {port} {_on_off(on)}")
@@ -389,7 +382,7 @@ class TestPmd:
         fwd` lists them while the mode is mac; TestPmdError in any other mode.
         """
         fwd = self.show_config_fwd()
-        if fwd.mode != "mac":
+        if fwd.mode != ForwardingMode.MAC:
             raise TestPmdError("show config fwd", f"forwarding mode is {fwd.mode}, not mac", "")
         pairs = []
         for stream in fwd.streams:
@@ -407,6 +400,19 @@ class TestPmd:
     def port_stop(self, port: PortId = "all") -> None:
         """Stop a port (or all), as reconfiguring or closing it requires."""
         self.command(f"port stop {port}")
+
+    def restart_ports(self, ports: Sequence[int]) -> None:
+        """Stop forwarding and every port, start them again, and forward once `ports` are up.
+
+        What a setting that a port takes only when it starts needs (a VF's MAC set by its
+        PF, guide 5.2.2).
+        """
+        self.stop()
+        self.port_stop("all")
+        self.port_start("all")
+        for port in ports:
+            self.wait_link_up(port)
+        self.start()
 
     def port_close(self, port: PortId = "all") -> None:
         """Close a stopped port (or all), freeing its resources."""
@@ -498,18 +504,6 @@ class TestPmd:
 
     # ------------------------------------------------------------------ MAC addresses
 
-    def mac_addr_add(self, port: int, mac: str) -> None:
-        """Add a MAC address the port accepts besides its own."""
-        self.command(f"mac_addr add {port} {mac}")
-
-    def mac_addr_remove(self, port: int, mac: str) -> None:
-        """Remove a MAC address added with mac_addr_add."""
-        self.command(f"mac_addr remove {port} {mac}")
-
-    def mac_addr_set(self, port: int, mac: str) -> None:
-        """Change the port's own MAC address."""
-        self.command(f"mac_addr set {port} {mac}")
-
     def vf_mac_addr_add(self, port: int, vf: int, mac: str) -> None:
         """Guide 1: `mac_addr add port 1 vf 0 AA:BB:CC:DD:EE:FF`."""
         self.command(f"mac_addr add port {port} vf {vf} {mac}")
@@ -581,16 +575,9 @@ class TestPmd:
         """Remove port `slave` from bonding device `bond`, in the release's wording."""
         self.command(f"remove bonding {self.member_word} {slave} {bond}")
 
-    add_bonding_member = add_bonding_slave
-    remove_bonding_member = remove_bonding_slave
-
     def set_bonding_primary(self, port: int, bond: int) -> None:
         """Make `port` the primary (preferred active) port of `bond`."""
         self.command(f"set bonding primary {port} {bond}")
-
-    def set_bonding_mode(self, mode: int, bond: int) -> None:
-        """Change a bonding device's mode."""
-        self.command(f"set bonding mode {mode} {bond}")
 
     def show_bonding_config(self, bond: int) -> BondingConfig:
         """A bonding device's mode, its ports, the active ones and the primary.
@@ -653,9 +640,7 @@ class TestPmd:
         """Enable or disable transmit on a VF."""
         self.command(f"set port {port} vf {vf} tx {_on_off(on)}")
 
-    def set_vf_rxmode(
-        self, port: int, vf: int, mode: Literal["AUPE", "ROPE", "BAM", "MPE"], on: bool
-    ) -> None:
+    def set_vf_rxmode(self, port: int, vf: int, mode: VfRxMode, on: bool) -> None:
         """Accept, or not, one kind of frame on a VF; testpmd takes one mode per command.
 
         AUPE untagged, ROPE unicast hash (PFUTA) matches, BAM broadcast, MPE all multicast.

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from framework.dpdk.modes import ForwardingModeLike
 from framework.dpdk.parsers import BondingConfig, FwdConfig, PortInfo, PortStats
 from framework.verify import VerifyFailed
 
@@ -229,7 +230,7 @@ def verify_forwarding(
     config: FwdConfig,
     what: str,
     *,
-    mode: str | None = None,
+    mode: ForwardingModeLike | None = None,
     paths: Iterable[tuple[int, int]] | None = None,
 ) -> None:
     """`show config fwd` shows the forwarding the step sets up.

@@ -194,15 +194,6 @@ class ContainerNetworking:
                 engine.remove(name)
             self._containers.clear()
 
-    def restart(self, queues: int) -> None:
-        """Steps 4 and 5 again with `queues` queue pairs (the guide's other form)."""
-        self.stop_container()
-        if switch := ContainerNetworking.switch.peek(self):
-            switch.close()
-        self.queues = queues
-        self.start_host_testpmd()
-        self.start_container_testpmd()
-
     def trials(self, tg: TrafficGenerator, port: str, frame_bytes: int) -> StreamTrials:
         """Rate trials from the TG through the container and back to the same TG port.
 

@@ -395,7 +395,6 @@ def interfaces(req):
 # template's own UDP checksum, real and valid, without a per-frame checksum computation.
 # The controller imports STAMP from here.
 STAMP = struct.Struct("!IHIH")
-STAMP_TIME_BITS = 48
 MAX_STREAM_SECONDS = 3600.0  # hard cap: no request may keep a TG busy longer than this
 MAX_ALTERED = 100_000  # altered frames listed (seq, offset) at most; all are counted
 MAX_ALTERED_EXAMPLES = 4  # altered frames returned whole, beside the one expected

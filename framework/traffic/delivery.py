@@ -3,49 +3,24 @@
 The TG sends marked, sequenced frames toward a VF; a Delivery holds what came back to the
 TG port (the frames themselves) and what the DUT's own counters say (the PF's and each
 VF port's packets). The verify_* functions here judge one Delivery against what a guide
-promised and raise AssertionError that says the promise, the expected and the seen.
-They are pure: unit tests feed them captures built with scapy.
+promised and raise VerifyFailed that says the promise, the expected and the seen; a
+check that is not about frames is framework.verify.verify. They are pure: unit tests feed
+them captures built with scapy, and in a --plan run they record their promise instead.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
 
 from scapy.layers.l2 import Dot1Q, Ether
 from scapy.packet import Packet
 
-from framework import plan
 from framework.dpdk.parsers import RxPacket
 from framework.traffic.generator import CapturedFrame
 from framework.traffic.packets import DEFAULT_MARKER, payload_seq
 from framework.traffic.verify import ranges
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def verdict(fn: F) -> F:
-    """A verdict: judges in a real run; in a --plan run records its promise instead."""
-    signature = inspect.signature(fn)
-
-    @functools.wraps(fn)
-    def judged(*args: Any, **kwargs: Any) -> Any:
-        if plan.current() is None:
-            return fn(*args, **kwargs)
-        plan.note_verdict(str(signature.bind(*args, **kwargs).arguments["promise"]))
-        return None
-
-    return judged  # type: ignore[return-value]
-
-
-@verdict
-def verify_that(condition: bool, promise: str, seen: str = "") -> None:
-    """A promise about something other than frames (a MAC, a link, a rule count)."""
-    if not condition:
-        raise AssertionError(f"{promise}" + (f"\n  seen: {seen}" if seen else ""))
+from framework.verify import VerifyFailed, verdict
 
 
 @dataclass
@@ -96,10 +71,8 @@ class Delivery:
         return ", ".join(parts)
 
 
-def _fail(promise: str, expected: str, seen: str, delivery: Delivery) -> AssertionError:
-    return AssertionError(
-        f"{promise}\n  expected: {expected}\n  seen: {seen}\n  ({delivery.summary()})"
-    )
+def _fail(promise: str, expected: str, seen: str, delivery: Delivery) -> VerifyFailed:
+    return VerifyFailed(promise, expected=expected, seen=f"{seen}\n  ({delivery.summary()})")
 
 
 @verdict
@@ -204,9 +177,10 @@ def verify_rate(measured_mbps: float, limit_mbps: float, tolerance: float, promi
     """A measured rate is the limit within tolerance (a fraction of the limit)."""
     low, high = limit_mbps * (1 - tolerance), limit_mbps * (1 + tolerance)
     if not low <= measured_mbps <= high:
-        raise AssertionError(
-            f"{promise}\n  expected: {limit_mbps:g} Mbit/s +- {tolerance:.0%} "
-            f"({low:.1f}..{high:.1f})\n  seen: {measured_mbps:.1f} Mbit/s"
+        raise VerifyFailed(
+            promise,
+            expected=f"{limit_mbps:g} Mbit/s +- {tolerance:.0%} ({low:.1f}..{high:.1f})",
+            seen=f"{measured_mbps:.1f} Mbit/s",
         )
 
 
@@ -220,16 +194,14 @@ def verify_shares(
     """
     total = sum(measured.values())
     if total <= 0:
-        raise AssertionError(f"{promise}\n  expected: traffic in every class\n  seen: none")
+        raise VerifyFailed(promise, expected="traffic in every class", seen="none")
     parts = {tc: measured.get(tc, 0.0) / total for tc in shares}
     off = {tc: p for tc, p in parts.items() if abs(p - shares[tc]) > tolerance}
     if off:
         seen = (f"TC{tc} {p:.1%} ({measured.get(tc, 0):.1f} Mbit/s)" for tc, p in parts.items())
-        raise AssertionError(
-            f"{promise}\n  expected shares: "
-            + ", ".join(f"TC{tc} {s:.0%}" for tc, s in shares.items())
-            + f" (+- {tolerance:.0%})\n  seen: "
-            + ", ".join(seen)
+        expected = ", ".join(f"TC{tc} {s:.0%}" for tc, s in shares.items())
+        raise VerifyFailed(
+            promise, expected=f"shares {expected} (+- {tolerance:.0%})", seen=", ".join(seen)
         )
 
 
@@ -261,4 +233,4 @@ def verify_received(
             want += f", VNI {vni}"
         if tunnel:
             want += ", typed as a tunnel by the NIC"
-        raise AssertionError(f"{promise}\n  expected: {want}\n  seen: {'; '.join(problems)}")
+        raise VerifyFailed(promise, expected=want, seen="; ".join(problems))

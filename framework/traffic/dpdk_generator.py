@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from framework.dpdk.args import EalOptions, TestPmdOptions
 from framework.dpdk.launch import LaunchRecord, launch_testpmd
+from framework.dpdk.modes import ForwardingMode
 from framework.dpdk.testpmd import TestPmd
 from framework.dpdk.version import DpdkVersion
 from framework.errors import FrameworkError, TestPmdError
@@ -62,7 +63,7 @@ class DpdkGenerator:
             else:
                 eal.no_pci, eal.no_huge = True, True
                 eal.vdevs.append(f"net_af_packet{index},iface={port.interface},qdisc_bypass=1")
-        app = TestPmdOptions(nb_cores=1, forward_mode="flowgen", total_num_mbufs=8192)
+        app = TestPmdOptions(nb_cores=1, forward_mode=ForwardingMode.FLOWGEN, total_num_mbufs=8192)
         pmd, launch = launch_testpmd(
             tg, "dpdk-generator", eal, app, binary=testpmd, version=version
         )

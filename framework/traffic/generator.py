@@ -335,7 +335,6 @@ class StreamRun:
         self.stall_ms = stall_ms
         self.ready_file: str = request["ready_file"]
         self.stop_file: str = request["stop_file"]
-        self.launched_at = time.time()  # controller clock, before the agent was started
         self._answer: dict[str, Any] | None = None
         self._error: BaseException | None = None
         self._result: StreamResult | None = None

@@ -122,6 +122,16 @@ def udp_flow(
     )
 
 
+# The addresses of the guides' sequenced streams through a VM or a container (guides 1, 2
+# and 6), from the TG's side to the far one, in the benchmarking range.
+STREAM_SRC_IP, STREAM_DST_IP = "198.18.1.1", "198.18.2.1"
+# Where the sequence number sits in an untagged IPv4 frame of udp_flow (right after the
+# marker), whatever its addresses: the BPF programs of the faults read it there.
+STREAM_SEQ_OFFSET = bytes(
+    udp_flow("02:00:00:00:00:01", "02:00:00:00:00:02", STREAM_SRC_IP, STREAM_DST_IP, 1, 2, seq=0)
+).find(DEFAULT_MARKER) + len(DEFAULT_MARKER)
+
+
 def flows(
     n_flows: int,
     src_mac: str,

@@ -15,7 +15,6 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from MLRsearch import (
     AbstractMeasurer,
@@ -155,20 +154,6 @@ class TrialFlow:
     template: Packet
     marker: bytes
     expect: Transform = unchanged  # what the DUT's forwarding makes of a frame
-
-
-class TrialRunner(Protocol):
-    """What runs rate trials: `runner(rate_pps, seconds) -> Trial`.
-
-    StreamTrials (the stream engine on the TG host) runs them here; a lab whose TG must
-    reach line rate plugs in a DPDK-based generator with the same call.
-    """
-
-    frame_bytes: int
-
-    def __call__(self, rate_pps: float, seconds: float) -> Trial:
-        """One trial at rate_pps for `seconds`."""
-        ...
 
 
 @dataclass

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("howto.virt")
 
+# The port a destination QEMU waits on: the guides' `-incoming tcp:0:5555` (1.4.6, 2.3.10).
+MIGRATION_PORT = 5555
+
 
 @dataclass(frozen=True)
 class MigrationResult:

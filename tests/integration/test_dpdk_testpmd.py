@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from framework.dpdk import DpdkVersion, TestPmd, TestPmdStartError, detect_dpdk_version
+from framework.dpdk import (
+    DpdkVersion,
+    ForwardingMode,
+    TestPmd,
+    TestPmdStartError,
+    detect_dpdk_version,
+)
 from framework.errors import TestPmdError
 from framework.remote.session import LocalSession
 
@@ -115,10 +121,10 @@ def test_port_info_summary_and_config(null_pmd: TestPmd) -> None:
         (0, "net_null0"),
         (1, "net_null1"),
     ]
-    null_pmd.set_fwd("mac", retry=True)
+    null_pmd.set_fwd(ForwardingMode.MAC, retry=True)
     null_pmd.set_portlist([1, 0])
     cfg = null_pmd.show_config_fwd()
-    assert cfg.mode == "mac" and cfg.retry
+    assert cfg.mode == ForwardingMode.MAC == "mac" and cfg.retry
     assert [(s.rx_port, s.tx_port) for s in cfg.streams] == [(1, 0), (0, 1)]
     with pytest.raises(TestPmdError):
         null_pmd.set_fwd("nonsense")
@@ -254,3 +260,14 @@ def test_clear_counters_zeroes_and_keeps_the_forwarding_state(null_pmd: TestPmd)
     assert null_pmd.show_port_xstats(0).get("rx_good_packets") == 0
     with pytest.raises(TestPmdError, match="not started"):
         null_pmd.stop()  # it did not restart what was stopped
+
+
+def test_restart_ports_forwards_again_with_the_links_up(null_pmd: TestPmd) -> None:
+    null_pmd.set_fwd(ForwardingMode.IO)
+    null_pmd.start()
+    null_pmd.restart_ports([0, 1])
+    null_pmd.clear_port_stats("all")
+    time.sleep(0.2)
+    assert null_pmd.show_port_stats(0).rx_packets > 0, "forwarding again after the restart"
+    assert all(null_pmd.show_port_info(port).link_up for port in (0, 1))
+    null_pmd.stop()

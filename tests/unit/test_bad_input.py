@@ -199,3 +199,26 @@ def test_connect_all_tries_every_host_at_once_and_names_each_failure() -> None:
         "tg at 198.18.255.252:22 (No route to host)"
     )
     assert all(s.closed for s in sessions.values()), "the reachable host is closed too"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("-m", "niantic and ("),
+         "-m 'niantic and (': at column 14: expected not OR left parenthesis OR identifier"),
+        (("-k", "pvp or"), "-k 'pvp or': at column 7: expected not OR left parenthesis"),
+        (("-m", "nianitc"), "-m 'nianitc': unknown marker(s) nianitc; pytest.ini declares "),
+    ],
+)  # fmt: skip
+def test_bad_selection_expression_ends_at_once(
+    tmp_path: Path, args: tuple[str, str], expected: str
+) -> None:
+    # pytest reads -m and -k only once the tests are collected: the run directory made,
+    # the guide modules imported. The plugin reads them first, so nothing is left behind.
+    (tmp_path / "r").mkdir()
+    started = time.monotonic()
+    done = _run(tmp_path, *args)
+    assert time.monotonic() - started < 10
+    one_line_error(done, 4, expected)
+    assert list((tmp_path / "r").iterdir()) == [], "no run directory, no `latest`"
+    assert "test session starts" not in done.stdout, "nothing was collected"

@@ -18,12 +18,12 @@ from framework.traffic.delivery import (
     verify_received,
     verify_shares,
     verify_source,
-    verify_that,
     verify_vlan,
     vlan_ids,
 )
 from framework.traffic.generator import CapturedFrame
 from framework.traffic.packets import flows, vxlan_frames
+from framework.verify import VerifyFailed, verify
 
 TG, VF0, VF1 = "02:00:00:00:0a:01", "02:00:00:00:0b:00", "02:00:00:00:0b:01"
 
@@ -142,13 +142,12 @@ def test_received_verdict_on_verbose_lines_of_vxlan_frames() -> None:
 
 
 def test_a_plan_records_the_promise_instead_of_judging() -> None:
-    recording = plan.Plan(test="t")
-    plan.start(recording)
-    try:
+    recording = plan.Plan()
+    with recording.recording_test("t"):
         verify_back(Delivery(_sent(), []), "guide: all back")
-        verify_that(False, "guide: the MAC changes")
-    finally:
-        plan.start(None)
+        verify(False, "guide: the MAC changes")
     assert recording.lines["t"] == ["[verify] guide: all back", "[verify] guide: the MAC changes"]
-    with pytest.raises(AssertionError, match="the MAC changes"):
-        verify_that(False, "guide: the MAC changes")
+    with pytest.raises(VerifyFailed, match="the MAC changes"):
+        verify(False, "guide: the MAC changes")
+    with pytest.raises(VerifyFailed, match="all back"):
+        verify_back(Delivery(_sent(), []), "guide: all back")

@@ -9,10 +9,10 @@ from framework.errors import ConfigError
 from framework.scenarios.container_networking import ContainerNetworking
 from framework.scenarios.vhost_user_migration import (
     STREAM_DST_MAC,
-    STREAM_SEQ_OFFSET,
     VhostUserMigration,
     stream_frame,
 )
+from framework.traffic.packets import STREAM_SEQ_OFFSET
 
 
 def test_scenarios_hold_no_fault_hooks() -> None:

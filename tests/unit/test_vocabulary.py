@@ -56,8 +56,7 @@ def test_framework_checks_fail_with_verify_failed() -> None:
         raised += [
             f"{path.relative_to(ROOT)}:{node.lineno}"
             for node in ast.walk(tree)
-            if isinstance(node, ast.Raise | ast.Return)
-            and "AssertionError(" in ast.unparse(node)
+            if isinstance(node, ast.Raise | ast.Return) and "AssertionError(" in ast.unparse(node)
         ]
     assert not raised, "framework checks raise VerifyFailed, not AssertionError: " + ", ".join(
         raised
