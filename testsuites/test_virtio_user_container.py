@@ -19,11 +19,11 @@ from framework.dpdk.verify import verify_port_counts, verify_ports, verify_queue
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text, step
+from framework.report.captures import attach_capture
 from framework.report.figures import record_figure
 from framework.scenarios.container_networking import ContainerNetworking
 from framework.traffic.generator import TrafficGenerator
-from framework.traffic.packets import flows, swap_macs
-from framework.traffic.pcap import attach_capture
+from framework.traffic.packets import STREAM_DST_IP, STREAM_SRC_IP, flows, swap_macs
 from framework.traffic.verify import verify_packets
 from framework.verify import verify
 
@@ -81,8 +81,8 @@ def _flows(guide: ContainerNetworking, traffic_generator: TrafficGenerator, tg_p
         FLOWS,
         traffic_generator.mac_of(tg_port),
         dut_mac.lower(),
-        "198.18.1.1",
-        "198.18.2.1",
+        STREAM_SRC_IP,
+        STREAM_DST_IP,
         packets_per_flow=PACKETS_PER_FLOW,
         vary=("src_ip", "sport"),
     )

@@ -24,6 +24,7 @@ from framework.dpdk.args import (
     translate_guide_command,
 )
 from framework.dpdk.launch import LaunchRecord, file_prefix
+from framework.dpdk.modes import ForwardingMode
 from framework.dpdk.parsers import PortInfo
 from framework.dpdk.testpmd import TestPmd
 from framework.dpdk.version import DpdkVersion
@@ -32,7 +33,7 @@ from framework.report.attach import attach_text
 from framework.scenarios.stages import Made
 from framework.scenarios.vhost_switch import VhostSwitch
 from framework.traffic.generator import TrafficGenerator
-from framework.traffic.packets import swap_macs, udp_flow
+from framework.traffic.packets import STREAM_DST_IP, swap_macs, udp_flow
 from framework.traffic.trials import StreamTrials, TrialFlow, flow_markers
 
 log = logging.getLogger("howto.guide6")
@@ -151,7 +152,7 @@ class ContainerNetworking:
         self._containers.append(started.container)
         self.launches.append(started.launch)
         self.container_pmd = started.pmd
-        self.container_pmd.set_fwd("macswap")
+        self.container_pmd.set_fwd(ForwardingMode.MACSWAP)
         self.container_pmd.start()
         return self.container_pmd
 
@@ -209,7 +210,7 @@ class ContainerNetworking:
                     tg.mac_of(port),
                     dut_mac,
                     f"198.18.1.{index + 1}",
-                    "198.18.2.1",
+                    STREAM_DST_IP,
                     10000 + index,
                     20000,
                     seq=0,

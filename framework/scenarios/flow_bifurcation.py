@@ -27,6 +27,7 @@ from scapy.packet import Packet
 from framework.config.model import NicFamily
 from framework.dpdk.args import EalOptions, TestPmdOptions
 from framework.dpdk.launch import LaunchRecord, launch_testpmd
+from framework.dpdk.modes import ForwardingMode
 from framework.dpdk.parsers import RxPacket
 from framework.dpdk.testpmd import TestPmd
 from framework.errors import FrameworkError
@@ -121,7 +122,7 @@ class FlowBifurcation(SriovBedScenario):
             ("testpmd -l 0-7 -n 4 -- -i -w 01:10.0 -w 01:10.1 --forward-mode=mac",
              " ".join(record.argv) + "; set fwd rxonly; set verbose 1; start")
         )  # fmt: skip
-        self.pmd.set_fwd("rxonly")
+        self.pmd.set_fwd(ForwardingMode.RXONLY)
         self.pmd.set_verbose(1)
         self.pmd.start()
         return self.pmd

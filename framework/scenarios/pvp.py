@@ -28,6 +28,7 @@ from framework.container.image import ImageBuild
 from framework.container.testpmd import start_container_testpmd, testpmd_image
 from framework.dpdk.args import EalOptions, TestPmdOptions, testpmd_argv
 from framework.dpdk.launch import LaunchRecord, file_prefix
+from framework.dpdk.modes import ForwardingMode
 from framework.dpdk.parsers import FwdConfig
 from framework.dpdk.testpmd import TestPmd
 from framework.dpdk.version import DpdkVersion
@@ -46,7 +47,7 @@ from framework.scenarios.stages import Made
 from framework.scenarios.vhost_switch import VhostSwitch
 from framework.scenarios.vms import close_vms, vm_on
 from framework.traffic.generator import TrafficGenerator
-from framework.traffic.packets import DEFAULT_MARKER, flows, swap_macs, udp_flow
+from framework.traffic.packets import flows, swap_macs, udp_flow
 from framework.traffic.trials import StreamTrials, TrialFlow, flow_markers
 from framework.virt.image import GuestImage
 from framework.virt.vm import VirtualMachine
@@ -227,7 +228,7 @@ class Pvp:
         """4.3.3's testpmd options: macswap, chained, one queue each way, 256 descriptors."""
         return TestPmdOptions(
             rxq=self.queues, txq=self.queues, rxd=DESCRIPTORS, txd=DESCRIPTORS,
-            nb_cores=1, forward_mode="macswap", port_topology="chained",
+            nb_cores=1, forward_mode=ForwardingMode.MACSWAP, port_topology="chained",
             total_num_mbufs=GUEST_MBUFS,
         )  # fmt: skip
 
@@ -467,9 +468,3 @@ class Pvp:
             del self._container
         if switch is not None:
             switch.close()
-
-
-# Where the stream's sequence number sits in PVP frames (right after the marker).
-STREAM_SEQ_OFFSET = bytes(
-    udp_flow("02:00:00:00:00:01", DUT_MAC, "198.18.4.1", "198.18.4.2", 1, 2, seq=0)
-).find(DEFAULT_MARKER) + len(DEFAULT_MARKER)

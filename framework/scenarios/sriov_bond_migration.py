@@ -24,6 +24,7 @@ from scapy.packet import Packet
 
 from framework.config.model import Topology, Vm, VmNic
 from framework.dpdk.args import EalOptions, TestPmdOptions, testpmd_argv
+from framework.dpdk.modes import ForwardingMode
 from framework.dpdk.parsers import BondingConfig, PortInfo, PortStats
 from framework.dpdk.testpmd import TestPmd, default_eth_peer
 from framework.dpdk.version import DpdkVersion
@@ -36,12 +37,19 @@ from framework.scenarios import guest_dpdk
 from framework.scenarios.stages import Made
 from framework.scenarios.vms import close_vms, run_state_marks, vm_on
 from framework.traffic.generator import TrafficGenerator
-from framework.traffic.packets import Transform, rewrite_macs, udp_flow
+from framework.traffic.packets import (
+    STREAM_DST_IP,
+    STREAM_SRC_IP,
+    Transform,
+    rewrite_macs,
+    udp_flow,
+)
 from framework.traffic.stream import LossAccount, LossWindow, StreamResult
 from framework.traffic.windows import longest_stall_ms
 from framework.virt.host_net import TapBridge, bridge_for
 from framework.virt.hotplug import Hotplug
 from framework.virt.image import GuestImage
+from framework.virt.migration import MIGRATION_PORT
 from framework.virt.vf import HostVf, host_vf
 from framework.virt.vm import MigrationResult, VirtualMachine
 
@@ -52,7 +60,6 @@ GUIDE_GUEST_TESTPMD = (
     "/root/dpdk/x86_64-default-linuxapp-gcc/app/testpmd -l 0-3 -n 4 --socket-mem 350 "
     "-- -i --port-topology=chained"
 )
-MIGRATION_PORT = 5555  # the guide's `-incoming tcp:0:5555`
 GUEST_MBUFS = 8192  # the default pool does not fit the guest's hugepages
 BOND_MODE_ACTIVE_BACKUP = 1
 VIRTIO_PORT, VF_PORT, BOND_PORT = 0, 1, 2  # the guide's P0, P1, P2
@@ -69,7 +76,7 @@ LINK_TIMEOUT_S = 20.0  # an e1000 under TCG takes ~3 s to report link after port
 
 def stream_frame(src_mac: str) -> Packet:
     """The frame guide 1's traffic is made of: UDP from the TG, through the bond and back."""
-    return udp_flow(src_mac, STREAM_DST_MAC, "198.18.1.1", "198.18.2.1", 10001, 20001, seq=0)
+    return udp_flow(src_mac, STREAM_DST_MAC, STREAM_SRC_IP, STREAM_DST_IP, 10001, 20001, seq=0)
 
 
 @dataclass
@@ -370,7 +377,7 @@ class SriovBondMigration:
     def forward_on_bond(self) -> None:
         """Set portlist 2; set fwd mac; start."""
         self.pmd.set_portlist([self.bond])
-        self.pmd.set_fwd("mac")
+        self.pmd.set_fwd(ForwardingMode.MAC)
         self.pmd.start()
 
     def port_traffic(self, seconds: float = 1.0) -> dict[int, PortStats]:

@@ -30,6 +30,7 @@ from scapy.packet import Packet
 from framework.config.model import Vm
 from framework.dpdk.args import EalOptions, TestPmdOptions, testpmd_argv
 from framework.dpdk.launch import LaunchRecord, launch_testpmd
+from framework.dpdk.modes import ForwardingMode
 from framework.dpdk.testpmd import TestPmd
 from framework.dpdk.version import DpdkVersion
 from framework.errors import ConfigError
@@ -110,7 +111,7 @@ class VfDaemon(SriovBedScenario):
         self.vf_macs = [self.vf.show_port_info(p).mac.lower() for p in (VF0, VF1)]
         # testpmd starts its ports promiscuous: the VFs are to filter by MAC as configured.
         self.vf.set_promisc("all", False)
-        self.forward("mac")
+        self.forward(ForwardingMode.MAC)
 
     def _eal(self, lcores: str, allow: list[str]) -> EalOptions:
         eal = EalOptions(lcores=lcores, allow=allow, memory_mb=512)
@@ -126,7 +127,7 @@ class VfDaemon(SriovBedScenario):
             binary=self.topology.dpdk.testpmd, version=self.version,
         )  # fmt: skip
         self.launches.append(record)
-        self.pf.set_fwd("rxonly")
+        self.pf.set_fwd(ForwardingMode.RXONLY)
         self.pf.start()
         return self.pf
 
@@ -182,7 +183,7 @@ class VfDaemon(SriovBedScenario):
         """The PF testpmd (the PF = port 0)."""
         return self.pf
 
-    def forward(self, mode: str, *, peer: str | None = None) -> None:
+    def forward(self, mode: ForwardingMode, *, peer: str | None = None) -> None:
         """The VF testpmd forwards VF 0 <-> VF 1 in `mode`; in mac mode toward `peer`.
 
         `peer` (default: the TG) is the destination MAC of what VF 1 sends on.
@@ -247,7 +248,7 @@ class VfDaemon(SriovBedScenario):
         vf = self.vf_pmd
         vf.stop()
         vf.set_portlist([VF0, VF1])
-        self.forward("mac")
+        self.forward(ForwardingMode.MAC)
         time.sleep(0.5)
 
     def restart_vf_testpmd(self) -> TestPmd:
@@ -259,7 +260,7 @@ class VfDaemon(SriovBedScenario):
         else:
             self._launch_in_vm()
         self.vf_pmd.set_promisc("all", False)
-        self.forward("mac")
+        self.forward(ForwardingMode.MAC)
         return self.vf_pmd
 
     def set_pf_mtu(self, mtu: int) -> None:
@@ -321,13 +322,13 @@ class VfDaemon(SriovBedScenario):
         """
         vf = self.vf_pmd
         vf.stop()
-        vf.set_fwd("txonly")
+        vf.set_fwd(ForwardingMode.TXONLY)
         vf.clear_port_xstats("all")
         vf.start()
         time.sleep(seconds)
         vf.stop()
         xstats = vf.show_port_xstats(port)
-        self.forward("mac")
+        self.forward(ForwardingMode.MAC)
         rates: dict[int, float] = {}
         for queue in range(self.bed.vf_queues):
             sent = xstats.get(f"tx_q{queue}_bytes", 0)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from framework.dpdk.args import EalOptions, TestPmdOptions
 from framework.dpdk.launch import LaunchRecord, launch_testpmd
+from framework.dpdk.modes import ForwardingMode
 from framework.dpdk.parsers import PortStats
 from framework.dpdk.testpmd import TestPmd
 from framework.dpdk.version import DpdkVersion
@@ -37,7 +38,7 @@ class VhostSwitch:
     testpmd: str
     sockets: list[str]
     name: str = "vhost-switch"
-    forward_mode: str = "io"
+    forward_mode: ForwardingMode = ForwardingMode.IO
     queues: int = 1  # queue pairs of the NIC port and of every vhost-user port
     memory_mb: int = MEMORY_MB
     # The host's NIC ports by topology name, in port order; none: its first data port.

@@ -15,6 +15,7 @@ from scapy.packet import Packet
 
 from framework.config.model import Topology, Vm
 from framework.dpdk.args import EalOptions, TestPmdOptions, testpmd_argv
+from framework.dpdk.modes import ForwardingMode
 from framework.dpdk.parsers import PortInfo
 from framework.dpdk.testpmd import TestPmd
 from framework.dpdk.version import DpdkVersion
@@ -25,10 +26,17 @@ from framework.report.streams import attach_stream
 from framework.scenarios.stages import Made
 from framework.scenarios.vhost_switch import VhostSwitch
 from framework.scenarios.vms import close_vms, run_state_marks, vm_on
-from framework.traffic.packets import DEFAULT_MARKER, Transform, rewrite_macs, udp_flow
+from framework.traffic.packets import (
+    STREAM_DST_IP,
+    STREAM_SRC_IP,
+    Transform,
+    rewrite_macs,
+    udp_flow,
+)
 from framework.traffic.stream import LossWindow, StreamResult, WindowAccount
 from framework.traffic.windows import longest_stall_ms
 from framework.virt.image import GuestImage
+from framework.virt.migration import MIGRATION_PORT
 from framework.virt.vm import MigrationResult, VirtualMachine
 
 log = logging.getLogger("howto.guide2")
@@ -38,7 +46,6 @@ GUIDE_GUEST_TESTPMD = (
     "/root/dpdk/x86_64-default-linuxapp-gcc/app/testpmd -l 0-5 -n 4 --socket-mem 350 "
     "-- --burst=64 --i --disable-hw-vlan-filter"
 )
-MIGRATION_PORT = 5555  # the guide's `-incoming tcp:0:5555`
 GUEST_MBUFS = 4096  # the default pool does not fit the guest's 512 MB of hugepages
 # The switch floods and the host NIC ports are promiscuous: any destination reaches the VM.
 STREAM_DST_MAC = "02:00:00:00:00:99"
@@ -49,13 +56,10 @@ WINDOW_SLACK_S = 0.5
 
 def stream_frame(src_mac: str) -> Packet:
     """The frame guide 2's traffic is made of: UDP from the TG, through the VM and back."""
-    return udp_flow(src_mac, STREAM_DST_MAC, "198.18.1.1", "198.18.2.1", 10000, 20000, seq=0)
+    return udp_flow(src_mac, STREAM_DST_MAC, STREAM_SRC_IP, STREAM_DST_IP, 10000, 20000, seq=0)
 
 
 # Where the stream's sequence number sits in that frame (right after the marker).
-STREAM_SEQ_OFFSET = bytes(stream_frame("02:00:00:00:00:01")).find(DEFAULT_MARKER) + len(
-    DEFAULT_MARKER
-)
 
 
 @dataclass
@@ -127,7 +131,7 @@ class VhostUserMigration:
         self.guest_pmd = self.source_vm.launch_testpmd(
             self.guest_testpmd_argv(), version=self.version
         )
-        self.guest_pmd.set_fwd("mac", retry=True)
+        self.guest_pmd.set_fwd(ForwardingMode.MAC, retry=True)
         self.guest_pmd.start_tx_first()
         return self.guest_pmd
 

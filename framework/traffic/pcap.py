@@ -18,14 +18,3 @@ def write_pcap(capture: Capture, port: str, path: str | Path) -> Path:
             packet.time = frame.time
             writer.write(packet)
     return path
-
-
-def attach_capture(name: str, capture: Capture, port: str) -> None:
-    """Transitional: framework.report.captures.attach_capture, where attaching belongs.
-
-    Kept only while testsuites/test_virtio_user_container.py (guide 6) imports it from
-    here; tests/unit/test_layers.py lists this upward import until then.
-    """
-    from framework.report.captures import attach_capture as attach
-
-    attach(name, capture, port)

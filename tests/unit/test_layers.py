@@ -48,14 +48,7 @@ LAYERS = [
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 
 # Upward imports that are kept on purpose, each with its reason: (importer, imported).
-ALLOWED: dict[tuple[str, str], str] = {
-    ("framework.traffic.pcap", "framework.report.captures"): (
-        "transitional: attaching a capture moved to framework.report.captures, but "
-        "testsuites/test_virtio_user_container.py (guide 6, edited elsewhere) still imports "
-        "attach_capture from framework.traffic.pcap; remove the shim and this entry when it "
-        "imports framework.report.captures instead"
-    ),
-}
+ALLOWED: dict[tuple[str, str], str] = {}
 
 
 def module_name(path: Path) -> str:
