@@ -179,7 +179,7 @@ def test_multiqueue_spreads_flows_over_both_queues(
     with step(f"Send {FLOWS} flows through queues={QUEUES} vhost-user / virtio_user ports"):
         _round_trip(traffic_generator, packets, tg_port)
     with step("Every queue of both ports carried traffic"):
-        rows = guide.queue_counts()
+        rows = guide.queue_counts(QUEUES)
         attach_table(
             "per-queue packets",
             ["queue", "host vhost TX", "container RX", "container TX", "host vhost RX"],
