@@ -85,7 +85,7 @@ def test_guide6_fault_in_the_middle_of_a_test(
     line = _failure_line(output, TRAFFIC)
     for text in died:
         assert text in line, f"the failure names what died ({text!r}): {line}"
-    assert "the test then saw: AssertionError: verify_packets" in line, line
+    assert "the test then saw: VerifyFailed: verify_packets" in line, line
     if repaired:
         assert repaired in output, f"the repair is reported ({repaired!r}):\n{output[-4000:]}"
     assert f"{multiqueue} {MULTIQUEUE}" in output, output[-4000:]
