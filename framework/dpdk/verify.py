@@ -148,10 +148,10 @@ def verify_queues(counts: Sequence[Sequence[int]], what: str, sides: Sequence[st
         if not all(row)
     ]
     if idle:
+        # the idle queues on the first line: the summary shows a failure's first line
         raise VerifyFailed(
-            what,
+            f"{what}: {'; '.join(idle)}",
             expected=f"packets at {', '.join(sides)} on each of {len(counts)} queues",
-            seen="; ".join(idle),
         )
 
 
