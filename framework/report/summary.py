@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -153,7 +154,8 @@ def _first_line(text: str, limit: int = 400) -> str:
 def _failure_line(report: pytest.TestReport) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is not None:
-        return _first_line(crash.message)
+        # "framework.verify.VerifyFailed: ..." reads as "VerifyFailed: ..." in the summary
+        return _first_line(re.sub(r"^(?:\w+\.)+(?=\w+(?:: |$))", "", crash.message))
     return _first_line(str(report.longrepr))
 
 

@@ -81,7 +81,8 @@ def verify_frames_intact(
         problems.append(stream.reordered_frames.describe())
     promise = "every frame arrives whole and in order" if in_order else "every frame arrives whole"
     example = f"\n{stream.altered_example()}" if stream.altered > explained else ""
-    assert not problems, f"{what}: {promise}; " + "; ".join(problems) + example
+    if problems:
+        raise VerifyFailed(f"{what}: {promise}; " + "; ".join(problems) + example)
 
 
 def _lost_ethertype_only(frame: AlteredFrame) -> bool:

@@ -56,7 +56,12 @@ def test_framework_checks_fail_with_verify_failed() -> None:
         raised += [
             f"{path.relative_to(ROOT)}:{node.lineno}"
             for node in ast.walk(tree)
-            if isinstance(node, ast.Raise | ast.Return) and "AssertionError(" in ast.unparse(node)
+            if (isinstance(node, ast.Raise | ast.Return) and "AssertionError(" in ast.unparse(node))
+            or (
+                isinstance(node, ast.FunctionDef)
+                and node.name.startswith("verify_")
+                and any(isinstance(n, ast.Assert) for n in ast.walk(node))
+            )
         ]
     assert not raised, "framework checks raise VerifyFailed, not AssertionError: " + ", ".join(
         raised
