@@ -19,7 +19,8 @@ import allure
 import pytest
 
 from framework.config.model import PvpBenchmark, Topology
-from framework.dpdk.verify import verify_forwarding, verify_queues
+from framework.dpdk.settings import GuideSettings, PmdSettings, settings_rows
+from framework.dpdk.verify import verify_forwarding, verify_pmd_settings, verify_queues
 from framework.plugin import POOL_KEY
 from framework.report.attach import attach_image, attach_table, attach_text, step
 from framework.report.benchmark import (
@@ -218,6 +219,45 @@ def test_testpmds_chain_the_pvp_path(pvp: Pvp) -> None:
             f"{pvp.path.id} ({pvp.path.devargs}): expected the {pvp.path.rx_path} Rx path on "
             f"both ports; the PMD logged {paths or 'none'}",
         )
+
+
+def test_testpmds_run_with_the_guides_settings(pvp: Pvp) -> None:
+    """Both testpmds forward as 4.2.4 and 4.3.3 set them up, as they report it themselves.
+
+    Steps:
+        `show config cores`, `show config rxtx` and `show port N rss-hash` of the host's
+        and of the guest's testpmd; the CPUs each machine's kernel isolates (4.2.1, 4.3.1).
+
+    Verify:
+        Host (4.2.4, `-l 0,2,3,4,5 --rxq=1 --txq=1 --nb-cores=4`): its PMD lcores are
+        pvp.host_lcores but the main one, on CPUs its kernel isolates where the topology
+        names pvp.isolated_cpus ("isolated CPUs 2 to 5 will be used as lcores for PMD
+        threads"); one queue each way per port (the set-up's count); no RSS with one queue.
+        Guest (4.3.3, `-l 0,1,2 --rxq=1 --txq=1 --rxd=256 --txd=256 --disable-rss
+        --nb-cores=2`): its PMD lcores are pvp.guest_lcores but the main one, isolated in
+        the guest the suite boots (4.3.1 isolcpus); one queue each way; 256 descriptors
+        each way; RSS off.
+    """
+    with step("Host (4.2.4): forwarding lcores, queues and RSS as the host testpmd reports"):
+        host = _settings_shown("host", pvp.host_settings(), pvp.host_guide_settings())
+        verify_pmd_settings(
+            host,
+            "guide 4.2.4: isolated CPUs used as lcores for PMD threads, --rxq=1 --txq=1",
+            pvp.host_guide_settings(),
+        )
+    with step("Guest (4.3.3): forwarding lcores, queues, descriptors and RSS as it reports"):
+        guest = _settings_shown("guest", pvp.guest_settings(), pvp.guest_guide_settings())
+        verify_pmd_settings(
+            guest,
+            "guide 4.3.3: --rxq=1 --txq=1 --rxd=256 --txd=256 --disable-rss, PMD lcores isolated",
+            pvp.guest_guide_settings(),
+        )
+
+
+def _settings_shown(side: str, running: PmdSettings, expected: GuideSettings) -> PmdSettings:
+    attach_table(f"{side} testpmd settings", ["setting", "expected", "running"],
+                 settings_rows(running, expected))  # fmt: skip
+    return running
 
 
 def test_frames_cross_the_pvp_path_each_way(pvp: Pvp, traffic_generator: TrafficGenerator) -> None:

@@ -76,6 +76,27 @@ NamePrefix = Annotated[
     ),
 ]
 
+CpuList = Annotated[
+    str, _matching(r"\d+(-\d+)?(,\d+(-\d+)?)*", "a CPU list in the kernel's syntax, like 0,2-5")
+]
+
+
+def _two_or_more(cpus: str) -> str:
+    if "," not in cpus and "-" not in cpus:
+        raise ValueError(f"{cpus!r}: testpmd needs a main lcore and at least one to forward")
+    return cpus
+
+
+# testpmd's -l: a main lcore and at least one that forwards
+Lcores = Annotated[
+    str,
+    _matching(
+        r"\d+(-\d+)?(,\d+(-\d+)?)*",
+        "a CPU list like 0,2-5: testpmd's main lcore, then at least one that forwards",
+    ),
+    AfterValidator(_two_or_more),
+]
+
 
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
@@ -417,7 +438,14 @@ class PvpBenchmark(Model):
     vm: Name | None = None  # the guest of the `vm` variant: two vhost-user NICs
     # The host testpmd's lcores (4.2.4: `-l 0,2,3,4,5`, four forwarding cores) where the
     # host has them; the first is testpmd's main lcore, the others forward.
-    host_lcores: str = "0-1"
+    host_lcores: Lcores = "0-1"
+    # The VM's testpmd lcores (4.3.3: `-l 0,1,2`, two forwarding cores), the first its main
+    # lcore; the built-in guest boots with the forwarding ones isolated (4.3.1 isolcpus).
+    guest_lcores: Lcores = "0-1"
+    # 4.2.1's `isolcpus=2-7`: the host CPUs the host's kernel isolates for the PMD threads.
+    # When named, the host's forwarding lcores must run on CPUs its kernel isolates; None:
+    # the host isolates none (the virtual lab), reported.
+    isolated_cpus: CpuList | None = None
     frame_sizes: list[int] = Field(default_factory=lambda: [64, 128, 256, 512, 1024, 1518])
     # The declared selection: the virtio paths other than split-mergeable (the guide's)
     # are measured at these frame sizes only, since each search takes minutes; the others

@@ -137,6 +137,7 @@ class TestPmdOptions:
     port_topology: str | None = None
     enable_lro: bool = False
     enable_rx_cksum: bool = False
+    disable_rss: bool = False
     auto_start: bool = False
     stats_period: int | None = None
     # Legacy (17.05) options, kept so a guide line can be expressed; dropped when absent.
@@ -197,6 +198,7 @@ def _app_argv(app: TestPmdOptions, version: DpdkVersion, changes: list[str]) -> 
     for name, enabled in (
         ("--enable-lro", app.enable_lro),
         ("--enable-rx-cksum", app.enable_rx_cksum),
+        ("--disable-rss", app.disable_rss),
         ("--auto-start", app.auto_start),
     ):
         if enabled:

@@ -464,6 +464,84 @@ def parse_fwd_config(text: str) -> FwdConfig:
     )
 
 
+@dataclass(frozen=True)
+class PortQueues:
+    """One port of `show config rxtx`: its queue counts and its queues' descriptor counts.
+
+    Descriptors are testpmd's --rxd/--txd as configured; 0 means the PMD's own default.
+    """
+
+    port: int
+    rx_queues: int
+    tx_queues: int
+    rx_descriptors: int
+    tx_descriptors: int
+
+
+@dataclass(frozen=True)
+class RxTxConfig:
+    """`show config rxtx`: the forwarding mode, how many cores forward, each port's queues."""
+
+    mode: str
+    nb_cores: int
+    ports: dict[int, PortQueues]
+
+
+_RXTX_HEADER = re.compile(
+    r"^\s*(?P<mode>\S+) packet forwarding(?: with retry)? packets/burst=\d+\s*\n"
+    r"\s*nb forwarding cores=(?P<cores>\d+) - nb forwarding ports=\d+",
+    re.MULTILINE,
+)
+_RXTX_PORT = re.compile(r"port (\d+): RX queue number: (\d+) Tx queue number: (\d+)")
+_RXTX_DESC = re.compile(r"([RT]X) desc=(\d+)")
+
+
+def parse_rxtx_config(text: str) -> RxTxConfig:
+    """Parse `show config rxtx`; TestPmdError if the output has no forwarding header.
+
+    testpmd shows one queue's settings per port (all its queues share them).
+    """
+    header = _RXTX_HEADER.search(text)
+    if not header:
+        raise TestPmdError("show config rxtx", "no 'packet forwarding' header in output", text)
+    ports: dict[int, PortQueues] = {}
+    blocks = _RXTX_PORT.split(text[header.end() :])
+    # split with 3 groups: [before, port, rxq, txq, block, port, rxq, txq, block, ...]
+    for i in range(1, len(blocks) - 3, 4):
+        port, rxq, txq = (int(n) for n in blocks[i : i + 3])
+        desc = {kind: int(n) for kind, n in reversed(_RXTX_DESC.findall(blocks[i + 3]))}
+        ports[port] = PortQueues(port, rxq, txq, desc.get("RX", 0), desc.get("TX", 0))
+    return RxTxConfig(header["mode"], int(header["cores"]), ports)
+
+
+def parse_forwarding_lcores(text: str) -> list[int]:
+    """Parse `show config cores`: the lcores that forward, in testpmd's order."""
+    m = re.search(r"List of forwarding lcores:([\d\s]*)", text)
+    if not m:
+        raise TestPmdError("show config cores", "no 'List of forwarding lcores' in output", text)
+    return [int(n) for n in m.group(1).split()]
+
+
+# What `show port N rss-hash` prints for a port without RSS: no hash key (virtio without
+# VIRTIO_NET_F_RSS, vhost, null), or no way to read the hash configuration (tap).
+_NO_RSS = ("dev_info did not provide a valid hash key size", "operation not supported by device")
+
+
+def parse_rss_enabled(text: str) -> bool | None:
+    """Parse `show port N rss-hash`: True if RSS hashes, False if disabled, None if no RSS.
+
+    22.11's app/test-pmd/config.c port_rss_hash_conf_show: "RSS disabled" when no hash
+    function is set, "RSS functions:" and their names otherwise.
+    """
+    if "RSS disabled" in text:
+        return False
+    if "RSS functions:" in text:
+        return True
+    if any(line in text for line in _NO_RSS):
+        return None
+    raise TestPmdError("show port rss-hash", "neither RSS functions nor RSS disabled", text)
+
+
 # ----------------------------------------------------------------------------- bonding
 
 

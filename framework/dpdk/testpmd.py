@@ -27,6 +27,7 @@ from framework.dpdk.parsers import (
     PortStats,
     PortSummary,
     RxPacket,
+    RxTxConfig,
     VfStats,
     decisive_startup_line,
     find_command_error,
@@ -34,12 +35,15 @@ from framework.dpdk.parsers import (
     parse_attached_port,
     parse_bonded_device_port,
     parse_bonding_config,
+    parse_forwarding_lcores,
     parse_forwarding_stats,
     parse_fwd_config,
     parse_port_info,
     parse_port_stats,
     parse_port_summary,
     parse_port_xstats,
+    parse_rss_enabled,
+    parse_rxtx_config,
     parse_verbose_rx,
     parse_vf_stats,
 )
@@ -374,6 +378,18 @@ class TestPmd:
     def show_config_fwd(self) -> FwdConfig:
         """The forwarding mode and which core polls which RX/TX queue pair."""
         return parse_fwd_config(self.command("show config fwd"))
+
+    def show_config_rxtx(self) -> RxTxConfig:
+        """The forwarding cores' count and each port's queues and descriptors, as running."""
+        return parse_rxtx_config(self.command("show config rxtx"))
+
+    def forwarding_lcores(self) -> list[int]:
+        """The lcores that forward (`show config cores`)."""
+        return parse_forwarding_lcores(self.command("show config cores"))
+
+    def rss_enabled(self, port: int) -> bool | None:
+        """Whether a port hashes packets to queues (RSS); None if the port has no RSS."""
+        return parse_rss_enabled(self.command(f"show port {port} rss-hash"))
 
     def mac_forwarding_addresses(self) -> list[tuple[str, str]]:
         """(source, destination) MACs `set fwd mac` writes, one pair per forwarding stream.

@@ -13,6 +13,7 @@ from typing import Literal
 
 from framework.dpdk.modes import ForwardingModeLike
 from framework.dpdk.parsers import BondingConfig, FwdConfig, PortInfo, PortStats
+from framework.dpdk.settings import GuideSettings, PmdSettings, settings_problems
 from framework.verify import VerifyFailed
 
 
@@ -245,5 +246,12 @@ def verify_forwarding(
         seen = sorted({(s.rx_port, s.tx_port) for s in config.streams})
         if seen != sorted(set(paths)):
             problems.append(f"streams (rx, tx) {seen}, expected {sorted(set(paths))}")
+    if problems:
+        raise VerifyFailed(f"{what}; {'; '.join(problems)}")
+
+
+def verify_pmd_settings(settings: PmdSettings, what: str, expected: GuideSettings) -> None:
+    """A running testpmd forwards as the guide sets it up (cores, queues, descriptors, RSS)."""
+    problems = settings_problems(settings, expected)
     if problems:
         raise VerifyFailed(f"{what}; {'; '.join(problems)}")

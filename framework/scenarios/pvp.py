@@ -30,6 +30,7 @@ from framework.dpdk.args import EalOptions, TestPmdOptions, testpmd_argv
 from framework.dpdk.launch import LaunchRecord, file_prefix
 from framework.dpdk.modes import ForwardingMode
 from framework.dpdk.parsers import FwdConfig
+from framework.dpdk.settings import GuideSettings, PmdSettings, read_settings
 from framework.dpdk.testpmd import TestPmd
 from framework.dpdk.version import DpdkVersion
 from framework.dpdk.virtio import (
@@ -40,7 +41,7 @@ from framework.dpdk.virtio import (
 )
 from framework.errors import ConfigError
 from framework.lab.hosts import HostHandle
-from framework.lab.tuning import Tuning, read_tuning
+from framework.lab.tuning import Tuning, cpu_list, read_tuning
 from framework.report.attach import attach_text
 from framework.report.benchmark import ResultsTemplate
 from framework.scenarios.stages import Made
@@ -222,14 +223,40 @@ class Pvp:
         """`show config fwd` of the host testpmd: its streams, port to port."""
         return self.host_pmd.show_config_fwd()
 
+    def host_forwarding_lcores(self) -> tuple[int, ...]:
+        """4.2.4's PMD lcores: pvp.host_lcores but the lowest, EAL's main lcore."""
+        return tuple(sorted(cpu_list(self.spec.host_lcores))[1:])
+
     # -- 4.2.5 / 4.3.3: the guest and its testpmd -------------------------------------------
 
+    def guest_forwarding_lcores(self) -> tuple[int, ...]:
+        """4.3.3's PMD lcores in the guest.
+
+        The VM's: pvp.guest_lcores but the main; the container's: lcore 0 (its main is 1).
+        """
+        if self.variant == "container":
+            return (0,)
+        return tuple(sorted(cpu_list(self.spec.guest_lcores))[1:])
+
+    @property
+    def guest_isolates_its_lcores(self) -> bool:
+        """Whether 4.3.1's isolcpus is applied to the guest.
+
+        The built-in guest boots with it; a disk image's kernel command line is its own,
+        and a container is no machine.
+        """
+        return self.variant == "vm" and self.vm_spec.image == "builtin"
+
     def guest_app_options(self) -> TestPmdOptions:
-        """4.3.3's testpmd options: macswap, chained, one queue each way, 256 descriptors."""
+        """4.3.3's testpmd options.
+
+        macswap, chained, one queue each way (or the set-up's), 256 descriptors, RSS off,
+        one forwarding core per forwarding lcore.
+        """
         return TestPmdOptions(
             rxq=self.queues, txq=self.queues, rxd=DESCRIPTORS, txd=DESCRIPTORS,
-            nb_cores=1, forward_mode=ForwardingMode.MACSWAP, port_topology="chained",
-            total_num_mbufs=GUEST_MBUFS,
+            nb_cores=len(self.guest_forwarding_lcores()), forward_mode=ForwardingMode.MACSWAP,
+            port_topology="chained", disable_rss=True, total_num_mbufs=GUEST_MBUFS,
         )  # fmt: skip
 
     def start_guest(self, boot_timeout: float = 120) -> TestPmd:
@@ -243,13 +270,16 @@ class Pvp:
 
     def _start_vm(self, boot_timeout: float) -> None:
         spec = self.vm_spec
-        self.vm = vm_on(self.host, spec, "pvp-vm", self.images, self.testpmd)
+        # 4.3.1 step 1 (isolcpus) for the guest's PMD lcores, where the suite boots the guest
+        lcores = ",".join(str(cpu) for cpu in self.guest_forwarding_lcores())
+        append = f"isolcpus={lcores}" if self.guest_isolates_its_lcores else ""
+        self.vm = vm_on(self.host, spec, "pvp-vm", self.images, self.testpmd, append=append)
         self.vm.start()
         self.vm.wait_for_shell(timeout=boot_timeout)
         slots = [nic.slot for nic in spec.nics if nic.slot is not None]
         devargs = ",vectorized=1" if self.path.vectorized else ""
         eal = EalOptions(
-            lcores="0-1",
+            lcores=self.spec.guest_lcores,
             allow=[f"0000:00:{slot:02x}.0{devargs}" for slot in slots],
             log_level=GUEST_LOG_LEVELS,
             extra=self.simd_options(),
@@ -393,12 +423,56 @@ class Pvp:
             if pmd.alive:
                 pmd.clear_counters()
 
+    # -- the guide's settings, as the running testpmds report them ---------------------------
+
+    def host_settings(self) -> PmdSettings:
+        """The host testpmd's forwarding lcores, queues, descriptors and RSS, as running."""
+        return read_settings(self.host_pmd, self._host_tuning().isolated)
+
+    def guest_settings(self) -> PmdSettings:
+        """The guest testpmd's, with the VM's isolated CPUs (the container's: the host's)."""
+        if vm := Pvp.vm.peek(self):
+            shell = vm.shell
+            isolated = read_tuning(lambda script: shell.check(script)).isolated
+        else:
+            isolated = self._host_tuning().isolated
+        return read_settings(self.guest_pmd, isolated)
+
+    def host_guide_settings(self) -> GuideSettings:
+        """4.2.4 on this topology.
+
+        Its PMD lcores (isolated where it names isolated_cpus), the set-up's queues, and
+        RSS off when one queue leaves it nothing to spread.
+        """
+        return GuideSettings(
+            lcores=self.host_forwarding_lcores(),
+            queues=self.queues,
+            rss_off=self.queues == 1,
+            isolated=self.spec.isolated_cpus is not None,
+        )
+
+    def guest_guide_settings(self) -> GuideSettings:
+        """4.3.3 in the guest.
+
+        Its PMD lcores (isolated as 4.3.1 says, where the suite applies it), the set-up's
+        queues, 256 descriptors each way, --disable-rss.
+        """
+        return GuideSettings(
+            lcores=self.guest_forwarding_lcores(),
+            queues=self.queues,
+            descriptors=DESCRIPTORS,
+            rss_off=True,
+            isolated=self.guest_isolates_its_lcores,
+        )
+
+    def _host_tuning(self) -> Tuning:
+        return read_tuning(lambda script: self.host.session.run(["sh", "-c", script]).stdout)
+
     # -- what the results template needs -----------------------------------------------------
 
     def tuning(self) -> dict[str, Tuning]:
         """4.2.1 on the host and 4.3.1 in the VM (read, never changed)."""
-        found = {self.host.name: read_tuning(
-            lambda script: self.host.session.run(["sh", "-c", script]).stdout)}  # fmt: skip
+        found = {self.host.name: self._host_tuning()}
         if vm := Pvp.vm.peek(self):
             shell = vm.shell
             found[f"guest {vm.name}"] = read_tuning(lambda script: shell.check(script))

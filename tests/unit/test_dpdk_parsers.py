@@ -15,12 +15,15 @@ from framework.dpdk.parsers import (
     parse_attached_port,
     parse_bonded_device_port,
     parse_bonding_config,
+    parse_forwarding_lcores,
     parse_forwarding_stats,
     parse_fwd_config,
     parse_port_info,
     parse_port_stats,
     parse_port_summary,
     parse_port_xstats,
+    parse_rss_enabled,
+    parse_rxtx_config,
     parse_verbose_rx,
     parse_vf_stats,
 )
@@ -333,3 +336,35 @@ def test_verbose_vxlan_line_gives_the_vni() -> None:
     assert (packet.port, packet.queue, packet.vni, packet.udp_port) == (1, 2, 8, 4789)
     assert packet.tunnel and "INNER_L2_ETHER" in (packet.hw_ptype or "")
     assert line.startswith("port 0/queue 0: received")
+
+
+# ---------------------------------------------------------------- guide 4's settings
+
+
+def test_rxtx_config_of_the_guides_guest_form() -> None:
+    config = parse_rxtx_config(data("show_config_rxtx_virtio_user"))
+    assert (config.mode, config.nb_cores, sorted(config.ports)) == ("macswap", 1, [0])
+    port = config.ports[0]
+    assert (port.rx_queues, port.tx_queues) == (1, 1)
+    assert (port.rx_descriptors, port.tx_descriptors) == (256, 256)
+
+
+def test_rxtx_config_two_queues_512_descriptors_and_the_pmds_default() -> None:
+    port = parse_rxtx_config(data("show_config_rxtx_virtio_user_2q_512")).ports[0]
+    assert (port.rx_queues, port.tx_queues, port.rx_descriptors, port.tx_descriptors) == (
+        2, 2, 512, 512,
+    )  # fmt: skip
+    vhost = parse_rxtx_config(data("show_config_rxtx_vhost"))
+    assert vhost.mode == "io"
+    assert (vhost.ports[0].rx_descriptors, vhost.ports[0].tx_descriptors) == (0, 0)
+
+
+def test_forwarding_lcores_and_rss_of_a_port_without_it() -> None:
+    assert parse_forwarding_lcores(data("show_config_cores_1")) == [1]
+    assert parse_rss_enabled(data("error_rss_hash_virtio_user")) is None
+
+
+def test_settings_parsers_refuse_other_output() -> None:
+    for parse in (parse_rxtx_config, parse_forwarding_lcores, parse_rss_enabled):
+        with pytest.raises(TestPmdError):
+            parse(data("show_port_info_null"))

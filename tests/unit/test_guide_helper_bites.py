@@ -24,14 +24,19 @@ from framework.dpdk.parsers import (
     PortInfo,
     PortStats,
     parse_bonding_config,
+    parse_forwarding_lcores,
     parse_fwd_config,
     parse_port_info,
     parse_port_stats,
+    parse_rss_enabled,
+    parse_rxtx_config,
 )
+from framework.dpdk.settings import GuideSettings, PmdSettings
 from framework.dpdk.verify import (
     BondState,
     verify_bond,
     verify_forwarding,
+    verify_pmd_settings,
     verify_port_counts,
     verify_port_traffic,
     verify_ports,
@@ -55,6 +60,7 @@ from framework.traffic.verify import (
     verify_packets,
 )
 from framework.traffic.windows import verify_clean_outside, verify_window
+from framework.verify import VerifyFailed
 from tests.bites.scan import ROOT, Assertion, scan
 
 GUIDE_CALLS = [a for s in scan().values() for a in s.assertions if a.kind == "verify"]
@@ -808,3 +814,47 @@ def test_verify_trial_fails_loss_damage_and_a_generator_that_fell_short(call: As
         text = str(failed.value)
         assert text.startswith(f"{what}; ") and said in text, text
     verify_trial(_trial(1000, 1000), what)
+
+
+# Real `show config cores` / `show config rxtx` of testpmds on a virtio_user port: one in
+# guide 4.3.3's form (one queue, 256 descriptors, --disable-rss, forwarding on lcore 1) and
+# one on two queues with 512 descriptors; the machine isolates no CPU.
+RUNNING_LCORE_1 = tuple(parse_forwarding_lcores((TESTPMD / "show_config_cores_1.txt").read_text()))
+GUIDE_FORM = parse_rxtx_config((TESTPMD / "show_config_rxtx_virtio_user.txt").read_text())
+TWO_QUEUES_512 = parse_rxtx_config(
+    (TESTPMD / "show_config_rxtx_virtio_user_2q_512.txt").read_text()
+)
+NO_RSS = parse_rss_enabled((TESTPMD / "error_rss_hash_virtio_user.txt").read_text())
+
+
+@pytest.mark.parametrize("call", _guide_calls("verify_pmd_settings"), ids=_call_id)
+def test_verify_pmd_settings_names_each_setting_a_broken_testpmd_runs_with(
+    call: Assertion,
+) -> None:
+    """A testpmd forwarding on another lcore, off isolated CPUs, on two queues of 512
+    descriptors, hashing with RSS: each shows in the guide step's failure."""
+    what = call.fragments[0]  # what the guide expects is the scenario's, built at run time
+    expected = GuideSettings(lcores=(1, 2), queues=1, descriptors=256, rss_off=True,
+                             isolated=True)  # fmt: skip
+    # RSS on: no virtual PMD of 22.11 hashes (`show port N rss-hash` answers "RSS
+    # functions:" only on NICs or virtio with VIRTIO_NET_F_RSS), so that state is given.
+    broken = PmdSettings(RUNNING_LCORE_1, TWO_QUEUES_512, {0: True}, frozenset())
+    with pytest.raises(VerifyFailed) as failed:
+        verify_pmd_settings(broken, what, expected)
+    text = str(failed.value)
+    assert text.startswith(f"{what}; "), text
+    for part in (
+        "1 forwarding lcores [1], expected 2 [1, 2]",
+        "forwarding lcores [1] not on isolated CPUs (isolated: none)",
+        "P0 2/2 rx/tx queues, expected 1/1",
+        "P0 512/512 rx/tx descriptors, expected 256/256",
+        "P0 RSS on, expected off",
+    ):
+        assert part in text, f"{part!r} not in {text!r}"
+
+
+def test_verify_pmd_settings_passes_the_guides_guest_form() -> None:
+    running = PmdSettings(RUNNING_LCORE_1, GUIDE_FORM, {0: NO_RSS}, frozenset({1}))
+    expected = GuideSettings(lcores=(1,), queues=1, descriptors=256, rss_off=True, isolated=True)
+    verify_pmd_settings(running, "4.3.3", expected)
+    assert NO_RSS is None, "a virtio_user port without VIRTIO_NET_F_RSS has no RSS"

@@ -159,12 +159,63 @@ def failed_start(session: LocalSession, name: str, argv: list[str]) -> None:
         session.run(["rm", "-rf", "/var/run/dpdk/hcbcap"], check=False)
 
 
+# Guide 4's settings (4.2.4 host, 4.3.3 guest) as the running testpmds report them: a host
+# vhost-user port and a virtio_user "guest" in the guide's form, then in broken forms.
+PVP_SOCKET = "/tmp/hcbcap-pvp.sock"
+PVP_HOST_ARGV = [
+    BINARY, "-l", "0-1", "--in-memory", "--file-prefix", "hcbcap-h", "--no-pci", "-m", "256",
+    "--vdev", f"net_vhost0,iface={PVP_SOCKET},queues=2", *APP, "--rxq=1", "--txq=1",
+    "--nb-cores=1", "--forward-mode=io",
+]  # fmt: skip
+
+
+def pvp_guest_argv(app: list[str], queues: int = 1) -> list[str]:
+    return [
+        BINARY, "-l", "0-1", "--in-memory", "--file-prefix", "hcbcap-g", "--no-pci", "-m",
+        "256", "--single-file-segments", "--vdev",
+        f"virtio_user0,path={PVP_SOCKET},queues={queues},queue_size=256", *APP, *app,
+    ]  # fmt: skip
+
+
+GUIDE_GUEST_APP = [
+    "--rxq=1", "--txq=1", "--rxd=256", "--txd=256", "--nb-cores=1", "--disable-rss",
+    "--forward-mode=macswap", "--port-topology=chained",
+]  # fmt: skip
+
+
+def pvp_settings_session(session: LocalSession) -> None:
+    host = TestPmd.launch(session, PVP_HOST_ARGV, check_startup=False)
+    try:
+        save("show_config_rxtx_vhost", host.send_command("show config rxtx"))
+        save("show_config_cores_1", host.send_command("show config cores"))
+        guest = TestPmd.launch(session, pvp_guest_argv(GUIDE_GUEST_APP), check_startup=False)
+        try:
+            save("show_config_rxtx_virtio_user", guest.send_command("show config rxtx"))
+            save("error_rss_hash_virtio_user", guest.send_command("show port 0 rss-hash"))
+            guest.quit()
+        finally:
+            guest.close()
+        # a guest on two queues with 512 descriptors: what the guide's settings checks refuse
+        broken = ["--rxq=2", "--txq=2", "--rxd=512", "--txd=512", "--nb-cores=1",
+                  "--forward-mode=macswap"]  # fmt: skip
+        guest = TestPmd.launch(session, pvp_guest_argv(broken, 2), check_startup=False)
+        try:
+            save("show_config_rxtx_virtio_user_2q_512", guest.send_command("show config rxtx"))
+            guest.quit()
+        finally:
+            guest.close()
+        host.quit()
+    finally:
+        host.close()
+
+
 def main() -> None:
     session = LocalSession()
     null_session(session)
     bond_states_session(session)
     port_states_session(session)
     ring_tap_session(session)
+    pvp_settings_session(session)
     failed_start(session, "startup_fail_bad_vdev", [BINARY, *EAL, "--vdev", "net_bogus0", *APP])
     failed_start(
         session,
