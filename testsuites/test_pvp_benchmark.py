@@ -49,6 +49,7 @@ from framework.traffic.trials import (
 )
 from framework.traffic.verify import verify_packets
 from framework.verify import verify
+from framework.virt.verify import verify_vcpu_pins
 
 pytestmark = [
     pytest.mark.guide(4),
@@ -236,7 +237,8 @@ def test_testpmds_run_with_the_guides_settings(pvp: Pvp) -> None:
         Guest (4.3.3, `-l 0,1,2 --rxq=1 --txq=1 --rxd=256 --txd=256 --disable-rss
         --nb-cores=2`): its PMD lcores are pvp.guest_lcores but the main one, isolated in
         the guest the suite boots (4.3.1 isolcpus); one queue each way; 256 descriptors
-        each way; RSS off.
+        each way; RSS off. VM (4.2.5, `qmp-vcpu-pin`): where the topology names vcpu_pins,
+        each vCPU's thread runs on its CPU only, as the host's kernel reports it.
     """
     with step("Host (4.2.4): forwarding lcores, queues and RSS as the host testpmd reports"):
         host = _settings_shown("host", pvp.host_settings(), pvp.host_guide_settings())
@@ -252,6 +254,13 @@ def test_testpmds_run_with_the_guides_settings(pvp: Pvp) -> None:
             "guide 4.3.3: --rxq=1 --txq=1 --rxd=256 --txd=256 --disable-rss, PMD lcores isolated",
             pvp.guest_guide_settings(),
         )
+    pins = pvp.vcpu_pins
+    with step(f"4.2.5: the VM's vCPUs pinned to host CPUs {pins} (qmp-vcpu-pin)" if pins else
+              "4.2.5: vCPUs not pinned (no VM, or the topology names no vcpu_pins)"):  # fmt: skip
+        if pins:
+            verify_vcpu_pins(
+                pvp.vcpu_affinity(), "guide 4.2.5: qmp-vcpu-pin puts each vCPU on its CPU", pins
+            )
 
 
 def _settings_shown(side: str, running: PmdSettings, expected: GuideSettings) -> PmdSettings:

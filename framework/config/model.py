@@ -318,6 +318,9 @@ class Vm(Model):
     memory_mb: int = Field(1024, ge=128)
     vcpus: int = Field(2, ge=1, le=64)
     cpu_pinning: list[int] | None = None  # host CPUs for QEMU (lab hosts; taskset)
+    # Guide 4.2.5's qmp-vcpu-pin: vCPU i's thread on host CPU vcpu_pins[i], set through
+    # QMP's query-cpus-fast once QEMU runs. None: the vCPUs float.
+    vcpu_pins: list[Annotated[int, Field(ge=0)]] | None = None
     # memfd works everywhere; hugepages back guest RAM with the host's hugetlbfs (lab).
     backing: Literal["memfd", "hugepages"] = "memfd"
     accel: Literal["auto", "kvm", "tcg"] = "auto"
@@ -329,6 +332,15 @@ class Vm(Model):
     testpmd: str | None = None
     nics: list[VmNic] = Field(default_factory=list)
     qemu: str = "qemu-system-x86_64"
+
+    @model_validator(mode="after")
+    def _one_pin_per_vcpu(self) -> Vm:
+        if self.vcpu_pins is not None and len(self.vcpu_pins) != self.vcpus:
+            raise ValueError(
+                f"vcpu_pins {self.vcpu_pins} names {len(self.vcpu_pins)} CPUs for "
+                f"{self.vcpus} vCPUs (one host CPU per vCPU)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _unique_nics(self) -> Vm:

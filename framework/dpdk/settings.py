@@ -91,9 +91,16 @@ def settings_rows(settings: PmdSettings, expected: GuideSettings) -> list[list[o
     def judged(value: object) -> object:
         return "not judged" if value is None else value
 
+    def descriptors(n: int) -> str:
+        return f"{n} (the PMD's default)" if n == 0 else str(n)
+
     ports = sorted(settings.rxtx.ports.items())
     rows: list[list[object]] = [
-        ["forwarding lcores", judged(expected.lcores), list(settings.lcores)],
+        [
+            "forwarding lcores",
+            judged(None if expected.lcores is None else list(expected.lcores)),
+            list(settings.lcores),
+        ],
         [
             "on isolated CPUs",
             "yes" if expected.isolated else "not judged",
@@ -108,7 +115,7 @@ def settings_rows(settings: PmdSettings, expected: GuideSettings) -> list[list[o
             [
                 f"P{port} rx/tx descriptors",
                 judged(expected.descriptors),
-                f"{q.rx_descriptors}/{q.tx_descriptors} (0: the PMD's default)",
+                f"{descriptors(q.rx_descriptors)}/{descriptors(q.tx_descriptors)}",
             ]
         )
         rss = settings.rss.get(port)

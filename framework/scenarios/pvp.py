@@ -465,6 +465,15 @@ class Pvp:
             isolated=self.guest_isolates_its_lcores,
         )
 
+    @property
+    def vcpu_pins(self) -> list[int] | None:
+        """4.2.5's vCPU pinning the topology names for the VM (None: none, or a container)."""
+        return self.vm_spec.vcpu_pins if self.variant == "vm" else None
+
+    def vcpu_affinity(self) -> dict[int, frozenset[int]]:
+        """The host CPUs each of the VM's vCPU threads may run on, as the host reports."""
+        return self.vm.vcpu_affinity()
+
     def _host_tuning(self) -> Tuning:
         return read_tuning(lambda script: self.host.session.run(["sh", "-c", script]).stdout)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from framework.verify import VerifyFailed
@@ -23,3 +24,21 @@ def verify_vm_status(vm: VirtualMachine, what: str, expected: str) -> None:
             f"{what}; QEMU reports {vm.name} {status} (vCPUs running: "
             f"{bool(found.get('running'))}), expected {expected}"
         )
+
+
+def verify_vcpu_pins(
+    affinity: Mapping[int, frozenset[int]], what: str, pins: Sequence[int]
+) -> None:
+    """Each vCPU's thread runs on exactly the host CPU `pins` gives it (4.2.5's pinning).
+
+    `affinity` is what the host's kernel reports for each vCPU's thread (vm.vcpu_affinity).
+    """
+    problems = [
+        f"vCPU {index} on host CPUs {sorted(affinity.get(index, ())) or 'unknown'}, expected {cpu}"
+        for index, cpu in enumerate(pins)
+        if affinity.get(index) != frozenset({cpu})
+    ]
+    if len(affinity) != len(pins):
+        problems.append(f"QEMU runs {len(affinity)} vCPUs, {len(pins)} pinned")
+    if problems:
+        raise VerifyFailed(f"{what}; {'; '.join(problems)}")

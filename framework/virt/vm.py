@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from framework.config.model import DEFAULT_HUGEPAGE_MOUNT
 from framework.errors import ShellClosed, ShellTimeout
+from framework.lab.tuning import cpu_list
 from framework.virt import guest_testpmd, hotplug
 from framework.virt.console import GuestShell, install_relay, open_console, read_log
 from framework.virt.errors import (
@@ -211,6 +212,31 @@ class VirtualMachine:
             self.session, self._relay, self.serial1, name=f"{self.name}/ttyS1", prompt=SHELL_PROMPT
         )
         self._shell_console.state_of_host = self.run_state_problem
+        if self.spec.vcpu_pins is not None:
+            self.pin_vcpus(self.spec.vcpu_pins)
+
+    # ------------------------------------------------------------------ vCPUs
+
+    def vcpu_threads(self) -> dict[int, int]:
+        """Each vCPU's host thread id, by vCPU index (QMP query-cpus-fast)."""
+        return {int(c["cpu-index"]): int(c["thread-id"]) for c in self.qmp("query-cpus-fast")}
+
+    def pin_vcpus(self, cpus: Sequence[int]) -> None:
+        """Guide 4.2.5's qmp-vcpu-pin: vCPU i's thread onto host CPU cpus[i]."""
+        threads = self.vcpu_threads()
+        if sorted(threads) != list(range(len(cpus))):
+            raise VmError(
+                f"{self.name}: {len(cpus)} CPUs to pin, QEMU runs vCPUs {sorted(threads)}"
+            )
+        for index, thread in sorted(threads.items()):
+            self.session.run(["taskset", "-p", "-c", str(cpus[index]), str(thread)])
+
+    def vcpu_affinity(self) -> dict[int, frozenset[int]]:
+        """The host CPUs each vCPU's thread may run on, as the host's kernel reports them."""
+        return {
+            index: frozenset(thread_affinity(self.session, thread))
+            for index, thread in sorted(self.vcpu_threads().items())
+        }
 
     def alive(self) -> bool:
         """Whether the QEMU process still runs."""
@@ -471,3 +497,12 @@ class VirtualMachine:
 
     def __exit__(self, *exc: object) -> None:
         self.kill()
+
+
+def thread_affinity(session: Session, thread: int) -> set[int]:
+    """The CPUs a host thread may run on.
+
+    `taskset -p -c` says "pid N's current affinity list: 1,3-4".
+    """
+    out = session.run(["taskset", "-p", "-c", str(thread)]).stdout
+    return cpu_list(out.rsplit(":", 1)[-1].strip())

@@ -23,13 +23,15 @@ from framework.config.model import Vm
 from framework.dpdk.testpmd import TestPmd, TestPmdStartError
 from framework.errors import ShellTimeout
 from framework.remote import LocalSession
+from framework.verify import VerifyFailed
 from framework.virt.image import GuestImage, ensure_guest_image
-from framework.virt.verify import verify_vm_status
+from framework.virt.verify import verify_vcpu_pins, verify_vm_status
 from framework.virt.vm import (
     MigrationFailed,
     MigrationResult,
     VirtualMachine,
     VmBootTimeout,
+    VmError,
 )
 from tests.bites.scan import scan
 
@@ -194,6 +196,29 @@ def test_guest_testpmd_drives_both_virtio_ports(lab: Lab, source: VirtualMachine
     host = lab.switches["src"]
     for port in (0, 1):
         assert host.wait_link_up(port, timeout=10).link_up
+
+
+def test_vcpus_pinned_one_host_cpu_each_as_guide_4_pins_them(
+    session: LocalSession, source: VirtualMachine
+) -> None:
+    """4.2.5's qmp-vcpu-pin on a running TCG guest: a thread per vCPU (QMP query-cpus-fast),
+    each moved to its host CPU, as the host's kernel then reports; a pin that does not
+    hold is named by verify_vcpu_pins."""
+    threads = source.vcpu_threads()
+    assert sorted(threads) == [0, 1] and len(set(threads.values())) == 2, threads
+    every = ",".join(str(cpu) for cpu in range(os.cpu_count() or 1))
+    try:
+        source.pin_vcpus([1, 0])
+        affinity = source.vcpu_affinity()
+        assert affinity == {0: frozenset({1}), 1: frozenset({0})}, affinity
+        verify_vcpu_pins(affinity, "pinned as asked", [1, 0])
+        with pytest.raises(VerifyFailed, match=r"vCPU 0 on host CPUs \[1\], expected 0"):
+            verify_vcpu_pins(affinity, "guide 4.2.5", [0, 1])
+        with pytest.raises(VmError, match="3 CPUs to pin, QEMU runs vCPUs"):
+            source.pin_vcpus([0, 1, 0])
+    finally:
+        for thread in threads.values():  # float again, as the later tests expect
+            session.run(["taskset", "-p", "-c", every, str(thread)])
 
 
 def test_a_paused_vm_is_named_when_its_testpmd_is_silent(lab: Lab, source: VirtualMachine) -> None:

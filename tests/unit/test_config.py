@@ -364,3 +364,16 @@ def test_a_selection_outside_the_frame_sizes_names_both(tmp_path: Path) -> None:
     data["pvp"]["other_paths_frame_sizes"] = [128]
     message = _error(tmp_path, data)
     assert "other_paths_frame_sizes [128] are not in frame_sizes [64, 1518]" in message
+
+
+def test_guide4_cpu_lists_and_vcpu_pins_are_checked(tmp_path: Path) -> None:
+    data = _virtual()
+    data["pvp"]["host_lcores"] = "1"
+    assert "pvp.host_lcores" in (message := _error(tmp_path, data))
+    assert "testpmd needs a main lcore and at least one to forward" in message
+    data = _virtual()
+    data["pvp"]["isolated_cpus"] = "2-x"
+    assert "a CPU list in the kernel's syntax" in _error(tmp_path, data)
+    data = _virtual()
+    data["vms"]["pvp_vm"]["vcpu_pins"] = [1]
+    assert "one host CPU per vCPU" in _error(tmp_path, data)

@@ -61,6 +61,7 @@ from framework.traffic.verify import (
 )
 from framework.traffic.windows import verify_clean_outside, verify_window
 from framework.verify import VerifyFailed
+from framework.virt.verify import verify_vcpu_pins
 from tests.bites.scan import ROOT, Assertion, scan
 
 GUIDE_CALLS = [a for s in scan().values() for a in s.assertions if a.kind == "verify"]
@@ -858,3 +859,20 @@ def test_verify_pmd_settings_passes_the_guides_guest_form() -> None:
     expected = GuideSettings(lcores=(1,), queues=1, descriptors=256, rss_off=True, isolated=True)
     verify_pmd_settings(running, "4.3.3", expected)
     assert NO_RSS is None, "a virtio_user port without VIRTIO_NET_F_RSS has no RSS"
+
+
+# What this machine's kernel reports for the threads of a TCG guest's two vCPUs left
+# unpinned: each may run on both CPUs.
+FLOATING_VCPUS = {0: frozenset({0, 1}), 1: frozenset({0, 1})}
+
+
+@pytest.mark.parametrize("call", _guide_calls("verify_vcpu_pins"), ids=_call_id)
+def test_verify_vcpu_pins_names_a_vcpu_left_floating(call: Assertion) -> None:
+    """A QEMU whose vCPU threads were not pinned (or whose pin did not hold)."""
+    what = call.fragments[0]
+    with pytest.raises(VerifyFailed) as failed:
+        verify_vcpu_pins(FLOATING_VCPUS, what, [1, 0])
+    text = str(failed.value)
+    assert text.startswith(f"{what}; "), text
+    assert "vCPU 0 on host CPUs [0, 1], expected 1" in text, text
+    assert "vCPU 1 on host CPUs [0, 1], expected 0" in text, text
