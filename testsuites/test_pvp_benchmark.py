@@ -21,6 +21,7 @@ import pytest
 from framework.config.model import PvpBenchmark, Topology
 from framework.dpdk.settings import GuideSettings, PmdSettings, settings_rows
 from framework.dpdk.verify import verify_forwarding, verify_pmd_settings, verify_queues
+from framework.lab.tuning import verify_tuned
 from framework.plugin import POOL_KEY
 from framework.report.attach import attach_image, attach_table, attach_text, step
 from framework.report.benchmark import (
@@ -237,7 +238,9 @@ def test_testpmds_run_with_the_guides_settings(pvp: Pvp) -> None:
         Guest (4.3.3, `-l 0,1,2 --rxq=1 --txq=1 --rxd=256 --txd=256 --disable-rss
         --nb-cores=2`): its PMD lcores are pvp.guest_lcores but the main one, isolated in
         the guest the suite boots (4.3.1 isolcpus); one queue each way; 256 descriptors
-        each way; RSS off. VM (4.2.5, `qmp-vcpu-pin`): where the topology names vcpu_pins,
+        each way; RSS off. The guest the suite boots is tuned as 4.3.1 says (isolcpus at
+        boot; NMI watchdog off, writeback and IRQs off the PMD CPUs, but for IRQs its
+        kernel will not move). VM (4.2.5, `qmp-vcpu-pin`): where the topology names vcpu_pins,
         each vCPU's thread runs on its CPU only, as the host's kernel reports it.
     """
     with step("Host (4.2.4): forwarding lcores, queues and RSS as the host testpmd reports"):
@@ -254,6 +257,15 @@ def test_testpmds_run_with_the_guides_settings(pvp: Pvp) -> None:
             "guide 4.3.3: --rxq=1 --txq=1 --rxd=256 --txd=256 --disable-rss, PMD lcores isolated",
             pvp.guest_guide_settings(),
         )
+    tuned = pvp.guest_tuning() if pvp.guest_isolates_its_lcores else None
+    with step("4.3.1: the guest's tuning as its kernel reports it" if tuned else
+              "4.3.1: not applied (a container, or a disk image's own kernel)"):  # fmt: skip
+        if tuned:
+            attach_tuning({"guest": tuned})
+            verify_tuned(
+                tuned,
+                "guide 4.3.1: isolcpus, NMI watchdog off, writeback and IRQs off the PMD CPUs",
+            )
     pins = pvp.vcpu_pins
     with step(f"4.2.5: the VM's vCPUs pinned to host CPUs {pins} (qmp-vcpu-pin)" if pins else
               "4.2.5: vCPUs not pinned (no VM, or the topology names no vcpu_pins)"):  # fmt: skip

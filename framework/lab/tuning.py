@@ -1,9 +1,11 @@
 """A machine's tuning for packet processing, as guide 4 (4.2.1 host, 4.3.1 guest) sets it.
 
-Read, never changed: the kernel command line (isolcpus, intel_pstate=disable, hugepages),
-turbo and hyper-threading where the kernel shows them, the NMI watchdog, the writeback
-workqueue's cpumask and the IRQs' affinities. A benchmark records it with its result, and
-calls the result "untuned" when any of the guide's steps is not in effect.
+Read: the kernel command line (isolcpus, intel_pstate=disable, hugepages), turbo and
+hyper-threading where the kernel shows them, the NMI watchdog, the writeback workqueue's
+cpumask and the IRQs' affinities. A benchmark records it with its result, and calls the
+result "untuned" when any of the guide's steps is not in effect. A lab host's tuning is
+never changed (it is the lab's); the runtime steps are applied only to a guest the suite
+boots (runtime_tuning_script).
 
 Works through any `run(command) -> output` (a lab host's session, a guest's console),
 with busybox's tools as much as with full ones.
@@ -15,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 
 from framework.remote.readout import Run, read_marked
+from framework.verify import VerifyFailed
 
 _MARK = "__howto_tuning__"
 
@@ -53,6 +56,9 @@ class Tuning:
     hugepages: dict[str, int] = field(default_factory=dict)  # "2048kB" -> pages
     cpu_model: str = ""
     cpu_mhz: float | None = None
+    # IRQs whose affinity the kernel refused to change (the timer and the PIC cascade on
+    # x86): the guide's loop cannot move them either, so they do not count as untuned.
+    unmovable_irqs: frozenset[int] = frozenset()
 
     @property
     def isolated_mask(self) -> int:
@@ -77,8 +83,9 @@ class Tuning:
             found.append("the NMI watchdog is on (echo 0 > /proc/sys/kernel/nmi_watchdog)")
         if self.writeback_mask is not None and self.writeback_mask & self.isolated_mask:
             found.append("the writeback cpumask includes isolated CPUs")
-        if self.isolated and self.irqs_on_isolated:
-            found.append(f"{len(self.irqs_on_isolated)} IRQs may run on isolated CPUs")
+        movable = [irq for irq in self.irqs_on_isolated if irq not in self.unmovable_irqs]
+        if self.isolated and movable:
+            found.append(f"{len(movable)} IRQs may run on isolated CPUs")
         if not any(self.hugepages.values()):
             found.append("no hugepages reserved")
         return found
@@ -143,3 +150,37 @@ def _mask(text: str | None) -> int | None:
     # "ffffffff,ffffffff" as the kernel prints wide masks
     cleaned = (text or "").replace(",", "").strip()
     return int(cleaned, 16) if re.fullmatch(r"[0-9a-fA-F]+", cleaned) else None
+
+
+def runtime_tuning_script(isolated: set[int], online: set[int]) -> str:
+    """4.3.1 steps 2-4 (4.2.1 steps 4-6) as one shell line, for a machine the suite owns.
+
+    The NMI watchdog off; the writeback workqueue and every IRQ kept off the isolated
+    CPUs (what the guide's `clear_mask` loop leaves). Writes the kernel refuses (an IRQ
+    pinned by its driver) are skipped, and show in the tuning read afterwards.
+    """
+    keep = sum(1 << cpu for cpu in online - isolated)
+    if not isolated or not keep:
+        raise ValueError(f"isolated CPUs {sorted(isolated)} must be some of {sorted(online)}")
+    mask = f"{keep:x}"
+    return (
+        "echo 0 > /proc/sys/kernel/nmi_watchdog 2>/dev/null; "
+        f"echo {mask} > /sys/bus/workqueue/devices/writeback/cpumask 2>/dev/null; "
+        f"for f in /proc/irq/*/smp_affinity; do echo {mask} > $f 2>/dev/null || "
+        f'{{ i=${{f#/proc/irq/}}; echo "{_REFUSED} ${{i%%/*}}"; }}; done; true'
+    )
+
+
+_REFUSED = "__howto_irq_refused__"
+
+
+def refused_irqs(output: str) -> frozenset[int]:
+    """The IRQs whose affinity the kernel refused to change (runtime_tuning_script's output)."""
+    return frozenset(int(m) for m in re.findall(rf"{_REFUSED} (\d+)", output))
+
+
+def verify_tuned(tuning: Tuning, what: str) -> None:
+    """Each of the guide's tuning steps is in effect on the machine (Tuning.untuned)."""
+    untuned = tuning.untuned()
+    if untuned:
+        raise VerifyFailed(f"{what}; not in effect: {'; '.join(untuned)}")

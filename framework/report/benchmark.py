@@ -46,7 +46,7 @@ RESULTS_FILE = "results.json"
 def attach_tuning(tuning: dict[str, Tuning]) -> None:
     """Guide 4's host and guest tuning (4.2.1/4.3.1) as read, one row per machine."""
     attach_table(
-        "tuning (guide 4.2.1/4.3.1, read only)",
+        "tuning (guide 4.2.1/4.3.1, as each kernel reports it)",
         ["machine", "CPU", "isolated CPUs", "hugepages", "not in effect"],
         [
             [where, t.cpu_model, sorted(t.isolated) or "none", t.hugepages,

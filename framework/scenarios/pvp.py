@@ -14,6 +14,7 @@ Traffic runs both ways: TG port 0 -> host NIC 0 -> vhost0 -> guest -> vhost1 -> 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import time
@@ -41,7 +42,13 @@ from framework.dpdk.virtio import (
 )
 from framework.errors import ConfigError
 from framework.lab.hosts import HostHandle
-from framework.lab.tuning import Tuning, cpu_list, read_tuning
+from framework.lab.tuning import (
+    Tuning,
+    cpu_list,
+    read_tuning,
+    refused_irqs,
+    runtime_tuning_script,
+)
 from framework.report.attach import attach_text
 from framework.report.benchmark import ResultsTemplate
 from framework.scenarios.stages import Made
@@ -155,6 +162,8 @@ class Pvp:
     queues: int = 1
     images: dict[str, GuestImage | None] = field(default_factory=dict)
     launches: list[LaunchRecord] = field(default_factory=list)
+    # IRQs the guest's kernel would not move off its isolated CPUs (4.3.1 step 4)
+    guest_unmovable_irqs: frozenset[int] = frozenset()
     switch = Made[VhostSwitch]("start_host_testpmd()")
     guest_pmd = Made[TestPmd]("start_guest()")
     vm = Made[VirtualMachine]("start_guest() of the vm variant")
@@ -276,6 +285,8 @@ class Pvp:
         self.vm = vm_on(self.host, spec, "pvp-vm", self.images, self.testpmd, append=append)
         self.vm.start()
         self.vm.wait_for_shell(timeout=boot_timeout)
+        if self.guest_isolates_its_lcores:
+            self._tune_guest()
         slots = [nic.slot for nic in spec.nics if nic.slot is not None]
         devargs = ",vectorized=1" if self.path.vectorized else ""
         eal = EalOptions(
@@ -431,12 +442,8 @@ class Pvp:
 
     def guest_settings(self) -> PmdSettings:
         """The guest testpmd's, with the VM's isolated CPUs (the container's: the host's)."""
-        if vm := Pvp.vm.peek(self):
-            shell = vm.shell
-            isolated = read_tuning(lambda script: shell.check(script)).isolated
-        else:
-            isolated = self._host_tuning().isolated
-        return read_settings(self.guest_pmd, isolated)
+        tuning = self.guest_tuning() or self._host_tuning()
+        return read_settings(self.guest_pmd, tuning.isolated)
 
     def host_guide_settings(self) -> GuideSettings:
         """4.2.4 on this topology.
@@ -474,6 +481,21 @@ class Pvp:
         """The host CPUs each of the VM's vCPU threads may run on, as the host reports."""
         return self.vm.vcpu_affinity()
 
+    def _tune_guest(self) -> None:
+        """4.3.1 steps 2-4 in the guest the suite boots (step 1, isolcpus, is at boot)."""
+        shell = self.vm.shell
+        found = read_tuning(lambda script: shell.check(script))
+        output = shell.check(runtime_tuning_script(set(found.isolated), set(found.online)))
+        self.guest_unmovable_irqs = refused_irqs(output)
+
+    def guest_tuning(self) -> Tuning | None:
+        """4.3.1 as the VM's kernel reports it; None for the container (no machine)."""
+        if vm := Pvp.vm.peek(self):
+            shell = vm.shell
+            found = read_tuning(lambda script: shell.check(script))
+            return dataclasses.replace(found, unmovable_irqs=self.guest_unmovable_irqs)
+        return None
+
     def _host_tuning(self) -> Tuning:
         return read_tuning(lambda script: self.host.session.run(["sh", "-c", script]).stdout)
 
@@ -482,9 +504,8 @@ class Pvp:
     def tuning(self) -> dict[str, Tuning]:
         """4.2.1 on the host and 4.3.1 in the VM (read, never changed)."""
         found = {self.host.name: self._host_tuning()}
-        if vm := Pvp.vm.peek(self):
-            shell = vm.shell
-            found[f"guest {vm.name}"] = read_tuning(lambda script: shell.check(script))
+        if (vm := Pvp.vm.peek(self)) and (guest := self.guest_tuning()):
+            found[f"guest {vm.name}"] = guest
         return found
 
     def results_template(

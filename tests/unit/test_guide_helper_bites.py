@@ -48,6 +48,7 @@ from framework.dpdk.virtio import (
     verify_negotiated,
 )
 from framework.lab.netdev import KernelInterface, parse_interface, verify_tap
+from framework.lab.tuning import parse_tuning, verify_tuned
 from framework.traffic.checks import verify_frames_intact, verify_sender
 from framework.traffic.generator import Capture, CapturedFrame
 from framework.traffic.packets import swap_macs, udp_flow
@@ -876,3 +877,21 @@ def test_verify_vcpu_pins_names_a_vcpu_left_floating(call: Assertion) -> None:
     assert text.startswith(f"{what}; "), text
     assert "vCPU 0 on host CPUs [0, 1], expected 1" in text, text
     assert "vCPU 1 on host CPUs [0, 1], expected 0" in text, text
+
+
+# The built-in guest booted with isolcpus=1 and not tuned further (captured): its
+# writeback workqueue and IRQs may still run on the isolated CPU.
+GUEST_ISOLATED_ONLY = parse_tuning(
+    (ROOT / "tests" / "data" / "guest" / "tuning_builtin_guest_isolcpus_1.txt").read_text()
+)
+
+
+@pytest.mark.parametrize("call", _guide_calls("verify_tuned"), ids=_call_id)
+def test_verify_tuned_names_each_step_not_in_effect(call: Assertion) -> None:
+    """A guest whose runtime tuning (4.3.1 steps 2-4) was not applied, or did not hold."""
+    what = call.fragments[0]
+    with pytest.raises(VerifyFailed) as failed:
+        verify_tuned(GUEST_ISOLATED_ONLY, what)
+    text = str(failed.value)
+    assert text.startswith(f"{what}; not in effect: "), text
+    assert "the writeback cpumask includes isolated CPUs; 16 IRQs may run on isolated" in text

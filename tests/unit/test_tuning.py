@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
-from framework.lab.tuning import cpu_list, parse_tuning
+import pytest
+
+from framework.lab.tuning import cpu_list, parse_tuning, refused_irqs, runtime_tuning_script
 
 DATA = Path(__file__).parents[1] / "data"
 
@@ -58,3 +61,23 @@ def test_steps_not_in_effect_are_named() -> None:
 def test_cpu_lists() -> None:
     assert cpu_list("2-7,9") == {2, 3, 4, 5, 6, 7, 9}
     assert cpu_list("") == set() and cpu_list("0") == {0}
+
+
+def test_the_built_in_guest_tuned_as_4_3_1_says() -> None:
+    """Booted with isolcpus=1, then runtime_tuning_script run in it (captured, DPDK's
+    built-in guest under TCG): IRQs 0 and 2 refused, everything else off CPU 1."""
+    before = parse_tuning((DATA / "guest" / "tuning_builtin_guest_isolcpus_1.txt").read_text())
+    assert before.isolated == {1} and before.online == {0, 1}
+    assert before.untuned() == [
+        "the writeback cpumask includes isolated CPUs",
+        "16 IRQs may run on isolated CPUs",
+    ]
+    assert "nmi_watchdog" in runtime_tuning_script({1}, {0, 1})
+    refused = refused_irqs((DATA / "guest" / "runtime_tuning_output.txt").read_text())
+    assert refused == {0, 2}
+    after = parse_tuning((DATA / "guest" / "tuning_builtin_guest_tuned.txt").read_text())
+    assert after.writeback_mask == 0x1 and after.irqs_on_isolated == [0, 2]
+    assert after.untuned() == ["2 IRQs may run on isolated CPUs"]
+    assert dataclasses.replace(after, unmovable_irqs=refused).untuned() == []
+    with pytest.raises(ValueError, match="must be some of"):
+        runtime_tuning_script({0, 1}, {0, 1})
