@@ -6,13 +6,17 @@ framework.lab.flow_filters.i40e_user_def from the VF id and the VNI. As DPDK's
 cloud_filter test plan does, testpmd's verbose lines show the tunnel packet type, the VNI
 and the receive queue of every packet; the PF's kernel counters show what it kept.
 
-Cloud-filter frames are VXLAN built by scapy, sent to the PF's MAC (the outer
-destination); the guide's addresses are replaced by the benchmarking range 198.18.0.0/15.
+Cloud-filter frames are VXLAN built by scapy on the guide's UDP port 8472 (step 4's vxlan0
+gets Linux's default port), sent to the PF's MAC (the outer destination); the guide's
+addresses are replaced by the benchmarking range 198.18.0.0/15. Each tuple's rule is also
+shown frames that differ from it in exactly one field it matches (inner MAC, VNI, outer
+MAC, inner VLAN), which must not reach its VF: a filter that ignored that field fails.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import allure
@@ -24,7 +28,7 @@ from framework.lab import flow_filters
 from framework.lab.hosts import HostHandle
 from framework.report.attach import step
 from framework.report.outcomes import skip_lacking
-from framework.scenarios.flow_bifurcation import FlowBifurcation
+from framework.scenarios.flow_bifurcation import VXLAN_PORT, FlowBifurcation
 from framework.traffic.delivery import verify_counter, verify_received
 from framework.traffic.generator import TrafficGenerator
 from framework.traffic.packets import flows, vxlan_frames
@@ -44,7 +48,11 @@ COUNT = 16
 VNI = 8  # the guide's examples
 INNER_VLAN = 10
 INNER_MAC = "c2:1a:e1:53:bc:57"
+# One field each away from what the rules match, for the negative frames
 OTHER_INNER_MAC = "c2:1a:e1:53:bc:58"
+OTHER_VNI = 9
+OTHER_INNER_VLAN = 11
+OTHER_OUTER_MAC = "02:00:00:5a:5a:03"  # not the PF's: reaches the kernel only promiscuous
 VEB_DST_IP = "198.18.63.2"  # the guide: 192.168.50.108
 
 
@@ -76,6 +84,15 @@ class CloudTuple:
     vni: bool
     inner_vlan: bool
     guide: str
+
+    @property
+    def matched(self) -> list[str]:
+        """The fields the tuple's rule matches: those a negative frame changes one of."""
+        fields = ["inner MAC"]
+        fields += ["VNI"] if self.vni else []
+        fields += ["outer MAC"] if self.outer_mac else []
+        fields += ["inner VLAN"] if self.inner_vlan else []
+        return fields
 
 
 TUPLES = [
@@ -117,8 +134,23 @@ def _cloud_rule(
 def _vxlan(setup: FlowBifurcation, spec: CloudTuple, inner_mac: str = INNER_MAC) -> list:
     return vxlan_frames(
         COUNT, outer_src=setup.tg_mac, outer_dst=setup.pf_mac, vni=VNI, inner_dst=inner_mac,
-        inner_vlan=INNER_VLAN if spec.inner_vlan else None,
+        inner_vlan=INNER_VLAN if spec.inner_vlan else None, udp_port=VXLAN_PORT,
     )  # fmt: skip
+
+
+def _vxlan_but(setup: FlowBifurcation, spec: CloudTuple, field: str) -> list:
+    """The frames that match spec's rule but for `field`, which takes another value."""
+    return vxlan_frames(
+        COUNT,
+        outer_src=setup.tg_mac,
+        outer_dst=OTHER_OUTER_MAC if field == "outer MAC" else setup.pf_mac,
+        vni=OTHER_VNI if field == "VNI" else VNI,
+        inner_dst=OTHER_INNER_MAC if field == "inner MAC" else INNER_MAC,
+        inner_vlan=(OTHER_INNER_VLAN if field == "inner VLAN" else INNER_VLAN)
+        if spec.inner_vlan
+        else None,
+        udp_port=VXLAN_PORT,
+    )
 
 
 def test_l3_veb_filter(bifurcation: FlowBifurcation) -> None:
@@ -142,7 +174,7 @@ def test_l3_veb_filter(bifurcation: FlowBifurcation) -> None:
         delivery, seen = bifurcation.send(frames)
         verify_received(seen, "guide: the route goes to VF 0's queue 2", port=0, queue=2,
                         count=COUNT)  # fmt: skip
-        verify_counter(delivery, "pf_rx", "the kernel keeps none of it", at_most=COUNT - 1)
+        verify_counter(delivery, "pf_rx", "the kernel keeps none of it", equals=0)
         other = flows(1, bifurcation.tg_mac, bifurcation.pf_mac, "198.18.62.1", "198.18.63.3",
                       packets_per_flow=COUNT)  # fmt: skip
         elsewhere, _ = bifurcation.send(other)
@@ -157,10 +189,13 @@ def test_cloud_filter(bifurcation: FlowBifurcation, spec: CloudTuple) -> None:
     """3.2: a cloud filter of each of the five tuples, to VF 1's queue 3.
 
     Steps: add the rule (the guide's line with this VF, queue and, where the tuple has
-    one, VNI 8 and the PF's MAC as outer MAC); send matching VXLAN frames; send frames
-    with another inner MAC; delete the rule.
-    Verify: matching frames arrive on VF 1 queue 3, typed as a tunnel with VNI 8; the
-    kernel keeps none; frames with another inner MAC reach the kernel, not a VF.
+    one, VNI 8 and the PF's MAC as outer MAC); send matching VXLAN frames; for each field
+    the tuple matches, send frames that differ from the rule in that field alone (another
+    inner MAC, VNI 9, another outer MAC with the PF promiscuous, inner VLAN 11); delete
+    the rule.
+    Verify: matching frames arrive on VF 1 queue 3, typed as a tunnel with VNI 8, and the
+    kernel keeps none (the rule takes every one: none should stay); each one-field
+    negative reaches the kernel, not VF 1.
     """
     rule = _cloud_rule(bifurcation, spec, vf=1, queue=3, loc=1, inner_mac=INNER_MAC)
     with step(f"3.2 {spec.name}: {' '.join(rule)}"):
@@ -171,10 +206,21 @@ def test_cloud_filter(bifurcation: FlowBifurcation, spec: CloudTuple) -> None:
             seen, f"guide: the {spec.name} filter sends the tunnel to VF 1's queue 3",
             port=1, queue=3, count=COUNT, vni=VNI, tunnel=True,
         )  # fmt: skip
-        verify_counter(delivery, "pf_rx", "the kernel keeps none", at_most=COUNT - 1)
-        other, _ = bifurcation.send(_vxlan(bifurcation, spec, OTHER_INNER_MAC))
-        verify_counter(other, "pf_rx", "another inner MAC reaches the kernel", at_least=COUNT)
-        verify_counter(other, "vf_rx[1]", "another inner MAC does not reach VF 1", equals=0)
+        verify_counter(delivery, "pf_rx", "the kernel keeps none", equals=0)
+        for field in spec.matched:
+            outer = field == "outer MAC"
+            with step(f"{spec.name}: frames that differ in the {field} alone"):
+                with bifurcation.pf_promiscuous() if outer else nullcontext():
+                    other, _ = bifurcation.send(_vxlan_but(bifurcation, spec, field))
+            verify_counter(
+                other, "vf_rx[1]",
+                f"the {spec.name} filter matches the {field}: a frame with another "
+                f"{field} does not reach VF 1", equals=0,
+            )  # fmt: skip
+            verify_counter(
+                other, "pf_rx", f"a frame with another {field} reaches the kernel",
+                at_least=COUNT,
+            )  # fmt: skip
     finally:
         bifurcation.delete_rule(loc)
 

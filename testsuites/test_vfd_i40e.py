@@ -13,6 +13,7 @@ import allure
 import pytest
 
 from framework.config.model import NicFamily
+from framework.errors import TestPmdError
 from framework.report.attach import step
 from framework.scenarios.vf_daemon import PF_PORT, VF0, VF1, VfDaemon
 from framework.traffic.delivery import (
@@ -45,6 +46,13 @@ class TestVfdI40e(CommonVfdCases):
     """5.2 and 5.4 on a Fortville PF."""
 
     family = NicFamily.fortville
+    # After `rx_vlan rm` of its last VLAN an i40e VF receives every VLAN again, as DTS's
+    # vf_daemon plan (case 14, steps 6-9) expects: rte_pmd_i40e_set_vf_vlan_filter turns
+    # the VF VSI's VLAN promiscuous mode back on once no filter is left
+    # (drivers/net/i40e/rte_pmd_i40e.c:941-950 at v22.11). The kernel's i40e PF does the
+    # same: with no active VLAN a VSI "will operate in non-VLAN mode and receive all
+    # traffic, tagged or untagged" (i40e_main.c, i40e_correct_mac_vlan_filters).
+    vlan_rm_receives_every_vlan = True
 
     def test_vf_stats_and_reset(self, vfd: VfDaemon) -> None:
         """5.4.1 VF statistics, 5.4.2 VF statistics resetting (`show|clear vf stats 0 0`).
@@ -195,11 +203,54 @@ class TestVfdI40e(CommonVfdCases):
             vfd.pf_pmd.set_vf_tc_min_bandwidth(PF_PORT, 1, (25, 25, 25, 25))
             vfd.pf_pmd.set_vf_tx_max_bandwidth(PF_PORT, 1, 0)
 
+    @pytest.mark.parametrize(
+        "shares",
+        [
+            pytest.param((20, 20, 20, 30), id="sum-90"),
+            pytest.param((20, 20, 20, 50), id="sum-110"),
+        ],
+    )
+    def test_tc_min_bandwidth_shares_must_sum_to_100(
+        self, vfd: VfDaemon, shares: tuple[int, ...]
+    ) -> None:
+        """5.4.8: "The allocated bandwidth should be set for all the TCs. [...] The sum of
+        all the bandwidth should be 100."
+
+        Steps: the PF in DCB with 4 TCs; `set vf tc tx min-bandwidth 0 1` with four shares
+        not summing to 100; then the guide's (20,20,20,40).
+        Verify: testpmd refuses the first ("invalid vf_id 1 or bandwidth": the PMD's
+        -EINVAL, rte_pmd_i40e.c:1192-1196 "The summary of the TC weight should be 100",
+        printed by i40e_testpmd.c:1102) and accepts the guide's, so the refusal is the sum,
+        not the number of TCs (which gives the same line, rte_pmd_i40e.c:1172-1181).
+        """
+        vfd.enable_pf_dcb(len(TC_SHARES))
+        listed = ",".join(map(str, shares))
+        refusal = ""
+        with step(f"5.4.8 set vf tc tx min-bandwidth 0 1 ({listed}): sum {sum(shares)}"):
+            try:
+                vfd.pf_pmd.set_vf_tc_min_bandwidth(PF_PORT, 1, shares)
+            except TestPmdError as refused:
+                refusal = refused.message
+        verify(
+            "bandwidth" in refusal,
+            f"guide 5.4.8: the shares must sum to 100: testpmd refuses ({listed})",
+            refusal or "accepted",
+            expected="testpmd's refusal: invalid vf_id 1 or bandwidth",
+        )
+        try:
+            with step("5.4.8 set vf tc tx min-bandwidth 0 1 (20,20,20,40): sum 100"):
+                vfd.pf_pmd.set_vf_tc_min_bandwidth(PF_PORT, 1, TC_SHARES)
+        finally:
+            vfd.pf_pmd.set_vf_tc_min_bandwidth(PF_PORT, 1, (25, 25, 25, 25))
+
     def test_tc_max_bandwidth(self, vfd: VfDaemon) -> None:
         """5.4.9 `set vf tc tx max-bandwidth 0 1 0 50`.
 
-        Steps: cap TC 0 of VF 1 at 50 Mbit/s; VF 1 sends flat out on every queue.
-        Verify: TC 0 (queue 0) sends 50 Mbit/s +- 10 %; another TC sends more.
+        Steps: cap TC 0 of VF 1 at 50 Mbit/s; VF 1 sends flat out on every queue; cap 0;
+        again.
+        Verify: TC 0 (queue 0) sends 50 Mbit/s +- 10 %; another TC sends more; with 0 TC 0
+        is uncapped ("If bw is 0, means disable bandwidth limitation",
+        rte_pmd_i40e.c:1312-1318, rte_pmd_i40e_set_vf_tc_max_bw).
         """
         try:
             vfd.enable_pf_dcb(len(TC_SHARES))
@@ -214,19 +265,29 @@ class TestVfdI40e(CommonVfdCases):
             )
         finally:
             vfd.pf_pmd.set_vf_tc_max_bandwidth(PF_PORT, 1, 0, 0)
+        with step("set vf tc tx max-bandwidth 0 1 0 0 (0: no limit)"):
+            free = vfd.tx_queue_rates_mbps(VF1)
+        verify(
+            free[0] > 50 * (1 + RATE_TOLERANCE),
+            "a TC max bandwidth of 0 lifts the cap: TC 0 sends above 50 Mbit/s again",
+            f"Mbit/s per TC: {free}",
+        )
 
     def test_tc_strict_priority(self, vfd: VfDaemon) -> None:
-        """5.4.10 `set tx strict-link-priority 0 0x1`.
+        """5.4.10 `set tx strict-link-priority 0 0x1`, then 0: "The 0 in the TC bitmap means
+        disabling the strict priority scheduling for this TC."
 
         Steps: VF 1 capped at 100 Mbit/s with equal TC shares; TC 0 strict priority; VF 1
-        sends flat out on every queue; strict priority off.
-        Verify: with TC 0 strict, TC 0 takes more than its equal share (> 40 %).
+        sends flat out on every queue; bitmap 0 (strict priority off); again.
+        Verify: with TC 0 strict, TC 0 takes more than its equal share (> 40 %); with 0,
+        every TC is back to its equal share (25 % +- 5 points).
         """
+        equal = (25, 25, 25, 25)
         try:
             vfd.enable_pf_dcb(len(TC_SHARES))
             with step("5.4.10 set tx strict-link-priority 0 0x1"):
                 vfd.pf_pmd.set_vf_tx_max_bandwidth(PF_PORT, 1, MAX_BW_MBPS)
-                vfd.pf_pmd.set_vf_tc_min_bandwidth(PF_PORT, 1, (25, 25, 25, 25))
+                vfd.pf_pmd.set_vf_tc_min_bandwidth(PF_PORT, 1, equal)
                 vfd.pf_pmd.set_tx_strict_link_priority(PF_PORT, 0x1)
                 rates = vfd.tx_queue_rates_mbps(VF1)
             total = sum(rates.values())
@@ -234,6 +295,16 @@ class TestVfdI40e(CommonVfdCases):
                 total > 0 and rates[0] / total > 0.40,
                 "guide 5.4.10: a strict-priority TC is served first (TC 0 > 40 %)",
                 f"TC 0 got {rates[0]:.1f} of {total:.1f} Mbit/s",
+            )
+            with step("5.4.10 set tx strict-link-priority 0 0x0"):
+                vfd.pf_pmd.set_tx_strict_link_priority(PF_PORT, 0)
+                shared = vfd.tx_queue_rates_mbps(VF1)
+            verify_shares(
+                shared,
+                {tc: share / 100 for tc, share in enumerate(equal)},
+                SHARE_TOLERANCE,
+                "guide 5.4.10: 0 in the TC bitmap disables strict priority: TC 0 is back to "
+                "its equal share",
             )
         finally:
             vfd.pf_pmd.set_tx_strict_link_priority(PF_PORT, 0)

@@ -13,6 +13,7 @@ switched on and once off, and the default is put back at the end.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import ClassVar
 
 import pytest
 
@@ -41,6 +42,9 @@ class CommonVfdCases:
     """5.2: TX loopback, VF MAC, MAC and VLAN anti-spoofing, VLAN insert, strip, filter."""
 
     family: NicFamily
+    # What a VF receives once `rx_vlan rm` removed its last VLAN filter: every VLAN (True),
+    # or none but untagged frames (False); each family's module says why, from its PMD.
+    vlan_rm_receives_every_vlan: ClassVar[bool]
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -217,23 +221,46 @@ class CommonVfdCases:
     def test_vlan_filter(self, vfd: VfDaemon) -> None:
         """5.2.7 `rx_vlan add|rm 10 port 0 vf 1` (the mask of VFs: VF 0 here).
 
-        Steps: add VLAN 10 for VF 0, send tagged 10 and tagged 20; remove it, send 10.
-        Verify: with the filter VLAN 10 is received and 20 dropped; after rm 10 is dropped.
+        Steps: add VLAN 10 for VF 0, send tagged 10 and tagged 20; remove it, send tagged
+        10, tagged 20 and untagged.
+        Verify: with the filter VLAN 10 is received and 20 dropped. After rm untagged
+        frames are received, and VLANs 10 and 20 as the PF driver leaves a VF without
+        filters (`vlan_rm_receives_every_vlan`): i40e receives both, as DTS's vf_daemon
+        plan expects (case 14, steps 6-9); ixgbe neither, where the suite and the plan part
+        (README, "Where the suite and DTS's vf_daemon plan part").
         """
         pf = vfd.pf_pmd
+        added = False
         try:
             with step("5.2.7 rx_vlan add 10 port 0 vf 0x1"):
                 pf.set_vf_vlan_filter(VLAN_A, PF_PORT, 0b01)
+                added = True
                 listed = vfd.send(vfd.frames(vlan=VLAN_A))
                 other = vfd.send(vfd.frames(vlan=VLAN_B))
             verify_back(listed, "guide: packets with the assigned VLAN id are received")
             verify_none_back(other, "guide: other packets are dropped by hardware")
             with step("5.2.7 rx_vlan rm 10 port 0 vf 0x1"):
                 pf.set_vf_vlan_filter(VLAN_A, PF_PORT, 0b01, on=False)
+                added = False
                 removed = vfd.send(vfd.frames(vlan=VLAN_A))
-            verify_none_back(removed, "after rx_vlan rm, VLAN 10 is no longer received")
+                other_after = vfd.send(vfd.frames(vlan=VLAN_B))
+                untagged = vfd.send(vfd.frames())
+            verify_back(untagged, "after rx_vlan rm, untagged frames are received")
+            if self.vlan_rm_receives_every_vlan:
+                verify_back(
+                    removed,
+                    "after rx_vlan rm of its last VLAN the VF receives every VLAN again: VLAN 10",
+                )
+                verify_back(
+                    other_after,
+                    "after rx_vlan rm of its last VLAN the VF receives every VLAN again: VLAN 20",
+                )
+            else:
+                verify_none_back(removed, "after rx_vlan rm, VLAN 10 is no longer received")
+                verify_none_back(other_after, "after rx_vlan rm, VLAN 20 is still not received")
         finally:
-            pf.set_vf_vlan_filter(VLAN_A, PF_PORT, 0b01, on=False)
+            if added:
+                pf.set_vf_vlan_filter(VLAN_A, PF_PORT, 0b01, on=False)
 
     def test_vf_mtu(self, vfd: VfDaemon) -> None:
         """vf_daemon plan: the VF's MTU bounds what it forwards, under a PF MTU of 9000.

@@ -22,6 +22,10 @@ _COMMAND_ERRORS = [
         r"[Bb]ad arguments",
         r"function not implemented",  # VFd on a non-ixgbe/i40e port
         r"^Invalid\b",  # "Invalid port 9", "Invalid port_id=1"
+        # the refusals of testpmd's own and the i40e/ixgbe commands, lower case: "invalid
+        # vf_id 1 or bandwidth" (rte_pmd_i40e_set_vf_tc_bw_alloc said -EINVAL), "invalid
+        # port_id 3", "invalid tc_bitmap 0x3"
+        r"^invalid\b",
         r"not supported on port",
         r"failed diag=",
         r"\berror: \(",  # "mac_addr_cmd error: (Operation not supported)"
@@ -138,11 +142,43 @@ class ForwardingPortStats:
 
 
 @dataclass(frozen=True)
+class ForwardingStreamStats:
+    """One "Forward Stats for RX Port=P/Queue=Q -> TX Port=P/Queue=Q" block of `stop`.
+
+    testpmd prints one per forwarding stream when there are more streams than ports
+    (several queues), and only for streams that moved a packet.
+    """
+
+    rx_port: int
+    rx_queue: int
+    tx_port: int
+    tx_queue: int
+    rx_packets: int
+    tx_packets: int
+    tx_dropped: int
+
+
+@dataclass(frozen=True)
 class ForwardingStats:
-    """Everything `stop` printed: the per-port blocks and the all-ports total if shown."""
+    """Everything `stop` printed: the per-port blocks, the all-ports total, the streams."""
 
     ports: dict[int, ForwardingPortStats]
     total: ForwardingPortStats | None
+    streams: list[ForwardingStreamStats] = field(default_factory=list)
+
+    def tx_packets_by_queue(self, port: int) -> dict[int, int]:
+        """Packets each Tx queue of `port` sent (its streams' TX-packets), by queue.
+
+        With one queue per port testpmd prints no stream blocks: queue 0 sent what the
+        port's block says.
+        """
+        sent: dict[int, int] = {}
+        for s in self.streams:
+            if s.tx_port == port:
+                sent[s.tx_queue] = sent.get(s.tx_queue, 0) + s.tx_packets
+        if not self.streams and port in self.ports:
+            sent[0] = self.ports[port].tx_packets
+        return sent
 
     @property
     def rx_packets(self) -> int:
@@ -168,8 +204,22 @@ _FWD_BLOCK = re.compile(
 )
 
 
+_FWD_STREAM_STATS = re.compile(
+    r"Forward Stats for RX Port=\s*(?P<rxport>\d+)/Queue=\s*(?P<rxq>\d+)"
+    r"\s*->\s*TX Port=\s*(?P<txport>\d+)/Queue=\s*(?P<txq>\d+).*?"
+    r"RX-packets:\s*(?P<rxp>\d+)\s+TX-packets:\s*(?P<txp>\d+)\s+TX-dropped:\s*(?P<txd>\d+)",
+    re.DOTALL,
+)
+
+
 def parse_forwarding_stats(text: str) -> ForwardingStats:
     """Parse the forward statistics `stop` prints; text without any block gives no ports."""
+    streams = [
+        ForwardingStreamStats(
+            *(int(m[k]) for k in ("rxport", "rxq", "txport", "txq", "rxp", "txp", "txd"))
+        )
+        for m in _FWD_STREAM_STATS.finditer(text)
+    ]
     ports: dict[int, ForwardingPortStats] = {}
     total = None
     for m in _FWD_BLOCK.finditer(text):
@@ -187,7 +237,7 @@ def parse_forwarding_stats(text: str) -> ForwardingStats:
             total = stats
         else:
             ports[port] = stats
-    return ForwardingStats(ports, total)
+    return ForwardingStats(ports, total, streams)
 
 
 @dataclass(frozen=True)

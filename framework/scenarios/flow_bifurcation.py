@@ -18,7 +18,8 @@ from __future__ import annotations
 import logging
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -39,7 +40,14 @@ from framework.traffic.delivery import Delivery
 
 log = logging.getLogger("howto.flow_bifurcation")
 
-VXLAN_PORT = 4789  # IANA's; the guide's `ip li add vxlan0 ... ` used the kernel's 8472
+# 3.2 step 4's port: `ip li add vxlan0 type vxlan id 42 ...` names none, so Linux's vxlan
+# driver uses its default, 8472 (its udp_port module parameter), the port of the guide's
+# "add vxlan port 8472" log line. Any port works: the PF's i40e offloads whichever port a
+# VXLAN device announces (i40e_udp_tunnel_set_port, any UDP port) and testpmd prints a
+# VXLAN line by the NIC's tunnel packet type, not by the port (app/test-pmd/util.c:234-274
+# at v22.11). Given as `dstport 8472`, so a host whose module default differs still runs
+# the guide's port.
+VXLAN_PORT = 8472
 VXLAN_ID = 42  # 3.2 step 4's vxlan0
 MBUFS = 16384
 
@@ -98,7 +106,7 @@ class FlowBifurcation(SriovBedScenario):
         self.tg_mac = self.tg.mac_of(self.tg_port)
 
     def add_vxlan_port(self) -> None:
-        """3.2 step 4: a VXLAN device on the PF, so i40e parses VXLAN on that UDP port."""
+        """3.2 step 4: a VXLAN device on the PF, so i40e parses VXLAN on its UDP port, 8472."""
         name = f"{self.host.prefix}vx"[:15]
         self._run(
             "ip li add vxlan0 type vxlan id 42 group 239.1.1.1 local 10.16.43.214 dev <name>",
@@ -153,6 +161,23 @@ class FlowBifurcation(SriovBedScenario):
         m = re.search(r"Total (\d+) rules", out)
         return int(m.group(1)) if m else 0
 
+    @contextmanager
+    def pf_promiscuous(self) -> Iterator[None]:
+        """The PF's kernel netdev promiscuous within the block.
+
+        With VFs the kernel's i40e makes its VSI the port's default one instead
+        (i40e_set_promiscuous: "set defport ON for Main VSI instead of true promisc"):
+        frames to any outer MAC that no filter takes reach the kernel, none is copied
+        from a VF. A cloud filter's outer-MAC negative needs it to show where it went.
+        """
+        self._run("(not in the guide)", ["ip", "link", "set", "dev", self.pf_dev, "promisc", "on"])
+        try:
+            yield
+        finally:
+            self._run(
+                "(not in the guide)", ["ip", "link", "set", "dev", self.pf_dev, "promisc", "off"]
+            )
+
     # -- traffic --------------------------------------------------------------------------
 
     def _read(self, path: str) -> str:
@@ -181,7 +206,12 @@ class FlowBifurcation(SriovBedScenario):
     def send(
         self, frames: Sequence[Packet], *, settle: float = 0.5
     ) -> tuple[Delivery, list[RxPacket]]:
-        """Send frames to the PF's port; where they went, and testpmd's verbose lines."""
+        """Send frames to the PF's port; where they went, and testpmd's verbose lines.
+
+        The Delivery's pf_rx is what the PF's kernel netdev received meanwhile, every frame
+        (the NIC gives no count of one flow's): exact only on a quiet PF port, a link of
+        its own to the TG, as a lab wires it (guide 5's PF counts assume the same).
+        """
         pmd = self.vf_pmd
         pmd.clear_counters()
         pmd.verbose_received(settle=0)  # drop what was printed before

@@ -53,6 +53,7 @@ SRC_IP, DST_IP = "198.18.50.1", "198.18.50.2"
 PROBE_FRAMES = 32
 FRAME_BYTES = 128
 MBUFS = 16384
+TXONLY_FRAME_BYTES = 64  # testpmd's txonly frames (TXONLY_DEF_PACKET_LEN, testpmd.h:600)
 
 
 @dataclass
@@ -317,23 +318,26 @@ class VfDaemon(SriovBedScenario):
     def tx_queue_rates_mbps(self, port: int, seconds: float = 3.0) -> dict[int, float]:
         """The VF testpmd sends flat out (txonly) for `seconds`: Mbit/s per Tx queue of port.
 
-        Per-queue bytes are testpmd's own (xstats tx_qN_bytes): what each queue got onto
-        the wire past the scheduler, which throttles a queue by holding its descriptors.
+        Per-queue packets are testpmd's own: `stop` prints one block per forwarding stream
+        (RX port/queue -> TX port/queue) with the packets the stream's bursts handed the
+        NIC, which a throttled queue takes only as fast as the scheduler frees its
+        descriptors. Not the xstats tx_qN_bytes: neither VF driver fills per-queue counters
+        in 22.11 (ixgbevf_dev_stats_get sets the totals only, ixgbe_ethdev.c:3815-3830;
+        iavf does not set RTE_ETH_DEV_AUTOFILL_QUEUE_XSTATS, so it lists none), and a rate
+        read from them would be 0 on every queue. Rates are layer 2 with FCS, as
+        rate_back_mbps counts them.
         """
         vf = self.vf_pmd
         vf.stop()
         vf.set_fwd(ForwardingMode.TXONLY)
-        vf.clear_port_xstats("all")
         vf.start()
         time.sleep(seconds)
-        vf.stop()
-        xstats = vf.show_port_xstats(port)
+        sent = vf.stop().tx_packets_by_queue(port)
         self.forward(ForwardingMode.MAC)
-        rates: dict[int, float] = {}
-        for queue in range(self.bed.vf_queues):
-            sent = xstats.get(f"tx_q{queue}_bytes", 0)
-            rates[queue] = sent * 8 / seconds / 1e6
-        return rates
+        return {
+            queue: rate_mbps(sent.get(queue, 0), TXONLY_FRAME_BYTES + 4, seconds)
+            for queue in range(self.bed.vf_queues)
+        }
 
     def vf_link_up(self, port: int, *, want: bool, timeout: float = 10.0) -> bool:
         """Whether the VF testpmd reports the link of `port` as `want` within `timeout`."""

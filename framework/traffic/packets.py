@@ -209,7 +209,7 @@ def l4_checksum_ok(pkt: Packet) -> bool | None:
     return None
 
 
-VXLAN_UDP_PORT = 4789
+VXLAN_UDP_PORT = 4789  # IANA's; Linux's vxlan driver defaults to 8472 (guide 3.2's)
 
 
 def vxlan_frames(
@@ -223,13 +223,15 @@ def vxlan_frames(
     inner_vlan: int | None = None,
     outer_ips: tuple[str, str] = ("198.18.70.1", "198.18.70.2"),
     inner_ips: tuple[str, str] = ("198.18.71.1", "198.18.71.2"),
+    udp_port: int = VXLAN_UDP_PORT,
     first_seq: int = 0,
     marker: bytes = DEFAULT_MARKER,
 ) -> list[Packet]:
     """VXLAN frames, guide 3.2's cloud-filter traffic.
 
-    Outer Ether/IP/UDP 4789/VXLAN, then the inner Ether[/Dot1Q]/IP/UDP whose payload is
-    the marker and a sequence number.
+    Outer Ether/IP/UDP `udp_port`/VXLAN, then the inner Ether[/Dot1Q]/IP/UDP whose payload
+    is the marker and a sequence number. A NIC types them as a tunnel only on a UDP port
+    its driver was told of (guide 3.2 step 4).
     """
     from scapy.layers.vxlan import VXLAN
 
@@ -242,7 +244,7 @@ def vxlan_frames(
         frame = (
             Ether(src=outer_src, dst=outer_dst)
             / IP(src=outer_ips[0], dst=outer_ips[1])
-            / UDP(sport=40000 + seq % 1000, dport=VXLAN_UDP_PORT)
+            / UDP(sport=40000 + seq % 1000, dport=udp_port)
             / VXLAN(vni=vni)
             / inner
             / (marker + _SEQ.pack(seq) + _fill(16))

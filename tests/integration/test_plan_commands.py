@@ -1,11 +1,11 @@
 """Guides 3 and 5, checked here as far as this machine allows, from their own `--plan`.
 
 The plan of `topologies/lab.yaml` is what those tests would send on a lab: its testpmd
-lines go to this machine's real dpdk-testpmd (two net_null ports), its ethtool lines to
-a veth. Each must be accepted by the parser: the answer may be the driver's refusal
-("function not implemented", "not supported"), never testpmd's "Bad arguments" or
-"Command not found", nor an ethtool parse error. A misspelt command in a guide module
-fails here, not on a lab's NIC.
+lines go to this machine's real dpdk-testpmd (two net_null ports), its ethtool and `ip
+link` lines to a veth. Each must be accepted by the parser: the answer may be the
+driver's refusal ("function not implemented", "not supported"), never testpmd's "Bad
+arguments" or "Command not found", nor an ethtool parse error; the `ip link` lines must
+run. A misspelt command in a guide module fails here, not on a lab's NIC.
 """
 
 from __future__ import annotations
@@ -156,6 +156,24 @@ def test_every_ethtool_line_of_the_plan_parses(plan: str, veth: str) -> None:
         if not parsed_by_ethtool(said):
             unparsed.append(f"{line}: {said.strip()[:200]}")
     assert not unparsed, "ethtool could not parse:\n" + "\n".join(unparsed)
+
+
+def test_every_ip_line_of_the_plan_runs_on_a_veth(plan: str, veth: str) -> None:
+    # In the plan's order (a VXLAN device is added, set up, deleted), with each lab
+    # interface (the word after `dev`) swapped for the veth: the guide's vxlan0 on 8472,
+    # the PF made promiscuous and back, the TG's MTU raised and put back. Each must run,
+    # as this iproute2 and kernel take it (a misspelt option is iproute2's "garbage").
+    lines = re.findall(r"\$ (ip link .+)$", plan, re.M)
+    assert any("type vxlan" in line for line in lines), lines
+    assert any(line.endswith("promisc on") for line in lines), lines
+    failed = []
+    for line in lines:
+        words = line.split()
+        argv = [veth if i and words[i - 1] == "dev" else w for i, w in enumerate(words)]
+        done = subprocess.run(["ip", "netns", "exec", NS, *argv], capture_output=True, text=True)
+        if done.returncode != 0:
+            failed.append(f"{line}: {(done.stderr or done.stdout).strip()[:200]}")
+    assert not failed, "ip could not run:\n" + "\n".join(failed)
 
 
 def test_every_testpmd_start_line_of_the_plan_starts_this_testpmd(plan: str) -> None:

@@ -4,6 +4,7 @@ DUT delivers and fails, saying expected and seen, on what a broken one does."""
 from __future__ import annotations
 
 import pytest
+from scapy.layers.inet import UDP
 from scapy.layers.l2 import Dot1Q, Ether
 
 from framework import plan
@@ -139,6 +140,19 @@ def test_received_verdict_on_verbose_lines_of_vxlan_frames() -> None:
         verify_received([_rx(1, 3, 9)], "vni", port=1, queue=3, count=1, vni=8)
     with pytest.raises(AssertionError, match=r"hw ptype \['\(none\)'\]"):
         verify_received([_rx(1, 3, None, tunnel=False)], "t", port=1, queue=3, count=1, tunnel=True)
+
+
+def test_vxlan_frames_on_the_guides_port_are_vxlan_with_each_field_as_asked() -> None:
+    # Guide 3.2's vxlan0 is on Linux's default port 8472; a negative frame of a cloud filter
+    # changes one field: each must land in the header a filter matches.
+    frames = vxlan_frames(2, outer_src=TG, outer_dst="02:00:00:5a:5a:03", vni=9,
+                          inner_dst="c2:1a:e1:53:bc:58", inner_vlan=11, udp_port=8472)  # fmt: skip
+    frame = frames[0]
+    assert frame[UDP].dport == 8472 and frame.haslayer("VXLAN")
+    inner = frame["VXLAN"].payload
+    assert (frame.dst, frame["VXLAN"].vni) == ("02:00:00:5a:5a:03", 9)
+    assert (inner.dst, inner[Dot1Q].vlan) == ("c2:1a:e1:53:bc:58", 11)
+    assert vxlan_frames(1, outer_src=TG, outer_dst=VF0, vni=8, inner_dst=VF0)[0][UDP].dport == 4789
 
 
 def test_a_plan_records_the_promise_instead_of_judging() -> None:
