@@ -24,7 +24,13 @@ import pytest
 
 from framework.config.model import Topology
 from framework.dpdk.testpmd import TestPmdError
-from framework.dpdk.verify import BondState, verify_bond, verify_port_traffic, verify_ports
+from framework.dpdk.verify import (
+    BondState,
+    verify_bond,
+    verify_port_macs,
+    verify_port_traffic,
+    verify_ports,
+)
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_text, step
@@ -32,6 +38,7 @@ from framework.report.outcomes import known_defect
 from framework.report.plugin import set_environment
 from framework.scenarios.sriov_bond_migration import (
     BOND_PORT,
+    GUIDE_VF_MAC,
     VF_PORT,
     VIRTIO_PORT,
     SriovBondMigration,
@@ -143,10 +150,13 @@ def test_live_migration_with_sriov_vf_and_bonding(
             (made before QEMU starts, which opens it by name); start the VM with virtio
             and the VF.
         1.3.2 host_server_1: the QEMU monitor.
-        1.3.3 In the VM: set up DPDK; testpmd; show port info all; mac_addr add (Niantic);
+        1.3.3 In the VM: set up DPDK; testpmd; show port info all; mac_addr add (as 22.11
+            spells it: `mac_addr add 1 AA:BB:CC:DD:EE:FF`; drift shown where refused);
             create bonded device 1 0; add bonding slave 0 2, 1 2; set bonding primary 1 2;
             port start 2; set portlist 2; set fwd mac; start (the stream starts here);
-            set bonding primary 0 2; remove bonding slave 1 2; port stop 1; port detach 1.
+            set bonding primary 0 2; remove bonding slave 1 2; port stop 1; port close 1;
+            mac_addr remove 1 (refused by 22.11 after close: shown); port detach 1 (by
+            device name: `port close` released the id).
         1.3.4 (qemu) device_del vf1.
         1.3.5 show bonding config 2; show port info all.
         1.3.6-1.3.7 host_server_2: set up the VF and the bridge; start the VM without the
@@ -154,12 +164,14 @@ def test_live_migration_with_sriov_vf_and_bonding(
         1.3.8 Check the switch is up; migrate; info status; info migrate.
         1.3.9-1.3.10 The testpmd prompt on host_server_2; info status; device_add vf1.
         1.3.11 port attach; port start 1; add bonding slave 1 2; set bonding primary 1 2;
-            remove bonding slave 0 2; port stop 0; port detach 0 (the stream ends here).
+            remove bonding slave 0 2; port stop 0; port close 0; port detach 0 (by device
+            name) (the stream ends here).
 
     Verify:
         The bond is mode 1 with P0 and P1, primary P1, both active, every link up; VF
         traffic is seen at P1 and P2, none at P0; after the failover one active port,
-        primary P0, traffic on P0 and none on P1; the VF is gone from the guest after
+        primary P0, traffic on P0 and none on P1, and the VF still has the guide's MAC
+        where its port took it; the VF is gone from the guest after
         device_del; the destination waits (inmigrate), the migration completes (source
         postmigrate, destination running) and traffic crosses virtio on host_server_2; after
         the re-attach two ports, primary P1, traffic at P1 and P2; after virtio is removed,
@@ -268,11 +280,20 @@ def _fail_over_to_virtio(guide1: SriovBondMigration) -> None:
             moving=VIRTIO_PATH,
             silent=(VF_PORT,),
         )
+        if guide1.vf_mac_added:
+            verify_port_macs(
+                guide1.vf_macs(),
+                "guide: VF MAC address still present once P1 left the bond",
+                present=[GUIDE_VF_MAC],
+            )
 
 
 def _take_the_vf_out(guide1: SriovBondMigration) -> str:
     """The VF out of testpmd and out of the VM; its guest PCI address."""
-    with guide1.step("1.3.3 port stop 1; port close 1; port detach 1", "vf_detach"):
+    with guide1.step(
+        f"1.3.3 port stop 1; port close 1; mac_addr remove 1 {GUIDE_VF_MAC}; port detach 1",
+        "vf_detach",
+    ):
         guide1.detach_port(VF_PORT)
     with guide1.step("1.3.4 (qemu) device_del vf1", "vf_detach"):
         guide1.hot_unplug_vf()

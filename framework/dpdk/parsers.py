@@ -446,6 +446,19 @@ def parse_port_summary(text: str) -> list[PortSummary]:
     return rows
 
 
+def parse_port_macs(text: str) -> list[str]:
+    """Parse `show port N macs`: the port's unicast MAC addresses, upper case, in order."""
+    m = re.search(r"Number of MAC address added: (\d+)", text)
+    if not m:
+        raise TestPmdError("show port macs", "no 'Number of MAC address added' in output", text)
+    macs = re.findall(r"^\s*([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})\s*$", text[m.end() :], re.M)
+    if len(macs) != int(m.group(1)):
+        raise TestPmdError(
+            "show port macs", f"{m.group(1)} addresses announced, {len(macs)} listed", text
+        )
+    return [mac.upper() for mac in macs]
+
+
 # ----------------------------------------------------------------------------- forwarding
 
 

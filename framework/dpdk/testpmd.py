@@ -39,6 +39,7 @@ from framework.dpdk.parsers import (
     parse_forwarding_stats,
     parse_fwd_config,
     parse_port_info,
+    parse_port_macs,
     parse_port_stats,
     parse_port_summary,
     parse_port_xstats,
@@ -519,6 +520,24 @@ class TestPmd:
             time.sleep(interval)
 
     # ------------------------------------------------------------------ MAC addresses
+
+    def mac_addr_add(self, port: int, mac: str) -> None:
+        """Add a unicast MAC address to a port's filter (`mac_addr add N MAC`)."""
+        self.command(f"mac_addr add {port} {mac}")
+
+    def mac_addr_remove(self, port: int, mac: str) -> None:
+        """Remove a MAC address `mac_addr add` gave a port."""
+        self.command(f"mac_addr remove {port} {mac}")
+
+    def show_port_macs(self, port: int) -> list[str]:
+        """The port's unicast MAC addresses (`show port N macs`), upper case."""
+        return parse_port_macs(self.command(f"show port {port} macs"))
+
+    def device_detach(self, identifier: str) -> None:
+        """Hot-unplug a device by name or PCI address, its ports closed first."""
+        output = self.command(f"device detach {identifier}")
+        if "is detached" not in output:
+            raise TestPmdError(f"device detach {identifier}", "testpmd did not confirm", output)
 
     def vf_mac_addr_add(self, port: int, vf: int, mac: str) -> None:
         """Guide 1: `mac_addr add port 1 vf 0 AA:BB:CC:DD:EE:FF`."""

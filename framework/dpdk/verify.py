@@ -255,3 +255,15 @@ def verify_pmd_settings(settings: PmdSettings, what: str, expected: GuideSetting
     problems = settings_problems(settings, expected)
     if problems:
         raise VerifyFailed(f"{what}; {'; '.join(problems)}")
+
+
+def verify_port_macs(macs: Sequence[str], what: str, *, present: Iterable[str]) -> None:
+    """A port's MAC addresses (`show port N macs`) include each of `present`."""
+    have = {mac.upper() for mac in macs}
+    missing = [mac.upper() for mac in present if mac.upper() not in have]
+    if missing:
+        raise VerifyFailed(
+            f"{what}; {', '.join(missing)} not among the port's addresses",
+            expected=", ".join(mac.upper() for mac in present),
+            seen=", ".join(macs) or "none",
+        )

@@ -28,7 +28,7 @@ from framework.dpdk.modes import ForwardingMode
 from framework.dpdk.parsers import BondingConfig, PortInfo, PortStats
 from framework.dpdk.testpmd import TestPmd, default_eth_peer
 from framework.dpdk.version import DpdkVersion
-from framework.errors import ConfigError
+from framework.errors import ConfigError, TestPmdError
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text, step
 from framework.report.figures import record_figure
@@ -65,6 +65,8 @@ BOND_MODE_ACTIVE_BACKUP = 1
 VIRTIO_PORT, VF_PORT, BOND_PORT = 0, 1, 2  # the guide's P0, P1, P2
 # The MAC the guide adds to the VF on a Niantic with a kernel PF.
 GUIDE_VF_MAC = "AA:BB:CC:DD:EE:FF"
+# Since 17.11 testpmd's `mac_addr add port P vf V` calls the i40e/bnxt PF APIs only.
+VF_MAC_FORM_TO_PF_APIS = DpdkVersion(17, 11)
 # Nobody has this MAC: every frame to it is flooded by the switch and the host bridges,
 # so it reaches both bonded ports whichever is active (testpmd puts them in promiscuous mode).
 STREAM_DST_MAC = "02:00:00:00:01:99"
@@ -107,6 +109,7 @@ class SriovBondMigration:
     hotplugs: list[Hotplug] = field(default_factory=list)
     steps: list[StepRecord] = field(default_factory=list)
     _current: StepRecord | None = None
+    vf_mac_added: bool = False  # the VF port took the guide's AA:BB:CC:DD:EE:FF (1.3.3)
     source_vm = Made[VirtualMachine]("start_vm()")
     dest_vm = Made[VirtualMachine]("start_destination_vm()")
     guest_pmd = Made[TestPmd]("start_guest_testpmd()")
@@ -316,23 +319,44 @@ class SriovBondMigration:
         """`show port info all`: the guest's ports as testpmd sees them."""
         return {port: self.pmd.show_port_info(port) for port in self.pmd.port_ids()}
 
-    def vf_mac_applies(self) -> bool:
-        """The guide's `mac_addr add port 1 vf 0` works only on a Niantic with a kernel PF."""
-        if self.vf_nic.kind != "vf" or self.vf_nic.pf is None:
-            return False
-        port = self.source.port(self.vf_nic.pf).spec
-        return port.nic.value == "niantic"
-
     def add_vf_mac(self) -> bool:
-        """`mac_addr add port 1 vf 0 AA:BB:CC:DD:EE:FF` where it applies; whether it ran."""
-        command = f"mac_addr add port {VF_PORT} vf 0 {GUIDE_VF_MAC}"
-        if not self.vf_mac_applies():
-            why = "the VF is emulated" if self.vf_emulated else "not a Niantic VF"
-            self.drift(command, f"not run: only a Niantic VF with a kernel PF takes it ({why})")
+        """The guide's `mac_addr add port 1 vf 0 AA:BB:CC:DD:EE:FF`, as this DPDK takes it.
+
+        Up to 17.08 testpmd called rte_eth_dev_mac_addr_add(port, mac, pool = vf) for
+        this form (app/test-pmd/cmdline.c, cmd_vf_mac_addr_parsed): on the VF's own port,
+        the VF's PMD asks its PF for the address (a kernel PF; "only works with kernel PF
+        for Niantic"). Since 17.11 the form goes to the i40e and bnxt PF APIs alone
+        (v22.11 cmdline.c 7807-7831) and a VF's port answers "Operation not supported";
+        `mac_addr add 1 MAC` is the 17.05 call with pool 0. Returns whether the port took
+        the address (a refusal is shown as drift with testpmd's answer).
+        """
+        guide = f"mac_addr add port {VF_PORT} vf 0 {GUIDE_VF_MAC}"
+        if self.version < VF_MAC_FORM_TO_PF_APIS:
+            ran, note = guide, ""
+        else:
+            ran = f"mac_addr add {VF_PORT} {GUIDE_VF_MAC}"
+            note = " (since 17.11 the `port 1 vf 0` form goes to i40e/bnxt PF APIs only)"
+        try:
+            if self.version < VF_MAC_FORM_TO_PF_APIS:
+                self.pmd.vf_mac_addr_add(VF_PORT, 0, GUIDE_VF_MAC)
+            else:
+                self.pmd.mac_addr_add(VF_PORT, GUIDE_VF_MAC)
+        except TestPmdError as refused:
+            self.drift(guide, f"{ran}: refused by the {self.vf_kind}: {refused.message}{note}")
+            self.vf_mac_added = False
             return False
-        self.pmd.vf_mac_addr_add(VF_PORT, 0, GUIDE_VF_MAC)
-        self.drift(command, command)
+        self.drift(guide, ran + note)
+        self.vf_mac_added = True
         return True
+
+    @property
+    def vf_kind(self) -> str:
+        """What stands as the VF, as reports name it."""
+        return "emulated VF" if self.vf_emulated else "SR-IOV VF"
+
+    def vf_macs(self) -> list[str]:
+        """`show port 1 macs`: the VF port's MAC addresses."""
+        return self.pmd.show_port_macs(VF_PORT)
 
     def create_bond(self) -> int:
         """Create bonded device 1 0; add bonding slave 0 2; add bonding slave 1 2."""
@@ -442,14 +466,35 @@ class SriovBondMigration:
         self.pmd.add_bonding_slave(port, self.bond)
 
     def detach_port(self, port: int) -> None:
-        """The guide's `port stop; port close; port detach`, as this DPDK takes it."""
+        """The guide's `port stop; port close; [mac_addr remove;] port detach`, as given.
+
+        Since 20.11 `port close` releases the port id with its addresses, so the guide's
+        `mac_addr remove` and `port detach` of that id answer "Invalid port_id":
+        testpmd's answer is shown, and the device (still probed) is detached by name.
+        """
+        device = self.pmd.show_port_info(port).device_name
         self.pmd.port_stop(port)
-        self.pmd.port_detach(port)
-        self.drift(
-            f"port stop {port}; port close {port}; port detach {port}",
-            f"port stop {port}; port detach {port} (since DPDK 18.x `port close` frees the "
-            "port id, so the guide's `port detach` answers 'Invalid port_id')",
-        )
+        self.pmd.port_close(port)
+        guide = [f"port stop {port}", f"port close {port}"]
+        ran = list(guide)
+        if port == VF_PORT:
+            remove = f"mac_addr remove {port} {GUIDE_VF_MAC}"
+            guide.append(remove)
+            ran.append(self._remove_vf_mac(remove))
+        self.pmd.device_detach(device)
+        guide.append(f"port detach {port}")
+        ran.append(f"device detach {device} (the port id was released by `port close`)")
+        self.drift("; ".join(guide), "; ".join(ran))
+
+    def _remove_vf_mac(self, command: str) -> str:
+        """1.3.3's `mac_addr remove` after `port close`: what testpmd answers, as drift."""
+        if not self.vf_mac_added:
+            return f"{command}: not run (the VF port did not take the address)"
+        try:
+            self.pmd.mac_addr_remove(VF_PORT, GUIDE_VF_MAC)
+        except TestPmdError as refused:
+            return f"{command}: refused: {refused.message}"
+        return command
 
     def hot_unplug_vf(self) -> Hotplug:
         """1.3.4 `(qemu) device_del vf1`, done when the guest has let the device go."""
@@ -618,8 +663,7 @@ class SriovBondMigration:
             )
         events = [(stream.at(h.started_at), f"{h.action} {h.nic_id}") for h in self.hotplugs]
         events += run_state_marks(stream, self._vms())
-        kind = "emulated VF" if self.vf_emulated else "SR-IOV VF"
-        attach_stream(f"{self.vm_name} bonded virtio + {kind}", stream, windows, events)
+        attach_stream(f"{self.vm_name} bonded virtio + {self.vf_kind}", stream, windows, events)
 
     def _vms(self) -> tuple[VirtualMachine, ...]:
         """The VMs started so far: the source's, then the destination's."""

@@ -19,6 +19,7 @@ from framework.dpdk.parsers import (
     parse_forwarding_stats,
     parse_fwd_config,
     parse_port_info,
+    parse_port_macs,
     parse_port_stats,
     parse_port_summary,
     parse_port_xstats,
@@ -397,3 +398,12 @@ def test_settings_parsers_refuse_other_output() -> None:
     for parse in (parse_rxtx_config, parse_forwarding_lcores, parse_rss_enabled):
         with pytest.raises(TestPmdError):
             parse(data("show_port_info_null"))
+
+
+def test_port_macs_and_the_answers_after_port_close() -> None:
+    assert parse_port_macs(data("show_port_macs_null")) == ["BA:21:E2:56:DD:45"]
+    with pytest.raises(TestPmdError):
+        parse_port_macs(data("show_port_info_null"))
+    # 22.11: `port close` released the id; `mac_addr remove` of it is refused
+    assert find_command_error(data("error_mac_addr_remove_closed")) == "Invalid port_id=1"
+    assert find_command_error(data("device_detach_closed")) is None

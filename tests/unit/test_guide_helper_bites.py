@@ -27,6 +27,7 @@ from framework.dpdk.parsers import (
     parse_forwarding_lcores,
     parse_fwd_config,
     parse_port_info,
+    parse_port_macs,
     parse_port_stats,
     parse_rss_enabled,
     parse_rxtx_config,
@@ -38,6 +39,7 @@ from framework.dpdk.verify import (
     verify_forwarding,
     verify_pmd_settings,
     verify_port_counts,
+    verify_port_macs,
     verify_port_traffic,
     verify_ports,
 )
@@ -895,3 +897,18 @@ def test_verify_tuned_names_each_step_not_in_effect(call: Assertion) -> None:
     text = str(failed.value)
     assert text.startswith(f"{what}; not in effect: "), text
     assert "the writeback cpumask includes isolated CPUs; 16 IRQs may run on isolated" in text
+
+
+# A VF port that lost the guide's address: the real listing of a port with its own MAC only.
+OWN_MAC_ONLY = parse_port_macs((TESTPMD / "show_port_macs_null.txt").read_text())
+
+
+@pytest.mark.parametrize("call", _guide_calls("verify_port_macs"), ids=_call_id)
+def test_verify_port_macs_names_the_address_the_port_lost(call: Assertion) -> None:
+    """A VF whose added MAC went with its removal from the bond."""
+    what = call.fragments[0]
+    with pytest.raises(VerifyFailed) as failed:
+        verify_port_macs(OWN_MAC_ONLY, what, present=["AA:BB:CC:DD:EE:FF"])
+    text = str(failed.value)
+    assert text.startswith(f"{what}; AA:BB:CC:DD:EE:FF not among the port's addresses"), text
+    assert "seen: BA:21:E2:56:DD:45" in text, text

@@ -209,6 +209,18 @@ def pvp_settings_session(session: LocalSession) -> None:
         host.close()
 
 
+def port_close_session(session: LocalSession) -> None:
+    """Guide 1.3.3's `port close` then `mac_addr remove` and a detach, as 22.11 answers."""
+    with null_testpmd(session) as pmd:
+        save("show_port_macs_null", pmd.send_command("show port 1 macs"))
+        pmd.send_command("port stop 1")
+        pmd.send_command("port close 1")
+        save(
+            "error_mac_addr_remove_closed", pmd.send_command("mac_addr remove 1 AA:BB:CC:DD:EE:FF")
+        )
+        save("device_detach_closed", pmd.send_command("device detach net_null1"))
+
+
 def main() -> None:
     session = LocalSession()
     null_session(session)
@@ -216,6 +228,7 @@ def main() -> None:
     port_states_session(session)
     ring_tap_session(session)
     pvp_settings_session(session)
+    port_close_session(session)
     failed_start(session, "startup_fail_bad_vdev", [BINARY, *EAL, "--vdev", "net_bogus0", *APP])
     failed_start(
         session,
