@@ -76,9 +76,8 @@ NamePrefix = Annotated[
     ),
 ]
 
-CpuList = Annotated[
-    str, _matching(r"\d+(-\d+)?(,\d+(-\d+)?)*", "a CPU list in the kernel's syntax, like 0,2-5")
-]
+_CPU_LIST = r"\d+(-\d+)?(,\d+(-\d+)?)*"  # the kernel's syntax: 0,2-5
+CpuList = Annotated[str, _matching(_CPU_LIST, "a CPU list in the kernel's syntax, like 0,2-5")]
 
 
 def _two_or_more(cpus: str) -> str:
@@ -91,8 +90,7 @@ def _two_or_more(cpus: str) -> str:
 Lcores = Annotated[
     str,
     _matching(
-        r"\d+(-\d+)?(,\d+(-\d+)?)*",
-        "a CPU list like 0,2-5: testpmd's main lcore, then at least one that forwards",
+        _CPU_LIST, "a CPU list like 0,2-5: testpmd's main lcore, then at least one that forwards"
     ),
     AfterValidator(_two_or_more),
 ]

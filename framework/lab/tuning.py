@@ -20,6 +20,7 @@ from framework.remote.readout import Run, read_marked
 from framework.verify import VerifyFailed
 
 _MARK = "__howto_tuning__"
+_REFUSED = "__howto_irq_refused__"  # an IRQ runtime_tuning_script could not move
 
 # One round trip; every value on a line of its own after the mark and its name.
 SCRIPT = (
@@ -156,8 +157,8 @@ def runtime_tuning_script(isolated: set[int], online: set[int]) -> str:
     """4.3.1 steps 2-4 (4.2.1 steps 4-6) as one shell line, for a machine the suite owns.
 
     The NMI watchdog off; the writeback workqueue and every IRQ kept off the isolated
-    CPUs (what the guide's `clear_mask` loop leaves). Writes the kernel refuses (an IRQ
-    pinned by its driver) are skipped, and show in the tuning read afterwards.
+    CPUs (what the guide's `clear_mask` loop leaves). Each IRQ the kernel refuses to move
+    (the timer, the PIC cascade) is printed for refused_irqs.
     """
     keep = sum(1 << cpu for cpu in online - isolated)
     if not isolated or not keep:
@@ -169,9 +170,6 @@ def runtime_tuning_script(isolated: set[int], online: set[int]) -> str:
         f"for f in /proc/irq/*/smp_affinity; do echo {mask} > $f 2>/dev/null || "
         f'{{ i=${{f#/proc/irq/}}; echo "{_REFUSED} ${{i%%/*}}"; }}; done; true'
     )
-
-
-_REFUSED = "__howto_irq_refused__"
 
 
 def refused_irqs(output: str) -> frozenset[int]:

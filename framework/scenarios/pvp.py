@@ -31,7 +31,7 @@ from framework.dpdk.args import EalOptions, TestPmdOptions, testpmd_argv
 from framework.dpdk.launch import LaunchRecord, file_prefix
 from framework.dpdk.modes import ForwardingMode
 from framework.dpdk.parsers import FwdConfig
-from framework.dpdk.settings import GuideSettings, PmdSettings, read_settings
+from framework.dpdk.settings import GuideSettings, PmdSettings, read_settings, settings_rows
 from framework.dpdk.testpmd import TestPmd
 from framework.dpdk.version import DpdkVersion
 from framework.dpdk.virtio import (
@@ -49,7 +49,7 @@ from framework.lab.tuning import (
     refused_irqs,
     runtime_tuning_script,
 )
-from framework.report.attach import attach_text
+from framework.report.attach import attach_table, attach_text
 from framework.report.benchmark import ResultsTemplate
 from framework.scenarios.stages import Made
 from framework.scenarios.vhost_switch import VhostSwitch
@@ -81,7 +81,7 @@ CONTAINER_SOCKETS = ("vhost-user1", "vhost-user2")
 CONTAINER_MOUNT = "/var/run/pvp"
 MEMORY_MB = 256
 # The container testpmd forwards on lcore 0, the host testpmd on lcore 1: one CPU each.
-CONTAINER_MAIN_LCORE = "1"
+CONTAINER_LCORES, CONTAINER_MAIN_LCORE = "0-1", 1
 GUEST_MBUFS = 4096  # the built-in guest's 512 MB of hugepages
 # The TG's frames go to a MAC nobody has: the host's NICs are promiscuous, and macswap
 # sends them back to the TG port they came from... on the other side of the DUT.
@@ -241,10 +241,10 @@ class Pvp:
     def guest_forwarding_lcores(self) -> tuple[int, ...]:
         """4.3.3's PMD lcores in the guest.
 
-        The VM's: pvp.guest_lcores but the main; the container's: lcore 0 (its main is 1).
+        The VM's: pvp.guest_lcores but the main; the container's: its lcores but the main.
         """
         if self.variant == "container":
-            return (0,)
+            return tuple(sorted(cpu_list(CONTAINER_LCORES) - {CONTAINER_MAIN_LCORE}))
         return tuple(sorted(cpu_list(self.spec.guest_lcores))[1:])
 
     @property
@@ -304,7 +304,7 @@ class Pvp:
         self.engine, self.image = testpmd_image(self.host, self.testpmd)
         name = "pvp-virtio-user"
         eal = EalOptions(
-            lcores="0-1",
+            lcores=CONTAINER_LCORES,
             memory_mb=MEMORY_MB,
             no_pci=True,
             file_prefix=file_prefix(self.host, name),
@@ -315,7 +315,7 @@ class Pvp:
                 for i, s in enumerate(CONTAINER_SOCKETS)
             ],
             log_level=GUEST_LOG_LEVELS,
-            extra=["--main-lcore", CONTAINER_MAIN_LCORE, *self.simd_options()],
+            extra=["--main-lcore", str(CONTAINER_MAIN_LCORE), *self.simd_options()],
         )
         mount = DEFAULT_HUGEPAGE_MOUNT
         started = start_container_testpmd(
@@ -437,13 +437,27 @@ class Pvp:
     # -- the guide's settings, as the running testpmds report them ---------------------------
 
     def host_settings(self) -> PmdSettings:
-        """The host testpmd's forwarding lcores, queues, descriptors and RSS, as running."""
-        return read_settings(self.host_pmd, self._host_tuning().isolated)
+        """The host testpmd's forwarding lcores, queues, descriptors and RSS, as running.
+
+        Reported beside what host_guide_settings expects.
+        """
+        return self._shown("host", read_settings(self.host_pmd, self._host_tuning().isolated),
+                           self.host_guide_settings())  # fmt: skip
 
     def guest_settings(self) -> PmdSettings:
-        """The guest testpmd's, with the VM's isolated CPUs (the container's: the host's)."""
+        """The guest testpmd's, with the VM's isolated CPUs (the container's: the host's).
+
+        Reported beside what guest_guide_settings expects.
+        """
         tuning = self.guest_tuning() or self._host_tuning()
-        return read_settings(self.guest_pmd, tuning.isolated)
+        return self._shown("guest", read_settings(self.guest_pmd, tuning.isolated),
+                           self.guest_guide_settings())  # fmt: skip
+
+    @staticmethod
+    def _shown(side: str, running: PmdSettings, expected: GuideSettings) -> PmdSettings:
+        attach_table(f"{side} testpmd settings", ["setting", "expected", "running"],
+                     settings_rows(running, expected))  # fmt: skip
+        return running
 
     def host_guide_settings(self) -> GuideSettings:
         """4.2.4 on this topology.
@@ -483,18 +497,21 @@ class Pvp:
 
     def _tune_guest(self) -> None:
         """4.3.1 steps 2-4 in the guest the suite boots (step 1, isolcpus, is at boot)."""
-        shell = self.vm.shell
-        found = read_tuning(lambda script: shell.check(script))
-        output = shell.check(runtime_tuning_script(set(found.isolated), set(found.online)))
-        self.guest_unmovable_irqs = refused_irqs(output)
+        found = self._read_guest_tuning(self.vm)
+        script = runtime_tuning_script(set(found.isolated), set(found.online))
+        self.guest_unmovable_irqs = refused_irqs(self.vm.shell.check(script))
 
     def guest_tuning(self) -> Tuning | None:
         """4.3.1 as the VM's kernel reports it; None for the container (no machine)."""
         if vm := Pvp.vm.peek(self):
-            shell = vm.shell
-            found = read_tuning(lambda script: shell.check(script))
+            found = self._read_guest_tuning(vm)
             return dataclasses.replace(found, unmovable_irqs=self.guest_unmovable_irqs)
         return None
+
+    @staticmethod
+    def _read_guest_tuning(vm: VirtualMachine) -> Tuning:
+        shell = vm.shell
+        return read_tuning(lambda script: shell.check(script))
 
     def _host_tuning(self) -> Tuning:
         return read_tuning(lambda script: self.host.session.run(["sh", "-c", script]).stdout)
@@ -502,7 +519,7 @@ class Pvp:
     # -- what the results template needs -----------------------------------------------------
 
     def tuning(self) -> dict[str, Tuning]:
-        """4.2.1 on the host and 4.3.1 in the VM (read, never changed)."""
+        """4.2.1 on the host and 4.3.1 in the VM, as their kernels report them."""
         found = {self.host.name: self._host_tuning()}
         if (vm := Pvp.vm.peek(self)) and (guest := self.guest_tuning()):
             found[f"guest {vm.name}"] = guest
