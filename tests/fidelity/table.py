@@ -272,7 +272,7 @@ def unmapped(chapter: Chapter) -> list[Assertion]:
 # -- the README section ---------------------------------------------------------------------
 
 INTRO = """\
-Each outcome the seed's chapters state, in the guide's words, and what the suite does with
+Each outcome the guides' chapters state, in the guide's words, and what the suite does with
 it: **asserted** (an assertion judges it from traffic, counters or the DUT's own state, at
 the line shown: a DUT that breaks the claim fails the test), **reported** (shown in the
 report, never judged), **drift** (the guide's step no longer works as written on DPDK

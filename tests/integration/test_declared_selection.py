@@ -9,6 +9,7 @@ runs select only what the topology leaves out, so no DUT is started.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from framework.report.summary import SUMMARY_HTML, SUMMARY_JSON
@@ -51,4 +52,5 @@ def test_the_topology_field_decides_what_is_selected(tmp_path: Path) -> None:
         tmp_path / "reports", MODULE, "-k", LEFT_OUT, "--collect-only", "--topology", str(both)
     )
     assert run.returncode == 0, run.output[-2000:]
-    assert "13/96 tests collected" in run.stdout, run.stdout[-500:]
+    # 13 selected, whatever else the module holds
+    assert re.search(r"\b13/\d+ tests collected", run.stdout), run.stdout[-500:]
