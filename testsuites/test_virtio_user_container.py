@@ -246,10 +246,17 @@ def test_limitation_huge_unlink(
         attach_text("container testpmd output", refused.output)
         verify_refused(
             refused,
-            "22.11's EAL refuses --huge-unlink with --single-file-segments",
+            "6.3: cannot work with --huge-unlink (22.11: EAL refuses it with "
+            "--single-file-segments)",
             naming=EAL_REFUSES_UNLINK_IN_ONE_FILE,
         )
         guide.stop_container()
+        info = guide.host_vhost_info()
+        verify_ports(
+            {info.port: info},
+            "host vhost-user port stays down: the refused container never connected",
+            link_down="all",
+        )
     unlinked = ContainerForm(
         huge_unlink=True, single_file_segments=False,
         memory_mb=EIGHT_REGIONS_MB, mbufs=EIGHT_REGIONS_MBUFS,
@@ -259,8 +266,8 @@ def test_limitation_huge_unlink(
         info = guide.wait_vhost_link_up()
         verify_ports(
             {info.port: info},
-            "host vhost-user port: link is up with --huge-unlink (22.11 lifted 6.3's first "
-            "limitation)",
+            "host vhost-user port: link is up with --huge-unlink (6.3: cannot work, 22.11 "
+            "lifted it)",
             link_up="all",
         )
     with step("The hugepage files are unlinked, yet shared: the vhost side got descriptors"):
@@ -268,8 +275,8 @@ def test_limitation_huge_unlink(
         attach_text("container memory", memory.summary())
         verify_memory(
             memory,
-            "--huge-unlink took effect: the container maps hugepage files hugetlbfs no "
-            "longer names",
+            "6.3: the hugepage file must be reopened (22.11: mapped unlinked, shared by "
+            "descriptor)",
             shows="unlinked hugepage files",
         )
     with step("Traffic crosses vhost-user into the --huge-unlink container and back"):
@@ -300,8 +307,7 @@ def test_limitation_no_huge(
         info = guide.wait_vhost_link_up()
         verify_ports(
             {info.port: info},
-            "host vhost-user port: link is up with --no-huge (22.11 lifted 6.3's second "
-            "limitation)",
+            "host vhost-user port: link is up with --no-huge (6.3: cannot work, 22.11 lifted it)",
             link_up="all",
         )
     with step("The container's memory is a memfd, shared by descriptor"):
@@ -309,7 +315,8 @@ def test_limitation_no_huge(
         attach_text("container memory", memory.summary())
         verify_memory(
             memory,
-            "--no-huge memory is a memfd the vhost side maps, not anonymous memory",
+            "6.3: --no-huge memory is anonymous, it cannot be shared (22.11: a memfd, shared "
+            "by descriptor)",
             shows="a memfd",
         )
     with step("Traffic crosses vhost-user into the --no-huge container and back"):
@@ -350,7 +357,7 @@ def test_limitation_2mb_pages_need_single_file_segments(
             attach_text("container testpmd output", refused.output)
             verify_refused(
                 refused,
-                "6.3: no more than 8 hugepage files (vhost memory regions)",
+                "6.3: cannot work with more than 8 hugepages (vhost memory regions)",
                 naming=("too many memory regions",),
             )
         with step("The host's vhost-user port never comes up"):
@@ -394,15 +401,16 @@ def test_limitation_hugefile_fmt_names(
         attach_text("container memory", memory.summary())
         verify_memory(
             memory,
-            "the container testpmd maps a file named like HUGEFILE_FMT that is no hugepage",
+            "6.3: should not use file names like HUGEFILE_FMT (the container maps one, no "
+            "hugepage)",
             shows="a HUGEFILE_FMT lookalike",
         )
     with step("The vhost-user port comes up: the lookalike is not taken for a hugepage"):
         info = guide.wait_vhost_link_up()
         verify_ports(
             {info.port: info},
-            "host vhost-user port: link is up next to a HUGEFILE_FMT lookalike (22.11 "
-            "lifted 6.3's fourth limitation)",
+            "host vhost-user port: link is up next to a HUGEFILE_FMT lookalike (6.3: "
+            "confusion, 22.11 lifted it)",
             link_up="all",
         )
     with step("Traffic crosses vhost-user into the container and back"):
@@ -444,7 +452,7 @@ def test_limitation_root_privilege(
         )
         verify_refused(
             refused,
-            "22.11 needs no physical addresses (6.3's reason): EAL runs with IOVA as VA",
+            "6.3: DPDK resolves physical addresses of hugepages (22.11: EAL runs with IOVA as VA)",
             naming=IOVA_AS_VA,
         )
         guide.stop_container()
@@ -460,8 +468,8 @@ def test_limitation_root_privilege(
         info = guide.wait_vhost_link_up()
         verify_ports(
             {info.port: info},
-            "host vhost-user port: link is up with a non-root container that owns its "
-            "files (22.11 lifted 6.3's fifth limitation)",
+            "host vhost-user port: link is up with a non-root container owning its files "
+            "(6.3: root a must, 22.11 lifted it)",
             link_up="all",
         )
     with step("Traffic crosses vhost-user into the non-root container and back"):
