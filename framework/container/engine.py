@@ -26,6 +26,7 @@ log = logging.getLogger("howto.container")
 KINDS = ("podman", "docker", "process")
 NAME_PREFIX = "howto-"
 _NAME = re.compile(r"howto-[A-Za-z0-9_.-]+")
+_USER = re.compile(r"\d+:\d+")
 _CONF = Path(__file__).with_name("containers.conf")
 # Marks a fallback process so remove() can check a pid file still names our process.
 _MARKER = "HOWTO_CONTAINER"
@@ -72,6 +73,12 @@ def _check_name(name: str) -> str:
             "letters, digits, '_', '.', '-'"
         )
     return name
+
+
+def _check_user(user: str) -> str:
+    if not _USER.fullmatch(user):
+        raise ConfigError(f"container user {user!r} must be numeric uid:gid (e.g. 65534:65534)")
+    return user
 
 
 def _keep_separator(source: str, match: re.Match[str]) -> str:
@@ -240,6 +247,7 @@ class ContainerEngine:
         network: str = "none",
         interactive: bool = True,
         env: Mapping[str, str] | None = None,
+        user: str | None = None,
     ) -> tuple[list[str], dict[str, str]]:
         """The command (and its environment) that runs `argv` in a container named `name`.
 
@@ -248,15 +256,18 @@ class ContainerEngine:
         buffered. interactive=False drops `-t`, for session.run(argv, env=env, stdin=...).
         mounts are (host path, container path) pairs; the process engine rewrites
         container paths in argv to host paths instead. The container is removed when the
-        program exits; call remove(name) anyway in teardown.
+        program exits; call remove(name) anyway in teardown. `user` ("uid:gid") runs the
+        program as that user instead of root.
         """
         _check_name(name)
         if not argv:
             raise ConfigError(f"container {name}: empty command")
         self.prepare()
         if self.kind == "process":
-            return self._process_argv(argv, name=name, mounts=mounts, env=env)
+            return self._process_argv(argv, name=name, mounts=mounts, env=env, user=user)
         args = ["run", "--rm", "--pull=never", "--name", name]
+        if user is not None:
+            args += ["--user", _check_user(user)]
         # -i always: a piped stdin (`quit`) must reach the program; -t only for a PTY user.
         args += ["-i", "-t"] if interactive else ["-i"]
         if privileged:
@@ -277,6 +288,7 @@ class ContainerEngine:
         name: str,
         mounts: Sequence[tuple[str, str]],
         env: Mapping[str, str] | None,
+        user: str | None = None,
     ) -> tuple[list[str], dict[str, str]]:
         # Without a mount namespace, every container path the program is given has to be
         # the host path it would have been mounted from (longest target first).
@@ -292,6 +304,10 @@ class ContainerEngine:
                     arg,
                 )
             mapped.append(arg)
+        if user is not None:
+            # No engine to switch users: setpriv drops to that uid and gid, no groups.
+            uid, gid = _check_user(user).split(":")
+            mapped = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", *mapped]
         wrapped = [
             "bash",
             "-c",
@@ -342,6 +358,19 @@ class ContainerEngine:
             raise RemoteError(
                 f"{self.session.name}: cannot remove container {name}: {_last_line(result)}"
             )
+
+    def pid(self, name: str) -> int:
+        """The host's pid of the program running in container `name`."""
+        _check_name(name)
+        if self.kind == "process":
+            self.prepare()
+            out = self.session.run(["cat", "--", f"{self._pid_dir}/{name}.pid"], check=False)
+        else:
+            out = self._run("inspect", "--format", "{{.State.Pid}}", name, check=False)
+        text = out.stdout.strip()
+        if not out.ok or not text.isdigit() or text == "0":
+            raise RemoteError(f"{self.session.name}: container {name} is not running")
+        return int(text)
 
     def names(self, prefix: str = NAME_PREFIX) -> list[str]:
         """Containers (running or not) whose name starts with prefix."""

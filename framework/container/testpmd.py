@@ -51,16 +51,18 @@ def start_container_testpmd(
     version: DpdkVersion,
     mounts: Sequence[tuple[str, str]],
     timeout: float = 60,
+    user: str | None = None,
 ) -> ContainerTestPmd:
     """Run testpmd in a container named after the run and `name`, mounts as given.
 
     A container of that name left by an earlier test of this run is removed first.
+    `user` ("uid:gid") runs it as that user; None: as root, as the guides do.
     """
     changes: list[str] = []
     inner = testpmd_argv(testpmd, eal, app, version, changes)
     container = f"howto-{host.prefix}-{name}"
     engine.remove(container)
-    argv, env = engine.run_argv(image.ref, inner, name=container, mounts=list(mounts))
+    argv, env = engine.run_argv(image.ref, inner, name=container, mounts=list(mounts), user=user)
     full = ["env", *(f"{k}={v}" for k, v in env.items()), *argv] if env else argv
     pmd = TestPmd.launch(
         host.session, full, name=f"{host.name}/{container}", version=version, timeout=timeout

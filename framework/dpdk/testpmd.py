@@ -14,6 +14,7 @@ import shlex
 import time
 import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal, Self
 
 from framework.config.model import DEFAULT_HUGEPAGE_MOUNT
@@ -78,6 +79,25 @@ class TestPmdStartError(TestPmdError):
     """testpmd exited, or reported a fatal EAL/port error, before it was usable."""
 
     __test__ = False
+
+
+@dataclass(frozen=True)
+class StartAttempt:
+    """What came of starting a testpmd that a guide says may be refused."""
+
+    command: str
+    refusal: str | None  # the line that best says why it did not start; None: it started
+    output: str  # all it printed up to its first prompt, or until it exited
+
+    @property
+    def refused(self) -> bool:
+        """Whether testpmd did not start (or started with a port it could not use)."""
+        return self.refusal is not None
+
+    @classmethod
+    def of(cls, error: TestPmdStartError) -> StartAttempt:
+        """The attempt a start-up failure tells of."""
+        return cls(error.command, error.message, error.output)
 
 
 def _clean(text: str) -> str:

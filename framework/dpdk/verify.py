@@ -14,6 +14,7 @@ from typing import Literal
 from framework.dpdk.modes import ForwardingModeLike
 from framework.dpdk.parsers import BondingConfig, FwdConfig, PortInfo, PortStats
 from framework.dpdk.settings import GuideSettings, PmdSettings, settings_problems
+from framework.dpdk.testpmd import StartAttempt
 from framework.verify import VerifyFailed
 
 
@@ -266,4 +267,26 @@ def verify_port_macs(macs: Sequence[str], what: str, *, present: Iterable[str]) 
             f"{what}; {', '.join(missing)} not among the port's addresses",
             expected=", ".join(mac.upper() for mac in present),
             seen=", ".join(macs) or "none",
+        )
+
+
+def verify_refused(attempt: StartAttempt, what: str, *, naming: Sequence[str]) -> None:
+    """The testpmd did not start, and what it printed names each of `naming` (any case).
+
+    For a step the guide says cannot work: a testpmd that starts does not show the
+    limitation; one refused for another reason (a wrong path, a busy lcore) does not
+    show it either.
+    """
+    if not attempt.refused:
+        raise VerifyFailed(
+            f"{what}; testpmd started, expected it refused naming "
+            + ", ".join(repr(n) for n in naming),
+            seen=attempt.output[-2000:],
+        )
+    said = attempt.output.lower()
+    if missing := [n for n in naming if n.lower() not in said]:
+        raise VerifyFailed(
+            f"{what}; refused for another reason: {attempt.refusal}; its output does not "
+            "name " + ", ".join(repr(n) for n in missing),
+            seen=attempt.output[-2000:],
         )

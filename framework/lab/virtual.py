@@ -625,7 +625,11 @@ def remove_run(prefix: str, hugepage_mounts: Iterable[str]) -> list[str]:
         removed.append(f"link {prefix}-ctl")
     for mount in sorted(set(hugepage_mounts)):
         for path in Path(mount).glob(f"{prefix}-*"):
-            path.unlink(missing_ok=True)
+            # a directory: hugepage files of a non-root testpmd (guide 6's limitations)
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
             removed.append(str(path))
     for run_dir in DPDK_RUNTIME.glob(f"{prefix}-*") if DPDK_RUNTIME.is_dir() else []:
         shutil.rmtree(run_dir, ignore_errors=True)

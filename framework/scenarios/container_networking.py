@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from framework.config.model import DEFAULT_HUGEPAGE_MOUNT
 from framework.container import ContainerEngine
 from framework.container.image import ImageBuild
+from framework.container.memory import ContainerMemory, read_memory
 from framework.container.testpmd import start_container_testpmd, testpmd_image
 from framework.dpdk.args import (
     EalOptions,
@@ -26,7 +27,7 @@ from framework.dpdk.args import (
 from framework.dpdk.launch import LaunchRecord, file_prefix
 from framework.dpdk.modes import ForwardingMode
 from framework.dpdk.parsers import PortInfo
-from framework.dpdk.testpmd import TestPmd
+from framework.dpdk.testpmd import StartAttempt, TestPmd, TestPmdStartError
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle, PortHandle
 from framework.report.attach import attach_text
@@ -53,6 +54,60 @@ CONTAINER_SOCKET = "/var/run/usvhost"  # where the guide mounts the socket in th
 # Both testpmds fit in the virtual lab's 1 GiB of 2 MB hugepages with room to spare.
 MEMORY_MB = 128
 MBUFS = 16384
+# 6.3: the vhost side takes at most VHOST_MEMORY_MAX_NREGIONS (8) memory regions, one per
+# hugepage file. A container testpmd kept to 8 pages of 2 MB stays within them without
+# --single-file-segments: EAL reserves the 16 MB up front, testpmd's own tables take about
+# 10 MB of it, 1536 mbufs fit in the rest (measured on 22.11: 1792 still do, 2048 make the
+# heap grow a 9th page, and virtio_user then reports "Too many memory regions").
+EIGHT_REGIONS_MB = 16
+EIGHT_REGIONS_MBUFS = 1536
+# Who a non-root container runs as: nobody:nogroup, on Debian and most others.
+NON_ROOT = "65534:65534"
+# 6.3's HUGEFILE_FMT ("%smap_%d") with EAL's default prefix "rte": the very name of a first
+# hugepage file, given to the container's testpmd executable.
+HUGEFILE_LOOKALIKE = "/usr/local/bin/rtemap_0"
+
+
+@dataclass(frozen=True)
+class ContainerForm:
+    """How step 5's container testpmd runs: the set-up's form, or one 6.3 speaks of.
+
+    The set-up's form (all defaults) is the guide's line as 22.11 runs it on 2 MB pages:
+    --single-file-segments keeps the container's memory in one file (6.3's third
+    limitation). The other fields reproduce the other limitations.
+    """
+
+    single_file_segments: bool = True
+    huge_unlink: bool = False  # 6.3: "cannot work with --huge-unlink"
+    no_huge: bool = False  # 6.3: "cannot work with --no-huge"
+    memory_mb: int = MEMORY_MB
+    mbufs: int = MBUFS
+    user: str | None = None  # "uid:gid" testpmd runs as; None: root (6.3: "a must")
+    # A hugetlbfs directory `user` owns for its hugepage files, and the vhost-user socket
+    # given to `user`: what a non-root EAL and virtio_user need and the guide's mounts deny.
+    user_owns_its_files: bool = False
+    # The container runs the DPDK under test's testpmd mounted at this path (6.3: "should
+    # not use file name like HUGEFILE_FMT"); None: the image's own.
+    program: str | None = None
+
+    def describe(self) -> str:
+        """The form in the words of testpmd's options, for a report step."""
+        words = [
+            *(["--single-file-segments"] if self.single_file_segments else []),
+            *(["--huge-unlink"] if self.huge_unlink else []),
+            *(["--no-huge"] if self.no_huge else []),
+            f"-m {self.memory_mb}",
+            f"--total-num-mbufs={self.mbufs}",
+        ]
+        if self.user:
+            owns = ", owning a hugetlbfs dir and the socket" if self.user_owns_its_files else ""
+            words.append(f"as user {self.user}{owns}")
+        if self.program:
+            words.append(f"run as {self.program}")
+        return " ".join(words)
+
+
+STEP_5 = ContainerForm()
 
 
 @dataclass
@@ -62,7 +117,7 @@ class ContainerNetworking:
     host: HostHandle
     version: DpdkVersion
     testpmd: str
-    queues: int = 2
+    queues: int = 1  # the guide's lines have no queues=: one queue pair each
     # The host's hugetlbfs, mounted at the same path in the container.
     hugepage_mount: str = DEFAULT_HUGEPAGE_MOUNT
     # Distinguishes the socket, file prefixes and container of several set-ups on one host.
@@ -70,6 +125,8 @@ class ContainerNetworking:
     launches: list[LaunchRecord] = field(default_factory=list)
     translations: list[Translation] = field(default_factory=list)
     _containers: list[str] = field(default_factory=list)
+    _granted: list[str] = field(default_factory=list)  # hugetlbfs dirs made for a user
+    _form: ContainerForm = STEP_5  # the running (or last started) container's form
     engine = Made[ContainerEngine]("build_image()")
     image = Made[ImageBuild]("build_image()")
     switch = Made[VhostSwitch]("start_host_testpmd()")
@@ -124,37 +181,89 @@ class ContainerNetworking:
 
     # -- guide step 5 ------------------------------------------------------------------
 
-    def start_container_testpmd(self, *, single_file_segments: bool = True) -> TestPmd:
-        """Step 5: a container instance with a virtio_user port on the mounted socket."""
+    def start_container_testpmd(self, form: ContainerForm = STEP_5) -> TestPmd:
+        """Step 5: a container instance with a virtio_user port on the mounted socket.
+
+        In the set-up's form unless `form` says otherwise. Raises TestPmdStartError if
+        testpmd does not start; the container is removed by stop_container() either way.
+        """
         if ContainerNetworking.image.peek(self) is None:
             self.build_image()
         self.translations.append(
             translate_guide_command(GUIDE_CONTAINER_COMMAND, self.version, self.testpmd)
         )
         queues = self.queues
-        name = f"{self.name}-virtio-user"
+        self._form = form
         eal = EalOptions(
             # Forward on lcore 0: the host testpmd forwards on lcore 1.
             lcores="0-1",
-            memory_mb=MEMORY_MB,
+            memory_mb=form.memory_mb,
             no_pci=True,
-            file_prefix=file_prefix(self.host, name),
-            single_file_segments=single_file_segments,
+            file_prefix=self.container_prefix,
+            single_file_segments=form.single_file_segments,
+            huge_unlink=form.huge_unlink,
+            no_huge=form.no_huge,
             vdevs=[f"virtio_user0,path={CONTAINER_SOCKET},queues={queues}"],
             extra=["--main-lcore", "1"],
         )
-        app = TestPmdOptions(rxq=queues, txq=queues, total_num_mbufs=MBUFS, nb_cores=1)
+        mounts = [(self.socket, CONTAINER_SOCKET), (self.hugepage_mount, self.hugepage_mount)]
+        if form.program:
+            mounts.append((self.testpmd, form.program))
+        if form.user and form.user_owns_its_files:
+            eal.extra += ["--huge-dir", self._grant(form.user)]
+        app = TestPmdOptions(rxq=queues, txq=queues, total_num_mbufs=form.mbufs, nb_cores=1)
+        self._containers.append(self.container_name)
         started = start_container_testpmd(
-            self.host, self.engine, self.image, name, eal, app, testpmd=self.testpmd,
-            version=self.version,
-            mounts=[(self.socket, CONTAINER_SOCKET), (self.hugepage_mount, self.hugepage_mount)],
+            self.host, self.engine, self.image, self._container_suffix, eal, app,
+            testpmd=form.program or self.testpmd, version=self.version, mounts=mounts,
+            user=form.user,
         )  # fmt: skip
-        self._containers.append(started.container)
         self.launches.append(started.launch)
         self.container_pmd = started.pmd
         self.container_pmd.set_fwd(ForwardingMode.MACSWAP)
         self.container_pmd.start()
         return self.container_pmd
+
+    def attempt_container(self, form: ContainerForm) -> StartAttempt:
+        """Step 5 in a form 6.3 says cannot work: what came of it, refused or started.
+
+        A container that started stays up (stop_container() ends it).
+        """
+        try:
+            pmd = self.start_container_testpmd(form)
+        except TestPmdStartError as error:
+            return StartAttempt.of(error)
+        return StartAttempt(" ".join(pmd.argv), None, pmd.startup_output)
+
+    @property
+    def _container_suffix(self) -> str:
+        return f"{self.name}-virtio-user"
+
+    @property
+    def container_name(self) -> str:
+        """The container engine's name of the container testpmd's container."""
+        return f"howto-{self.host.prefix}-{self._container_suffix}"
+
+    @property
+    def container_prefix(self) -> str:
+        """The container testpmd's --file-prefix (its hugepage files are <prefix>map_N)."""
+        return file_prefix(self.host, self._container_suffix)
+
+    def _grant(self, user: str) -> str:
+        """A hugetlbfs directory `user` owns, and the vhost-user socket given to `user`."""
+        uid = user.split(":")[0]
+        directory = f"{self.hugepage_mount.rstrip('/')}/{self.container_prefix}-{uid}"
+        self.host.session.run(["mkdir", "-p", "--", directory])
+        self._granted.append(directory)
+        self.host.session.run(["chown", "--", user, directory, self.socket])
+        return directory
+
+    def container_memory(self) -> ContainerMemory:
+        """Where the running container testpmd's memory lives, seen from the host."""
+        hugetlbfs = self._granted[-1] if self._form.user_owns_its_files else self.hugepage_mount
+        return read_memory(
+            self.host.session, self.engine, self.container_name, hugetlbfs, self.container_prefix
+        )
 
     # -- what the host sees ------------------------------------------------------------
 
@@ -189,15 +298,23 @@ class ContainerNetworking:
     # -- teardown ----------------------------------------------------------------------
 
     def stop_container(self) -> None:
-        """Quit the container testpmd and remove its container (transcript to the report)."""
+        """Quit the container testpmd and remove its container (transcript to the report).
+
+        Also what was given to a non-root container: its hugetlbfs directory (and the
+        hugepage files in it) goes, the socket is root's again.
+        """
         if pmd := ContainerNetworking.container_pmd.peek(self):
             self._attach(pmd)
             pmd.close()
             del self.container_pmd
         if engine := ContainerNetworking.engine.peek(self):
-            for name in self._containers:
+            for name in dict.fromkeys(self._containers):
                 engine.remove(name)
             self._containers.clear()
+        if self._granted:
+            self.host.session.run(["rm", "-rf", "--", *self._granted], check=False)
+            self.host.session.run(["chown", "--", "0:0", self.socket], check=False)
+            self._granted.clear()
 
     def trials(self, tg: TrafficGenerator, port: str, frame_bytes: int) -> StreamTrials:
         """Rate trials from the TG through the container and back to the same TG port.

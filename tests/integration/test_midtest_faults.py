@@ -25,8 +25,9 @@ GUIDE2 = "testsuites/test_vhost_user_migration.py"
 TRAFFIC = f"{GUIDE6}::test_traffic_crosses_vhost_user_into_the_container_and_back"
 MULTIQUEUE = f"{GUIDE6}::test_multiqueue_spreads_flows_over_both_queues"
 LIMITATION = f"{GUIDE6}::test_limitation_2mb_pages_need_single_file_segments"
-# Guide 6 takes ~25 s here; a fault may cost one command timeout on top, never a hang.
-GUIDE6_BOUND_S = 150
+# Guide 6's tests take ~70 s here (~25 s before 6.3's limitations were tests of their own);
+# a fault may cost one command timeout on top, never a hang.
+GUIDE6_BOUND_S = 240
 # Guide 2 takes ~45 s here (TCG guest boot and migration).
 GUIDE2_BOUND_S = 300
 
@@ -61,13 +62,14 @@ def _failure_line(output: str, test: str) -> str:
             "kill-host-testpmd",
             ["testpmd host_server_1/guide6-vhost died; last output: ", "testpmd>"],
             None,
-            "FAILED",  # the module's testpmd is gone: the next test says so itself
+            # the two-queue variant is a set-up of its own, made after the broken one closed
+            "PASSED",
         ),
         (
             "kill-lab-sshd",
             ["host_server_1's sshd (pid ", ") died (killed by SIGKILL); last output: "],
             "restarted host_server_1's sshd",
-            "FAILED",  # the module's testpmds died with their SSH session
+            "PASSED",  # its own set-up, on the repaired lab
         ),
         (
             "switch-port-down",

@@ -20,9 +20,11 @@ from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet, Raw
 
 from framework.config.model import Guide1Windows, WindowBounds
+from framework.container.memory import ContainerMemory, parse_maps, verify_memory
 from framework.dpdk.parsers import (
     PortInfo,
     PortStats,
+    decisive_startup_line,
     parse_bonding_config,
     parse_forwarding_lcores,
     parse_fwd_config,
@@ -33,6 +35,7 @@ from framework.dpdk.parsers import (
     parse_rxtx_config,
 )
 from framework.dpdk.settings import GuideSettings, PmdSettings
+from framework.dpdk.testpmd import StartAttempt
 from framework.dpdk.verify import (
     BondState,
     verify_bond,
@@ -42,6 +45,7 @@ from framework.dpdk.verify import (
     verify_port_macs,
     verify_port_traffic,
     verify_ports,
+    verify_refused,
 )
 from framework.dpdk.virtio import (
     VirtioNetFeature,
@@ -912,3 +916,120 @@ def test_verify_port_macs_names_the_address_the_port_lost(call: Assertion) -> No
     text = str(failed.value)
     assert text.startswith(f"{what}; AA:BB:CC:DD:EE:FF not among the port's addresses"), text
     assert "seen: BA:21:E2:56:DD:45" in text, text
+
+
+# -- verify_refused: guide 6's limitations that 22.11 still has, a container start refused ----
+
+# Start-up output of real container testpmds 22.11 refused, as the guide-6 module captured
+# them (tests/data/testpmd/README.md), and of step 5's own container testpmd that started.
+REFUSALS = {
+    name: (TESTPMD / f"{name}.txt").read_text()
+    for name in (
+        "startup_refused_huge_unlink_single_file",
+        "startup_refused_non_root",
+        "startup_refused_too_many_regions",
+    )
+}
+CONTAINER_STARTED = (TESTPMD / "startup_virtio_user_container.txt").read_text()
+# A refusal for another reason: virtio_user on a socket nobody serves.
+PROBE_FAILED = (TESTPMD / "startup_probe_failed_virtio_user.txt").read_text()
+
+
+def _refused(output: str) -> StartAttempt:
+    return StartAttempt("dpdk-testpmd", decisive_startup_line(output), output)
+
+
+@pytest.mark.parametrize("call", _guide_calls("verify_refused"), ids=_call_id)
+def test_verify_refused_fails_a_testpmd_that_started_or_was_refused_otherwise(
+    call: Assertion,
+) -> None:
+    """The call's causes, against DUTs that do not show the limitation: step 5's container
+    testpmd that started (a DPDK that lifted it), and one refused for another reason."""
+    (what,), keywords = _arguments(call)
+    naming = keywords["naming"]
+    assert isinstance(what, str) and isinstance(naming, tuple), call.call
+    with pytest.raises(AssertionError) as failed:
+        verify_refused(StartAttempt("dpdk-testpmd", None, CONTAINER_STARTED), what, naming=naming)
+    text = str(failed.value)
+    assert text.startswith(f"{what}; testpmd started, expected it refused naming "), text
+    with pytest.raises(AssertionError) as failed:
+        verify_refused(_refused(PROBE_FAILED), what, naming=naming)
+    text = str(failed.value)
+    assert text.startswith(f"{what}; refused for another reason: "), text
+    assert "failed to initialize virtio_user0 device" in text, text
+
+
+@pytest.mark.parametrize("call", _guide_calls("verify_refused"), ids=_call_id)
+def test_verify_refused_passes_a_refusal_22_11_printed(call: Assertion) -> None:
+    """Each call's causes are named by a refusal a real 22.11 printed: the check can pass."""
+    (what,), keywords = _arguments(call)
+    naming = keywords["naming"]
+    assert isinstance(what, str) and isinstance(naming, tuple), call.call
+    passed = []
+    for name, output in REFUSALS.items():
+        try:
+            verify_refused(_refused(output), what, naming=naming)
+        except AssertionError:
+            continue
+        passed.append(name)
+    assert passed, f"no captured refusal names {naming}"
+
+
+# -- verify_memory: guide 6's limitations 22.11 lifted, where a container's memory lives ------
+
+# /proc/<pid>/maps of real container testpmds (excerpts, tests/data/host/README.md), each
+# with what hugetlbfs listed of its prefix "g6lim-cont" meanwhile.
+CONTAINER_MEMORY = {
+    form: ContainerMemory(
+        "/dev/hugepages",
+        "g6lim-cont",
+        named,
+        tuple(parse_maps((HOST_DATA / f"proc_maps_container_{form}.txt").read_text())),
+    )
+    for form, named in (
+        ("single_file", ("/dev/hugepages/g6lim-contmap_0",)),
+        ("huge_unlink", ()),
+        ("no_huge", ()),
+        ("lookalike", ("/dev/hugepages/g6lim-contmap_0",)),
+    )
+}
+SHOWN_BY = {
+    "unlinked hugepage files": "huge_unlink",
+    "a memfd": "no_huge",
+    "a HUGEFILE_FMT lookalike": "lookalike",
+}
+
+
+@pytest.mark.parametrize("call", _guide_calls("verify_memory"), ids=_call_id)
+def test_verify_memory_fails_memory_that_does_not_show_it(call: Assertion) -> None:
+    """The call's `shows`, against step 5's own container (one hugepage file, by name) and
+    every other form's container: a DUT that ignored the option shows one of those."""
+    (what,), keywords = _arguments(call)
+    shows = keywords["shows"]
+    assert isinstance(what, str) and shows in SHOWN_BY, call.call
+    # what step 5's own container makes each check say
+    said = {
+        "unlinked hugepage files": "hugetlbfs still names 1 file(s) of its prefix",
+        "a memfd": "it maps hugepage file(s): /dev/hugepages/g6lim-contmap_0",
+        "a HUGEFILE_FMT lookalike": "it maps no file named like HUGEFILE_FMT",
+    }
+    for form, memory in CONTAINER_MEMORY.items():
+        if form == SHOWN_BY[shows]:
+            continue
+        with pytest.raises(AssertionError) as failed:
+            verify_memory(memory, what, shows=shows)  # type: ignore[arg-type]  # a guide's argument, read as an object
+        text = str(failed.value)
+        assert text.startswith(f"{what}; "), text
+        if form == "single_file":
+            assert said[str(shows)] in text, text
+
+
+def test_verify_memory_passes_what_each_22_11_form_shows() -> None:
+    for shows, form in SHOWN_BY.items():
+        verify_memory(CONTAINER_MEMORY[form], form, shows=shows)  # type: ignore[arg-type]  # the table's keys are MemoryShows
+    unlinked = CONTAINER_MEMORY["huge_unlink"].hugepage_files
+    assert len(unlinked) == 8 and all(f.deleted and f.shared for f in unlinked), unlinked
+    (memfd,) = CONTAINER_MEMORY["no_huge"].memfds
+    assert memfd.path == "/memfd:nohuge" and memfd.deleted, memfd
+    (lookalike,) = CONTAINER_MEMORY["lookalike"].lookalikes
+    assert lookalike.path == "/usr/local/bin/rtemap_0" and not lookalike.shared, lookalike

@@ -217,3 +217,15 @@ def test_command_of_keeps_both_ends() -> None:
         child.kill()
         child.wait()
     assert runs.command_of(2**22 + 1) == "?"
+
+
+def test_pages_used_counts_the_files_in_a_runs_hugetlbfs_directory(tmp_path: Path) -> None:
+    """A non-root testpmd's hugepage files live in a directory named with the run's prefix
+    (guide 6's root-privilege limitation): they are the run's pages too."""
+    page = b"\1" * runs.HUGEPAGE_BYTES
+    (tmp_path / "hc-1abc-host-server-1-pvp-hostmap_0").write_bytes(page)
+    own = tmp_path / "hc-1abc-host-server-1-guide6-virtio-user-65534"
+    own.mkdir()
+    (own / "hc-1abc-host-server-1-guide6-virtio-usermap_0").write_bytes(page)
+    (tmp_path / "hc-2xyz-host-server-1-pvp-hostmap_0").write_bytes(page)  # another run's
+    assert runs.pages_used("hc-1abc", [str(tmp_path)]) == 2
