@@ -21,8 +21,14 @@ from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Raw
 
+from framework.dpdk.parsers import RxPacket
 from framework.dpdk.verify import verify_port_counts, verify_ports, verify_queues
-from framework.dpdk.virtio import VirtioNetFeature, verify_negotiated
+from framework.dpdk.virtio import (
+    DEFAULT_QUEUE_SIZE,
+    VirtioNetFeature,
+    verify_descriptors_suffice,
+    verify_negotiated,
+)
 from framework.lab.hosts import HostHandle
 from framework.lab.netdev import verify_tap
 from framework.report.attach import attach_table, attach_text, step
@@ -35,14 +41,23 @@ from framework.scenarios.exceptional_path import (
     NIC_PORT,
     PEER_ADDRESS,
     QUEUE_SIZE,
+    ROUTED_PREFIX,
+    STREAM_PORT,
     TAP_ADDRESS,
     TSO_MSS,
     USER_PORT,
     ExceptionalPath,
 )
 from framework.traffic import tcp
-from framework.traffic.generator import TrafficGenerator
-from framework.traffic.packets import l4_checksum_ok
+from framework.traffic.generator import CapturedFrame, TrafficGenerator
+from framework.traffic.packets import l4_checksum_ok, with_wrong_l4_checksum
+from framework.traffic.rx_checksum import (
+    DEEMED_VALID,
+    NOT_DEEMED_VALID,
+    rx_l4_checksum,
+    verify_rx_checksums,
+)
+from framework.traffic.tcp import verify_wire_segments
 from framework.traffic.trials import RateSearch, Trial, search_rates, verify_trial
 from framework.traffic.verify import verify_answers
 from framework.verify import verify
@@ -68,6 +83,9 @@ REQUESTS_PPS = 200
 MIN_PPS, MAX_PPS = 1000, 32000  # the rate search's range (64-byte frames)
 TRIAL_S = 2.0  # seconds per rate trial (MLRsearch's final trial duration)
 RATE_FLOWS = 2  # one stream per flow, so that two queues can share them
+KERNEL_DATAGRAMS = 3  # the kernel's UDP datagrams whose Rx checksum flags are read
+# More frames than the default ring's 256 descriptors, fewer than the guide's 1024.
+BURST_FRAMES = 1000
 
 
 @pytest.fixture(scope="module")
@@ -366,6 +384,101 @@ def test_what_the_kernel_sends_leaves_through_the_nic(
         _check_counters(guide7, 0, len(frames))
 
 
+def test_frames_from_the_kernel_are_deemed_valid_rx_checksummed(
+    guide7: ExceptionalPath, traffic_generator: TrafficGenerator, tg_port: str
+) -> None:
+    """--enable-rx-cksum: "packets from kernel can be deemed as valid Rx checksummed".
+
+    With GUEST_CSUM the kernel hands vhost-net its TCP and UDP frames with the checksum left
+    to the offload (VIRTIO_NET_HDR_F_NEEDS_CSUM: only the pseudo-header sum in the field),
+    and the virtio PMD of DPDK 22.11 flags them RTE_MBUF_F_RX_L4_CKSUM_NONE: "not correct
+    in the packet data, but the integrity of the L4 data is verified"; a frame the kernel
+    checked itself (VIRTIO_NET_HDR_F_DATA_VALID) is flagged GOOD (virtio_rx_offload(),
+    drivers/net/virtio/virtio_rxtx.c). Neither is computed by DPDK: the flags are what the
+    kernel vouches for.
+
+    Steps:
+        `set verbose 1` (testpmd prints each received packet with its ol_flags). The kernel
+        sends the TG KERNEL_DATAGRAMS UDP datagrams; the TG captures them. The kernel routes
+        198.18.8.0/24 back out of the tap; the TG sends a datagram to it with its right
+        checksum, then one with a wrong checksum; the TG captures what the kernel sends
+        back. `set verbose 0`.
+
+    Verify:
+        Each of the kernel's datagrams is flagged L4_CKSUM_NONE or GOOD by virtio_user0
+        (deemed valid) and none flagged GOOD has a wrong checksum on the wire; the datagram
+        with the wrong checksum, routed back by the kernel, is not flagged GOOD or NONE.
+        The report has each frame's flags and its checksum as the TG saw it (the guide's io
+        forwarding passes frames unchanged: a NONE frame arrives with its checksum
+        unfinished, which is what "deemed valid" without checking means).
+    """
+    tg_mac = traffic_generator.mac_of(tg_port)
+    tap_mac = guide7.tap_interface().mac
+    rows: list[list[object]] = []
+
+    def report(what: str, received: list[RxPacket], frames: list[CapturedFrame]) -> None:
+        for packet, frame in zip(received, frames, strict=False):
+            right = l4_checksum_ok(frame.packet)
+            on_wire = {True: "right", False: "unfinished / wrong", None: "none"}[right]
+            rows.append([what, packet.length, f"L4_CKSUM_{rx_l4_checksum(packet)}", on_wire])
+
+    guide7.watch_rx(True)
+    try:
+        with step(f"The kernel sends the TG {KERNEL_DATAGRAMS} UDP datagrams"):
+            guide7.kernel_sends(tg_mac, 0, KERNEL_DATAGRAMS, delay=0.5)
+            capture = traffic_generator.exchange(
+                tg_port, [], [tg_port], expect=KERNEL_DATAGRAMS, timeout=8.0, idle=0.5
+            )
+            datagrams = [
+                f for f in capture.frames(tg_port)
+                if f.packet.src == tap_mac and UDP in f.packet
+                and f.packet[UDP].dport == KERNEL_UDP_PORT
+            ]  # fmt: skip
+            from_kernel = guide7.received_from_kernel()
+            report("the kernel's datagram", from_kernel, datagrams)
+        with step("The kernel routes a datagram back: right checksum, then a wrong one"):
+            guide7.route_back(tg_mac)
+            right = (
+                Ether(src=tg_mac, dst=tap_mac)
+                / IP(src=PEER_ADDRESS, dst=f"{ROUTED_PREFIX}.1")
+                / UDP(sport=40100, dport=9)
+                / Raw(b"howto-7 routed, checksum right")
+            )
+            routed_back: dict[str, tuple[list[RxPacket], list[CapturedFrame]]] = {}
+            for what, frame in (("right", right), ("wrong", with_wrong_l4_checksum(right))):
+                capture = traffic_generator.exchange(
+                    tg_port, [frame], [tg_port], expect=1, timeout=3.0, idle=0.3
+                )
+                back = [
+                    f for f in capture.frames(tg_port)
+                    if f.packet.src == tap_mac and UDP in f.packet and f.packet[UDP].dport == 9
+                ]  # fmt: skip
+                routed_back[what] = (guide7.received_from_kernel(), back)
+                report(f"routed back, checksum {what}", *routed_back[what])
+    finally:
+        guide7.watch_rx(False)
+        attach_table(
+            "Rx checksum flags of virtio_user0 (testpmd verbose) and the checksum at the TG",
+            ["frame", "bytes", "RTE_MBUF_F_RX_...", "checksum at the TG"],
+            rows,
+        )
+    with step("The kernel's datagrams are deemed valid, a wrong checksum is not"):
+        verify_rx_checksums(
+            from_kernel,
+            [f.packet for f in datagrams],
+            "guide: --enable-rx-cksum negotiates VIRTIO_NET_F_GUEST_CSUM so that packets from "
+            "the kernel can be deemed as valid Rx checksummed",
+            flagged=DEEMED_VALID,
+        )
+        received, back = routed_back["wrong"]
+        verify_rx_checksums(
+            received,
+            [f.packet for f in back],
+            "a datagram with a wrong checksum, routed back by the kernel, is not deemed valid",
+            flagged=NOT_DEEMED_VALID,
+        )
+
+
 def test_both_queues_carry_traffic(
     guide7: ExceptionalPath, traffic_generator: TrafficGenerator, tg_port: str
 ) -> None:
@@ -422,18 +535,28 @@ def test_tcp_through_the_offloads_both_ways(
 ) -> None:
     """TCP between a TG socket and the tap's stack, through checksum and TSO offloads.
 
-    As DPDK's exceptional-path test plan runs it (Test Case 1), with iperf3.
+    As DPDK's exceptional-path test plan runs it (Test Case 1), with iperf3; then a known
+    stream from the kernel, seen on the wire. The guest's NIC is virtio-net, whose TSO is
+    carried out by its backend (the host's kernel): for the stream, the host's port toward
+    the switch takes frames only as a cable does (`ExceptionalPath.cable`: TSO and
+    checksum offload off), so the TG captures the segments a physical NIC would send, not
+    the TSO frames a veth would pass whole.
 
     Steps:
         testpmd: csum forwarding, TCP checksum and TSO (MSS 1448) on both ports; the TG's
         port gets an address in the tap's subnet; an iperf3 server on the tap's address;
-        iperf3 from the TG to it, then the other way (-R), MSS 1448.
+        iperf3 from the TG to it, then the other way (-R), MSS 1448. Then, the host's port
+        made a cable: a receiver on the TG, and the kernel sends it `seq 1 50000` (about
+        289 kB) over TCP while the TG captures.
 
     Verify:
-        Both directions carry data (Gbit/s in the report). Kernel to TG: virtio_user0
+        Both directions carry data (Gbit/s in the report). The kernel's stream: virtio_user0
         receives frames longer than 1518 bytes (GUEST_TSO4: "large packets from kernel can
-        be transmitted to DPDK application") and the NIC port sends them on as TSO ("and
-        further TSOed by physical NIC").
+        be transmitted to DPDK application"), and on the wire ("and further TSOed by
+        physical NIC") every TCP segment carries at most the MSS (1448 bytes), its IPv4
+        and TCP checksums right, and the segments in sequence order are the bytes the
+        kernel sent (length and SHA-256). The report has the segment sizes on the wire
+        next to what testpmd counted before the NIC (TSO frames handed to it).
     """
     if not tcp.has_iperf3(tg_host.session):
         pytest.skip(f"{tg_host.name} has no iperf3 (the TG's end of the TCP test)")
@@ -449,10 +572,13 @@ def test_tcp_through_the_offloads_both_ways(
         with tcp.peer_address(tg_host.session, tg_port, f"{PEER_ADDRESS}/24"):
             with step("iperf3: TG -> the tap's stack, MSS 1448"):
                 results.append(tcp.run_client(tg_host.session, TAP_ADDRESS, mss=TSO_MSS))
-            guide7.clear_stats()
             with step("iperf3: the tap's stack -> TG (-R), MSS 1448"):
                 results.append(
                     tcp.run_client(tg_host.session, TAP_ADDRESS, reverse=True, mss=TSO_MSS)
+                )
+            with step("The kernel sends the TG a known stream; the TG captures the wire"):
+                stream, sent, received = _kernel_stream_on_the_wire(
+                    guide7, tg_host, traffic_generator, tg_port
                 )
         attach_table(
             "TCP through the exceptional path (iperf3)",
@@ -471,30 +597,68 @@ def test_tcp_through_the_offloads_both_ways(
         with step("Both directions carried data"):
             for result in results:
                 verify(result.bytes_received > 0, f"TCP {result.direction} carried no data")
-        with step("Kernel -> TG: large frames into DPDK, TSO'd out of the NIC"):
+        with step("The kernel's stream: large frames into DPDK, segments of the MSS on the wire"):
             from_kernel = guide7.size_counts(USER_PORT, "rx")
-            out_of_nic = guide7.size_counts(NIC_PORT, "tx")
+            to_nic = guide7.size_counts(NIC_PORT, "tx")
+            data, _ = stream.reassembled()
             attach_table(
-                "frames by size during kernel -> TG",
-                ["counter", "packets", "of which > 1518 bytes"],
+                "the kernel's stream, before and after the NIC's TSO",
+                ["where", "frames", "of which > 1518 bytes", "TCP payload sizes"],
                 [
-                    ["virtio_user0 RX", from_kernel[0], from_kernel[1]],
-                    ["NIC TX", out_of_nic[0], out_of_nic[1]],
+                    ["virtio_user0 RX (testpmd)", from_kernel[0], from_kernel[1], ""],
+                    ["NIC port TX (testpmd, before TSO)", to_nic[0], to_nic[1], ""],
+                    [
+                        "on the wire (TG capture)",
+                        len(stream.segments),
+                        sum(s.frame_len > 1514 for s in stream.segments),
+                        tcp.size_histogram(stream.sizes),
+                    ],
                 ],
             )
+            attach_text(
+                "the kernel's stream at the TG",
+                f"sent {sent.length} bytes (SHA-256 {sent.sha256}); reassembled in sequence "
+                f"order {len(data)} bytes; SYN captured: {stream.syn_seen}; retransmitted "
+                f"segments {stream.retransmitted}, out of order {stream.out_of_order}; the "
+                f"TG's socket read "
+                + (f"{received.length} bytes (SHA-256 {received.sha256})" if received else
+                   "no end of the connection"),
+            )  # fmt: skip
             verify(
                 from_kernel[1] > 0,
                 "guide: --enable-lro lets large packets from the kernel reach DPDK; "
                 f"virtio_user0 received {from_kernel[0]} frames, none over 1518 bytes",
             )
-            verify(
-                out_of_nic[1] > 0,
-                "guide: large packets are further TSOed by the NIC; the NIC port sent "
-                f"{out_of_nic[0]} frames, none over 1518 bytes",
+            verify_wire_segments(
+                stream,
+                "guide: large packets from the kernel are further TSOed by the physical NIC",
+                mss=TSO_MSS,
+                sent=sent,
             )
     finally:
         with step("testpmd as the guide runs it again"):
             guide7.restart_testpmd(lro=True, rx_cksum=True)
+
+
+def _kernel_stream_on_the_wire(
+    guide7: ExceptionalPath, tg_host: HostHandle, tg: TrafficGenerator, tg_port: str
+) -> tuple[tcp.WireStream, tcp.SentStream, tcp.SentStream | None]:
+    """The kernel's known stream to a TG receiver, captured at the TG through a cable."""
+    with (
+        guide7.cable() as cable,
+        tcp.receiver(tg_host.session, PEER_ADDRESS, STREAM_PORT, tg_host.work_dir) as receiver,
+    ):
+        attach_text("the host's port as a cable", cable)
+        guide7.clear_stats()
+        sent = guide7.kernel_sends_stream(STREAM_PORT, delay=1.0)
+        capture = tg.exchange(
+            tg_port, [], [tg_port], expect=guide7.stream_frames(sent), timeout=20.0, idle=1.0
+        )
+        received = receiver.received()
+    stream = tcp.wire_stream(
+        (f.packet for f in capture.frames(tg_port)), src=TAP_ADDRESS, dport=STREAM_PORT
+    )
+    return stream, sent, received
 
 
 @pytest.fixture(scope="module")
@@ -590,6 +754,62 @@ def _throughput_summary(queues: int, searches: dict[int, RateSearch]) -> str:
             "the TCG guest's vCPUs, the guest's testpmd and kernel, QEMU and the TG)"
         )
     return "\n".join(lines)
+
+
+def test_queue_size_1024_avoids_a_shortage_of_descriptors(
+    guide7: ExceptionalPath, traffic_generator: TrafficGenerator, tg_port: str
+) -> None:
+    """queue_size: "256 by default. To avoid shortage of descriptors, we can increase it
+    to 1024."
+
+    A burst from the NIC into the kernel: testpmd's io forwarding puts each frame it
+    receives on virtio_user0's Tx virtqueue, and the vhost-net kernel thread takes them off
+    at its own pace; a frame that finds no free descriptor is dropped. Measured here (TCG
+    guest, 1000 64-byte frames, four runs): a 256-entry ring let 256-842 of them into the
+    kernel, queue_size=1024 all.
+
+    Steps:
+        With the guide's queue_size=1024, the TG sends BURST_FRAMES 64-byte frames at once
+        to the tap's MAC (an EtherType the kernel counts and drops, answering nothing);
+        testpmd's counters and the tap's are read. testpmd again without queue_size (its
+        default), the same burst; then testpmd as the guide runs it.
+
+    Verify:
+        Without queue_size the virtqueues have 256 entries, with it 1024; with 1024 every
+        frame the NIC port received went into the kernel (none found no descriptor); with
+        the default ring some did not, more than with 1024; the burst reached DPDK with more
+        than 256 frames (else it shows nothing); the tap received what virtio_user0 sent.
+        The report has each stage's count for both rings.
+    """
+    if guide7.queues > 1:
+        skip_not_applicable("once is enough: the single-queue form measures it")
+    with step(f"A burst of {BURST_FRAMES} frames into the kernel, queue_size={QUEUE_SIZE}"):
+        increased = guide7.burst_into_kernel(traffic_generator, tg_port, BURST_FRAMES)
+    try:
+        with step("testpmd again without queue_size (virtio_user0 at its default)"):
+            guide7.restart_testpmd(lro=True, rx_cksum=True, queue_size=None)
+        with step(f"The same burst of {BURST_FRAMES} frames, the default queue size"):
+            default = guide7.burst_into_kernel(traffic_generator, tg_port, BURST_FRAMES)
+    finally:
+        with step("testpmd as the guide runs it again"):
+            guide7.restart_testpmd(lro=True, rx_cksum=True, queue_size=QUEUE_SIZE)
+    attach_table(
+        f"a burst of {BURST_FRAMES} 64-byte frames into the kernel",
+        ["queue_size", "virtqueue entries", "TG sent", "NIC port RX", "virtio_user0 TX",
+         "no descriptor", "tap RX"],
+        [
+            [label, b.queue_size, b.sent, b.nic_rx, b.into_kernel, b.short, b.kernel_rx]
+            for label, b in ((f"default ({DEFAULT_QUEUE_SIZE})", default),
+                             (str(QUEUE_SIZE), increased))
+        ],
+    )  # fmt: skip
+    verify_descriptors_suffice(
+        default,
+        increased,
+        "guide: queue_size: 256 by default. To avoid shortage of descriptors, we can "
+        "increase it to 1024",
+        size=QUEUE_SIZE,
+    )
 
 
 def test_without_the_options_the_guest_offloads_are_not_negotiated(

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 
-from framework.verify import VerifyFailed
+from framework.verify import VerifyFailed, verdict
 
 # The virtio PMD's log type for feature negotiation, at the level that prints it.
 NEGOTIATION_LOG_LEVEL = "pmd.net.virtio.init:debug"
@@ -153,4 +153,83 @@ def verify_negotiated(
     if problems:
         raise VerifyFailed(
             f"{what}; {'; '.join(problems)} (negotiated: {', '.join(negotiation.names)})"
+        )
+
+
+# virtio_user's queue_size when its devargs give none (DPDK's VIRTIO_USER_DEF_Q_SZ), the
+# "256 by default" of the exceptional-path guide.
+DEFAULT_QUEUE_SIZE = 256
+
+
+@dataclass(frozen=True)
+class RingBurst:
+    """One burst from the NIC into the kernel through virtio_user: what each stage counted.
+
+    Frames the NIC port received that virtio_user did not send on were dropped for want of
+    a free descriptor in its virtqueue (testpmd's io forwarding drops what a port's Tx
+    burst does not take).
+    """
+
+    queue_size: int | None  # virtio_user's virtqueue entries (its probe's log); None: unlogged
+    sent: int  # frames the TG sent
+    nic_rx: int  # frames the NIC port received (testpmd's counter)
+    into_kernel: int  # frames virtio_user sent into the kernel (testpmd's counter)
+    kernel_rx: int  # frames the tap received (the kernel's counter)
+
+    @property
+    def short(self) -> int:
+        """Frames DPDK received from the NIC but had no virtio_user descriptor for."""
+        return self.nic_rx - self.into_kernel
+
+    def line(self) -> str:
+        """One line: the ring and each stage's count."""
+        return (
+            f"queue_size {self.queue_size}: TG sent {self.sent}, NIC port received "
+            f"{self.nic_rx}, virtio_user sent {self.into_kernel} into the kernel "
+            f"({self.short} without a descriptor), the tap received {self.kernel_rx}"
+        )
+
+
+@verdict
+def verify_descriptors_suffice(
+    default: RingBurst, increased: RingBurst, promise: str, *, size: int
+) -> None:
+    """The same burst: the default ring ran short of descriptors, a `size` ring did not.
+
+    Also judged: the default ring has DEFAULT_QUEUE_SIZE entries and the increased one
+    `size`; the burst reached DPDK with more frames than the default ring holds (else it
+    shows nothing); the kernel received what virtio_user sent it.
+    """
+    problems = []
+    if default.queue_size != DEFAULT_QUEUE_SIZE:
+        problems.append(
+            f"the default ring has {default.queue_size} entries, expected {DEFAULT_QUEUE_SIZE}"
+        )
+    if increased.queue_size != size:
+        problems.append(f"the queue_size={size} ring has {increased.queue_size} entries")
+    if increased.nic_rx <= DEFAULT_QUEUE_SIZE:
+        problems.append(
+            f"the burst reached DPDK with {increased.nic_rx} frames, not more than "
+            f"{DEFAULT_QUEUE_SIZE}: it shows no shortage"
+        )
+    if increased.short:
+        problems.append(
+            f"with queue_size={size}, {increased.short} of {increased.nic_rx} frames found "
+            "no descriptor"
+        )
+    if default.short <= increased.short:
+        problems.append(
+            f"with the default ring {default.short} of {default.nic_rx} frames found no "
+            f"descriptor, with queue_size={size} {increased.short}: no shortage avoided"
+        )
+    problems += [
+        f"queue_size {b.queue_size}: virtio_user sent {b.into_kernel} frames into the kernel, "
+        f"the tap received {b.kernel_rx}"
+        for b in (default, increased)
+        if b.kernel_rx != b.into_kernel
+    ]
+    if problems:
+        raise VerifyFailed(
+            f"{promise}; {'; '.join(problems)}",
+            seen=f"{default.line()}\n  {increased.line()}",
         )

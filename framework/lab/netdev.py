@@ -84,6 +84,21 @@ def parse_interface(name: str, text: str) -> KernelInterface:
     )
 
 
+def read_offloads(run: Run, name: str) -> dict[str, bool]:
+    """`ethtool -k name` as {offload: on}.
+
+    Unlike read_interface, it needs no sysfs of the interface's namespace: a lab host
+    that is a network namespace without its own /sys shows the machine's interfaces there.
+    """
+    return _offloads(run(f"ethtool -k {name}").splitlines())
+
+
+def read_driver(run: Run, name: str) -> str | None:
+    """The kernel driver of `name` (`ethtool -i`: "veth", "ixgbe"...); None if not told."""
+    found = re.search(r"^driver:\s*(\S+)", run(f"ethtool -i {name} 2>/dev/null; true"), re.M)
+    return found.group(1) if found else None
+
+
 def _offloads(lines: list[str]) -> dict[str, bool]:
     found = {}
     for line in lines:

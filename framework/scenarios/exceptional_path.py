@@ -15,23 +15,36 @@ tun, with a virtio-net NIC (on a tap bridged with host_server_1's NIC port) as t
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+
+from scapy.layers.l2 import Ether
+from scapy.packet import Raw
 
 from framework.config.model import Topology, Vm, VmNic
 from framework.dpdk.args import EalOptions, TestPmdOptions, testpmd_argv, translate_guide_command
-from framework.dpdk.parsers import PortInfo, PortStats
+from framework.dpdk.parsers import PortInfo, PortStats, RxPacket
 from framework.dpdk.testpmd import TestPmd
 from framework.dpdk.version import DpdkVersion
 from framework.dpdk.virtio import (
     NEGOTIATION_LOG_LEVEL,
     Negotiation,
+    RingBurst,
     port_negotiation,
     vdev_queue_sizes,
 )
 from framework.lab.hosts import HostHandle
-from framework.lab.netdev import KernelInterface, read_interface, tap_names
+from framework.lab.netdev import (
+    KernelInterface,
+    read_driver,
+    read_interface,
+    read_offloads,
+    tap_names,
+)
 from framework.lab.tuning import Tuning, read_tuning
 from framework.report.attach import attach_table, attach_text
 from framework.scenarios import guest_dpdk
@@ -68,6 +81,14 @@ ROUTE_GATEWAY = "198.18.7.254"
 KERNEL_PAYLOAD = "howto-7-from-the-kernel"
 KERNEL_UDP_PORT = 9007
 TSO_MSS = 1448  # the test plan's `tso set 1448`
+# The kernel's known TCP stream to the TG: `seq 1 STREAM_LINES` (about 289 kB, some 200
+# segments of TSO_MSS), large enough for the kernel to hand DPDK TSO frames of many MSS.
+STREAM_LINES = 50000
+STREAM_PORT = 5207
+STREAM_FILE = "/tmp/howto-7-stream.txt"
+# A frame for the kernel's tap of an EtherType no protocol of the kernel takes (IEEE 802
+# local experimental): the tap counts it and the kernel drops it, answering nothing.
+BURST_ETHERTYPE = 0x88B5
 GUEST_MBUFS = 16384  # two ports x 1024 descriptors x 2 queues, with room to spare
 TAP_TIMEOUT_S = 10.0
 
@@ -82,6 +103,8 @@ class ExceptionalPath:
     vm_name: str
     images: dict[str, GuestImage | None] = field(default_factory=dict)
     queues: int = 1
+    # virtio_user0's queue_size devarg: the guide's 1024, or None for the PMD's default
+    queue_size: int | None = QUEUE_SIZE
     lro: bool = True
     rx_cksum: bool = True
     tap: str | None = None
@@ -185,7 +208,8 @@ class ExceptionalPath:
     def vdev(self) -> str:
         """The guide's virtio_user devargs for this queue count."""
         queues = f",queues={self.queues}" if self.queues > 1 else ""
-        return f"virtio_user0,path=/dev/vhost-net{queues},queue_size={QUEUE_SIZE}"
+        size = f",queue_size={self.queue_size}" if self.queue_size is not None else ""
+        return f"virtio_user0,path=/dev/vhost-net{queues}{size}"
 
     def testpmd_argv(self) -> list[str]:
         """The guide's testpmd line as the DPDK under test runs it in the guest."""
@@ -331,7 +355,8 @@ class ExceptionalPath:
         """After `delay` s, the kernel sends to the TG: ICMP echo requests, UDP datagrams.
 
         The TG has no address in the tap's subnet, so its MAC is given to the kernel as a
-        fixed neighbour entry. Runs in the background: the caller captures meanwhile.
+        fixed neighbour entry. Runs in the background: the caller captures meanwhile. No
+        ping runs when `pings` is 0 (busybox's `ping -c 0` pings for ever).
         """
         self.made_tap()
         self.run(f"arp -i {self.tap} -s {PEER_ADDRESS} {peer_mac}")
@@ -339,8 +364,8 @@ class ExceptionalPath:
             f"for i in $(seq {datagrams}); do echo {KERNEL_PAYLOAD} $i | "
             f"socat - UDP4-SENDTO:{PEER_ADDRESS}:{KERNEL_UDP_PORT}; done"
         )
-        ping = f"ping -c {pings} -i 0.2 -W 1 {PEER_ADDRESS}"
-        self.run(f"( ( sleep {delay}; {ping}; {udp} ) </dev/null >/dev/null 2>&1 & )")
+        ping = f"ping -c {pings} -i 0.2 -W 1 {PEER_ADDRESS}; " if pings else ""
+        self.run(f"( ( sleep {delay}; {ping}{udp} ) </dev/null >/dev/null 2>&1 & )")
 
     # -- DPDK's exceptional-path test plan: TCP through the offloads ----------------------
 
@@ -396,6 +421,107 @@ class ExceptionalPath:
         """An iperf3 server on the tap's address, in the tap's kernel."""
         self.run(tcp.server_command(TAP_ADDRESS))
         self._services.append(tcp.IPERF3)
+
+    def kernel_sends_stream(self, port: int, delay: float) -> tcp.SentStream:
+        """After `delay` s, the kernel sends the TG a known byte stream over TCP.
+
+        `seq 1 STREAM_LINES` into a file, then socat from it to PEER_ADDRESS:port (the TG
+        receives: tcp.receiver). Returns its length and SHA-256 as the tap's kernel reads
+        the file. Runs in the background: the caller captures meanwhile.
+        """
+        self.made_tap()
+        out = self.run(
+            f"seq 1 {STREAM_LINES} > {STREAM_FILE}; wc -c < {STREAM_FILE}; sha256sum {STREAM_FILE}"
+        ).split()
+        self.run(
+            f"( ( sleep {delay}; socat -u FILE:{STREAM_FILE} TCP4:{PEER_ADDRESS}:{port} ) "
+            "</dev/null >/dev/null 2>&1 & )"
+        )
+        return tcp.SentStream(int(out[0]), out[1])
+
+    @staticmethod
+    def stream_frames(sent: tcp.SentStream) -> int:
+        """Frames the stream takes on the wire in segments of TSO_MSS, its SYN and FIN."""
+        return math.ceil(sent.length / TSO_MSS) + 2
+
+    @contextmanager
+    def cable(self) -> Iterator[str]:
+        """For the block, what leaves the guest's NIC reaches the TG as a cable carries it.
+
+        The guest's NIC is virtio-net: its TSO and checksum offload are carried out by its
+        backend, the host's kernel, which segments a TSO frame to the MSS the NIC was given
+        and finishes its checksums only when the next port cannot take the frame whole. A
+        host's physical port cannot, and puts segments on the wire itself: nothing changes.
+        A veth (the virtual lab's port toward the switch) takes anything: with its TSO and
+        checksum offload off for the block, the host's kernel segments and checksums there,
+        and the TG sees the segments a physical NIC would put on the wire; restored after.
+        Yields what was done, for the report.
+        """
+        port, session = self.bridge.port, self.host.session
+
+        def run(script: str) -> str:
+            return session.run(["sh", "-c", script]).stdout
+
+        driver = read_driver(run, port)
+        if driver != "veth":
+            yield f"{self.host.name}: {port} ({driver}) segments on the wire: nothing changed"
+            return
+        offloads = read_offloads(run, port)
+        switches = (("tx-checksumming", "tx"), ("tcp-segmentation-offload", "tso"))
+        restore = [argument for offload, argument in switches if offloads.get(offload)]
+        session.run(["ethtool", "-K", port, "tx", "off", "tso", "off"])
+        try:
+            yield f"{self.host.name}: ethtool -K {port} tx off tso off (a veth; restored after)"
+        finally:
+            if restore:
+                session.run(
+                    ["ethtool", "-K", port, *(a for r in restore for a in (r, "on"))], check=False
+                )
+
+    # -- Rx checksum flags, as testpmd prints them ------------------------------------------
+
+    def watch_rx(self, on: bool) -> None:
+        """`set verbose 1` (on) or 0: testpmd prints each packet it receives, its Rx flags."""
+        self.testpmd.set_verbose(1 if on else 0)
+        if on:
+            self.testpmd.verbose_received(settle=0)  # what it printed before
+
+    def received_from_kernel(self, settle: float = 1.0) -> list[RxPacket]:
+        """What virtio_user0 received from the kernel since the last call, as testpmd printed it."""
+        return [p for p in self.testpmd.verbose_received(settle=settle) if p.port == USER_PORT]
+
+    # -- a burst into the kernel, for the queue size ---------------------------------------
+
+    def tap_rx_packets(self) -> int:
+        """Frames the tap has received from vhost-net (the kernel's counter)."""
+        return int(self.run(f"cat /sys/class/net/{self.made_tap()}/statistics/rx_packets"))
+
+    def burst_into_kernel(
+        self, tg: TrafficGenerator, port: str, count: int, settle: float = 2.0
+    ) -> RingBurst:
+        """`count` 64-byte frames at once from the TG to the tap: what each stage counted.
+
+        The frames are of BURST_ETHERTYPE: the kernel counts them and answers nothing. The
+        TG sends them as fast as it can; `settle` s later the counters are read (the
+        vhost-net thread drains the ring at its pace).
+        """
+        frame = Ether(src=tg.mac_of(port), dst=self.tap_interface().mac, type=BURST_ETHERTYPE)
+        frame /= Raw(bytes(range(46)))  # 60 bytes without the FCS: a 64-byte frame
+        self.clear_stats()
+        before = self.tap_rx_packets()
+        capture = tg.exchange(port, [frame] * count, [], timeout=0.0)
+        time.sleep(settle)
+        stats = self.stats()
+        sizes = self.user_queue_sizes()
+        burst = RingBurst(
+            queue_size=sizes[0] if sizes else None,
+            sent=capture.sent,
+            nic_rx=stats[NIC_PORT].rx_packets,
+            into_kernel=stats[USER_PORT].tx_packets,
+            kernel_rx=self.tap_rx_packets() - before,
+        )
+        log.info("burst: %s", burst.line())
+        return burst
 
     # -- throughput: the kernel routes the traffic back out of the tap ----------------------
 
@@ -479,10 +605,15 @@ class ExceptionalPath:
         attach_text("where the guide ran", self.where)
         attach_table("guide vs ran", ["guide", "ran here"], self.drift)
 
-    def restart_testpmd(self, *, lro: bool, rx_cksum: bool) -> None:
-        """Restart testpmd with or without the guide's offload options; set the tap up."""
+    def restart_testpmd(
+        self, *, lro: bool, rx_cksum: bool, queue_size: int | None = QUEUE_SIZE
+    ) -> None:
+        """Restart testpmd with or without the guide's options; set the tap up.
+
+        queue_size None: virtio_user0 without the devarg, at the PMD's default.
+        """
         self.stop_testpmd()
-        self.lro, self.rx_cksum = lro, rx_cksum
+        self.lro, self.rx_cksum, self.queue_size = lro, rx_cksum, queue_size
         self.start_testpmd()
         self.start_forwarding()
         if self.find_tap() is not None:

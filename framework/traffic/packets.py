@@ -209,6 +209,14 @@ def l4_checksum_ok(pkt: Packet) -> bool | None:
     return None
 
 
+def with_wrong_l4_checksum(pkt: Packet) -> Ether:
+    """The frame with its TCP or UDP checksum one off: a frame damaged on the way."""
+    frame = Ether(bytes(pkt))  # its checksums computed
+    layer = TCP if TCP in frame else UDP
+    frame[layer].chksum = (frame[layer].chksum % 0xFFFF) + 1  # never 0: "no UDP checksum"
+    return Ether(bytes(frame))
+
+
 VXLAN_UDP_PORT = 4789  # IANA's; Linux's vxlan driver defaults to 8472 (guide 3.2's)
 
 

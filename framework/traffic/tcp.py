@@ -4,18 +4,32 @@ The stream engine measures frames; a kernel's TCP (segmentation, checksum offloa
 control) needs real sockets on both ends. The TG's data ports carry no address of their
 own, so a test that wants the TG's kernel to talk gives one port an address for its
 duration (`peer_address`).
+
+What TCP segmentation offload makes of a stream is seen on the wire, not in a counter
+taken before the NIC: a known byte stream is sent to a receiver on the TG (`receiver`)
+while the TG captures, and `wire_stream` rebuilds it from the captured segments:
+their sizes, checksums and the bytes in sequence order (`verify_wire_segments`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-from collections.abc import Iterator
+import posixpath
+import shlex
+import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from scapy.layers.inet import IP, TCP
+from scapy.packet import Packet
+
 from framework.errors import FrameworkError
 from framework.remote.session import Session
+from framework.traffic.packets import l4_checksum_ok
+from framework.verify import VerifyFailed, verdict
 
 log = logging.getLogger("howto.traffic")
 
@@ -109,3 +123,239 @@ def peer_address(session: Session, interface: str, address: str) -> Iterator[Non
     finally:
         session.run(["ip", "addr", "del", address, "dev", interface], check=False)
         session.run(["ip", "neigh", "flush", "dev", interface], check=False)
+
+
+# -- a known byte stream, as the wire carries it -------------------------------------------
+
+
+@dataclass(frozen=True)
+class SentStream:
+    """The bytes a sender handed its socket: how many, and their SHA-256."""
+
+    length: int
+    sha256: str
+
+
+# One connection accepted, read to its end, its length and SHA-256 written to a file: the
+# TG's end of a known stream (python3 is all a TG has for sure: it runs the agent).
+_RECEIVER = """
+import hashlib, socket, sys
+address, port, out, wait = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind((address, port))
+server.listen(1)
+server.settimeout(wait)
+conn, _ = server.accept()
+conn.settimeout(wait)
+digest, length = hashlib.sha256(), 0
+while True:
+    data = conn.recv(65536)
+    if not data:
+        break
+    digest.update(data)
+    length += len(data)
+with open(out, "w") as f:
+    f.write(f"{length} {digest.hexdigest()}")
+"""
+
+
+@dataclass
+class Receiver:
+    """A one-connection TCP receiver on a host; `received()` once the sender closed."""
+
+    session: Session
+    out: str
+    pid: int
+
+    def received(self, wait: float = 5.0) -> SentStream | None:
+        """What the receiving socket read; None if the connection did not end within `wait` s."""
+        deadline = time.monotonic() + wait
+        while True:
+            done = self.session.run(["cat", self.out], check=False)
+            if done.ok and done.stdout.strip():
+                length, sha256 = done.stdout.split()
+                return SentStream(int(length), sha256)
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.3)
+
+
+@contextmanager
+def receiver(
+    session: Session, address: str, port: int, work_dir: str, wait: float = 60
+) -> Iterator[Receiver]:
+    """A receiver listening on address:port of `session`'s host, for the block.
+
+    It gives up after `wait` s without a connection or data; it is killed and its file
+    removed after the block.
+    """
+    out = posixpath.join(work_dir, f"tcp-receiver-{port}.out")
+    argv = ["python3", "-c", _RECEIVER, address, str(port), out, f"{wait:g}"]
+    started = session.run(
+        ["sh", "-c", f"rm -f {shlex.quote(out)}; setsid {shlex.join(argv)} "
+         "</dev/null >/dev/null 2>&1 & echo $!"]
+    )  # fmt: skip
+    handle = Receiver(session, out, int(started.stdout.split()[-1]))
+    try:
+        yield handle
+    finally:
+        # only if it still runs: its pid may have gone to another process once it ended
+        session.run(
+            ["sh", "-c", f"grep -qF {shlex.quote(out)} /proc/{handle.pid}/cmdline "
+             f"2>/dev/null && kill {handle.pid}; rm -f {shlex.quote(out)}"],
+            check=False,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class WireSegment:
+    """One data-carrying TCP segment as captured: where its bytes sit in the stream."""
+
+    offset: int  # of its first payload byte in the stream (0: the byte after the SYN)
+    payload: bytes
+    frame_len: int  # the Ethernet frame's length without FCS
+    checksums_ok: bool  # its IPv4 header checksum and its TCP checksum are right
+
+
+@dataclass(frozen=True)
+class WireStream:
+    """One direction of a TCP connection as captured, data segments in arrival order."""
+
+    segments: tuple[WireSegment, ...]
+    syn_seen: bool
+
+    @property
+    def sizes(self) -> list[int]:
+        """Payload bytes of each data segment, in arrival order."""
+        return [len(s.payload) for s in self.segments]
+
+    def reassembled(self) -> tuple[bytes, int | None]:
+        """The stream in sequence order from its first byte, and where its first hole is.
+
+        The hole is None when there is none. Bytes seen twice (a retransmission) count once.
+        """
+        data = bytearray()
+        for segment in sorted(self.segments, key=lambda s: s.offset):
+            if segment.offset > len(data):
+                return bytes(data), len(data)
+            data += segment.payload[len(data) - segment.offset :]
+        return bytes(data), None
+
+    @property
+    def retransmitted(self) -> int:
+        """Segments whose every byte had arrived before (sent again by the sender)."""
+        return len(self.segments) - len(self._first_arrivals())
+
+    @property
+    def out_of_order(self) -> int:
+        """Segments that arrived ahead of bytes still missing before them."""
+        ahead, end = 0, 0
+        for segment in self._first_arrivals():
+            if segment.offset > end:
+                ahead += 1
+            end = max(end, segment.offset + len(segment.payload))
+        return ahead
+
+    def _first_arrivals(self) -> list[WireSegment]:
+        covered: list[tuple[int, int]] = []  # disjoint [start, end) spans seen, sorted
+        first = []
+        for segment in self.segments:
+            start, end = segment.offset, segment.offset + len(segment.payload)
+            if not any(a <= start and end <= b for a, b in covered):
+                first.append(segment)
+            merged = []
+            for a, b in covered:
+                if b < start or end < a:
+                    merged.append((a, b))
+                else:
+                    start, end = min(a, start), max(b, end)
+            covered = sorted([*merged, (start, end)])
+        return first
+
+
+def _ip_checksum_ok(packet: Packet) -> bool:
+    redo = packet[IP].copy()
+    del redo.chksum
+    return IP(bytes(redo)).chksum == packet[IP].chksum
+
+
+def wire_stream(packets: Iterable[Packet], *, src: str, dport: int) -> WireStream:
+    """The segments from `src` to TCP port `dport` among `packets` (a capture, in order).
+
+    Offsets count from the sender's SYN when it was captured, else from the first data
+    segment's sequence number.
+    """
+    ours = [
+        p for p in packets if IP in p and TCP in p and p[IP].src == src and p[TCP].dport == dport
+    ]
+    syn = next((p for p in ours if p[TCP].flags.S), None)
+    data = [p for p in ours if len(p[TCP].payload)]
+    if syn is not None:
+        base = (syn[TCP].seq + 1) % 2**32
+    elif data:
+        base = data[0][TCP].seq
+    else:
+        base = 0
+    segments = tuple(
+        WireSegment(
+            offset=(p[TCP].seq - base) % 2**32,
+            payload=bytes(p[TCP].payload),
+            frame_len=len(bytes(p)),
+            checksums_ok=_ip_checksum_ok(p) and bool(l4_checksum_ok(p)),
+        )
+        for p in data
+    )
+    return WireStream(segments, syn_seen=syn is not None)
+
+
+def size_histogram(sizes: list[int]) -> str:
+    """Sizes as "<count> x <size> B", the largest first."""
+    counts: dict[int, int] = {}
+    for size in sizes:
+        counts[size] = counts.get(size, 0) + 1
+    return ", ".join(f"{n} x {size} B" for size, n in sorted(counts.items(), reverse=True))
+
+
+@verdict
+def verify_wire_segments(stream: WireStream, promise: str, *, mss: int, sent: SentStream) -> None:
+    """The stream went out segmented to the MSS, whole and in order.
+
+    Every segment carries at most `mss` payload bytes, with right IPv4 and TCP checksums,
+    and the segments in sequence order are exactly the bytes the sender handed its socket.
+    """
+    if not stream.segments:
+        raise VerifyFailed(
+            f"{promise}; the TG captured no data segment of the stream",
+            expected=f"{sent.length} bytes in segments of at most {mss} bytes",
+        )
+    problems = []
+    over = [s for s in stream.sizes if s > mss]
+    if over:
+        problems.append(
+            f"{len(over)} of {len(stream.segments)} segments carry more than the MSS "
+            f"({mss} bytes): {size_histogram(over)}, up to {max(over)} bytes"
+        )
+    bad = [s for s in stream.segments if not s.checksums_ok]
+    if bad:
+        problems.append(
+            f"{len(bad)} of {len(stream.segments)} segments arrived with a wrong IPv4 or TCP "
+            f"checksum (first at stream byte {bad[0].offset})"
+        )
+    data, hole = stream.reassembled()
+    if hole is not None or len(data) != sent.length:
+        problems.append(
+            f"the TG reassembled {len(data)} of the {sent.length} bytes sent"
+            + (f" (bytes from {hole} on missing)" if hole is not None else "")
+        )
+    elif hashlib.sha256(data).hexdigest() != sent.sha256:
+        problems.append(
+            f"the {len(data)} bytes reassembled in sequence order are not the bytes sent "
+            f"(SHA-256 {hashlib.sha256(data).hexdigest()[:16]}..., sent {sent.sha256[:16]}...)"
+        )
+    if problems:
+        raise VerifyFailed(
+            f"{promise}; {'; '.join(problems)}",
+            expected=f"{sent.length} bytes in segments of at most {mss} bytes, checksums right",
+            seen=f"{len(stream.segments)} segments: {size_histogram(stream.sizes)}",
+        )
