@@ -59,7 +59,7 @@ from framework.traffic.windows import (
     with_jitter,
 )
 from framework.verify import verify
-from framework.virt.verify import verify_vm_status
+from framework.virt.verify import verify_migration_refused, verify_vm_status
 from framework.virt.vm import VirtualMachine
 
 pytestmark = [
@@ -121,6 +121,22 @@ def guide1(
     host_server_2: HostHandle,
     dpdk_version: DpdkVersion,
 ) -> Iterator[SriovBondMigration]:
+    setup = SriovBondMigration(topology, host_server_1, host_server_2, dpdk_version, request.param)
+    try:
+        yield setup
+    finally:
+        setup.close()
+
+
+@pytest.fixture(params=[v for v in VARIANTS if v.id != "emulated-vf"])
+def guide1_sriov(
+    request: pytest.FixtureRequest,
+    topology,
+    host_server_1: HostHandle,
+    host_server_2: HostHandle,
+    dpdk_version: DpdkVersion,
+) -> Iterator[SriovBondMigration]:
+    """Guide 1 with a real VF only (the emulated VF is migratable: it proves nothing here)."""
     setup = SriovBondMigration(topology, host_server_1, host_server_2, dpdk_version, request.param)
     try:
         yield setup
@@ -198,6 +214,32 @@ def test_live_migration_with_sriov_vf_and_bonding(
 
 
 # -- the guide's steps, in its order ------------------------------------------------------
+
+
+def test_qemu_refuses_to_migrate_a_vm_with_its_vf(
+    guide1_sriov: SriovBondMigration, pytestconfig: pytest.Config
+) -> None:
+    """1.1: "It is not possible to migrate a Virtual Machine which has an SR-IOV VF".
+
+    The reason the recipe exists, from QEMU's own answer.
+
+    Steps:
+        1.3.1-1.3.2 on host_server_1: the VF, the bridge, the VM with virtio and the VF;
+        `migrate tcp:<host_server_2>:5555` while the VF is assigned.
+
+    Verify:
+        QEMU refuses at once, naming the VFIO device ("VFIO device doesn't support
+        migration": QEMU 7.2's hw/vfio/migration.c blocks migration for a VF without
+        the kernel's migration region), and the VM keeps running on host_server_1.
+    """
+    vm = _start_the_vm_with_virtio_and_the_vf(guide1_sriov, pytestconfig)
+    with guide1_sriov.step("1.1 (qemu) migrate, the VF still assigned"):
+        verify_migration_refused(
+            guide1_sriov.migration_refusal(),
+            "guide 1.1: it is not possible to migrate a VM which has an SR-IOV VF",
+            because="VFIO device doesn't support migration",
+        )
+        verify_vm_status(vm, "the VM keeps running on host_server_1", "running")
 
 
 def _start_the_vm_with_virtio_and_the_vf(

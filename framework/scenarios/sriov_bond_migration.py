@@ -525,6 +525,14 @@ class SriovBondMigration:
         (link,) = json.loads(out.stdout)
         return "LOWER_UP" in link.get("flags", [])
 
+    def migration_refusal(self) -> str | None:
+        """QEMU's answer to `migrate tcp:<host_server_2>:5555` with the VF still assigned.
+
+        None: QEMU started the migration (cancelled at once; nothing waits there).
+        """
+        uri = f"tcp:{self.destination.session.address}:{MIGRATION_PORT}"
+        return self.source_vm.migration_refusal(uri)
+
     def migrate(self, timeout: float = 180) -> MigrationResult:
         """`migrate tcp:<host_server_2>:5555` on host_server_1, until it ends."""
         self.migration = self.source_vm.migrate_to(

@@ -42,3 +42,13 @@ def verify_vcpu_pins(
         problems.append(f"QEMU runs {len(affinity)} vCPUs, {len(pins)} pinned")
     if problems:
         raise VerifyFailed(f"{what}; {'; '.join(problems)}")
+
+
+def verify_migration_refused(refusal: str | None, what: str, because: str) -> None:
+    """QEMU refused the migration (vm.migration_refusal), naming `because`."""
+    if refusal is None or because not in refusal:
+        raise VerifyFailed(
+            f"{what}; QEMU "
+            + ("started the migration" if refusal is None else f"answered: {refusal}"),
+            expected=f"a refusal naming {because!r}",
+        )

@@ -443,6 +443,19 @@ class VirtualMachine:
             poll=poll,
         )
 
+    def migration_refusal(self, uri: str) -> str | None:
+        """QEMU's answer to a `migrate` it refuses at once, or None if it starts one.
+
+        A refusal is a migration blocker's (a VFIO device's); a migration that starts is
+        cancelled at once.
+        """
+        try:
+            self.qmp("migrate", uri=uri)
+        except VmError as refused:
+            return str(refused)
+        self.qmp("migrate_cancel")
+        return None
+
     # ------------------------------------------------------------------ reports, teardown
 
     @property

@@ -25,7 +25,11 @@ from framework.errors import ShellTimeout
 from framework.remote import LocalSession
 from framework.verify import VerifyFailed
 from framework.virt.image import GuestImage, ensure_guest_image
-from framework.virt.verify import verify_vcpu_pins, verify_vm_status
+from framework.virt.verify import (
+    verify_migration_refused,
+    verify_vcpu_pins,
+    verify_vm_status,
+)
 from framework.virt.vm import (
     MigrationFailed,
     MigrationResult,
@@ -219,6 +223,35 @@ def test_vcpus_pinned_one_host_cpu_each_as_guide_4_pins_them(
     finally:
         for thread in threads.values():  # float again, as the later tests expect
             session.run(["taskset", "-p", "-c", every, str(thread)])
+
+
+def test_a_migration_blocker_is_told_from_a_migration_that_starts(
+    source: VirtualMachine,
+) -> None:
+    """What guide 1's "QEMU refuses to migrate a VM with its VF" reads, on real QEMU: a VM
+    without a blocker starts the migration (cancelled at once); with a device that blocks
+    migration (ivshmem in peer mode, as a VFIO device without migration support does)
+    QEMU refuses at once and says why; the VM keeps running either way."""
+    nowhere = f"tcp:{ADDRESS}:9"  # the discard port: nothing listens there
+    assert source.migration_refusal(nowhere) is None
+    source.qmp("object-add", qom_type="memory-backend-memfd", id="hcfblk", size=1 << 20,
+               share=True)  # fmt: skip
+    source.qmp("device_add", driver="ivshmem-plain", id="hcfblk0", memdev="hcfblk")
+    try:
+        refusal = source.migration_refusal(nowhere)
+        verify_migration_refused(refusal, "a blocker refuses", because="Migration is disabled")
+        with pytest.raises(VerifyFailed, match="QEMU answered: .*Migration is disabled"):
+            verify_migration_refused(refusal, "guide 1.1", because="VFIO device")
+    finally:
+        source.qmp("device_del", id="hcfblk0")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(
+            d.get("qdev_id") == "hcfblk0" for d in source.qmp("query-pci")[0]["devices"]
+        ):
+            time.sleep(0.5)
+        source.qmp("object-del", id="hcfblk")
+    assert source.migration_refusal(nowhere) is None, "the blocker went with the device"
+    assert source.status() == "running"
 
 
 def test_a_paused_vm_is_named_when_its_testpmd_is_silent(lab: Lab, source: VirtualMachine) -> None:
