@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -42,43 +41,18 @@ from framework.dpdk.version import DpdkVersion, detect_dpdk_version  # noqa: E40
 from framework.errors import FrameworkError  # noqa: E402
 from framework.lab.hosts import HostHandle, provision  # noqa: E402
 from framework.report import benchrun  # noqa: E402
+from framework.report.benchrun import logged, ndr  # noqa: E402
 from framework.scenarios.pvp import Pvp, Variant  # noqa: E402
 from framework.traffic.generator import TrafficGenerator  # noqa: E402
 from framework.traffic.packets import udp_flow  # noqa: E402
 from framework.traffic.trials import (  # noqa: E402
     StreamTrials,
-    Trial,
     TrialFlow,
     flow_markers,
     rate_text,
-    search_rates,
 )
 
 GOAL = 0.90
-
-Runner = Callable[[float, float], Trial]
-
-
-def logged(trials: Runner, label: str) -> Runner:
-    """The trial runner, saying each trial's rate and loss as it ends (a search is long)."""
-    count = 0
-
-    def run(rate_pps: float, seconds: float) -> Trial:
-        nonlocal count
-        count += 1
-        trial = trials(rate_pps, seconds)
-        benchrun.say(f"    {label}, trial {count}: {rate_pps:,.0f} pps for {seconds:g} s, "
-                     f"{trial.lost} of {trial.sent} lost")  # fmt: skip
-        return trial
-
-    return run
-
-
-def ndr(trials: Runner, lo: float, hi: float, trial_s: float, width: float) -> tuple[float, str]:
-    """NDR (pps) of a trial runner between lo and hi, and how it reads (bound marked)."""
-    found = search_rates(trials, min_pps=lo, max_pps=hi, trial_s=trial_s, relative_width=width)
-    pps = found.ndr.lower_pps or 0.0
-    return pps, rate_text(pps, found.ndr.limit)
 
 
 def tg_back_to_back(

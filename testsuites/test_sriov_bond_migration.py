@@ -59,7 +59,11 @@ from framework.traffic.windows import (
     with_jitter,
 )
 from framework.verify import verify
-from framework.virt.verify import verify_migration_refused, verify_vm_status
+from framework.virt.verify import (
+    verify_migration_refused,
+    verify_perm_addr_kept,
+    verify_vm_status,
+)
 from framework.virt.vm import VirtualMachine
 
 pytestmark = [
@@ -336,7 +340,18 @@ def _take_the_vf_out(guide1: SriovBondMigration) -> str:
         f"1.3.3 port stop 1; port close 1; mac_addr remove 1 {GUIDE_VF_MAC}; port detach 1",
         "vf_detach",
     ):
-        guide1.detach_port(VF_PORT)
+        perm_addr = guide1.detach_port(VF_PORT)
+        at_pf = guide1.vf_address_at_pf()
+        if at_pf is None:
+            attach_text("perm_addr", f"not read: the {guide1.vf_kind} has no kernel PF")
+        else:
+            verify_perm_addr_kept(
+                at_pf,
+                "guide: port close should remove the VF MAC address, it does not remove "
+                "perm_addr (the kernel PF's address for the VF)",
+                perm_addr=perm_addr,
+                removed=GUIDE_VF_MAC,
+            )
     with guide1.step("1.3.4 (qemu) device_del vf1", "vf_detach"):
         guide1.hot_unplug_vf()
         vf_address = guide1.guest_pci(guide1.vf_nic)
@@ -423,6 +438,11 @@ def _take_virtio_out(guide1: SriovBondMigration) -> None:
     with guide1.step("1.3.11 remove bonding slave 0 2; port stop 0; port detach 0"):
         guide1.remove_from_bond(VIRTIO_PORT)
         guide1.detach_port(VIRTIO_PORT)
+        verify_ports(
+            guide1.guest_ports(),
+            "guide: Port '0000:00:03.0' is detached. Now total ports is 2 (P1 and P2)",
+            present=(VF_PORT, BOND_PORT),
+        )
     with guide1.step("1.3.11 show port info all; show port stats all: VF traffic"):
         verify_bond(guide1.bonding_config(), "only the VF is left in the bond", VF_ONLY)
         verify_port_traffic(

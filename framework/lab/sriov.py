@@ -19,6 +19,7 @@ guide's line it stands for, for the report.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shlex
@@ -323,6 +324,29 @@ class SriovPf:
                 f"(a kernel PF driver such as ixgbe or i40e), found {found}"
             )
         return names[0]
+
+    def vf_address(self, vf: VirtualFunction) -> str:
+        """The MAC address the kernel PF keeps for the VF (`ip link show <PF>`: vf N).
+
+        The VF's perm_addr: what the PF hands the VF's driver at reset. Addresses the VF
+        adds on top (testpmd's `mac_addr add`) are filters of their own, not this one.
+
+        Raises:
+            SriovError: ip failed, or lists no such VF under the PF.
+        """
+        pf = self.pf_interface()
+        result = self._run(NOT_IN_GUIDE, ["ip", "-j", "link", "show", "dev", pf])
+        try:
+            (link,) = json.loads(result.stdout) if result.ok else [{}]
+        except ValueError:
+            link = {}
+        for entry in link.get("vfinfo_list", []):
+            if entry.get("vf") == vf.index and "address" in entry:
+                return str(entry["address"]).upper()
+        raise SriovError(
+            f"{self.host}: `ip link show dev {pf}` lists no address for {vf}: "
+            + (_one_line(result.stdout)[:200] if result.ok else _one_line(result.stderr))
+        )
 
     def set_vf_link(self, vf: VirtualFunction, state: Literal["enable", "disable", "auto"]) -> None:
         """Force the VF's link state from the PF (ip link ... vf N state ...).

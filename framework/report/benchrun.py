@@ -31,6 +31,8 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
+from framework.traffic.trials import Trial, rate_text, search_rates
+
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 # How long a stopped child group may take to tear its lab down before the benchmark goes.
 GROUP_STOP_WAIT_S = 180.0
@@ -220,3 +222,30 @@ def _wait_group(child: subprocess.Popen[bytes], limit_s: float) -> None:
             return
         time.sleep(0.5)
     say(f"process group {child.pid} still running after {limit_s:g} s")
+
+
+# -- rate searches a benchmark runs (pvp_limits.py, pvp_tuning.py) ---------------------------
+
+Runner = Callable[[float, float], Trial]
+
+
+def logged(trials: Runner, label: str) -> Runner:
+    """The trial runner, saying each trial's rate and loss as it ends (a search is long)."""
+    count = 0
+
+    def run(rate_pps: float, seconds: float) -> Trial:
+        nonlocal count
+        count += 1
+        trial = trials(rate_pps, seconds)
+        say(f"    {label}, trial {count}: {rate_pps:,.0f} pps for {seconds:g} s, "
+                     f"{trial.lost} of {trial.sent} lost")  # fmt: skip
+        return trial
+
+    return run
+
+
+def ndr(trials: Runner, lo: float, hi: float, trial_s: float, width: float) -> tuple[float, str]:
+    """NDR (pps) of a trial runner between lo and hi, and how it reads (bound marked)."""
+    found = search_rates(trials, min_pps=lo, max_pps=hi, trial_s=trial_s, relative_width=width)
+    pps = found.ndr.lower_pps or 0.0
+    return pps, rate_text(pps, found.ndr.limit)

@@ -164,6 +164,8 @@ class Pvp:
     launches: list[LaunchRecord] = field(default_factory=list)
     # IRQs the guest's kernel would not move off its isolated CPUs (4.3.1 step 4)
     guest_unmovable_irqs: frozenset[int] = frozenset()
+    # 4.3.1 in the built-in guest; benchmarks/pvp_tuning.py turns it off to measure it
+    tune_guest: bool = True
     switch = Made[VhostSwitch]("start_host_testpmd()")
     guest_pmd = Made[TestPmd]("start_guest()")
     vm = Made[VirtualMachine]("start_guest() of the vm variant")
@@ -251,10 +253,10 @@ class Pvp:
     def guest_isolates_its_lcores(self) -> bool:
         """Whether 4.3.1's isolcpus is applied to the guest.
 
-        The built-in guest boots with it; a disk image's kernel command line is its own,
-        and a container is no machine.
+        The built-in guest boots with it (unless tune_guest is off); a disk image's kernel
+        command line is its own, and a container is no machine.
         """
-        return self.variant == "vm" and self.vm_spec.image == "builtin"
+        return self.tune_guest and self.variant == "vm" and self.vm_spec.image == "builtin"
 
     def guest_app_options(self) -> TestPmdOptions:
         """4.3.3's testpmd options.

@@ -465,14 +465,17 @@ class SriovBondMigration:
         """Add bonding slave <port> 2."""
         self.pmd.add_bonding_slave(port, self.bond)
 
-    def detach_port(self, port: int) -> None:
+    def detach_port(self, port: int) -> str:
         """The guide's `port stop; port close; [mac_addr remove;] port detach`, as given.
 
         Since 20.11 `port close` releases the port id with its addresses, so the guide's
         `mac_addr remove` and `port detach` of that id answer "Invalid port_id":
         testpmd's answer is shown, and the device (still probed) is detached by name.
+        Returns the port's own MAC address before the close: a VF's perm_addr (the PMD
+        copies it to the port's first address at probe; `mac_addr add` adds others).
         """
-        device = self.pmd.show_port_info(port).device_name
+        info = self.pmd.show_port_info(port)
+        device = info.device_name
         self.pmd.port_stop(port)
         self.pmd.port_close(port)
         guide = [f"port stop {port}", f"port close {port}"]
@@ -485,6 +488,14 @@ class SriovBondMigration:
         guide.append(f"port detach {port}")
         ran.append(f"device detach {device} (the port id was released by `port close`)")
         self.drift("; ".join(guide), "; ".join(ran))
+        return info.mac.upper()
+
+    def vf_address_at_pf(self) -> str | None:
+        """The address host_server_1's kernel PF keeps for the VM's VF (its perm_addr).
+
+        None where a stand-in has no PF (the virtual lab's emulated VF).
+        """
+        return self.vfs[self.host.name].pf_address()
 
     def _remove_vf_mac(self, command: str) -> str:
         """1.3.3's `mac_addr remove` after `port close`: what testpmd answers, as drift."""

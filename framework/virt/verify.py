@@ -52,3 +52,18 @@ def verify_migration_refused(refusal: str | None, what: str, because: str) -> No
             + ("started the migration" if refusal is None else f"answered: {refusal}"),
             expected=f"a refusal naming {because!r}",
         )
+
+
+def verify_perm_addr_kept(at_pf: str, what: str, *, perm_addr: str, removed: str) -> None:
+    """The kernel PF still keeps the VF's perm_addr, not the address the VF added.
+
+    `at_pf` is the PF's record of the VF (`ip link show <PF>`), read after the VF's port
+    was closed; `perm_addr` is the port's own address before the close.
+    """
+    problems = []
+    if at_pf.upper() != perm_addr.upper():
+        problems.append(f"the PF keeps {at_pf.upper()}, not the VF's perm_addr {perm_addr.upper()}")
+    if at_pf.upper() == removed.upper():
+        problems.append(f"the PF keeps {removed.upper()}, the address port close removes")
+    if problems:
+        raise VerifyFailed(f"{what}; {'; '.join(problems)}")

@@ -39,6 +39,9 @@ class HostVf(Protocol):
     def set_link(self, vm: VirtualMachine, up: bool) -> None:
         """Take the VF's link down (or up) from outside the guest."""
 
+    def pf_address(self) -> str | None:
+        """The VF's perm_addr as its kernel PF keeps it; None: no PF (a stand-in)."""
+
     def describe(self) -> str:
         """One line for the report: what stands for the VF here."""
 
@@ -79,6 +82,11 @@ class SriovHostVf:
         assert self.pf is not None and self.vf is not None
         self.pf.set_vf_link(self.vf, "auto" if up else "disable")
 
+    def pf_address(self) -> str | None:
+        """`ip link show <PF>`: the address the PF keeps for VF 0 (its perm_addr)."""
+        assert self.pf is not None and self.vf is not None, "set_up() first"
+        return self.pf.vf_address(self.vf)
+
     def describe(self) -> str:
         """The VF's PCI address and its PF."""
         if self.vf is None:
@@ -118,6 +126,10 @@ class EmulatedHostVf:
     def set_link(self, vm: VirtualMachine, up: bool) -> None:
         """QMP set_link on the emulated NIC: the guest's e1000 reports link down."""
         vm.set_link(self.nic.id, up)
+
+    def pf_address(self) -> str | None:
+        """None: an emulated NIC has no PF to keep an address for it."""
+        return None
 
     def describe(self) -> str:
         """What stands in for the VF."""

@@ -2,8 +2,9 @@
 
 Each must exit 0 and print its figures and numbered progress lines; stream_rate.py stopped
 with SIGTERM mid-stream must exit 143 with one line saying so and leave none of its
-namespaces or processes. Two are covered in a short form, for time: pvp_limits.py without
-the vm variant (its TCG guest boots and is searched for about a minute), and
+namespaces or processes. Three are covered in a short form, for time: pvp_limits.py without
+the vm variant (its TCG guest boots and is searched for about a minute), pvp_tuning.py with
+two of its three forms, and
 loss_windows.py re-reading recorded runs (`--summaries`): a real round is guides 1 and 2's
 migrations under TCG, 3-4 minutes even with `--runs 1`.
 """
@@ -151,6 +152,19 @@ def test_pvp_limits_short_without_the_vm() -> None:
     assert "TG back-to-back, trial 1: " in done.stdout, "each search trial is said"
     assert re.search(r"^3\. PVP NDR, container variant +[\d.]+ ", done.stdout, re.M)
     assert re.search(r"^container NDR is \d+% of the smaller of 1 and 2", done.stdout, re.M)
+
+
+@needs_testpmd
+def test_pvp_tuning_short_untuned_and_tuned() -> None:
+    done = bench("pvp_tuning.py", "--forms", "untuned,tuned", "--trial", "0.3", "--width",
+                 "0.5", timeout=420)  # fmt: skip
+    assert_counted_to_the_end(done.stdout)
+    assert "untuned, trial 1: " in done.stdout, "each search trial is said"
+    # what each form applied, read back from the guest's kernel
+    assert re.search(r"^  untuned: guest: isolated CPUs none, ", done.stdout, re.M)
+    assert re.search(r"^  tuned: guest: isolated CPUs \d", done.stdout, re.M)
+    assert re.search(r"^untuned +[\d.]+ +1\.00  ", done.stdout, re.M)
+    assert re.search(r"^tuned +[\d.]+ +[\d.]+  ", done.stdout, re.M)
 
 
 @needs_testpmd

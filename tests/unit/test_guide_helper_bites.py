@@ -55,6 +55,7 @@ from framework.dpdk.virtio import (
 )
 from framework.lab.netdev import KernelInterface, parse_interface, verify_tap
 from framework.lab.tuning import parse_tuning, verify_tuned
+from framework.scenarios.sriov_bond_migration import GUIDE_VF_MAC
 from framework.traffic.checks import verify_frames_intact, verify_sender
 from framework.traffic.generator import Capture, CapturedFrame
 from framework.traffic.packets import swap_macs, udp_flow
@@ -68,7 +69,7 @@ from framework.traffic.verify import (
 )
 from framework.traffic.windows import verify_clean_outside, verify_window
 from framework.verify import VerifyFailed
-from framework.virt.verify import verify_vcpu_pins
+from framework.virt.verify import verify_perm_addr_kept, verify_vcpu_pins
 from tests.bites.scan import ROOT, Assertion, scan
 
 GUIDE_CALLS = [a for s in scan().values() for a in s.assertions if a.kind == "verify"]
@@ -1033,3 +1034,27 @@ def test_verify_memory_passes_what_each_22_11_form_shows() -> None:
     assert memfd.path == "/memfd:nohuge" and memfd.deleted, memfd
     (lookalike,) = CONTAINER_MEMORY["lookalike"].lookalikes
     assert lookalike.path == "/usr/local/bin/rtemap_0" and not lookalike.shared, lookalike
+
+
+# -- verify_perm_addr_kept: guide 1.3.3's "port close ... does not remove perm_addr" --------
+
+VF_PERM_ADDR = "3A:9C:41:07:5E:12"  # a VF's address as its ixgbe PF hands it out
+
+
+@pytest.mark.parametrize("call", _guide_calls("verify_perm_addr_kept"), ids=_call_id)
+def test_verify_perm_addr_kept_names_a_pf_that_dropped_it_or_kept_the_added_one(
+    call: Assertion,
+) -> None:
+    """A PF that zeroed its record of the VF at `port close`, and one that kept the
+    address `mac_addr add` gave the VF: each fails the guide's step with what it keeps."""
+    what = call.fragments[0]
+    kept = dict(perm_addr=VF_PERM_ADDR, removed=GUIDE_VF_MAC)
+    with pytest.raises(VerifyFailed) as dropped:
+        verify_perm_addr_kept("00:00:00:00:00:00", what, **kept)
+    assert str(dropped.value) == (
+        f"{what}; the PF keeps 00:00:00:00:00:00, not the VF's perm_addr {VF_PERM_ADDR}"
+    )
+    with pytest.raises(VerifyFailed) as added:
+        verify_perm_addr_kept(GUIDE_VF_MAC.lower(), what, **kept)
+    assert f"; the PF keeps {GUIDE_VF_MAC}, the address port close removes" in str(added.value)
+    verify_perm_addr_kept(VF_PERM_ADDR.lower(), what, **kept)

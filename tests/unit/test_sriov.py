@@ -39,6 +39,7 @@ class FakeHost(LocalSession):
         self.sysfs, self.kernel, self.modprobe_error = sysfs, kernel, modprobe_error
         self.commands: list[str] = []
         self.gone = False
+        self.ip_json = ""
 
     def _execute(self, command: str, timeout: float | None, stdin: str | None) -> CommandResult:
         if self.gone:
@@ -49,7 +50,8 @@ class FakeHost(LocalSession):
             code = 1 if self.modprobe_error else 0
             return CommandResult(self.name, command, code, "", self.modprobe_error)
         if argv[0] == "ip":
-            return CommandResult(self.name, command, 0, "", "")
+            out = self.ip_json if argv[1:3] == ["-j", "link"] else ""
+            return CommandResult(self.name, command, 0, out, "")
         result = super()._execute(command, timeout, stdin)
         if self.kernel and result.ok and argv[:2] == ["sh", "-c"]:
             self._react(*shlex.split(argv[2])[1:4:2])
@@ -296,6 +298,39 @@ def test_set_vf_link_runs_ip_on_the_pf_interface(sysfs: Path) -> None:
     with pytest.raises(SriovError, match="link state 'down' is not one of"):
         pf.set_vf_link(VF0, "down")  # type: ignore[arg-type]  # a wrong state on purpose
     assert len(host.ran("ip")) == 1
+
+
+# `ip -j link show dev ens3f0` of a kernel PF with two VFs, in iproute2's form (ipaddress.c,
+# print_vfinfo: one object per VF with "vf" and "address"). Written out, not captured: no
+# SR-IOV NIC on this machine, and the kernel has no netdevsim to make one.
+PF_LINK_JSON = (
+    '[{"ifindex":4,"ifname":"ens3f0","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],'
+    '"mtu":1500,"address":"90:e2:ba:00:00:01","vfinfo_list":['
+    '{"vf":0,"link_type":"ether","address":"3a:9c:41:07:5e:12","broadcast":"ff:ff:ff:ff:ff:ff",'
+    '"spoofchk":true,"link_state":"auto","trust":false},'
+    '{"vf":1,"link_type":"ether","address":"00:00:00:00:00:00",'
+    '"broadcast":"ff:ff:ff:ff:ff:ff","spoofchk":true,"link_state":"auto","trust":false}]}]'
+)
+
+
+def test_vf_address_is_the_pfs_record_of_that_vf(sysfs: Path) -> None:
+    host = FakeHost(sysfs)
+    host.ip_json = PF_LINK_JSON
+    pf = SriovPf(host, PF, sysfs=str(sysfs))
+    assert pf.vf_address(VF0) == "3A:9C:41:07:5E:12"
+    assert pf.vf_address(VirtualFunction("lab1", PF, 1, "0000:09:10.2")) == "00:00:00:00:00:00"
+    assert host.ran("ip") == ["ip -j link show dev ens3f0"] * 2
+
+
+def test_vf_address_of_a_vf_the_pf_does_not_list_is_named(sysfs: Path) -> None:
+    host = FakeHost(sysfs)
+    host.ip_json = PF_LINK_JSON.replace('"vf":0,', '"vf":5,')
+    pf = SriovPf(host, PF, sysfs=str(sysfs))
+    with pytest.raises(SriovError, match=r"^lab1: `ip link show dev ens3f0` lists no address for"):
+        pf.vf_address(VF0)
+    host.ip_json = "not json"
+    with pytest.raises(SriovError, match="lists no address for .*: not json$"):
+        pf.vf_address(VF0)
 
 
 # -- restore ----------------------------------------------------------------------------------
