@@ -21,7 +21,7 @@ host's tuning as its kernel reports it is printed beside the figures.
 
 On the virtual lab (2 CPUs, TCG) pinning costs more than it gives: the TCG vCPU threads,
 QEMU's I/O thread, the host testpmd and the TG share two CPUs. With the defaults it takes
-about 5 minutes here, one numbered line per step and one line per search trial; SIGTERM or
+about 3 minutes here, one numbered line per step and one line per search trial; SIGTERM or
 Ctrl-C closes the testpmds, the guest and the lab (framework/report/benchrun.py).
 """
 
