@@ -55,14 +55,19 @@ def recording() -> bool:
 
 
 def verdict(fn: Callable[P, R]) -> Callable[P, R | None]:
-    """Mark a check: it judges in a real run; in a --plan run it records its ``promise``."""
+    """Mark a check: it judges in a real run; in a --plan run it records its ``promise``.
+
+    The promise is the check's ``promise`` argument, or its ``what`` (the older helpers'
+    name for it: ``verify_bond(config, what, expected)``).
+    """
     signature = inspect.signature(fn)
+    name = "promise" if "promise" in signature.parameters else "what"
 
     @functools.wraps(fn)
     def judged(*args: P.args, **kwargs: P.kwargs) -> R | None:
         if _recorder is None:
             return fn(*args, **kwargs)
-        _recorder(str(signature.bind(*args, **kwargs).arguments["promise"]))
+        _recorder(str(signature.bind(*args, **kwargs).arguments[name]))
         return None
 
     return judged

@@ -15,7 +15,7 @@ from framework.dpdk.modes import ForwardingModeLike
 from framework.dpdk.parsers import BondingConfig, FwdConfig, PortInfo, PortStats
 from framework.dpdk.settings import GuideSettings, PmdSettings, settings_problems
 from framework.dpdk.testpmd import StartAttempt
-from framework.verify import VerifyFailed
+from framework.verify import VerifyFailed, verdict
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ def bond_problems(config: BondingConfig, expected: BondState) -> list[str]:
     return problems
 
 
+@verdict
 def verify_bond(config: BondingConfig, what: str, expected: BondState) -> None:
     """`show bonding config` shows the bond the guide step leaves."""
     if problems := bond_problems(config, expected):
@@ -87,6 +88,7 @@ def traffic_problems(
     return problems
 
 
+@verdict
 def verify_port_traffic(
     stats: Mapping[int, PortStats],
     what: str,
@@ -199,6 +201,7 @@ def _state_problems(
     return problems
 
 
+@verdict
 def verify_ports(
     ports: Mapping[int, PortInfo],
     what: str,
@@ -258,6 +261,7 @@ def verify_pmd_settings(settings: PmdSettings, what: str, expected: GuideSetting
         raise VerifyFailed(f"{what}; {'; '.join(problems)}")
 
 
+@verdict
 def verify_port_macs(macs: Sequence[str], what: str, *, present: Iterable[str]) -> None:
     """A port's MAC addresses (`show port N macs`) include each of `present`."""
     have = {mac.upper() for mac in macs}

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from framework.traffic.agent import STAMP
 from framework.traffic.packets import DEFAULT_MARKER
 from framework.traffic.stream import AlteredFrame, StreamResult
-from framework.verify import VerifyFailed
+from framework.verify import VerifyFailed, verdict
 
 
 @dataclass(frozen=True)
@@ -53,12 +53,14 @@ def sender_problem(stream: StreamResult) -> str | None:
     return None
 
 
+@verdict
 def verify_sender(stream: StreamResult, what: str) -> None:
     """Assert that the stream's sender worked, so its account judges the DUT (`what`)."""
     if problem := sender_problem(stream):
         raise VerifyFailed(f"{what}: {problem}")
 
 
+@verdict
 def verify_frames_intact(
     stream: StreamResult, what: str, *, in_order: bool = True, known: Sequence[KnownDefect] = ()
 ) -> None:

@@ -27,7 +27,7 @@ from scapy.utils import hexdump
 
 from framework.traffic.generator import Capture, CapturedFrame, TrafficGenerator
 from framework.traffic.packets import DEFAULT_MARKER, Transform, payload_seq
-from framework.verify import VerifyFailed
+from framework.verify import VerifyFailed, verdict
 
 MAX_DUMPS = 4  # hexdumps of more packets drown the message; counts say the rest
 
@@ -383,6 +383,7 @@ def verify_no_packet(
     return capture
 
 
+@verdict
 def verify_forwarded(sources: Sequence[str], what: str, *, source_mac: str | None = None) -> None:
     """A probe's frames came back through the DUT.
 
@@ -402,6 +403,7 @@ def verify_forwarded(sources: Sequence[str], what: str, *, source_mac: str | Non
             )
 
 
+@verdict
 def verify_not_forwarded(sources: Sequence[str], what: str) -> None:
     """No frame of a probe came back through the DUT (`sources`: as verify_forwarded)."""
     if sources:

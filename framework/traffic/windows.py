@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from framework.config.model import WindowBounds
 from framework.traffic.stream import LossAccount, StreamResult, WindowAccount
-from framework.verify import VerifyFailed
+from framework.verify import VerifyFailed, verdict
 
 
 def with_jitter(stream: StreamResult, jitter_ms: float | None) -> StreamResult:
@@ -83,6 +83,7 @@ def verify_window(account: WindowAccount, bounds: WindowBounds, key: str = "") -
     )
 
 
+@verdict
 def verify_clean_outside(
     account: LossAccount,
     what: str,

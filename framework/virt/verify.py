@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from framework.verify import VerifyFailed
+from framework.verify import VerifyFailed, verdict
 
 if TYPE_CHECKING:
     from framework.virt.vm import VirtualMachine
@@ -17,11 +17,15 @@ def verify_vm_status(vm: VirtualMachine, what: str, expected: str) -> None:
     `expected` is QMP's name for it: running, inmigrate (waiting with -incoming),
     postmigrate (the source after a migration), paused (QMP stop).
     """
-    found = vm.qmp("query-status")
+    _verify_status(vm.name, vm.qmp("query-status"), what, expected)
+
+
+@verdict
+def _verify_status(name: str, found: Mapping[str, object], what: str, expected: str) -> None:
     status = str(found.get("status"))
     if status != expected:
         raise VerifyFailed(
-            f"{what}; QEMU reports {vm.name} {status} (vCPUs running: "
+            f"{what}; QEMU reports {name} {status} (vCPUs running: "
             f"{bool(found.get('running'))}), expected {expected}"
         )
 
@@ -44,6 +48,7 @@ def verify_vcpu_pins(
         raise VerifyFailed(f"{what}; {'; '.join(problems)}")
 
 
+@verdict
 def verify_migration_refused(refusal: str | None, what: str, because: str) -> None:
     """QEMU refused the migration (vm.migration_refusal), naming `because`."""
     if refusal is None or because not in refusal:
@@ -54,6 +59,7 @@ def verify_migration_refused(refusal: str | None, what: str, because: str) -> No
         )
 
 
+@verdict
 def verify_perm_addr_kept(at_pf: str, what: str, *, perm_addr: str, removed: str) -> None:
     """The kernel PF still keeps the VF's perm_addr, not the address the VF added.
 
