@@ -16,8 +16,10 @@ port 0>`. Counters read 0, links read up.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import shlex
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,7 +32,7 @@ from scapy.packet import Packet
 from framework.config.model import Host, Topology
 from framework.remote.session import CommandResult, Session
 from framework.remote.shell import PtyTransport
-from framework.traffic.generator import Capture, TrafficGenerator
+from framework.traffic.generator import Capture, StreamRun, TrafficGenerator
 from framework.traffic.stream import StreamResult
 from framework.verify import recording_promises
 
@@ -126,6 +128,7 @@ class PlanSession(Session):
         }
         self.overrides: dict[str, str] = {}
         self.vfs: dict[tuple[str, int], str] = {}
+        self.vf_macs: dict[tuple[str, int], str] = {}
         self.rules = 0
         self.rule_ids = itertools.count(2045)  # ixgbe numbers rules from the top
 
@@ -169,7 +172,20 @@ class PlanSession(Session):
             return self._ls(argv[-1])
         if program == "ethtool":
             return self._ethtool(argv[1:])
+        if program == "ip" and argv[1:4] == ["-j", "link", "show"]:
+            return self._ip_link(argv[-1])
         return ""
+
+    def _ip_link(self, interface: str) -> str:
+        # `ip -j link show dev PF`: the PF's record of each of its VFs (vfinfo_list)
+        pci = next((p.pci for p in self.spec.ports if p.interface == interface), None)
+        vfs = sorted(index for pf, index in self.vfs if pci and pf == pci.lower())
+        for index in vfs:
+            if (interface, index) not in self.vf_macs:
+                label = f"VF {index}'s address at {self.name} {interface}"
+                self.vf_macs[(interface, index)] = self.plan.placeholder_mac(label)
+        listed = [{"vf": i, "address": self.vf_macs[(interface, i)]} for i in vfs]
+        return json.dumps([{"ifname": interface, "vfinfo_list": listed}])
 
     def _write(self, words: list[str]) -> None:
         # echo VALUE > PATH, as framework.lab.sriov writes sysfs attributes
@@ -390,6 +406,17 @@ class PlanTrafficGenerator(TrafficGenerator):
         self.plan.note("TG", f"send on {tx_port}: {describe_frames(packets)}{where}")
         return Capture({port: [] for port in capture_ports}, sent=len(packets))
 
+    def start_stream(
+        self,
+        tx_port: str,
+        template: Packet | bytes,
+        rx_ports: str | Sequence[str],
+        **options: Any,
+    ) -> StreamRun:
+        """Record a background stream's start; it runs until stopped, nothing is received."""
+        self.stream(tx_port, template, rx_ports, **options)
+        return PlanStreamRun(self)
+
     def stream(
         self, tx_port: str, template: Packet | bytes, rx_ports: str | Sequence[str], **options: Any
     ) -> StreamResult:
@@ -409,6 +436,55 @@ class PlanTrafficGenerator(TrafficGenerator):
         return StreamResult(
             sent=0, seq=np.zeros(0, dtype=np.int64), rx_s=np.zeros(0, dtype=np.float64)
         )
+
+
+class PlanStreamRun(StreamRun):
+    """A background stream of a plan: started at once, stopped when asked, nothing received."""
+
+    def __init__(self, tg: PlanTrafficGenerator) -> None:
+        self.tg, self.plan = tg, tg.plan
+        self._t0_wall = time.time()
+        self._stopped = False
+
+    @property
+    def done(self) -> bool:
+        """Whether it was stopped."""
+        return self._stopped
+
+    def wait_started(self, timeout: float = 15.0) -> float:
+        """The TG sends at once in a plan."""
+        assert self._t0_wall is not None
+        return self._t0_wall
+
+    @property
+    def tx_path(self) -> str | None:
+        """No path: nothing was sent."""
+        return None
+
+    @property
+    def tx_path_note(self) -> str | None:
+        """Nothing was sent."""
+        return "a plan sends nothing"
+
+    def stop(self) -> None:
+        """Record the stream's end."""
+        if not self._stopped:
+            self.plan.note("TG", "stop the stream")
+            self._stopped = True
+
+    def wait(self, timeout: float | None = None) -> StreamResult:
+        """What a plan's stream measured: nothing."""
+        self.stop()
+        return StreamResult(
+            sent=0,
+            seq=np.zeros(0, dtype=np.int64),
+            rx_s=np.zeros(0, dtype=np.float64),
+            ended="stop",
+            t0_wall=self._t0_wall or 0.0,
+        )
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
 
 def plan_topology_hosts(topology: Topology, plan: Plan) -> dict[str, Any]:

@@ -9,8 +9,10 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from framework import plan
 from framework.config.model import Vm
 from framework.lab.hosts import HostHandle
+from framework.plan_virt import PlanVirtualMachine
 from framework.report.attach import attach_text
 from framework.traffic.stream import StreamResult
 from framework.virt.image import GuestImage, ensure_guest_image
@@ -37,7 +39,9 @@ def vm_on(
     if spec.image == "builtin":
         image = images.get(host.name) or ensure_guest_image(host.session, testpmd=testpmd)
         images[host.name] = image
-    return VirtualMachine(
+    # a plan's VM records QEMU's command line and QMP on its plan host, connecting to nothing
+    kind = VirtualMachine if plan.current() is None else PlanVirtualMachine
+    return kind(
         spec,
         host.session,
         name=name,

@@ -40,7 +40,7 @@ LAYERS = [
     ("virt",),
     ("traffic",),
     ("report",),
-    ("plan",),
+    ("plan", "plan_virt"),
     ("scenarios",),
     ("faults",),
     ("plugin",),
