@@ -581,11 +581,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             items[:] = selected
     if not config.getoption("--plan"):
         return
-    kept = [item for item in items if item.get_closest_marker("plannable") is not None]
-    dropped = [item for item in items if item.get_closest_marker("plannable") is None]
+    kept = [item for item in items if _plannable(item)]
+    dropped = [item for item in items if not _plannable(item)]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
+def _plannable(item: pytest.Item) -> bool:
+    """Marked plannable (by its test, module or variant), and not plannable(False).
+
+    plannable(False) on a test leaves it out where its variant is plannable: its code
+    does not run through in a plan (it expects a refusal a plan cannot give).
+    """
+    marks = list(item.iter_markers("plannable"))
+    return bool(marks) and all(m.args[:1] != (False,) for m in marks)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

@@ -84,12 +84,14 @@ VARIANTS = [
     pytest.param(
         "bond_vm_niantic",
         marks=[pytest.mark.niantic, pytest.mark.sriov, pytest.mark.vms("bond_vm_niantic"),
+               pytest.mark.plannable,
                pytest.mark.form("SR-IOV VF of an Intel 82599")],
         id="niantic-vf",
     ),
     pytest.param(
         "bond_vm_fortville",
         marks=[pytest.mark.fortville, pytest.mark.sriov, pytest.mark.vms("bond_vm_fortville"),
+               pytest.mark.plannable,
                pytest.mark.form("SR-IOV VF of an Intel X710")],
         id="fortville-vf",
     ),
@@ -544,6 +546,9 @@ def test_bond_mac_is_the_primarys_and_stays_on_failover(
         )
 
 
+# the bond fails over by itself on link loss: a plan's testpmd cannot show it (the test
+# would poll show bonding config to its time bound)
+@pytest.mark.plannable(False)
 def test_member_link_down_fails_over_by_itself(
     bonded: SriovBondMigration, probe: Callable[[], list[str]]
 ) -> None:
@@ -631,6 +636,8 @@ def test_vf_hot_unplug_and_plug_three_times(
             verify(sent > 0, f"cycle {cycle}: frames leave through the VF (P1 sent {sent})")
 
 
+# testpmd's refusal of P0 in a second bond is expected by pytest.raises: a plan cannot know it
+@pytest.mark.plannable(False)
 def test_bond_membership_rules(bonded: SriovBondMigration, probe: Callable[[], list[str]]) -> None:
     """A bond left without members sends nothing; one port cannot join two bonds.
 
