@@ -79,3 +79,14 @@ def test_counts_the_readme_gives_are_collected(tmp_path: Path) -> None:
     assert f"{ran}/{collected} tests collected ({deselected} deselected)" in done.stdout, (
         done.stdout[-300:]
     )
+
+
+def test_the_plan_count_the_readme_gives_is_collected(tmp_path: Path) -> None:
+    # --plan keeps the plannable tests at collection: the count needs no plan run
+    found = re.search(r"The plan of `lab.yaml` has [\d,]+\s+lines for (\d+) tests", README)
+    assert found, "the README gives the lab plan's count of tests"
+    select = ["-m", "niantic or fortville", "--topology", "topologies/lab.yaml"]
+    done = pytest_in_checkout(tmp_path, "--collect-only", "-q", "--plan", *select)
+    assert re.search(rf"^{found.group(1)}/\d+ tests collected", done.stdout, re.MULTILINE), (
+        done.stdout[-500:]
+    )
