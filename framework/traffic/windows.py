@@ -70,10 +70,17 @@ def verify_window(account: WindowAccount, bounds: WindowBounds, key: str = "") -
         AssertionError: naming the window, every figure over its bound with the bound, and
             the window's outages.
     """
+    where = f" ({key})" if key else ""
+    promise = f"the {account.window.name} window{where} is within {bounds}"
+    _verify_window(account, bounds, where, promise)
+
+
+@verdict
+def _verify_window(account: WindowAccount, bounds: WindowBounds, where: str, what: str) -> None:
+    """verify_window's judgement; `what` is its promise, as a --plan run records it."""
     faults = window_faults(account, bounds)
     if not faults:
         return
-    where = f" ({key})" if key else ""
     outages = "; ".join(str(o) for o in account.outages[:6])
     if len(account.outages) > 6:
         outages += f"; ... ({len(account.outages) - 6} more)"
