@@ -79,6 +79,12 @@ class Plan:
         self.placeholders[address] = f"<{label}>"
         return address
 
+    def placeholder_port(self, label: str) -> int:
+        """A TCP port (64001 up) standing for one a run asks the host for."""
+        port = 64001 + next(self._counter) % 1000
+        self.placeholders[str(port)] = f"<{label}>"
+        return port
+
     def render(self, header: str = "") -> str:
         """The plan as text: a section per test, its lines in order, placeholders named.
 

@@ -212,7 +212,8 @@ class PlanVirtualMachine(VirtualMachine):
         self.session.run(["rm", "-f", *self._files()])
         install_relay(self.session, self._relay)
         if self.qmp_port is None:
-            self.qmp_port = 4444 + len(PlanVirtualMachine.waiting) + len(self.plan.lines)
+            label = f"free TCP port of {self.session.name} for {self.name}'s QMP"
+            self.qmp_port = self.plan.placeholder_port(label)
         self.incoming = incoming
         self.argv = qemu_argv(
             self.spec,
@@ -335,6 +336,8 @@ class PlanVirtualMachine(VirtualMachine):
         """Record QMP quit and the files' removal; a plan has no process to wait for."""
         if self._closed:
             return
+        if self.incoming is not None:
+            PlanVirtualMachine.waiting.pop(self.incoming, None)
         if self._testpmd is not None:
             self._testpmd.shell.close()
         if self._qmp is not None:
