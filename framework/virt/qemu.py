@@ -8,8 +8,10 @@ guest printed while nobody was attached still reaches reports.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shlex
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -28,6 +30,7 @@ log = logging.getLogger("howto.virt")
 BASE_APPEND = "console=ttyS1 panic=-1 loglevel=4 tsc=reliable no_timer_check"
 
 _probe_cache: dict[str, tuple[str, str]] = {}
+ACCEL_CACHE_DIR = "~/.cache/howto-conformance/accel"
 
 
 def resolve_socket(path: str, base_dir: str) -> str:
@@ -202,31 +205,88 @@ def probe_accel(
     kernel: str | None = None,
     timeout: float = 15.0,
     refresh: bool = False,
+    cache_dir: str = ACCEL_CACHE_DIR,
 ) -> tuple[str, str]:
     """("kvm" | "tcg", why). KVM only if a test boot really runs under it.
 
     /dev/kvm can be present and KVM_CREATE_VM succeed while a nested guest never gets
     anywhere, so the proof is a boot: the kernel with no root fs panics within a second or
-    two under working KVM, and panic=-1 with -no-reboot ends QEMU. The result is cached
-    per host name for the life of the process.
+    two under working KVM, and panic=-1 with -no-reboot ends QEMU. A hanging nested KVM
+    costs the whole `timeout`, on every host of every run, so the answer is also kept on
+    the host (`cache_dir`) for as long as what decides it stays the same: the host's boot,
+    its /dev/kvm node (reloading kvm_intel to enable nesting makes a new one), the QEMU
+    binary and the probe's kernel and timeout. `refresh` probes again whatever is kept.
     """
     if not refresh and session.name in _probe_cache:
         return _probe_cache[session.name]
-    result = _probe(session, qemu, kernel, timeout)
+    path = _accel_cache_path(session, qemu, kernel, timeout, cache_dir)
+    result = None if refresh or path is None else _read_accel(session, path)
+    if result is None:
+        accel, why, settled = _probe(session, qemu, kernel, timeout)
+        result = (accel, why)
+        # only a boot that ran to its end or its time bound is worth keeping; a failure to
+        # start QEMU may be passing, and it costs nothing to see again
+        if settled and path is not None:
+            _keep_accel(session, path, result)
     _probe_cache[session.name] = result
     log.info("[%s] accelerator: %s (%s)", session.name, *result)
     return result
 
 
-def _probe(session: Session, qemu: str, kernel: str | None, timeout: float) -> tuple[str, str]:
+# What decides the probe's answer on a host; printed by one command so the key costs a
+# round trip. No /dev/kvm: no line for it, and _probe answers at once anyway.
+_ACCEL_INPUTS = r"""
+cat /proc/sys/kernel/random/boot_id
+stat -Lc 'kvm %d:%i %Z' /dev/kvm 2>/dev/null
+q=$(command -v "$1") && stat -Lc 'qemu %n %s %Y' "$q"
+printf 'home %s\n' "$HOME"
+"""
+
+
+def _accel_cache_path(
+    session: Session, qemu: str, kernel: str | None, timeout: float, cache_dir: str
+) -> str | None:
+    out = session.run(["sh", "-c", _ACCEL_INPUTS, "sh", qemu], check=False)
+    lines = out.stdout.splitlines()
+    home = next((ln.removeprefix("home ") for ln in lines if ln.startswith("home ")), "")
+    if not out.ok or len(lines) < 3 or not home:
+        return None  # cannot tell what the answer depends on: probe every time
+    key = hashlib.sha256(f"{out.stdout}kernel={kernel}\ntimeout={timeout:g}\n".encode())
+    base = home + cache_dir[1:] if cache_dir.startswith("~/") else cache_dir
+    return f"{base}/{key.hexdigest()[:16]}"
+
+
+def _read_accel(session: Session, path: str) -> tuple[str, str] | None:
+    out = session.run(["cat", path], check=False)
+    accel, _, rest = out.stdout.strip().partition("\t")
+    why, _, when = rest.partition("\t")
+    if not out.ok or accel not in ("kvm", "tcg") or not why or not when:
+        return None  # absent or torn: probe again
+    return accel, f"{why}; test boot at {when}, kept on the host until its boot or KVM changes"
+
+
+def _keep_accel(session: Session, path: str, result: tuple[str, str]) -> None:
+    when = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    # written aside and renamed: a run reading it at the same time sees all of it or none
+    session.run(
+        ["sh", "-c", 'mkdir -p "${1%/*}" && printf "%s" "$2" >"$1.$$" && mv "$1.$$" "$1"',
+         "sh", path, f"{result[0]}\t{result[1]}\t{when}\n"],
+        check=False,
+    )  # fmt: skip
+
+
+def _probe(
+    session: Session, qemu: str, kernel: str | None, timeout: float
+) -> tuple[str, str, bool]:
+    """(accel, why, settled): settled when the test boot panicked or hung to the bound."""
     if not session.run(["test", "-r", "/dev/kvm", "-a", "-w", "/dev/kvm"], check=False).ok:
-        return "tcg", "no usable /dev/kvm on the host"
+        return "tcg", "no usable /dev/kvm on the host", False
     if kernel is None:
         found = session.run(
             ["bash", "-c", "ls -1 /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1"], check=False
         ).stdout.strip()
         if not found:
-            return "tcg", "/dev/kvm present but no kernel to test-boot it with"
+            return "tcg", "/dev/kvm present but no kernel to test-boot it with", False
         kernel = found
     argv = [
         "timeout", "--kill-after=2", f"{timeout:g}",
@@ -237,13 +297,14 @@ def _probe(session: Session, qemu: str, kernel: str | None, timeout: float) -> t
     try:
         result = session.run(argv, check=False, timeout=timeout + 10)
     except RemoteError as exc:
-        return "tcg", f"KVM test boot failed to run: {exc}"
+        return "tcg", f"KVM test boot failed to run: {exc}", False
     if "Kernel panic" in result.stdout or "VFS:" in result.stdout:
-        return "kvm", "KVM test boot reached the kernel's root-fs panic"
+        return "kvm", "KVM test boot reached the kernel's root-fs panic", True
     if result.exit_code == 124:
-        return "tcg", f"KVM test boot did not finish within {timeout:g} s (nested KVM hangs)"
+        why = f"KVM test boot did not finish within {timeout:g} s (nested KVM hangs)"
+        return "tcg", why, True
     tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-    return "tcg", f"KVM test boot failed (exit {result.exit_code}): {tail[0]}"
+    return "tcg", f"KVM test boot failed (exit {result.exit_code}): {tail[0]}", False
 
 
 def describe(argv: list[str]) -> str:

@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +26,7 @@ from framework.errors import ShellTimeout
 from framework.remote import LocalSession
 from framework.verify import VerifyFailed
 from framework.virt.image import GuestImage, ensure_guest_image
+from framework.virt.qemu import probe_accel
 from framework.virt.verify import (
     verify_migration_refused,
     verify_vcpu_pins,
@@ -409,3 +411,31 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind((ADDRESS, 0))
         return int(sock.getsockname()[1])
+
+
+def test_the_accelerator_probe_is_kept_on_the_host_until_its_kvm_changes(tmp_path: Path) -> None:
+    """A test boot that hangs costs its whole bound on every host of every run: the answer
+    is kept on the host, keyed by its boot, /dev/kvm node and QEMU, and probed anew on
+    request or when the probe itself changes (here: its time bound)."""
+    cache = str(tmp_path / "accel")
+    runs = iter(range(10))
+
+    def probe(timeout: float, refresh: bool = False) -> tuple[str, str]:
+        # a new session name per call: what a new run sees, with nothing in the process
+        run = LocalSession(f"probe-{next(runs)}")
+        return probe_accel(run, timeout=timeout, refresh=refresh, cache_dir=cache)
+
+    first = probe(2, refresh=True)
+    assert "kept on the host" not in first[1], first
+    started = time.monotonic()
+    again = probe(2)
+    if first[0] == "tcg" and "did not finish" not in first[1]:
+        # no /dev/kvm (or QEMU failed at once): cheap to see again, so nothing is kept
+        assert again == first, again
+        return
+    assert again[0] == first[0] and again[1].startswith(first[1] + "; test boot at "), again
+    assert time.monotonic() - started < 1.5, "a kept answer costs no test boot"
+    other = probe(3)
+    assert "kept on the host" not in other[1], f"another time bound probes anew: {other}"
+    refreshed = probe(2, refresh=True)
+    assert "kept on the host" not in refreshed[1], refreshed
