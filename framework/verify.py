@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
@@ -52,6 +53,15 @@ def recording_promises(recorder: Callable[[str], None]) -> Iterator[None]:
 def recording() -> bool:
     """Whether verdicts are being recorded (a --plan run) rather than judged."""
     return _recorder is not None
+
+
+def wait_for_dut(seconds: float) -> None:
+    """Let `seconds` pass for the DUT to act before a reading is judged.
+
+    Traffic flows, counters settle. A --plan run judges nothing, so it does not wait.
+    """
+    if _recorder is None:
+        time.sleep(seconds)
 
 
 def verdict(fn: Callable[P, R]) -> Callable[P, R | None]:

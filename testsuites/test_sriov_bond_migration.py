@@ -16,7 +16,6 @@ fortville`); on the virtual lab an emulated e1000 stands in for it (the report s
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable, Iterator
 
 import allure
@@ -58,7 +57,7 @@ from framework.traffic.windows import (
     verify_window,
     with_jitter,
 )
-from framework.verify import verify
+from framework.verify import verify, wait_for_dut
 from framework.virt.verify import (
     verify_migration_refused,
     verify_perm_addr_kept,
@@ -214,7 +213,7 @@ def test_live_migration_with_sriov_vf_and_bonding(
         dest_vm = _migrate_with_virtio_only(guide1, vm)
         _bring_the_vf_back(guide1, dest_vm, vf_address)
         _take_virtio_out(guide1)
-        time.sleep(SETTLE_S)
+        wait_for_dut(SETTLE_S)
         run.stop()
     _verify_the_stream(guide1, topology, run.wait())
 

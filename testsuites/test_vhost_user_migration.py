@@ -8,7 +8,6 @@ while it migrates from host_server_1 to host_server_2, and measures the downtime
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 
 import allure
@@ -33,6 +32,7 @@ from framework.traffic.windows import (
     verify_window,
     with_jitter,
 )
+from framework.verify import wait_for_dut
 from framework.virt.verify import verify_vm_status
 from framework.virt.vm import VirtualMachine
 
@@ -178,11 +178,11 @@ def _migrate_under_traffic(
         )
         with through_vm(duration=SETTLE_S + 120 + SETTLE_S) as run:
             run.wait_started()
-            time.sleep(SETTLE_S)
+            wait_for_dut(SETTLE_S)
             # guide: "Migration status: completed": migrate() returns no other (a failed,
             # cancelled or unconverging migration raises MigrationError, naming why)
             migration.migrate()
-            time.sleep(SETTLE_S)
+            wait_for_dut(SETTLE_S)
         stream = run.wait()
         verify_sender(stream, "guide 2's stream judges the VM")
     return stream

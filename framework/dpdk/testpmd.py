@@ -53,6 +53,7 @@ from framework.dpdk.version import DpdkVersion, detect_dpdk_version
 from framework.errors import RemoteError, ShellClosed, ShellTimeout, TestPmdError
 from framework.remote.session import Session
 from framework.remote.shell import InteractiveShell
+from framework.verify import wait_for_dut
 
 log = logging.getLogger("howto.dpdk.testpmd")
 
@@ -377,7 +378,7 @@ class TestPmd:
 
         Waits `settle` s for the last ones, then takes everything printed meanwhile.
         """
-        time.sleep(settle)
+        wait_for_dut(settle)
         return parse_verbose_rx(self.shell.drain())
 
     def set_link(self, port: int, up: bool) -> None:

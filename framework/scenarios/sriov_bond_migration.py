@@ -46,6 +46,7 @@ from framework.traffic.packets import (
 )
 from framework.traffic.stream import LossAccount, LossWindow, StreamResult
 from framework.traffic.windows import longest_stall_ms
+from framework.verify import wait_for_dut
 from framework.virt.host_net import TapBridge, bridge_for
 from framework.virt.hotplug import Hotplug
 from framework.virt.image import GuestImage
@@ -407,7 +408,7 @@ class SriovBondMigration:
     def port_traffic(self, seconds: float = 1.0) -> dict[int, PortStats]:
         """Clear port stats all; traffic for `seconds`; show port stats all."""
         self.pmd.clear_port_stats()
-        time.sleep(seconds)
+        wait_for_dut(seconds)
         return self.pmd.show_port_stats_all()
 
     def bring_up_bond(self) -> None:
