@@ -24,9 +24,8 @@ from typing import TYPE_CHECKING, Any
 from framework.dpdk.testpmd import PROMPT, TestPmd
 from framework.plan import Plan, PlanPty, PlanSession
 from framework.remote.shell import InteractiveShell
-from framework.virt.console import GuestShell, install_relay
+from framework.virt.console import GuestShell
 from framework.virt.guest_testpmd import launch_line
-from framework.virt.qemu import qemu_argv
 from framework.virt.vm import VirtualMachine
 
 if TYPE_CHECKING:
@@ -204,32 +203,7 @@ class PlanVirtualMachine(VirtualMachine):
 
     def start(self, incoming: str | None = None, timeout: float = 60.0) -> None:
         """Record QEMU's start as a real run makes it; QMP and the guest shell stand ins."""
-        if self.accel is None:
-            # a lab host runs KVM; `auto` would ask the host (/dev/kvm)
-            self.accel = "kvm" if self.spec.accel == "auto" else self.spec.accel
-            self.accel_reason = "the plan's lab host (KVM)"
-        self.session.run(["mkdir", "-p", self.work_dir])
-        self.session.run(["rm", "-f", *self._files()])
-        install_relay(self.session, self._relay)
-        if self.qmp_port is None:
-            label = f"free TCP port of {self.session.name} for {self.name}'s QMP"
-            self.qmp_port = self.plan.placeholder_port(label)
-        self.incoming = incoming
-        self.argv = qemu_argv(
-            self.spec,
-            name=self.name,
-            image=self.image,
-            sockets_dir=self.work_dir,
-            accel=self.accel,
-            qmp=(self.address, self.qmp_port),
-            serial0=self.serial0,
-            serial1=self.serial1,
-            incoming=incoming,
-            pidfile=self.pidfile,
-            extra_append=self.append,
-            hugepage_mount=self.hugepage_mount,
-            backends=self.backends,
-        )
+        self._prepare(incoming)
         self._closed = False
         self.started_at = time.monotonic()
         self.session.run([*self.argv, "-daemonize"])
@@ -242,6 +216,16 @@ class PlanVirtualMachine(VirtualMachine):
         self._shell = PlanGuestShell(self)
         if self.spec.vcpu_pins is not None:
             self.pin_vcpus(self.spec.vcpu_pins)
+
+    def _choose_accel(self) -> tuple[str, str]:
+        # a lab host runs KVM; `auto` would ask the host (/dev/kvm)
+        if self.spec.accel == "auto":
+            return "kvm", "the plan's lab host (KVM)"
+        return self.spec.accel, "set in the topology"
+
+    def _qmp_port(self) -> int:
+        label = f"free TCP port of {self.session.name} for {self.name}'s QMP"
+        return self.plan.placeholder_port(label)
 
     @property
     def events(self) -> list[tuple[float, str, dict[str, Any]]]:

@@ -118,8 +118,7 @@ STREAM_MAX_S = 900  # the stream is stopped when the guide's last step is done
 SETTLE_S = 1.0
 
 
-@pytest.fixture(params=VARIANTS)
-def guide1(
+def _guide1(
     request: pytest.FixtureRequest,
     topology,
     host_server_1: HostHandle,
@@ -133,20 +132,11 @@ def guide1(
         setup.close()
 
 
-@pytest.fixture(params=[v for v in VARIANTS if v.id != "emulated-vf"])
-def guide1_sriov(
-    request: pytest.FixtureRequest,
-    topology,
-    host_server_1: HostHandle,
-    host_server_2: HostHandle,
-    dpdk_version: DpdkVersion,
-) -> Iterator[SriovBondMigration]:
-    """Guide 1 with a real VF only (the emulated VF is migratable: it proves nothing here)."""
-    setup = SriovBondMigration(topology, host_server_1, host_server_2, dpdk_version, request.param)
-    try:
-        yield setup
-    finally:
-        setup.close()
+guide1 = pytest.fixture(params=VARIANTS, name="guide1")(_guide1)
+# Guide 1 with a real VF only (the emulated VF is migratable: it proves nothing there).
+guide1_sriov = pytest.fixture(
+    params=[v for v in VARIANTS if v.id != "emulated-vf"], name="guide1_sriov"
+)(_guide1)
 
 
 @pytest.fixture

@@ -159,16 +159,49 @@ class VirtualMachine:
         Raises:
             VmError: QEMU did not start, or its QMP cannot be reached.
         """
+        qmp_port = self._prepare(incoming)
+        self._closed = False
+        self.started_at = time.monotonic()
+        result = self.session.run([*self.argv, "-daemonize"], check=False, timeout=timeout)
+        if not result.ok:
+            reason = (result.stderr or result.stdout).strip().splitlines()
+            raise VmError(
+                f"{self.name}: QEMU did not start on {self.session.name} (exit "
+                f"{result.exit_code}): {reason[-1] if reason else 'no output'}"
+            )
+        self.pid = int(self.session.run(["cat", self.pidfile]).stdout.strip())
+        log.info("[%s] %s started (pid %s): %s", self.session.name, self.name, self.pid,
+                 describe(self.argv))  # fmt: skip
+        self._qmp = QmpConnection(self.name)
+        try:
+            self._qmp.connect((self.address, qmp_port), timeout=15)
+        except Exception as exc:
+            self.kill()
+            raise VmError(
+                f"{self.name}: cannot reach QMP at {self.address}:{self.qmp_port}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        # Attach to the shell console now: output sent while no client is connected is
+        # dropped (only the logfile keeps it).
+        self._shell_console = open_console(
+            self.session, self._relay, self.serial1, name=f"{self.name}/ttyS1", prompt=SHELL_PROMPT
+        )
+        self._shell_console.state_of_host = self.run_state_problem
+        if self.spec.vcpu_pins is not None:
+            self.pin_vcpus(self.spec.vcpu_pins)
+
+    def _prepare(self, incoming: str | None) -> int:
+        """The accelerator, the VM's files and QMP port, and QEMU's argv (self.argv).
+
+        Returns the QMP port.
+        """
         if self.accel is None:
-            if self.spec.accel == "auto":
-                self.accel, self.accel_reason = probe_accel(self.session, qemu=self.spec.qemu)
-            else:
-                self.accel, self.accel_reason = self.spec.accel, "set in the topology"
+            self.accel, self.accel_reason = self._choose_accel()
         self.session.run(["mkdir", "-p", self.work_dir])
         self.session.run(["rm", "-f", *self._files()])
         install_relay(self.session, self._relay)
         if self.qmp_port is None:
-            self.qmp_port = free_port(self.session, self.address)
+            self.qmp_port = self._qmp_port()
         self.incoming = incoming
         self.argv = qemu_argv(
             self.spec,
@@ -185,35 +218,17 @@ class VirtualMachine:
             hugepage_mount=self.hugepage_mount,
             backends=self.backends,
         )
-        self._closed = False
-        self.started_at = time.monotonic()
-        result = self.session.run([*self.argv, "-daemonize"], check=False, timeout=timeout)
-        if not result.ok:
-            reason = (result.stderr or result.stdout).strip().splitlines()
-            raise VmError(
-                f"{self.name}: QEMU did not start on {self.session.name} (exit "
-                f"{result.exit_code}): {reason[-1] if reason else 'no output'}"
-            )
-        self.pid = int(self.session.run(["cat", self.pidfile]).stdout.strip())
-        log.info("[%s] %s started (pid %s): %s", self.session.name, self.name, self.pid,
-                 describe(self.argv))  # fmt: skip
-        self._qmp = QmpConnection(self.name)
-        try:
-            self._qmp.connect((self.address, self.qmp_port), timeout=15)
-        except Exception as exc:
-            self.kill()
-            raise VmError(
-                f"{self.name}: cannot reach QMP at {self.address}:{self.qmp_port}: "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
-        # Attach to the shell console now: output sent while no client is connected is
-        # dropped (only the logfile keeps it).
-        self._shell_console = open_console(
-            self.session, self._relay, self.serial1, name=f"{self.name}/ttyS1", prompt=SHELL_PROMPT
-        )
-        self._shell_console.state_of_host = self.run_state_problem
-        if self.spec.vcpu_pins is not None:
-            self.pin_vcpus(self.spec.vcpu_pins)
+        return self.qmp_port
+
+    def _choose_accel(self) -> tuple[str, str]:
+        """(accel, why): the topology's, or for `auto` what a test boot on the host shows."""
+        if self.spec.accel == "auto":
+            return probe_accel(self.session, qemu=self.spec.qemu)
+        return self.spec.accel, "set in the topology"
+
+    def _qmp_port(self) -> int:
+        """A TCP port free on the host for QMP."""
+        return free_port(self.session, self.address)
 
     # ------------------------------------------------------------------ vCPUs
 
