@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from framework.config import DEFAULT_TOPOLOGY, load_topology  # noqa: E402
+from framework.config import load_topology  # noqa: E402
 from framework.config.model import PvpBenchmark  # noqa: E402
 from framework.dpdk.args import EalOptions, TestPmdOptions  # noqa: E402
 from framework.dpdk.launch import launch_testpmd  # noqa: E402
@@ -41,7 +41,7 @@ from framework.dpdk.version import DpdkVersion, detect_dpdk_version  # noqa: E40
 from framework.errors import FrameworkError  # noqa: E402
 from framework.lab.hosts import HostHandle, provision  # noqa: E402
 from framework.report import benchrun  # noqa: E402
-from framework.report.benchrun import logged, ndr  # noqa: E402
+from framework.report.benchrun import check_ndr_arguments, logged, ndr, ndr_parser  # noqa: E402
 from framework.scenarios.pvp import Pvp, Variant  # noqa: E402
 from framework.traffic.generator import TrafficGenerator  # noqa: E402
 from framework.traffic.packets import udp_flow  # noqa: E402
@@ -111,23 +111,14 @@ def raw_vhost_rate(
 
 
 def arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--topology", default=str(DEFAULT_TOPOLOGY))
-    parser.add_argument("--frame", type=int, default=64)
-    parser.add_argument("--trial", type=float, default=2.0, help="seconds per final trial")
-    parser.add_argument("--width", type=float, default=0.1,
-                        help="the searches' relative width (default 0.1)")  # fmt: skip
+    parser = ndr_parser(__doc__)
     parser.add_argument("--raw-seconds", type=float, default=5.0,
                         help="how long the raw vhost-user rate is counted (default 5)")  # fmt: skip
     parser.add_argument("--no-vm", action="store_true", help="skip the (slow, TCG) vm variant")
     args = parser.parse_args()
-    if not 64 <= args.frame <= 1518:
-        parser.error(f"--frame must be 64 to 1518 bytes, got {args.frame}")
-    for name in ("trial", "raw_seconds"):
-        if not 0 < getattr(args, name) <= 600:
-            parser.error(f"--{name.replace('_', '-')} must be above 0 and at most 600 s")
-    if not 0 < args.width < 1:
-        parser.error(f"--width must be between 0 and 1, got {args.width:g}")
+    check_ndr_arguments(parser, args)
+    if not 0 < args.raw_seconds <= 600:
+        parser.error("--raw-seconds must be above 0 and at most 600 s")
     return args
 
 

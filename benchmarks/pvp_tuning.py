@@ -33,14 +33,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from framework.config import DEFAULT_TOPOLOGY, load_topology  # noqa: E402
+from framework.config import load_topology  # noqa: E402
 from framework.config.model import Topology  # noqa: E402
 from framework.dpdk.version import detect_dpdk_version  # noqa: E402
 from framework.errors import FrameworkError  # noqa: E402
 from framework.lab.hosts import provision  # noqa: E402
 from framework.lab.tuning import Tuning  # noqa: E402
 from framework.report import benchrun  # noqa: E402
-from framework.report.benchrun import logged, ndr  # noqa: E402
+from framework.report.benchrun import check_ndr_arguments, logged, ndr, ndr_parser  # noqa: E402
 from framework.scenarios.pvp import Pvp  # noqa: E402
 from framework.traffic.generator import TrafficGenerator  # noqa: E402
 
@@ -48,27 +48,14 @@ FORMS = ("untuned", "tuned", "pinned")
 
 
 def arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--topology", default=str(DEFAULT_TOPOLOGY))
-    parser.add_argument("--frame", type=int, default=64)
-    parser.add_argument("--trial", type=float, default=2.0, help="seconds per final trial")
-    parser.add_argument("--width", type=float, default=0.1,
-                        help="the searches' relative width (default 0.1)")  # fmt: skip
-    parser.add_argument("--pins", default="",
-                        help="host CPUs for the vCPUs of the pinned form, e.g. 0,1 (default: "
-                             "the topology's vcpu_pins, else CPUs 0..n-1)")  # fmt: skip
+    parser = ndr_parser(__doc__)
     parser.add_argument(
         "--forms",
         default=",".join(FORMS),
         help=f"which forms to measure, of {','.join(FORMS)} (default: all)",
     )
     args = parser.parse_args()
-    if not 64 <= args.frame <= 1518:
-        parser.error(f"--frame must be 64 to 1518 bytes, got {args.frame}")
-    if not 0 < args.trial <= 600:
-        parser.error(f"--trial must be above 0 and at most 600 s, got {args.trial:g}")
-    if not 0 < args.width < 1:
-        parser.error(f"--width must be between 0 and 1, got {args.width:g}")
+    check_ndr_arguments(parser, args)
     args.forms = [f.strip() for f in args.forms.split(",") if f.strip()]
     if not args.forms or any(f not in FORMS for f in args.forms):
         parser.error(f"--forms takes some of {', '.join(FORMS)}, got {','.join(args.forms)}")

@@ -20,6 +20,7 @@ whole group and waits for it to tear its own lab down.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import signal
@@ -31,6 +32,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
+from framework.config import DEFAULT_TOPOLOGY
 from framework.traffic.trials import Trial, rate_text, search_rates
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
@@ -249,3 +251,24 @@ def ndr(trials: Runner, lo: float, hi: float, trial_s: float, width: float) -> t
     found = search_rates(trials, min_pps=lo, max_pps=hi, trial_s=trial_s, relative_width=width)
     pps = found.ndr.lower_pps or 0.0
     return pps, rate_text(pps, found.ndr.limit)
+
+
+def ndr_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's options for NDR searches: --topology, --frame, --trial, --width."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--topology", default=str(DEFAULT_TOPOLOGY))
+    parser.add_argument("--frame", type=int, default=64)
+    parser.add_argument("--trial", type=float, default=2.0, help="seconds per final trial")
+    parser.add_argument("--width", type=float, default=0.1,
+                        help="the searches' relative width (default 0.1)")  # fmt: skip
+    return parser
+
+
+def check_ndr_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Stop (parser.error: one line, exit 2) on a frame, trial or width out of range."""
+    if not 64 <= args.frame <= 1518:
+        parser.error(f"--frame must be 64 to 1518 bytes, got {args.frame}")
+    if not 0 < args.trial <= 600:
+        parser.error(f"--trial must be above 0 and at most 600 s, got {args.trial:g}")
+    if not 0 < args.width < 1:
+        parser.error(f"--width must be between 0 and 1, got {args.width:g}")
