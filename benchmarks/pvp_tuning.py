@@ -49,6 +49,9 @@ FORMS = ("untuned", "tuned", "pinned")
 
 def arguments() -> argparse.Namespace:
     parser = ndr_parser(__doc__)
+    parser.add_argument("--pins", default="",
+                        help="host CPUs for the vCPUs of the pinned form, e.g. 0,1 (default: "
+                             "the topology's vcpu_pins, else CPUs 0..n-1)")  # fmt: skip
     parser.add_argument(
         "--forms",
         default=",".join(FORMS),

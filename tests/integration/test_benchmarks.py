@@ -203,6 +203,7 @@ def test_loss_windows_reads_recorded_runs(tmp_path: Path) -> None:
         ("testpmd_rtt.py", ["-n", "0"], "--count must be at least 1"),
         ("pvp_limits.py", ["--width", "2"], "--width must be between 0 and 1"),
         ("pvp_tuning.py", ["--frame", "10"], "--frame must be 64 to 1518 bytes, got 10"),
+        ("pvp_tuning.py", ["--pins", "a,b"], "--pins takes CPU numbers separated by commas"),
         ("suite_parallel.py", ["--repeat", "0"], "--repeat must be at least 1"),
         ("loss_windows.py", ["--runs", "0"], "--runs must be at least 1"),
     ],
