@@ -38,6 +38,8 @@ WRONG_PEER = "02:00:00:00:0b:ad"
 AFTER_WINDOW_S = 1.5
 # How long the VM stops (twice, from 0.3 s into a migration) in vm-stalls-during-migration.
 STALL_DURING_MIGRATION_S = 0.1
+# How long the VM is held paused (from 0.3 s into a migration) in vm-paused-during-migration.
+PAUSED_DURING_MIGRATION_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -99,14 +101,25 @@ def _second_outage(migration: Any, *_: Any) -> None:
 
 
 def _stall_during_migration(migration: Any, *_: Any) -> None:
-    # While its RAM is being copied the VM stops twice for a moment, well before the
+    # While its RAM is being copied the VM stalls twice for a moment, well before the
     # switch-over: two more interruptions inside the migration window than a correct DUT
-    # shows (a TCG guest may add one stall of its own), each short.
+    # shows (a TCG guest may add one stall of its own), each short. A stall, not a pause:
+    # QEMU is frozen by its host (SIGSTOP), so its run state stays `running` and only
+    # traffic can tell (vm-paused-during-migration is the pause QEMU itself reports).
+    vm = migration.source_vm
     for _stall in range(2):
-        migration.source_vm.pause()
+        vm.session.run(["kill", "-STOP", str(vm.pid)])
         time.sleep(STALL_DURING_MIGRATION_S)
-        migration.source_vm.resume()
+        vm.session.run(["kill", "-CONT", str(vm.pid)])
         time.sleep(0.3)
+
+
+def _paused_during_migration(migration: Any, *_: Any) -> None:
+    # A migration that is not live: the VM is stopped (QMP stop) while its RAM is copied,
+    # and runs again before the switch-over.
+    migration.source_vm.pause()
+    time.sleep(PAUSED_DURING_MIGRATION_S)
+    migration.source_vm.resume()
 
 
 def _load_bpf(switch: Any, program: bytes, tag: str) -> None:
@@ -392,10 +405,18 @@ FAULTS: dict[str, Fault] = {
         ),
         Fault(
             "vm-stalls-during-migration",
-            f"guide 2: 0.3 s into the migration the VM stops twice for "
+            f"guide 2: 0.3 s into the migration QEMU is frozen (SIGSTOP) twice for "
             f"{STALL_DURING_MIGRATION_S:g} s (more outages inside the migration window)",
             f"{GUIDE2}.migrate",
             _stall_during_migration,
+            during=0.3,
+        ),
+        Fault(
+            "vm-paused-during-migration",
+            f"guide 2: 0.3 s into the migration the VM is paused (QMP stop) for "
+            f"{PAUSED_DURING_MIGRATION_S:g} s: not live",
+            f"{GUIDE2}.migrate",
+            _paused_during_migration,
             during=0.3,
         ),
         Fault(

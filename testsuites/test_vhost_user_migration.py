@@ -33,7 +33,7 @@ from framework.traffic.windows import (
     with_jitter,
 )
 from framework.verify import wait_for_dut
-from framework.virt.verify import verify_vm_status
+from framework.virt.verify import verify_migration_live, verify_vm_status
 from framework.virt.vm import VirtualMachine
 
 pytestmark = [
@@ -107,14 +107,15 @@ def test_live_migration_with_vhost_user(
 
     Verify:
         Virtio traffic is seen at P0 and P1 on host_server_1; the destination VM is paused
-        (inmigrate); the migration completes, the source is paused (postmigrate) and the
-        destination running; after it, virtio traffic is seen at P0 and P1 and crosses
-        host_server_2's vhost ports, none host_server_1's. Every frame that arrives is the
-        frame sent as the guest's mac forwarding rewrites it, byte for byte, and in order
-        (the migration included). The stream loses, duplicates and reorders nothing
-        outside the migration; inside it the outages, the longest, the frames lost and the
-        span over which they were sent (one stretch: the switch-over) are within the
-        topology's bounds (`loss_windows.guide2.migration`).
+        (inmigrate); polled while it runs, the migration is active with the VM running,
+        never failed, and the VM stops only for the switch-over; it completes, the source
+        is paused (postmigrate) and the destination running; after it, virtio traffic is
+        seen at P0 and P1 and crosses host_server_2's vhost ports, none host_server_1's.
+        Every frame that arrives is the frame sent as the guest's mac forwarding rewrites
+        it, byte for byte, and in order (the migration included). The stream loses,
+        duplicates and reorders nothing outside the migration; inside it the outages, the
+        longest, the frames lost and the span over which they were sent (one stretch: the
+        switch-over) are within the topology's bounds (`loss_windows.guide2.migration`).
     """
     vm = _start_the_vm_on_host_server_1(migration, pytestconfig)
     _forward_in_the_vm(migration, through_vm)
@@ -185,6 +186,10 @@ def _migrate_under_traffic(
             wait_for_dut(SETTLE_S)
         stream = run.wait()
         verify_sender(stream, "guide 2's stream judges the VM")
+    with step("2.3.12 info migrate while it runs: active with the VM running, never failed"):
+        verify_migration_live(
+            migration.migration, "guide: a live migration (the VM runs while its RAM is copied)"
+        )
     return stream
 
 

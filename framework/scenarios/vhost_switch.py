@@ -44,6 +44,9 @@ class VhostSwitch:
     # The host's NIC ports by topology name, in port order; none: its first data port.
     nics: list[str] = field(default_factory=list)
     lcores: str = "0-1"  # the first is testpmd's main lcore, the others forward
+    # vhost-user client mode (`client=1`): the other side (QEMU, virtio_user server=1)
+    # owns the sockets and the switch reconnects to them when either restarts.
+    client: bool = False
     nic_ports: list[int] = field(default_factory=list)
     vhost_ports: list[int] = field(default_factory=list)
     pmd = Made[TestPmd]("VhostSwitch.start()")
@@ -82,9 +85,11 @@ class VhostSwitch:
                     "qdisc_bypass=1"
                 )
         paths = [self.socket_path(s) for s in self.sockets]
+        client = ",client=1" if self.client else ""
         for index, path in enumerate(paths):
-            eal.vdevs.append(f"net_vhost{index},iface={path},queues={self.queues}")
-        self.host.session.run(["rm", "-f", *paths])
+            eal.vdevs.append(f"net_vhost{index},iface={path},queues={self.queues}{client}")
+        if not self.client:  # a client's sockets are its peer's
+            self.host.session.run(["rm", "-f", *paths])
         app = TestPmdOptions(
             rxq=self.queues, txq=self.queues, total_num_mbufs=MBUFS,
             nb_cores=max(len(cpu_list(self.lcores)) - 1, 1), port_topology="paired",
@@ -112,10 +117,11 @@ class VhostSwitch:
         self.pmd.clear_counters()
 
     def close(self) -> None:
-        """Quit the testpmd and remove the sockets."""
+        """Quit the testpmd and remove the sockets it served (a client's are its peer's)."""
         if self.running:
             self.pmd.close()
             del self.pmd
-        self.host.session.run(
-            ["rm", "-f", *(self.socket_path(s) for s in self.sockets)], check=False
-        )
+        if not self.client:
+            self.host.session.run(
+                ["rm", "-f", *(self.socket_path(s) for s in self.sockets)], check=False
+            )

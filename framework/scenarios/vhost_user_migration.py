@@ -221,6 +221,7 @@ class VhostUserMigration:
             ["field (guide: info migrate)", "QEMU", "measured from traffic"],
             [
                 ["Migration status", result.status, ""],
+                ["status / VM while it ran (polled)", result.timeline(), ""],
                 [
                     "total time (ms)",
                     result.total_time_ms,

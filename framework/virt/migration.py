@@ -32,6 +32,19 @@ MIGRATION_PORT = 5555
 
 
 @dataclass(frozen=True)
+class MigrationSample:
+    """One look at a running migration: `query-migrate`'s status and the source's run state.
+
+    A live migration is `active` while the source VM is `running`; QEMU stops it
+    (`finish-migrate`) only for the switch-over, at the end.
+    """
+
+    at: float  # time.time()
+    status: str
+    vm_status: str
+
+
+@dataclass(frozen=True)
 class MigrationResult:
     """What `info migrate` shows for a finished migration (raw keeps the whole answer).
 
@@ -50,9 +63,35 @@ class MigrationResult:
     started_at: float
     finished_at: float
     raw: dict[str, Any] = field(default_factory=dict)
+    # what the polls saw while it ran, the last one `completed`
+    samples: tuple[MigrationSample, ...] = ()
+
+    def timeline(self) -> str:
+        """`active/running x12 (+0.00-1.10 s), ...`: the samples, equal neighbours joined."""
+        runs: list[list[MigrationSample]] = []
+        for sample in self.samples:
+            if runs and (runs[-1][0].status, runs[-1][0].vm_status) == (
+                sample.status,
+                sample.vm_status,
+            ):
+                runs[-1].append(sample)
+            else:
+                runs.append([sample])
+        start = self.samples[0].at if self.samples else 0.0
+        return ", ".join(
+            f"{r[0].status}/{r[0].vm_status} x{len(r)} "
+            f"(+{r[0].at - start:.2f}-{r[-1].at - start:.2f} s)"
+            for r in runs
+        )
 
     @classmethod
-    def from_query(cls, info: dict[str, Any], started: float, finished: float) -> MigrationResult:
+    def from_query(
+        cls,
+        info: dict[str, Any],
+        started: float,
+        finished: float,
+        samples: tuple[MigrationSample, ...] = (),
+    ) -> MigrationResult:
         """Build it from a `query-migrate` answer."""
         ram = info.get("ram", {})
         return cls(
@@ -67,6 +106,7 @@ class MigrationResult:
             started_at=started,
             finished_at=finished,
             raw=info,
+            samples=samples,
         )
 
 
@@ -112,11 +152,13 @@ def migrate(
     source.qmp("migrate", uri=uri)
     deadline = time.monotonic() + timeout
     history: list[tuple[int, int]] = []  # (remaining, dirty-sync-count) per poll
+    samples: list[MigrationSample] = []
     while True:
         info = source.qmp("query-migrate")
         status = info.get("status", "none")
+        samples.append(MigrationSample(time.time(), status, source.status()))
         if status == "completed":
-            return _completed(source, dest, info, started)
+            return _completed(source, dest, info, started, tuple(samples))
         if status in ("failed", "cancelled"):
             why = info.get("error-desc", "no error-desc")
             raise MigrationFailed(
@@ -137,7 +179,11 @@ def migrate(
 
 
 def _completed(
-    source: VirtualMachine, dest: VirtualMachine, info: dict[str, Any], started: float
+    source: VirtualMachine,
+    dest: VirtualMachine,
+    info: dict[str, Any],
+    started: float,
+    samples: tuple[MigrationSample, ...],
 ) -> MigrationResult:
     finished = time.time()
     # QEMU shows "completed" a moment before it fills in total-time and downtime (both 0
@@ -146,7 +192,7 @@ def _completed(
     while not info.get("total-time") and time.monotonic() < settle:
         time.sleep(0.05)
         info = source.qmp("query-migrate")
-    result = MigrationResult.from_query(info, started, finished)
+    result = MigrationResult.from_query(info, started, finished, samples)
     # The destination resumes on its own once the last pages are in.
     dest.wait_status("running", timeout=15)
     log.info(

@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING
 from framework.verify import VerifyFailed, verdict
 
 if TYPE_CHECKING:
+    from framework.virt.migration import MigrationResult
     from framework.virt.vm import VirtualMachine
+
+# What the source of a live migration may be in while it migrates: running, and stopped by
+# QEMU for the switch-over at the very end (QMP's finish-migrate, then postmigrate).
+_SWITCH_OVER = ("finish-migrate", "postmigrate")
 
 
 def verify_vm_status(vm: VirtualMachine, what: str, expected: str) -> None:
@@ -73,3 +78,35 @@ def verify_perm_addr_kept(at_pf: str, what: str, *, perm_addr: str, removed: str
         problems.append(f"the PF keeps {removed.upper()}, the address port close removes")
     if problems:
         raise VerifyFailed(f"{what}; {'; '.join(problems)}")
+
+
+@verdict
+def verify_migration_live(result: MigrationResult, what: str) -> None:
+    """The migration was seen active while the source ran, and never failed.
+
+    `result.samples` are the polls of migrate(): QEMU's migration status and the source's
+    run state, taken while it ran. Live means `active` with the VM running, and the VM
+    stopped only by QEMU for the switch-over (finish-migrate, postmigrate) at the end.
+    """
+    samples = result.samples
+    start = samples[0].at if samples else 0.0
+    problems = []
+    if not any(s.status == "active" and s.vm_status == "running" for s in samples):
+        problems.append("never seen active with the VM running")
+    if failed := [s for s in samples if s.status in ("failed", "cancelled", "cancelling")]:
+        problems.append(f"{failed[0].status} at +{failed[0].at - start:.2f} s")
+    # the switch-over stops the VM for good: once seen, the VM never runs again in it
+    over = next((i for i, s in enumerate(samples) if s.vm_status in _SWITCH_OVER), len(samples))
+    stopped = [s for s in samples[:over] if s.vm_status != "running"]
+    stopped += [s for s in samples[over:] if s.vm_status not in _SWITCH_OVER]
+    if stopped:
+        problems.append(
+            f"the VM was {stopped[0].vm_status} at +{stopped[0].at - start:.2f} s while the "
+            f"migration was {stopped[0].status} (not the switch-over)"
+        )
+    if problems:
+        raise VerifyFailed(
+            f"{what}; {'; '.join(problems)}",
+            expected="active while running, stopped only for the switch-over",
+            seen=f"{len(samples)} samples: {result.timeline()}",
+        )
