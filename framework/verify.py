@@ -64,6 +64,23 @@ def wait_for_dut(seconds: float) -> None:
         time.sleep(seconds)
 
 
+def poll(
+    read: Callable[[], R], until: Callable[[R], bool], timeout: float, interval: float = 0.2
+) -> R:
+    """Read until `until(reading)` holds or `timeout` s pass; the last reading either way.
+
+    The one way the framework waits for the DUT to reach a state (a link up, a bond's
+    members, a device on the guest's bus): the caller judges the reading it gets. A --plan
+    run reads once: its answers are the guide's outcome, reading again tells nothing new.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        reading = read()
+        if until(reading) or _recorder is not None or time.monotonic() >= deadline:
+            return reading
+        time.sleep(interval)
+
+
 def verdict(fn: Callable[P, R]) -> Callable[P, R | None]:
     """Mark a check: it judges in a real run; in a --plan run it records its ``promise``.
 

@@ -32,7 +32,7 @@ from framework.dpdk.verify import (
 )
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
-from framework.report.attach import attach_text, step
+from framework.report.attach import attach_table, attach_text, step
 from framework.report.outcomes import known_defect
 from framework.report.plugin import set_environment
 from framework.scenarios.sriov_bond_migration import (
@@ -116,6 +116,8 @@ VIRTIO_PATH = (VIRTIO_PORT, BOND_PORT)
 STREAM_PPS = 500  # what a TCG guest forwards through tap + e1000 without loss here
 STREAM_MAX_S = 900  # the stream is stopped when the guide's last step is done
 SETTLE_S = 1.0
+# `set bonding mac_addr`: an address of the bond's own, no member's (locally administered)
+BOND_MAC = "02:00:00:00:01:b0"
 
 
 def _guide1(
@@ -533,6 +535,114 @@ def test_bond_mac_is_the_primarys_and_stays_on_failover(
             sent[VIRTIO_PORT] > 0 and sent[VF_PORT] == 0,
             f"after the failover frames leave through P0 only; sent P0 {sent[0]}, P1 {sent[1]}",
         )
+
+
+def test_a_member_leaves_with_its_own_mac_and_rejoins_with_it(
+    bonded: SriovBondMigration, probe: Callable[[], list[str]]
+) -> None:
+    """A member taken out of the bond gets its own MAC back, and rejoins with it.
+
+    Steps:
+        set bonding mac_addr 2 BOND_MAC; show port info 0, 1, 2; remove bonding slave 1 2;
+        show port info 0, 1, 2; add bonding slave 1 2; show port info 0, 1; set bonding
+        primary 1 2; show port info 1; set bonding mac_addr 2 BOND_MAC; show port info 0,
+        1, 2; a burst through the bond. The members' own MACs are those testpmd showed
+        before the bond was made.
+
+    Verify:
+        The bond and its primary P1 (the VF) take BOND_MAC, the backup P0 its own MAC
+        (DPDK's pmd_bonded plan for active-backup). Out of the bond the VF has its own MAC
+        again, and P0, primary now, carries the bond's. Added back, the VF is a backup
+        with its own MAC re-applied. 22.11's `set bonding primary` moves no address
+        (bond_ethdev_primary_set): what P1 shows then is reported; the bond's next address
+        update (`set bonding mac_addr`) gives the primary P1 the bond's MAC and P0 its own
+        again, and forwarded frames carry the bond's MAC.
+    """
+    own = bonded.own_macs
+    attach_table("the members' own MACs (testpmd's start)", ["port", "MAC"], list(own.items()))
+    with step(f"set bonding mac_addr 2 {BOND_MAC}; show port info 0, 1, 2"):
+        bonded.set_bond_mac(BOND_MAC)
+        verify_ports(
+            bonded.guest_ports(),
+            "the bond and its primary P1 take the bond's MAC, the backup P0 keeps its own",
+            macs={BOND_PORT: BOND_MAC, VF_PORT: BOND_MAC, VIRTIO_PORT: own[VIRTIO_PORT]},
+        )
+    with step("remove bonding slave 1 2: the VF has its own MAC again"):
+        bonded.remove_from_bond(VF_PORT)
+        verify_ports(
+            bonded.guest_ports(),
+            "out of the bond the VF has its own MAC back, the new primary P0 the bond's",
+            macs={VF_PORT: own[VF_PORT], VIRTIO_PORT: BOND_MAC, BOND_PORT: BOND_MAC},
+        )
+    with step("add bonding slave 1 2: the VF rejoins as a backup with its own MAC"):
+        bonded.add_to_bond(VF_PORT)
+        verify_ports(
+            bonded.guest_ports(),
+            "back in the bond as a backup, the VF has its own MAC re-applied",
+            macs={VF_PORT: own[VF_PORT], VIRTIO_PORT: BOND_MAC},
+        )
+    with step("set bonding primary 1 2: 22.11 moves no address (reported)"):
+        bonded.set_primary(VF_PORT)
+        bonded.wait_links([VF_PORT, BOND_PORT])
+        ports = bonded.guest_ports()
+        attach_text(
+            "after set bonding primary 1 2",
+            f"P1 (primary) {ports[VF_PORT].mac.lower()}, P0 {ports[VIRTIO_PORT].mac.lower()}, "
+            f"bond {ports[BOND_PORT].mac.lower()}: DPDK 22.11 updates the members' addresses "
+            "on a member's add or removal, a link change of the primary and `set bonding "
+            "mac_addr`, not on `set bonding primary`",
+        )
+    with step(f"set bonding mac_addr 2 {BOND_MAC}: the primary P1 takes the bond's MAC"):
+        bonded.set_bond_mac(BOND_MAC)
+        verify_ports(
+            bonded.guest_ports(),
+            "the bond's addresses updated: its primary P1 carries its MAC, P0 its own again",
+            macs={VF_PORT: BOND_MAC, BOND_PORT: BOND_MAC, VIRTIO_PORT: own[VIRTIO_PORT]},
+        )
+        verify_forwarded(
+            probe(), "forwarded frames carry the address set on the bond", source_mac=BOND_MAC
+        )
+
+
+def test_promiscuous_mode_set_on_the_bond_reaches_its_primary(
+    bonded: SriovBondMigration, probe: Callable[[], list[str]]
+) -> None:
+    """`set promisc 2 off` reaches the bond's primary; frames for others stop coming in.
+
+    The stream's frames are for a MAC nobody has (the switch floods them): only a
+    promiscuous port takes them.
+
+    Steps:
+        show port info 0, 1, 2; set promisc 2 off; show port info 0, 1, 2; a burst; set
+        promisc 2 on; show port info 1, 2; a burst.
+
+    Verify:
+        testpmd starts every port promiscuous. With promiscuous mode off on the bond, the
+        bond and its primary P1 are no longer promiscuous (active-backup sets the primary
+        alone, DPDK's pmd_bonded plan: the backup P0 is left as it was) and no frame for
+        another MAC comes through the bond; on again, P1 is promiscuous and they do.
+    """
+    with step("show port info 0, 1, 2: every port promiscuous"):
+        ports = bonded.guest_ports()
+        verify_ports(ports, "testpmd starts every port promiscuous", promiscuous="all")
+        verify_forwarded(probe(), "frames for another MAC cross a promiscuous bond")
+    with step("set promisc 2 off: the bond and its primary P1 are not promiscuous"):
+        bonded.set_bond_promisc(False)
+        verify_ports(
+            bonded.guest_ports(),
+            "promiscuous mode off on the bond reaches its primary P1, not the backup P0",
+            promiscuous=(VIRTIO_PORT,),
+            not_promiscuous=(VF_PORT, BOND_PORT),
+        )
+        verify_not_forwarded(probe(), "frames for another MAC no longer cross the bond")
+    with step("set promisc 2 on: P1 promiscuous again, the frames cross"):
+        bonded.set_bond_promisc(True)
+        verify_ports(
+            bonded.guest_ports(),
+            "promiscuous mode on again on the bond and its primary P1",
+            promiscuous="all",
+        )
+        verify_forwarded(probe(), "frames for another MAC cross the bond again")
 
 
 # the bond fails over by itself on link loss: a plan's testpmd cannot show it (the test

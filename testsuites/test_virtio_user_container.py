@@ -56,6 +56,9 @@ VARIANT_QUEUES = 2  # the multiqueue variant: not in the guide's lines
 FLOWS = 16
 PACKETS_PER_FLOW = 16
 RATE_PPS = 1000
+# How long a vhost-user client takes to find its peer's socket again: the vhost library
+# retries every second; a few more for testpmd's LSC handling.
+RECONNECT_S = 5.0
 
 
 # The two-queue variant of the module's set-up, for the test marked with it.
@@ -212,6 +215,89 @@ def test_traffic_crosses_vhost_user_into_the_container_and_back(
             rx={0: sent},
             tx={0: sent},
         )
+
+
+def test_virtio_user_link_goes_down_when_the_host_vhost_port_quits(
+    guide: ContainerNetworking, traffic_generator: TrafficGenerator, tg_port: str
+) -> None:
+    """The guide's form: the container's virtio_user link follows the host's vhost-user port.
+
+    Steps:
+        Steps 1-5 of the guide in its own form (the module's set-up). quit the host testpmd;
+        show port info 0 in the container. Step 4's host testpmd again, the same command
+        line; show port info 0 in the container. Step 5's container again; a round trip.
+
+    Verify:
+        With the host's vhost-user port gone, the container's virtio_user link goes down.
+        In the guide's form virtio_user is the vhost-user client and does not reconnect:
+        once the host testpmd is back its link stays down (DPDK 22.11 reconnects a
+        virtio_user port only in server mode, virtio_user_dev_server_reconnect; the
+        reconnect form is the next test). A new container brings traffic back.
+    """
+    with step("quit the host testpmd: the container's virtio_user link goes down"):
+        guide.quit_host_testpmd()
+        info = guide.container_link(up=False)
+        verify_ports({0: info}, "guide's form: virtio_user0's link goes down", link_down="all")
+    with step("Step 4's host testpmd again: the guide's virtio_user (a client) stays down"):
+        guide.restart_host_testpmd()
+        info = guide.container_link(up=True, timeout=RECONNECT_S)
+        verify_ports(
+            {0: info},
+            "guide's form: a virtio_user client does not reconnect (22.11: server mode only)",
+            link_down="all",
+        )
+    with step("Step 5's container again: traffic crosses vhost-user into it and back"):
+        guide.stop_container()
+        guide.start_container_testpmd()
+        _round_trip(traffic_generator, _flows(guide, traffic_generator, tg_port), tg_port)
+
+
+@pytest.fixture
+def reconnect_form(guide: ContainerNetworking) -> Iterator[ContainerNetworking]:
+    """Steps 4-5 in DPDK's reconnect form (virtio_user server=1, the vhost port client=1)."""
+    with step("Steps 4-5 in the reconnect form: virtio_user server=1, vhost-user client=1"):
+        guide.use_reconnect_form(True)
+        attach_text("reconnect form: what ran", guide.report_commands())
+    try:
+        yield guide
+    finally:
+        with step("Steps 4-5 in the guide's form again"):
+            guide.use_reconnect_form(False)
+
+
+def test_virtio_user_server_reconnects_when_the_host_vhost_port_returns(
+    reconnect_form: ContainerNetworking, traffic_generator: TrafficGenerator, tg_port: str
+) -> None:
+    """DPDK's reconnect form: the link goes down with the host's vhost port and comes back.
+
+    Not the guide's form: virtio_user0 with server=1 makes the socket in a directory
+    mounted into the container, the host's vhost-user port connects to it (client=1), as
+    DPDK's vhost/virtio-user reconnect test plans run them.
+
+    Steps:
+        Steps 4-5 in the reconnect form; a round trip. quit the host testpmd; show port
+        info 0 in the container. Step 4's host testpmd again; show port info 0; a round trip.
+
+    Verify:
+        Traffic crosses before; the container's link goes down when the host testpmd quits
+        and comes up again when it returns, within RECONNECT_S; then every frame comes back
+        once, whole, MACs swapped.
+    """
+    guide = reconnect_form
+    with step("A round trip through the reconnect form"):
+        _round_trip(traffic_generator, _flows(guide, traffic_generator, tg_port), tg_port)
+    with step("quit the host testpmd: the container's virtio_user link goes down"):
+        guide.quit_host_testpmd()
+        info = guide.container_link(up=False)
+        verify_ports(
+            {0: info}, "virtio_user0's link goes down with the vhost port", link_down="all"
+        )
+    with step("Step 4's host testpmd again: the container's link comes back up"):
+        guide.restart_host_testpmd()
+        info = guide.container_link(up=True, timeout=RECONNECT_S)
+        verify_ports({0: info}, "virtio_user0 (server=1) reconnects: link up", link_up="all")
+    with step("Traffic crosses vhost-user into the container and back again"):
+        _round_trip(traffic_generator, _flows(guide, traffic_generator, tg_port), tg_port)
 
 
 def test_limitation_huge_unlink(

@@ -47,6 +47,7 @@ from framework.scenarios.exceptional_path import (
     TSO_MSS,
     USER_PORT,
     ExceptionalPath,
+    QueueCores,
 )
 from framework.traffic import tcp
 from framework.traffic.generator import CapturedFrame, TrafficGenerator
@@ -82,6 +83,8 @@ UDP_ECHO_PORT = 7  # the kernel's echo socket on the tap's address
 REQUESTS_PPS = 200
 MIN_PPS, MAX_PPS = 1000, 32000  # the rate search's range (64-byte frames)
 TRIAL_S = 2.0  # seconds per rate trial (MLRsearch's final trial duration)
+# DPDK's test plan: two queues "about double" one queue's NDR, each vhost thread on its core.
+QUEUE_SCALING = 1.8
 RATE_FLOWS = 2  # one stream per flow, so that two queues can share them
 KERNEL_DATAGRAMS = 3  # the kernel's UDP datagrams whose Rx checksum flags are read
 # More frames than the default ring's 256 descriptors, fewer than the guide's 1024.
@@ -680,17 +683,24 @@ def test_throughput_of_the_exceptional_path(
     the traffic back to the TG, through DPDK both ways.
 
     Steps:
-        The kernel routes 198.18.8.0/24 back out of the tap to the TG's MAC. A trial at
-        the lowest rate; then MLRsearch for NDR (no loss) and PDR (0.5 % loss), two flows,
-        trials of TRIAL_S seconds.
+        The kernel routes 198.18.8.0/24 back out of the tap to the TG's MAC. Where each
+        queue has cores of its own (KVM, pinned vCPUs to spare), each vhost thread is
+        pinned to a vCPU, as the test plan pins them. A trial at the lowest rate; then
+        MLRsearch for NDR (no loss) and PDR (0.5 % loss), two flows, trials of TRIAL_S s.
 
     Verify:
-        At the lowest rate nothing is lost. The report has every trial, NDR and PDR in kpps
-        and Mbit/s, the rate where loss starts and, with both forms run, the two-queue NDR
-        against the single-queue one; the host's and the guest's tuning (read, never
+        At the lowest rate nothing is lost. Two queues, each on cores of its own, reach at
+        least QUEUE_SCALING times the single-queue form's NDR; where the topology cannot
+        give them their cores (the virtual lab: TCG on 2 CPUs) the ratio is reported with
+        what bounds it, not judged. The report has every trial, NDR and PDR in kpps and
+        Mbit/s, the rate where loss starts; the host's and the guest's tuning (read, never
         changed), and "untuned" on the figures when a step of guide 4's tuning is missing.
     """
     guide7.route_back(traffic_generator.mac_of(tg_port))
+    cores = guide7.queue_cores()
+    if cores.own:
+        with step(f"Pin each queue's vhost thread to a vCPU of its own ({cores.vcpus})"):
+            attach_text("vhost threads pinned", "\n".join(guide7.pin_vhost_threads(cores.vcpus)))
     trials = guide7.trials(traffic_generator, tg_port, flows=RATE_FLOWS)
 
     def trial(rate: float, seconds: float) -> Trial:
@@ -718,16 +728,52 @@ def test_throughput_of_the_exceptional_path(
     untuned = [where for where, t in tuning.items() if t.untuned()]
     attach_text(
         "exceptional path throughput",
-        (f"untuned ({', '.join(untuned)})\n" if untuned else "")
-        + _throughput_summary(guide7.queues, searches),
+        (f"untuned ({', '.join(untuned)})\n" if untuned else "") + _throughput_summary(searches),
     )
+    if guide7.queues == 2:
+        _two_queues_scale(searches, cores)
+
+
+def _two_queues_scale(searches: dict[int, RateSearch], cores: QueueCores) -> None:
+    """DPDK's test plan: two queues reach about twice one queue's NDR, each on its cores.
+
+    Judged where the topology gives each queue's vhost thread a core of its own; reported,
+    with what bounds it, where it does not (the virtual lab's 2 CPUs).
+    """
+    one, two = searches.get(1), searches.get(2)
+    ratio = (
+        two.ndr.lower_pps / one.ndr.lower_pps
+        if one and two and one.ndr.lower_pps and two.ndr.lower_pps
+        else None
+    )
+    if ratio is not None:
+        record_figure("NDR two queues / one queue", ratio, "x", better="higher", tolerance=0.2)
+    with step(f"Two queues against one: at least {QUEUE_SCALING}x where each has its cores"):
+        if not cores.own:
+            attach_text(
+                "two queues against one: not judged",
+                f"ratio {'not measured' if ratio is None else f'{ratio:.2f}x'}; CPU bound: "
+                f"{cores.bound}",
+            )
+            return
+        verify(
+            one is not None,
+            "the two-queue NDR is judged against the single-queue form's, measured in this "
+            "run (its throughput test must run too)",
+        )
+        verify(
+            ratio is not None and ratio >= QUEUE_SCALING,
+            f"DPDK's test plan: two queues, each vhost thread on a core of its own, reach "
+            f"about twice one queue's NDR (at least {QUEUE_SCALING}x)",
+            seen="no NDR found" if ratio is None else f"{ratio:.2f}x",
+        )
 
 
 def _rate(pps: float | None) -> str:
     return f"{pps / 1e3:.1f} kpps ({pps * 64 * 8 / 1e6:.1f} Mbit/s)" if pps else "none"
 
 
-def _throughput_summary(queues: int, searches: dict[int, RateSearch]) -> str:
+def _throughput_summary(searches: dict[int, RateSearch]) -> str:
     lines = []
     for q, found in sorted(searches.items()):
         loss = found.first_loss
@@ -744,14 +790,6 @@ def _throughput_summary(queues: int, searches: dict[int, RateSearch]) -> str:
                 if found.generator_limited
                 else ""
             )
-        )
-    one, two = searches.get(1), searches.get(2)
-    if queues == 2 and one and two and one.ndr.lower_pps and two.ndr.lower_pps:
-        ratio = two.ndr.lower_pps / one.ndr.lower_pps
-        lines.append(
-            f"NDR two queues / one queue: {ratio:.2f}x (DPDK's test plan expects about 2x on "
-            "real cores, each queue's vhost kthread on a core of its own; here 2 CPUs run "
-            "the TCG guest's vCPUs, the guest's testpmd and kernel, QEMU and the TG)"
         )
     return "\n".join(lines)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import re
 import shlex
-import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,7 +52,7 @@ from framework.dpdk.version import DpdkVersion, detect_dpdk_version
 from framework.errors import RemoteError, ShellClosed, ShellTimeout, TestPmdError
 from framework.remote.session import Session
 from framework.remote.shell import InteractiveShell
-from framework.verify import wait_for_dut
+from framework.verify import poll, wait_for_dut
 
 log = logging.getLogger("howto.dpdk.testpmd")
 
@@ -529,16 +528,18 @@ class TestPmd:
         With check=False a link still down at the timeout is returned, not raised: the
         caller's own assertion is then the check.
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            info = self.show_port_info(port)
-            if info.link_up or (not check and time.monotonic() >= deadline):
-                return info
-            if time.monotonic() >= deadline:
-                raise TestPmdError(
-                    f"show port info {port}", f"link still {info.link_status} after {timeout:g} s"
-                )
-            time.sleep(interval)
+        info = self.wait_link(port, up=True, timeout=timeout, interval=interval)
+        if check and not info.link_up:
+            raise TestPmdError(
+                f"show port info {port}", f"link still {info.link_status} after {timeout:g} s"
+            )
+        return info
+
+    def wait_link(
+        self, port: int, *, up: bool, timeout: float = 10.0, interval: float = 0.2
+    ) -> PortInfo:
+        """`show port info` once the link is up (or down), or as it is after `timeout` s."""
+        return poll(lambda: self.show_port_info(port), lambda i: i.link_up == up, timeout, interval)
 
     # ------------------------------------------------------------------ MAC addresses
 
@@ -634,6 +635,10 @@ class TestPmd:
     def set_bonding_primary(self, port: int, bond: int) -> None:
         """Make `port` the primary (preferred active) port of `bond`."""
         self.command(f"set bonding primary {port} {bond}")
+
+    def set_bonding_mac_addr(self, bond: int, mac: str) -> None:
+        """Give bonding device `bond` its own MAC address (the members' is then not used)."""
+        self.command(f"set bonding mac_addr {bond} {mac}")
 
     def show_bonding_config(self, bond: int) -> BondingConfig:
         """A bonding device's mode, its ports, the active ones and the primary.

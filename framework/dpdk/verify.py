@@ -185,13 +185,22 @@ def _identity_problems(
 
 
 def _state_problems(
-    ports: Mapping[int, PortInfo], up: Ports, down: Ports, queues: tuple[int, int] | None
+    ports: Mapping[int, PortInfo],
+    up: Ports,
+    down: Ports,
+    queues: tuple[int, int] | None,
+    promiscuous: tuple[Ports, Ports] = ((), ()),
 ) -> list[str]:
     problems: list[str] = []
     for wanted, judged in (("up", up), ("down", down)):
         for port in sorted(ports) if judged == "all" else judged:
             if (i := _shown(ports, port, problems)) and i.link_up != (wanted == "up"):
                 problems.append(f"P{port} link {i.link_status}, expected {wanted}")
+    for on, judged in zip((True, False), promiscuous, strict=True):
+        for port in sorted(ports) if judged == "all" else judged:
+            if (i := _shown(ports, port, problems)) and i.promiscuous != on:
+                said = ("promiscuous", "not promiscuous")
+                problems.append(f"P{port} {said[on]}, expected {said[not on]}")
     for port, i in sorted(ports.items()):
         if queues is not None and (i.nb_rx_queues, i.nb_tx_queues) != queues:
             problems.append(
@@ -213,12 +222,15 @@ def verify_ports(
     link_down: Ports = (),
     queues: tuple[int, int] | None = None,
     macs: Mapping[int, str] | None = None,
+    promiscuous: Ports = (),
+    not_promiscuous: Ports = (),
 ) -> None:
     """The ports testpmd shows (`show port info`) are those the step expects.
 
     `present`: exactly these port ids; `drivers`, `names`: a part of each port's driver
     or device name ("virtio", "virtio_user0"); `link_up`, `link_down`: these links up,
-    down; `queues`: every port has these (rx, tx) queue counts; `macs`: these ports' MACs.
+    down; `queues`: every port has these (rx, tx) queue counts; `macs`: these ports' MACs;
+    `promiscuous`, `not_promiscuous`: these ports in promiscuous mode, not in it.
     """
     problems = []
     if present is not None and sorted(ports) != sorted(present):
@@ -226,7 +238,7 @@ def verify_ports(
     if not ports and "all" in (link_up, link_down):
         problems.append("testpmd reported no port")
     problems += _identity_problems(ports, drivers or {}, names or {}, macs or {})
-    problems += _state_problems(ports, link_up, link_down, queues)
+    problems += _state_problems(ports, link_up, link_down, queues, (promiscuous, not_promiscuous))
     if problems:
         raise VerifyFailed(f"{what}; {'; '.join(problems)}")
 

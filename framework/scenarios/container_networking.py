@@ -51,6 +51,10 @@ GUIDE_CONTAINER_COMMAND = (
     "-- -i --txqflags=0xf00 --disable-hw-vlan"
 )
 CONTAINER_SOCKET = "/var/run/usvhost"  # where the guide mounts the socket in the container
+# DPDK's reconnect form (virtio_user server=1): the container makes the socket, in a
+# directory of the host mounted here.
+CONTAINER_SOCKET_DIR = "/var/run/usvhost.d"
+SOCKET_NAME = "vhost-user0.sock"
 # Both testpmds fit in the virtual lab's 1 GiB of 2 MB hugepages with room to spare.
 MEMORY_MB = 128
 MBUFS = 16384
@@ -127,6 +131,9 @@ class ContainerNetworking:
     _containers: list[str] = field(default_factory=list)
     _granted: list[str] = field(default_factory=list)  # hugetlbfs dirs made for a user
     _form: ContainerForm = STEP_5  # the running (or last started) container's form
+    # DPDK's reconnect form instead of the guide's: virtio_user server=1 makes the socket,
+    # the host's vhost port connects to it (client=1), and either side may restart.
+    reconnect: bool = False
     engine = Made[ContainerEngine]("build_image()")
     image = Made[ImageBuild]("build_image()")
     switch = Made[VhostSwitch]("start_host_testpmd()")
@@ -134,8 +141,15 @@ class ContainerNetworking:
 
     @property
     def socket(self) -> str:
-        """The vhost-user socket on the host, mounted into the container."""
-        return f"{self.host.work_dir}/{self.name}-vhost-user0.sock"
+        """The vhost-user socket on the host (the container sees it mounted)."""
+        if self.reconnect:
+            return f"{self.socket_dir}/{SOCKET_NAME}"
+        return f"{self.host.work_dir}/{self.name}-{SOCKET_NAME}"
+
+    @property
+    def socket_dir(self) -> str:
+        """The reconnect form's directory for the container's socket, on the host."""
+        return f"{self.host.work_dir}/{self.name}-sockets"
 
     @property
     def nic(self) -> PortHandle:
@@ -158,8 +172,19 @@ class ContainerNetworking:
         )
         self.switch = VhostSwitch(
             self.host, self.version, self.testpmd, [self.socket], name=f"{self.name}-vhost",
-            queues=self.queues, memory_mb=MEMORY_MB,
+            queues=self.queues, memory_mb=MEMORY_MB, client=self.reconnect,
         )  # fmt: skip
+        return self.restart_host_testpmd()
+
+    def quit_host_testpmd(self) -> str:
+        """`quit` the host testpmd: its vhost-user port goes with it. What it printed."""
+        output = self.switch.pmd.quit()
+        self._attach(self.switch.pmd)
+        self.switch.close()
+        return output
+
+    def restart_host_testpmd(self) -> TestPmd:
+        """Step 4's host testpmd again, the same command line (after quit_host_testpmd)."""
         pmd = self.switch.start()
         self.launches.append(self.switch.launch)
         return pmd
@@ -193,6 +218,7 @@ class ContainerNetworking:
             translate_guide_command(GUIDE_CONTAINER_COMMAND, self.version, self.testpmd)
         )
         queues = self.queues
+        server = ",server=1" if self.reconnect else ""
         self._form = form
         eal = EalOptions(
             # Forward on lcore 0: the host testpmd forwards on lcore 1.
@@ -203,10 +229,13 @@ class ContainerNetworking:
             single_file_segments=form.single_file_segments,
             huge_unlink=form.huge_unlink,
             no_huge=form.no_huge,
-            vdevs=[f"virtio_user0,path={CONTAINER_SOCKET},queues={queues}"],
+            vdevs=[f"virtio_user0,path={self.container_socket},queues={queues}{server}"],
             extra=["--main-lcore", "1"],
         )
         mounts = [(self.socket, CONTAINER_SOCKET), (self.hugepage_mount, self.hugepage_mount)]
+        if self.reconnect:
+            self.host.session.run(["mkdir", "-p", "--", self.socket_dir])
+            mounts[0] = (self.socket_dir, CONTAINER_SOCKET_DIR)
         if form.program:
             mounts.append((self.testpmd, form.program))
         if form.user and form.user_owns_its_files:
@@ -223,6 +252,23 @@ class ContainerNetworking:
         self.container_pmd.set_fwd(ForwardingMode.MACSWAP)
         self.container_pmd.start()
         return self.container_pmd
+
+    @property
+    def container_socket(self) -> str:
+        """The socket's path in the container."""
+        return f"{CONTAINER_SOCKET_DIR}/{SOCKET_NAME}" if self.reconnect else CONTAINER_SOCKET
+
+    def use_reconnect_form(self, on: bool) -> None:
+        """Steps 4 and 5 again, in DPDK's reconnect form (on) or in the guide's (off)."""
+        self.stop_container()
+        self.switch.close()
+        self.reconnect = on
+        self.start_host_testpmd()
+        self.start_container_testpmd()
+
+    def container_link(self, *, up: bool, timeout: float = 10.0) -> PortInfo:
+        """The container's virtio_user port once its link is up (down), or after `timeout`."""
+        return self.container_pmd.wait_link(0, up=up, timeout=timeout)
 
     def attempt_container(self, form: ContainerForm) -> StartAttempt:
         """Step 5 in a form 6.3 says cannot work: what came of it, refused or started.
@@ -351,7 +397,8 @@ class ContainerNetworking:
         if switch := ContainerNetworking.switch.peek(self):
             if switch.running:
                 self._attach(switch.pmd)
-            switch.close()  # also removes the socket
+            switch.close()  # also removes the socket it served
+        self.host.session.run(["rm", "-rf", "--", self.socket_dir], check=False)
 
     def _attach(self, pmd: TestPmd) -> None:
         try:

@@ -37,6 +37,7 @@ from framework.dpdk.virtio import (
     port_negotiation,
     vdev_queue_sizes,
 )
+from framework.errors import FrameworkError
 from framework.lab.hosts import HostHandle
 from framework.lab.netdev import (
     KernelInterface,
@@ -54,6 +55,7 @@ from framework.traffic import tcp
 from framework.traffic.generator import TrafficGenerator
 from framework.traffic.packets import routed, udp_flow
 from framework.traffic.trials import StreamTrials, TrialFlow, flow_markers
+from framework.verify import poll
 from framework.virt.host_net import TapBridge, bridge_for
 from framework.virt.image import GuestImage
 from framework.virt.vm import VirtualMachine
@@ -90,7 +92,24 @@ STREAM_FILE = "/tmp/howto-7-stream.txt"
 # local experimental): the tap counts it and the kernel drops it, answering nothing.
 BURST_ETHERTYPE = 0x88B5
 GUEST_MBUFS = 16384  # two ports x 1024 descriptors x 2 queues, with room to spare
+# The guest's testpmd runs on vCPUs 0-1 (main, forwarding). A queue has a core of its own
+# when its vhost kernel thread does, as DPDK's test plan pins them: a vCPU beyond those,
+# itself pinned to a host CPU, under KVM.
+TESTPMD_VCPUS = 2
 TAP_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class QueueCores:
+    """Whether each queue's vhost thread has a core of its own; why not, if not."""
+
+    vcpus: tuple[int, ...]  # the guest vCPUs the vhost threads are pinned to, one each
+    bound: str  # what bounds the queues instead ("" when each has its core)
+
+    @property
+    def own(self) -> bool:
+        """Each queue on a core of its own: its scaling is the test plan's to judge."""
+        return not self.bound
 
 
 @dataclass
@@ -297,15 +316,11 @@ class ExceptionalPath:
 
     def find_tap(self, timeout: float = TAP_TIMEOUT_S) -> str | None:
         """The tap the kernel made for virtio_user0 (tap0, tap1...); None if none came."""
-        deadline = time.monotonic() + timeout
-        while True:
-            taps = [t for t in tap_names(self.run) if t.startswith("tap")]
-            if taps:
-                self.tap = taps[0]
-                return self.tap
-            if time.monotonic() > deadline:
-                return None
-            time.sleep(0.3)
+        taps = poll(
+            lambda: [t for t in tap_names(self.run) if t.startswith("tap")], bool, timeout, 0.3
+        )
+        self.tap = taps[0] if taps else None
+        return self.tap
 
     def made_tap(self) -> str:
         """The tap find_tap() found; StepOrderError if it found none yet."""
@@ -556,6 +571,43 @@ class ExceptionalPath:
             for flow, marker in enumerate(flow_markers(flows))
         ]
         return StreamTrials(tg, flow_list, frame_bytes)
+
+    def queue_cores(self) -> QueueCores:
+        """Whether the topology gives each queue's vhost thread a core of its own."""
+        spec, vm = self.spec, self.guest
+        spare = tuple(range(TESTPMD_VCPUS, spec.vcpus))[: self.queues]
+        bounds = []
+        if vm.accel != "kvm":
+            bounds.append(f"the guest runs under {vm.accel} ({vm.accel_reason})")
+        if spec.vcpu_pins is None:
+            bounds.append("its vCPUs are not pinned to host CPUs (no vcpu_pins)")
+        if len(spare) < self.queues:
+            bounds.append(
+                f"{spec.vcpus} vCPUs: testpmd takes {TESTPMD_VCPUS}, {len(spare)} left for "
+                f"{self.queues} vhost threads"
+            )
+        cpus = self.host.session.run(["nproc"]).stdout.strip()
+        if bounds:
+            bounds.append(f"{self.host.name} has {cpus} CPUs for the guest, QEMU and the TG")
+        return QueueCores(spare, "; ".join(bounds))
+
+    def pin_vhost_threads(self, vcpus: tuple[int, ...]) -> list[str]:
+        """Each vhost kernel thread of the guest's testpmd onto a vCPU of its own.
+
+        Returns what was pinned, `vhost-<pid> <tid> -> vCPU n`, for the report.
+        """
+        pid = self.run("pidof dpdk-testpmd").split()[0]
+        tids = self.run(
+            f"for t in /proc/[0-9]*; do grep -qx vhost-{pid} $t/comm 2>/dev/null && "
+            "echo ${t#/proc/}; done"
+        ).split()
+        if len(tids) < len(vcpus):
+            raise FrameworkError(
+                f"guest testpmd (pid {pid}) has {len(tids)} vhost threads, {len(vcpus)} to pin"
+            )
+        for tid, vcpu in zip(tids, vcpus, strict=False):
+            self.run(f"taskset -p -c {vcpu} {tid}")
+        return [f"vhost-{pid} {tid} -> vCPU {vcpu}" for tid, vcpu in zip(tids, vcpus, strict=False)]
 
     def tuning(self) -> dict[str, Tuning]:
         """Guide 4's tuning (4.2.1, 4.3.1) of the host and of the kernel the tap lives in."""

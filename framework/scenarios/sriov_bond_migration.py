@@ -46,7 +46,7 @@ from framework.traffic.packets import (
 )
 from framework.traffic.stream import LossAccount, LossWindow, StreamResult
 from framework.traffic.windows import longest_stall_ms
-from framework.verify import wait_for_dut
+from framework.verify import poll, wait_for_dut
 from framework.virt.host_net import TapBridge, bridge_for
 from framework.virt.hotplug import Hotplug
 from framework.virt.image import GuestImage
@@ -111,6 +111,8 @@ class SriovBondMigration:
     steps: list[StepRecord] = field(default_factory=list)
     _current: StepRecord | None = None
     vf_mac_added: bool = False  # the VF port took the guide's AA:BB:CC:DD:EE:FF (1.3.3)
+    # each port's MAC as testpmd started it, before any bond: the members' own addresses
+    own_macs: dict[int, str] = field(default_factory=dict)
     source_vm = Made[VirtualMachine]("start_vm()")
     dest_vm = Made[VirtualMachine]("start_destination_vm()")
     guest_pmd = Made[TestPmd]("start_guest_testpmd()")
@@ -290,12 +292,7 @@ class SriovBondMigration:
 
     def wait_guest_sees(self, address: str, timeout: float = 15.0) -> bool:
         """Whether a hot-plugged device shows up on the guest's PCI bus within `timeout`."""
-        deadline = time.monotonic() + timeout
-        while not self.guest_sees(address):
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.2)
-        return True
+        return poll(lambda: self.guest_sees(address), bool, timeout)
 
     def guest_hugepages(self) -> int:
         """HugePages_Total in the guest."""
@@ -314,6 +311,7 @@ class SriovBondMigration:
         """Testpmd in the VM on P0 (virtio) and P1 (the VF)."""
         self.guest_pmd = self.vm.launch_testpmd(self.guest_testpmd_argv(), version=self.version)
         self.drift(GUIDE_GUEST_TESTPMD, " ".join(self.guest_pmd.argv))
+        self.own_macs = {port: info.mac.lower() for port, info in self.guest_ports().items()}
         return self.guest_pmd
 
     def guest_ports(self) -> dict[int, PortInfo]:
@@ -375,6 +373,14 @@ class SriovBondMigration:
     def set_primary(self, port: int) -> None:
         """Set bonding primary <port> 2."""
         self.pmd.set_bonding_primary(port, self.bond)
+
+    def set_bond_mac(self, mac: str) -> None:
+        """Set bonding mac_addr 2 <mac>: the bond's own address, not its primary's."""
+        self.pmd.set_bonding_mac_addr(self.bond, mac)
+
+    def set_bond_promisc(self, on: bool) -> None:
+        """Set promisc 2 on|off."""
+        self.pmd.set_promisc(self.bond, on)
 
     def bonding_config(self) -> BondingConfig:
         """Show bonding config 2."""
@@ -449,12 +455,9 @@ class SriovBondMigration:
 
     def wait_bond(self, active: list[int], timeout: float = 10.0) -> BondingConfig:
         """Show bonding config until these ports are the active ones (or the time is up)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            config = self.bonding_config()
-            if sorted(config.active_members) == sorted(active) or time.monotonic() > deadline:
-                return config
-            time.sleep(0.2)
+        return poll(
+            self.bonding_config, lambda c: sorted(c.active_members) == sorted(active), timeout
+        )
 
     # -- 1.3.3: failover to virtio, then the VF out of the bond and out of the VM -------------
 

@@ -18,7 +18,6 @@ what the PF and VF counters say), once switched on and once off.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -41,7 +40,7 @@ from framework.scenarios.stages import Made, StepOrderError
 from framework.scenarios.vms import vm_on
 from framework.traffic.delivery import Delivery, rate_mbps
 from framework.traffic.packets import DEFAULT_MARKER, flows
-from framework.verify import recording, wait_for_dut
+from framework.verify import poll, wait_for_dut
 from framework.virt.image import GuestImage
 from framework.virt.vm import VirtualMachine
 
@@ -342,13 +341,8 @@ class VfDaemon(SriovBedScenario):
 
     def vf_link_up(self, port: int, *, want: bool, timeout: float = 10.0) -> bool:
         """Whether the VF testpmd reports the link of `port` as `want` within `timeout`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            up = self.vf_pmd.show_port_info(port).link_up
-            # a plan reads a placeholder link: polling it again tells nothing new
-            if up == want or time.monotonic() >= deadline or recording():
-                return up
-            time.sleep(0.2)
+        info = poll(lambda: self.vf_pmd.show_port_info(port), lambda i: i.link_up == want, timeout)
+        return info.link_up
 
     @contextmanager
     def vf_ports_restarted(self) -> Iterator[None]:

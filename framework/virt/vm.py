@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from framework.config.model import DEFAULT_HUGEPAGE_MOUNT
 from framework.errors import ShellClosed, ShellTimeout
 from framework.lab.tuning import cpu_list
+from framework.verify import poll
 from framework.virt import guest_testpmd, hotplug
 from framework.virt.console import GuestShell, install_relay, open_console, read_log
 from framework.virt.errors import (
@@ -407,12 +408,7 @@ class VirtualMachine:
 
     def wait_status(self, wanted: str, timeout: float = 15.0) -> str:
         """Poll status() until it is `wanted` or the time passes; return the last one."""
-        deadline = time.monotonic() + timeout
-        while True:
-            current = self.status()
-            if current == wanted or time.monotonic() >= deadline:
-                return current
-            time.sleep(0.1)
+        return poll(self.status, lambda status: status == wanted, timeout, interval=0.1)
 
     # ------------------------------------------------------------------ hotplug
 

@@ -557,13 +557,16 @@ def test_verify_port_counts_passes_exact_counts_only() -> None:
 
 UP = parse_port_info((TESTPMD / "show_port_info_null.txt").read_text())  # net_null0, 1/1 queues
 DOWN = parse_port_info((TESTPMD / "show_port_info_null_stopped.txt").read_text())
+# a net_tap port after `set promisc 1 off` (net_null cannot leave promiscuous mode)
+NOT_PROMISCUOUS = parse_port_info((TESTPMD / "show_port_info_tap_not_promiscuous.txt").read_text())
 
 
 @pytest.mark.parametrize("call", _guide_calls("verify_ports"), ids=_call_id)
 def test_verify_ports_names_each_port_a_broken_dut_shows_wrong(call: Assertion) -> None:
     """Each thing the call expects, against real `show port info` of a port that is not
     it: a port missing, a net_null port where another driver or device is expected, a
-    stopped port (link down), a port with one queue each way."""
+    stopped port (link down), a port with one queue each way, a port in promiscuous mode
+    (net_null) and one out of it (net_tap after `set promisc off`)."""
     (what,), keywords = _arguments(call)
     assert isinstance(what, str)
     present = list(keywords.get("present") or [])  # type: ignore[call-overload]  # a guide's argument, read as an object
@@ -571,8 +574,18 @@ def test_verify_ports_names_each_port_a_broken_dut_shows_wrong(call: Assertion) 
     names = dict(keywords.get("names") or {})  # type: ignore[call-overload]  # a guide's argument, read as an object
     link_up, queues = keywords.get("link_up", ()), keywords.get("queues")
     link_down = keywords.get("link_down", ())
+    promiscuous, not_promiscuous = (
+        keywords.get("promiscuous", ()),
+        keywords.get("not_promiscuous", ()),
+    )
     macs = dict(keywords.get("macs") or {})  # type: ignore[call-overload]  # a guide's argument, read as an object
-    ports = present or sorted({*drivers, *names, *macs}) or [0, 1]
+    listed = [
+        port
+        for judged_ports in (link_up, link_down, promiscuous, not_promiscuous)
+        if judged_ports != "all"
+        for port in judged_ports  # type: ignore[union-attr]  # a guide's list of ports
+    ]
+    ports = present or sorted({*drivers, *names, *macs, *listed}) or [0, 1]
 
     def shown(info: PortInfo, at: list[int]) -> dict[int, PortInfo]:
         return {p: dataclasses.replace(info, port=p) for p in at}
@@ -605,6 +618,15 @@ def test_verify_ports_names_each_port_a_broken_dut_shows_wrong(call: Assertion) 
         for port in ports if link_down == "all" else link_down:  # type: ignore[union-attr]  # "all" or a list of ports
             assert f"P{port} link up, expected down" in text, text
         judged += 1
+    for judged_ports, readout, said in (
+        (promiscuous, NOT_PROMISCUOUS, "not promiscuous, expected promiscuous"),
+        (not_promiscuous, UP, "promiscuous, expected not promiscuous"),
+    ):
+        if judged_ports:
+            text = failure(shown(readout, ports))
+            for port in ports if judged_ports == "all" else judged_ports:  # type: ignore[union-attr]  # "all" or a list of ports
+                assert f"P{port} {said}" in text, text
+            judged += 1
     for port, mac in macs.items():
         said = f"P{port} MAC {UP.mac.lower()}, expected {str(mac).lower()}"
         assert said in failure(shown(UP, ports)), what

@@ -143,6 +143,9 @@ def ring_tap_session(session: LocalSession) -> None:
             ("show_port_xstats_tap", "show port xstats 1"),
         ]:
             save(name, pmd.send_command(command))
+        # net_null cannot leave promiscuous mode; the tap can
+        pmd.send_command("set promisc 1 off")
+        save("show_port_info_tap_not_promiscuous", pmd.send_command("show port info 1"))
     finally:
         pmd.close()
 
