@@ -242,15 +242,10 @@ def _failover_ignored(setup: Any) -> None:
 
 @_once
 def _kill_host_testpmd(setup: Any) -> None:
-    # kill -9 the host testpmd serving the container's vhost-user socket, found by its
-    # file prefix (unique to this run); `[= ]` keeps pgrep from matching the shell itself.
-    from framework.dpdk.testpmd import _argv_value
+    # kill -9 the host testpmd serving the container's vhost-user socket
+    from framework.dpdk.launch import kill_testpmd
 
-    pmd = setup.switch.pmd
-    prefix = _argv_value(pmd.argv, "--file-prefix")
-    setup.host.session.run_script(
-        f"pids=$(pgrep -f -- '--file-prefix[= ]{prefix}( |$)'); [ -n \"$pids\" ] && kill -9 $pids"
-    )
+    kill_testpmd(setup.host.session, setup.switch.pmd)
 
 
 @_once
@@ -293,6 +288,20 @@ GUIDE2 = "framework.scenarios.vhost_user_migration:VhostUserMigration"
 GUIDE1 = "framework.scenarios.sriov_bond_migration:SriovBondMigration"
 GUIDE7 = "framework.scenarios.exceptional_path:ExceptionalPath"
 GUIDE4 = "framework.scenarios.pvp:Pvp"
+RECONNECT = "framework.scenarios.vhost_reconnect:PvpReconnect"
+
+
+def _relaunched_host_forwards_nothing(setup: Any, *_: Any) -> None:
+    # the relaunched host testpmd brings its links up and then forwards nothing
+    _receive_only(setup.pvp.host_pmd)
+
+
+def _relaunch_leaks_a_hugepage_file(setup: Any, *_: Any) -> None:
+    # what a host testpmd killed under a --file-prefix of its own leaves: a 2 MB hugepage
+    # file named for this run (removed with the run's files when the lab goes down)
+    host = setup.pvp.host
+    leaked = f"{host.spec.hugepages.mount}/{host.prefix}-leaked-{len(setup.events)}"
+    host.session.run(["fallocate", "-l", "2M", leaked])
 
 
 def _tap_left_down(setup: Any, *_: Any) -> None:
@@ -565,6 +574,18 @@ FAULTS: dict[str, Fault] = {
             "guide 4: the guest's virtio PMD is asked for a vectorized path it turns down",
             f"{GUIDE4}.start_host_testpmd",
             _vectorized_refused,
+        ),
+        Fault(
+            "relaunched-host-forwards-nothing",
+            "reconnect plan: the relaunched host testpmd's links come up, it forwards nothing",
+            f"{RECONNECT}.relaunch_host_testpmd",
+            _relaunched_host_forwards_nothing,
+        ),
+        Fault(
+            "host-relaunch-leaks-hugepage-file",
+            "reconnect plan: each host testpmd relaunch leaves a 2 MB hugepage file behind",
+            f"{RECONNECT}.relaunch_host_testpmd",
+            _relaunch_leaks_a_hugepage_file,
         ),
         Fault(
             "kill-vm-qemu",

@@ -290,6 +290,12 @@ class VmNic(Model):
     queues: int = Field(1, ge=1, le=16)
     # vhost-user options the guide passes (e.g. csum=off,gso=off,...), appended as given.
     options: str | None = None
+    # vhost-user: QEMU listens on the socket (the host's vhost port is the client, client=1)
+    # instead of connecting to it, as DPDK's reconnect test plan runs it.
+    vhost_server: bool = False
+    # vhost-user, QEMU the client: seconds between QEMU's attempts to connect again when
+    # the host's vhost port goes away (QEMU's chardev reconnect=); none: it does not.
+    reconnect: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _complete(self) -> VmNic:
@@ -306,6 +312,14 @@ class VmNic(Model):
             raise ValueError(f"'pf' is for kind vf, not {self.kind}")
         if self.bridge and self.kind != "tap":
             raise ValueError(f"'bridge' is for kind tap, not {self.kind}")
+        if (self.vhost_server or self.reconnect) and self.kind != "vhost-user":
+            raise ValueError(
+                f"'vhost_server' and 'reconnect' are for kind vhost-user, not {self.kind}"
+            )
+        if self.vhost_server and self.reconnect:
+            raise ValueError(
+                "'reconnect' is for QEMU as the vhost-user client, not with vhost_server"
+            )
         return self
 
 
@@ -462,6 +476,13 @@ class PvpBenchmark(Model):
     # are left out at collection and listed in the summary as not selected. None: the
     # first of frame_sizes.
     other_paths_frame_sizes: list[int] | None = None
+    # The declared selection of DPDK's reconnect plan on this path: its stability forms
+    # (ten relaunches each) run on these reconnect forms only (vhost-client-split,
+    # vhost-client-packed, vhost-server-split, vhost-server-packed); None: on every one.
+    reconnect_stability_forms: list[
+        Literal["vhost-client-split", "vhost-client-packed", "vhost-server-split",
+                "vhost-server-packed"]
+    ] | None = None  # fmt: skip
     line_rate_gbps: float | None = Field(None, gt=0)  # None: no line rate (virtual ports)
     min_pps: float = Field(1000.0, gt=0)
     max_pps: float = Field(14_880_952.0, gt=0)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from framework.dpdk.args import EalOptions, TestPmdOptions, testpmd_argv
-from framework.dpdk.testpmd import TestPmd
+from framework.dpdk.testpmd import TestPmd, argv_value
 from framework.dpdk.version import DpdkVersion
 from framework.remote.session import Session
 
@@ -76,3 +76,23 @@ def launch_testpmd(
         host.session, argv, name=f"{host.name}/{name}", timeout=timeout, version=version
     )
     return pmd, record
+
+
+def testpmd_pids(session: Session, pmd: TestPmd) -> list[int]:
+    """The pids of the processes running `pmd`'s command line, found by its --file-prefix.
+
+    The prefix is unique to this run and testpmd; `[= ]` keeps pgrep from matching the
+    shell that runs it.
+    """
+    prefix = argv_value(pmd.argv, "--file-prefix")
+    if prefix is None:
+        raise ValueError(f"{pmd.shell.name}: no --file-prefix to find its process by")
+    found = session.run_script(f"pgrep -f -- '--file-prefix[= ]{prefix}( |$)' || true")
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def kill_testpmd(session: Session, pmd: TestPmd) -> None:
+    """End the testpmd running `pmd`'s command line with kill -9 (a crash, not a quit)."""
+    pids = testpmd_pids(session, pmd)
+    if pids:
+        session.run(["kill", "-9", *map(str, pids)], check=False)

@@ -108,7 +108,7 @@ def _on_off(on: bool) -> str:
     return "on" if on else "off"
 
 
-def _argv_value(argv: Sequence[str], option: str) -> str | None:
+def argv_value(argv: Sequence[str], option: str) -> str | None:
     """The value of `option` in argv, spelled "--opt value" or "--opt=value"."""
     for i, arg in enumerate(argv):
         if arg == option and i + 1 < len(argv):
@@ -763,10 +763,10 @@ def _cleanup_files(session: Session, argv: Sequence[str]) -> None:
     --in-memory or --huge-unlink, and always leaves /var/run/dpdk/<prefix>. Only an
     explicit, plain prefix is touched: the default "rte" may belong to someone else.
     """
-    prefix = _argv_value(argv, "--file-prefix")
+    prefix = argv_value(argv, "--file-prefix")
     if not prefix or not _SAFE_PREFIX.match(prefix) or prefix in (".", ".."):
         return
-    huge_dir = _argv_value(argv, "--huge-dir") or DEFAULT_HUGEPAGE_MOUNT
+    huge_dir = argv_value(argv, "--huge-dir") or DEFAULT_HUGEPAGE_MOUNT
     try:
         session.run(
             ["find", huge_dir, "-maxdepth", "1", "-name", f"{prefix}map_*", "-delete"],

@@ -166,6 +166,14 @@ class Pvp:
     guest_unmovable_irqs: frozenset[int] = frozenset()
     # 4.3.1 in the built-in guest; benchmarks/pvp_tuning.py turns it off to measure it
     tune_guest: bool = True
+    # DPDK's pvp_vhost_user_reconnect forms (None: guide 4's own). "client": the host's
+    # vhost ports connect (client=1) to sockets QEMU serves; "server": the host serves them
+    # and QEMU connects again (reconnect=1) when they come back.
+    reconnect: Literal["client", "server"] | None = None
+    # The guest PMD's log levels: the negotiation and the Rx path chosen, for guide 4's
+    # checks. Its debug lines come at every link change too, from another thread, and can
+    # split the testpmd prompt: a set-up whose links come and go leaves them out.
+    guest_log_levels: tuple[str, ...] = tuple(GUEST_LOG_LEVELS)
     switch = Made[VhostSwitch]("start_host_testpmd()")
     guest_pmd = Made[TestPmd]("start_guest()")
     vm = Made[VirtualMachine]("start_guest() of the vm variant")
@@ -201,7 +209,12 @@ class Pvp:
         for nic in spec.nics:
             options = [o for o in (nic.options, None if self.path.mrg_rxbuf else "mrg_rxbuf=off")
                        if o]  # fmt: skip
-            update = {"packed": self.path.packed, "options": ",".join(options) or None}
+            update = {
+                "packed": self.path.packed,
+                "options": ",".join(options) or None,
+                "vhost_server": self.reconnect == "client",
+                "reconnect": 1 if self.reconnect == "server" else None,
+            }
             nics.append(nic.model_copy(update=update))
         return spec.model_copy(update={"nics": nics})
 
@@ -219,7 +232,7 @@ class Pvp:
         self.switch = VhostSwitch(
             self.host, self.version, self.testpmd, self.sockets, name="pvp-host",
             queues=self.queues, memory_mb=MEMORY_MB, nics=list(self.spec.host_ports),
-            lcores=self.spec.host_lcores,
+            lcores=self.spec.host_lcores, client=self.reconnect == "client",
         )  # fmt: skip
         pmd = self.switch.start()
         self.launches.append(self.switch.launch)
@@ -294,7 +307,7 @@ class Pvp:
         eal = EalOptions(
             lcores=self.spec.guest_lcores,
             allow=[f"0000:00:{slot:02x}.0{devargs}" for slot in slots],
-            log_level=GUEST_LOG_LEVELS,
+            log_level=list(self.guest_log_levels),
             extra=self.simd_options(),
         )
         argv = testpmd_argv(spec.testpmd or self.testpmd, eal, self.guest_app_options(),

@@ -146,7 +146,7 @@ def nic_args(nic: VmNic, sockets_dir: str, backends: Mapping[str, str]) -> list[
         device = f"{nic.model},netdev={nic.id}{_mac(nic)}{_addr(nic)},packed={packed}"
         device += _multiqueue(nic)
         return [
-            "-chardev", f"socket,id=chr-{nic.id},path={socket}",
+            "-chardev", f"socket,id=chr-{nic.id},path={socket}{_vhost_role(nic)}",
             "-netdev", f"type=vhost-user,id={nic.id},chardev=chr-{nic.id},queues={nic.queues}",
             "-device", device + _options(nic),
         ]  # fmt: skip
@@ -171,6 +171,14 @@ def _mac(nic: VmNic) -> str:
 
 def _options(nic: VmNic) -> str:
     return f",{nic.options}" if nic.options else ""
+
+
+def _vhost_role(nic: VmNic) -> str:
+    # QEMU as the server waits (wait=on) at start for the host's vhost port to connect:
+    # with no backend the guest's NIC would come up without one.
+    if nic.vhost_server:
+        return ",server=on,wait=on"
+    return f",reconnect={nic.reconnect}" if nic.reconnect else ""
 
 
 def _multiqueue(nic: VmNic) -> str:

@@ -37,6 +37,7 @@ SUITES = ROOT / "testsuites"
 MODULES = (
     "test_sriov_bond_migration",
     "test_vhost_user_migration",
+    "test_vhost_user_reconnect",
     "test_pvp_benchmark",
     "test_virtio_user_container",
     "test_virtio_user_container_throughput",

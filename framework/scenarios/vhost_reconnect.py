@@ -1,0 +1,164 @@
+"""DPDK's pvp_vhost_user_reconnect plan on guide 4's PVP path, one VM.
+
+The host testpmd's two vhost-user ports and the guest's two virtio ports, as guide 4 sets
+them up (framework.scenarios.pvp), in one of the plan's two forms: the host's vhost ports
+as clients (client=1) of sockets QEMU serves, or serving them with QEMU connecting again
+(reconnect=1). One side is then taken away and brought back while a sequenced stream
+crosses the path: the host testpmd killed and relaunched, the guest's testpmd restarted,
+the VM relaunched. What each event cost the stream is judged by the test; what the side
+that stayed holds (fds, memory, hugepage files, sockets) is read for the stability forms.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from scapy.packet import Packet
+
+from framework.dpdk.launch import kill_testpmd, testpmd_pids
+from framework.dpdk.parsers import PortInfo
+from framework.lab.holdings import Holdings, read_holdings
+from framework.scenarios.pvp import DUT_MAC, Pvp
+from framework.scenarios.stages import StepOrderError
+from framework.scenarios.vms import close_vms
+from framework.traffic.packets import Transform, swap_macs, udp_flow
+from framework.traffic.stream import LossWindow, StreamResult
+from framework.verify import poll
+
+log = logging.getLogger("howto.reconnect")
+
+# How much later than an event's commands its effect may show in traffic (the controller's
+# clock against the TG's).
+EVENT_SLACK_S = 0.5
+# A vhost-user client retries every second; a guest's link follows within a few more.
+LINK_BACK_S = 15.0
+
+
+def reconnect_frame(src_mac: str) -> Packet:
+    """The stream's frame: UDP from TG pvp0, through the host, the guest and back to pvp1."""
+    return udp_flow(src_mac, DUT_MAC, "198.18.4.1", "198.18.5.1", 4000, 4001, seq=0)
+
+
+@dataclass(frozen=True)
+class Event:
+    """A side of the connection taken away and back: what, and when (time.time())."""
+
+    name: str
+    started_at: float
+    back_at: float
+
+    def window(self, stream: StreamResult) -> LossWindow:
+        """The event on the stream's timeline, from its first command to the links back."""
+        return LossWindow(
+            self.name, stream.at(self.started_at), stream.at(self.back_at), EVENT_SLACK_S
+        )
+
+
+@dataclass
+class PvpReconnect:
+    """Guide 4's PVP in a reconnect form, and the events the plan takes it through."""
+
+    pvp: Pvp
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def form(self) -> str:
+        """`vhost-user client` or `vhost-user server`: the host side's role."""
+        return f"vhost-user {self.pvp.reconnect}"
+
+    def arrival_forms(self) -> list[Transform]:
+        """What the path makes of a stream frame: the host forwards io, the guest swaps MACs."""
+        return [swap_macs]
+
+    # -- the plan's events ----------------------------------------------------------------
+
+    def relaunch_host_testpmd(self, *, kill: bool = True) -> Event:
+        """The host testpmd killed (or quit) and started again, the same command line."""
+        return self._event(
+            "host testpmd " + ("killed" if kill else "quit") + " and relaunched",
+            lambda: self._relaunch_host(kill),
+        )
+
+    def restart_guest_testpmd(self) -> Event:
+        """The guest's testpmd quit and started again, the same command line."""
+        return self._event("guest testpmd restarted", self._restart_guest)
+
+    def relaunch_vm(self) -> Event:
+        """QEMU stopped and the VM started again, its testpmd too."""
+        return self._event("VM relaunched", self._relaunch_vm)
+
+    def _event(self, name: str, action: Callable[[], None]) -> Event:
+        started = time.time()
+        log.info("reconnect event: %s", name)
+        action()
+        self.wait_links()
+        event = Event(name, started, time.time())
+        self.events.append(event)
+        return event
+
+    def _relaunch_host(self, kill: bool) -> None:
+        switch = self.pvp.switch
+        if kill:
+            kill_testpmd(self.pvp.host.session, switch.pmd)
+        switch.close()
+        self.pvp.start_host_testpmd()
+
+    def _restart_guest(self) -> None:
+        pvp = self.pvp
+        argv = pvp.guest_pmd.argv
+        pvp.guest_pmd.close()
+        pvp.guest_pmd = pvp.vm.launch_testpmd(argv, version=pvp.version)
+        pvp.guest_pmd.start()
+
+    def _relaunch_vm(self) -> None:
+        pvp = self.pvp
+        pvp.guest_pmd.close()
+        del pvp.guest_pmd
+        close_vms([pvp.vm])
+        del pvp.vm
+        pvp.start_guest()
+
+    # -- what each side shows ---------------------------------------------------------------
+
+    def wait_links(self, timeout: float = LINK_BACK_S) -> None:
+        """Until the host's vhost ports and the guest's ports are all up (or `timeout`)."""
+        poll(
+            lambda: [*self.host_vhost_ports().values(), *self.guest_ports().values()],
+            lambda ports: all(p.link_up for p in ports),
+            timeout,
+        )
+
+    def host_vhost_ports(self) -> dict[int, PortInfo]:
+        """`show port info` of the host testpmd's vhost-user ports."""
+        pmd = self.pvp.host_pmd
+        return {port: pmd.show_port_info(port) for port in self.pvp.switch.vhost_ports}
+
+    def guest_ports(self) -> dict[int, PortInfo]:
+        """`show port info all` in the guest."""
+        pmd = self.pvp.guest_pmd
+        return {port: pmd.show_port_info(port) for port in pmd.port_ids()}
+
+    def host_testpmd_holdings(self) -> Holdings:
+        """What the host testpmd holds (the side that stays while the guest side restarts)."""
+        (pid,) = testpmd_pids(self.pvp.host.session, self.pvp.host_pmd)
+        return self._holdings(pid)
+
+    def qemu_holdings(self) -> Holdings:
+        """What QEMU holds (the side that stays while the host testpmd is relaunched)."""
+        pid = self.pvp.vm.pid
+        if pid is None:
+            raise StepOrderError("PvpReconnect: the VM's QEMU has no pid: start_guest() first")
+        return self._holdings(pid)
+
+    def _holdings(self, pid: int) -> Holdings:
+        host = self.pvp.host
+        return read_holdings(
+            host.session,
+            pid,
+            hugepage_mount=host.spec.hugepages.mount,
+            prefix=host.prefix,
+            work_dir=host.work_dir,
+        )

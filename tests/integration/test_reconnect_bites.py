@@ -1,0 +1,60 @@
+"""The reconnect plan's checks bite: its real tests against a DUT broken on purpose.
+
+Each case runs testsuites/test_vhost_user_reconnect.py in its vhost-client-split form in a
+child pytest with one --inject-fault and asserts that it fails, saying why: a relaunched
+host testpmd whose links come up but which forwards nothing loses the stream after the
+event (and, relaunched ten times, the last stream); a relaunch that leaves a hugepage file
+behind each time is found by the stability form's readings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from framework.lab.leftovers import snapshot
+from tests.integration.guide_runs import run_guide
+
+MODULE = "testsuites/test_vhost_user_reconnect.py"
+ACROSS = f"{MODULE}::test_traffic_resumes_when_the_host_testpmd_is_killed_and_relaunched"
+STABILITY = f"{MODULE}::test_relaunching_the_host_testpmd_leaks_nothing_in_qemu"
+FORM = "[vhost-client-split]"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize(
+    "fault, tests, messages",
+    [
+        (
+            "relaunched-host-forwards-nothing",
+            [ACROSS, STABILITY],
+            [
+                "traffic resumes: nothing lost or duplicated around the event; outside the "
+                "windows: ",
+                " lost: seq ",
+                "after the relaunches the path loses and duplicates nothing",
+            ],
+        ),
+        (
+            "host-relaunch-leaks-hugepage-file",
+            [STABILITY],
+            [
+                "after the last relaunch the side that stays holds no more than after the first",
+                "host testpmd killed and relaunched, 10 times: hugepage files ",
+            ],
+        ),
+    ],
+)
+def test_broken_dut_fails_the_reconnect_plan(
+    tmp_path: Path, fault: str, tests: list[str], messages: list[str]
+) -> None:
+    before = snapshot()
+    run = run_guide(tmp_path, *(t + FORM for t in tests), fault=fault)
+    assert snapshot().new_since(before) == {}, "VMs, testpmds, files are gone after a failure"
+    assert run.returncode == 1, f"with fault {fault} the reconnect tests must fail:\n{run.why}"
+    for test in tests:
+        assert f"FAILED {test}{FORM}" in run.output, run.why
+    for message in messages:
+        assert message in run.output, f"the failure says why ({message!r}):\n{run.why}"

@@ -1,0 +1,303 @@
+"""DPDK's pvp_vhost_user_reconnect plan on guide 4's PVP path (one VM).
+
+Guide 4's set-up (the host testpmd: two NIC ports and two vhost-user ports, io; the VM's
+testpmd: macswap, chained) in the plan's two forms: the host's vhost ports as vhost-user
+clients (client=1) of sockets QEMU serves, as the plan runs it, and as servers with QEMU
+connecting again (reconnect=1). While a sequenced stream crosses TG pvp0 -> host -> VM ->
+host -> TG pvp1, one side goes away and comes back: the host testpmd is killed and
+relaunched, the guest's testpmd restarted, the VM relaunched (the plan's "reconnect from
+VM": QEMU stopped and started again). The stability forms repeat a relaunch RELAUNCHES
+times and read what the side that stayed holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import allure
+import pytest
+
+from framework.config.model import PvpBenchmark, Topology
+from framework.dpdk.verify import verify_ports
+from framework.lab.holdings import HOLDINGS_COLUMNS, Holdings
+from framework.report.attach import attach_table, attach_text, step
+from framework.report.figures import record_figure
+from framework.report.outcomes import skip_lacking
+from framework.report.streams import attach_stream
+from framework.scenarios.pvp import DEFAULT_PATH, Pvp, VirtioPath
+from framework.scenarios.vhost_reconnect import Event, PvpReconnect, reconnect_frame
+from framework.traffic.checks import verify_frames_intact, verify_sender
+from framework.traffic.generator import StreamRun, TrafficGenerator
+from framework.traffic.stream import StreamResult
+from framework.traffic.windows import verify_clean_outside
+from framework.verify import verify, wait_for_dut
+
+pytestmark = [
+    pytest.mark.guide(4),
+    pytest.mark.virtio,
+    pytest.mark.vhost,
+    pytest.mark.virtual,
+    pytest.mark.slow,
+    pytest.mark.vms("pvp_vm", why="guide 4's VM, whose vhost-user sockets come and go"),
+    # outages are measured to the millisecond: no other run's guide meanwhile
+    pytest.mark.cpu_exclusive,
+    allure.parent_suite("DPDK test plans on the guides' recipes"),
+    allure.suite("pvp_vhost_user_reconnect (guide 4's PVP path)"),
+]
+
+PACKED = VirtioPath("mergeable", packed=True)
+FORMS = [
+    pytest.param(("client", DEFAULT_PATH), id="vhost-client-split"),
+    pytest.param(("client", PACKED), id="vhost-client-packed"),
+    pytest.param(("server", DEFAULT_PATH), id="vhost-server-split"),
+    pytest.param(("server", PACKED), id="vhost-server-packed"),
+]
+STREAM_PPS = 1000  # what a TCG guest forwards without loss here
+SETTLE_S = 2.0  # traffic before and after each event
+EVENT_MAX_S = 120  # the stream's bound; it is stopped once the event is over
+RELAUNCHES = 10  # the stability forms' repetitions
+
+
+STABILITY_TESTS = (
+    "test_relaunching_the_host_testpmd_leaks_nothing_in_qemu",
+    "test_restarting_the_guest_testpmd_leaks_nothing_in_the_host_testpmd",
+)
+
+
+def topology_selection(item: pytest.Item, topology: Topology) -> str | None:
+    """Why the topology's declared selection leaves this test out (None: it runs).
+
+    Called at collection (framework.plugin): the stability forms run on
+    pvp.reconnect_stability_forms only, a declared choice for time, not a skip.
+    """
+    callspec = getattr(item, "callspec", None)
+    forms = topology.pvp.reconnect_stability_forms if topology.pvp else None
+    if forms is None or callspec is None or item.originalname not in STABILITY_TESTS:  # type: ignore[attr-defined]
+        return None
+    form = callspec.id
+    if form in forms:
+        return None
+    return (
+        f"topology {topology.name}: pvp.reconnect_stability_forms {forms}, the "
+        f"{RELAUNCHES} relaunches run in these forms only (time)"
+    )
+
+
+@pytest.fixture(scope="module", params=FORMS)
+def reconnect(
+    request: pytest.FixtureRequest, topology: Topology, hosts, tg_host, dpdk_version
+) -> Iterator[PvpReconnect]:
+    """Guide 4's PVP with the VM, in one reconnect form, forwarding."""
+    spec: PvpBenchmark | None = topology.pvp
+    if spec is None:
+        skip_lacking(f"topology {topology.name} has no pvp section (guide 4's PVP path)")
+    mode, path = request.param
+    pvp = Pvp(
+        topology, hosts[spec.host], tg_host, dpdk_version, "vm", path, reconnect=mode,
+        guest_log_levels=(),
+    )  # fmt: skip
+    setup = PvpReconnect(pvp)
+    try:
+        with step(f"The host testpmd, its vhost-user ports as {setup.form}s ({path.id})"):
+            pvp.start_host_testpmd()
+        with step("The VM and its testpmd: macswap, chained"):
+            pvp.start_guest()
+            setup.wait_links()
+        attach_text("command lines", "\n".join(" ".join(r.argv) for r in pvp.launches))
+        attach_text("QEMU", " ".join(pvp.vm.argv))
+        yield setup
+    finally:
+        pvp.close()
+
+
+@pytest.fixture
+def through_pvp(
+    traffic_generator: TrafficGenerator, reconnect: PvpReconnect
+) -> Callable[..., StreamRun]:
+    """A stream from TG pvp0 through the host, the VM and the host again to TG pvp1."""
+    tx, rx = reconnect.pvp.tg_ports
+    start = traffic_generator.starter(tx, rx, reconnect_frame, pps=STREAM_PPS)
+    return lambda **options: start(expect=reconnect.arrival_forms(), **options)
+
+
+def test_traffic_resumes_when_the_host_testpmd_is_killed_and_relaunched(
+    reconnect: PvpReconnect, through_pvp: Callable[..., StreamRun]
+) -> None:
+    """The plan's "reconnect from vhost-user": the host side goes and comes back.
+
+    Steps:
+        With a stream crossing the path: kill -9 the host testpmd; start it again with
+        the same command line; wait for the links; show port info of every port.
+
+    Verify:
+        The host's vhost-user ports and the guest's ports are up again; the stream
+        resumes: every frame arrives whole and in order, nothing is lost or duplicated
+        outside the event; its outage and loss are reported.
+    """
+    _across(reconnect, through_pvp, reconnect.relaunch_host_testpmd)
+
+
+def test_traffic_resumes_when_the_guest_testpmd_restarts(
+    reconnect: PvpReconnect, through_pvp: Callable[..., StreamRun]
+) -> None:
+    """The guest's testpmd quits and starts again: its virtio ports reset and reconnect.
+
+    Steps:
+        With a stream crossing the path: quit the guest's testpmd; start it again with
+        the same command line; wait for the links; show port info of every port.
+
+    Verify:
+        As when the host testpmd is relaunched: links up, the stream resumes whole and in
+        order, nothing lost or duplicated outside the event.
+    """
+    _across(reconnect, through_pvp, reconnect.restart_guest_testpmd)
+
+
+def test_traffic_resumes_when_the_vm_is_relaunched(
+    reconnect: PvpReconnect, through_pvp: Callable[..., StreamRun]
+) -> None:
+    """The plan's "reconnect from VM": QEMU stopped and started again, the host stays.
+
+    Steps:
+        With a stream crossing the path: stop the guest's testpmd and QEMU; start the VM
+        and its testpmd again; wait for the links; show port info of every port.
+
+    Verify:
+        As when the host testpmd is relaunched: links up, the stream resumes whole and in
+        order, nothing lost or duplicated outside the event.
+    """
+    _across(reconnect, through_pvp, reconnect.relaunch_vm)
+
+
+def test_relaunching_the_host_testpmd_leaks_nothing_in_qemu(
+    reconnect: PvpReconnect, through_pvp: Callable[..., StreamRun]
+) -> None:
+    """The stability form: the host testpmd relaunched RELAUNCHES times, QEMU stays.
+
+    Steps:
+        RELAUNCHES times: kill -9 the host testpmd and start it again, wait for the links;
+        read QEMU's open fds and memory, the run's hugepage files and sockets on the host.
+        Then a stream through the path.
+
+    Verify:
+        Links come up every time; after the last relaunch QEMU holds as many fds and as
+        much memory as after the first, the host as many hugepage files and sockets; the
+        stream crosses whole, in order, nothing lost.
+    """
+    _stability(reconnect, through_pvp, reconnect.relaunch_host_testpmd, reconnect.qemu_holdings)
+
+
+def test_restarting_the_guest_testpmd_leaks_nothing_in_the_host_testpmd(
+    reconnect: PvpReconnect, through_pvp: Callable[..., StreamRun]
+) -> None:
+    """The stability form: the guest's testpmd restarted RELAUNCHES times, the host stays.
+
+    Each restart resets the guest's virtio devices: the host's vhost library tears the
+    device down and maps the guest's memory again.
+
+    Steps:
+        RELAUNCHES times: restart the guest's testpmd, wait for the links; read the host
+        testpmd's open fds and memory, the run's hugepage files and sockets on the host.
+        Then a stream through the path.
+
+    Verify:
+        As for the host relaunches, of the host testpmd.
+    """
+    _stability(
+        reconnect, through_pvp, reconnect.restart_guest_testpmd, reconnect.host_testpmd_holdings
+    )
+
+
+# -- the steps the tests share -----------------------------------------------------------------
+
+
+def _across(
+    reconnect: PvpReconnect, through_pvp: Callable[..., StreamRun], event: Callable[[], Event]
+) -> None:
+    """An event with a stream crossing the path from before it to after it."""
+    with through_pvp(duration=SETTLE_S + EVENT_MAX_S + SETTLE_S) as run:
+        run.wait_started()
+        wait_for_dut(SETTLE_S)
+        with step("The event, while the stream crosses the path"):
+            happened = event()
+        wait_for_dut(SETTLE_S)
+        run.stop()
+    stream = run.wait()
+    verify_sender(stream, "the reconnect stream judges the path")
+    _links_back(reconnect, happened.name)
+    _verify_the_stream(stream, happened)
+
+
+def _links_back(reconnect: PvpReconnect, after: str) -> None:
+    with step(f"show port info: every link up after: {after}"):
+        host, guest = reconnect.host_vhost_ports(), reconnect.guest_ports()
+        verify_ports(host, "the host's vhost-user ports are up again", link_up="all")
+        verify_ports(guest, "the guest's virtio ports are up again", link_up="all")
+
+
+def _verify_the_stream(stream: StreamResult, event: Event) -> None:
+    """Every frame whole and in order; loss only inside the event; outage reported."""
+    window = event.window(stream)
+    account = stream.account(window)
+    (inside,) = account.windows
+    attach_stream(f"stream across: {event.name}", stream, [window])
+    record_figure(f"{event.name}: outage", inside.downtime_ms, "ms", better="lower",
+                  tolerance=0.5, slack=100)  # fmt: skip
+    record_figure(f"{event.name}: frames lost", inside.lost, "frames", better="lower",
+                  slack=100)  # fmt: skip
+    attach_text(
+        "the event in traffic",
+        f"{event.name}: {event.back_at - event.started_at:.1f} s from the first command to "
+        f"every link up; longest outage {inside.downtime_ms:.1f} ms, {inside.lost} frames lost "
+        f"of {stream.sent} sent, {stream.received} received",
+    )
+    with step("Every frame crosses the path whole and in order, the event included"):
+        verify_frames_intact(stream, "traffic crosses the path across the event")
+    with step("Nothing is lost, duplicated or reordered outside the event"):
+        verify_clean_outside(
+            account, "traffic resumes: nothing lost or duplicated around the event"
+        )
+
+
+def _stability(
+    reconnect: PvpReconnect,
+    through_pvp: Callable[..., StreamRun],
+    event: Callable[[], Event],
+    holdings: Callable[[], Holdings],
+) -> None:
+    readings: list[Holdings] = []
+    name = ""
+    try:
+        for number in range(1, RELAUNCHES + 1):
+            with step(f"Relaunch {number} of {RELAUNCHES}"):
+                name = event().name
+                attach_text("relaunched", f"{name}: relaunch {number}")
+                verify_ports(
+                    {**reconnect.host_vhost_ports(), **reconnect.guest_ports()},
+                    "every link is up again after each relaunch",
+                    link_up="all",
+                )
+                readings.append(holdings())
+    finally:
+        attach_table(
+            f"what the side that stays holds after each: {name}",
+            ["relaunch", *HOLDINGS_COLUMNS],
+            [[n, *r.row()] for n, r in enumerate(readings, 1)],
+        )
+    first, last = readings[0], readings[-1]
+    with step(f"After {RELAUNCHES} relaunches nothing leaked"):
+        verify(
+            last.leaks(first) == [],
+            "after the last relaunch the side that stays holds no more than after the first "
+            "(fds, mapped memory, hugepage files, sockets)",
+            seen=f"{name}, {RELAUNCHES} times: " + "; ".join(last.leaks(first)),
+        )
+    with step("A stream crosses the path after the last relaunch"):
+        stream = through_pvp(duration=SETTLE_S).wait()
+        verify_sender(stream, "the stream after the relaunches judges the path")
+        verify_frames_intact(stream, "traffic crosses the path after the relaunches")
+        verify(
+            stream.lost == 0 and stream.duplicated == 0,
+            "after the relaunches the path loses and duplicates nothing",
+            seen=f"{stream.lost} lost, {stream.duplicated} duplicated of {stream.sent}",
+        )
