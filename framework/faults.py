@@ -296,6 +296,17 @@ def _relaunched_host_forwards_nothing(setup: Any, *_: Any) -> None:
     _receive_only(setup.pvp.host_pmd)
 
 
+def _relaunched_host_drops_every(n: int) -> Callable[..., None]:
+    def action(setup: Any, *_: Any) -> None:
+        from framework.dpdk import bpf
+        from framework.traffic.packets import STREAM_SEQ_OFFSET
+
+        program = bpf.drop_every_nth(STREAM_SEQ_OFFSET, n, phase=n - 1)
+        _load_bpf(setup.pvp.switch, program, f"drop-1-in-{n}")
+
+    return action
+
+
 def _relaunch_leaks_a_hugepage_file(setup: Any, *_: Any) -> None:
     # what a host testpmd killed under a --file-prefix of its own leaves: a 2 MB hugepage
     # file named for this run (removed with the run's files when the lab goes down)
@@ -580,6 +591,12 @@ FAULTS: dict[str, Fault] = {
             "reconnect plan: the relaunched host testpmd's links come up, it forwards nothing",
             f"{RECONNECT}.relaunch_host_testpmd",
             _relaunched_host_forwards_nothing,
+        ),
+        Fault(
+            "relaunched-host-drops-1-in-50",
+            "reconnect plan: the relaunched host testpmd drops 1 in 50 frames from the TG",
+            f"{RECONNECT}.relaunch_host_testpmd",
+            _relaunched_host_drops_every(50),
         ),
         Fault(
             "host-relaunch-leaks-hugepage-file",

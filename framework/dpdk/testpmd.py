@@ -58,8 +58,10 @@ log = logging.getLogger("howto.dpdk.testpmd")
 
 PROMPT = "testpmd> "
 # testpmd's event callback prints "\nPort N: <event> event\n" from its own thread, at any
-# moment, even inside a prompt being written.
-ASYNC_EVENT = re.compile(r"\nPort \d+: [a-z ]+ event\n")
+# moment, even inside a prompt being written (cmdline writes it a character at a time);
+# the vhost library logs whole "VHOST_CONFIG: ..." lines the same way whenever a
+# vhost-user peer connects or goes (a relaunched peer: dozens of them).
+ASYNC_EVENT = re.compile(r"\nPort \d+: [a-z ]+ event\n|VHOST_(?:CONFIG|DATA): [^\n]*\n")
 PortId = int | Literal["all"]
 
 _ESCAPES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[=>78]|[\x07\x08]")

@@ -91,6 +91,24 @@ def _verify_window(account: WindowAccount, bounds: WindowBounds, where: str, wha
 
 
 @verdict
+def verify_resumed(account: WindowAccount, what: str, *, within_s: float) -> None:
+    """Assert that the stream came back by `within_s` after its window's end.
+
+    An outage that touches a window is the window's, however long it runs on: without
+    bounds on the window (an event of unknown length), this is the check that the stream
+    did not stop for good (an open-ended outage) or come back only long after.
+    """
+    deadline = account.window.end_s + within_s
+    late = [o for o in account.outages if o.open_ended or o.end_s > deadline]
+    if late:
+        raise VerifyFailed(
+            f"{what}; {account.window.name} ended at {account.window.end_s:.3f} s, the "
+            f"stream is back only after: {'; '.join(str(o) for o in late[:3])}",
+            expected=f"every outage over by {deadline:.3f} s ({within_s:g} s after it)",
+        )
+
+
+@verdict
 def verify_clean_outside(
     account: LossAccount,
     what: str,

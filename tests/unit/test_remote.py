@@ -128,6 +128,23 @@ def test_an_event_line_printed_inside_the_prompt_does_not_hide_it() -> None:
         shell.close()
 
 
+def test_vhost_log_lines_printed_inside_the_prompt_do_not_hide_it() -> None:
+    # Seen in a host testpmd whose vhost-user client port found its relaunched QEMU again
+    # (the reconnect plan): the vhost library's lines landed between the prompt's letters.
+    sock = "/tmp/howto-hc-4cjp-lab-ag808ew0/hosts/host_server_1/vhost-user2"
+    split = LocalSession().open_shell(
+        ["printf", "%s", f"Done\ntesVHOST_CONFIG: ({sock}) \t-FAILED: 0\ntpmd> "],
+        name="testpmd",
+        prompt=PROMPT,
+    )
+    try:
+        split.interrupts = ASYNC_EVENT
+        assert split.expect(timeout=5) == "Done\n"
+        assert split.interruptions == [f"VHOST_CONFIG: ({sock}) \t-FAILED: 0\n"]
+    finally:
+        split.close()
+
+
 def test_guest_shell_output_never_includes_the_echoed_command() -> None:
     # CI saw a guide-1 run read "$(basename" as a bound driver: the guest's busybox still
     # echoed (a restarted shell), and the long command line was wrapped and redrawn.
