@@ -22,14 +22,14 @@ from framework.dpdk.verify import verify_ports
 from framework.lab.holdings import HOLDINGS_COLUMNS, Holdings
 from framework.report.attach import attach_table, attach_text, step
 from framework.report.figures import record_figure
-from framework.report.outcomes import skip_lacking
+from framework.report.outcomes import known_defect, skip_lacking
 from framework.report.streams import attach_stream
 from framework.scenarios.pvp import DEFAULT_PATH, Pvp, VirtioPath
 from framework.scenarios.vhost_reconnect import Event, PvpReconnect, reconnect_frame
 from framework.traffic.checks import verify_frames_intact, verify_sender
 from framework.traffic.generator import StreamRun, TrafficGenerator
 from framework.traffic.stream import StreamResult
-from framework.traffic.windows import verify_clean_outside, verify_resumed
+from framework.traffic.windows import late_outages, verify_clean_outside, verify_resumed
 from framework.verify import verify, wait_for_dut
 
 pytestmark = [
@@ -53,7 +53,7 @@ FORMS = [
     pytest.param(("server", PACKED), id="vhost-server-packed"),
 ]
 STREAM_PPS = 1000  # what a TCG guest forwards without loss here
-SETTLE_S = 2.0  # traffic before and after each event
+SETTLE_S = 1.0  # traffic before and after each event
 EVENT_MAX_S = 120  # the stream's bound; it is stopped once the event is over
 RELAUNCHES = 10  # the stability forms' repetitions
 # How soon after every link is seen up again the stream must be back (measured here: it
@@ -227,9 +227,25 @@ def _across(
         wait_for_dut(SETTLE_S)
         run.stop()
     stream = run.wait()
+    counters = reconnect.port_counters()
+    attach_table(
+        f"port counters after: {happened.name}",
+        ["testpmd", "port", "RX", "TX"],
+        [
+            [side, p, s.rx_packets, s.tx_packets]
+            for side in counters
+            for p, s in counters[side].items()
+        ],
+    )
     verify_sender(stream, "the reconnect stream judges the path")
     _links_back(reconnect, happened.name)
-    _verify_the_stream(stream, happened)
+    inside = stream.account(happened.window(stream)).windows[0]
+    stall = (
+        reconnect.packed_ring_stall(happened, counters) if late_outages(inside, RESUME_S) else None
+    )
+    _verify_the_stream(stream, happened, resumed=stall is None)
+    if stall is not None:
+        known_defect(stall)
 
 
 def _links_back(reconnect: PvpReconnect, after: str) -> None:
@@ -239,8 +255,11 @@ def _links_back(reconnect: PvpReconnect, after: str) -> None:
         verify_ports(guest, "the guest's virtio ports are up again", link_up="all")
 
 
-def _verify_the_stream(stream: StreamResult, event: Event) -> None:
-    """Every frame whole and in order; loss only inside the event; outage reported."""
+def _verify_the_stream(stream: StreamResult, event: Event, *, resumed: bool = True) -> None:
+    """Every frame whole and in order; loss only inside the event; outage reported.
+
+    resumed=False: the stream's return is not judged here (a known defect explains it).
+    """
     window = event.window(stream)
     account = stream.account(window)
     (inside,) = account.windows
@@ -258,7 +277,8 @@ def _verify_the_stream(stream: StreamResult, event: Event) -> None:
     with step("Every frame crosses the path whole and in order, the event included"):
         verify_frames_intact(stream, "traffic crosses the path across the event")
     with step(f"The stream is back within {RESUME_S:g} s of every link up"):
-        verify_resumed(inside, "traffic resumes once the links are back", within_s=RESUME_S)
+        if resumed:
+            verify_resumed(inside, "traffic resumes once the links are back", within_s=RESUME_S)
     with step("Nothing is lost, duplicated or reordered outside the event"):
         verify_clean_outside(
             account, "traffic resumes: nothing lost or duplicated around the event"

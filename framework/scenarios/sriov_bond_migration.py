@@ -300,16 +300,24 @@ class SriovBondMigration:
 
     # -- 1.3.3: testpmd and the bond -----------------------------------------------------------
 
-    def guest_testpmd_argv(self) -> list[str]:
-        """run_testpmd_bonding_in_vm.sh as the DPDK under test spells it."""
+    def guest_testpmd_argv(self, *, hot_plug: bool = False) -> list[str]:
+        """run_testpmd_bonding_in_vm.sh as the DPDK under test spells it.
+
+        hot_plug: with `--hot-plug` (DPDK's vm_hotplug plan): testpmd watches the kernel's
+        device events and detaches a port whose device is removed under it.
+        """
         eal = EalOptions(lcores="0-1", allow=[self.guest_pci(n) for n in self.spec.nics])
-        app = TestPmdOptions(total_num_mbufs=GUEST_MBUFS, nb_cores=1, port_topology="chained")
+        app = TestPmdOptions(
+            total_num_mbufs=GUEST_MBUFS, nb_cores=1, port_topology="chained",
+            extra=["--hot-plug"] if hot_plug else [],
+        )  # fmt: skip
         binary = self.spec.testpmd or self.topology.dpdk.testpmd
         return testpmd_argv(binary, eal, app, self.version)
 
-    def start_guest_testpmd(self) -> TestPmd:
+    def start_guest_testpmd(self, *, hot_plug: bool = False) -> TestPmd:
         """Testpmd in the VM on P0 (virtio) and P1 (the VF)."""
-        self.guest_pmd = self.vm.launch_testpmd(self.guest_testpmd_argv(), version=self.version)
+        argv = self.guest_testpmd_argv(hot_plug=hot_plug)
+        self.guest_pmd = self.vm.launch_testpmd(argv, version=self.version)
         self.drift(GUIDE_GUEST_TESTPMD, " ".join(self.guest_pmd.argv))
         self.own_macs = {port: info.mac.lower() for port, info in self.guest_ports().items()}
         return self.guest_pmd
@@ -416,6 +424,65 @@ class SriovBondMigration:
         self.pmd.clear_port_stats()
         wait_for_dut(seconds)
         return self.pmd.show_port_stats_all()
+
+    # -- beyond the guide: DPDK's vm_hotplug plan (surprise removal under --hot-plug) ------------
+
+    def bring_up_hot_plug(self) -> None:
+        """The VM on host_server_1, its testpmd with --hot-plug on P0 and P1.
+
+        It forwards with `set fwd mac` between them (no bond).
+        """
+        self.set_up_vf(self.source)
+        self.set_up_bridge(self.source)
+        self.start_vm()
+        self.set_up_dpdk_in_vm()
+        self.start_guest_testpmd(hot_plug=True)
+        self.pmd.set_fwd(ForwardingMode.MAC)
+        self.pmd.start()
+
+    def restart_hot_plug_testpmd(self) -> TestPmd:
+        """Quit the guest's testpmd and start it again (--hot-plug), forwarding: "+ reset"."""
+        self.pmd.close()
+        pmd = self.start_guest_testpmd(hot_plug=True)
+        pmd.set_fwd(ForwardingMode.MAC)
+        pmd.start()
+        return pmd
+
+    def surprise_unplug(self, *nics: VmNic) -> list[Hotplug]:
+        """`device_del` of each NIC with its port started: no port stop, close or detach."""
+        records = [self.vm.unplug_nic(nic) for nic in nics]
+        self.hotplugs += records
+        return records
+
+    def plug_back(self, *nics: VmNic) -> list[Hotplug]:
+        """`device_add` of each NIC again, at its slot, on this host's backend."""
+        records = [self.vm.plug_nic(nic, self._backend(nic)) for nic in nics]
+        self.hotplugs += records
+        return records
+
+    def _backend(self, nic: VmNic) -> str:
+        if nic.id == self.vf_nic.id:
+            return self.vfs[self.host.name].backend()
+        return self.bridges[self.host.name].tap
+
+    def wait_ports(self, ports: list[int], timeout: float = 15.0) -> list[int]:
+        """Testpmd's port ids once they are `ports` (or as they are after `timeout` s)."""
+        return poll(self.pmd.port_ids, lambda found: found == ports, timeout)
+
+    def attach_ports(self, *nics: VmNic) -> list[int]:
+        """Bind each NIC for DPDK again; `port attach <its address>`; `port start all`."""
+        addresses = [self.guest_pci(nic) for nic in nics]
+        self.bind_in_guest(*addresses)
+        ports = [self.pmd.port_attach(address, timeout=60) for address in addresses]
+        self.pmd.stop()
+        self.pmd.port_start("all")
+        self.pmd.start()
+        return ports
+
+    def removals_reported(self) -> str:
+        """What testpmd printed by itself so far: device removal events, its detaches."""
+        pmd = self.pmd
+        return "\n".join([*pmd.events, *pmd.shell.interruptions])
 
     def bring_up_bond(self) -> None:
         """1.3.1-1.3.3 in one go, for the tests beyond the guide.

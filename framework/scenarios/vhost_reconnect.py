@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from scapy.packet import Packet
 
 from framework.dpdk.launch import kill_testpmd, testpmd_pids
-from framework.dpdk.parsers import PortInfo
+from framework.dpdk.modes import ForwardingMode
+from framework.dpdk.parsers import PortInfo, PortStats
 from framework.lab.holdings import Holdings, read_holdings
 from framework.scenarios.pvp import DUT_MAC, Pvp
 from framework.scenarios.stages import StepOrderError
@@ -35,6 +36,8 @@ log = logging.getLogger("howto.reconnect")
 EVENT_SLACK_S = 0.5
 # A vhost-user client retries every second; a guest's link follows within a few more.
 LINK_BACK_S = 15.0
+# The guest's virtqueues: QEMU's default ring size for virtio-net (rx_queue_size).
+RING_SIZE = 256
 
 
 def reconnect_frame(src_mac: str) -> Packet:
@@ -140,6 +143,45 @@ class PvpReconnect:
         """`show port info all` in the guest."""
         pmd = self.pvp.guest_pmd
         return {port: pmd.show_port_info(port) for port in pmd.port_ids()}
+
+    def port_counters(self) -> dict[str, dict[int, PortStats]]:
+        """`show port stats all` of the host and the guest testpmd."""
+        return {
+            "host": self.pvp.host_pmd.show_port_stats_all(),
+            "guest": self.pvp.guest_pmd.show_port_stats_all(),
+        }
+
+    def packed_ring_stall(
+        self, event: Event, counters: dict[str, dict[int, PortStats]]
+    ) -> str | None:
+        """The known packed-ring defect, if that is what stopped the stream after `event`.
+
+        When the vhost-user backend dies, QEMU cannot say where a packed virtqueue stands
+        (hw/virtio/virtio.c, virtio_queue_packed_restore_last_avail_idx: "We don't have a
+        reference like avail idx in shared memory"; a split ring's used index is read back
+        from guest memory). The relaunched backend starts at a stale position: it hands
+        the guest at most a ring's worth of frames (often none) the guest never takes,
+        then nothing, while its NIC keeps receiving and it keeps forwarding io from it to
+        the guest. Only that signature is named; anything else that stops the stream
+        (the host not forwarding, say) stays a failure.
+        """
+        if not (self.pvp.path.packed and event.name.startswith("host testpmd")):
+            return None
+        host = counters["host"]
+        switch = self.pvp.switch
+        nic, vhost = switch.nic_ports[0], switch.vhost_ports[0]
+        fwd = self.pvp.host_forwarding()
+        forwarding = fwd.mode == ForwardingMode.IO and fwd.tx_port_of(nic) == vhost
+        to_guest = sum(host[p].tx_packets for p in switch.vhost_ports if p in host)
+        from_tg = host[nic].rx_packets if nic in host else 0
+        if not forwarding or to_guest > RING_SIZE or from_tg <= 2 * RING_SIZE:
+            return None
+        return (
+            f"packed virtqueues stall once the vhost-user backend is killed and relaunched: "
+            f"QEMU cannot restore a packed ring's position (virtio_queue_packed_restore_"
+            f"last_avail_idx): of the {from_tg} frames the relaunched host testpmd received "
+            f"it could hand the guest {to_guest}, and the guest took none"
+        )
 
     def host_testpmd_holdings(self) -> Holdings:
         """What the host testpmd holds (the side that stays while the guest side restarts)."""

@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from framework.config.model import WindowBounds
-from framework.traffic.stream import LossAccount, StreamResult, WindowAccount
+from framework.traffic.stream import LossAccount, Outage, StreamResult, WindowAccount
 from framework.verify import VerifyFailed, verdict
 
 
@@ -90,6 +90,12 @@ def _verify_window(account: WindowAccount, bounds: WindowBounds, where: str, wha
     )
 
 
+def late_outages(account: WindowAccount, within_s: float) -> list[Outage]:
+    """The window's outages still on `within_s` after its end, or that never ended."""
+    deadline = account.window.end_s + within_s
+    return [o for o in account.outages if o.open_ended or o.end_s > deadline]
+
+
 @verdict
 def verify_resumed(account: WindowAccount, what: str, *, within_s: float) -> None:
     """Assert that the stream came back by `within_s` after its window's end.
@@ -99,8 +105,7 @@ def verify_resumed(account: WindowAccount, what: str, *, within_s: float) -> Non
     did not stop for good (an open-ended outage) or come back only long after.
     """
     deadline = account.window.end_s + within_s
-    late = [o for o in account.outages if o.open_ended or o.end_s > deadline]
-    if late:
+    if late := late_outages(account, within_s):
         raise VerifyFailed(
             f"{what}; {account.window.name} ended at {account.window.end_s:.3f} s, the "
             f"stream is back only after: {'; '.join(str(o) for o in late[:3])}",

@@ -5,7 +5,8 @@ child pytest with one --inject-fault and asserts that it fails, saying why: a re
 host testpmd whose links come up but which forwards nothing never lets the stream resume
 (and, relaunched ten times, loses the last stream); one that drops 1 frame in 50 loses
 frames after the event; a relaunch that leaves a hugepage file behind each time is found
-by the stability form's readings.
+by the stability form's readings. In the packed form, where a relaunch may stall the ring
+(a known QEMU defect, an expected failure), a host that does not forward still fails.
 """
 
 from __future__ import annotations
@@ -61,11 +62,27 @@ pytestmark = pytest.mark.slow
 def test_broken_dut_fails_the_reconnect_plan(
     tmp_path: Path, fault: str, tests: list[str], messages: list[str]
 ) -> None:
+    _fails(tmp_path, fault, tests, FORM, messages)
+
+
+def test_a_packed_host_that_forwards_nothing_is_no_known_defect(tmp_path: Path) -> None:
+    # packed rings stall after a backend relaunch (a known QEMU defect, an expected
+    # failure): a relaunched host that does not forward at all must still fail
+    _fails(
+        tmp_path,
+        "relaunched-host-forwards-nothing",
+        [ACROSS],
+        "[vhost-client-packed]",
+        ["traffic resumes once the links are back; ", ", never recovered"],
+    )
+
+
+def _fails(tmp_path: Path, fault: str, tests: list[str], form: str, messages: list[str]) -> None:
     before = snapshot()
-    run = run_guide(tmp_path, *(t + FORM for t in tests), fault=fault)
+    run = run_guide(tmp_path, *(t + form for t in tests), fault=fault)
     assert snapshot().new_since(before) == {}, "VMs, testpmds, files are gone after a failure"
     assert run.returncode == 1, f"with fault {fault} the reconnect tests must fail:\n{run.why}"
     for test in tests:
-        assert f"FAILED {test}{FORM}" in run.output, run.why
+        assert f"FAILED {test}{form}" in run.output, run.why
     for message in messages:
         assert message in run.output, f"the failure says why ({message!r}):\n{run.why}"
