@@ -19,8 +19,9 @@ from framework.lab.leftovers import snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULE = "testsuites/test_virtio_user_container.py"
-# Its tests: two of the guide's form, five of 6.3's limitations, the two-queue variant.
-GUIDE6_TESTS = 8
+# Its tests: two of the guide's form, two of its link following the host's vhost port,
+# five of 6.3's limitations, the two-queue variant.
+GUIDE6_TESTS = 10
 
 
 def test_two_workers_two_testbeds_one_report(tmp_path: Path) -> None:
