@@ -132,14 +132,18 @@ def _load_bpf(switch: Any, program: bytes, tag: str) -> None:
     switch.pmd.bpf_load("rx", switch.nic_port, 0, remote)
 
 
+def _drop_every(switch: Any, n: int) -> None:
+    """The switch's NIC port drops stream frames seq n-1, 2n-1, ... (an eBPF program)."""
+    from framework.dpdk import bpf
+    from framework.traffic.packets import STREAM_SEQ_OFFSET
+
+    _load_bpf(switch, bpf.drop_every_nth(STREAM_SEQ_OFFSET, n, phase=n - 1), f"drop-1-in-{n}")
+
+
 def _source_drops_every(n: int) -> Callable[..., None]:
     def action(migration: Any, switch: Any, *_: Any) -> None:
-        from framework.dpdk import bpf
-        from framework.traffic.packets import STREAM_SEQ_OFFSET
-
         if switch.host is migration.source:
-            program = bpf.drop_every_nth(STREAM_SEQ_OFFSET, n, phase=n - 1)
-            _load_bpf(switch, program, f"drop-1-in-{n}")
+            _drop_every(switch, n)
 
     return action
 
@@ -298,11 +302,7 @@ def _relaunched_host_forwards_nothing(setup: Any, *_: Any) -> None:
 
 def _relaunched_host_drops_every(n: int) -> Callable[..., None]:
     def action(setup: Any, *_: Any) -> None:
-        from framework.dpdk import bpf
-        from framework.traffic.packets import STREAM_SEQ_OFFSET
-
-        program = bpf.drop_every_nth(STREAM_SEQ_OFFSET, n, phase=n - 1)
-        _load_bpf(setup.pvp.switch, program, f"drop-1-in-{n}")
+        _drop_every(setup.pvp.switch, n)
 
     return action
 

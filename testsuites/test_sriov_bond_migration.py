@@ -797,12 +797,7 @@ def test_a_device_removed_under_a_started_port_comes_back(
             _plugged_back(hot_plug, [vf], [VF_PORT])
             verify(vf_mac in hot_probe(), f"cycle {cycle}: frames leave through the VF again")
     with step("+ reset: device_del vf1; quit testpmd; device_add vf1; testpmd --hot-plug"):
-        hot_plug.surprise_unplug(vf)
-        hot_plug.pmd.close()
-        hot_plug.plug_back(vf)
-        verify(hot_plug.wait_guest_sees(address), "the VF is back in the VM")
-        hot_plug.bind_in_guest(address)
-        hot_plug.restart_hot_plug_testpmd()
+        _reset(hot_plug, [vf])
         verify_ports(
             hot_plug.guest_ports(), "+ reset: testpmd has P0 and P1", present=(VIRTIO_PORT, VF_PORT)
         )
@@ -836,14 +831,23 @@ def test_two_devices_removed_at_once_come_back(
         seen = hot_probe()
         verify(all(mac in seen for mac in macs), "frames leave through both again", seen=seen)
     with step("+ reset: device_del both; quit testpmd; device_add both; testpmd --hot-plug"):
-        hot_plug.surprise_unplug(*nics)
-        hot_plug.pmd.close()
-        hot_plug.plug_back(*nics)
-        verify(all(hot_plug.wait_guest_sees(a) for a in addresses), "both devices back in the VM")
-        hot_plug.bind_in_guest(*addresses)
-        hot_plug.restart_hot_plug_testpmd()
+        _reset(hot_plug, nics)
         seen = hot_probe()
         verify(all(mac in seen for mac in macs), "+ reset: frames leave through both", seen=seen)
+
+
+def _reset(hot_plug: SriovBondMigration, nics: list[VmNic]) -> None:
+    """The plan's "+ reset": device_del; quit testpmd; device_add; bind; testpmd again."""
+    hot_plug.surprise_unplug(*nics)
+    hot_plug.pmd.close()
+    hot_plug.plug_back(*nics)
+    addresses = [hot_plug.guest_pci(nic) for nic in nics]
+    verify(
+        all(hot_plug.wait_guest_sees(a) for a in addresses),
+        "+ reset: the devices are back in the VM",
+    )
+    hot_plug.bind_in_guest(*addresses)
+    hot_plug.start_hot_plug_testpmd()
 
 
 def _removed(

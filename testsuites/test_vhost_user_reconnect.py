@@ -28,7 +28,7 @@ from framework.scenarios.pvp import DEFAULT_PATH, Pvp, VirtioPath
 from framework.scenarios.vhost_reconnect import Event, PvpReconnect, reconnect_frame
 from framework.traffic.checks import verify_frames_intact, verify_sender
 from framework.traffic.generator import StreamRun, TrafficGenerator
-from framework.traffic.stream import StreamResult
+from framework.traffic.stream import LossAccount, StreamResult
 from framework.traffic.windows import late_outages, verify_clean_outside, verify_resumed
 from framework.verify import verify, wait_for_dut
 
@@ -239,11 +239,10 @@ def _across(
     )
     verify_sender(stream, "the reconnect stream judges the path")
     _links_back(reconnect, happened.name)
-    inside = stream.account(happened.window(stream)).windows[0]
-    stall = (
-        reconnect.packed_ring_stall(happened, counters) if late_outages(inside, RESUME_S) else None
-    )
-    _verify_the_stream(stream, happened, resumed=stall is None)
+    account = stream.account(happened.window(stream))
+    late = late_outages(account.windows[0], RESUME_S)
+    stall = reconnect.packed_ring_stall(happened, counters) if late else None
+    _verify_the_stream(stream, happened, account, resumed=stall is None)
     if stall is not None:
         known_defect(stall)
 
@@ -255,15 +254,15 @@ def _links_back(reconnect: PvpReconnect, after: str) -> None:
         verify_ports(guest, "the guest's virtio ports are up again", link_up="all")
 
 
-def _verify_the_stream(stream: StreamResult, event: Event, *, resumed: bool = True) -> None:
+def _verify_the_stream(
+    stream: StreamResult, event: Event, account: LossAccount, *, resumed: bool
+) -> None:
     """Every frame whole and in order; loss only inside the event; outage reported.
 
     resumed=False: the stream's return is not judged here (a known defect explains it).
     """
-    window = event.window(stream)
-    account = stream.account(window)
     (inside,) = account.windows
-    attach_stream(f"stream across: {event.name}", stream, [window])
+    attach_stream(f"stream across: {event.name}", stream, [inside.window])
     record_figure(f"{event.name}: outage", inside.downtime_ms, "ms", better="lower",
                   tolerance=0.5, slack=100)  # fmt: skip
     record_figure(f"{event.name}: frames lost", inside.lost, "frames", better="lower",

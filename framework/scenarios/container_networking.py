@@ -170,11 +170,15 @@ class ContainerNetworking:
         self.translations.append(
             translate_guide_command(GUIDE_HOST_COMMAND, self.version, self.testpmd)
         )
+        self._new_switch()
+        return self.restart_host_testpmd()
+
+    def _new_switch(self) -> None:
+        # in the form of the moment: the socket's place and the vhost port's role follow it
         self.switch = VhostSwitch(
             self.host, self.version, self.testpmd, [self.socket], name=f"{self.name}-vhost",
             queues=self.queues, memory_mb=MEMORY_MB, client=self.reconnect,
         )  # fmt: skip
-        return self.restart_host_testpmd()
 
     def quit_host_testpmd(self) -> str:
         """`quit` the host testpmd: its vhost-user port goes with it. What it printed."""
@@ -263,7 +267,8 @@ class ContainerNetworking:
         self.stop_container()
         self.switch.close()
         self.reconnect = on
-        self.start_host_testpmd()
+        self._new_switch()
+        self.restart_host_testpmd()
         self.start_container_testpmd()
 
     def container_link(self, *, up: bool, timeout: float = 10.0) -> PortInfo:

@@ -436,13 +436,15 @@ class SriovBondMigration:
         self.set_up_bridge(self.source)
         self.start_vm()
         self.set_up_dpdk_in_vm()
-        self.start_guest_testpmd(hot_plug=True)
-        self.pmd.set_fwd(ForwardingMode.MAC)
-        self.pmd.start()
+        self.start_hot_plug_testpmd()
 
-    def restart_hot_plug_testpmd(self) -> TestPmd:
-        """Quit the guest's testpmd and start it again (--hot-plug), forwarding: "+ reset"."""
-        self.pmd.close()
+    def start_hot_plug_testpmd(self) -> TestPmd:
+        """The guest's testpmd with --hot-plug, `set fwd mac`, forwarding.
+
+        A running one quits first (the plan's "+ reset").
+        """
+        if running := SriovBondMigration.guest_pmd.peek(self):
+            running.close()
         pmd = self.start_guest_testpmd(hot_plug=True)
         pmd.set_fwd(ForwardingMode.MAC)
         pmd.start()

@@ -36,6 +36,8 @@ log = logging.getLogger("howto.reconnect")
 EVENT_SLACK_S = 0.5
 # A vhost-user client retries every second; a guest's link follows within a few more.
 LINK_BACK_S = 15.0
+# The event in which the vhost-user backend (the host testpmd) dies and comes back.
+HOST_RELAUNCHED = "host testpmd killed and relaunched"
 # The guest's virtqueues: QEMU's default ring size for virtio-net (rx_queue_size).
 RING_SIZE = 256
 
@@ -78,12 +80,9 @@ class PvpReconnect:
 
     # -- the plan's events ----------------------------------------------------------------
 
-    def relaunch_host_testpmd(self, *, kill: bool = True) -> Event:
-        """The host testpmd killed (or quit) and started again, the same command line."""
-        return self._event(
-            "host testpmd " + ("killed" if kill else "quit") + " and relaunched",
-            lambda: self._relaunch_host(kill),
-        )
+    def relaunch_host_testpmd(self) -> Event:
+        """The host testpmd killed (kill -9) and started again, the same command line."""
+        return self._event(HOST_RELAUNCHED, self._relaunch_host)
 
     def restart_guest_testpmd(self) -> Event:
         """The guest's testpmd quit and started again, the same command line."""
@@ -102,10 +101,9 @@ class PvpReconnect:
         self.events.append(event)
         return event
 
-    def _relaunch_host(self, kill: bool) -> None:
+    def _relaunch_host(self) -> None:
         switch = self.pvp.switch
-        if kill:
-            kill_testpmd(self.pvp.host.session, switch.pmd)
+        kill_testpmd(self.pvp.host.session, switch.pmd)
         switch.close()
         self.pvp.start_host_testpmd()
 
@@ -165,7 +163,7 @@ class PvpReconnect:
         the guest. Only that signature is named; anything else that stops the stream
         (the host not forwarding, say) stays a failure.
         """
-        if not (self.pvp.path.packed and event.name.startswith("host testpmd")):
+        if not (self.pvp.path.packed and event.name == HOST_RELAUNCHED):
             return None
         host = counters["host"]
         switch = self.pvp.switch

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
 from framework.virt.console import last_line, read_log
@@ -68,15 +69,7 @@ class MigrationResult:
 
     def timeline(self) -> str:
         """`active/running x12 (+0.00-1.10 s), ...`: the samples, equal neighbours joined."""
-        runs: list[list[MigrationSample]] = []
-        for sample in self.samples:
-            if runs and (runs[-1][0].status, runs[-1][0].vm_status) == (
-                sample.status,
-                sample.vm_status,
-            ):
-                runs[-1].append(sample)
-            else:
-                runs.append([sample])
+        runs = [list(run) for _, run in groupby(self.samples, lambda s: (s.status, s.vm_status))]
         start = self.samples[0].at if self.samples else 0.0
         return ", ".join(
             f"{r[0].status}/{r[0].vm_status} x{len(r)} "
