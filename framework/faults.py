@@ -368,6 +368,17 @@ def _pvp_drops_after(setup: Any, *_: Any) -> None:
     _load_bpf(setup.switch, bpf.drop_from(STREAM_SEQ_OFFSET, PVP_FIRST_KEPT), "pvp-after")
 
 
+def _guest_queues_back_to_one(migration: Any, *_: Any) -> None:
+    # The guest's queue change does not last: once the migration is over its ports run
+    # one queue pair again.
+    pmd = migration.guest_pmd
+    pmd.stop()
+    pmd.port_stop("all")
+    pmd.port_config_queues(1, 1)
+    pmd.port_start("all")
+    pmd.start()
+
+
 def _pvp_host_stop_ignored(setup: Any, *_: Any) -> None:
     # `port stop` of the host's vhost-user ports has no lasting effect: they are started
     # again and the host forwards on.
@@ -430,6 +441,13 @@ FAULTS: dict[str, Fault] = {
             f"{GUIDE2}.migrate",
             _stall_during_migration,
             during=0.3,
+        ),
+        Fault(
+            "guest-queues-back-to-one",
+            "guide 2 (queues changed while migrating): after the migration the guest's "
+            "ports run one queue pair again",
+            f"{GUIDE2}.migrate_changing_queues",
+            _guest_queues_back_to_one,
         ),
         Fault(
             "vm-paused-during-migration",

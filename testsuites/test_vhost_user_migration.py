@@ -14,25 +14,29 @@ import allure
 import pytest
 
 from framework.config.model import Topology
-from framework.dpdk.verify import verify_port_traffic, verify_ports
+from framework.dpdk.verify import verify_port_traffic, verify_ports, verify_queues
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text, step
 from framework.report.plugin import set_environment
 from framework.scenarios.vhost_user_migration import (
     GUIDE_GUEST_TESTPMD,
+    PROBE_SPORTS,
+    QemuWaited,
+    QueueChange,
     VhostUserMigration,
-    stream_frame,
 )
 from framework.traffic.checks import verify_frames_intact, verify_sender
 from framework.traffic.generator import StreamRun, TrafficGenerator
-from framework.traffic.stream import StreamResult
+from framework.traffic.stream import LossWindow, StreamResult
+from framework.traffic.trials import verify_trial
 from framework.traffic.windows import (
     verify_clean_outside,
+    verify_resumed,
     verify_window,
     with_jitter,
 )
-from framework.verify import wait_for_dut
+from framework.verify import verify, wait_for_dut
 from framework.virt.verify import verify_migration_live, verify_vm_status
 from framework.virt.vm import VirtualMachine
 
@@ -50,21 +54,65 @@ pytestmark = [
     allure.suite("2 Live migration of a VM with virtio on hosts running vhost-user"),
 ]
 
+QUEUES = 4  # the plan's queues=4
+# How soon after the guest's ports started again the stream must be back.
+CHANGE_RESUME_S = 1.0
 STREAM_PPS = 1000  # what a TCG guest forwards without loss here (measured: 500-1000 pps)
 SETTLE_S = 2.0  # traffic before and after the migration
+
+
+VARIANTS = {
+    "test_live_migration_with_the_switches_started_after_qemu": "switch-after-qemu",
+    "test_live_migration_with_the_guests_queues_changed_while_migrating": "queues-changed",
+}
+
+
+def topology_selection(item: pytest.Item, topology: Topology) -> str | None:
+    """Why the topology's declared selection leaves this test out (None: it runs).
+
+    Called at collection (framework.plugin): the plan's variants run on the virtqueue
+    layouts topology.migration_variants names, a declared choice for time, not a skip.
+    """
+    callspec = getattr(item, "callspec", None)
+    variant = VARIANTS.get(getattr(item, "originalname", ""))
+    chosen = topology.migration_variants
+    if chosen is None or variant is None or callspec is None:
+        return None
+    layout = callspec.params["migration"]
+    if f"{variant}-{layout}" in chosen:
+        return None
+    return (
+        f"topology {topology.name}: migration_variants {chosen}, the plan's variants run "
+        "in these forms only (time)"
+    )
+
+
+@pytest.fixture
+def order() -> str:
+    """Which comes first on each host: the guide's vhost switch, or QEMU (a test's choice)."""
+    return "switch-first"
+
+
+@pytest.fixture
+def queues() -> int:
+    """Queue pairs of the vhost-user NICs and the switches: the guide's one, or a test's."""
+    return 1
 
 
 @pytest.fixture(params=["split", "packed"], ids=["split-virtqueue", "packed-virtqueue"])
 def migration(
     request: pytest.FixtureRequest,
+    order: str,
+    queues: int,
     topology,
     host_server_1: HostHandle,
     host_server_2: HostHandle,
     dpdk_version: DpdkVersion,
 ) -> Iterator[VhostUserMigration]:
     setup = VhostUserMigration(
-        topology, host_server_1, host_server_2, dpdk_version, packed=request.param == "packed"
-    )
+        topology, host_server_1, host_server_2, dpdk_version, packed=request.param == "packed",
+        switch_after_qemu=order == "switch-after-qemu", queues=queues,
+    )  # fmt: skip
     try:
         yield setup
     finally:
@@ -80,8 +128,13 @@ def through_vm(
     Every frame is checked whole against what the guest's mac forwarding makes of it.
     """
     tx, rx = tg_host.data_port(0).interface, tg_host.data_port(1).interface
-    start = traffic_generator.starter(tx, rx, stream_frame, pps=STREAM_PPS)
-    return lambda **options: start(expect=migration.arrival_forms(), **options)
+
+    def start(**options: object) -> StreamRun:
+        # the frame is made per stream: a test may choose the flow after this fixture
+        starter = traffic_generator.starter(tx, rx, migration.frame, pps=STREAM_PPS)
+        return starter(expect=migration.arrival_forms(), **options)
+
+    return start
 
 
 def test_live_migration_with_vhost_user(
@@ -126,6 +179,89 @@ def test_live_migration_with_vhost_user(
     _verify_the_stream(migration, topology, stream)
 
 
+@pytest.mark.parametrize("order", ["switch-after-qemu"])
+def test_live_migration_with_the_switches_started_after_qemu(
+    migration: VhostUserMigration,
+    topology,
+    through_vm: Callable[..., StreamRun],
+    pytestconfig: pytest.Config,
+) -> None:
+    """Guide 2 with each host's vhost switch started after QEMU, which waits for it.
+
+    DPDK's vhost_user_live_migration plan starts QEMU first with its vhost-user NICs as
+    clients that connect again (reconnect=1), then the vhost switch serving the sockets.
+
+    Steps:
+        host_server_1: start the VM (QEMU waits for its vhost-user peer); after
+            QEMU_WAITS_S run the vhost switch; the VM boots.
+        2.3.6 In the VM: testpmd, set fwd mac retry, start tx_first, show port stats.
+        host_server_2: start the VM waiting for the migration (QEMU waits for its peer);
+            run the vhost switch; info status.
+        2.3.12-2.3.15 As the guide: migrate with a stream crossing the VM, info status on
+            both hosts, the guest's ports and counters.
+
+    Verify:
+        On each host QEMU is still starting QEMU_WAITS_S after it began, no switch there,
+        and starts once the switch serves its sockets; the guest's links come up, traffic
+        crosses; then everything the guide's order verifies: the migration live and
+        complete, traffic through host_server_2's vhost ports only, every frame whole and
+        in order, loss only in the migration and within its bounds.
+    """
+    vm = _qemu_then_the_switch_on_host_server_1(migration, pytestconfig)
+    _forward_in_the_vm(migration, through_vm)
+    dest_vm = _qemu_then_the_switch_on_host_server_2(migration)
+    stream = _migrate_under_traffic(migration, through_vm)
+    _the_vm_runs_on_host_server_2(migration, vm, dest_vm)
+    _traffic_crosses_host_server_2(migration, through_vm)
+    _verify_the_stream(migration, topology, stream)
+
+
+@pytest.mark.parametrize("queues", [QUEUES], ids=[f"{QUEUES}-queues"])
+def test_live_migration_with_the_guests_queues_changed_while_migrating(
+    migration: VhostUserMigration,
+    topology,
+    through_vm: Callable[..., StreamRun],
+    traffic_generator: TrafficGenerator,
+    tg_host: HostHandle,
+    pytestconfig: pytest.Config,
+) -> None:
+    """Guide 2 with four queue pairs on the vhost-user NICs; the guest takes them mid-flight.
+
+    DPDK's vhost_user_live_migration plan changes the guest's queues (`ethtool -L <if>
+    combined N`) while the migration runs; here the guest's testpmd does its equivalent.
+
+    Steps:
+        2.3.1-2.3.4 As the guide, with queues=4 on the VM's vhost-user netdevs and on each
+            host's vhost switch.
+        A stream flow the source host's NIC puts on queue 0 (the guide's testpmd in the VM
+            serves one queue pair).
+        2.3.6-2.3.11 As the guide.
+        2.3.12 Migrate with the stream crossing the VM; once the migration is active, in
+            the guest: stop, port stop all, port config all rxq 4 / txq 4, port start
+            all, start.
+        2.3.13-2.3.15 As the guide; then a flow on each queue of host_server_2's NIC
+            through the VM (each found by its per-queue counters).
+
+    Verify:
+        The migration was active when the change began and when it was done, and
+        completes live; every frame arrives whole and in order; the stream is back within
+        CHANGE_RESUME_S of the change; nothing is lost outside the change and the
+        migration, whose switch-over (after the change) is within the topology's bounds;
+        after it the guest's ports run four queue pairs, a flow on each queue arrives
+        whole, nothing lost, and every queue carries traffic both ways at host_server_2's
+        vhost ports and in the guest.
+    """
+    vm = _start_the_vm_on_host_server_1(migration, pytestconfig)
+    _a_flow_on_queue_zero(migration, traffic_generator, tg_host)
+    _forward_in_the_vm(migration, through_vm)
+    dest_vm = _wait_for_the_vm_on_host_server_2(migration)
+    stream, change = _migrate_changing_queues(migration, through_vm)
+    _the_vm_runs_on_host_server_2(migration, vm, dest_vm)
+    _traffic_crosses_host_server_2(migration, through_vm)
+    _every_queue_carries_traffic(migration, traffic_generator, tg_host)
+    _verify_the_stream_across_the_change(migration, topology, stream, change)
+
+
 # -- the guide's steps, in its order ------------------------------------------------------
 
 
@@ -139,6 +275,40 @@ def _start_the_vm_on_host_server_1(
         attach_text("QEMU", f"accelerator: {vm.accel} ({vm.accel_reason})\n{' '.join(vm.argv)}")
         set_environment(pytestconfig, {"QEMU accelerator": f"{vm.accel} ({vm.accel_reason})"})
     return vm
+
+
+def _qemu_then_the_switch_on_host_server_1(
+    migration: VhostUserMigration, pytestconfig: pytest.Config
+) -> VirtualMachine:
+    with step("2.3.4 before 2.3.1-2.3.3: start the VM on host_server_1, then the switch"):
+        waited = migration.start_vm_before_switch()
+        vm = migration.source_vm
+        attach_text("QEMU", f"accelerator: {vm.accel} ({vm.accel_reason})\n{' '.join(vm.argv)}")
+        set_environment(pytestconfig, {"QEMU accelerator": f"{vm.accel} ({vm.accel_reason})"})
+        _verify_qemu_waited(waited, "host_server_1")
+    return vm
+
+
+def _qemu_then_the_switch_on_host_server_2(migration: VhostUserMigration) -> VirtualMachine:
+    with step("2.3.10 before 2.3.7-2.3.9: the VM on host_server_2, then the switch"):
+        waited = migration.start_destination_vm_before_switch()
+        _verify_qemu_waited(waited, "host_server_2")
+        verify_vm_status(migration.dest_vm, "guide: VM status: paused (inmigrate)", "inmigrate")
+    return migration.dest_vm
+
+
+def _verify_qemu_waited(waited: QemuWaited, host: str) -> None:
+    attach_text(
+        f"QEMU before the switch on {host}",
+        f"QEMU still starting after {waited.before_switch_s:.1f} s without a switch: "
+        f"{waited.waiting}; started {waited.after_switch_s:.1f} s after the switch",
+    )
+    verify(
+        waited.waiting,
+        f"QEMU on {host} waits for its vhost-user peer (reconnect=): still starting "
+        f"{waited.before_switch_s:.1f} s on, no switch there",
+        seen="QEMU had finished starting before the switch ran",
+    )
 
 
 def _forward_in_the_vm(migration: VhostUserMigration, through_vm: Callable[..., StreamRun]) -> None:
@@ -168,9 +338,14 @@ def _wait_for_the_vm_on_host_server_2(migration: VhostUserMigration) -> VirtualM
 
 
 def _migrate_under_traffic(
-    migration: VhostUserMigration, through_vm: Callable[..., StreamRun]
+    migration: VhostUserMigration,
+    through_vm: Callable[..., StreamRun],
+    migrate: Callable[[], object] | None = None,
 ) -> StreamResult:
-    """2.3.12 with a stream crossing the VM from before `migrate` to after `completed`."""
+    """2.3.12 with a stream crossing the VM from before `migrate` to after `completed`.
+
+    `migrate`: how (the guide's `migrate`, or the plan's with a change while it runs).
+    """
     dst = migration.destination
     with step(f"2.3.12 Check that the switch is up; migrate tcp:{dst.session.address}:5555"):
         link = migration.check_switch_up(dst)
@@ -182,7 +357,7 @@ def _migrate_under_traffic(
             wait_for_dut(SETTLE_S)
             # guide: "Migration status: completed": migrate() returns no other (a failed,
             # cancelled or unconverging migration raises MigrationError, naming why)
-            migration.migrate()
+            (migrate or migration.migrate)()
             wait_for_dut(SETTLE_S)
         stream = run.wait()
         verify_sender(stream, "guide 2's stream judges the VM")
@@ -263,4 +438,108 @@ def _verify_the_stream(
         )
     with step(f"The migration, measured from traffic: {bounds}"):
         # one stretch under TCG too: its allowance is in the bounds (measured, see model.py)
+        verify_window(inside, bounds, "loss_windows.guide2.migration")
+
+
+# -- the queue change's steps -----------------------------------------------------------------
+
+
+def _a_flow_on_queue_zero(
+    migration: VhostUserMigration, tg: TrafficGenerator, tg_host: HostHandle
+) -> None:
+    with step("The stream's flow: one the source host's NIC receives on queue 0"):
+        sport = migration.use_queue_zero_flow(tg, tg_host.data_port(0).interface)
+        verify(
+            sport is not None,
+            "a flow of the stream lands on the host NIC's queue 0 (its RSS or fanout hash)",
+            seen=f"none of {len(PROBE_SPORTS)} UDP source ports tried did",
+        )
+        attach_text("stream flow", f"UDP source port {sport}: host NIC queue 0")
+
+
+def _migrate_changing_queues(
+    migration: VhostUserMigration, through_vm: Callable[..., StreamRun]
+) -> tuple[StreamResult, QueueChange]:
+    changes: list[QueueChange] = []
+    stream = _migrate_under_traffic(
+        migration, through_vm, lambda: changes.append(migration.migrate_changing_queues(QUEUES))
+    )
+    (change,) = changes
+    with step(f"2.3.12 meanwhile the guest took {QUEUES} queue pairs"):
+        attach_text(
+            "the queue change",
+            f"{change.queues} queue pairs; migration {change.status_before} before, "
+            f"{change.status_after} after; took {change.done_at - change.started_at:.2f} s",
+        )
+        verify(
+            change.status_before == "active" and change.status_after == "active",
+            f"the guest's queues change to {QUEUES} while the migration runs",
+            seen=f"migration {change.status_before} when the change began, "
+            f"{change.status_after} when it was done",
+        )
+    return stream, change
+
+
+def _every_queue_carries_traffic(
+    migration: VhostUserMigration, tg: TrafficGenerator, tg_host: HostHandle
+) -> None:
+    tx, rx = tg_host.data_port(0).interface, tg_host.data_port(1).interface
+    with step(f"A flow on each of host_server_2's {QUEUES} NIC queues through the VM: every "
+              "queue carries traffic"):  # fmt: skip
+        verify_ports(
+            migration.guest_ports(),
+            f"the guest's ports run {QUEUES} queue pairs after the change",
+            queues=(QUEUES, QUEUES),
+        )
+        sports = migration.flows_by_queue(tg, tx, migration.destination, range(QUEUES))
+        verify(
+            len(sports) == QUEUES,
+            f"a flow lands on each of host_server_2's {QUEUES} NIC queues",
+            seen=f"queues {sorted(sports)} only, of {len(PROBE_SPORTS)} flows tried",
+        )
+        migration.switches[migration.destination.name].clear_stats()
+        migration.guest_pmd.clear_counters()
+        trial = migration.queue_trials(tg, tx, rx, sports.values())(STREAM_PPS, 1.0)
+        verify_trial(trial, "a flow on each queue crosses the migrated VM whole")
+        rows = migration.guest_queue_counts()
+        attach_table(
+            "per-queue packets on host_server_2",
+            ["queue", "host vhost TX", "guest RX", "guest TX", "host vhost RX"],
+            [[q, *counts] for q, counts in enumerate(rows)],
+        )
+        verify_queues(
+            rows,
+            f"after the change the flows use all {QUEUES} queues, both ways",
+            ["host vhost TX", "guest RX", "guest TX", "host vhost RX"],
+        )
+
+
+def _verify_the_stream_across_the_change(
+    migration: VhostUserMigration, topology: Topology, stream: StreamResult, change: QueueChange
+) -> None:
+    """Every frame whole and in order; loss only in the change and the migration."""
+    bounds = topology.window_bounds(2, "migration")
+    migration.attach_migration_report(stream)
+    changed = change.window(stream)
+    # The switch-over after the change: the change's own outage is judged by its return.
+    late = changed.end_s + CHANGE_RESUME_S + changed.slack_s
+    moved = migration.window(stream)
+    after = LossWindow("migration after the queue change", late, moved.end_s, moved.slack_s)
+    jitter = topology.loss_windows.guide2.jitter_ms
+    _, inside = with_jitter(stream, jitter).account(changed, after).windows
+    full = stream.account(changed, after)
+    with step("Every frame crosses the VM whole and in order, the change included"):
+        verify_frames_intact(stream, "traffic crosses the VM while its queues change")
+    with step(f"The stream is back within {CHANGE_RESUME_S:g} s of the change"):
+        verify_resumed(
+            full.windows[0], "traffic resumes once the guest's queues changed",
+            within_s=CHANGE_RESUME_S,
+        )  # fmt: skip
+    with step("The stream loses, duplicates and reorders nothing outside them"):
+        verify_clean_outside(
+            full,
+            "traffic crosses the VM unharmed around the queue change and the migration",
+            judged=[(inside, bounds)],
+        )
+    with step(f"The switch-over, measured from traffic: {bounds}"):
         verify_window(inside, bounds, "loss_windows.guide2.migration")

@@ -25,7 +25,7 @@ from framework.report.figures import record_figure
 from framework.report.outcomes import known_defect, skip_lacking
 from framework.report.streams import attach_stream
 from framework.scenarios.pvp import DEFAULT_PATH, Pvp, VirtioPath
-from framework.scenarios.vhost_reconnect import Event, PvpReconnect, reconnect_frame
+from framework.scenarios.vhost_reconnect import Event, PvpReconnect
 from framework.traffic.checks import verify_frames_intact, verify_sender
 from framework.traffic.generator import StreamRun, TrafficGenerator
 from framework.traffic.stream import LossAccount, StreamResult
@@ -118,9 +118,7 @@ def through_pvp(
     traffic_generator: TrafficGenerator, reconnect: PvpReconnect
 ) -> Callable[..., StreamRun]:
     """A stream from TG pvp0 through the host, the VM and the host again to TG pvp1."""
-    tx, rx = reconnect.pvp.tg_ports
-    start = traffic_generator.starter(tx, rx, reconnect_frame, pps=STREAM_PPS)
-    return lambda **options: start(expect=reconnect.arrival_forms(), **options)
+    return reconnect.pvp.stream(traffic_generator, STREAM_PPS)
 
 
 def test_traffic_resumes_when_the_host_testpmd_is_killed_and_relaunched(

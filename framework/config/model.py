@@ -76,6 +76,16 @@ NamePrefix = Annotated[
     ),
 ]
 
+# A guide-4 set-up as its test ids name it: container-split-mergeable, vm-packed-mergeable,
+# container-split-mergeable-2q.
+PvpSetupId = Annotated[
+    str,
+    _matching(
+        r"(container|vm)-(split|packed)-[a-z0-9-]+",
+        "a guide-4 set-up: container- or vm- and a virtio path, e.g. 'vm-packed-mergeable'",
+    ),
+]
+
 _CPU_LIST = r"\d+(-\d+)?(,\d+(-\d+)?)*"  # the kernel's syntax: 0,2-5
 CpuList = Annotated[str, _matching(_CPU_LIST, "a CPU list in the kernel's syntax, like 0,2-5")]
 
@@ -483,6 +493,13 @@ class PvpBenchmark(Model):
         Literal["vhost-client-split", "vhost-client-packed", "vhost-server-split",
                 "vhost-server-packed"]
     ] | None = None  # fmt: skip
+    # DPDK's port-restart plans stop and start the host's vhost-user ports ten times, on
+    # each VM path (pvp_qemu_multi_paths_port_restart) and with two virtio_user queues
+    # (pvp_virtio_user_multi_queues_port_restart).
+    restart_rounds: int = Field(10, ge=1)
+    # The declared selection of those: the set-ups whose ports restart (guide 4's test
+    # ids: container-<path>, vm-<path>, container-split-mergeable-2q); None: every one.
+    restart_setups: list[PvpSetupId] | None = None
     line_rate_gbps: float | None = Field(None, gt=0)  # None: no line rate (virtual ports)
     min_pps: float = Field(1000.0, gt=0)
     max_pps: float = Field(14_880_952.0, gt=0)
@@ -554,6 +571,13 @@ class Topology(Model):
     # What guides 1 and 2 allow in each loss window (outages, longest, lost, loss span).
     loss_windows: LossWindows = LossWindows()
     pvp: PvpBenchmark | None = None
+    # The declared selection of guide 2's variants from DPDK's vhost_user_live_migration
+    # plan (each vhost switch started after QEMU; the guest's queues changed while
+    # migrating), each on split and packed virtqueues: the ones that run; None: all four.
+    migration_variants: list[
+        Literal["switch-after-qemu-split", "switch-after-qemu-packed", "queues-changed-split",
+                "queues-changed-packed"]
+    ] | None = None  # fmt: skip
     vf_daemon: dict[NicFamily, SriovBed] = Field(default_factory=dict)
     flow_bifurcation: dict[NicFamily, SriovBed] = Field(default_factory=dict)
 

@@ -390,6 +390,11 @@ class TestPmd:
         """`port config mtu P MTU` (stop the port first on most PMDs)."""
         self.command(f"port config mtu {port} {mtu}")
 
+    def port_config_queues(self, rxq: int, txq: int) -> None:
+        """`port config all rxq N` and `txq N`: every port's queue pairs (ports stopped)."""
+        self.command(f"port config all rxq {rxq}")
+        self.command(f"port config all txq {txq}")
+
     def port_config_dcb(self, port: int, tcs: int, *, vt: bool = True, pfc: bool = False) -> None:
         """`port config P dcb vt on|off TCS pfc on|off` (the port stopped; TCS 4 or 8)."""
         self.command(f"port config {port} dcb vt {_on_off(vt)} {tcs} pfc {_on_off(pfc)}")

@@ -18,6 +18,7 @@ import dataclasses
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -54,7 +55,7 @@ from framework.report.benchmark import ResultsTemplate
 from framework.scenarios.stages import Made
 from framework.scenarios.vhost_switch import VhostSwitch
 from framework.scenarios.vms import close_vms, vm_on
-from framework.traffic.generator import TrafficGenerator
+from framework.traffic.generator import StreamRun, TrafficGenerator
 from framework.traffic.packets import flows, swap_macs, udp_flow
 from framework.traffic.trials import StreamTrials, TrialFlow, flow_markers
 from framework.virt.image import GuestImage
@@ -86,6 +87,11 @@ GUEST_MBUFS = 4096  # the built-in guest's 512 MB of hugepages
 # The TG's frames go to a MAC nobody has: the host's NICs are promiscuous, and macswap
 # sends them back to the TG port they came from... on the other side of the DUT.
 DUT_MAC = "02:00:00:00:04:01"
+
+
+def stream_frame(src_mac: str) -> Packet:
+    """A sequenced stream's frame: UDP from TG pvp0 through the host and the guest to pvp1."""
+    return udp_flow(src_mac, DUT_MAC, "198.18.4.1", "198.18.5.1", 4000, 4001, seq=0)
 
 
 @dataclass(frozen=True)
@@ -398,19 +404,18 @@ class Pvp:
             flows.append(TrialFlow(tx, rx, frame, marker, expect=swap_macs))
         return StreamTrials(tg, flows, frame_bytes)
 
+    def stream(self, tg: TrafficGenerator, pps: float) -> Callable[..., StreamRun]:
+        """A sequenced stream from TG pvp0 through the host, the guest, the host to TG pvp1.
+
+        Every frame is checked whole: the host forwards io, the guest swaps the MACs.
+        """
+        tx, rx = self.tg_ports
+        start = tg.starter(tx, rx, stream_frame, pps=pps)
+        return lambda **options: start(expect=[swap_macs], **options)
+
     def queue_counts(self) -> list[list[int]]:
-        """Per queue: packets the host's vhost ports sent and received, the guest's too."""
-        host = [self.host_pmd.show_port_xstats(p) for p in self.switch.vhost_ports]
-        guest = [self.guest_pmd.show_port_xstats(p) for p in self.guest_pmd.port_ids()]
-
-        def total(stats: list[dict[str, int]], key: str) -> int:
-            return sum(x.get(key, 0) for x in stats)
-
-        return [
-            [total(host, f"tx_q{q}_good_packets"), total(guest, f"rx_q{q}_good_packets"),
-             total(guest, f"tx_q{q}_good_packets"), total(host, f"rx_q{q}_good_packets")]
-            for q in range(self.queues)
-        ]  # fmt: skip
+        """Per queue: the host's vhost ports and the guest's ports (VhostSwitch)."""
+        return self.switch.queue_counts(self.guest_pmd)
 
     def check_frames(self, tg: TrafficGenerator, tx_port: str, count: int) -> list[Packet]:
         """`count` 64-byte frames of distinct flows for the end-to-end check, from tx_port."""

@@ -16,16 +16,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from scapy.packet import Packet
-
 from framework.dpdk.launch import kill_testpmd, testpmd_pids
 from framework.dpdk.modes import ForwardingMode
 from framework.dpdk.parsers import PortInfo, PortStats
 from framework.lab.holdings import Holdings, read_holdings
-from framework.scenarios.pvp import DUT_MAC, Pvp
+from framework.scenarios.pvp import Pvp
 from framework.scenarios.stages import StepOrderError
 from framework.scenarios.vms import close_vms
-from framework.traffic.packets import Transform, swap_macs, udp_flow
 from framework.traffic.stream import LossWindow, StreamResult
 from framework.verify import poll
 
@@ -40,11 +37,6 @@ LINK_BACK_S = 15.0
 HOST_RELAUNCHED = "host testpmd killed and relaunched"
 # The guest's virtqueues: QEMU's default ring size for virtio-net (rx_queue_size).
 RING_SIZE = 256
-
-
-def reconnect_frame(src_mac: str) -> Packet:
-    """The stream's frame: UDP from TG pvp0, through the host, the guest and back to pvp1."""
-    return udp_flow(src_mac, DUT_MAC, "198.18.4.1", "198.18.5.1", 4000, 4001, seq=0)
 
 
 @dataclass(frozen=True)
@@ -73,10 +65,6 @@ class PvpReconnect:
     def form(self) -> str:
         """`vhost-user client` or `vhost-user server`: the host side's role."""
         return f"vhost-user {self.pvp.reconnect}"
-
-    def arrival_forms(self) -> list[Transform]:
-        """What the path makes of a stream frame: the host forwards io, the guest swaps MACs."""
-        return [swap_macs]
 
     # -- the plan's events ----------------------------------------------------------------
 

@@ -112,6 +112,23 @@ class VhostSwitch:
         """`show port stats` of every vhost-user port."""
         return {port: self.pmd.show_port_stats(port) for port in self.vhost_ports}
 
+    def queue_counts(self, guest: TestPmd) -> list[list[int]]:
+        """Per queue pair, from both testpmds' xstats: what the vhost ports sent.
+
+        Then what the guest's ports received and sent, and what the vhost ports received.
+        """
+        host = [self.pmd.show_port_xstats(p) for p in self.vhost_ports]
+        seen = [guest.show_port_xstats(p) for p in guest.port_ids()]
+
+        def total(stats: list[dict[str, int]], key: str) -> int:
+            return sum(x.get(key, 0) for x in stats)
+
+        return [
+            [total(host, f"tx_q{q}_good_packets"), total(seen, f"rx_q{q}_good_packets"),
+             total(seen, f"tx_q{q}_good_packets"), total(host, f"rx_q{q}_good_packets")]
+            for q in range(self.queues)
+        ]  # fmt: skip
+
     def clear_stats(self) -> None:
         """Zero every port's counters."""
         self.pmd.clear_counters()

@@ -9,6 +9,9 @@ then the VM moves to host_server_2 over the management network.
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from scapy.packet import Packet
@@ -23,10 +26,12 @@ from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text
 from framework.report.figures import record_figure
 from framework.report.streams import attach_stream
-from framework.scenarios.stages import Made
+from framework.scenarios.stages import Made, StepOrderError
 from framework.scenarios.vhost_switch import VhostSwitch
 from framework.scenarios.vms import close_vms, run_state_marks, vm_on
+from framework.traffic.generator import TrafficGenerator
 from framework.traffic.packets import (
+    DEFAULT_MARKER,
     STREAM_DST_IP,
     STREAM_SRC_IP,
     Transform,
@@ -34,7 +39,9 @@ from framework.traffic.packets import (
     udp_flow,
 )
 from framework.traffic.stream import LossWindow, StreamResult, WindowAccount
+from framework.traffic.trials import StreamTrials, TrialFlow, flow_markers
 from framework.traffic.windows import longest_stall_ms
+from framework.virt.errors import VmError
 from framework.virt.image import GuestImage
 from framework.virt.migration import MIGRATION_PORT
 from framework.virt.vm import MigrationResult, VirtualMachine
@@ -52,14 +59,56 @@ STREAM_DST_MAC = "02:00:00:00:00:99"
 # How much later than `migrate` and its completion the switch-over may show in traffic:
 # the controller reads QEMU's state over QMP, the TG stamps frames on its own clock.
 WINDOW_SLACK_S = 0.5
+STREAM_SPORT = 10000
+# With several queues, the host NIC's queue of a flow is its hash's: the UDP source ports
+# tried for one on a given queue (queue 0: the only one a single-queue guest serves).
+PROBE_SPORTS = range(STREAM_SPORT, STREAM_SPORT + 32)
+PROBE_FRAMES = 4
+# QEMU as a vhost-user client started before the switch: how often it tries the socket
+# (reconnect=, seconds), how long it must be seen waiting, how long it may take once the
+# switch serves its sockets.
+RECONNECT_S = 1
+QEMU_WAITS_S = 3.0
+QEMU_START_S = 60.0
 
 
-def stream_frame(src_mac: str) -> Packet:
+def stream_frame(src_mac: str, sport: int = STREAM_SPORT, marker: bytes = DEFAULT_MARKER) -> Packet:
     """The frame guide 2's traffic is made of: UDP from the TG, through the VM and back."""
-    return udp_flow(src_mac, STREAM_DST_MAC, STREAM_SRC_IP, STREAM_DST_IP, 10000, 20000, seq=0)
+    return udp_flow(
+        src_mac, STREAM_DST_MAC, STREAM_SRC_IP, STREAM_DST_IP, sport, 20000, seq=0, marker=marker
+    )
 
 
 # Where the stream's sequence number sits in that frame (right after the marker).
+
+
+@dataclass(frozen=True)
+class QueueChange:
+    """The guest's queue pairs changed during the migration: to how many, and when."""
+
+    queues: int
+    status_before: str  # the migration's status when the change began
+    status_after: str  # and when it was done
+    started_at: float  # time.time()
+    done_at: float
+
+    def window(self, stream: StreamResult) -> LossWindow:
+        """The change on the stream's timeline: from its first command to forwarding again."""
+        return LossWindow(
+            f"guest queues changed to {self.queues}",
+            stream.at(self.started_at),
+            stream.at(self.done_at),
+            slack_s=WINDOW_SLACK_S,
+        )
+
+
+@dataclass(frozen=True)
+class QemuWaited:
+    """QEMU started before its host's vhost switch: whether it waited, and how long."""
+
+    waiting: bool  # still starting QEMU_WAITS_S after it was started, no switch yet
+    before_switch_s: float  # from QEMU's start to the switch's
+    after_switch_s: float  # from the switch's start to QEMU's start returning
 
 
 @dataclass
@@ -72,6 +121,13 @@ class VhostUserMigration:
     version: DpdkVersion
     vm_name: str = "vm1"
     packed: bool = False
+    # Each host's vhost switch started after QEMU (QEMU a vhost-user client that waits for
+    # it) rather than before, as the guide orders them.
+    switch_after_qemu: bool = False
+    # Queue pairs of the vhost-user NICs and the switches (the guest's testpmd starts with
+    # one, as the guide's does).
+    queues: int = 1
+    stream_sport: int = STREAM_SPORT
     switches: dict[str, VhostSwitch] = field(default_factory=dict)
     images: dict[str, GuestImage | None] = field(default_factory=dict)
     source_vm = Made[VirtualMachine]("start_vm()")
@@ -81,9 +137,20 @@ class VhostUserMigration:
 
     @property
     def spec(self) -> Vm:
-        """The topology's VM, with the virtqueue layout (split or packed) of this run."""
+        """The topology's VM, with the virtqueue layout (split or packed) of this run.
+
+        With the switches started after QEMU, QEMU's vhost-user NICs connect again every
+        RECONNECT_S (reconnect=): without it QEMU fails at once when no switch serves the
+        socket yet.
+        """
         spec = self.topology.vms[self.vm_name]
-        nics = [nic.model_copy(update={"packed": self.packed}) for nic in spec.nics]
+        update: dict[str, object] = {"packed": self.packed, "queues": self.queues}
+        if self.switch_after_qemu:
+            update["reconnect"] = RECONNECT_S
+        nics = [
+            nic.model_copy(update=update if nic.kind == "vhost-user" else {"packed": self.packed})
+            for nic in spec.nics
+        ]
         return spec.model_copy(update={"nics": nics})
 
     @property
@@ -98,8 +165,9 @@ class VhostUserMigration:
         # the model requires a socket of every vhost-user NIC
         sockets = [nic.socket for nic in self.spec.nics if nic.kind == "vhost-user" and nic.socket]
         switch = VhostSwitch(
-            host, self.version, self.testpmd, sockets, name=f"{self.vm_name}-switch"
-        )
+            host, self.version, self.testpmd, sockets, name=f"{self.vm_name}-switch",
+            queues=self.queues,
+        )  # fmt: skip
         self.switches[host.name] = switch
         switch.start()
         return switch
@@ -115,6 +183,59 @@ class VhostUserMigration:
         self.source_vm.start()
         self.source_vm.wait_for_shell(timeout=boot_timeout)
         return self.source_vm
+
+    def start_vm_before_switch(self, boot_timeout: float = 120) -> QemuWaited:
+        """2.3.4 before 2.3.1-2.3.3: QEMU first, then the vhost switch; the VM boots."""
+        self.source_vm = self._vm(self.source, "src")
+        waited = self._before_switch(self.source, self.source_vm, self.source_vm.start)
+        self.source_vm.wait_for_shell(timeout=boot_timeout)
+        return waited
+
+    def start_destination_vm_before_switch(self) -> QemuWaited:
+        """2.3.10 before 2.3.7-2.3.9: QEMU waiting for the migration, then the switch."""
+        self.dest_vm = vm = self._vm(self.destination, "dst")
+        incoming = f"tcp:{self.destination.session.address}:{MIGRATION_PORT}"
+        return self._before_switch(self.destination, vm, lambda: vm.start(incoming=incoming))
+
+    def _before_switch(
+        self, host: HostHandle, vm: VirtualMachine, start: Callable[[], None]
+    ) -> QemuWaited:
+        """Start QEMU, see that it waits for its vhost-user peer, start the host's switch.
+
+        QEMU sets its vhost-user netdevs up before it daemonizes and, as a client with
+        reconnect=, tries their sockets until a server answers: its start returns only
+        once the switch serves them. It runs in a thread meanwhile.
+        """
+        failed: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                start()
+            except BaseException as exc:  # handed to the caller below
+                failed.append(exc)
+
+        began = time.monotonic()
+        thread = threading.Thread(target=run, name=f"qemu-{vm.name}", daemon=True)
+        thread.start()
+        thread.join(QEMU_WAITS_S)
+        waiting = thread.is_alive()
+        switch_at = time.monotonic()
+        try:
+            self.start_switch(host)
+        finally:
+            thread.join(QEMU_START_S)
+            if thread.is_alive():
+                # Never connected: QEMU would retry for ever. Its pid is in its pidfile.
+                vm.session.run(["pkill", "-9", "-F", vm.pidfile], check=False)
+                thread.join(10)
+        if thread.is_alive():
+            raise VmError(
+                f"{vm.name}: QEMU had not started {QEMU_START_S:g} s after the vhost switch "
+                f"on {host.name} served its sockets"
+            )
+        if failed:
+            raise failed[0]
+        return QemuWaited(waiting, switch_at - began, time.monotonic() - switch_at)
 
     # -- 2.3.6: testpmd in the VM ----------------------------------------------------------
 
@@ -151,6 +272,97 @@ class VhostUserMigration:
             self.dest_vm, port=MIGRATION_PORT, timeout=timeout
         )
         return self.migration
+
+    def migrate_changing_queues(self, queues: int, timeout: float = 120) -> QueueChange:
+        """`migrate`, and while it is active the guest's testpmd takes `queues` queue pairs.
+
+        testpmd's equivalent of `ethtool -L <if> combined N`: stop, port stop all, port
+        config all rxq/txq N, port start all, start; the migration's status is read
+        before and after.
+        """
+        change: list[QueueChange] = []
+
+        def reconfigure() -> None:
+            before = self.source_vm.qmp("query-migrate").get("status", "none")
+            began = time.time()
+            pmd = self.guest_pmd
+            pmd.stop()
+            pmd.port_stop("all")
+            pmd.port_config_queues(queues, queues)
+            pmd.port_start("all")
+            pmd.start()
+            done = time.time()
+            after = self.source_vm.qmp("query-migrate").get("status", "none")
+            change.append(QueueChange(queues, before, after, began, done))
+
+        self.migration = self.source_vm.migrate_to(
+            self.dest_vm, port=MIGRATION_PORT, timeout=timeout, while_active=reconfigure
+        )
+        if not change:
+            raise StepOrderError(
+                f"{self.vm_name}: the migration never showed active: the queues were not changed"
+            )
+        return change[0]
+
+    def flows_by_queue(
+        self, tg: TrafficGenerator, tx_port: str, host: HostHandle, queues: Iterable[int]
+    ) -> dict[int, int]:
+        """A stream source port for each of `queues` of a host's NIC, as far as found.
+
+        The NIC's queue of a flow is its hash's (RSS, AF_PACKET's fanout): the flows of
+        PROBE_SPORTS are tried one at a time, a few frames each, and the NIC's per-queue
+        counters say where each went.
+        """
+        switch = self.switches[host.name]
+        mac = tg.mac_of(tx_port)
+        wanted, found = set(queues), dict[int, int]()
+        for sport in PROBE_SPORTS:
+            switch.clear_stats()
+            tg.exchange(tx_port, [stream_frame(mac, sport)] * PROBE_FRAMES, [], timeout=0.3)
+            xstats = switch.pmd.show_port_xstats(switch.nic_port)
+            for queue in wanted - found.keys():
+                if xstats.get(f"rx_q{queue}_packets", 0) >= PROBE_FRAMES:
+                    found[queue] = sport
+            if found.keys() == wanted:
+                break
+        return found
+
+    def use_queue_zero_flow(self, tg: TrafficGenerator, tx_port: str) -> int | None:
+        """The stream's flow: one the source host's NIC receives on queue 0 (None: none)."""
+        found = self.flows_by_queue(tg, tx_port, self.source, [0])
+        if 0 in found:
+            self.stream_sport = found[0]
+        return found.get(0)
+
+    def queue_trials(
+        self, tg: TrafficGenerator, tx_port: str, rx_port: str, sports: Iterable[int]
+    ) -> StreamTrials:
+        """Trials of one sequenced flow per source port, each frame checked as it leaves P0."""
+        form = self.exit_form()
+        sports = list(sports)
+        return StreamTrials(
+            tg,
+            [
+                TrialFlow(tx_port, rx_port, stream_frame(tg.mac_of(tx_port), sport, marker),
+                          marker, expect=form)
+                for sport, marker in zip(sports, flow_markers(len(sports)), strict=True)
+            ],
+            64,
+        )  # fmt: skip
+
+    def frame(self, src_mac: str) -> Packet:
+        """The stream's frame, on the flow chosen for it."""
+        return stream_frame(src_mac, self.stream_sport)
+
+    def guest_queue_counts(self) -> list[list[int]]:
+        """Per queue: host_server_2's vhost ports and the guest's ports (VhostSwitch)."""
+        return self.switches[self.destination.name].queue_counts(self.guest_pmd)
+
+    def exit_form(self) -> Transform:
+        """What the guest makes of a frame that leaves it toward the TG (out of P0)."""
+        fwd = self.guest_pmd.show_config_fwd()
+        peer = next((s.peer for s in fwd.streams if s.tx_port == 0), None) or ""
+        return rewrite_macs(self.guest_pmd.show_port_info(0).mac, peer)
 
     def check_switch_up(self, host: HostHandle, timeout: float = 10.0) -> PortInfo:
         """2.3.12 "Check that switch is up": the host's vhost switch owns a NIC with link."""

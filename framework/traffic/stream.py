@@ -563,6 +563,12 @@ class StreamResult:
         received = int(np.count_nonzero((when[got] >= start_s) & (when[got] <= end_s)))
         return sent, received
 
+    def arrived_between(self, start_s: float, end_s: float) -> np.ndarray:
+        """Sequence numbers of this stream's frames received between two stream times."""
+        mine = self.seq < self.sent
+        inside = (self.rx_s >= start_s) & (self.rx_s <= end_s)
+        return self.seq[mine & inside]
+
     # --- loss by window ---------------------------------------------------------------
 
     def send_time(self, seqs: np.ndarray) -> np.ndarray:

@@ -114,6 +114,23 @@ def verify_resumed(account: WindowAccount, what: str, *, within_s: float) -> Non
 
 
 @verdict
+def verify_silent(stream: StreamResult, start_s: float, end_s: float, what: str) -> None:
+    """Assert that none of the stream's frames arrived between two stream times.
+
+    What a stopped path delivers: frames the ports buffered before they stopped arrive
+    once they start again, not while they are stopped.
+    """
+    arrived = stream.arrived_between(start_s, end_s)
+    if len(arrived):
+        seqs = ", ".join(str(s) for s in arrived[:5]) + (", ..." if len(arrived) > 5 else "")
+        raise VerifyFailed(
+            f"{what}; {len(arrived)} frames arrived between {start_s:.3f} s and {end_s:.3f} s "
+            f"(seq {seqs})",
+            expected=f"no frame of the stream between {start_s:.3f} s and {end_s:.3f} s",
+        )
+
+
+@verdict
 def verify_clean_outside(
     account: LossAccount,
     what: str,

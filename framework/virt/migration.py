@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
@@ -112,6 +113,7 @@ def migrate(
     downtime_limit_ms: int | None = None,
     max_bandwidth: int | None = None,
     poll: float = 0.1,
+    while_active: Callable[[], None] | None = None,
 ) -> MigrationResult:
     """Live-migrate `source` to `dest`, started with start(incoming=f"tcp:{address}:{port}").
 
@@ -123,6 +125,8 @@ def migrate(
         downtime_limit_ms: QEMU's downtime-limit parameter, if set.
         max_bandwidth: QEMU's max-bandwidth parameter in bytes per second, if set.
         poll: seconds between `query-migrate` calls.
+        while_active: called once, at the first poll that finds the migration active
+            (the guest changing something while its RAM is copied); polling resumes after.
 
     Raises:
         MigrationFailed: QEMU reported failed or cancelled.
@@ -158,6 +162,10 @@ def migrate(
                 f"{source.name} -> {uri}: migration {status}: {why}; {_dead(dest)}"
                 f"{_last_words(source)}"
             )
+        if status == "active" and while_active is not None:
+            action, while_active = while_active, None
+            action()
+            continue  # poll again at once: the action took its time
         ram = info.get("ram", {})
         history.append((int(ram.get("remaining", 0)), int(ram.get("dirty-sync-count", 0))))
         if time.monotonic() >= deadline:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from framework.config.model import DEFAULT_HUGEPAGE_MOUNT
@@ -433,6 +433,7 @@ class VirtualMachine:
         downtime_limit_ms: int | None = None,
         max_bandwidth: int | None = None,
         poll: float = 0.1,
+        while_active: Callable[[], None] | None = None,
     ) -> MigrationResult:
         """Live-migrate to `dest`, started with start(incoming=f"tcp:{dest.address}:{port}").
 
@@ -452,6 +453,7 @@ class VirtualMachine:
             downtime_limit_ms=downtime_limit_ms,
             max_bandwidth=max_bandwidth,
             poll=poll,
+            while_active=while_active,
         )
 
     def migration_refusal(self, uri: str) -> str | None:

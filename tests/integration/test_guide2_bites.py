@@ -84,3 +84,23 @@ def test_broken_dut_fails_guide_2(tmp_path: Path, fault: str, messages: list[str
     assert f"FAILED {MODULE}::{TEST}" in run.output
     for message in messages:
         assert message in run.output, f"the failure says why ({message!r}):\n{run.why}"
+
+
+QUEUES_TEST = (
+    "test_live_migration_with_the_guests_queues_changed_while_migrating[split-virtqueue-4-queues]"
+)
+
+
+def test_a_queue_change_that_does_not_last_fails_the_queue_variant(tmp_path: Path) -> None:
+    """The plan's variant: the guest takes four queue pairs while it migrates; a guest back
+    at one after the migration is seen in its ports' queue counts."""
+    before = snapshot()
+    run = run_guide(tmp_path, f"{MODULE}::{QUEUES_TEST}", fault="guest-queues-back-to-one")
+    assert snapshot().new_since(before) == {}, "VMs, testpmds and sockets are gone after a failure"
+    assert run.returncode == 1, f"with the queue change undone the variant must fail:\n{run.why}"
+    assert f"FAILED {MODULE}::{QUEUES_TEST}" in run.output
+    message = (
+        "the guest's ports run 4 queue pairs after the change; P0 has 1/1 rx/tx queues, "
+        "expected 4/4"
+    )
+    assert message in run.output, f"the failure says why ({message!r}):\n{run.why}"

@@ -17,6 +17,7 @@ from framework.config.model import WindowBounds
 from framework.traffic.stream import LossWindow, StreamResult, WindowAccount, synthetic
 from framework.traffic.windows import (
     longest_stall_ms,
+    verify_silent,
     verify_window,
     window_faults,
     with_jitter,
@@ -134,3 +135,20 @@ def test_jitter_allowance_hides_loss_free_stalls_not_loss() -> None:
     lossy = _window(with_jitter(_stream(drop={6000}), 40))
     assert len(lossy.outages) == 2
     assert "2 outages, bound 1" in _failure(with_jitter(_stream(drop={6000}), 40))[0]
+
+
+def test_frames_arriving_while_ports_are_stopped_fail_the_silence() -> None:
+    """Ports that ignore `port stop`: frames sent meanwhile arrive inside the stopped span;
+    frames the stopped ports held arrive after it and are no fault."""
+    stopped = set(range(2000, 2500))  # sent 2.0-2.5 s, while the ports are stopped
+    held = {s: 2.6 for s in range(2000, 2100)}  # buffered, delivered on start
+    seqs = [s for s in range(5000) if s not in stopped or s in held]
+    times = [held.get(s, s / PPS + 0.0002) for s in seqs]
+    quiet = synthetic(seqs, times, sent=5000, pps=PPS)
+    verify_silent(quiet, 2.05, 2.5, "stopped ports deliver nothing")  # passes
+    leaking = synthetic(range(5000), [s / PPS + 0.0002 for s in range(5000)], sent=5000, pps=PPS)
+    with pytest.raises(AssertionError) as failed:
+        verify_silent(leaking, 2.05, 2.5, "stopped ports deliver nothing")
+    text = str(failed.value)
+    assert text.startswith("stopped ports deliver nothing; 450 frames arrived between "), text
+    assert "(seq 2050, 2051, 2052, 2053, 2054, ...)" in text, text
