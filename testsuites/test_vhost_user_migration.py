@@ -521,10 +521,17 @@ def _verify_the_stream_across_the_change(
     bounds = topology.window_bounds(2, "migration")
     migration.attach_migration_report(stream)
     changed = change.window(stream)
-    # The switch-over after the change: the change's own outage is judged by its return.
-    late = changed.end_s + CHANGE_RESUME_S + changed.slack_s
+    # The switch-over after the change, from where the change's window (slack included)
+    # ends: the change's own outages are judged by the stream's return, not the bounds.
     moved = migration.window(stream)
-    after = LossWindow("migration after the queue change", late, moved.end_s, moved.slack_s)
+    start = changed.end_s + changed.slack_s + moved.slack_s
+    after = LossWindow("migration after the queue change", start, moved.end_s, moved.slack_s)
+    verify(
+        after.start_s < after.end_s,
+        "the migration's switch-over comes after the queue change (judged apart from it)",
+        seen=f"the migration ended at {moved.end_s:.3f} s, the change's window at "
+        f"{changed.end_s:.3f} s",
+    )
     jitter = topology.loss_windows.guide2.jitter_ms
     _, inside = with_jitter(stream, jitter).account(changed, after).windows
     full = stream.account(changed, after)
