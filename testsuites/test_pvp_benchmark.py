@@ -83,10 +83,11 @@ CHECK_FRAMES = 32  # frames per direction of the end-to-end check
 GUEST_RESTARTS = 2  # the guest's ports restarted (the plans restart the host's only)
 HOLD_S = 0.5  # ports kept stopped in each restart
 BETWEEN_S = 1.5  # traffic before the first restart and after each
-# The restart stream: a fifth of the NDR (a TCG guest stalls at half of it over a long
-# stream, losing frames; what matters is that it resumes), at
-# most what the TG stamps and checks without falling behind.
-STREAM_SHARE, STREAM_MAX_PPS = 0.2, 5000.0
+# The restart stream: a fifth of the NDR, at most 1000 pps: what matters is that it
+# resumes, and over 30 s a path that holds the NDR for 1 s still drops a burst now and
+# then at a higher rate (a TCG guest at half its NDR; a container at 4,300 pps while other
+# runs shared the CPUs), where 1000 pps leaves a ring's worth of slack for a stall.
+STREAM_SHARE, STREAM_MAX_PPS = 0.2, 1000.0
 STREAM_MAX_S = 600  # the stream's bound; it is stopped after the last restart
 # How soon after its start command the stream must be back (measured on the virtual lab:
 # 23-60 ms in a container, 25-143 ms in a TCG guest at a fifth of its NDR).
@@ -443,18 +444,18 @@ def test_vhost_port_restart(
 
     Steps:
         The set-up's NDR at the first frame size (test_ndr_and_pdr's, or searched here when
-        run without it). With a sequenced stream crossing the path at a fifth of that NDR:
-        pvp.restart_rounds times stop the host's vhost-user ports, keep them stopped
-        HOLD_S, start them; GUEST_RESTARTS times the same with the guest's ports. Then a
-        trial at the NDR, one flow per direction and queue.
+        run without it). With a sequenced stream crossing the path at a fifth of that NDR
+        (at most STREAM_MAX_PPS): pvp.restart_rounds times stop the host's vhost-user
+        ports, keep them stopped HOLD_S, start them; GUEST_RESTARTS times the same with
+        the guest's ports. Then a trial at the NDR, one flow per direction and queue.
 
     Verify:
         There is an NDR (as test_ndr_and_pdr judges it); no frame arrives while ports are
         stopped; after each start the stream is back within RESUME_S; every frame arrives
-        whole and in order, nothing is lost or duplicated outside the restarts (so after
-        each restart the path carries a fifth of the NDR without loss); after the last one the
-        NDR trial receives within 15 % of the NDR, and with two queues every queue
-        carries traffic on both sides both ways.
+        whole and in order, nothing is lost or duplicated outside the restarts (after
+        each restart the path carries the stream's rate without loss); after the last
+        one the NDR trial receives within 15 % of the NDR, and with two queues every
+        queue carries traffic on both sides both ways.
     """
     size = spec.frame_sizes[0]
     searched = _search(pvp, spec, size, traffic_generator, searches, request)
@@ -466,7 +467,6 @@ def test_vhost_port_restart(
     guest = ("the guest's ports", pvp.stop_guest_ports, pvp.start_guest_ports)
     plan = [(n, host) for n in range(1, spec.restart_rounds + 1)]
     plan += [(n, guest) for n in range(1, GUEST_RESTARTS + 1)]
-    pvp.clear_stats()
     with step(f"A stream at {pps:,.0f} pps; {spec.restart_rounds} restarts of the host's "
               f"vhost-user ports, {GUEST_RESTARTS} of the guest's"):  # fmt: skip
         with pvp.stream(traffic_generator, pps)(duration=STREAM_MAX_S) as run:

@@ -259,7 +259,7 @@ def test_live_migration_with_the_guests_queues_changed_while_migrating(
     _the_vm_runs_on_host_server_2(migration, vm, dest_vm)
     _traffic_crosses_host_server_2(migration, through_vm)
     _every_queue_carries_traffic(migration, traffic_generator, tg_host)
-    _verify_the_stream_across_the_change(migration, topology, stream, change)
+    _verify_the_stream(migration, topology, stream, change)
 
 
 # -- the guide's steps, in its order ------------------------------------------------------
@@ -417,19 +417,36 @@ def _traffic_crosses_host_server_2(
 
 
 def _verify_the_stream(
-    migration: VhostUserMigration, topology: Topology, stream: StreamResult
+    migration: VhostUserMigration,
+    topology: Topology,
+    stream: StreamResult,
+    change: QueueChange | None = None,
 ) -> None:
-    """Every frame whole and in order; loss only in the migration, within its bounds."""
+    """Every frame whole and in order; loss only in the migration, within its bounds.
+
+    With a queue change during the migration: loss also in the change, after which the
+    stream must be back, and the migration's bounds judge its switch-over after the change.
+    """
     bounds = topology.window_bounds(2, "migration")
     migration.attach_migration_report(stream)
-    window = migration.window(stream)
-    (inside,) = with_jitter(stream, topology.loss_windows.guide2.jitter_ms).account(window).windows
-    # Outside the window at full resolution: with the jitter allowance, losses a steady
-    # fault spreads over the whole stream join into one outage the window would claim.
-    full = stream.account(window)
-    migration.record_figures(stream, inside, full.windows[0])
+    windows = [migration.window(stream)]
+    if change is not None:
+        windows = _apart(change.window(stream), windows[0])
+    (*_, inside) = (
+        with_jitter(stream, topology.loss_windows.guide2.jitter_ms).account(*windows).windows
+    )
+    # Outside the windows at full resolution: with the jitter allowance, losses a steady
+    # fault spreads over the whole stream join into one outage a window would claim.
+    full = stream.account(*windows)
+    migration.record_figures(stream, inside, full.windows[-1])
     with step("Every frame crosses the VM whole and in order, the migration included"):
         verify_frames_intact(stream, "traffic crosses the VM while it migrates")
+    if change is not None:
+        with step(f"The stream is back within {CHANGE_RESUME_S:g} s of the queue change"):
+            verify_resumed(
+                full.windows[0], "traffic resumes once the guest's queues changed",
+                within_s=CHANGE_RESUME_S,
+            )  # fmt: skip
     with step("The stream loses, duplicates and reorders nothing outside the migration"):
         verify_clean_outside(
             full,
@@ -439,6 +456,23 @@ def _verify_the_stream(
     with step(f"The migration, measured from traffic: {bounds}"):
         # one stretch under TCG too: its allowance is in the bounds (measured, see model.py)
         verify_window(inside, bounds, "loss_windows.guide2.migration")
+
+
+def _apart(changed: LossWindow, moved: LossWindow) -> list[LossWindow]:
+    """The queue change, and the migration's switch-over after it, as two windows.
+
+    The switch-over's window starts where the change's (slack included) ends: the change's
+    own outages are judged by the stream's return, not by the migration's bounds.
+    """
+    start = changed.end_s + changed.slack_s + moved.slack_s
+    after = LossWindow("migration after the queue change", start, moved.end_s, moved.slack_s)
+    verify(
+        after.start_s < after.end_s,
+        "the migration's switch-over comes after the queue change (judged apart from it)",
+        seen=f"the migration ended at {moved.end_s:.3f} s, the change's window at "
+        f"{changed.end_s:.3f} s",
+    )
+    return [changed, after]
 
 
 # -- the queue change's steps -----------------------------------------------------------------
@@ -512,41 +546,3 @@ def _every_queue_carries_traffic(
             f"after the change the flows use all {QUEUES} queues, both ways",
             ["host vhost TX", "guest RX", "guest TX", "host vhost RX"],
         )
-
-
-def _verify_the_stream_across_the_change(
-    migration: VhostUserMigration, topology: Topology, stream: StreamResult, change: QueueChange
-) -> None:
-    """Every frame whole and in order; loss only in the change and the migration."""
-    bounds = topology.window_bounds(2, "migration")
-    migration.attach_migration_report(stream)
-    changed = change.window(stream)
-    # The switch-over after the change, from where the change's window (slack included)
-    # ends: the change's own outages are judged by the stream's return, not the bounds.
-    moved = migration.window(stream)
-    start = changed.end_s + changed.slack_s + moved.slack_s
-    after = LossWindow("migration after the queue change", start, moved.end_s, moved.slack_s)
-    verify(
-        after.start_s < after.end_s,
-        "the migration's switch-over comes after the queue change (judged apart from it)",
-        seen=f"the migration ended at {moved.end_s:.3f} s, the change's window at "
-        f"{changed.end_s:.3f} s",
-    )
-    jitter = topology.loss_windows.guide2.jitter_ms
-    _, inside = with_jitter(stream, jitter).account(changed, after).windows
-    full = stream.account(changed, after)
-    with step("Every frame crosses the VM whole and in order, the change included"):
-        verify_frames_intact(stream, "traffic crosses the VM while its queues change")
-    with step(f"The stream is back within {CHANGE_RESUME_S:g} s of the change"):
-        verify_resumed(
-            full.windows[0], "traffic resumes once the guest's queues changed",
-            within_s=CHANGE_RESUME_S,
-        )  # fmt: skip
-    with step("The stream loses, duplicates and reorders nothing outside them"):
-        verify_clean_outside(
-            full,
-            "traffic crosses the VM unharmed around the queue change and the migration",
-            judged=[(inside, bounds)],
-        )
-    with step(f"The switch-over, measured from traffic: {bounds}"):
-        verify_window(inside, bounds, "loss_windows.guide2.migration")

@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from framework.dpdk.testpmd import PROMPT, TestPmd
-from framework.virt.console import open_console
+from framework.errors import ShellClosed, ShellTimeout
+from framework.virt.console import open_console, read_log
 
 if TYPE_CHECKING:
     from framework.dpdk.version import DpdkVersion
@@ -103,6 +104,15 @@ def reattach(
         console.send_line("")
         console.expect(timeout=timeout)
         console.drain(0.2)
+    except ShellTimeout as silent:
+        console.close()
+        # What testpmd printed while no console was attached (its crash, say) is only in
+        # QEMU's logfile of the console.
+        printed = read_log(session, console_path)
+        if END not in printed:
+            raise
+        last = printed[: printed.rindex(END)]
+        raise ShellClosed(name, last, "before its console was attached again") from silent
     except BaseException:
         console.close()
         raise
