@@ -76,7 +76,9 @@ class PlanGuestShell(GuestShell):
         if found := re.match(r"echo (\d+) > \S*nr_hugepages", command):
             self.hugepages = int(found.group(1))
         elif found := re.search(r"(howto-bind|-b (\S+)) (.*)$", command):
-            driver = found.group(2) or ("uio_pci_generic" if "howto-bind" in command else "")
+            # howto-bind binds what the guest's kernel command line names (vIOMMU: vfio-pci)
+            builtin = "vfio-pci" if self.vm.spec.viommu else "uio_pci_generic"
+            driver = found.group(2) or (builtin if "howto-bind" in command else "")
             self.bound.update({address: driver for address in found.group(3).split()})
         elif words[:1] == ["grep"] and "HugePages_Total" in command:
             return 0, f"HugePages_Total:    {self.hugepages}"
@@ -198,7 +200,7 @@ class PlanVirtualMachine(VirtualMachine):
         self.plan: Plan = self.session.plan
         self.state = "not started"
         # Guest PCI addresses of the NICs at their slots (present until device_del).
-        self.present = {f"0000:00:{n.slot:02x}.0": n.id for n in self.spec.nics if n.slot}
+        self.present = {self.spec.guest_pci(n): n.id for n in self.spec.nics if n.slot}
         self._plan_qmp: PlanQmp | None = None
 
     def start(self, incoming: str | None = None, timeout: float = 60.0) -> None:
@@ -311,9 +313,15 @@ class PlanVirtualMachine(VirtualMachine):
             assert self._plan_qmp is not None
             self._plan_qmp.events.append((time.time(), "DEVICE_DELETED", {"device": device}))
         if command == "device_add":
-            address = str(arguments.get("addr", ""))
-            slot = int(address.split(".")[0], 16) if address else 0
-            self.present[f"0000:00:{slot:02x}.0"] = str(arguments.get("id"))
+            device = str(arguments.get("id"))
+            nic = next((n for n in self.spec.nics if n.id == device), None)
+            if nic is not None and nic.slot is not None:
+                # back at its slot (behind its root port when the VM has a vIOMMU)
+                self.present[self.spec.guest_pci(nic)] = device
+            else:
+                address = str(arguments.get("addr", ""))
+                slot = int(address.split(".")[0], 16) if address else 0
+                self.present[f"0000:00:{slot:02x}.0"] = device
         return {}
 
     def kill(self) -> None:

@@ -58,6 +58,7 @@ from framework.traffic.windows import (
     with_jitter,
 )
 from framework.verify import verify, wait_for_dut
+from framework.virt.qemu import viommu_summary
 from framework.virt.verify import (
     verify_migration_refused,
     verify_perm_addr_kept,
@@ -248,11 +249,18 @@ def _start_the_vm_with_virtio_and_the_vf(
         set_environment(pytestconfig, {"Guide 1 VF": vf.describe()})
         guide1.set_up_bridge(guide1.source)
         vm = guide1.start_vm()
-        attach_text("QEMU", f"accelerator: {vm.accel} ({vm.accel_reason})\n{' '.join(vm.argv)}")
+        attach_text("QEMU", _qemu_text(vm))
     with guide1.step("1.3.2 host_server_1: the QEMU monitor"):
         verify_vm_status(vm, "the VM runs on host_server_1", "running")
         guide1.drift("telnet 0 3333 (HMP monitor)", f"QMP at {vm.address}:{vm.qmp_port}")
     return vm
+
+
+def _qemu_text(vm: VirtualMachine) -> str:
+    return (
+        f"accelerator: {vm.accel} ({vm.accel_reason})\nvIOMMU: {viommu_summary(vm.spec)}\n"
+        + " ".join(vm.argv)
+    )
 
 
 def _bond_virtio_and_the_vf_in_the_vm(guide1: SriovBondMigration) -> None:
@@ -742,21 +750,27 @@ def test_vf_hot_unplug_and_plug_three_times(
 
 
 @pytest.fixture
-def hot_plug(guide1: SriovBondMigration) -> SriovBondMigration:
+def hot_plug(guide1: SriovBondMigration, pytestconfig: pytest.Config) -> SriovBondMigration:
     """The VM on host_server_1, its testpmd on P0 and P1 with --hot-plug, `set fwd mac`.
 
     DPDK's vm_hotplug plan removes only devices bound to vfio-pci ("hot-unplugging igb_uio
-    can crash the kernel"). The built-in guest binds uio_pci_generic (its Debian kernel has
-    no VFIO no-IOMMU mode, the VM no vIOMMU), and there a surprise removal kills testpmd
-    22.11 (SIGSEGV, measured on the virtual lab): the plan's cases need a vfio guest.
+    can crash the kernel"). Without a vIOMMU the built-in guest binds uio_pci_generic (its
+    Debian kernel has no VFIO no-IOMMU mode), and there a surprise removal kills testpmd
+    22.11 (SIGSEGV, measured on the virtual lab): the plan's cases need a vfio guest, which
+    the built-in guest is with a vIOMMU (the topology's `hot_plug_viommu` for these cases,
+    or `viommu` for all of guide 1).
     """
+    guide1.for_hot_plug()
     if guide1.guest_dpdk_driver != "vfio-pci":
         skip_lacking(
             f"vms.{guide1.vm_name}: a guest binding vfio-pci (DPDK's vm_hotplug plan removes "
-            f"vfio devices only; this guest binds {guide1.guest_dpdk_driver})"
+            f"vfio devices only; this guest binds {guide1.guest_dpdk_driver}: give the VM "
+            "hot_plug_viommu: true)"
         )
     with step("The VM with virtio and the VF; testpmd --hot-plug on P0 and P1; set fwd mac"):
         guide1.bring_up_hot_plug()
+        attach_text("QEMU", _qemu_text(guide1.vm))
+        set_environment(pytestconfig, {"Guide 1 vIOMMU": viommu_summary(guide1.spec)})
     return guide1
 
 
@@ -797,7 +811,7 @@ def test_a_device_removed_under_a_started_port_comes_back(
             _plugged_back(hot_plug, [vf], [VF_PORT])
             verify(vf_mac in hot_probe(), f"cycle {cycle}: frames leave through the VF again")
     with step("+ reset: device_del vf1; quit testpmd; device_add vf1; testpmd --hot-plug"):
-        _reset(hot_plug, [vf])
+        _reset(hot_plug, [vf], [VIRTIO_PORT])
         verify_ports(
             hot_plug.guest_ports(), "+ reset: testpmd has P0 and P1", present=(VIRTIO_PORT, VF_PORT)
         )
@@ -831,14 +845,19 @@ def test_two_devices_removed_at_once_come_back(
         seen = hot_probe()
         verify(all(mac in seen for mac in macs), "frames leave through both again", seen=seen)
     with step("+ reset: device_del both; quit testpmd; device_add both; testpmd --hot-plug"):
-        _reset(hot_plug, nics)
+        _reset(hot_plug, nics, [])
         seen = hot_probe()
         verify(all(mac in seen for mac in macs), "+ reset: frames leave through both", seen=seen)
 
 
-def _reset(hot_plug: SriovBondMigration, nics: list[VmNic]) -> None:
-    """The plan's "+ reset": device_del; quit testpmd; device_add; bind; testpmd again."""
+def _reset(hot_plug: SriovBondMigration, nics: list[VmNic], left: list[int]) -> None:
+    """The plan's "+ reset": device_del; quit testpmd; device_add; bind; testpmd again.
+
+    testpmd quits once it has handled the removal (`left` ports, forwarding restarted).
+    """
     hot_plug.surprise_unplug(*nics)
+    ports = hot_plug.wait_ports(left)
+    verify(ports == left, "+ reset: testpmd survives the removal", seen=f"ports {ports}")
     hot_plug.pmd.close()
     hot_plug.plug_back(*nics)
     addresses = [hot_plug.guest_pci(nic) for nic in nics]

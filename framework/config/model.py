@@ -333,6 +333,10 @@ class VmNic(Model):
         return self
 
 
+# q35's slot for its ICH9 functions (LPC, SATA, SMBus): no NIC's root port can take it.
+Q35_RESERVED_SLOT = 0x1F
+
+
 class Vm(Model):
     """A guest as the guides' vm_*.sh scripts start it."""
 
@@ -354,6 +358,19 @@ class Vm(Model):
     testpmd: str | None = None
     nics: list[VmNic] = Field(default_factory=list)
     qemu: str = "qemu-system-x86_64"
+    # A virtual IOMMU (QEMU's intel-iommu on a q35 machine, each NIC behind a PCIe root
+    # port at its slot) so the guest binds its NICs to vfio-pci: DPDK's vm_hotplug plan
+    # removes vfio devices only, and Debian's kernel has no VFIO no-IOMMU mode.
+    viommu: bool = False
+    # Guide 1's VM: its vm_hotplug cases (DPDK's plan, beyond the guide) start it with a
+    # vIOMMU, as if `viommu` were set, while its other tests keep none: behind a vIOMMU the
+    # emulated e1000 on vfio-pci never became an active bond member (measured
+    # 2026-12-06), and the hot-plug cases need no bond.
+    hot_plug_viommu: bool = False
+    # viommu: slots whose root port starts empty, for a NIC hot-plugged later (a migration
+    # destination started without the VF must have the source's ports, and the buses
+    # behind them numbered alike).
+    spare_slots: list[Annotated[int, Field(ge=3, le=30)]] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_pin_per_vcpu(self) -> Vm:
@@ -372,14 +389,68 @@ class Vm(Model):
             raise ValueError(f"duplicate NIC ids: {', '.join(dupes)}")
         return self
 
+    @model_validator(mode="after")
+    def _viommu_layout(self) -> Vm:
+        if not self.viommu and self.spare_slots:
+            raise ValueError("'spare_slots' are root ports of a 'viommu' VM only")
+        if not (self.viommu or self.hot_plug_viommu):
+            return self
+        for nic in self.nics:
+            # the guest address of a NIC behind a root port follows from the ports' order
+            if nic.slot is None:
+                raise ValueError(f"viommu: NIC {nic.id} needs a fixed 'slot' (its root port)")
+            # q35 keeps slot 31 for its ICH9 functions (LPC, SATA, SMBus)
+            if nic.slot == Q35_RESERVED_SLOT:
+                raise ValueError(f"viommu: NIC {nic.id}: slot 31 is q35's own (ICH9)")
+            # the host's net_vhost would need iommu-support=1 and QEMU a device IOTLB
+            if nic.kind == "vhost-user":
+                raise ValueError(
+                    f"viommu: NIC {nic.id} is vhost-user; a vIOMMU is for tap, vf and "
+                    "passthrough NICs only (the host's vhost-user ports do not serve one)"
+                )
+        slots = self.port_slots
+        if len(set(slots)) != len(slots):
+            raise ValueError("viommu: two NICs share a slot (one root port each)")
+        return self
+
+    @property
+    def port_slots(self) -> list[int]:
+        """viommu: the slots of the PCIe root ports, in order (the NICs' and spares')."""
+        return sorted([n.slot for n in self.nics if n.slot is not None] + self.spare_slots)
+
+    def guest_pci(self, nic: VmNic) -> str:
+        """The guest PCI address of a NIC at its fixed slot.
+
+        Without a vIOMMU the NIC sits at its slot on bus 0 (the pc machine's pci.0, where
+        ACPI hot-plug works). With one, q35's root bus takes no hot-plug: each NIC is alone
+        behind a PCIe root port at its slot, and the firmware numbers the ports' buses 1, 2,
+        ... in slot order, so the NIC is device 0 of bus (its slot's rank + 1).
+        """
+        if nic.slot is None:
+            raise ValueError(f"NIC {nic.id} needs a fixed 'slot' (its guest PCI address)")
+        if not self.viommu:
+            return f"0000:00:{nic.slot:02x}.0"
+        slots = self.port_slots
+        if nic.slot not in slots:
+            raise ValueError(f"viommu: no root port at NIC {nic.id}'s slot {nic.slot}")
+        return f"0000:{slots.index(nic.slot) + 1:02x}:00.0"
+
     @property
     def vf_nic(self) -> VmNic | None:
         """The NIC in the VF's role (guide 1), if the VM has one."""
         return next((nic for nic in self.nics if nic.role == "vf"), None)
 
     def without(self, nic_id: str) -> Vm:
-        """The same VM without one NIC (guide 1's destination starts without the VF)."""
-        return self.model_copy(update={"nics": [n for n in self.nics if n.id != nic_id]})
+        """The same VM without one NIC (guide 1's destination starts without the VF).
+
+        With a vIOMMU the NIC's root port stays, empty, so the NIC can be plugged back.
+        """
+        nics = [n for n in self.nics if n.id != nic_id]
+        spares = [n.slot for n in self.nics if n.id == nic_id and n.slot is not None]
+        update: dict[str, object] = {"nics": nics}
+        if self.viommu:
+            update["spare_slots"] = sorted(self.spare_slots + spares)
+        return self.model_copy(update=update)
 
 
 class WindowBounds(Model):

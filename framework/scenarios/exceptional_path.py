@@ -214,7 +214,7 @@ class ExceptionalPath:
         nothing of its own (router solicitations, MLD) into the counted traffic.
         """
         self.drift.append(guest_dpdk.reserve_hugepages(self.guest, self.spec.guest_hugepages))
-        address = guest_dpdk.guest_pci(self.nic)
+        address = guest_dpdk.guest_pci(self.nic, self.spec)
         self.drift.append(guest_dpdk.bind_for_dpdk(self.guest, self.spec, address))
         self.run("echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6")
         self.drift.append(
@@ -235,7 +235,7 @@ class ExceptionalPath:
         binary = self.spec.testpmd or self.topology.dpdk.testpmd
         eal = EalOptions(
             lcores="0-1",
-            allow=[guest_dpdk.guest_pci(self.nic)],
+            allow=[guest_dpdk.guest_pci(self.nic, self.spec)],
             vdevs=[self.vdev()],
             log_level=[NEGOTIATION_LOG_LEVEL],
         )

@@ -15,21 +15,23 @@ from framework.virt.vm import VirtualMachine
 HUGEPAGES_2M = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
 
 
-def guest_pci(nic: VmNic) -> str:
-    """The guest PCI address of a NIC (its fixed slot)."""
-    if nic.slot is None:
-        raise ConfigError(f"NIC {nic.id} needs a fixed 'slot' (its guest PCI address)")
-    return f"0000:00:{nic.slot:02x}.0"
+def guest_pci(nic: VmNic, spec: Vm) -> str:
+    """The guest PCI address of a NIC of `spec` (its fixed slot; see Vm.guest_pci)."""
+    try:
+        return spec.guest_pci(nic)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def dpdk_driver(spec: Vm) -> str:
     """The kernel driver guest NICs are bound to for DPDK.
 
-    The built-in guest has uio_pci_generic (no IOMMU in the guest, and igb_uio is out of
-    tree); a disk-image guest gets vfio-pci in no-IOMMU mode, which also takes VFs
-    (uio_pci_generic cannot: VFs have no legacy interrupt).
+    A guest with a vIOMMU gets vfio-pci. Otherwise the built-in guest has uio_pci_generic
+    (no IOMMU in the guest, and igb_uio is out of tree); a disk-image guest gets vfio-pci
+    in no-IOMMU mode, which also takes VFs (uio_pci_generic cannot: VFs have no legacy
+    interrupt).
     """
-    return "uio_pci_generic" if spec.image == "builtin" else "vfio-pci"
+    return "vfio-pci" if spec.viommu or spec.image != "builtin" else "uio_pci_generic"
 
 
 def reserve_hugepages(vm: VirtualMachine, pages: int) -> tuple[str, str]:
@@ -51,10 +53,9 @@ def bind_for_dpdk(vm: VirtualMachine, spec: Vm, *addresses: str) -> tuple[str, s
         ran = f"howto-bind {listed}"
         vm.shell.check(ran)
     else:
-        ran = (
-            "modprobe vfio enable_unsafe_noiommu_mode=1; modprobe vfio-pci; "
-            f"dpdk-devbind.py -b vfio-pci {listed}"
-        )
+        # behind a vIOMMU vfio has a real IOMMU: no unsafe no-IOMMU mode
+        noiommu = "" if spec.viommu else " enable_unsafe_noiommu_mode=1"
+        ran = f"modprobe vfio{noiommu}; modprobe vfio-pci; dpdk-devbind.py -b vfio-pci {listed}"
         vm.shell.check(ran, timeout=60)
     return (
         f"rmmod virtio-pci ixgbevf; insmod igb_uio.ko; dpdk-devbind.py -b igb_uio {listed}",

@@ -74,6 +74,10 @@ STREAM_DST_MAC = "02:00:00:00:01:99"
 # How much later than a step's commands its effect may show in traffic (QMP/testpmd on the
 # controller's clock, frames on the TG's).
 WINDOW_SLACK_S = 0.5
+# What testpmd prints when its removal callback starts forwarding again (rxtx_config_display),
+# and how long after it the lcores are surely launched.
+FORWARDING_RESTARTED = "nb forwarding ports="
+RESTART_SETTLE_S = 0.5
 LINK_TIMEOUT_S = 20.0  # an e1000 under TCG takes ~3 s to report link after port start
 
 
@@ -113,6 +117,8 @@ class SriovBondMigration:
     vf_mac_added: bool = False  # the VF port took the guide's AA:BB:CC:DD:EE:FF (1.3.3)
     # each port's MAC as testpmd started it, before any bond: the members' own addresses
     own_macs: dict[int, str] = field(default_factory=dict)
+    # the VM starts with a vIOMMU (the topology's hot_plug_viommu, for the vm_hotplug cases)
+    with_viommu: bool = False
     source_vm = Made[VirtualMachine]("start_vm()")
     dest_vm = Made[VirtualMachine]("start_destination_vm()")
     guest_pmd = Made[TestPmd]("start_guest_testpmd()")
@@ -123,8 +129,13 @@ class SriovBondMigration:
 
     @property
     def spec(self) -> Vm:
-        """The guide's VM as the topology describes it."""
-        return self.topology.vms[self.vm_name]
+        """The guide's VM as the topology describes it (with a vIOMMU if asked for)."""
+        spec = self.topology.vms[self.vm_name]
+        return spec.model_copy(update={"viommu": True}) if self.with_viommu else spec
+
+    def for_hot_plug(self) -> None:
+        """The VM as the vm_hotplug cases start it: with a vIOMMU if the topology says so."""
+        self.with_viommu = self.topology.vms[self.vm_name].hot_plug_viommu
 
     @property
     def vf_nic(self) -> VmNic:
@@ -260,7 +271,7 @@ class SriovBondMigration:
 
     def guest_pci(self, nic: VmNic) -> str:
         """The guest PCI address of a NIC (its fixed slot)."""
-        return guest_dpdk.guest_pci(nic)
+        return guest_dpdk.guest_pci(nic, self.spec)
 
     def set_up_dpdk_in_vm(self) -> dict[str, str | None]:
         """setup_dpdk_in_vm.sh over the guest shell: hugepages, NICs bound for DPDK.
@@ -468,8 +479,23 @@ class SriovBondMigration:
         return self.bridges[self.host.name].tap
 
     def wait_ports(self, ports: list[int], timeout: float = 15.0) -> list[int]:
-        """Testpmd's port ids once they are `ports` (or as they are after `timeout` s)."""
-        return poll(self.pmd.port_ids, lambda found: found == ports, timeout)
+        """Testpmd's port ids once it has handled a surprise removal (or after `timeout` s).
+
+        Handled: the ports are `ports` and testpmd has restarted forwarding. Its removal
+        callback (an alarm thread) detaches the port, then starts forwarding again; a
+        `quit` or `stop` typed while that restart is under way can leave an lcore polling
+        a closed port ("called rx_pkt_burst for not ready port"), and testpmd 22.11 then
+        did not exit within 10 s (measured in a vIOMMU guest, the "+ reset" form).
+        """
+
+        def handled(found: list[int]) -> bool:
+            after_detach = self.removals_reported().rsplit("Now total ports is", 1)[-1]
+            return found == ports and FORWARDING_RESTARTED in after_detach
+
+        found = poll(self.pmd.port_ids, handled, timeout)
+        # the restart prints its configuration, then launches the lcores at once
+        time.sleep(RESTART_SETTLE_S)
+        return found
 
     def attach_ports(self, *nics: VmNic) -> list[int]:
         """Bind each NIC for DPDK again; `port attach <its address>`; `port start all`."""

@@ -157,7 +157,7 @@ class VfDaemon(SriovBedScenario):
         self.vm.start()
         self.vm.wait_for_shell(timeout=boot_timeout)
         guest_dpdk.reserve_hugepages(self.vm, spec.guest_hugepages)
-        addresses = [guest_dpdk.guest_pci(nic) for nic in nics]
+        addresses = [guest_dpdk.guest_pci(nic, spec) for nic in nics]
         guest_dpdk.bind_for_dpdk(self.vm, spec, *addresses)
         self.guest_addresses = addresses
         return self._launch_in_vm()

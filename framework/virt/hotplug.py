@@ -2,7 +2,8 @@
 
 The guide types these into the HMP monitor; QMP does the same and reports the end of an
 unplug with a DEVICE_DELETED event (the guest must first release the device: ACPI hotplug
-on the pc machine), which the suite waits for instead of sleeping.
+on the pc machine's pci.0, or, with a vIOMMU, on q35 of the NIC's PCIe root port), which
+the suite waits for instead of sleeping.
 """
 
 from __future__ import annotations
@@ -79,26 +80,28 @@ def plug(vm: VirtualMachine, nic: VmNic, backend: str) -> Hotplug:
     """
     commands: list[str] = []
     started = time.time()
+    viommu = vm.spec.viommu
     if nic.kind == "tap":
         netdev = _options(tap_netdev(nic, backend))
         _record(commands, "netdev_add", netdev)
-        vm.qmp("netdev_add", **netdev)
-        device = _options(nic_device(nic))
+        vm.qmp("netdev_add", verbatim=netdev)
+        device = _options(nic_device(nic, viommu=viommu))
     elif nic.kind == "vf":
-        device = _options(vf_device(nic, backend))
+        device = _options(vf_device(nic, backend, viommu=viommu))
     else:
         raise VmError(f"{vm.name}: device_add {nic.id}: cannot hot-plug a {nic.kind} NIC")
-    device["bus"] = "pci.0"
+    # behind a vIOMMU the NIC goes back behind its root port (the device names its bus)
+    device.setdefault("bus", "pci.0")
     _record(commands, "device_add", device)
-    vm.qmp("device_add", **device)
+    vm.qmp("device_add", verbatim=device)
     return Hotplug("device_add", nic.id, tuple(commands), started, time.time())
 
 
 def _options(text: str) -> dict[str, Any]:
     """A command-line option string (`e1000,netdev=vf1,addr=0x4`) as QMP arguments.
 
-    The first word is the driver (-device) or the type (-netdev). Keys keep QEMU's dashes;
-    VirtualMachine.qmp maps underscores to dashes, which none of these keys have.
+    The first word is the driver (-device) or the type (-netdev). Keys are QEMU's own
+    spelling: send them verbatim (a device's `iommu_platform` has an underscore).
     """
     first, *rest = text.split(",")
     key = "type" if first in ("tap", "user", "vhost-user") else "driver"

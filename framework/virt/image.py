@@ -4,8 +4,8 @@ No guest image can be downloaded in a lab, and a disk image would need a package
 inside. An initramfs collected from the host is small (about 10 MB gz), builds in seconds and
 always holds the same dpdk-testpmd as the host: static busybox, testpmd with every library
 ldd lists, a PMD plugin dir trimmed to what the guides use, the kernel modules DPDK needs,
-and an /init that binds every guest NIC to uio_pci_generic and gives a shell on ttyS1
-(ttyS0 stays free for testpmd).
+and an /init that binds every guest NIC to uio_pci_generic (vfio-pci in a guest with a
+vIOMMU) and gives a shell on ttyS1 (ttyS0 stays free for testpmd).
 
 The build runs on the host through its Session; the result is cached on the host under a
 key made of every input, so an unchanged host reuses it in well under a second.
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("howto.virt")
 
 # Bump when _INIT or _BUILD_SCRIPT change what ends up in the initramfs.
-INIT_VERSION = "5"
+INIT_VERSION = "6"
 
 DEFAULT_CACHE_DIR = "~/.cache/howto-conformance/guest"
 
@@ -42,7 +42,8 @@ GUEST_PMDS: tuple[str, ...] = (*container_image.CONTAINER_PMDS, "net_e1000")
 # Loaded in this order, each after its dependencies (modprobe --show-depends resolves them
 # at build time; the guest has no modprobe or modules.dep). virtio_pci/virtio_net are left
 # out on purpose: with no kernel driver bound, the NICs wait for uio_pci_generic. vfio is
-# optional (only guests with a vIOMMU can use it) and skipped if the kernel lacks it.
+# optional (only guests with a vIOMMU can use it: a topology VM's `viommu`) and skipped if
+# the kernel lacks it.
 GUEST_MODULES: tuple[str, ...] = (
     "uio",
     "uio_pci_generic",
@@ -58,6 +59,11 @@ OPTIONAL_MODULES: tuple[str, ...] = ("vfio", "vfio_iommu_type1", "vfio_pci")
 # offloads (busybox has no ethtool), echoes UDP on the tap's address (busybox-static has no
 # udpsvd) and measures TCP through the tap with iperf3 on both ends.
 GUEST_TOOLS: tuple[str, ...] = ("ethtool", "socat", "iperf3")
+
+# The guest kernel parameter naming the driver howto-bind binds NICs to (uio_pci_generic
+# when absent): a guest with a vIOMMU gets vfio-pci. Dotted, so the kernel neither warns
+# about it nor hands it to /init as an environment variable.
+BIND_PARAM = "howto.bind"
 
 SHELL_PROMPT = "guest# "
 READY_LINE = "howto-guest: ready"
@@ -92,10 +98,15 @@ while :; do
 done
 """
 
-# Bind NICs to uio_pci_generic: all Ethernet-class devices, or the PCI addresses given
+# Bind NICs to uio_pci_generic (or the __BIND_PARAM__= driver of the kernel command
+# line: vfio-pci behind a vIOMMU): all Ethernet-class devices, or the PCI addresses given
 # (a NIC hot-plugged after boot). driver_override beats the id tables, and no kernel net
 # driver is loaded, so nothing else claims them.
 _BIND = r"""#!/bin/sh
+drv=uio_pci_generic
+for arg in $(cat /proc/cmdline); do
+    case $arg in __BIND_PARAM__=*) drv=${arg#*=} ;; esac
+done
 if [ $# -eq 0 ]; then
     set --
     for d in /sys/bus/pci/devices/*; do
@@ -107,10 +118,10 @@ for a in "$@"; do
     d=/sys/bus/pci/devices/$a
     [ -e "$d" ] || { echo "howto-bind: no PCI device $a"; rc=1; continue; }
     [ -e "$d/driver" ] && echo "$a" > "$d/driver/unbind"
-    echo uio_pci_generic > "$d/driver_override"
+    echo "$drv" > "$d/driver_override"
     echo "$a" > /sys/bus/pci/drivers_probe
-    if [ "$(basename "$(readlink "$d/driver")")" = uio_pci_generic ]; then
-        echo "howto-bind: $a -> uio_pci_generic"
+    if [ "$(basename "$(readlink "$d/driver")")" = "$drv" ]; then
+        echo "howto-bind: $a -> $drv"
     else
         echo "howto-bind: $a not bound"; rc=1
     fi
@@ -269,7 +280,8 @@ def _script() -> str:
     """The build script with the framework's own texts (never topology values) assigned."""
     init = _INIT.replace("__READY__", READY_LINE).replace("__PROMPT__", SHELL_PROMPT)
     # The container rootfs recipe is reused as the one ldd/PMD collector of the project.
-    texts = {"rootfs_script": container_image.ROOTFS_SCRIPT, "init": init, "bind": _BIND}
+    bind = _BIND.replace("__BIND_PARAM__", BIND_PARAM)
+    texts = {"rootfs_script": container_image.ROOTFS_SCRIPT, "init": init, "bind": bind}
     prelude = "".join(f"{name}={shlex.quote(text)}\n" for name, text in texts.items())
     return prelude + _BUILD_SCRIPT
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from framework.config.model import DEFAULT_HUGEPAGE_MOUNT
 from framework.errors import ConfigError, RemoteError
+from framework.virt.image import BIND_PARAM
 
 if TYPE_CHECKING:
     from framework.config.model import Vm, VmNic
@@ -76,11 +77,12 @@ def qemu_argv(
         ConfigError: accel is neither kvm nor tcg, or a built-in image is missing.
     """
     mem = f"{spec.memory_mb}M"
-    argv = [spec.qemu, "-name", name, "-machine", "pc", "-nodefaults", "-display", "none"]
-    argv += ["-no-reboot", "-m", mem, "-smp", str(spec.vcpus)]
+    argv = [spec.qemu, "-name", name, "-machine", _machine(spec), "-nodefaults"]
+    argv += ["-display", "none", "-no-reboot", "-m", mem, "-smp", str(spec.vcpus)]
     argv += _accel_args(accel, name)
     argv += _memory_args(spec, mem, hugepage_mount)
     argv += _boot_args(spec, name, image, extra_append)
+    argv += viommu_args(spec)
     for serial_id, path in (("ser0", serial0), ("ser1", serial1)):
         argv += [
             "-chardev",
@@ -89,7 +91,7 @@ def qemu_argv(
             f"chardev:{serial_id}",
         ]
     for nic in spec.nics:
-        argv += nic_args(nic, sockets_dir, backends or {})
+        argv += nic_args(nic, sockets_dir, backends or {}, viommu=spec.viommu)
     argv += ["-qmp", f"tcp:{qmp[0]}:{qmp[1]},server=on,wait=off"]
     if pidfile:
         argv += ["-pidfile", pidfile]
@@ -100,6 +102,47 @@ def qemu_argv(
         # DPDK cores.
         argv = ["taskset", "-c", ",".join(str(c) for c in spec.cpu_pinning), *argv]
     return argv
+
+
+def _machine(spec: Vm) -> str:
+    # intel-iommu exists on q35 only. Its interrupt remapping (which vfio needs to trust
+    # MSI) wants the IOAPIC in QEMU, not in KVM: kernel-irqchip=split (TCG ignores it).
+    return "q35,kernel-irqchip=split" if spec.viommu else "pc"
+
+
+def viommu_args(spec: Vm) -> list[str]:
+    """The vIOMMU and the PCIe root ports the NICs sit behind; nothing without viommu.
+
+    intremap=on: the guest's vfio_iommu_type1 refuses an IOMMU without interrupt
+    remapping. caching-mode=on only when a host device is assigned: QEMU's vfio-pci must
+    see the guest's every mapping to mirror it on the host IOMMU. One root port per NIC
+    slot (spares included): q35's root bus takes no hot-plug, a root port does.
+    """
+    if not spec.viommu:
+        return []
+    iommu = "intel-iommu,intremap=on"
+    if any(nic.kind in ("vf", "passthrough") for nic in spec.nics):
+        iommu += ",caching-mode=on"
+    argv = ["-device", iommu]
+    for slot in spec.port_slots:
+        port = f"pcie-root-port,id={root_port(slot)},bus=pcie.0,addr={slot:#x},chassis={slot}"
+        argv += ["-device", port]
+    return argv
+
+
+def viommu_summary(spec: Vm) -> str:
+    """What a report says of a VM's vIOMMU: the guest driver it gives, or its absence."""
+    if not spec.viommu:
+        return "none (pc machine; the built-in guest binds uio_pci_generic)"
+    return (
+        f"{' '.join(viommu_args(spec)[1::2][:1])} on q35, each NIC behind a PCIe root "
+        "port; guest: intel_iommu=on, NICs bound to vfio-pci"
+    )
+
+
+def root_port(slot: int) -> str:
+    """The id of the PCIe root port at a slot (viommu VMs)."""
+    return f"rp{slot}"
 
 
 def _accel_args(accel: str, name: str) -> list[str]:
@@ -125,16 +168,23 @@ def _boot_args(spec: Vm, name: str, image: GuestImage | None, extra_append: str)
     if image is None:
         raise ConfigError(f"vm {name}: image is builtin but no guest image was built")
     append = f"{BASE_APPEND} hugepages={spec.guest_hugepages}"
+    if spec.viommu:
+        # Debian's kernel leaves the Intel IOMMU off unless asked; howto-bind then binds
+        # the NICs to vfio-pci (uio_pci_generic's untranslated DMA would fault).
+        append += f" intel_iommu=on {BIND_PARAM}=vfio-pci"
     if extra_append:
         append += " " + extra_append
     return ["-kernel", image.kernel, "-initrd", image.initrd, "-append", append]
 
 
-def nic_args(nic: VmNic, sockets_dir: str, backends: Mapping[str, str]) -> list[str]:
+def nic_args(
+    nic: VmNic, sockets_dir: str, backends: Mapping[str, str], *, viommu: bool = False
+) -> list[str]:
     """QEMU's -chardev/-netdev/-device arguments for one guest NIC.
 
     Tap and VF devices carry the NIC's id, so they can be unplugged by it (`device_del`),
-    as the guide's `-device pci-assign,host=09:10.0,id=vf1` / `device_del vf1` do.
+    as the guide's `-device pci-assign,host=09:10.0,id=vf1` / `device_del vf1` do. With
+    `viommu` a NIC sits behind its slot's root port (the model keeps vhost-user out).
 
     Raises:
         ConfigError: a vf NIC whose host VF was not given.
@@ -151,18 +201,23 @@ def nic_args(nic: VmNic, sockets_dir: str, backends: Mapping[str, str]) -> list[
             "-device", device + _options(nic),
         ]  # fmt: skip
     if nic.kind == "tap":
-        return ["-netdev", tap_netdev(nic, backends.get(nic.id)), "-device", nic_device(nic)]
+        netdev = tap_netdev(nic, backends.get(nic.id))
+        return ["-netdev", netdev, "-device", nic_device(nic, viommu=viommu)]
     if nic.kind == "vf":
         if nic.id not in backends:
             raise ConfigError(f"NIC {nic.id}: no host VF was set up for it")
-        return ["-device", vf_device(nic, backends[nic.id])]
+        return ["-device", vf_device(nic, backends[nic.id], viommu=viommu)]
     # passthrough: a fixed host device, assigned with vfio like a VF
     assert nic.host_device is not None  # the model requires it
-    return ["-device", vf_device(nic, nic.host_device)]
+    return ["-device", vf_device(nic, nic.host_device, viommu=viommu)]
 
 
-def _addr(nic: VmNic) -> str:
-    return f",addr={nic.slot:#x}" if nic.slot is not None else ""
+def _addr(nic: VmNic, viommu: bool = False) -> str:
+    if nic.slot is None:
+        return ""
+    if viommu:
+        return f",bus={root_port(nic.slot)},addr=0x0"
+    return f",addr={nic.slot:#x}"
 
 
 def _mac(nic: VmNic) -> str:
@@ -194,16 +249,21 @@ def tap_netdev(nic: VmNic, ifname: str | None) -> str:
     return f"{netdev},ifname={ifname}" if ifname else netdev
 
 
-def nic_device(nic: VmNic) -> str:
+def nic_device(nic: VmNic, *, viommu: bool = False) -> str:
     """The -device of a NIC on a netdev of the same id (tap)."""
-    multiqueue = _multiqueue(nic) if nic.model.startswith("virtio") else ""
-    device = f"{nic.model},netdev={nic.id},id={nic.id}{_mac(nic)}{_addr(nic)}"
+    virtio = nic.model.startswith("virtio")
+    multiqueue = _multiqueue(nic) if virtio else ""
+    device = f"{nic.model},netdev={nic.id},id={nic.id}{_mac(nic)}{_addr(nic, viommu)}"
+    if viommu and virtio:
+        # virtio DMA bypasses an IOMMU unless the device offers VIRTIO_F_IOMMU_PLATFORM
+        # (emulated NICs such as e1000 always go through it)
+        device += ",iommu_platform=on"
     return device + multiqueue + _options(nic)
 
 
-def vf_device(nic: VmNic, host_pci: str) -> str:
+def vf_device(nic: VmNic, host_pci: str, *, viommu: bool = False) -> str:
     """The -device that gives the VM a host PCI device (vfio-pci; pci-assign is gone)."""
-    return f"vfio-pci,host={host_pci},id={nic.id}{_addr(nic)}"
+    return f"vfio-pci,host={host_pci},id={nic.id}{_addr(nic, viommu)}"
 
 
 def probe_accel(

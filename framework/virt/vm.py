@@ -346,18 +346,27 @@ class VirtualMachine:
 
     # ------------------------------------------------------------------ QMP
 
-    def qmp(self, command: str, timeout: float = 30.0, **args: Any) -> Any:
+    def qmp(
+        self,
+        command: str,
+        timeout: float = 30.0,
+        *,
+        verbatim: Mapping[str, Any] | None = None,
+        **args: Any,
+    ) -> Any:
         """Run a QMP command and return its answer.
 
         Arguments are keywords with QMP's dashes written as underscores
-        (`qmp("migrate-set-parameters", downtime_limit=300)`).
+        (`qmp("migrate-set-parameters", downtime_limit=300)`), or `verbatim`, sent as
+        spelt: device properties such as virtio's `iommu_platform` keep their underscores.
 
         Raises:
             VmError: not started, or QEMU answered with an error or not in time.
         """
         if self._qmp is None:
             raise VmError(f"{self.name}: QMP not connected (VM not started)")
-        payload = {key.replace("_", "-"): value for key, value in args.items()} or None
+        named = {key.replace("_", "-"): value for key, value in args.items()}
+        payload = {**named, **(verbatim or {})} or None
         shown = " ".join(f"{k}={v}" for k, v in (payload or {}).items())
         self.qmp_log.append((time.time(), f"{command} {shown}".rstrip()))
         return self._qmp.execute(command, payload, timeout)

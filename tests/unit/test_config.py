@@ -245,8 +245,18 @@ def test_duplicate_nic_ids_are_named(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("nic", "field"),
     [
-        ({"id": "vf1", "kind": "tap", "model": "e1000", "role": "vf", "bridge": "vf0"}, "bridge"),
-        ({"id": "vf1", "kind": "vf", "pf": "vf0"}, "pf"),
+        (
+            {
+                "id": "vf1",
+                "kind": "tap",
+                "model": "e1000",
+                "role": "vf",
+                "bridge": "vf0",
+                "slot": 4,
+            },
+            "bridge",
+        ),
+        ({"id": "vf1", "kind": "vf", "pf": "vf0", "slot": 4}, "pf"),
     ],
 )
 def test_nic_port_must_be_on_every_dut_host(tmp_path: Path, nic: dict, field: str) -> None:
@@ -317,9 +327,61 @@ def test_vm_without_drops_only_that_nic() -> None:
     rest = vm.without("vf1")
     assert [nic.id for nic in rest.nics] == ["net1"]
     assert rest.nics[0] == vm.nics[0] and rest.vf_nic is None
-    assert rest.model_dump(exclude={"nics"}) == vm.model_dump(exclude={"nics"})
+    kept = {"nics", "spare_slots"}
+    assert rest.model_dump(exclude=kept) == vm.model_dump(exclude=kept)
     assert [nic.id for nic in vm.nics] == ["net1", "vf1"], "the original is unchanged"
     assert vm.without("nope") == vm
+
+
+def test_a_viommu_vm_without_a_nic_keeps_its_root_port_and_addresses() -> None:
+    vm = (
+        load_topology(TOPOLOGIES / "virtual.yaml")
+        .vms["bond_vm"]
+        .model_copy(update={"viommu": True})
+    )
+    rest = vm.without("vf1")
+    assert rest.spare_slots == [4] and rest.port_slots == vm.port_slots == [3, 4]
+    assert [rest.guest_pci(nic) for nic in vm.nics] == ["0000:01:00.0", "0000:02:00.0"]
+    plain = vm.model_copy(update={"viommu": False})
+    assert plain.without("vf1").spare_slots == []
+    assert [plain.guest_pci(nic) for nic in vm.nics] == ["0000:00:03.0", "0000:00:04.0"]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"slot": None}, "viommu: NIC vf1 needs a fixed 'slot' (its root port)"),
+        ({"slot": 31}, "viommu: NIC vf1: slot 31 is q35's own (ICH9)"),
+        ({"slot": 3}, "viommu: two NICs share a slot (one root port each)"),
+        ({"kind": "vhost-user", "socket": "s.sock", "model": "virtio-net-pci", "bridge": None},
+         "viommu: NIC vf1 is vhost-user"),
+    ],
+)  # fmt: skip
+def test_a_viommu_vm_needs_one_root_port_per_nic(
+    tmp_path: Path, change: dict, expected: str
+) -> None:
+    data = _virtual()
+    data["vms"]["bond_vm"]["viommu"] = True
+    nic = _bond_nics(data)[1]
+    nic.update(change)
+    for key in [k for k, v in nic.items() if v is None]:
+        del nic[key]
+    assert f"vms.bond_vm: {expected}" in _error(tmp_path, data)
+
+
+def test_hot_plug_viommu_needs_the_same_layout(tmp_path: Path) -> None:
+    data = _virtual()
+    assert data["vms"]["bond_vm"]["hot_plug_viommu"] is True
+    assert load_topology(_write(tmp_path, data)).vms["bond_vm"].viommu is False
+    del _bond_nics(data)[1]["slot"]
+    expected = "vms.bond_vm: viommu: NIC vf1 needs a fixed 'slot' (its root port)"
+    assert expected in _error(tmp_path, data)
+
+
+def test_spare_slots_need_a_viommu(tmp_path: Path) -> None:
+    data = _virtual()
+    data["vms"]["vm1"]["spare_slots"] = [9]
+    assert "vms.vm1: 'spare_slots' are root ports of a 'viommu' VM only" in _error(tmp_path, data)
 
 
 def _lab() -> dict:

@@ -270,8 +270,9 @@ def _bond_vm() -> Vm:
 
 
 def test_bond_vm_taps_carry_their_ids_names_and_slots() -> None:
-    vm = _bond_vm()
+    vm = _bond_vm().model_copy(update={"viommu": False})
     got = pairs(argv(vm, backends={"net1": "hc-tap1", "vf1": "hc-tap2"}))
+    assert ("-machine", "pc") in got
     assert ("-netdev", "tap,id=net1,script=no,downscript=no,ifname=hc-tap1") in got
     assert ("-device", "virtio-net-pci,netdev=net1,id=net1,mac=52:54:00:00:01:01,addr=0x3") in got
     assert ("-netdev", "tap,id=vf1,script=no,downscript=no,ifname=hc-tap2") in got
@@ -281,6 +282,42 @@ def test_bond_vm_taps_carry_their_ids_names_and_slots() -> None:
         "-netdev", "tap,id=vf1,script=no,downscript=no,ifname=hc-tap2",
         "-device", "e1000,netdev=vf1,id=vf1,mac=52:54:00:00:01:02,addr=0x4",
     ]  # fmt: skip
+
+
+def test_a_viommu_vm_is_q35_with_intel_iommu_and_nics_behind_root_ports() -> None:
+    vm = _bond_vm().model_copy(update={"viommu": True})
+    args = argv(vm, backends={"net1": "hc-tap1", "vf1": "hc-tap2"})
+    got = pairs(args)
+    assert ("-machine", "q35,kernel-irqchip=split") in got
+    assert ("-device", "intel-iommu,intremap=on") in got
+    assert ("-device", "pcie-root-port,id=rp3,bus=pcie.0,addr=0x3,chassis=3") in got
+    assert ("-device", "pcie-root-port,id=rp4,bus=pcie.0,addr=0x4,chassis=4") in got
+    assert (
+        "-device",
+        "virtio-net-pci,netdev=net1,id=net1,mac=52:54:00:00:01:01,bus=rp3,addr=0x0,"
+        "iommu_platform=on",
+    ) in got
+    # an emulated NIC's DMA always goes through the IOMMU: no virtio flag for it
+    assert ("-device", "e1000,netdev=vf1,id=vf1,mac=52:54:00:00:01:02,bus=rp4,addr=0x0") in got
+    append = args[args.index("-append") + 1]
+    assert append.endswith("hugepages=256 intel_iommu=on howto.bind=vfio-pci")
+    # the ports come before the NICs that sit behind them
+    assert args.index("pcie-root-port,id=rp4,bus=pcie.0,addr=0x4,chassis=4") < args.index(
+        "e1000,netdev=vf1,id=vf1,mac=52:54:00:00:01:02,bus=rp4,addr=0x0"
+    )
+    # a migration destination without the VF keeps its empty port
+    dest = pairs(argv(vm.without("vf1"), backends={"net1": "hc-tap1"}))
+    assert ("-device", "pcie-root-port,id=rp4,bus=pcie.0,addr=0x4,chassis=4") in dest
+    # hot-plugged back behind its port, iommu_platform spelt as QEMU's property is
+    assert _options(nic_device(vm.nics[0], viommu=True))["bus"] == "rp3"
+    assert _options(nic_device(vm.nics[0], viommu=True))["iommu_platform"] == "on"
+
+
+def test_a_viommu_vm_with_a_host_vf_sets_caching_mode() -> None:
+    vm = spec(viommu=True, nics=[{"id": "vf1", "kind": "vf", "pf": "p0", "slot": 4}])
+    got = pairs(argv(vm, backends={"vf1": "0000:09:10.0"}))
+    assert ("-device", "intel-iommu,intremap=on,caching-mode=on") in got
+    assert ("-device", "vfio-pci,host=0000:09:10.0,id=vf1,bus=rp4,addr=0x0") in got
 
 
 def test_vf_nic_is_the_given_host_vf_by_vfio() -> None:
@@ -312,7 +349,7 @@ def test_hotplug_option_strings_become_qmp_arguments(text: str, expected: dict) 
 
 
 def test_hotplug_arguments_match_the_command_line() -> None:
-    vf1 = _bond_vm().nics[1]
+    vf1 = _bond_vm().model_copy(update={"viommu": False}).nics[1]
     assert _options(tap_netdev(vf1, "hc-tap2")) == {
         "type": "tap", "id": "vf1", "script": "no", "downscript": "no", "ifname": "hc-tap2",
     }  # fmt: skip
