@@ -446,7 +446,7 @@ FAULTS: dict[str, Fault] = {
             "guest-queues-back-to-one",
             "guide 2 (queues changed while migrating): after the migration the guest's "
             "ports run one queue pair again",
-            f"{GUIDE2}.migrate_changing_queues",
+            f"{GUIDE2}.reattach_guest_testpmd",
             _guest_queues_back_to_one,
         ),
         Fault(

@@ -750,7 +750,12 @@ def test_vf_hot_unplug_and_plug_three_times(
 
 
 @pytest.fixture
-def hot_plug(guide1: SriovBondMigration, pytestconfig: pytest.Config) -> SriovBondMigration:
+def hot_plug(
+    guide1: SriovBondMigration,
+    pytestconfig: pytest.Config,
+    traffic_generator: TrafficGenerator,
+    tg_host: HostHandle,
+) -> SriovBondMigration:
     """The VM on host_server_1, its testpmd on P0 and P1 with --hot-plug, `set fwd mac`.
 
     DPDK's vm_hotplug plan removes only devices bound to vfio-pci ("hot-unplugging igb_uio
@@ -768,7 +773,7 @@ def hot_plug(guide1: SriovBondMigration, pytestconfig: pytest.Config) -> SriovBo
             "hot_plug_viommu: true)"
         )
     with step("The VM with virtio and the VF; testpmd --hot-plug on P0 and P1; set fwd mac"):
-        guide1.bring_up_hot_plug()
+        guide1.bring_up_hot_plug(peer=traffic_generator.mac_of(tg_host.data_port(1).interface))
         attach_text("QEMU", _qemu_text(guide1.vm))
         set_environment(pytestconfig, {"Guide 1 vIOMMU": viommu_summary(guide1.spec)})
     return guide1
@@ -778,8 +783,13 @@ def hot_plug(guide1: SriovBondMigration, pytestconfig: pytest.Config) -> SriovBo
 def hot_probe(
     hot_plug: SriovBondMigration, traffic_generator: TrafficGenerator, tg_host: HostHandle
 ) -> Callable[[], list[str]]:
-    """Send a burst from TG port 0; the source MACs of the frames the VM sent back."""
-    return _prober(hot_plug, traffic_generator, tg_host)
+    """Send a burst from TG port 0 to the guest's ports; the source MACs of what came back.
+
+    The ports are not promiscuous (see SriovBondMigration._no_loops): the frames go to
+    their own MACs, in turn.
+    """
+    tx, rx = tg_host.data_port(0).interface, tg_host.data_port(1).interface
+    return lambda: hot_plug.probe(traffic_generator, tx, rx, to=list(hot_plug.own_macs.values()))
 
 
 def test_a_device_removed_under_a_started_port_comes_back(

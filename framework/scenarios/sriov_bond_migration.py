@@ -13,13 +13,15 @@ report can put each step's outage next to its commands.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 
 from framework.config.model import Topology, Vm, VmNic
@@ -117,6 +119,7 @@ class SriovBondMigration:
     vf_mac_added: bool = False  # the VF port took the guide's AA:BB:CC:DD:EE:FF (1.3.3)
     # each port's MAC as testpmd started it, before any bond: the members' own addresses
     own_macs: dict[int, str] = field(default_factory=dict)
+    hot_plug_peer: str = STREAM_DST_MAC  # where the hot-plug cases' testpmd forwards to
     # the VM starts with a vIOMMU (the topology's hot_plug_viommu, for the vm_hotplug cases)
     with_viommu: bool = False
     source_vm = Made[VirtualMachine]("start_vm()")
@@ -438,11 +441,12 @@ class SriovBondMigration:
 
     # -- beyond the guide: DPDK's vm_hotplug plan (surprise removal under --hot-plug) ------------
 
-    def bring_up_hot_plug(self) -> None:
+    def bring_up_hot_plug(self, peer: str) -> None:
         """The VM on host_server_1, its testpmd with --hot-plug on P0 and P1.
 
-        It forwards with `set fwd mac` between them (no bond).
+        It forwards with `set fwd mac` between them (no bond), to `peer` (the TG's MAC).
         """
+        self.hot_plug_peer = peer
         self.set_up_vf(self.source)
         self.set_up_bridge(self.source)
         self.start_vm()
@@ -458,8 +462,21 @@ class SriovBondMigration:
             running.close()
         pmd = self.start_guest_testpmd(hot_plug=True)
         pmd.set_fwd(ForwardingMode.MAC)
+        self._no_loops()
         pmd.start()
         return pmd
+
+    def _no_loops(self) -> None:
+        """Every port out of promiscuous mode, its peer the TG.
+
+        Both ports hang off the flooding switch: promiscuous, each took in what the other
+        forwarded and sent it back (131,866 frames captured for a burst of 20). Now a port
+        takes only frames to its own MAC and forwards to the TG's, which neither takes.
+        testpmd turns promiscuous mode on again for a port it attaches.
+        """
+        for port in self.pmd.port_ids():
+            self.pmd.set_promisc(port, False)
+            self.pmd.set_eth_peer(port, self.hot_plug_peer)
 
     def surprise_unplug(self, *nics: VmNic) -> list[Hotplug]:
         """`device_del` of each NIC with its port started: no port stop, close or detach."""
@@ -504,6 +521,7 @@ class SriovBondMigration:
         ports = [self.pmd.port_attach(address, timeout=60) for address in addresses]
         self.pmd.stop()
         self.pmd.port_start("all")
+        self._no_loops()
         self.pmd.start()
         return ports
 
@@ -528,14 +546,19 @@ class SriovBondMigration:
         self.start_bond()
         self.forward_on_bond()
 
-    def probe(self, tg: TrafficGenerator, tx: str, rx: str, count: int = 20) -> list[str]:
+    def probe(
+        self, tg: TrafficGenerator, tx: str, rx: str, count: int = 20, to: Sequence[str] = ()
+    ) -> list[str]:
         """Send `count` frames from the TG; the source MACs of those the VM forwarded back.
 
-        The switch floods the TG's own frames to its other port too: those (the TG's
-        source MAC) are not the VM's and are left out.
+        `to`: the frames' destinations, in turn (the guest's ports' own MACs when they are
+        not promiscuous); none: the stream's. The switch floods the TG's own frames to its
+        other port too: those (the TG's source MAC) are not the VM's and are left out.
         """
         mine = tg.mac_of(tx).lower()
         frames = [stream_frame(mine) for _ in range(count)]
+        for frame, dst in zip(frames, itertools.cycle(to), strict=False):
+            frame[Ether].dst = dst
         capture = tg.exchange(tx, frames, [rx], timeout=1.5, pps=200)
         sources = [f.packet.src.lower() for f in capture.frames(rx)]
         return [mac for mac in sources if mac != mine]

@@ -63,6 +63,8 @@ STREAM_SPORT = 10000
 # How long after the guest's ports started with more queues the host may still be taking
 # them (see QueueChange.window).
 HOST_FOLLOWS_S = 1.0
+# bytes/s while the guest changes its queues (~150 MB would take 9 s)
+CHANGE_BANDWIDTH = 16 << 20
 # With several queues, the host NIC's queue of a flow is its hash's: the UDP source ports
 # tried for one on a given queue (queue 0: the only one a single-queue guest serves).
 PROBE_SPORTS = range(STREAM_SPORT, STREAM_SPORT + 32)
@@ -288,6 +290,11 @@ class VhostUserMigration:
         before and after.
         """
         change: list[QueueChange] = []
+        # ~150 MB of guest RAM moves in 1.5-3 s here. A change still running when the
+        # source pauses for the switch-over would hang on its paused console, and a
+        # switch-over inside the change's window could not be judged apart from it: the
+        # copy is held to CHANGE_BANDWIDTH until that window is over, then sped up again.
+        speed = self.source_vm.qmp("query-migrate-parameters").get("max-bandwidth")
 
         def reconfigure() -> None:
             before = self.source_vm.qmp("query-migrate").get("status", "none")
@@ -301,9 +308,16 @@ class VhostUserMigration:
             done = time.time()
             after = self.source_vm.qmp("query-migrate").get("status", "none")
             change.append(QueueChange(queues, before, after, began, done))
+            time.sleep(HOST_FOLLOWS_S + 2 * WINDOW_SLACK_S + 0.5)
+            if speed is not None:
+                self.source_vm.qmp("migrate-set-parameters", max_bandwidth=speed)
 
         self.migration = self.source_vm.migrate_to(
-            self.dest_vm, port=MIGRATION_PORT, timeout=timeout, while_active=reconfigure
+            self.dest_vm,
+            port=MIGRATION_PORT,
+            timeout=timeout,
+            max_bandwidth=CHANGE_BANDWIDTH,
+            while_active=reconfigure,
         )
         if not change:
             raise StepOrderError(
