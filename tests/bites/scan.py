@@ -25,6 +25,7 @@ apart (to be replaced by typed handles, issue 19), not counted.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -262,7 +263,8 @@ def scan(modules: tuple[str, ...] = MODULES, suites: Path = SUITES) -> dict[str,
     return {m: scan_module(m, suites) for m in modules}
 
 
-def helper_fragments(dotted: str) -> list[str]:
+@functools.cache
+def helper_fragments(dotted: str) -> tuple[str, ...]:
     """Every string literal fragment of a framework module and of the framework modules it
     imports from (what its helpers can say, their messages being built from those)."""
     tree = ast.parse((ROOT / (dotted.replace(".", "/") + ".py")).read_text())
@@ -272,12 +274,12 @@ def helper_fragments(dotted: str) -> list[str]:
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("framework.")
         if (path := ROOT / (str(node.module).replace(".", "/") + ".py")).is_file()
     ]
-    return [
+    return tuple(
         node.value
         for module in modules
         for node in ast.walk(module)
         if isinstance(node, ast.Constant) and isinstance(node.value, str)
-    ]
+    )
 
 
 def fragment_matches(says: str, fragments: list[str] | tuple[str, ...]) -> bool:

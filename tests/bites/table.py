@@ -7,6 +7,7 @@ The keeper self-test (tests/unit/test_bite_table.py) uses these; so does
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import subprocess
 import sys
@@ -169,14 +170,27 @@ def _case_id(case: ast.expr, argnames: list[str], index: int) -> str | None:
     return "-".join(known) if len(known) == len(argnames) else None
 
 
+@functools.cache
+def _parsed(file: str) -> tuple[list[str], ast.Module]:
+    # every row of a bite file asks again: ast.get_source_segment splits the whole file
+    # per call (the table's check took 96 s that way)
+    source = (ROOT / file).read_text()
+    return source.splitlines(), ast.parse(source)
+
+
+def _lines_of(lines: list[str], *nodes: ast.AST) -> str:
+    """The whole source lines from the first node's to the last's end."""
+    first, last = nodes[0], nodes[-1]
+    return "\n".join(lines[first.lineno - 1 : last.end_lineno])  # type: ignore[attr-defined]
+
+
 def bite_text(node_id: str) -> str | None:
     """The source a bite looks in: its test function, and for a case of a literal
     parametrize list only that case's values (None: the function is not in its file)."""
     file, _, rest = node_id.partition("::")
     name, _, case = rest.partition("[")
     case = case.removesuffix("]")
-    source = (ROOT / file).read_text()
-    tree = ast.parse(source)
+    lines, tree = _parsed(file)
     # module constants a case names (OUTSIDE = "..."): the text it looks for is theirs
     constants = {
         t.id: n.value.value
@@ -190,7 +204,7 @@ def bite_text(node_id: str) -> str | None:
     for node in tree.body:
         if not (isinstance(node, ast.FunctionDef) and node.name == name):
             continue
-        body = "\n".join(ast.get_source_segment(source, s) or "" for s in node.body)
+        body = _lines_of(lines, *node.body)
         if not case:
             return body
         for decorator in node.decorator_list:
@@ -207,7 +221,7 @@ def bite_text(node_id: str) -> str | None:
                         for n in ast.walk(one)
                         if isinstance(n, ast.Name) and n.id in constants
                     ]
-                    return "\n".join([ast.get_source_segment(source, one) or "", *named, body])
+                    return "\n".join([_lines_of(lines, one), *named, body])
         return body  # parametrized otherwise (computed ids): the function's body
     return None
 
