@@ -219,6 +219,39 @@ def _once(action: Callable[[Any], None]) -> Callable[..., None]:
     return once
 
 
+def _hot_plug_option_dropped(_: Any, argv: list[str], *__: Any) -> None:
+    # The guest's testpmd starts without --hot-plug: nothing handles a device's removal.
+    while "--hot-plug" in argv:
+        argv.remove("--hot-plug")
+
+
+def _removed_devices_kept(setup: Any, _: Any, nics: tuple[Any, ...], *__: Any) -> None:
+    # Each device_del is undone at once: QEMU adds the device back, the guest has it again.
+    setup.plug_back(*nics)
+    for nic in nics:
+        setup.wait_guest_sees(setup.guest_pci(nic))
+
+
+def _attached_ports_not_started(setup: Any, ports: list[int], *_: Any) -> None:
+    # `port attach` without a working `port start`: the attached ports stay stopped.
+    setup.pmd.stop()
+    for port in ports:
+        setup.pmd.port_stop(port)
+    setup.pmd.start()
+
+
+def _from_the_second(action: Callable[[Any], None]) -> Callable[..., None]:
+    """An action that strikes every time its method runs but the first."""
+    calls: list[bool] = []
+
+    def later(scenario: Any, *_: Any) -> None:
+        if calls:
+            action(scenario)
+        calls.append(True)
+
+    return later
+
+
 def _vf_link_down(setup: Any, *_: Any) -> None:
     # The VF has no link (a cable or PF fault): the bond cannot make it active.
     setup.set_vf_link(False)
@@ -517,6 +550,30 @@ FAULTS: dict[str, Fault] = {
             "guide 1: the VF device_add'ed on host_server_2 is unplugged again at once",
             f"{GUIDE1}.hot_plug_vf",
             _vf_not_reattached,
+        ),
+        Fault(
+            "hot-plug-option-dropped",
+            "guide 1 (vm_hotplug): the guest's testpmd starts without --hot-plug",
+            f"{GUIDE1}.guest_testpmd_argv",
+            _hot_plug_option_dropped,
+        ),
+        Fault(
+            "removed-devices-kept",
+            "guide 1 (vm_hotplug): each device_del'ed device is added back to the VM at once",
+            f"{GUIDE1}.surprise_unplug",
+            _removed_devices_kept,
+        ),
+        Fault(
+            "attached-ports-not-started",
+            "guide 1 (vm_hotplug): the ports attached again are left stopped",
+            f"{GUIDE1}.attach_ports",
+            _attached_ports_not_started,
+        ),
+        Fault(
+            "restarted-testpmd-forwards-nothing",
+            "guide 1 (vm_hotplug): the testpmd started again (+ reset) receives, never sends",
+            f"{GUIDE1}.start_hot_plug_testpmd",
+            _from_the_second(lambda setup: _receive_only(setup.pmd)),
         ),
         Fault(
             "traffic-stops-after-migration",
