@@ -53,41 +53,69 @@ def test_broken_dut_fails_guide_1(tmp_path: Path, fault: str, messages: list[str
 
 
 HOT_PLUG_TEST = "test_a_device_removed_under_a_started_port_comes_back[emulated-vf]"
+TWO_DEVICES_TEST = "test_two_devices_removed_at_once_come_back[emulated-vf]"
+CYCLE_TEST = "test_vf_hot_unplug_and_plug_three_times[emulated-vf]"
 
 
-# DPDK's vm_hotplug plan on the virtual lab's vIOMMU guest: one device removed under a
-# started port (the case that runs every check the two-device case runs)
+# Beyond the guide: DPDK's vm_hotplug plan on the virtual lab's vIOMMU guest (one device
+# removed under a started port: the case that runs every check the two-device case runs),
+# and the guide's own detach/attach cycle repeated on one host.
 @pytest.mark.parametrize(
-    "fault, messages",
+    "test, fault, messages",
     [
         pytest.param(
+            HOT_PLUG_TEST,
             "hot-plug-option-dropped",
             # measured: nothing releases the vfio device, so the guest never lets it go
             ["device_del vf1: the guest did not release the device within 30 s"],
             id="hot-plug-option-dropped",
         ),
         pytest.param(
+            HOT_PLUG_TEST,
             "removed-devices-kept",
             ["the guest lets the removed devices go"],
             id="removed-devices-kept",
         ),
         pytest.param(
+            HOT_PLUG_TEST,
             "attached-ports-not-started",
             ["cycle 1: frames leave through the VF again"],
             id="attached-ports-not-started",
         ),
         pytest.param(
+            HOT_PLUG_TEST,
             "restarted-testpmd-forwards-nothing",
             ["+ reset: frames leave through the VF"],
             id="restarted-testpmd-forwards-nothing",
         ),
+        pytest.param(
+            TWO_DEVICES_TEST,
+            "attached-ports-not-started",
+            ["frames leave through both again"],
+            id="two-devices-attached-ports-not-started",
+        ),
+        pytest.param(
+            TWO_DEVICES_TEST,
+            "restarted-testpmd-forwards-nothing",
+            ["+ reset: frames leave through both"],
+            id="two-devices-restarted-testpmd-forwards-nothing",
+        ),
+        pytest.param(
+            CYCLE_TEST, "vf-not-detached", ["cycle 1: the VF left the VM"], id="vf-not-detached"
+        ),
+        pytest.param(
+            CYCLE_TEST,
+            "vf-not-reattached",
+            ["cycle 1: the VF is back in the VM"],
+            id="vf-not-reattached",
+        ),
     ],
 )
-def test_broken_hot_plug_fails(tmp_path: Path, fault: str, messages: list[str]) -> None:
+def test_broken_hot_plug_fails(tmp_path: Path, test: str, fault: str, messages: list[str]) -> None:
     before = snapshot()
-    run = run_guide(tmp_path, f"{MODULE}::{HOT_PLUG_TEST}", fault=fault)
+    run = run_guide(tmp_path, f"{MODULE}::{test}", fault=fault)
     assert snapshot().new_since(before) == {}, "VMs, taps, bridges and testpmds are gone"
-    assert run.returncode == 1, f"with fault {fault} the hot-plug case must fail:\n{run.why}"
-    assert f"FAILED {MODULE}::{HOT_PLUG_TEST}" in run.output
+    assert run.returncode == 1, f"with fault {fault} {test} must fail:\n{run.why}"
+    assert f"FAILED {MODULE}::{test}" in run.output
     for message in messages:
         assert message in run.output, f"the failure says why ({message!r}):\n{run.why}"
