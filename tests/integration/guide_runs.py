@@ -7,6 +7,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from framework.lab.leftovers import snapshot
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -47,3 +49,16 @@ def run_guide(
     argv += ["--reports-dir", str(reports), "--no-allure-html", "-q"]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     return GuideRun(done.returncode, done.stdout, done.stderr)
+
+
+def verify_fault_fails(reports: Path, test: str, fault: str, messages: list[str]) -> GuideRun:
+    """Run the one test `test` ("module::name[id]") with `fault`: it fails, saying each of
+    `messages`, and leaves nothing behind."""
+    before = snapshot()
+    run = run_guide(reports, test, fault=fault)
+    assert snapshot().new_since(before) == {}, "VMs, taps, bridges, testpmds, sockets are gone"
+    assert run.returncode == 1, f"with fault {fault} {test} must fail:\n{run.why}"
+    assert f"FAILED {test}" in run.output, run.why
+    for message in messages:
+        assert message in run.output, f"the failure says why ({message!r}):\n{run.why}"
+    return run

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from framework.lab.leftovers import snapshot
-from tests.integration.guide_runs import run_guide
+from tests.integration.guide_runs import verify_fault_fails
 
 MODULE = "testsuites/test_sriov_bond_migration.py"
 TEST = "test_live_migration_with_sriov_vf_and_bonding[emulated-vf]"
@@ -43,13 +42,7 @@ pytestmark = pytest.mark.slow
     ],
 )
 def test_broken_dut_fails_guide_1(tmp_path: Path, fault: str, messages: list[str]) -> None:
-    before = snapshot()
-    run = run_guide(tmp_path, f"{MODULE}::{TEST}", fault=fault)
-    assert snapshot().new_since(before) == {}, "VMs, taps, bridges and testpmds are gone"
-    assert run.returncode == 1, f"with fault {fault} guide 1 must fail:\n{run.why}"
-    assert f"FAILED {MODULE}::{TEST}" in run.output
-    for message in messages:
-        assert message in run.output, f"the failure says why ({message!r}):\n{run.why}"
+    verify_fault_fails(tmp_path, f"{MODULE}::{TEST}", fault, messages)
 
 
 HOT_PLUG_TEST = "test_a_device_removed_under_a_started_port_comes_back[emulated-vf]"
@@ -112,10 +105,4 @@ CYCLE_TEST = "test_vf_hot_unplug_and_plug_three_times[emulated-vf]"
     ],
 )
 def test_broken_hot_plug_fails(tmp_path: Path, test: str, fault: str, messages: list[str]) -> None:
-    before = snapshot()
-    run = run_guide(tmp_path, f"{MODULE}::{test}", fault=fault)
-    assert snapshot().new_since(before) == {}, "VMs, taps, bridges and testpmds are gone"
-    assert run.returncode == 1, f"with fault {fault} {test} must fail:\n{run.why}"
-    assert f"FAILED {MODULE}::{test}" in run.output
-    for message in messages:
-        assert message in run.output, f"the failure says why ({message!r}):\n{run.why}"
+    verify_fault_fails(tmp_path, f"{MODULE}::{test}", fault, messages)

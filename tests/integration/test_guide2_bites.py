@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from framework.lab.leftovers import snapshot
-from tests.integration.guide_runs import run_guide
+from tests.integration.guide_runs import verify_fault_fails
 
 MODULE = "testsuites/test_vhost_user_migration.py"
 TEST = "test_live_migration_with_vhost_user[split-virtqueue]"
@@ -77,13 +76,7 @@ pytestmark = pytest.mark.slow
     ],
 )
 def test_broken_dut_fails_guide_2(tmp_path: Path, fault: str, messages: list[str]) -> None:
-    before = snapshot()
-    run = run_guide(tmp_path, f"{MODULE}::{TEST}", fault=fault)
-    assert snapshot().new_since(before) == {}, "VMs, testpmds and sockets are gone after a failure"
-    assert run.returncode == 1, f"with fault {fault} guide 2 must fail:\n{run.why}"
-    assert f"FAILED {MODULE}::{TEST}" in run.output
-    for message in messages:
-        assert message in run.output, f"the failure says why ({message!r}):\n{run.why}"
+    verify_fault_fails(tmp_path, f"{MODULE}::{TEST}", fault, messages)
 
 
 QUEUES_TEST = (
@@ -94,13 +87,8 @@ QUEUES_TEST = (
 def test_a_queue_change_that_does_not_last_fails_the_queue_variant(tmp_path: Path) -> None:
     """The plan's variant: the guest takes four queue pairs while it migrates; a guest back
     at one after the migration is seen in its ports' queue counts."""
-    before = snapshot()
-    run = run_guide(tmp_path, f"{MODULE}::{QUEUES_TEST}", fault="guest-queues-back-to-one")
-    assert snapshot().new_since(before) == {}, "VMs, testpmds and sockets are gone after a failure"
-    assert run.returncode == 1, f"with the queue change undone the variant must fail:\n{run.why}"
-    assert f"FAILED {MODULE}::{QUEUES_TEST}" in run.output
     message = (
         "the guest's ports run 4 queue pairs after the change; P0 has 1/1 rx/tx queues, "
         "expected 4/4"
     )
-    assert message in run.output, f"the failure says why ({message!r}):\n{run.why}"
+    verify_fault_fails(tmp_path, f"{MODULE}::{QUEUES_TEST}", "guest-queues-back-to-one", [message])
