@@ -412,6 +412,11 @@ def _guest_queues_back_to_one(migration: Any, *_: Any) -> None:
     pmd.start()
 
 
+def _kernel_route_skips_p1(migration: Any, router: Any, *_: Any) -> None:
+    # The guest's kernel routes the stream straight back out of P0 (one hop, P1 unused).
+    router.vm.shell.check(f"ip route replace {router.dst_ip}/32 dev {router.names[0]}")
+
+
 def _pvp_host_stop_ignored(setup: Any, *_: Any) -> None:
     # `port stop` of the host's vhost-user ports has no lasting effect: they are started
     # again and the host forwards on.
@@ -481,6 +486,13 @@ FAULTS: dict[str, Fault] = {
             "ports run one queue pair again",
             f"{GUIDE2}.reattach_guest_testpmd",
             _guest_queues_back_to_one,
+        ),
+        Fault(
+            "guest-kernel-skips-p1",
+            "guide 2 (the guest's kernel forwarding): the guest routes the stream straight "
+            "back out of P0, never through P1",
+            f"{GUIDE2}.start_guest_router",
+            _kernel_route_skips_p1,
         ),
         Fault(
             "vm-paused-during-migration",

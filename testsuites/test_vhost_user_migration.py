@@ -64,6 +64,7 @@ SETTLE_S = 2.0  # traffic before and after the migration
 VARIANTS = {
     "test_live_migration_with_the_switches_started_after_qemu": "switch-after-qemu",
     "test_live_migration_with_the_guests_queues_changed_while_migrating": "queues-changed",
+    "test_live_migration_with_the_kernel_forwarding_in_the_guest": "kernel-guest",
 }
 
 
@@ -99,11 +100,18 @@ def queues() -> int:
     return 1
 
 
+@pytest.fixture
+def guest() -> str:
+    """What forwards in the VM: the guide's testpmd, or the kernel (a test's choice)."""
+    return "testpmd"
+
+
 @pytest.fixture(params=["split", "packed"], ids=["split-virtqueue", "packed-virtqueue"])
 def migration(
     request: pytest.FixtureRequest,
     order: str,
     queues: int,
+    guest: str,
     topology,
     host_server_1: HostHandle,
     host_server_2: HostHandle,
@@ -112,6 +120,7 @@ def migration(
     setup = VhostUserMigration(
         topology, host_server_1, host_server_2, dpdk_version, packed=request.param == "packed",
         switch_after_qemu=order == "switch-after-qemu", queues=queues,
+        kernel_guest=guest == "kernel",
     )  # fmt: skip
     try:
         yield setup
@@ -262,6 +271,45 @@ def test_live_migration_with_the_guests_queues_changed_while_migrating(
     _verify_the_stream(migration, topology, stream, change)
 
 
+@pytest.mark.parametrize("guest", ["kernel"], ids=["kernel-virtio-net"])
+def test_live_migration_with_the_kernel_forwarding_in_the_guest(
+    migration: VhostUserMigration,
+    topology,
+    through_vm: Callable[..., StreamRun],
+    pytestconfig: pytest.Config,
+) -> None:
+    """Guide 2 with the guest's kernel forwarding on virtio-net instead of testpmd.
+
+    DPDK's vhost_user_live_migration plan also migrates a guest that runs the kernel's
+    virtio-net driver. Here the guest routes the stream with its IPv4 stack
+    (framework.virt.kernel_net): in on P0, out P1 (which the vhost switch hands straight
+    back), in on P1, out P0 toward the TG.
+
+    Steps:
+        2.3.1-2.3.4 As the guide.
+        2.3.6 In the VM, instead of testpmd: the kernel's virtio-net takes P0 and P1; IPv4
+            forwarding on, a route through P1 and back out of P0; the netdevs' counters.
+        2.3.7-2.3.12 As the guide: migrate with a stream crossing the VM.
+        2.3.13-2.3.15 The guest's shell on host_server_2; info status; the guest's ports
+            and counters.
+
+    Verify:
+        The VM's two NICs are virtio_net netdevs; traffic is seen at P0 and P1 in the
+        guest's counters before and after the migration, and crosses host_server_2's
+        vhost ports, none host_server_1's; everything the guide's order verifies of the
+        migration; every frame arrives as the guest's routing makes it (P0's MAC to the
+        next hop's, TTL two lower, the IPv4 checksum made again), whole and in order; loss
+        only in the migration and within its bounds.
+    """
+    vm = _start_the_vm_on_host_server_1(migration, pytestconfig)
+    _route_in_the_vm(migration, through_vm)
+    dest_vm = _wait_for_the_vm_on_host_server_2(migration)
+    stream = _migrate_under_traffic(migration, through_vm)
+    _the_vm_runs_on_host_server_2(migration, vm, dest_vm)
+    _traffic_crosses_host_server_2(migration, through_vm)
+    _verify_the_stream(migration, topology, stream)
+
+
 # -- the guide's steps, in its order ------------------------------------------------------
 
 
@@ -328,6 +376,29 @@ def _forward_in_the_vm(migration: VhostUserMigration, through_vm: Callable[..., 
         )
 
 
+def _route_in_the_vm(migration: VhostUserMigration, through_vm: Callable[..., StreamRun]) -> None:
+    with step("2.3.6 In the VM, instead of testpmd: the kernel's virtio-net routes P0 <-> P1"):
+        router = migration.start_guest_router()
+        attach_text("guest netdevs", "\n".join(f"P{p}: {n}" for p, n in router.names.items()))
+        verify_ports(
+            migration.guest_ports(),
+            "the VM's two virtio NICs are the kernel's netdevs, P0 and P1, links up",
+            present=(0, 1),
+            drivers={0: "virtio_net", 1: "virtio_net"},
+            link_up="all",
+        )
+    with step("2.3.6 the guest's counters: virtio traffic is seen at P0 and P1"):
+        migration.clear_guest_counters()
+        verify_frames_intact(
+            through_vm(duration=1.0).wait(), "traffic crosses the VM, routed by its kernel"
+        )
+        verify_port_traffic(
+            migration.guest_port_stats(),
+            "guide: virtio traffic is seen at P0 and P1 (the guest's netdev counters)",
+            moving=(0, 1),
+        )
+
+
 def _wait_for_the_vm_on_host_server_2(migration: VhostUserMigration) -> VirtualMachine:
     with step("2.3.7-2.3.9 host_server_2: set up DPDK, run the vhost switch"):
         migration.start_switch(migration.destination)
@@ -373,8 +444,12 @@ def _the_vm_runs_on_host_server_2(
 ) -> None:
     with step("2.3.12 info status on host_server_1"):
         verify_vm_status(vm, "guide: VM status: paused (postmigrate)", "postmigrate")
-    with step("2.3.13 In the VM, now on host_server_2: the testpmd prompt"):
-        migration.reattach_guest_testpmd()
+    if migration.kernel_guest:
+        with step("2.3.13 In the VM, now on host_server_2: the guest's shell"):
+            migration.reattach_guest_shell()
+    else:
+        with step("2.3.13 In the VM, now on host_server_2: the testpmd prompt"):
+            migration.reattach_guest_testpmd()
     with step("2.3.14 info status on host_server_2"):
         verify_vm_status(dest_vm, "guide: VM status: running", "running")
 
@@ -382,7 +457,7 @@ def _the_vm_runs_on_host_server_2(
 def _traffic_crosses_host_server_2(
     migration: VhostUserMigration, through_vm: Callable[..., StreamRun]
 ) -> None:
-    src, dst, pmd = migration.source, migration.destination, migration.guest_pmd
+    src, dst = migration.source, migration.destination
     with step("2.3.15 show port info all; show port stats all: traffic at P0 and P1"):
         verify_ports(
             migration.guest_ports(),
@@ -392,9 +467,9 @@ def _traffic_crosses_host_server_2(
         )
         for switch in migration.switches.values():
             switch.clear_stats()
-        pmd.clear_counters()
+        migration.clear_guest_counters()
         verify_frames_intact(through_vm(duration=1.0).wait(), "traffic crosses the migrated VM")
-        guest = pmd.show_port_stats_all()
+        guest = migration.guest_port_stats()
         vhost = {host.name: migration.switches[host.name].vhost_stats() for host in (src, dst)}
         attach_table(
             "vhost ports after migration",

@@ -306,6 +306,9 @@ class VmNic(Model):
     # vhost-user, QEMU the client: seconds between QEMU's attempts to connect again when
     # the host's vhost port goes away (QEMU's chardev reconnect=); none: it does not.
     reconnect: int | None = Field(None, ge=1)
+    # vhost-user: whether the NIC offers MSI-X; off (QEMU's vectors=0) leaves the guest
+    # INTx only, as uio_pci_generic uses anyway.
+    msix: bool = True
 
     @model_validator(mode="after")
     def _complete(self) -> VmNic:
@@ -647,7 +650,7 @@ class Topology(Model):
     # migrating), each on split and packed virtqueues: the ones that run; None: all four.
     migration_variants: list[
         Literal["switch-after-qemu-split", "switch-after-qemu-packed", "queues-changed-split",
-                "queues-changed-packed"]
+                "queues-changed-packed", "kernel-guest-split", "kernel-guest-packed"]
     ] | None = None  # fmt: skip
     vf_daemon: dict[NicFamily, SriovBed] = Field(default_factory=dict)
     flow_bifurcation: dict[NicFamily, SriovBed] = Field(default_factory=dict)

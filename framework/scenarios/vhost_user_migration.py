@@ -19,7 +19,7 @@ from scapy.packet import Packet
 from framework.config.model import Topology, Vm
 from framework.dpdk.args import EalOptions, TestPmdOptions, testpmd_argv
 from framework.dpdk.modes import ForwardingMode
-from framework.dpdk.parsers import PortInfo
+from framework.dpdk.parsers import PortInfo, PortStats
 from framework.dpdk.testpmd import TestPmd
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
@@ -36,6 +36,7 @@ from framework.traffic.packets import (
     STREAM_SRC_IP,
     Transform,
     rewrite_macs,
+    routed,
     udp_flow,
 )
 from framework.traffic.stream import LossWindow, StreamResult, WindowAccount
@@ -43,7 +44,9 @@ from framework.traffic.trials import StreamTrials, TrialFlow, flow_markers
 from framework.traffic.windows import longest_stall_ms
 from framework.virt.errors import VmError
 from framework.virt.image import GuestImage
+from framework.virt.kernel_net import HOPS, KernelRouter
 from framework.virt.migration import MIGRATION_PORT
+from framework.virt.qemu import probe_accel
 from framework.virt.vm import MigrationResult, VirtualMachine
 
 log = logging.getLogger("howto.guide2")
@@ -77,10 +80,15 @@ QEMU_WAITS_S = 3.0
 QEMU_START_S = 60.0
 
 
-def stream_frame(src_mac: str, sport: int = STREAM_SPORT, marker: bytes = DEFAULT_MARKER) -> Packet:
+def stream_frame(
+    src_mac: str,
+    sport: int = STREAM_SPORT,
+    marker: bytes = DEFAULT_MARKER,
+    dst_mac: str = STREAM_DST_MAC,
+) -> Packet:
     """The frame guide 2's traffic is made of: UDP from the TG, through the VM and back."""
     return udp_flow(
-        src_mac, STREAM_DST_MAC, STREAM_SRC_IP, STREAM_DST_IP, sport, 20000, seq=0, marker=marker
+        src_mac, dst_mac, STREAM_SRC_IP, STREAM_DST_IP, sport, 20000, seq=0, marker=marker
     )
 
 
@@ -136,12 +144,15 @@ class VhostUserMigration:
     # Queue pairs of the vhost-user NICs and the switches (the guest's testpmd starts with
     # one, as the guide's does).
     queues: int = 1
+    # The guest forwards with the kernel's virtio-net (IPv4 routing) instead of testpmd.
+    kernel_guest: bool = False
     stream_sport: int = STREAM_SPORT
     switches: dict[str, VhostSwitch] = field(default_factory=dict)
     images: dict[str, GuestImage | None] = field(default_factory=dict)
     source_vm = Made[VirtualMachine]("start_vm()")
     dest_vm = Made[VirtualMachine]("start_destination_vm()")
     guest_pmd = Made[TestPmd]("start_guest_testpmd()")
+    router = Made[KernelRouter]("start_guest_router()")
     migration = Made[MigrationResult]("migrate()")
 
     @property
@@ -156,11 +167,23 @@ class VhostUserMigration:
         update: dict[str, object] = {"packed": self.packed, "queues": self.queues}
         if self.switch_after_qemu:
             update["reconnect"] = RECONNECT_S
+        if self.kernel_guest and not self._kvm(spec):
+            # QEMU 7.2 without KVM (no irqfd) dies (SIGSEGV in msix_set_vector_notifiers,
+            # from vhost_net_start) once a guest driver starts a vhost-user NIC with MSI-X
+            # on, as the kernel's virtio-net does (measured here; DPDK's guests, on
+            # uio_pci_generic, use INTx): under TCG the NICs offer INTx only.
+            update["msix"] = False
         nics = [
             nic.model_copy(update=update if nic.kind == "vhost-user" else {"packed": self.packed})
             for nic in spec.nics
         ]
         return spec.model_copy(update={"nics": nics})
+
+    def _kvm(self, spec: Vm) -> bool:
+        """Whether the VM runs under KVM (the topology's accelerator, or the host's probe)."""
+        if spec.accel != "auto":
+            return spec.accel == "kvm"
+        return probe_accel(self.source.session, qemu=spec.qemu)[0] == "kvm"
 
     @property
     def testpmd(self) -> str:
@@ -250,8 +273,7 @@ class VhostUserMigration:
 
     def guest_testpmd_argv(self) -> list[str]:
         """The guide's run_testpmd_in_vm.sh as the DPDK under test spells it."""
-        slots = [nic.slot for nic in self.spec.nics if nic.slot is not None]
-        eal = EalOptions(lcores="0-1", allow=[f"0000:00:{slot:02x}.0" for slot in slots])
+        eal = EalOptions(lcores="0-1", allow=self.guest_pcis())
         app = TestPmdOptions(total_num_mbufs=GUEST_MBUFS, nb_cores=1, extra=["--burst=64"])
         binary = self.spec.testpmd or self.testpmd
         return testpmd_argv(binary, eal, app, self.version)
@@ -264,6 +286,17 @@ class VhostUserMigration:
         self.guest_pmd.set_fwd(ForwardingMode.MAC, retry=True)
         self.guest_pmd.start_tx_first()
         return self.guest_pmd
+
+    def guest_pcis(self) -> list[str]:
+        """The guest's PCI addresses of P0 and P1 (the topology's slots, in NIC order)."""
+        return [f"0000:00:{nic.slot:02x}.0" for nic in self.spec.nics if nic.slot is not None]
+
+    def start_guest_router(self) -> KernelRouter:
+        """The kernel's virtio-net on P0 and P1, routing the stream in P0, out P1, back, out P0."""
+        self.router = KernelRouter.start(
+            self.source_vm, self.guest_pcis(), STREAM_DST_IP, STREAM_DST_MAC
+        )
+        return self.router
 
     # -- 2.3.10: the VM on host_server_2, waiting for the migration -------------------
 
@@ -372,8 +405,13 @@ class VhostUserMigration:
         )  # fmt: skip
 
     def frame(self, src_mac: str) -> Packet:
-        """The stream's frame, on the flow chosen for it."""
-        return stream_frame(src_mac, self.stream_sport)
+        """The stream's frame, on the flow chosen for it.
+
+        A kernel guest takes in only frames addressed to it: the stream goes to P0's MAC
+        (the guest's testpmd is promiscuous, and is sent a MAC nobody owns).
+        """
+        dst = self.router.macs[0] if self.kernel_guest else STREAM_DST_MAC
+        return stream_frame(src_mac, self.stream_sport, dst_mac=dst)
 
     def guest_queue_counts(self) -> list[list[int]]:
         """Per queue: host_server_2's vhost ports and the guest's ports (VhostSwitch)."""
@@ -391,16 +429,34 @@ class VhostUserMigration:
         return switch.pmd.wait_link_up(switch.nic_port, timeout=timeout, check=False)
 
     def guest_ports(self) -> dict[int, PortInfo]:
-        """`show port info all` in the VM: the guest's ports as testpmd sees them."""
+        """`show port info all` in the VM: the guest's ports as testpmd (or sysfs) sees them."""
+        if self.kernel_guest:
+            return self.router.ports()
         return {port: self.guest_pmd.show_port_info(port) for port in self.guest_pmd.port_ids()}
+
+    def guest_port_stats(self) -> dict[int, PortStats]:
+        """`show port stats all` in the VM, or the kernel netdevs' counters."""
+        if self.kernel_guest:
+            return self.router.port_stats()
+        return self.guest_pmd.show_port_stats_all()
+
+    def clear_guest_counters(self) -> None:
+        """`clear port stats all` in the VM (a kernel guest: count from now on)."""
+        if self.kernel_guest:
+            self.router.clear_counters()
+        else:
+            self.guest_pmd.clear_counters()
 
     def arrival_forms(self) -> list[Transform]:
         """What the guest's `set fwd mac` makes of a stream frame, for each way through it.
 
         A frame leaves the VM through P1 (in on P0) or P0 (in on P1) with that port's MAC
         as source and its peer as destination; nothing else in the path (the vhost
-        switches forward io, the switch floods) may change a byte.
+        switches forward io, the switch floods) may change a byte. A kernel guest routes
+        it: P0's MAC to the next hop's, the TTL lower by each of its hops.
         """
+        if self.kernel_guest:
+            return [routed(self.router.macs[0], self.router.next_hop_mac, HOPS)]
         return [rewrite_macs(src, dst) for src, dst in self.guest_pmd.mac_forwarding_addresses()]
 
     def window(self, stream: StreamResult) -> LossWindow:
@@ -418,6 +474,12 @@ class VhostUserMigration:
         """The testpmd prompt of the VM, now on host_server_2 (state carried over)."""
         self.guest_pmd = self.dest_vm.attach_testpmd(self.guest_pmd)
         return self.guest_pmd
+
+    def reattach_guest_shell(self) -> KernelRouter:
+        """The kernel guest's shell, now on host_server_2 (its routes carried over)."""
+        self.dest_vm.wait_for_shell(timeout=30)
+        self.router = self.router.moved_to(self.dest_vm)
+        return self.router
 
     # -- reports ----------------------------------------------------------------------------
 
@@ -489,6 +551,7 @@ class VhostUserMigration:
         )
         events = run_state_marks(stream, self._vms())
         queues = "packed" if self.packed else "split"
+        queues += ", the guest's kernel forwarding" if self.kernel_guest else ""
         attach_stream(f"{self.vm_name} migrating ({queues} virtqueues)", stream, [window], events)
 
     def _vms(self) -> tuple[VirtualMachine, ...]:

@@ -306,18 +306,19 @@ def rewrite_macs(src: str, dst: str) -> Transform:
     return rewrite
 
 
-def routed(src: str, dst: str) -> Transform:
+def routed(src: str, dst: str, hops: int = 1) -> Transform:
     """What an IPv4 router makes of a frame: its own MAC to the next hop's, TTL one less.
 
-    The IP header checksum follows the TTL; the UDP checksum does not cover it.
+    `hops`: routed that many times (the last hop's MACs). The IP header checksum follows
+    the TTL; the UDP checksum does not cover it.
     """
 
     def route(pkt: Packet) -> Packet:
         out = Ether(bytes(pkt))
         out[Ether].src, out[Ether].dst = src, dst
-        out[IP].ttl -= 1
+        out[IP].ttl -= hops
         del out[IP].chksum
         return Ether(bytes(out))
 
-    route.__qualname__ = f"routed(src={src}, dst={dst})"
+    route.__qualname__ = f"routed(src={src}, dst={dst}" + (f", hops={hops})" if hops != 1 else ")")
     return route

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("howto.virt")
 
 # Bump when _INIT or _BUILD_SCRIPT change what ends up in the initramfs.
-INIT_VERSION = "6"
+INIT_VERSION = "7"
 
 DEFAULT_CACHE_DIR = "~/.cache/howto-conformance/guest"
 
@@ -54,6 +54,11 @@ GUEST_MODULES: tuple[str, ...] = (
     "vhost_net",
 )
 OPTIONAL_MODULES: tuple[str, ...] = ("vfio", "vfio_iommu_type1", "vfio_pci")
+# Copied in but loaded only when a test hands NICs to the kernel (howto-kernel-net): guide
+# 2's guest forwarding with the kernel's virtio-net, as DPDK's migration plan also runs it.
+# Loaded at boot they would claim every virtio NIC before uio_pci_generic could. Skipped
+# if the kernel lacks them; howto-kernel-net then says so.
+KERNEL_NET_MODULES: tuple[str, ...] = ("virtio_pci", "virtio_net")
 
 # Copied in when the host has them (scripts/setup installs them). Guide 7 reads the tap's
 # offloads (busybox has no ethtool), echoes UDP on the tap's address (busybox-static has no
@@ -129,12 +134,43 @@ done
 exit $rc
 """
 
+# Hand PCI NICs to the kernel's virtio-net: load its modules (listed at build time, not
+# loaded at boot), take each device from uio/vfio, print "PCI IFNAME" per device. IPv6
+# is off first: a new netdev's router solicitations and DAD would be the guest's own frames
+# on the wire.
+_KERNEL_NET = r"""#!/bin/sh
+[ -s /etc/howto-modules-net ] || { echo "howto-kernel-net: this guest has no virtio_net"; exit 1; }
+echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6 2>/dev/null
+echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 2>/dev/null
+while read -r ko; do
+    [ -d "/sys/module/${ko%.ko}" ] && continue
+    insmod "/lib/howto-modules/$ko" || { echo "howto-kernel-net: insmod $ko failed"; exit 1; }
+done < /etc/howto-modules-net
+for a in "$@"; do
+    d=/sys/bus/pci/devices/$a
+    [ -e "$d" ] || { echo "howto-kernel-net: no PCI device $a"; exit 1; }
+    [ -e "$d/driver" ] && echo "$a" > "$d/driver/unbind"
+    echo virtio-pci > "$d/driver_override"
+    echo "$a" > /sys/bus/pci/drivers_probe
+done
+for a in "$@"; do
+    n=0
+    while ! ls /sys/bus/pci/devices/$a/virtio*/net/ >/dev/null 2>&1; do
+        n=$((n + 1))
+        [ $n -gt 50 ] && { echo "howto-kernel-net: $a has no netdev"; exit 1; }
+        sleep 0.1
+    done
+    echo "$a $(ls /sys/bus/pci/devices/$a/virtio*/net/)"
+done
+"""
+
 # Read from stdin (bash -s) after _script_prelude(), so logs show the arguments, not pages
 # of script. Arguments: MODE (key|build) CACHE KERNEL TESTPMD BUSYBOX KEY
-#            -- MODULE... -- OPTIONAL_MODULE... -- TOOL... -- PMD...
+#            -- MODULE... -- OPTIONAL_MODULE... -- KERNEL_NET_MODULE... -- TOOL... -- PMD...
 #   TOOL : an executable copied in with its libraries when the host has it
 #   key  : print every input (file hashes, module list) for the cache key; nothing written
 #   build: write CACHE/KEY/{vmlinuz,initrd.img}
+#   KERNEL_NET_MODULE: copied in, listed in /etc/howto-modules-net, not loaded at boot
 # Values arrive as positional arguments only; nothing from a topology is spliced in.
 _BUILD_SCRIPT = r"""
 set -euo pipefail
@@ -143,6 +179,7 @@ shift 6
 [[ $1 == -- ]] && shift
 mods=(); while (($#)) && [[ $1 != -- ]]; do mods+=("$1"); shift; done; (($#)) && shift
 opts=(); while (($#)) && [[ $1 != -- ]]; do opts+=("$1"); shift; done; (($#)) && shift
+later=(); while (($#)) && [[ $1 != -- ]]; do later+=("$1"); shift; done; (($#)) && shift
 tools=(); while (($#)) && [[ $1 != -- ]]; do
     type -P -- "$1" >/dev/null && tools+=("$1"); shift
 done; (($#)) && shift
@@ -160,11 +197,12 @@ kver=${kernel##*/vmlinuz-}
 [[ -x $busybox ]] || fail "no $busybox (install busybox-static)"
 ldd "$busybox" >/dev/null 2>&1 && fail "$busybox is dynamically linked (install busybox-static)"
 
-# Module files in load order, one "path" per line, dependencies first, no duplicates.
+# Module files in load order, dependencies first, no duplicates; each with the list that
+# loads it (boot: /etc/howto-modules, net: /etc/howto-modules-net).
 declare -A seen=()
-modfiles=()
+modfiles=() modlists=()
 resolve() {
-    local m=$1 optional=$2 line out
+    local m=$1 optional=$2 list=$3 line out
     if ! out=$(modprobe -S "$kver" --show-depends "$m" 2>&1); then
         ((optional)) && return 0
         fail "kernel module $m not found for $kver: $out"
@@ -173,16 +211,18 @@ resolve() {
         case $line in
             insmod\ *) line=${line#insmod }; line=${line%% *}
                 [[ -n ${seen[$line]:-} ]] && continue
-                seen[$line]=1; modfiles+=("$line") ;;
+                seen[$line]=1; modfiles+=("$line"); modlists+=("$list") ;;
         esac
     done <<<"$out"
 }
-for m in "${mods[@]}"; do resolve "$m" 0; done
-for m in "${opts[@]}"; do resolve "$m" 1; done
+for m in "${mods[@]}"; do resolve "$m" 0 boot; done
+for m in "${opts[@]}"; do resolve "$m" 1 boot; done
+for m in "${later[@]}"; do resolve "$m" 1 net; done
 
 if [[ $mode == key ]]; then
     echo "kernel $kver"
     sha256sum -- "$kernel" "$busybox" "${modfiles[@]}"
+    echo "loaded by: ${modlists[*]}"
     bash -c "$rootfs_script" howto-image list - "$testpmd" "${tools[@]}" -- "${pmds[@]}"
     exit 0
 fi
@@ -204,7 +244,9 @@ for applet in $("$busybox" --list); do
     [[ -e $root/bin/$applet ]] || ln -s busybox "$root/bin/$applet"
 done
 : >"$root/etc/howto-modules"
-for f in "${modfiles[@]}"; do
+: >"$root/etc/howto-modules-net"
+for i in "${!modfiles[@]}"; do
+    f=${modfiles[$i]}
     name=${f##*/}
     case $name in
         *.ko.xz) xz -dc "$f" >"$root/lib/howto-modules/${name%.xz}"; name=${name%.xz} ;;
@@ -212,11 +254,15 @@ for f in "${modfiles[@]}"; do
         *.ko.gz) gzip -dc "$f" >"$root/lib/howto-modules/${name%.gz}"; name=${name%.gz} ;;
         *) cp "$f" "$root/lib/howto-modules/$name" ;;
     esac
-    echo "$name" >>"$root/etc/howto-modules"
+    case ${modlists[$i]} in
+        boot) echo "$name" >>"$root/etc/howto-modules" ;;
+        net) echo "$name" >>"$root/etc/howto-modules-net" ;;
+    esac
 done
 printf '%s' "$init" >"$root/init"
 printf '%s' "$bind" >"$root/bin/howto-bind"
-chmod 755 "$root/init" "$root/bin/howto-bind"
+printf '%s' "$kernel_net" >"$root/bin/howto-kernel-net"
+chmod 755 "$root/init" "$root/bin/howto-bind" "$root/bin/howto-kernel-net"
 echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
 echo 'root:x:0:' >"$root/etc/group"
 mkdir -p "$stage/out"
@@ -252,6 +298,7 @@ def _script_argv(
     key: str,
     modules: Sequence[str],
     optional_modules: Sequence[str],
+    kernel_net_modules: Sequence[str],
     tools: Sequence[str],
     pmds: Sequence[str],
 ) -> list[str]:
@@ -270,6 +317,8 @@ def _script_argv(
         "--",
         *optional_modules,
         "--",
+        *kernel_net_modules,
+        "--",
         *tools,
         "--",
         *pmds,
@@ -281,7 +330,12 @@ def _script() -> str:
     init = _INIT.replace("__READY__", READY_LINE).replace("__PROMPT__", SHELL_PROMPT)
     # The container rootfs recipe is reused as the one ldd/PMD collector of the project.
     bind = _BIND.replace("__BIND_PARAM__", BIND_PARAM)
-    texts = {"rootfs_script": container_image.ROOTFS_SCRIPT, "init": init, "bind": bind}
+    texts = {
+        "rootfs_script": container_image.ROOTFS_SCRIPT,
+        "init": init,
+        "bind": bind,
+        "kernel_net": _KERNEL_NET,
+    }
     prelude = "".join(f"{name}={shlex.quote(text)}\n" for name, text in texts.items())
     return prelude + _BUILD_SCRIPT
 
@@ -295,6 +349,7 @@ def ensure_guest_image(
     busybox: str = "/bin/busybox",
     modules: Sequence[str] = GUEST_MODULES,
     optional_modules: Sequence[str] = OPTIONAL_MODULES,
+    kernel_net_modules: Sequence[str] = KERNEL_NET_MODULES,
     tools: Sequence[str] = GUEST_TOOLS,
     pmds: Sequence[str] = GUEST_PMDS,
 ) -> GuestImage:
@@ -307,7 +362,9 @@ def ensure_guest_image(
     common = (cache_dir, kernel, testpmd, busybox)
     try:
         listing = session.run(
-            _script_argv("key", *common, "-", modules, optional_modules, tools, pmds),
+            _script_argv(
+                "key", *common, "-", modules, optional_modules, kernel_net_modules, tools, pmds
+            ),
             timeout=120,
             stdin=_script(),
         ).stdout
@@ -319,6 +376,7 @@ def ensure_guest_image(
     digest.update(
         f"init={INIT_VERSION}\nrootfs={container_image.RECIPE}\n"
         f"modules={','.join(modules)}\noptional={','.join(optional_modules)}\n"
+        f"kernel_net={','.join(kernel_net_modules)}\n"
         f"tools={','.join(tools)}\n"
         f"pmds={','.join(pmds)}\n".encode()
     )
@@ -346,6 +404,7 @@ def ensure_guest_image(
                 key,
                 modules,
                 optional_modules,
+                kernel_net_modules,
                 tools,
                 pmds,
             ),

@@ -237,8 +237,11 @@ def _vhost_role(nic: VmNic) -> str:
 
 
 def _multiqueue(nic: VmNic) -> str:
-    # One vector per queue pair plus config and control: the guest needs them for MQ.
-    return f",mq=on,vectors={2 * nic.queues + 2}" if nic.queues > 1 else ""
+    # One vector per queue pair plus config and control: the guest needs them for MQ
+    # (without MSI-X, vectors=0, it shares its INTx).
+    vectors = 2 * nic.queues + 2 if nic.msix else 0
+    mq = ",mq=on" if nic.queues > 1 else ""
+    return f"{mq},vectors={vectors}" if nic.queues > 1 or not nic.msix else ""
 
 
 def tap_netdev(nic: VmNic, ifname: str | None) -> str:

@@ -92,3 +92,23 @@ def test_a_queue_change_that_does_not_last_fails_the_queue_variant(tmp_path: Pat
         "expected 4/4"
     )
     verify_fault_fails(tmp_path, f"{MODULE}::{QUEUES_TEST}", "guest-queues-back-to-one", [message])
+
+
+KERNEL_TEST = (
+    "test_live_migration_with_the_kernel_forwarding_in_the_guest[split-virtqueue-kernel-virtio-net]"
+)
+
+
+def test_a_kernel_guest_that_skips_p1_fails_the_kernel_variant(tmp_path: Path) -> None:
+    """The plan's kernel guest: routed straight back out of P0 (one hop, P1 unused), every
+    frame leaves with its TTL one too high, and the frame check names that byte."""
+    verify_fault_fails(
+        tmp_path,
+        f"{MODULE}::{KERNEL_TEST}",
+        "guest-kernel-skips-p1",
+        [
+            "traffic crosses the VM, routed by its kernel: every frame arrives whole and in order;",
+            " altered: seq 0 on ",
+            "differs at byte 22 (expected 0x",  # the IPv4 TTL
+        ],
+    )

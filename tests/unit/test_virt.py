@@ -105,6 +105,14 @@ def test_hugepage_backing_kvm_multiqueue_packed_and_incoming() -> None:
     assert ("-incoming", "tcp:10.0.0.2:5555") in got
 
 
+def test_a_vhost_user_nic_without_msix_offers_no_vectors() -> None:
+    # guide 2's kernel guest under TCG: QEMU 7.2 dies starting vhost-user with MSI-X on
+    one = {"id": "n", "kind": "vhost-user", "socket": "/s", "msix": False}
+    got = pairs(argv(spec(nics=[one, {**one, "id": "m", "queues": 2}])))
+    assert ("-device", "virtio-net-pci,netdev=n,packed=off,vectors=0") in got
+    assert ("-device", "virtio-net-pci,netdev=m,packed=off,mq=on,vectors=0") in got
+
+
 def test_passthrough_and_disk_image() -> None:
     vm = spec(
         image="/images/lab.qcow2",

@@ -1,0 +1,197 @@
+"""A guest whose kernel forwards: its virtio NICs on virtio-net, IPv4 routing between them.
+
+DPDK's vhost_user_live_migration plan also migrates a guest that runs the kernel's
+virtio-net driver instead of testpmd. Here the guest routes the stream: in on P0, out P1,
+in on P1 again, out P0. Guide 2's vhost switch hands whatever P1 sends straight back to
+P1 (framework.scenarios.vhost_switch), so the route out of P1 is addressed to P1's own MAC
+and a policy rule sends what comes in on P1 out of P0, toward the TG. Each pass is a
+routing hop: the frame leaves with P0's MAC as source, the next hop's as destination, its
+TTL HOPS lower and its IPv4 checksum made again. The counters are the
+netdevs' own (/sys/class/net/*/statistics), read in the guest.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+
+from framework.dpdk.parsers import PortInfo, PortStats
+from framework.errors import FrameworkError
+from framework.virt.vm import VirtualMachine
+
+DRIVER = "virtio_net"
+# The routing table that sends what comes back in on P1 out of P0.
+RETURN_TABLE = 100
+HOPS = 2  # P0 -> P1, then P1 -> P0
+IFF_UP, IFF_PROMISC = 0x1, 0x100
+COUNTERS = (
+    "rx_packets", "rx_bytes", "rx_errors", "rx_dropped", "rx_missed_errors",
+    "tx_packets", "tx_bytes", "tx_errors", "tx_dropped",
+)  # fmt: skip
+# One line per netdev: "name=<if> address=<mac> ..." (parse_netdevs reads it).
+_READOUT = (
+    'for n in "$@"; do d=/sys/class/net/$n; '
+    'printf "name=%s address=%s operstate=%s mtu=%s flags=%s rxq=%s txq=%s" '
+    '"$n" "$(cat $d/address)" "$(cat $d/operstate)" "$(cat $d/mtu)" "$(cat $d/flags)" '
+    '"$(ls -d $d/queues/rx-* | wc -l)" "$(ls -d $d/queues/tx-* | wc -l)"; '
+    f"for c in {' '.join(COUNTERS)}; do "
+    'printf " %s=%s" "$c" "$(cat $d/statistics/$c)"; done; echo; done'
+)
+
+
+class KernelNetError(FrameworkError):
+    """The guest's kernel could not take or route the NICs."""
+
+
+@dataclass(frozen=True)
+class Netdev:
+    """One guest netdev as its sysfs shows it."""
+
+    name: str
+    address: str
+    operstate: str
+    mtu: int
+    flags: int
+    rx_queues: int
+    tx_queues: int
+    counters: dict[str, int] = field(compare=False)
+
+
+def parse_netdevs(text: str) -> dict[str, Netdev]:
+    """The readout's lines ("name=eth0 address=... rx_packets=..."), by netdev name."""
+    netdevs: dict[str, Netdev] = {}
+    for line in text.splitlines():
+        fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+        if "name" not in fields:
+            continue
+        try:
+            netdevs[fields["name"]] = Netdev(
+                fields["name"],
+                fields["address"],
+                fields["operstate"],
+                int(fields["mtu"]),
+                int(fields["flags"], 0),
+                int(fields["rxq"]),
+                int(fields["txq"]),
+                {name: int(fields[name]) for name in COUNTERS},
+            )
+        except (KeyError, ValueError) as exc:
+            raise KernelNetError(f"unreadable netdev line {line!r}: {exc}") from exc
+    return netdevs
+
+
+def parse_kernel_net(text: str) -> dict[str, str]:
+    """howto-kernel-net's "PCI IFNAME" lines: the netdev of each PCI address."""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0].count(":") == 2:
+            found[parts[0]] = parts[1]
+    return found
+
+
+@dataclass
+class KernelRouter:
+    """IPv4 forwarding in a guest between its P0 and P1, on the kernel's virtio-net."""
+
+    vm: VirtualMachine
+    names: dict[int, str]  # port id (P0, P1) -> netdev
+    dst_ip: str
+    next_hop_mac: str  # where P0 sends the stream (the TG's side)
+    macs: dict[int, str] = field(default_factory=dict)  # each port's MAC, read at start
+    _baseline: dict[int, dict[str, int]] = field(default_factory=dict)
+
+    @classmethod
+    def start(
+        cls, vm: VirtualMachine, pcis: list[str], dst_ip: str, next_hop_mac: str
+    ) -> KernelRouter:
+        """Hand the NICs at `pcis` (P0, P1) to virtio-net and route `dst_ip` through them."""
+        status, out = vm.shell.run(f"howto-kernel-net {' '.join(pcis)}", timeout=60)
+        found = parse_kernel_net(out)
+        if status != 0 or set(found) != set(pcis):
+            raise KernelNetError(
+                f"{vm.name}: the kernel did not take the NICs {pcis}: {out.strip()[-300:]}"
+            )
+        router = cls(vm, {port: found[pci] for port, pci in enumerate(pcis)}, dst_ip, next_hop_mac)
+        router._configure()
+        return router
+
+    def _configure(self) -> None:
+        p0, p1 = self.names[0], self.names[1]
+        netdevs = self.netdevs()
+        self.macs = {port: netdevs[name].address for port, name in self.names.items()}
+        own = self.macs[1]
+        conf = "/proc/sys/net/ipv4/conf"
+        commands = [
+            "echo 1 > /proc/sys/net/ipv4/ip_forward",
+            # the stream's source is not routed back the way it came (P1): no reverse-path drop
+            *(f"echo 0 > {conf}/{n}/rp_filter" for n in ("all", "default", p0, p1)),
+            f"ip link set {p0} up",
+            f"ip link set {p1} up",
+            f"ip route add {self.dst_ip}/32 dev {p1}",
+            f"arp -i {p1} -s {self.dst_ip} {own}",
+            f"ip rule add iif {p1} table {RETURN_TABLE}",
+            f"ip route add {self.dst_ip}/32 dev {p0} table {RETURN_TABLE}",
+            f"arp -i {p0} -s {self.dst_ip} {self.next_hop_mac}",
+        ]
+        for command in commands:
+            self.vm.shell.check(command)
+
+    def netdevs(self) -> dict[str, Netdev]:
+        """The ports' netdevs as the guest's sysfs shows them now."""
+        names = " ".join(shlex.quote(n) for n in self.names.values())
+        return parse_netdevs(self.vm.shell.check(f"set -- {names}; {_READOUT}"))
+
+    def ports(self) -> dict[int, PortInfo]:
+        """P0 and P1 in the terms `show port info` gives a testpmd port."""
+        netdevs = self.netdevs()
+        return {port: _port_info(port, netdevs[name]) for port, name in self.names.items()}
+
+    def clear_counters(self) -> None:
+        """Count from now on (a netdev's own counters cannot be reset)."""
+        netdevs = self.netdevs()
+        self._baseline = {port: netdevs[name].counters for port, name in self.names.items()}
+
+    def port_stats(self) -> dict[int, PortStats]:
+        """Each port's counters since clear_counters(), as `show port stats` gives them."""
+        netdevs = self.netdevs()
+        stats = {}
+        for port, name in self.names.items():
+            now, before = netdevs[name].counters, self._baseline.get(port, {})
+            c = {key: value - before.get(key, 0) for key, value in now.items()}
+            stats[port] = PortStats(
+                port,
+                rx_packets=c["rx_packets"],
+                rx_missed=c["rx_missed_errors"],
+                rx_bytes=c["rx_bytes"],
+                rx_errors=c["rx_errors"] + c["rx_dropped"],
+                rx_nombuf=0,
+                tx_packets=c["tx_packets"],
+                tx_errors=c["tx_errors"] + c["tx_dropped"],
+                tx_bytes=c["tx_bytes"],
+            )
+        return stats
+
+    def moved_to(self, vm: VirtualMachine) -> KernelRouter:
+        """The same router, read through the migrated VM's shell (its state is in guest RAM)."""
+        self.vm = vm
+        return self
+
+
+def _port_info(port: int, netdev: Netdev) -> PortInfo:
+    return PortInfo(
+        port=port,
+        mac=netdev.address,
+        device_name=netdev.name,
+        driver=DRIVER,
+        link_status="up" if netdev.operstate == "up" else "down",
+        link_speed="",
+        link_duplex="",
+        mtu=netdev.mtu,
+        promiscuous=bool(netdev.flags & IFF_PROMISC),
+        allmulticast=False,
+        nb_rx_queues=netdev.rx_queues,
+        nb_tx_queues=netdev.tx_queues,
+        max_rx_queues=None,
+        max_tx_queues=None,
+    )
