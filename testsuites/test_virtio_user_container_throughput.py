@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import allure
 import pytest
 
+from framework.config.model import Topology
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, step
@@ -35,7 +36,6 @@ pytestmark = [
 
 FORMS = [pytest.param(1, id="single-queue"), pytest.param(2, id="queues-2")]
 MIN_PPS, MAX_PPS = 1000, 40000
-TRIAL_S = 1.0
 
 
 @pytest.fixture(scope="module", params=FORMS)
@@ -81,6 +81,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def test_throughput(
     guide: ContainerNetworking,
+    topology: Topology,
     frame_bytes: int,
     traffic_generator: TrafficGenerator,
     tg_port: str,
@@ -89,7 +90,8 @@ def test_throughput(
     """NDR and PDR of one form at one frame size.
 
     Steps:
-        A trial at MIN_PPS; MLRsearch between MIN_PPS and MAX_PPS, one stream per queue,
+        A trial at MIN_PPS; MLRsearch between MIN_PPS and MAX_PPS as the topology's
+        `rate_searches` says (trial length, width), one stream per queue,
         TG -> host NIC -> vhost-user -> container (macswap) -> back to the same TG port.
 
     Verify:
@@ -97,13 +99,15 @@ def test_throughput(
         trial, and with both forms run the two-queue NDR against the single-queue one.
     """
     trials = guide.trials(traffic_generator, tg_port, frame_bytes)
+    searching = topology.rate_searches
     with step(f"Nothing is lost at {MIN_PPS:,} pps"):
-        first = trials(MIN_PPS, TRIAL_S)
+        first = trials(MIN_PPS, searching.trial_s)
         verify_trial(first, "nothing is lost or altered at the lowest rate")
     with step("NDR and PDR (MLRsearch)"):
         found = search_rates(
-            trials, min_pps=MIN_PPS, max_pps=MAX_PPS, trial_s=TRIAL_S, relative_width=0.1
-        )
+            trials, min_pps=MIN_PPS, max_pps=MAX_PPS, trial_s=searching.trial_s,
+            relative_width=searching.relative_width,
+        )  # fmt: skip
     searches[(guide.queues, frame_bytes)] = found
     ndr, pdr = found.ndr.lower_pps or 0.0, found.pdr.lower_pps or 0.0
     record_figure("NDR", ndr, "pps", better="higher", tolerance=0.2)

@@ -21,6 +21,7 @@ from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Raw
 
+from framework.config.model import Topology
 from framework.dpdk.parsers import RxPacket
 from framework.dpdk.verify import verify_port_counts, verify_ports, verify_queues
 from framework.dpdk.virtio import (
@@ -82,7 +83,6 @@ FORMS = [pytest.param(1, id="single-queue"), pytest.param(2, id="two-queues")]
 UDP_ECHO_PORT = 7  # the kernel's echo socket on the tap's address
 REQUESTS_PPS = 200
 MIN_PPS, MAX_PPS = 1000, 32000  # the rate search's range (64-byte frames)
-TRIAL_S = 2.0  # seconds per rate trial (MLRsearch's final trial duration)
 # DPDK's test plan: two queues "about double" one queue's NDR, each vhost thread on its core.
 QUEUE_SCALING = 1.8
 RATE_FLOWS = 2  # one stream per flow, so that two queues can share them
@@ -673,6 +673,7 @@ def searches() -> dict[int, RateSearch]:
 
 def test_throughput_of_the_exceptional_path(
     guide7: ExceptionalPath,
+    topology: Topology,
     traffic_generator: TrafficGenerator,
     tg_port: str,
     searches: dict[int, RateSearch],
@@ -686,7 +687,8 @@ def test_throughput_of_the_exceptional_path(
         The kernel routes 198.18.8.0/24 back out of the tap to the TG's MAC. Where each
         queue has cores of its own (KVM, pinned vCPUs to spare), each vhost thread is
         pinned to a vCPU, as the test plan pins them. A trial at the lowest rate; then
-        MLRsearch for NDR (no loss) and PDR (0.5 % loss), two flows, trials of TRIAL_S s.
+        MLRsearch for NDR (no loss) and PDR (0.5 % loss), two flows, as the topology's
+        `rate_searches` says (trial length, width).
 
     Verify:
         At the lowest rate nothing is lost. Two queues, each on cores of its own, reach at
@@ -707,10 +709,14 @@ def test_throughput_of_the_exceptional_path(
         with step(f"Trial: {rate:,.0f} pps of 64-byte frames for {seconds:g} s"):
             return trials(rate, seconds)
 
+    searching = topology.rate_searches
     with step(f"Nothing is lost at {MIN_PPS:,} pps"):
-        first = trial(MIN_PPS, TRIAL_S)
+        first = trial(MIN_PPS, searching.trial_s)
         verify_trial(first, "the exceptional path loses nothing at its lowest rate")
-    found = search_rates(trial, min_pps=MIN_PPS, max_pps=MAX_PPS, trial_s=TRIAL_S)
+    found = search_rates(
+        trial, min_pps=MIN_PPS, max_pps=MAX_PPS, trial_s=searching.trial_s,
+        relative_width=searching.relative_width,
+    )  # fmt: skip
     searches[guide7.queues] = found
     record_figure("NDR", found.ndr.lower_pps or 0.0, "pps", better="higher", tolerance=0.2)
     attach_table(

@@ -536,6 +536,17 @@ class LossWindows(Model):
     guide2: Guide2Windows = Guide2Windows()
 
 
+class RateSearches(Model):
+    """How guides 6 and 7 search their NDR and PDR (topology key `rate_searches`).
+
+    Guide 4 has its own (`pvp`). A lab keeps the defaults; a box whose figures are
+    reported, not judged, may trade precision for time.
+    """
+
+    trial_s: float = Field(2.0, gt=0)  # MLRsearch's final trial duration
+    relative_width: float = Field(0.05, gt=0, lt=1)  # how close its bounds must come
+
+
 class PvpBenchmark(Model):
     """Guide 4's PVP wiring and how its rates are searched (topology key `pvp`)."""
 
@@ -555,10 +566,10 @@ class PvpBenchmark(Model):
     # the host isolates none (the virtual lab), reported.
     isolated_cpus: CpuList | None = None
     frame_sizes: list[int] = Field(default_factory=lambda: [64, 128, 256, 512, 1024, 1518])
-    # The declared selection: the virtio paths other than split-mergeable (the guide's)
-    # are measured at these frame sizes only, since each search takes minutes; the others
-    # are left out at collection and listed in the summary as not selected. None: the
-    # first of frame_sizes.
+    # The declared selection: the set-ups other than the guide's (split-mergeable, one
+    # queue pair) are measured at these frame sizes only, since each search takes
+    # minutes; the others are left out at collection and listed in the summary as not
+    # selected. None: the first of frame_sizes.
     other_paths_frame_sizes: list[int] | None = None
     # The declared selection of DPDK's reconnect plan on this path: its stability forms
     # (ten relaunches each) run on these reconnect forms only (vhost-client-split,
@@ -645,6 +656,7 @@ class Topology(Model):
     # What guides 1 and 2 allow in each loss window (outages, longest, lost, loss span).
     loss_windows: LossWindows = LossWindows()
     pvp: PvpBenchmark | None = None
+    rate_searches: RateSearches = RateSearches()
     # The declared selection of guide 2's variants from DPDK's vhost_user_live_migration
     # plan (each vhost switch started after QEMU; the guest's queues changed while
     # migrating), each on split and packed virtqueues: the ones that run; None: all four.
