@@ -326,11 +326,17 @@ GUIDE1 = "framework.scenarios.sriov_bond_migration:SriovBondMigration"
 GUIDE7 = "framework.scenarios.exceptional_path:ExceptionalPath"
 GUIDE4 = "framework.scenarios.pvp:Pvp"
 RECONNECT = "framework.scenarios.vhost_reconnect:PvpReconnect"
+RECONNECT_TWO_VMS = "framework.scenarios.vhost_reconnect:PvvpReconnect"
 
 
 def _relaunched_host_forwards_nothing(setup: Any, *_: Any) -> None:
     # the relaunched host testpmd brings its links up and then forwards nothing
     _receive_only(setup.pvp.host_pmd)
+
+
+def _two_vm_host_forwards_nothing(setup: Any, *_: Any) -> None:
+    # as relaunched-host-forwards-nothing, on the two-VM chain
+    _receive_only(setup.pvvp.host_pmd)
 
 
 def _relaunched_host_drops_every(n: int) -> Callable[..., None]:
@@ -678,6 +684,13 @@ FAULTS: dict[str, Fault] = {
             "reconnect plan: the relaunched host testpmd's links come up, it forwards nothing",
             f"{RECONNECT}.relaunch_host_testpmd",
             _relaunched_host_forwards_nothing,
+        ),
+        Fault(
+            "two-vm-relaunched-host-forwards-nothing",
+            "reconnect plan, two VMs: the relaunched host testpmd's links come up, it "
+            "forwards nothing",
+            f"{RECONNECT_TWO_VMS}.relaunch_host_testpmd",
+            _two_vm_host_forwards_nothing,
         ),
         Fault(
             "relaunched-host-drops-1-in-50",

@@ -25,7 +25,8 @@ from framework.report.figures import record_figure
 from framework.report.outcomes import known_defect, skip_lacking
 from framework.report.streams import attach_stream
 from framework.scenarios.pvp import DEFAULT_PATH, Pvp, VirtioPath
-from framework.scenarios.vhost_reconnect import Event, PvpReconnect
+from framework.scenarios.pvvp import Pvvp
+from framework.scenarios.vhost_reconnect import Event, PvpReconnect, PvvpReconnect
 from framework.traffic.checks import verify_frames_intact, verify_sender
 from framework.traffic.generator import StreamRun, TrafficGenerator
 from framework.traffic.stream import LossAccount, StreamResult
@@ -61,6 +62,16 @@ RELAUNCHES = 10  # the stability forms' repetitions
 RESUME_S = 1.0
 
 
+# The plan's multi-VM cases (4-5 split, 13-14 packed): QEMU serves, the host connects.
+TWO_VM_FORMS = [
+    pytest.param(False, id="vhost-client-split"),
+    pytest.param(True, id="vhost-client-packed"),
+]
+TWO_VM_TESTS = (
+    "test_traffic_through_two_vms_resumes_when_the_host_testpmd_is_relaunched",
+    "test_traffic_through_two_vms_resumes_when_both_vms_are_relaunched",
+)
+
 STABILITY_TESTS = (
     "test_relaunching_the_host_testpmd_leaks_nothing_in_qemu",
     "test_restarting_the_guest_testpmd_leaks_nothing_in_the_host_testpmd",
@@ -71,14 +82,23 @@ def topology_selection(item: pytest.Item, topology: Topology) -> str | None:
     """Why the topology's declared selection leaves this test out (None: it runs).
 
     Called at collection (framework.plugin): the stability forms run on
-    pvp.reconnect_stability_forms only, a declared choice for time, not a skip.
+    pvp.reconnect_stability_forms only, the two-VM cases on pvp.reconnect_two_vm_forms
+    only: declared choices for time, not skips.
     """
     callspec = getattr(item, "callspec", None)
-    forms = topology.pvp.reconnect_stability_forms if topology.pvp else None
-    if forms is None or callspec is None or item.originalname not in STABILITY_TESTS:  # type: ignore[attr-defined]
+    name = getattr(item, "originalname", "")
+    if topology.pvp is None or callspec is None:
         return None
-    form = callspec.id
-    if form in forms:
+    if name in TWO_VM_TESTS:
+        two = topology.pvp.reconnect_two_vm_forms
+        if two is None or callspec.id in two:
+            return None
+        return (
+            f"topology {topology.name}: pvp.reconnect_two_vm_forms {two}, the two-VM "
+            "cases run in these forms only (time)"
+        )
+    forms = topology.pvp.reconnect_stability_forms
+    if forms is None or name not in STABILITY_TESTS or callspec.id in forms:
         return None
     return (
         f"topology {topology.name}: pvp.reconnect_stability_forms {forms}, the "
@@ -119,6 +139,39 @@ def through_pvp(
 ) -> Callable[..., StreamRun]:
     """A stream from TG pvp0 through the host, the VM and the host again to TG pvp1."""
     return reconnect.pvp.stream(traffic_generator, STREAM_PPS)
+
+
+@pytest.fixture(scope="module", params=TWO_VM_FORMS)
+def two_vms(
+    request: pytest.FixtureRequest, topology: Topology, hosts, tg_host, dpdk_version
+) -> Iterator[PvvpReconnect]:
+    """The plan's multi-VM set-up on guide 4's host: TG -> NIC -> VM1 -> VM2 -> NIC -> TG."""
+    spec: PvpBenchmark | None = topology.pvp
+    if spec is None or spec.vm is None:
+        skip_lacking(f"topology {topology.name} has no pvp.vm (guide 4's VM, split in two)")
+    pvvp = Pvvp(topology, hosts[spec.host], tg_host, dpdk_version, packed=request.param)
+    setup = PvvpReconnect(pvvp)
+    layout = "packed" if pvvp.packed else "split"
+    try:
+        with step(f"The host testpmd: NIC0 -> vhost0 -> vhost1 -> NIC1 chained, io; its "
+                  f"vhost-user ports as {setup.form}s ({layout} virtqueues)"):  # fmt: skip
+            pvvp.start_host_testpmd()
+        with step("VM1 and VM2, one virtio port each; in each, testpmd: mac, chained"):
+            pvvp.start_guests()
+            setup.wait_links()
+        attach_text("command lines", "\n".join(" ".join(r.argv) for r in pvvp.launches))
+        attach_text("QEMU", "\n".join(" ".join(vm.argv) for vm in pvvp.vms))
+        yield setup
+    finally:
+        pvvp.close()
+
+
+@pytest.fixture
+def through_two_vms(
+    traffic_generator: TrafficGenerator, two_vms: PvvpReconnect
+) -> Callable[..., StreamRun]:
+    """A stream from TG pvp0 through VM1, then VM2, to TG pvp1."""
+    return two_vms.pvvp.stream(traffic_generator, STREAM_PPS)
 
 
 def test_traffic_resumes_when_the_host_testpmd_is_killed_and_relaunched(
@@ -210,11 +263,47 @@ def test_restarting_the_guest_testpmd_leaks_nothing_in_the_host_testpmd(
     )
 
 
+def test_traffic_through_two_vms_resumes_when_the_host_testpmd_is_relaunched(
+    two_vms: PvvpReconnect, through_two_vms: Callable[..., StreamRun]
+) -> None:
+    """The plan's multi-VM "reconnect from vhost-user": the host side goes and comes back.
+
+    Steps:
+        With a stream crossing VM1 and VM2: kill -9 the host testpmd; start it again with
+        the same command line; wait for the links; show port info of every port.
+
+    Verify:
+        The host's vhost-user ports and both VMs' ports are up again; the stream resumes
+        within RESUME_S of the last link up: every frame arrives whole (as VM2's mac
+        forwarding writes it) and in order, nothing lost or duplicated outside the event;
+        its outage and loss are reported.
+    """
+    _across(two_vms, through_two_vms, two_vms.relaunch_host_testpmd)
+
+
+def test_traffic_through_two_vms_resumes_when_both_vms_are_relaunched(
+    two_vms: PvvpReconnect, through_two_vms: Callable[..., StreamRun]
+) -> None:
+    """The plan's multi-VM "reconnect from VMs": both VMs go and come back, the host stays.
+
+    Steps:
+        With a stream crossing VM1 and VM2: stop both VMs' testpmds and QEMUs; start both
+        VMs and their testpmds again; wait for the links; show port info of every port.
+
+    Verify:
+        As when the host testpmd is relaunched: links up, the stream resumes whole and in
+        order, nothing lost or duplicated outside the event.
+    """
+    _across(two_vms, through_two_vms, two_vms.relaunch_vms)
+
+
 # -- the steps the tests share -----------------------------------------------------------------
 
 
 def _across(
-    reconnect: PvpReconnect, through_pvp: Callable[..., StreamRun], event: Callable[[], Event]
+    reconnect: PvpReconnect | PvvpReconnect,
+    through_pvp: Callable[..., StreamRun],
+    event: Callable[[], Event],
 ) -> None:
     """An event with a stream crossing the path from before it to after it."""
     with through_pvp(duration=SETTLE_S + EVENT_MAX_S + SETTLE_S) as run:
@@ -245,7 +334,7 @@ def _across(
         known_defect(stall)
 
 
-def _links_back(reconnect: PvpReconnect, after: str) -> None:
+def _links_back(reconnect: PvpReconnect | PvvpReconnect, after: str) -> None:
     with step(f"show port info: every link up after: {after}"):
         host, guest = reconnect.host_vhost_ports(), reconnect.guest_ports()
         verify_ports(host, "the host's vhost-user ports are up again", link_up="all")

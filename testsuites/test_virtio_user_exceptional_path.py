@@ -89,6 +89,8 @@ RATE_FLOWS = 2  # one stream per flow, so that two queues can share them
 KERNEL_DATAGRAMS = 3  # the kernel's UDP datagrams whose Rx checksum flags are read
 # More frames than the default ring's 256 descriptors, fewer than the guide's 1024.
 BURST_FRAMES = 1000
+# Bursts on the default ring before it is judged: one may find the ring drained in time.
+BURST_TRIES = 3
 
 
 @pytest.fixture(scope="module")
@@ -816,7 +818,8 @@ def test_queue_size_1024_avoids_a_shortage_of_descriptors(
         With the guide's queue_size=1024, the TG sends BURST_FRAMES 64-byte frames at once
         to the tap's MAC (an EtherType the kernel counts and drops, answering nothing);
         testpmd's counters and the tap's are read. testpmd again without queue_size (its
-        default), the same burst; then testpmd as the guide runs it.
+        default), the same burst (up to BURST_TRIES times until one runs short: how fast
+        the kernel drains the ring varies); then testpmd as the guide runs it.
 
     Verify:
         Without queue_size the virtqueues have 256 entries, with it 1024; with 1024 every
@@ -832,8 +835,10 @@ def test_queue_size_1024_avoids_a_shortage_of_descriptors(
     try:
         with step("testpmd again without queue_size (virtio_user0 at its default)"):
             guide7.restart_testpmd(lro=True, rx_cksum=True, queue_size=None)
-        with step(f"The same burst of {BURST_FRAMES} frames, the default queue size"):
-            default = guide7.burst_into_kernel(traffic_generator, tg_port, BURST_FRAMES)
+        with step(f"The same burst of {BURST_FRAMES} frames, the default queue size (again, "
+                  f"up to {BURST_TRIES} times, until one runs short)"):  # fmt: skip
+            tried = guide7.bursts_until_short(traffic_generator, tg_port, BURST_FRAMES, BURST_TRIES)
+            default = tried[-1]
     finally:
         with step("testpmd as the guide runs it again"):
             guide7.restart_testpmd(lro=True, rx_cksum=True, queue_size=QUEUE_SIZE)
@@ -843,7 +848,8 @@ def test_queue_size_1024_avoids_a_shortage_of_descriptors(
          "no descriptor", "tap RX"],
         [
             [label, b.queue_size, b.sent, b.nic_rx, b.into_kernel, b.short, b.kernel_rx]
-            for label, b in ((f"default ({DEFAULT_QUEUE_SIZE})", default),
+            for label, b in (*((f"default ({DEFAULT_QUEUE_SIZE}), try {n}", b)
+                               for n, b in enumerate(tried, 1)),
                              (str(QUEUE_SIZE), increased))
         ],
     )  # fmt: skip

@@ -578,6 +578,9 @@ class PvpBenchmark(Model):
         Literal["vhost-client-split", "vhost-client-packed", "vhost-server-split",
                 "vhost-server-packed"]
     ] | None = None  # fmt: skip
+    # The declared selection of the plan's two-VM cases (VM1 and VM2 chained through the
+    # host): the forms they run in; None: both.
+    reconnect_two_vm_forms: list[Literal["vhost-client-split", "vhost-client-packed"]] | None = None
     # DPDK's port-restart plans stop and start the host's vhost-user ports ten times, on
     # each VM path (pvp_qemu_multi_paths_port_restart) and with two virtio_user queues
     # (pvp_virtio_user_multi_queues_port_restart).

@@ -61,7 +61,12 @@ PROMPT = "testpmd> "
 # moment, even inside a prompt being written (cmdline writes it a character at a time);
 # the vhost library logs whole "VHOST_CONFIG: ..." lines the same way whenever a
 # vhost-user peer connects or goes (a relaunched peer: dozens of them).
-ASYNC_EVENT = re.compile(r"\nPort \d+: [a-z ]+ event\n|VHOST_(?:CONFIG|DATA): [^\n]*\n")
+# EAL's device event thread (--hot-plug) says so when a device added to the VM is not one
+# it can take yet, as whole lines at any moment too.
+ASYNC_EVENT = re.compile(
+    r"\nPort \d+: [a-z ]+ event\n|VHOST_(?:CONFIG|DATA): [^\n]*\n"
+    r"|EAL: Cannot find device \([^)\n]*\) on bus \([^)\n]*\)\n"
+)
 PortId = int | Literal["all"]
 
 _ESCAPES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[=>78]|[\x07\x08]")

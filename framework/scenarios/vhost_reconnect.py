@@ -20,8 +20,11 @@ from framework.dpdk.launch import kill_testpmd, testpmd_pids
 from framework.dpdk.modes import ForwardingMode
 from framework.dpdk.parsers import PortInfo, PortStats
 from framework.lab.holdings import Holdings, read_holdings
+from framework.lab.hosts import HostHandle
 from framework.scenarios.pvp import Pvp
+from framework.scenarios.pvvp import Pvvp
 from framework.scenarios.stages import StepOrderError
+from framework.scenarios.vhost_switch import VhostSwitch
 from framework.scenarios.vms import close_vms
 from framework.traffic.stream import LossWindow, StreamResult
 from framework.verify import poll
@@ -54,8 +57,81 @@ class Event:
         )
 
 
+class Reconnecting:
+    """What the plan's events share: each taken, then every link waited for, then recorded.
+
+    A set-up supplies the host's vhost ports and the guests' ports, as `show port info`
+    gives them, and the events themselves.
+    """
+
+    events: list[Event]
+
+    def host_vhost_ports(self) -> dict[int, PortInfo]:
+        """`show port info` of the host testpmd's vhost-user ports."""
+        raise NotImplementedError
+
+    def guest_ports(self) -> dict[int, PortInfo]:
+        """`show port info` of every guest port."""
+        raise NotImplementedError
+
+    def _event(self, name: str, action: Callable[[], None]) -> Event:
+        started = time.time()
+        log.info("reconnect event: %s", name)
+        action()
+        self.wait_links()
+        event = Event(name, started, time.time())
+        self.events.append(event)
+        return event
+
+    def wait_links(self, timeout: float = LINK_BACK_S) -> None:
+        """Until the host's vhost ports and the guest's ports are all up (or `timeout`)."""
+        poll(
+            lambda: [*self.host_vhost_ports().values(), *self.guest_ports().values()],
+            lambda ports: all(p.link_up for p in ports),
+            timeout,
+        )
+
+
+def relaunch_host(host: HostHandle, switch: VhostSwitch, start: Callable[[], object]) -> None:
+    """Kill -9 the host testpmd, forget it, start it again with `start`."""
+    kill_testpmd(host.session, switch.pmd)
+    switch.close()
+    start()
+
+
+def packed_ring_stall(
+    packed: bool, event: Event, switch: VhostSwitch, host: dict[int, PortStats]
+) -> str | None:
+    """The known packed-ring defect, if that is what stopped the stream after `event`.
+
+    When the vhost-user backend dies, QEMU cannot say where a packed virtqueue stands
+    (hw/virtio/virtio.c, virtio_queue_packed_restore_last_avail_idx: "We don't have a
+    reference like avail idx in shared memory"; a split ring's used index is read back
+    from guest memory). The relaunched backend starts at a stale position: it hands the
+    guest at most a ring's worth of frames (often none) the guest never takes, then
+    nothing, while its NIC keeps receiving and it keeps forwarding io from it to the
+    guest. Only that signature is named; anything else that stops the stream (the host
+    not forwarding, say) stays a failure. `host`: the host testpmd's port counters.
+    """
+    if not (packed and event.name == HOST_RELAUNCHED):
+        return None
+    nic, vhost = switch.nic_ports[0], switch.vhost_ports[0]
+    fwd = switch.pmd.show_config_fwd()
+    forwarding = fwd.mode == ForwardingMode.IO and fwd.tx_port_of(nic) == vhost
+    to_guest = sum(host[p].tx_packets for p in switch.vhost_ports if p in host)
+    from_tg = host[nic].rx_packets if nic in host else 0
+    if not forwarding or to_guest > RING_SIZE or from_tg <= 2 * RING_SIZE:
+        return None
+    return (
+        f"packed virtqueues stall once the vhost-user backend is killed and relaunched: "
+        f"QEMU cannot restore a packed ring's position (virtio_queue_packed_restore_"
+        f"last_avail_idx): of the {from_tg} frames the relaunched host testpmd received "
+        f"it could hand the guest {to_guest}, and the guest took none"
+    )
+
+
 @dataclass
-class PvpReconnect:
+class PvpReconnect(Reconnecting):
     """Guide 4's PVP in a reconnect form, and the events the plan takes it through."""
 
     pvp: Pvp
@@ -70,7 +146,10 @@ class PvpReconnect:
 
     def relaunch_host_testpmd(self) -> Event:
         """The host testpmd killed (kill -9) and started again, the same command line."""
-        return self._event(HOST_RELAUNCHED, self._relaunch_host)
+        pvp = self.pvp
+        return self._event(
+            HOST_RELAUNCHED, lambda: relaunch_host(pvp.host, pvp.switch, pvp.start_host_testpmd)
+        )
 
     def restart_guest_testpmd(self) -> Event:
         """The guest's testpmd quit and started again, the same command line."""
@@ -79,21 +158,6 @@ class PvpReconnect:
     def relaunch_vm(self) -> Event:
         """QEMU stopped and the VM started again, its testpmd too."""
         return self._event("VM relaunched", self._relaunch_vm)
-
-    def _event(self, name: str, action: Callable[[], None]) -> Event:
-        started = time.time()
-        log.info("reconnect event: %s", name)
-        action()
-        self.wait_links()
-        event = Event(name, started, time.time())
-        self.events.append(event)
-        return event
-
-    def _relaunch_host(self) -> None:
-        switch = self.pvp.switch
-        kill_testpmd(self.pvp.host.session, switch.pmd)
-        switch.close()
-        self.pvp.start_host_testpmd()
 
     def _restart_guest(self) -> None:
         pvp = self.pvp
@@ -111,14 +175,6 @@ class PvpReconnect:
         pvp.start_guest()
 
     # -- what each side shows ---------------------------------------------------------------
-
-    def wait_links(self, timeout: float = LINK_BACK_S) -> None:
-        """Until the host's vhost ports and the guest's ports are all up (or `timeout`)."""
-        poll(
-            lambda: [*self.host_vhost_ports().values(), *self.guest_ports().values()],
-            lambda ports: all(p.link_up for p in ports),
-            timeout,
-        )
 
     def host_vhost_ports(self) -> dict[int, PortInfo]:
         """`show port info` of the host testpmd's vhost-user ports."""
@@ -140,34 +196,8 @@ class PvpReconnect:
     def packed_ring_stall(
         self, event: Event, counters: dict[str, dict[int, PortStats]]
     ) -> str | None:
-        """The known packed-ring defect, if that is what stopped the stream after `event`.
-
-        When the vhost-user backend dies, QEMU cannot say where a packed virtqueue stands
-        (hw/virtio/virtio.c, virtio_queue_packed_restore_last_avail_idx: "We don't have a
-        reference like avail idx in shared memory"; a split ring's used index is read back
-        from guest memory). The relaunched backend starts at a stale position: it hands
-        the guest at most a ring's worth of frames (often none) the guest never takes,
-        then nothing, while its NIC keeps receiving and it keeps forwarding io from it to
-        the guest. Only that signature is named; anything else that stops the stream
-        (the host not forwarding, say) stays a failure.
-        """
-        if not (self.pvp.path.packed and event.name == HOST_RELAUNCHED):
-            return None
-        host = counters["host"]
-        switch = self.pvp.switch
-        nic, vhost = switch.nic_ports[0], switch.vhost_ports[0]
-        fwd = self.pvp.host_forwarding()
-        forwarding = fwd.mode == ForwardingMode.IO and fwd.tx_port_of(nic) == vhost
-        to_guest = sum(host[p].tx_packets for p in switch.vhost_ports if p in host)
-        from_tg = host[nic].rx_packets if nic in host else 0
-        if not forwarding or to_guest > RING_SIZE or from_tg <= 2 * RING_SIZE:
-            return None
-        return (
-            f"packed virtqueues stall once the vhost-user backend is killed and relaunched: "
-            f"QEMU cannot restore a packed ring's position (virtio_queue_packed_restore_"
-            f"last_avail_idx): of the {from_tg} frames the relaunched host testpmd received "
-            f"it could hand the guest {to_guest}, and the guest took none"
-        )
+        """The known packed-ring defect, if that stopped the stream (packed_ring_stall)."""
+        return packed_ring_stall(self.pvp.path.packed, event, self.pvp.switch, counters["host"])
 
     def host_testpmd_holdings(self) -> Holdings:
         """What the host testpmd holds (the side that stays while the guest side restarts)."""
@@ -190,3 +220,55 @@ class PvpReconnect:
             prefix=host.prefix,
             work_dir=host.work_dir,
         )
+
+
+@dataclass
+class PvvpReconnect(Reconnecting):
+    """The plan's multi-VM cases: the host testpmd relaunched, or both VMs, under traffic."""
+
+    pvvp: Pvvp
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def form(self) -> str:
+        """`vhost-user client` or `vhost-user server`: the host side's role."""
+        return f"vhost-user {self.pvvp.reconnect}"
+
+    def relaunch_host_testpmd(self) -> Event:
+        """The host testpmd killed (kill -9) and started again, the same command line."""
+        pvvp = self.pvvp
+        return self._event(
+            HOST_RELAUNCHED,
+            lambda: relaunch_host(pvvp.host, pvvp.switch, pvvp.start_host_testpmd),
+        )
+
+    def relaunch_vms(self) -> Event:
+        """Both VMs stopped and started again (the plan's reboot), their testpmds too."""
+
+        def relaunch() -> None:
+            self.pvvp.close_guests()
+            self.pvvp.start_guests()
+
+        return self._event("both VMs relaunched", relaunch)
+
+    def host_vhost_ports(self) -> dict[int, PortInfo]:
+        """`show port info` of the host testpmd's vhost-user ports."""
+        pmd = self.pvvp.host_pmd
+        return {port: pmd.show_port_info(port) for port in self.pvvp.switch.vhost_ports}
+
+    def guest_ports(self) -> dict[int, PortInfo]:
+        """Each VM's one virtio port, keyed by the VM's index (0: VM1, 1: VM2)."""
+        return {i: pmd.show_port_info(0) for i, pmd in enumerate(self.pvvp.guest_pmds)}
+
+    def port_counters(self) -> dict[str, dict[int, PortStats]]:
+        """`show port stats all` of the host testpmd and of each VM's."""
+        counters = {"host": self.pvvp.host_pmd.show_port_stats_all()}
+        for i, pmd in enumerate(self.pvvp.guest_pmds, 1):
+            counters[f"vm{i}"] = pmd.show_port_stats_all()
+        return counters
+
+    def packed_ring_stall(
+        self, event: Event, counters: dict[str, dict[int, PortStats]]
+    ) -> str | None:
+        """The known packed-ring defect, if that is what stopped the stream."""
+        return packed_ring_stall(self.pvvp.packed, event, self.pvvp.switch, counters["host"])

@@ -4,7 +4,8 @@ The guide runs DPDK's vhost-switch sample; the virtual lab has no such binary, s
 testpmd serves the VM's vhost-user sockets and owns the host's NIC port toward the switch.
 Ports are ordered NIC, vhost0[, vhost1] and forwarded `paired`: NIC <-> vhost0, and a
 second vhost port back to itself. With a NIC per vhost port (guide 4's PVP) the list is
-NIC0, vhost0, NIC1, vhost1: the guide's `set portlist 0,2,1,3`. With guide 2's two
+NIC0, vhost0, NIC1, vhost1: the guide's `set portlist 0,2,1,3`; chained (two VMs, one
+vhost port each) NIC0 -> vhost0 -> vhost1 -> NIC1. With guide 2's two
 sockets a frame from the TG enters the guest on P0, is forwarded by the guest to P1,
 comes straight back into P1, is forwarded to P0 and leaves through the NIC; a tx_first
 burst of the guest leaves the same way instead of circulating for ever. Guide 6 uses
@@ -47,6 +48,9 @@ class VhostSwitch:
     # vhost-user client mode (`client=1`): the other side (QEMU, virtio_user server=1)
     # owns the sockets and the switch reconnects to them when either restarts.
     client: bool = False
+    # Chained instead of paired: NIC 0 -> every vhost port in turn -> the last NIC (DPDK's
+    # reconnect plan with two VMs: TG -> NIC -> VM1 -> VM2 -> NIC -> TG).
+    chained: bool = False
     nic_ports: list[int] = field(default_factory=list)
     vhost_ports: list[int] = field(default_factory=list)
     pmd = Made[TestPmd]("VhostSwitch.start()")
@@ -92,7 +96,8 @@ class VhostSwitch:
             self.host.session.run(["rm", "-f", *paths])
         app = TestPmdOptions(
             rxq=self.queues, txq=self.queues, total_num_mbufs=MBUFS,
-            nb_cores=max(len(cpu_list(self.lcores)) - 1, 1), port_topology="paired",
+            nb_cores=max(len(cpu_list(self.lcores)) - 1, 1),
+            port_topology="chained" if self.chained else "paired",
         )  # fmt: skip
         self.pmd, self.launch = launch_testpmd(
             self.host, self.name, eal, app, binary=self.testpmd, version=self.version
@@ -100,10 +105,15 @@ class VhostSwitch:
         drivers = {i: self.pmd.show_port_info(i).driver for i in self.pmd.port_ids()}
         self.vhost_ports = sorted(i for i, d in drivers.items() if d == "net_vhost")
         self.nic_ports = sorted(i for i in drivers if i not in self.vhost_ports)
-        # paired: NIC i <-> vhost i; a vhost port without a NIC pairs with the next one
-        pairs = [p for pair in zip(self.nic_ports, self.vhost_ports, strict=False) for p in pair]
-        rest = self.vhost_ports[len(self.nic_ports) :]
-        self.pmd.set_portlist([*pairs, *rest])
+        if self.chained:
+            self.pmd.set_portlist([*self.nic_ports[:1], *self.vhost_ports, *self.nic_ports[1:]])
+        else:
+            # paired: NIC i <-> vhost i; a vhost port without a NIC pairs with the next one
+            pairs = [
+                p for pair in zip(self.nic_ports, self.vhost_ports, strict=False) for p in pair
+            ]
+            rest = self.vhost_ports[len(self.nic_ports) :]
+            self.pmd.set_portlist([*pairs, *rest])
         self.pmd.set_fwd(self.forward_mode)
         self.pmd.start()
         return self.pmd

@@ -102,6 +102,7 @@ class TrafficGenerator:
         self.agent_path = posixpath.join(agent_dir, AGENT_NAME)
         self._uploaded = False
         self._clock_offset: float | None = None
+        self._macs: dict[str, str] = {}
 
     def _ensure_agent(self) -> None:
         if self._uploaded:
@@ -185,8 +186,15 @@ class TrafficGenerator:
         return self._call(request, timeout=30)["interfaces"]
 
     def mac_of(self, port: str) -> str:
-        """MAC address of a TG port, lower case, colon separated."""
-        return self.interfaces([port])[port]["mac"]
+        """MAC address of a TG port, lower case, colon separated.
+
+        Read once per port: every stream and trial names its sender's MAC, and each read
+        is a round trip to the TG (a rate search runs dozens of trials). Nothing in a run
+        changes a TG port's MAC.
+        """
+        if port not in self._macs:
+            self._macs[port] = self.interfaces([port])[port]["mac"]
+        return self._macs[port]
 
     def clock_offset(self) -> float:
         """Controller time.time() minus the TG's: places controller events on a stream.

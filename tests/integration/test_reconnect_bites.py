@@ -86,3 +86,18 @@ def _fails(tmp_path: Path, fault: str, tests: list[str], form: str, messages: li
         assert f"FAILED {test}{form}" in run.output, run.why
     for message in messages:
         assert message in run.output, f"the failure says why ({message!r}):\n{run.why}"
+
+
+TWO_VMS = f"{MODULE}::test_traffic_through_two_vms_resumes_when_the_host_testpmd_is_relaunched"
+
+
+def test_a_relaunched_host_that_forwards_nothing_fails_the_two_vm_case(tmp_path: Path) -> None:
+    # the plan's multi-VM case: the stream through VM1 and VM2 never comes back
+    _fails(
+        tmp_path,
+        "two-vm-relaunched-host-forwards-nothing",
+        [TWO_VMS],
+        FORM,
+        ["traffic resumes once the links are back; host testpmd killed and relaunched ended at ",
+         ", never recovered"],
+    )  # fmt: skip

@@ -145,6 +145,22 @@ def test_vhost_log_lines_printed_inside_the_prompt_do_not_hide_it() -> None:
         split.close()
 
 
+def test_an_eal_device_event_line_inside_the_prompt_does_not_hide_it() -> None:
+    # Seen in a guest testpmd --hot-plug (the vm_hotplug "+ reset" form, the suite run of
+    # 2026-12-06): the device added back was reported while testpmd wrote its prompt.
+    port = "0    52:54:00:00:01:01 0000:01:00.0 net_virtio     up       Unknown\n"
+    eal = "EAL: Cannot find device (0000:02:00.0) on bus (pci)\n"
+    split = LocalSession().open_shell(
+        ["printf", "%s", f"{port}t{eal}estpmd> "], name="testpmd", prompt=PROMPT
+    )
+    try:
+        split.interrupts = ASYNC_EVENT
+        assert split.expect(timeout=5) == port
+        assert split.interruptions == [eal]
+    finally:
+        split.close()
+
+
 def test_guest_shell_output_never_includes_the_echoed_command() -> None:
     # CI saw a guide-1 run read "$(basename" as a bound driver: the guest's busybox still
     # echoed (a restarted shell), and the long command line was wrapped and redrawn.
