@@ -106,9 +106,38 @@ def topology_selection(item: pytest.Item, topology: Topology) -> str | None:
     )
 
 
+class OneAtATime:
+    """Guide 4's host NICs and vhost-user sockets carry one set-up at a time.
+
+    pytest keeps a module-scoped fixture's last instance until the module ends: the
+    one-VM set-up would still hold the NICs and sockets when the two-VM one starts (its
+    host testpmd then found the old one's socket). Each set-up takes the path, closing the
+    one before it; closing twice is harmless.
+    """
+
+    def __init__(self) -> None:
+        self._close: Callable[[], None] | None = None
+
+    def take(self, close: Callable[[], None]) -> None:
+        if self._close is not None:
+            self._close()
+        self._close = close
+
+
+@pytest.fixture(scope="module")
+def host_path() -> OneAtATime:
+    """Who holds guide 4's host NICs and sockets in this module."""
+    return OneAtATime()
+
+
 @pytest.fixture(scope="module", params=FORMS)
 def reconnect(
-    request: pytest.FixtureRequest, topology: Topology, hosts, tg_host, dpdk_version
+    request: pytest.FixtureRequest,
+    topology: Topology,
+    hosts,
+    tg_host,
+    dpdk_version,
+    host_path: OneAtATime,
 ) -> Iterator[PvpReconnect]:
     """Guide 4's PVP with the VM, in one reconnect form, forwarding."""
     spec: PvpBenchmark | None = topology.pvp
@@ -120,6 +149,7 @@ def reconnect(
         guest_log_levels=(),
     )  # fmt: skip
     setup = PvpReconnect(pvp)
+    host_path.take(pvp.close)
     try:
         with step(f"The host testpmd, its vhost-user ports as {setup.form}s ({path.id})"):
             pvp.start_host_testpmd()
@@ -143,7 +173,12 @@ def through_pvp(
 
 @pytest.fixture(scope="module", params=TWO_VM_FORMS)
 def two_vms(
-    request: pytest.FixtureRequest, topology: Topology, hosts, tg_host, dpdk_version
+    request: pytest.FixtureRequest,
+    topology: Topology,
+    hosts,
+    tg_host,
+    dpdk_version,
+    host_path: OneAtATime,
 ) -> Iterator[PvvpReconnect]:
     """The plan's multi-VM set-up on guide 4's host: TG -> NIC -> VM1 -> VM2 -> NIC -> TG."""
     spec: PvpBenchmark | None = topology.pvp
@@ -151,6 +186,7 @@ def two_vms(
         skip_lacking(f"topology {topology.name} has no pvp.vm (guide 4's VM, split in two)")
     pvvp = Pvvp(topology, hosts[spec.host], tg_host, dpdk_version, packed=request.param)
     setup = PvvpReconnect(pvvp)
+    host_path.take(pvvp.close)
     layout = "packed" if pvvp.packed else "split"
     try:
         with step(f"The host testpmd: NIC0 -> vhost0 -> vhost1 -> NIC1 chained, io; its "

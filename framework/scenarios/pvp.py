@@ -609,3 +609,4 @@ class Pvp:
             del self._container
         if switch is not None:
             switch.close()
+            del self.switch  # closed once: a second close() touches no socket of another

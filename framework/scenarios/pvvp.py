@@ -173,6 +173,7 @@ class Pvvp:
             if switch.running:
                 _attach_transcript(switch.pmd)
             switch.close()
+            del self.switch  # closed once: a second close() touches no socket of another
 
 
 def _attach_transcript(pmd: TestPmd) -> None:
