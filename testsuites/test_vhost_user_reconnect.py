@@ -1,4 +1,4 @@
-"""DPDK's pvp_vhost_user_reconnect plan on guide 4's PVP path (one VM).
+"""DPDK's pvp_vhost_user_reconnect plan on guide 4's PVP path (one VM, and two).
 
 Guide 4's set-up (the host testpmd: two NIC ports and two vhost-user ports, io; the VM's
 testpmd: macswap, chained) in the plan's two forms: the host's vhost ports as vhost-user
@@ -7,7 +7,9 @@ connecting again (reconnect=1). While a sequenced stream crosses TG pvp0 -> host
 host -> TG pvp1, one side goes away and comes back: the host testpmd is killed and
 relaunched, the guest's testpmd restarted, the VM relaunched (the plan's "reconnect from
 VM": QEMU stopped and started again). The stability forms repeat a relaunch RELAUNCHES
-times and read what the side that stayed holds.
+times and read what the side that stayed holds. The plan's multi-VM cases split the VM
+in two (one vhost-user NIC each) and chain them: TG pvp0 -> host -> VM1 -> host -> VM2 ->
+host -> TG pvp1, the host testpmd relaunched or both VMs relaunched under the stream.
 """
 
 from __future__ import annotations
