@@ -23,7 +23,7 @@ DRIVER = "virtio_net"
 # The routing table that sends what comes back in on P1 out of P0.
 RETURN_TABLE = 100
 HOPS = 2  # P0 -> P1, then P1 -> P0
-IFF_UP, IFF_PROMISC = 0x1, 0x100
+IFF_PROMISC = 0x100
 COUNTERS = (
     "rx_packets", "rx_bytes", "rx_errors", "rx_dropped", "rx_missed_errors",
     "tx_packets", "tx_bytes", "tx_errors", "tx_dropped",
