@@ -122,14 +122,17 @@ def _paused_during_migration(migration: Any, *_: Any) -> None:
     migration.source_vm.resume()
 
 
-def _load_bpf(switch: Any, program: bytes, tag: str) -> None:
-    """Copy an eBPF object to the switch's host and load it on its NIC port's RX queue."""
+def _load_bpf(switch: Any, program: bytes, tag: str, port: int | None = None) -> None:
+    """Copy an eBPF object to the switch's host and load it on a port's RX queue 0.
+
+    port: the testpmd port; none: the switch's NIC port.
+    """
     remote = f"{switch.host.work_dir}/fault-{tag}.o"
     with tempfile.TemporaryDirectory(prefix="howto-fault-") as tmp:
         local = Path(tmp) / "prog.o"
         local.write_bytes(program)
         switch.host.session.put(local, remote)
-    switch.pmd.bpf_load("rx", switch.nic_port, 0, remote)
+    switch.pmd.bpf_load("rx", switch.nic_port if port is None else port, 0, remote)
 
 
 def _drop_every(switch: Any, n: int) -> None:
@@ -327,6 +330,7 @@ GUIDE7 = "framework.scenarios.exceptional_path:ExceptionalPath"
 GUIDE4 = "framework.scenarios.pvp:Pvp"
 RECONNECT = "framework.scenarios.vhost_reconnect:PvpReconnect"
 RECONNECT_TWO_VMS = "framework.scenarios.vhost_reconnect:PvvpReconnect"
+VM_TO_VM = "framework.scenarios.vm_to_vm:KernelVmToVm"
 
 
 def _relaunched_host_forwards_nothing(setup: Any, *_: Any) -> None:
@@ -335,8 +339,23 @@ def _relaunched_host_forwards_nothing(setup: Any, *_: Any) -> None:
 
 
 def _two_vm_host_forwards_nothing(setup: Any, *_: Any) -> None:
-    # as relaunched-host-forwards-nothing, on the two-VM chain
+    # as relaunched-host-forwards-nothing, on the two-VM chain (or between two kernel VMs)
     _receive_only(setup.pvvp.host_pmd)
+
+
+# A byte of a TCP segment's payload as the VMs' kernels send it: behind Ethernet, IPv4
+# and TCP with its timestamp option (14 + 20 + 32); pure ACKs (66 bytes) stay untouched.
+TCP_PAYLOAD_BYTE = 14 + 20 + 32 + 34
+
+
+def _vm_to_vm_swaps_payload_words(pair: Any, *_: Any) -> None:
+    # every data segment from VM2 has two payload words swapped as the host takes it in:
+    # TCP's checksum stays right (a flipped byte the receiving kernel drops, measured), so
+    # the segments are taken and only the bytes themselves can tell
+    from framework.dpdk import bpf
+
+    program = bpf.swap_words(TCP_PAYLOAD_BYTE)
+    _load_bpf(pair.switch, program, "vm2vm-swap", port=pair.switch.vhost_ports[1])
 
 
 def _relaunched_host_drops_every(n: int) -> Callable[..., None]:
@@ -687,10 +706,17 @@ FAULTS: dict[str, Fault] = {
         ),
         Fault(
             "two-vm-relaunched-host-forwards-nothing",
-            "reconnect plan, two VMs: the relaunched host testpmd's links come up, it "
-            "forwards nothing",
+            "reconnect plan, two VMs (testpmd or kernel guests): the relaunched host "
+            "testpmd's links come up, it forwards nothing",
             f"{RECONNECT_TWO_VMS}.relaunch_host_testpmd",
             _two_vm_host_forwards_nothing,
+        ),
+        Fault(
+            "vm-to-vm-host-swaps-tcp-payload",
+            "reconnect plan, two kernel VMs: the host testpmd swaps two 16-bit payload "
+            "words of every TCP segment VM2 sends (its checksum stays right)",
+            f"{VM_TO_VM}.start_host_testpmd",
+            _vm_to_vm_swaps_payload_words,
         ),
         Fault(
             "relaunched-host-drops-1-in-50",

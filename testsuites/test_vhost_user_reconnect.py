@@ -9,7 +9,11 @@ relaunched, the guest's testpmd restarted, the VM relaunched (the plan's "reconn
 VM": QEMU stopped and started again). The stability forms repeat a relaunch RELAUNCHES
 times and read what the side that stayed holds. The plan's multi-VM cases split the VM
 in two (one vhost-user NIC each) and chain them: TG pvp0 -> host -> VM1 -> host -> VM2 ->
-host -> TG pvp1, the host testpmd relaunched or both VMs relaunched under the stream.
+host -> TG pvp1, the host testpmd relaunched or both VMs relaunched under the stream. Its
+VM-to-VM cases run the same two VMs on the kernel's virtio-net, the host testpmd
+forwarding between its two vhost ports only: TCP from VM2 to VM1 (a known byte stream,
+checked whole and in order) across a host relaunch, after both VMs are relaunched, and
+after ten host relaunches.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import allure
 import pytest
 
 from framework.config.model import PvpBenchmark, Topology
+from framework.dpdk.parsers import PortStats
 from framework.dpdk.verify import verify_ports
 from framework.lab.holdings import HOLDINGS_COLUMNS, Holdings
 from framework.report.attach import attach_table, attach_text, step
@@ -28,9 +33,16 @@ from framework.report.outcomes import known_defect, skip_lacking
 from framework.report.streams import attach_stream
 from framework.scenarios.pvp import DEFAULT_PATH, Pvp, VirtioPath
 from framework.scenarios.pvvp import Pvvp
-from framework.scenarios.vhost_reconnect import Event, PvpReconnect, PvvpReconnect
+from framework.scenarios.vhost_reconnect import (
+    Event,
+    KernelVmToVmReconnect,
+    PvpReconnect,
+    PvvpReconnect,
+)
+from framework.scenarios.vm_to_vm import ADDRESSES, KernelVmToVm
 from framework.traffic.checks import verify_frames_intact, verify_sender
 from framework.traffic.generator import StreamRun, TrafficGenerator
+from framework.traffic.guest_tcp import GuestTransfer, uptime, verify_transfer
 from framework.traffic.stream import LossAccount, StreamResult
 from framework.traffic.windows import late_outages, verify_clean_outside, verify_resumed
 from framework.verify import verify, wait_for_dut
@@ -69,15 +81,28 @@ TWO_VM_FORMS = [
     pytest.param(False, id="vhost-client-split"),
     pytest.param(True, id="vhost-client-packed"),
 ]
+TWO_VM_STABILITY_TESTS = (
+    "test_relaunching_the_host_testpmd_under_two_vms_leaks_nothing",
+    "test_relaunching_the_host_testpmd_under_two_kernel_guests_leaks_nothing",
+)
 TWO_VM_TESTS = (
     "test_traffic_through_two_vms_resumes_when_the_host_testpmd_is_relaunched",
     "test_traffic_through_two_vms_resumes_when_both_vms_are_relaunched",
+    "test_tcp_between_two_kernel_guests_survives_a_host_testpmd_relaunch",
+    "test_tcp_between_two_kernel_guests_after_both_vms_are_relaunched",
+    *TWO_VM_STABILITY_TESTS,
 )
 
 STABILITY_TESTS = (
     "test_relaunching_the_host_testpmd_leaks_nothing_in_qemu",
     "test_restarting_the_guest_testpmd_leaks_nothing_in_the_host_testpmd",
 )
+# The VM-to-VM byte stream: how long it runs on each side of an event, and how much later
+# than the time the links took its TCP may retry (its retransmission timer doubles while
+# the path is down, so the first retry after the links are back comes within about as
+# long as they were down).
+TCP_SETTLE_S = 2.0
+TCP_RETRY_SLACK_S = 2.0
 
 
 def topology_selection(item: pytest.Item, topology: Topology) -> str | None:
@@ -91,13 +116,16 @@ def topology_selection(item: pytest.Item, topology: Topology) -> str | None:
     name = getattr(item, "originalname", "")
     if topology.pvp is None or callspec is None:
         return None
-    if name in TWO_VM_TESTS:
-        two = topology.pvp.reconnect_two_vm_forms
-        if two is None or callspec.id in two:
-            return None
+    two = topology.pvp.reconnect_two_vm_forms
+    if name in TWO_VM_TESTS and two is not None and callspec.id not in two:
         return (
             f"topology {topology.name}: pvp.reconnect_two_vm_forms {two}, the two-VM "
             "cases run in these forms only (time)"
+        )
+    if name in TWO_VM_STABILITY_TESTS and not topology.pvp.reconnect_two_vm_stability:
+        return (
+            f"topology {topology.name}: pvp.reconnect_two_vm_stability false, the two-VM "
+            f"cases' {RELAUNCHES} host relaunches are left out (time)"
         )
     forms = topology.pvp.reconnect_stability_forms
     if forms is None or name not in STABILITY_TESTS or callspec.id in forms:
@@ -335,6 +363,132 @@ def test_traffic_through_two_vms_resumes_when_both_vms_are_relaunched(
     _across(two_vms, through_two_vms, two_vms.relaunch_vms)
 
 
+def test_relaunching_the_host_testpmd_under_two_vms_leaks_nothing(
+    two_vms: PvvpReconnect, through_two_vms: Callable[..., StreamRun]
+) -> None:
+    """The plan's multi-VM stability form: the host testpmd relaunched RELAUNCHES times.
+
+    Steps:
+        RELAUNCHES times: kill -9 the host testpmd and start it again, wait for the
+        links; read both QEMUs' open fds and memory, the run's hugepage files and sockets
+        on the host. Then a stream through VM1 and VM2.
+
+    Verify:
+        Links come up every time; after the last relaunch the QEMUs hold as many fds and
+        as much memory as after the first, the host as many hugepage files and sockets;
+        the stream crosses whole, in order, nothing lost.
+    """
+    _stability(two_vms, through_two_vms, two_vms.relaunch_host_testpmd, two_vms.qemu_holdings)
+
+
+@pytest.fixture(scope="module", params=TWO_VM_FORMS)
+def kernel_vms(
+    request: pytest.FixtureRequest,
+    topology: Topology,
+    hosts,
+    tg_host,
+    dpdk_version,
+    host_path: OneAtATime,
+) -> Iterator[KernelVmToVmReconnect]:
+    """The plan's VM-to-VM set-up: two kernel guests, the host testpmd between them."""
+    spec: PvpBenchmark | None = topology.pvp
+    if spec is None or spec.vm is None:
+        skip_lacking(f"topology {topology.name} has no pvp.vm (guide 4's VM, split in two)")
+    pair = KernelVmToVm(topology, hosts[spec.host], tg_host, dpdk_version, packed=request.param)
+    setup = KernelVmToVmReconnect(pair)
+    host_path.take(pair.close)
+    layout = "packed" if pair.packed else "split"
+    try:
+        with step(f"The host testpmd: vhost0 <-> vhost1, io, no NIC; its vhost-user ports as "
+                  f"{setup.form}s ({layout} virtqueues)"):  # fmt: skip
+            pair.start_host_testpmd()
+        with step(f"VM1 and VM2, each NIC on the kernel's virtio-net: {' and '.join(ADDRESSES)}, "
+                  "the other's MAC a static ARP entry"):  # fmt: skip
+            pair.start_guests()
+            setup.wait_links()
+        attach_text("command lines", "\n".join(" ".join(r.argv) for r in pair.launches))
+        attach_text("QEMU", "\n".join(" ".join(vm.argv) for vm in pair.vms))
+        yield setup
+    finally:
+        pair.close()
+
+
+def test_tcp_between_two_kernel_guests_survives_a_host_testpmd_relaunch(
+    kernel_vms: KernelVmToVmReconnect,
+) -> None:
+    """The plan's "VM2VM reconnect from vhost-user": TCP between the VMs across a relaunch.
+
+    Steps:
+        A known byte stream over TCP from VM2 to VM1 through the host testpmd; kill -9
+        the host testpmd and start it again with the same command line; wait for the
+        links; let the stream go on, then end it.
+
+    Verify:
+        Every link is up again; the stream was moving when the host went and moves again
+        within as long as the links took plus TCP_RETRY_SLACK_S of their being up; VM1
+        holds every byte VM2 wrote, in order; the stall and TCP's retransmissions are
+        reported. Packed rings may stall for good after the relaunch (a known QEMU
+        defect): then an expected failure, what arrived still checked as the stream's
+        start, in order.
+    """
+    pair = kernel_vms.pvvp
+    with pair.byte_stream() as stream:
+        stream.wait_flowing("TCP flows between the VMs through the host")
+        wait_for_dut(TCP_SETTLE_S)
+        went = uptime(stream.receiver)
+        with step("The host testpmd killed and relaunched while TCP flows"):
+            happened = kernel_vms.relaunch_host_testpmd()
+        back = uptime(stream.receiver)
+        wait_for_dut(back - went + TCP_RETRY_SLACK_S + TCP_SETTLE_S)
+        with step("The byte stream ended: what VM2 wrote and VM1 holds"):
+            transfer = stream.stop()
+    counters = _attach_counters(kernel_vms, happened)
+    _links_back(kernel_vms, happened.name)
+    stall = None
+    if transfer.first_growth_after(back) is None:
+        stall = kernel_vms.packed_ring_stall_of_tcp(happened, counters, transfer.retransmits)
+    _verify_tcp_across(transfer, happened, went, back, resumed=stall is None)
+    if stall is not None:
+        known_defect(stall)
+
+
+def test_tcp_between_two_kernel_guests_after_both_vms_are_relaunched(
+    kernel_vms: KernelVmToVmReconnect,
+) -> None:
+    """The plan's "VM2VM reconnect from VMs": both VMs rebooted, TCP between them again.
+
+    Steps:
+        Stop both VMs; start them again, each NIC on virtio-net with its address and the
+        other's MAC; wait for the links; a known byte stream over TCP from VM2 to VM1.
+
+    Verify:
+        Every link is up again; VM1 holds every byte VM2 wrote, in order.
+    """
+    with step("Both VMs stopped and started again, their NICs set up as before"):
+        happened = kernel_vms.relaunch_vms()
+    _links_back(kernel_vms, happened.name)
+    _verify_tcp_between(kernel_vms, f"after: {happened.name}")
+
+
+def test_relaunching_the_host_testpmd_under_two_kernel_guests_leaks_nothing(
+    kernel_vms: KernelVmToVmReconnect,
+) -> None:
+    """The plan's "VM2VM stability": the host testpmd relaunched RELAUNCHES times.
+
+    Steps:
+        RELAUNCHES times: kill -9 the host testpmd and start it again, wait for the
+        links; read both QEMUs' open fds and memory, the run's hugepage files and sockets
+        on the host. Then a known byte stream over TCP from VM2 to VM1.
+
+    Verify:
+        Links come up every time; after the last relaunch the QEMUs hold as many fds and
+        as much memory as after the first, the host as many hugepage files and sockets;
+        VM1 holds every byte VM2 wrote, in order.
+    """
+    _relaunch_often(kernel_vms, kernel_vms.relaunch_host_testpmd, kernel_vms.qemu_holdings)
+    _verify_tcp_between(kernel_vms, f"after {RELAUNCHES} relaunches")
+
+
 # -- the steps the tests share -----------------------------------------------------------------
 
 
@@ -352,6 +506,21 @@ def _across(
         wait_for_dut(SETTLE_S)
         run.stop()
     stream = run.wait()
+    counters = _attach_counters(reconnect, happened)
+    verify_sender(stream, "the reconnect stream judges the path")
+    _links_back(reconnect, happened.name)
+    account = stream.account(happened.window(stream))
+    late = late_outages(account.windows[0], RESUME_S)
+    stall = reconnect.packed_ring_stall(happened, counters) if late else None
+    _verify_the_stream(stream, happened, account, resumed=stall is None)
+    if stall is not None:
+        known_defect(stall)
+
+
+def _attach_counters(
+    reconnect: PvpReconnect | PvvpReconnect, happened: Event
+) -> dict[str, dict[int, PortStats]]:
+    """Every testpmd's port counters after the event, attached; returned."""
     counters = reconnect.port_counters()
     attach_table(
         f"port counters after: {happened.name}",
@@ -362,14 +531,7 @@ def _across(
             for p, s in counters[side].items()
         ],
     )
-    verify_sender(stream, "the reconnect stream judges the path")
-    _links_back(reconnect, happened.name)
-    account = stream.account(happened.window(stream))
-    late = late_outages(account.windows[0], RESUME_S)
-    stall = reconnect.packed_ring_stall(happened, counters) if late else None
-    _verify_the_stream(stream, happened, account, resumed=stall is None)
-    if stall is not None:
-        known_defect(stall)
+    return counters
 
 
 def _links_back(reconnect: PvpReconnect | PvvpReconnect, after: str) -> None:
@@ -409,12 +571,98 @@ def _verify_the_stream(
         )
 
 
+def _verify_tcp_across(
+    transfer: GuestTransfer, event: Event, went: float, back: float, *, resumed: bool
+) -> None:
+    """The byte stream across `event`: moving before, moving again after, every byte there.
+
+    `went`, `back`: the receiver's uptime as the event began and once every link was up.
+    resumed=False: the stream's return is not judged (a known defect explains it), only
+    that what arrived is what was sent first, in order.
+    """
+    _attach_readouts(transfer)
+    stall = transfer.longest_stall(went, back)
+    moved = transfer.first_growth_after(back)
+    bound = back - went + TCP_RETRY_SLACK_S
+    stall_ms = stall.seconds * 1000 if stall else 0.0
+    record_figure(f"{event.name}: TCP stall (VM to VM)", stall_ms, "ms", better="lower",
+                  tolerance=0.5, slack=500)  # fmt: skip
+    attach_text(
+        "the event in the byte stream",
+        f"{event.name}: {back - went:.1f} s from the first command to every link up (VM1's "
+        f"clock); the stream stood still {stall_ms:.0f} ms; "
+        + (f"it moved again {moved - back:.1f} s after the links were up; "
+           if moved is not None else "it never moved again; ")
+        + f"{transfer.received.length} of {transfer.sent.length} bytes arrived, "
+        f"{transfer.retransmits} TCP segments sent again",
+    )  # fmt: skip
+    with step("The stream was moving when the event began"):
+        verify(
+            transfer.bytes_at(went) > transfer.bytes_at(went - TCP_SETTLE_S / 2),
+            "TCP flows between the VMs through the host before the event",
+            seen=f"{transfer.bytes_at(went)} bytes at the event, "
+            f"{transfer.bytes_at(went - TCP_SETTLE_S / 2)} {TCP_SETTLE_S / 2:g} s before",
+        )
+    with step(f"TCP moves again within {bound:.1f} s of every link up"):
+        if resumed:
+            verify(
+                moved is not None and moved - back <= bound,
+                f"TCP between the VMs resumes once the links are back; {event.name}",
+                expected=f"bytes arriving again within {bound:.1f} s",
+                seen="no byte arrived after the links were back"
+                if moved is None
+                else f"the first bytes {moved - back:.1f} s after",
+            )
+    with step("VM1 holds every byte VM2 wrote, in order"):
+        verify_transfer(transfer, "TCP between the VMs carries every byte across the event",
+                        whole=resumed)  # fmt: skip
+
+
+def _attach_readouts(transfer: GuestTransfer) -> None:
+    for name, text in transfer.readouts.items():
+        attach_text(name, text)
+
+
+def _verify_tcp_between(kernel_vms: KernelVmToVmReconnect, when: str) -> None:
+    """A byte stream from VM2 to VM1 for TCP_SETTLE_S: every byte arrives, in order."""
+    with step(f"A known byte stream over TCP from VM2 to VM1 {when}"):
+        with kernel_vms.pvvp.byte_stream() as stream:
+            stream.wait_flowing(f"TCP flows between the VMs through the host {when}")
+            wait_for_dut(TCP_SETTLE_S)
+            transfer = stream.stop()
+        _attach_readouts(transfer)
+        attach_text(
+            "the byte stream",
+            f"{transfer.received.length} of {transfer.sent.length} bytes arrived, "
+            f"{transfer.retransmits} TCP segments sent again",
+        )
+        verify_transfer(transfer, "TCP between the VMs carries every byte once the links are back")
+
+
 def _stability(
-    reconnect: PvpReconnect,
+    reconnect: PvpReconnect | PvvpReconnect,
     through_pvp: Callable[..., StreamRun],
     event: Callable[[], Event],
     holdings: Callable[[], Holdings],
 ) -> None:
+    _relaunch_often(reconnect, event, holdings)
+    with step("A stream crosses the path after the last relaunch"):
+        stream = through_pvp(duration=SETTLE_S).wait()
+        verify_sender(stream, "the stream after the relaunches judges the path")
+        verify_frames_intact(stream, "traffic crosses the path after the relaunches")
+        verify(
+            stream.lost == 0 and stream.duplicated == 0,
+            "after the relaunches the path loses and duplicates nothing",
+            seen=f"{stream.lost} lost, {stream.duplicated} duplicated of {stream.sent}",
+        )
+
+
+def _relaunch_often(
+    reconnect: PvpReconnect | PvvpReconnect,
+    event: Callable[[], Event],
+    holdings: Callable[[], Holdings],
+) -> None:
+    """The event RELAUNCHES times, links up each time; what stays holds no more at the end."""
     readings: list[Holdings] = []
     name = ""
     try:
@@ -441,13 +689,4 @@ def _stability(
             "after the last relaunch the side that stays holds no more than after the first "
             "(fds, mapped memory, hugepage files, sockets)",
             seen=f"{name}, {RELAUNCHES} times: " + "; ".join(last.leaks(first)),
-        )
-    with step("A stream crosses the path after the last relaunch"):
-        stream = through_pvp(duration=SETTLE_S).wait()
-        verify_sender(stream, "the stream after the relaunches judges the path")
-        verify_frames_intact(stream, "traffic crosses the path after the relaunches")
-        verify(
-            stream.lost == 0 and stream.duplicated == 0,
-            "after the relaunches the path loses and duplicates nothing",
-            seen=f"{stream.lost} lost, {stream.duplicated} duplicated of {stream.sent}",
         )

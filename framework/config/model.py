@@ -579,8 +579,11 @@ class PvpBenchmark(Model):
                 "vhost-server-packed"]
     ] | None = None  # fmt: skip
     # The declared selection of the plan's two-VM cases (VM1 and VM2 chained through the
-    # host): the forms they run in; None: both.
+    # host, and its VM-to-VM cases with two kernel guests): the forms they run in; None:
+    # both.
     reconnect_two_vm_forms: list[Literal["vhost-client-split", "vhost-client-packed"]] | None = None
+    # Whether the two-VM cases' stability forms (ten host relaunches) run at all.
+    reconnect_two_vm_stability: bool = True
     # DPDK's port-restart plans stop and start the host's vhost-user ports ten times, on
     # each VM path (pvp_qemu_multi_paths_port_restart) and with two virtio_user queues
     # (pvp_virtio_user_multi_queues_port_restart).

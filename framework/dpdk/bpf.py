@@ -325,6 +325,40 @@ def alter_every_nth(seq_offset: int, n: int, phase: int, at: int, xor: int = 0xF
     return elf_object(alter_every_nth_code(seq_offset, n, phase, at, xor), "alter_every_nth")
 
 
+def swap_words_code(at: int) -> bytes:
+    """The instructions of swap_words."""
+    if at % 2:
+        raise ValueError(f"at must be even (16-bit aligned in the frame), not {at}")
+    _check_field(at, 4)
+    return assemble(
+        [
+            *_packet_data(at + 4, "keep"),
+            ldx(2, R2, R3, at),
+            ldx(2, R4, R3, at + 2),
+            stx(2, R3, R4, at),
+            stx(2, R3, R2, at + 2),
+            "keep",  # every packet: the verifier refuses a program with unreachable code
+            alu64(MOV, R0, 1),
+            exit_(),
+        ]
+    )
+
+
+def swap_words(at: int) -> bytes:
+    """A filter that reorders bytes: the 16-bit words at `at` and `at + 2` swapped.
+
+    Every packet long enough is changed, and kept. A one's-complement sum does not see the
+    order of the words it adds, so where both words lie under a TCP or UDP checksum at
+    even offsets from its header (an IPv4 frame: even `at`) the checksum stays right: a
+    DUT damaging what it forwards in a way only the payload itself shows. Load it with
+    LOAD_FLAGS.
+
+    Returns:
+        The ELF object's bytes.
+    """
+    return elf_object(swap_words_code(at), "swap_words")
+
+
 def drop_from_code(offset: int, first: int) -> bytes:
     """The instructions of drop_from."""
     if not 0 <= first < 2**31:

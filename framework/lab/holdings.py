@@ -55,6 +55,18 @@ class Holdings:
         return found
 
 
+def together(readings: list[Holdings]) -> Holdings:
+    """Several processes read at once as one: fds and memory added, the host's files once."""
+    first = readings[0]
+    return Holdings(
+        sum(r.fds for r in readings),
+        sum(r.vm_size_kb for r in readings),
+        sum(r.rss_kb for r in readings),
+        first.hugepage_files,
+        first.sockets,
+    )
+
+
 HOLDINGS_COLUMNS = ["open fds", "mapped kB", "resident kB", "hugepage files", "sockets"]
 
 

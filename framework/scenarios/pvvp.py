@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from framework.config.model import PvpBenchmark, Topology, Vm
 from framework.dpdk.args import EalOptions, TestPmdOptions, testpmd_argv
@@ -94,11 +94,14 @@ class Pvvp:
 
     def start_host_testpmd(self) -> TestPmd:
         """Two NIC ports and two vhost-user ports chained NIC0 -> VM1 -> VM2 -> NIC1, io."""
+        return self._start_switch(nics=list(self.spec.host_ports), chained=True)
+
+    def _start_switch(self, **options: Any) -> TestPmd:
         sockets = [spec.nics[0].socket for spec in self.vm_specs() if spec.nics[0].socket]
         self.switch = VhostSwitch(
             self.host, self.version, self.testpmd, sockets, name="pvvp-host",
-            memory_mb=MEMORY_MB, nics=list(self.spec.host_ports), lcores=self.spec.host_lcores,
-            client=self.reconnect == "client", chained=True,
+            memory_mb=MEMORY_MB, lcores=self.spec.host_lcores,
+            client=self.reconnect == "client", **options,
         )  # fmt: skip
         pmd = self.switch.start()
         self.launches.append(self.switch.launch)
@@ -111,8 +114,15 @@ class Pvvp:
 
     # -- the two VMs ------------------------------------------------------------------------
 
-    def start_guests(self, boot_timeout: float = 120) -> list[TestPmd]:
+    def start_guests(self, boot_timeout: float = 120) -> None:
         """Both VMs (booting at once), then each one's testpmd: mac, chained, started."""
+        specs = self.boot_vms(boot_timeout)
+        self.guest_pmds = [
+            self._guest_testpmd(vm, spec) for vm, spec in zip(self.vms, specs, strict=True)
+        ]
+
+    def boot_vms(self, boot_timeout: float = 120) -> list[Vm]:
+        """Both VMs, booting at once, until each one's shell answers; their specs."""
         specs = self.vm_specs()
         self.vms = [
             vm_on(self.host, spec, name, self.images, self.testpmd)
@@ -122,10 +132,7 @@ class Pvvp:
             vm.start()
         for vm in self.vms:
             vm.wait_for_shell(timeout=boot_timeout)
-        self.guest_pmds = [
-            self._guest_testpmd(vm, spec) for vm, spec in zip(self.vms, specs, strict=True)
-        ]
-        return self.guest_pmds
+        return specs
 
     def _guest_testpmd(self, vm: VirtualMachine, spec: Vm) -> TestPmd:
         slot = spec.nics[0].slot

@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from framework.dpdk.launch import kill_testpmd, testpmd_pids
 from framework.dpdk.modes import ForwardingMode
 from framework.dpdk.parsers import PortInfo, PortStats
-from framework.lab.holdings import Holdings, read_holdings
+from framework.lab.holdings import Holdings, read_holdings, together
 from framework.lab.hosts import HostHandle
 from framework.scenarios.pvp import Pvp
 from framework.scenarios.pvvp import Pvvp
 from framework.scenarios.stages import StepOrderError
 from framework.scenarios.vhost_switch import VhostSwitch
+from framework.scenarios.vm_to_vm import KernelVmToVm
 from framework.scenarios.vms import close_vms
 from framework.traffic.stream import LossWindow, StreamResult
 from framework.verify import poll
@@ -97,6 +98,17 @@ def relaunch_host(host: HostHandle, switch: VhostSwitch, start: Callable[[], obj
     kill_testpmd(host.session, switch.pmd)
     switch.close()
     start()
+
+
+def holdings_of(host: HostHandle, pid: int) -> Holdings:
+    """What process `pid` on `host` holds, and the run's hugepage files and sockets there."""
+    return read_holdings(
+        host.session,
+        pid,
+        hugepage_mount=host.spec.hugepages.mount,
+        prefix=host.prefix,
+        work_dir=host.work_dir,
+    )
 
 
 def packed_ring_stall(
@@ -202,24 +214,14 @@ class PvpReconnect(Reconnecting):
     def host_testpmd_holdings(self) -> Holdings:
         """What the host testpmd holds (the side that stays while the guest side restarts)."""
         (pid,) = testpmd_pids(self.pvp.host.session, self.pvp.host_pmd)
-        return self._holdings(pid)
+        return holdings_of(self.pvp.host, pid)
 
     def qemu_holdings(self) -> Holdings:
         """What QEMU holds (the side that stays while the host testpmd is relaunched)."""
         pid = self.pvp.vm.pid
         if pid is None:
             raise StepOrderError("PvpReconnect: the VM's QEMU has no pid: start_guest() first")
-        return self._holdings(pid)
-
-    def _holdings(self, pid: int) -> Holdings:
-        host = self.pvp.host
-        return read_holdings(
-            host.session,
-            pid,
-            hugepage_mount=host.spec.hugepages.mount,
-            prefix=host.prefix,
-            work_dir=host.work_dir,
-        )
+        return holdings_of(self.pvp.host, pid)
 
 
 @dataclass
@@ -272,3 +274,54 @@ class PvvpReconnect(Reconnecting):
     ) -> str | None:
         """The known packed-ring defect, if that is what stopped the stream."""
         return packed_ring_stall(self.pvvp.packed, event, self.pvvp.switch, counters["host"])
+
+    def qemu_holdings(self) -> Holdings:
+        """What both QEMUs hold together (the side that stays while the host is relaunched)."""
+        host = self.pvvp.host
+        readings = []
+        for vm in self.pvvp.vms:
+            if vm.pid is None:
+                raise StepOrderError(f"{vm.name}: its QEMU has no pid: start_guests() first")
+            readings.append(holdings_of(host, vm.pid))
+        return together(readings)
+
+
+@dataclass
+class KernelVmToVmReconnect(PvvpReconnect):
+    """The plan's VM-to-VM cases: two kernel guests, the host testpmd relaunched or the VMs."""
+
+    pvvp: KernelVmToVm
+
+    def guest_ports(self) -> dict[int, PortInfo]:
+        """Each VM's NIC as its kernel shows it, keyed by the VM's index (0: VM1, 1: VM2)."""
+        return {i: endpoint.port_info() for i, endpoint in enumerate(self.pvvp.endpoints)}
+
+    def port_counters(self) -> dict[str, dict[int, PortStats]]:
+        """`show port stats all` of the host testpmd (the guests' netdevs count for themselves)."""
+        return {"host": self.pvvp.host_pmd.show_port_stats_all()}
+
+    def packed_ring_stall_of_tcp(
+        self, event: Event, counters: dict[str, dict[int, PortStats]], retransmits: int
+    ) -> str | None:
+        """The known packed-ring defect (packed_ring_stall), as TCP between two VMs meets it.
+
+        The relaunched host testpmd, forwarding io between the two vhost ports, takes no
+        frame (at most a ring's worth) from either VM while VM2's TCP keeps sending again
+        (`retransmits`, its count over the transfer). Anything else that stops the
+        stream (the host not forwarding, say) stays a failure.
+        """
+        switch = self.pvvp.switch
+        if not (self.pvvp.packed and event.name == HOST_RELAUNCHED):
+            return None
+        first, second = switch.vhost_ports
+        fwd = switch.pmd.show_config_fwd()
+        forwarding = fwd.mode == ForwardingMode.IO and fwd.tx_port_of(second) == first
+        taken = sum(counters["host"][p].rx_packets for p in switch.vhost_ports)
+        if not forwarding or taken > RING_SIZE or retransmits < 2:
+            return None
+        return (
+            f"packed virtqueues stall once the vhost-user backend is killed and relaunched: "
+            f"QEMU cannot restore a packed ring's position (virtio_queue_packed_restore_"
+            f"last_avail_idx): the relaunched host testpmd took {taken} frames from the two "
+            f"VMs while VM2's TCP sent {retransmits} segments again"
+        )

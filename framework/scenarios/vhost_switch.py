@@ -5,7 +5,8 @@ testpmd serves the VM's vhost-user sockets and owns the host's NIC port toward t
 Ports are ordered NIC, vhost0[, vhost1] and forwarded `paired`: NIC <-> vhost0, and a
 second vhost port back to itself. With a NIC per vhost port (guide 4's PVP) the list is
 NIC0, vhost0, NIC1, vhost1: the guide's `set portlist 0,2,1,3`; chained (two VMs, one
-vhost port each) NIC0 -> vhost0 -> vhost1 -> NIC1. With guide 2's two
+vhost port each) NIC0 -> vhost0 -> vhost1 -> NIC1; with no NIC (two VMs talking through
+the host) vhost0 <-> vhost1. With guide 2's two
 sockets a frame from the TG enters the guest on P0, is forwarded by the guest to P1,
 comes straight back into P1, is forwarded to P0 and leaves through the NIC; a tx_first
 burst of the guest leaves the same way instead of circulating for ever. Guide 6 uses
@@ -51,6 +52,8 @@ class VhostSwitch:
     # Chained instead of paired: NIC 0 -> every vhost port in turn -> the last NIC (DPDK's
     # reconnect plan with two VMs: TG -> NIC -> VM1 -> VM2 -> NIC -> TG).
     chained: bool = False
+    # No NIC port: the vhost ports forward to each other (DPDK's reconnect plan VM to VM).
+    vm_to_vm: bool = False
     nic_ports: list[int] = field(default_factory=list)
     vhost_ports: list[int] = field(default_factory=list)
     pmd = Made[TestPmd]("VhostSwitch.start()")
@@ -78,7 +81,7 @@ class VhostSwitch:
         """Start the testpmd: NIC port(s), vhost-user ports, paired io forwarding."""
         eal = EalOptions(lcores=self.lcores, memory_mb=self.memory_mb)
         eal.no_pci = True
-        for index, nic in enumerate(self.nic_handles()):
+        for index, nic in enumerate([] if self.vm_to_vm else self.nic_handles()):
             if nic.spec.pci and nic.spec.nic.value != "virtual":
                 eal.no_pci = False
                 eal.allow.append(nic.spec.pci)

@@ -28,7 +28,7 @@ from framework.report.figures import record_figure
 from framework.report.streams import attach_stream
 from framework.scenarios.stages import Made, StepOrderError
 from framework.scenarios.vhost_switch import VhostSwitch
-from framework.scenarios.vms import close_vms, run_state_marks, vm_on
+from framework.scenarios.vms import close_vms, kernel_guest_spec, run_state_marks, vm_on
 from framework.traffic.generator import TrafficGenerator
 from framework.traffic.packets import (
     DEFAULT_MARKER,
@@ -46,7 +46,6 @@ from framework.virt.errors import VmError
 from framework.virt.image import GuestImage
 from framework.virt.kernel_net import HOPS, KernelRouter
 from framework.virt.migration import MIGRATION_PORT
-from framework.virt.qemu import probe_accel
 from framework.virt.vm import MigrationResult, VirtualMachine
 
 log = logging.getLogger("howto.guide2")
@@ -167,23 +166,12 @@ class VhostUserMigration:
         update: dict[str, object] = {"packed": self.packed, "queues": self.queues}
         if self.switch_after_qemu:
             update["reconnect"] = RECONNECT_S
-        if self.kernel_guest and not self._kvm(spec):
-            # QEMU 7.2 without KVM (no irqfd) dies (SIGSEGV in msix_set_vector_notifiers,
-            # from vhost_net_start) once a guest driver starts a vhost-user NIC with MSI-X
-            # on, as the kernel's virtio-net does (measured here; DPDK's guests, on
-            # uio_pci_generic, use INTx): under TCG the NICs offer INTx only.
-            update["msix"] = False
         nics = [
             nic.model_copy(update=update if nic.kind == "vhost-user" else {"packed": self.packed})
             for nic in spec.nics
         ]
-        return spec.model_copy(update={"nics": nics})
-
-    def _kvm(self, spec: Vm) -> bool:
-        """Whether the VM runs under KVM (the topology's accelerator, or the host's probe)."""
-        if spec.accel != "auto":
-            return spec.accel == "kvm"
-        return probe_accel(self.source.session, qemu=spec.qemu)[0] == "kvm"
+        spec = spec.model_copy(update={"nics": nics})
+        return kernel_guest_spec(self.source, spec) if self.kernel_guest else spec
 
     @property
     def testpmd(self) -> str:

@@ -90,6 +90,23 @@ def parse_kernel_net(text: str) -> dict[str, str]:
     return found
 
 
+def take_nics(vm: VirtualMachine, pcis: list[str]) -> dict[str, str]:
+    """Hand the NICs at `pcis` to the guest kernel's virtio-net: the netdev of each."""
+    status, out = vm.shell.run(f"howto-kernel-net {' '.join(pcis)}", timeout=60)
+    found = parse_kernel_net(out)
+    if status != 0 or set(found) != set(pcis):
+        raise KernelNetError(
+            f"{vm.name}: the kernel did not take the NICs {pcis}: {out.strip()[-300:]}"
+        )
+    return found
+
+
+def read_netdevs(vm: VirtualMachine, names: list[str]) -> dict[str, Netdev]:
+    """The netdevs `names` as the guest's sysfs shows them now."""
+    quoted = " ".join(shlex.quote(n) for n in names)
+    return parse_netdevs(vm.shell.check(f"set -- {quoted}; {_READOUT}"))
+
+
 @dataclass
 class KernelRouter:
     """IPv4 forwarding in a guest between its P0 and P1, on the kernel's virtio-net."""
@@ -106,12 +123,7 @@ class KernelRouter:
         cls, vm: VirtualMachine, pcis: list[str], dst_ip: str, next_hop_mac: str
     ) -> KernelRouter:
         """Hand the NICs at `pcis` (P0, P1) to virtio-net and route `dst_ip` through them."""
-        status, out = vm.shell.run(f"howto-kernel-net {' '.join(pcis)}", timeout=60)
-        found = parse_kernel_net(out)
-        if status != 0 or set(found) != set(pcis):
-            raise KernelNetError(
-                f"{vm.name}: the kernel did not take the NICs {pcis}: {out.strip()[-300:]}"
-            )
+        found = take_nics(vm, pcis)
         router = cls(vm, {port: found[pci] for port, pci in enumerate(pcis)}, dst_ip, next_hop_mac)
         router._configure()
         return router
@@ -139,8 +151,7 @@ class KernelRouter:
 
     def netdevs(self) -> dict[str, Netdev]:
         """The ports' netdevs as the guest's sysfs shows them now."""
-        names = " ".join(shlex.quote(n) for n in self.names.values())
-        return parse_netdevs(self.vm.shell.check(f"set -- {names}; {_READOUT}"))
+        return read_netdevs(self.vm, list(self.names.values()))
 
     def ports(self) -> dict[int, PortInfo]:
         """P0 and P1 in the terms `show port info` gives a testpmd port."""
@@ -176,6 +187,42 @@ class KernelRouter:
         """The same router, read through the migrated VM's shell (its state is in guest RAM)."""
         self.vm = vm
         return self
+
+
+@dataclass
+class KernelEndpoint:
+    """One guest NIC on the kernel's virtio-net with an IPv4 address: a VM-to-VM peer.
+
+    As DPDK's reconnect plan sets up its VM-to-VM cases: the address on the NIC and the
+    peer's MAC as a static ARP entry, so no ARP exchange is needed on the path.
+    """
+
+    vm: VirtualMachine
+    name: str  # the netdev
+    address: str
+    prefix: int = 24
+    mac: str = ""
+
+    @classmethod
+    def start(cls, vm: VirtualMachine, pci: str, address: str, prefix: int = 24) -> KernelEndpoint:
+        """Hand the NIC at `pci` to virtio-net, give it `address`/`prefix` and bring it up."""
+        name = take_nics(vm, [pci])[pci]
+        vm.shell.check(f"ip addr add {address}/{prefix} dev {name} && ip link set {name} up")
+        endpoint = cls(vm, name, address, prefix)
+        endpoint.mac = endpoint.netdev().address
+        return endpoint
+
+    def add_neighbour(self, peer: KernelEndpoint) -> None:
+        """`peer`'s address resolved to its MAC for good (arp -s)."""
+        self.vm.shell.check(f"arp -i {self.name} -s {peer.address} {peer.mac}")
+
+    def netdev(self) -> Netdev:
+        """The NIC's netdev as the guest's sysfs shows it now."""
+        return read_netdevs(self.vm, [self.name])[self.name]
+
+    def port_info(self) -> PortInfo:
+        """The NIC in the terms `show port info` gives a testpmd port (port 0)."""
+        return _port_info(0, self.netdev())
 
 
 def _port_info(port: int, netdev: Netdev) -> PortInfo:

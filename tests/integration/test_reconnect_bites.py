@@ -6,7 +6,10 @@ host testpmd whose links come up but which forwards nothing never lets the strea
 (and, relaunched ten times, loses the last stream); one that drops 1 frame in 50 loses
 frames after the event; a relaunch that leaves a hugepage file behind each time is found
 by the stability form's readings. In the packed form, where a relaunch may stall the ring
-(a known QEMU defect, an expected failure), a host that does not forward still fails.
+(a known QEMU defect, an expected failure), a host that does not forward still fails. With
+two VMs: a relaunched host that forwards nothing stops the chained stream and TCP between
+two kernel VMs; a host that reorders TCP payload (checksums still right) is found by the
+byte stream's check alone.
 """
 
 from __future__ import annotations
@@ -89,15 +92,36 @@ def _fails(tmp_path: Path, fault: str, tests: list[str], form: str, messages: li
 
 
 TWO_VMS = f"{MODULE}::test_traffic_through_two_vms_resumes_when_the_host_testpmd_is_relaunched"
+VM_TO_VM = f"{MODULE}::test_tcp_between_two_kernel_guests_survives_a_host_testpmd_relaunch"
+VM_TO_VM_REBOOTED = f"{MODULE}::test_tcp_between_two_kernel_guests_after_both_vms_are_relaunched"
 
 
-def test_a_relaunched_host_that_forwards_nothing_fails_the_two_vm_case(tmp_path: Path) -> None:
-    # the plan's multi-VM case: the stream through VM1 and VM2 never comes back
+def test_a_relaunched_host_that_forwards_nothing_fails_the_two_vm_cases(tmp_path: Path) -> None:
+    # the plan's multi-VM cases: the stream through VM1 and VM2 never comes back, nor TCP
+    # between two kernel VMs
     _fails(
         tmp_path,
         "two-vm-relaunched-host-forwards-nothing",
-        [TWO_VMS],
+        [TWO_VMS, VM_TO_VM],
         FORM,
         ["traffic resumes once the links are back; host testpmd killed and relaunched ended at ",
-         ", never recovered"],
+         ", never recovered",
+         "TCP between the VMs resumes once the links are back; host testpmd killed and "
+         "relaunched",
+         "no byte arrived after the links were back"],
+    )  # fmt: skip
+
+
+def test_a_host_that_reorders_tcp_payload_fails_the_vm_to_vm_cases(tmp_path: Path) -> None:
+    # two payload words swapped in every segment from VM2: TCP's checksum stays right, the
+    # kernels take every segment, only the bytes show it
+    _fails(
+        tmp_path,
+        "vm-to-vm-host-swaps-tcp-payload",
+        [VM_TO_VM, VM_TO_VM_REBOOTED],
+        FORM,
+        ["TCP between the VMs carries every byte across the event; the receiver's bytes are "
+         "not the bytes sent (first in the 65536-byte block at byte 0)",
+         "TCP between the VMs carries every byte once the links are back; the receiver's "
+         "bytes are not the bytes sent"],
     )  # fmt: skip

@@ -10,9 +10,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from scapy.layers.inet import IP, TCP
+from scapy.layers.l2 import Ether
 
 from framework.dpdk import bpf
-from framework.traffic.packets import udp_flow
+from framework.traffic.packets import l4_checksum_ok, udp_flow
 
 # ----------------------------------------------------------------------------- encodings
 
@@ -146,6 +148,11 @@ class ReadPastData(AssertionError):
 
 def run(code: bytes, frame: bytes) -> int:
     """Run `code` on an mbuf holding `frame` (the M form) and return r0."""
+    return run_on(code, frame)[0]
+
+
+def run_on(code: bytes, frame: bytes) -> tuple[int, bytes]:
+    """Run `code` on an mbuf holding `frame`: r0, and the frame as the program left it."""
     mbuf = bytearray(128)
     struct.pack_into("<Q", mbuf, 0, BUF)
     struct.pack_into("<H", mbuf, 16, HEADROOM)
@@ -162,6 +169,12 @@ def run(code: bytes, frame: bytes) -> int:
             return int.from_bytes(buf[at : at + size], "little")
         raise ReadPastData(f"read of {size} bytes at {addr:#x} outside mbuf and packet data")
 
+    def store(addr: int, size: int, value: int) -> None:
+        at = addr - BUF
+        if not (HEADROOM <= at and at + size <= HEADROOM + len(frame)):
+            raise ReadPastData(f"write of {size} bytes at {addr:#x} outside the packet data")
+        buf[at : at + size] = (value & 2 ** (8 * size) - 1).to_bytes(size, "little")
+
     regs = [0] * 11
     regs[1] = MBUF
     sizes = {bpf.SIZE_B: 1, bpf.SIZE_H: 2, bpf.SIZE_W: 4, bpf.SIZE_DW: 8}
@@ -173,17 +186,12 @@ def run(code: bytes, frame: bytes) -> int:
         klass = op & 0x07
         if klass == bpf.LDX:
             regs[dst] = load(regs[src] + off, sizes[op & 0x18])
-        elif op == bpf.ALU64 | bpf.MOV | bpf.SRC_K:
-            regs[dst] = imm & 2**64 - 1
-        elif op == bpf.ALU64 | bpf.ADD | bpf.SRC_X:
-            regs[dst] = (regs[dst] + regs[src]) & 2**64 - 1
-        elif op == bpf.ALU | bpf.MOD | bpf.SRC_K:
-            regs[dst] = (regs[dst] & 0xFFFFFFFF) % (imm & 0xFFFFFFFF)
-        elif op == bpf.ALU | bpf.END | bpf.TO_BE:
-            width = imm // 8
-            regs[dst] = int.from_bytes((regs[dst] & 2**imm - 1).to_bytes(width, "little"), "big")
+        elif klass == bpf.STX:
+            store(regs[dst] + off, sizes[op & 0x18], regs[src])
+        elif klass in (bpf.ALU, bpf.ALU64):
+            regs[dst] = alu(op, regs[dst], regs[src], imm)
         elif klass == bpf.JMP and op & 0xF0 == bpf.EXIT:
-            return regs[0]
+            return regs[0], bytes(buf[HEADROOM : HEADROOM + len(frame)])
         elif klass == bpf.JMP:
             value, other = regs[dst], imm & 2**64 - 1
             taken = {bpf.JEQ: value == other, bpf.JNE: value != other, bpf.JLT: value < other,
@@ -193,6 +201,19 @@ def run(code: bytes, frame: bytes) -> int:
         else:
             raise AssertionError(f"instruction {op:#04x} not emulated")
     raise AssertionError("ran off the end of the program")
+
+
+def alu(op: int, value: int, source: int, imm: int) -> int:
+    """What an emulated ALU instruction makes of `value` (dst), given src and imm."""
+    if op == bpf.ALU64 | bpf.MOV | bpf.SRC_K:
+        return imm & 2**64 - 1
+    if op == bpf.ALU64 | bpf.ADD | bpf.SRC_X:
+        return (value + source) & 2**64 - 1
+    if op == bpf.ALU | bpf.MOD | bpf.SRC_K:
+        return (value & 0xFFFFFFFF) % (imm & 0xFFFFFFFF)
+    if op == bpf.ALU | bpf.END | bpf.TO_BE:
+        return int.from_bytes((value & 2**imm - 1).to_bytes(imm // 8, "little"), "big")
+    raise AssertionError(f"instruction {op:#04x} not emulated")
 
 
 def frame(seq: int, size: int = 128, src: str = "02:00:00:00:00:01") -> bytes:
@@ -265,3 +286,20 @@ def test_filter_arguments_are_checked() -> None:
     for bad in ("02:00:00:00:00", "02:00:00:00:00:0g", "0200.0000.0001", "2:0:0:0:0:1"):
         with pytest.raises(ValueError, match="not a MAC"):
             bpf.keep_only_from(bad)
+
+
+def test_swap_words_reorders_payload_bytes_under_a_right_tcp_checksum() -> None:
+    segment = Ether() / IP(src="198.18.80.2", dst="198.18.80.1") / TCP(
+        sport=40000, dport=5300, flags="PA", options=[("Timestamp", (1, 2))]
+    ) / bytes(range(64))  # fmt: skip
+    sent = bytes(segment)
+    at = 14 + 20 + 32 + 34
+    kept, changed = run_on(bpf.swap_words_code(at), sent)
+    assert kept == 1
+    assert changed[at : at + 4] == sent[at + 2 : at + 4] + sent[at : at + 2]
+    assert changed[:at] == sent[:at] and changed[at + 4 :] == sent[at + 4 :]
+    assert l4_checksum_ok(Ether(changed)) is True, "the checksum cannot see the swap"
+    pure_ack = sent[:66]
+    assert run_on(bpf.swap_words_code(at), pure_ack) == (1, pure_ack), "too short: untouched"
+    with pytest.raises(ValueError, match="even"):
+        bpf.swap_words(at + 1)
