@@ -15,6 +15,7 @@ from framework.remote.readout import Run, read_marked
 from framework.verify import VerifyFailed
 
 IFF_UP = 0x1
+IFF_PROMISC = 0x100
 IFF_TAP = 0x0002  # tun_flags: a tap (layer 2), not a tun
 IFF_VNET_HDR = 0x4000
 
@@ -33,6 +34,14 @@ class KernelInterface:
     tx_queues: int
     tun_flags: int | None  # None: not a tun/tap
     offloads: dict[str, bool] = field(default_factory=dict)  # ethtool -k; empty without it
+    flags: int = 0  # IFF_*
+    # /sys/class/net/<if>/statistics: rx_packets, tx_bytes, rx_dropped...
+    counters: dict[str, int] = field(default_factory=dict, compare=False)
+
+    @property
+    def promiscuous(self) -> bool:
+        """IFF_PROMISC: the interface takes in frames to any address."""
+        return bool(self.flags & IFF_PROMISC)
 
     @property
     def is_tap(self) -> bool:
@@ -55,6 +64,8 @@ def read_interface(run: Run, name: str) -> KernelInterface:
         f"for f in flags operstate address mtu tun_flags; do "
         f'printf "{_MARK} %s " $f; cat {d}/$f 2>/dev/null || echo -; done; '
         f'printf "{_MARK} queues "; ls {d}/queues | tr "\\n" " "; echo; '
+        f'printf "{_MARK} statistics "; for c in $(ls {d}/statistics); do '
+        f'printf "%s=%s " $c $(cat {d}/statistics/$c); done; echo; '
         f'echo "{_MARK} ip"; ip addr show dev {name}; '
         f'echo "{_MARK} ethtool"; ethtool -k {name} 2>/dev/null; echo "{_MARK} end"'
     )
@@ -70,9 +81,11 @@ def parse_interface(name: str, text: str) -> KernelInterface:
         raise ValueError(f"no interface {name} (sysfs has no /sys/class/net/{name})")
     queues = values.get("queues", "").split()
     tun = values.get("tun_flags", "-")
+    flags = int(values["flags"], 16)
+    counters = dict(part.split("=", 1) for part in values.get("statistics", "").split())
     return KernelInterface(
         name=name,
-        admin_up=bool(int(values["flags"], 16) & IFF_UP),
+        admin_up=bool(flags & IFF_UP),
         operstate=values.get("operstate", "unknown"),
         mac=values.get("address", ""),
         mtu=int(values.get("mtu", "0") or 0),
@@ -81,6 +94,8 @@ def parse_interface(name: str, text: str) -> KernelInterface:
         tx_queues=sum(q.startswith("tx-") for q in queues),
         tun_flags=int(tun, 16) if tun not in ("-", "") else None,
         offloads=_offloads(sections.get("ethtool", [])),
+        flags=flags,
+        counters={key: int(value) for key, value in counters.items() if value.isdigit()},
     )
 
 

@@ -12,72 +12,26 @@ netdevs' own (/sys/class/net/*/statistics), read in the guest.
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass, field
 
 from framework.dpdk.parsers import PortInfo, PortStats
 from framework.errors import FrameworkError
+from framework.lab.netdev import KernelInterface, read_interface
 from framework.virt.vm import VirtualMachine
 
 DRIVER = "virtio_net"
 # The routing table that sends what comes back in on P1 out of P0.
 RETURN_TABLE = 100
 HOPS = 2  # P0 -> P1, then P1 -> P0
-IFF_PROMISC = 0x100
+# The netdev counters port_stats() reads.
 COUNTERS = (
     "rx_packets", "rx_bytes", "rx_errors", "rx_dropped", "rx_missed_errors",
     "tx_packets", "tx_bytes", "tx_errors", "tx_dropped",
 )  # fmt: skip
-# One line per netdev: "name=<if> address=<mac> ..." (parse_netdevs reads it).
-_READOUT = (
-    'for n in "$@"; do d=/sys/class/net/$n; '
-    'printf "name=%s address=%s operstate=%s mtu=%s flags=%s rxq=%s txq=%s" '
-    '"$n" "$(cat $d/address)" "$(cat $d/operstate)" "$(cat $d/mtu)" "$(cat $d/flags)" '
-    '"$(ls -d $d/queues/rx-* | wc -l)" "$(ls -d $d/queues/tx-* | wc -l)"; '
-    f"for c in {' '.join(COUNTERS)}; do "
-    'printf " %s=%s" "$c" "$(cat $d/statistics/$c)"; done; echo; done'
-)
 
 
 class KernelNetError(FrameworkError):
     """The guest's kernel could not take or route the NICs."""
-
-
-@dataclass(frozen=True)
-class Netdev:
-    """One guest netdev as its sysfs shows it."""
-
-    name: str
-    address: str
-    operstate: str
-    mtu: int
-    flags: int
-    rx_queues: int
-    tx_queues: int
-    counters: dict[str, int] = field(compare=False)
-
-
-def parse_netdevs(text: str) -> dict[str, Netdev]:
-    """The readout's lines ("name=eth0 address=... rx_packets=..."), by netdev name."""
-    netdevs: dict[str, Netdev] = {}
-    for line in text.splitlines():
-        fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
-        if "name" not in fields:
-            continue
-        try:
-            netdevs[fields["name"]] = Netdev(
-                fields["name"],
-                fields["address"],
-                fields["operstate"],
-                int(fields["mtu"]),
-                int(fields["flags"], 0),
-                int(fields["rxq"]),
-                int(fields["txq"]),
-                {name: int(fields[name]) for name in COUNTERS},
-            )
-        except (KeyError, ValueError) as exc:
-            raise KernelNetError(f"unreadable netdev line {line!r}: {exc}") from exc
-    return netdevs
 
 
 def parse_kernel_net(text: str) -> dict[str, str]:
@@ -101,10 +55,9 @@ def take_nics(vm: VirtualMachine, pcis: list[str]) -> dict[str, str]:
     return found
 
 
-def read_netdevs(vm: VirtualMachine, names: list[str]) -> dict[str, Netdev]:
-    """The netdevs `names` as the guest's sysfs shows them now."""
-    quoted = " ".join(shlex.quote(n) for n in names)
-    return parse_netdevs(vm.shell.check(f"set -- {quoted}; {_READOUT}"))
+def read_netdevs(vm: VirtualMachine, names: list[str]) -> dict[str, KernelInterface]:
+    """The netdevs `names` as the guest's kernel shows them now."""
+    return {name: read_interface(vm.shell.check, name) for name in names}
 
 
 @dataclass
@@ -131,7 +84,7 @@ class KernelRouter:
     def _configure(self) -> None:
         p0, p1 = self.names[0], self.names[1]
         netdevs = self.netdevs()
-        self.macs = {port: netdevs[name].address for port, name in self.names.items()}
+        self.macs = {port: netdevs[name].mac for port, name in self.names.items()}
         own = self.macs[1]
         conf = "/proc/sys/net/ipv4/conf"
         commands = [
@@ -149,8 +102,8 @@ class KernelRouter:
         for command in commands:
             self.vm.shell.check(command)
 
-    def netdevs(self) -> dict[str, Netdev]:
-        """The ports' netdevs as the guest's sysfs shows them now."""
+    def netdevs(self) -> dict[str, KernelInterface]:
+        """The ports' netdevs as the guest's kernel shows them now."""
         return read_netdevs(self.vm, list(self.names.values()))
 
     def ports(self) -> dict[int, PortInfo]:
@@ -169,6 +122,11 @@ class KernelRouter:
         stats = {}
         for port, name in self.names.items():
             now, before = netdevs[name].counters, self._baseline.get(port, {})
+            missing = [key for key in COUNTERS if key not in now]
+            if missing:
+                raise KernelNetError(
+                    f"{self.vm.name}: {name} shows no {', '.join(missing)} in its sysfs statistics"
+                )
             c = {key: value - before.get(key, 0) for key, value in now.items()}
             stats[port] = PortStats(
                 port,
@@ -209,15 +167,15 @@ class KernelEndpoint:
         name = take_nics(vm, [pci])[pci]
         vm.shell.check(f"ip addr add {address}/{prefix} dev {name} && ip link set {name} up")
         endpoint = cls(vm, name, address, prefix)
-        endpoint.mac = endpoint.netdev().address
+        endpoint.mac = endpoint.netdev().mac
         return endpoint
 
     def add_neighbour(self, peer: KernelEndpoint) -> None:
         """`peer`'s address resolved to its MAC for good (arp -s)."""
         self.vm.shell.check(f"arp -i {self.name} -s {peer.address} {peer.mac}")
 
-    def netdev(self) -> Netdev:
-        """The NIC's netdev as the guest's sysfs shows it now."""
+    def netdev(self) -> KernelInterface:
+        """The NIC's netdev as the guest's kernel shows it now."""
         return read_netdevs(self.vm, [self.name])[self.name]
 
     def port_info(self) -> PortInfo:
@@ -225,17 +183,17 @@ class KernelEndpoint:
         return _port_info(0, self.netdev())
 
 
-def _port_info(port: int, netdev: Netdev) -> PortInfo:
+def _port_info(port: int, netdev: KernelInterface) -> PortInfo:
     return PortInfo(
         port=port,
-        mac=netdev.address,
+        mac=netdev.mac,
         device_name=netdev.name,
         driver=DRIVER,
         link_status="up" if netdev.operstate == "up" else "down",
         link_speed="",
         link_duplex="",
         mtu=netdev.mtu,
-        promiscuous=bool(netdev.flags & IFF_PROMISC),
+        promiscuous=netdev.promiscuous,
         allmulticast=False,
         nb_rx_queues=netdev.rx_queues,
         nb_tx_queues=netdev.tx_queues,
