@@ -65,6 +65,9 @@ VARIANTS = {
     "test_live_migration_with_the_switches_started_after_qemu": "switch-after-qemu",
     "test_live_migration_with_the_guests_queues_changed_while_migrating": "queues-changed",
     "test_live_migration_with_the_kernel_forwarding_in_the_guest": "kernel-guest",
+    "test_live_migration_with_the_kernel_guests_queues_changed_while_migrating": (
+        "kernel-queues-changed"
+    ),
 }
 
 
@@ -308,6 +311,52 @@ def test_live_migration_with_the_kernel_forwarding_in_the_guest(
     _the_vm_runs_on_host_server_2(migration, vm, dest_vm)
     _traffic_crosses_host_server_2(migration, through_vm)
     _verify_the_stream(migration, topology, stream)
+
+
+@pytest.mark.parametrize("queues", [QUEUES], ids=[f"{QUEUES}-queues"])
+@pytest.mark.parametrize("guest", ["kernel"], ids=["kernel-virtio-net"])
+def test_live_migration_with_the_kernel_guests_queues_changed_while_migrating(
+    migration: VhostUserMigration,
+    topology,
+    through_vm: Callable[..., StreamRun],
+    traffic_generator: TrafficGenerator,
+    tg_host: HostHandle,
+    pytestconfig: pytest.Config,
+) -> None:
+    """The plan's own queue change: the kernel guest's `ethtool -L <if> combined 4` mid-flight.
+
+    DPDK's vhost_user_live_migration plan runs its multi-queue case on the kernel's
+    virtio-net: queues=4 on the vhost-user netdevs, and while the migration runs the
+    guest's NICs are set to four combined channels (a two-vCPU guest starts with two).
+
+    Steps:
+        2.3.1-2.3.4 As the guide, with queues=4 on the VM's vhost-user netdevs and on each
+            host's vhost switch.
+        A stream flow the source host's NIC puts on queue 0.
+        2.3.6 In the VM, instead of testpmd: the kernel's virtio-net routes P0 <-> P1.
+        2.3.7-2.3.11 As the guide.
+        2.3.12 Migrate with the stream crossing the VM; once the migration is active, in
+            the guest: `ethtool -L <P0> combined 4`, `ethtool -L <P1> combined 4`.
+        2.3.13-2.3.15 The guest's shell on host_server_2; then a flow on each queue of
+            host_server_2's NIC through the VM (each found by its per-queue counters).
+
+    Verify:
+        As the testpmd form: the change made while the migration is active, the stream
+        back within CHANGE_RESUME_S of it, the switch-over within the topology's bounds,
+        every frame as the guest's routing makes it; after it P0 and P1 run four queue
+        pairs, a flow on each queue arrives whole, and every queue carries traffic both
+        ways at host_server_2's vhost ports and in the guest (virtio_net's per-queue
+        counters, `ethtool -S`).
+    """
+    vm = _start_the_vm_on_host_server_1(migration, pytestconfig)
+    _a_flow_on_queue_zero(migration, traffic_generator, tg_host)
+    _route_in_the_vm(migration, through_vm)
+    dest_vm = _wait_for_the_vm_on_host_server_2(migration)
+    stream, change = _migrate_changing_queues(migration, through_vm)
+    _the_vm_runs_on_host_server_2(migration, vm, dest_vm)
+    _traffic_crosses_host_server_2(migration, through_vm)
+    _every_queue_carries_traffic(migration, traffic_generator, tg_host)
+    _verify_the_stream(migration, topology, stream, change)
 
 
 # -- the guide's steps, in its order ------------------------------------------------------
@@ -607,7 +656,7 @@ def _every_queue_carries_traffic(
             seen=f"queues {sorted(sports)} only, of {len(PROBE_SPORTS)} flows tried",
         )
         migration.switches[migration.destination.name].clear_stats()
-        migration.guest_pmd.clear_counters()
+        migration.clear_guest_counters()
         trial = migration.queue_trials(tg, tx, rx, sports.values())(STREAM_PPS, 1.0)
         verify_trial(trial, "a flow on each queue crosses the migrated VM whole")
         rows = migration.guest_queue_counts()

@@ -19,6 +19,7 @@ after ten host relaunches.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import allure
 import pytest
@@ -92,6 +93,8 @@ TWO_VM_TESTS = (
     "test_tcp_between_two_kernel_guests_after_both_vms_are_relaunched",
     *TWO_VM_STABILITY_TESTS,
 )
+
+ReconnectingTwo = TypeVar("ReconnectingTwo", bound=PvvpReconnect)
 
 STABILITY_TESTS = (
     "test_relaunching_the_host_testpmd_leaks_nothing_in_qemu",
@@ -211,25 +214,41 @@ def two_vms(
     host_path: OneAtATime,
 ) -> Iterator[PvvpReconnect]:
     """The plan's multi-VM set-up on guide 4's host: TG -> NIC -> VM1 -> VM2 -> NIC -> TG."""
-    spec: PvpBenchmark | None = topology.pvp
+    spec = _two_vm_spec(topology)
+    pvvp = Pvvp(topology, hosts[spec.host], tg_host, dpdk_version, packed=request.param)
+    yield from _two_vms_up(
+        PvvpReconnect(pvvp),
+        host_path,
+        "The host testpmd: NIC0 -> vhost0 -> vhost1 -> NIC1 chained, io",
+        "VM1 and VM2, one virtio port each; in each, testpmd: mac, chained",
+    )
+
+
+def _two_vm_spec(topology: Topology) -> PvpBenchmark:
+    spec = topology.pvp
     if spec is None or spec.vm is None:
         skip_lacking(f"topology {topology.name} has no pvp.vm (guide 4's VM, split in two)")
-    pvvp = Pvvp(topology, hosts[spec.host], tg_host, dpdk_version, packed=request.param)
-    setup = PvvpReconnect(pvvp)
-    host_path.take(pvvp.close)
-    layout = "packed" if pvvp.packed else "split"
+    return spec
+
+
+def _two_vms_up(
+    setup: ReconnectingTwo, host_path: OneAtATime, host: str, guests: str
+) -> Iterator[ReconnectingTwo]:
+    """The host testpmd, then both VMs, each link up; `setup` for the module; all closed."""
+    pair = setup.pvvp
+    host_path.take(pair.close)
+    layout = "packed" if pair.packed else "split"
     try:
-        with step(f"The host testpmd: NIC0 -> vhost0 -> vhost1 -> NIC1 chained, io; its "
-                  f"vhost-user ports as {setup.form}s ({layout} virtqueues)"):  # fmt: skip
-            pvvp.start_host_testpmd()
-        with step("VM1 and VM2, one virtio port each; in each, testpmd: mac, chained"):
-            pvvp.start_guests()
+        with step(f"{host}; its vhost-user ports as {setup.form}s ({layout} virtqueues)"):
+            pair.start_host_testpmd()
+        with step(guests):
+            pair.start_guests()
             setup.wait_links()
-        attach_text("command lines", "\n".join(" ".join(r.argv) for r in pvvp.launches))
-        attach_text("QEMU", "\n".join(" ".join(vm.argv) for vm in pvvp.vms))
+        attach_text("command lines", "\n".join(" ".join(r.argv) for r in pair.launches))
+        attach_text("QEMU", "\n".join(" ".join(vm.argv) for vm in pair.vms))
         yield setup
     finally:
-        pvvp.close()
+        pair.close()
 
 
 @pytest.fixture
@@ -391,26 +410,15 @@ def kernel_vms(
     host_path: OneAtATime,
 ) -> Iterator[KernelVmToVmReconnect]:
     """The plan's VM-to-VM set-up: two kernel guests, the host testpmd between them."""
-    spec: PvpBenchmark | None = topology.pvp
-    if spec is None or spec.vm is None:
-        skip_lacking(f"topology {topology.name} has no pvp.vm (guide 4's VM, split in two)")
+    spec = _two_vm_spec(topology)
     pair = KernelVmToVm(topology, hosts[spec.host], tg_host, dpdk_version, packed=request.param)
-    setup = KernelVmToVmReconnect(pair)
-    host_path.take(pair.close)
-    layout = "packed" if pair.packed else "split"
-    try:
-        with step(f"The host testpmd: vhost0 <-> vhost1, io, no NIC; its vhost-user ports as "
-                  f"{setup.form}s ({layout} virtqueues)"):  # fmt: skip
-            pair.start_host_testpmd()
-        with step(f"VM1 and VM2, each NIC on the kernel's virtio-net: {' and '.join(ADDRESSES)}, "
-                  "the other's MAC a static ARP entry"):  # fmt: skip
-            pair.start_guests()
-            setup.wait_links()
-        attach_text("command lines", "\n".join(" ".join(r.argv) for r in pair.launches))
-        attach_text("QEMU", "\n".join(" ".join(vm.argv) for vm in pair.vms))
-        yield setup
-    finally:
-        pair.close()
+    yield from _two_vms_up(
+        KernelVmToVmReconnect(pair),
+        host_path,
+        "The host testpmd: vhost0 <-> vhost1, io, no NIC",
+        f"VM1 and VM2, each NIC on the kernel's virtio-net: {' and '.join(ADDRESSES)}, the "
+        "other's MAC a static ARP entry",
+    )
 
 
 def test_tcp_between_two_kernel_guests_survives_a_host_testpmd_relaunch(

@@ -665,10 +665,12 @@ class Topology(Model):
     rate_searches: RateSearches = RateSearches()
     # The declared selection of guide 2's variants from DPDK's vhost_user_live_migration
     # plan (each vhost switch started after QEMU; the guest's queues changed while
-    # migrating), each on split and packed virtqueues: the ones that run; None: all four.
+    # migrating; the kernel's virtio-net in the guest, and its queues changed), each on
+    # split and packed virtqueues: the ones that run; None: all.
     migration_variants: list[
         Literal["switch-after-qemu-split", "switch-after-qemu-packed", "queues-changed-split",
-                "queues-changed-packed", "kernel-guest-split", "kernel-guest-packed"]
+                "queues-changed-packed", "kernel-guest-split", "kernel-guest-packed",
+                "kernel-queues-changed-split", "kernel-queues-changed-packed"]
     ] | None = None  # fmt: skip
     vf_daemon: dict[NicFamily, SriovBed] = Field(default_factory=dict)
     flow_bifurcation: dict[NicFamily, SriovBed] = Field(default_factory=dict)

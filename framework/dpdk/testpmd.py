@@ -62,10 +62,15 @@ PROMPT = "testpmd> "
 # the vhost library logs whole "VHOST_CONFIG: ..." lines the same way whenever a
 # vhost-user peer connects or goes (a relaunched peer: dozens of them).
 # EAL's device event thread (--hot-plug) says so when a device added to the VM is not one
-# it can take yet, as whole lines at any moment too.
+# it can take yet, as whole lines at any moment too. A forwarding lcore that polls a port
+# just taken into a bond logs "lcore N called rx_pkt_burst for not ready port N" and a
+# stack dump (rte_dump_stack: "N: <object> (<symbol>+0x..) [<address>]" lines) and goes
+# on: seen cutting a guest's prompt in two (guide 1's membership rules, 2026-12-07).
 ASYNC_EVENT = re.compile(
     r"\nPort \d+: [a-z ]+ event\n|VHOST_(?:CONFIG|DATA): [^\n]*\n"
     r"|EAL: Cannot find device \([^)\n]*\) on bus \([^)\n]*\)\n"
+    r"|lcore \d+ called [rt]x_pkt_burst for not ready port \d+\n"
+    r"|\d+: /[^\n()]*\([^()\n]*\+0x[0-9a-f]+\) \[[0-9a-f]+\]\n"
 )
 PortId = int | Literal["all"]
 

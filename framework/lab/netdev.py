@@ -108,6 +108,21 @@ def read_offloads(run: Run, name: str) -> dict[str, bool]:
     return _offloads(run(f"ethtool -k {name}").splitlines())
 
 
+def read_statistics(run: Run, name: str) -> dict[str, int]:
+    """`ethtool -S name`: the driver's own counters (virtio_net's per queue among them)."""
+    return parse_statistics(run(f"ethtool -S {name}"))
+
+
+def parse_statistics(text: str) -> dict[str, int]:
+    """`ethtool -S` output as {counter: value} (its "NIC statistics:" heading left out)."""
+    found = {}
+    for line in text.splitlines():
+        match = re.match(r"^\s+([\w.-]+):\s+(\d+)\s*$", line)
+        if match:
+            found[match.group(1)] = int(match.group(2))
+    return found
+
+
 def read_driver(run: Run, name: str) -> str | None:
     """The kernel driver of `name` (`ethtool -i`: "veth", "ixgbe"...); None if not told."""
     found = re.search(r"^driver:\s*(\S+)", run(f"ethtool -i {name} 2>/dev/null; true"), re.M)

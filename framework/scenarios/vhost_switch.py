@@ -130,17 +130,30 @@ class VhostSwitch:
 
         Then what the guest's ports received and sent, and what the vhost ports received.
         """
-        host = [self.pmd.show_port_xstats(p) for p in self.vhost_ports]
         seen = [guest.show_port_xstats(p) for p in guest.port_ids()]
+        return self.queue_counts_with(
+            [
+                (sum(x.get(f"rx_q{q}_good_packets", 0) for x in seen),
+                 sum(x.get(f"tx_q{q}_good_packets", 0) for x in seen))
+                for q in range(self.queues)
+            ]
+        )  # fmt: skip
 
-        def total(stats: list[dict[str, int]], key: str) -> int:
-            return sum(x.get(key, 0) for x in stats)
+    def queue_counts_with(self, guest: list[tuple[int, int]]) -> list[list[int]]:
+        """Per queue pair: the vhost ports' TX, the guest's (RX, TX) as given, the vhost RX."""
+        host = [self.pmd.show_port_xstats(p) for p in self.vhost_ports]
+
+        def total(key: str) -> int:
+            return sum(x.get(key, 0) for x in host)
 
         return [
-            [total(host, f"tx_q{q}_good_packets"), total(seen, f"rx_q{q}_good_packets"),
-             total(seen, f"tx_q{q}_good_packets"), total(host, f"rx_q{q}_good_packets")]
+            [
+                total(f"tx_q{q}_good_packets"),
+                *(guest[q] if q < len(guest) else (0, 0)),
+                total(f"rx_q{q}_good_packets"),
+            ]
             for q in range(self.queues)
-        ]  # fmt: skip
+        ]
 
     def clear_stats(self) -> None:
         """Zero every port's counters."""

@@ -304,11 +304,11 @@ class VhostUserMigration:
         return self.migration
 
     def migrate_changing_queues(self, queues: int, timeout: float = 120) -> QueueChange:
-        """`migrate`, and while it is active the guest's testpmd takes `queues` queue pairs.
+        """`migrate`, and while it is active the guest takes `queues` queue pairs.
 
-        testpmd's equivalent of `ethtool -L <if> combined N`: stop, port stop all, port
-        config all rxq/txq N, port start all, start; the migration's status is read
-        before and after.
+        A kernel guest: `ethtool -L <if> combined N` on P0 and P1, the plan's own step.
+        The guide's testpmd: its equivalent, stop, port stop all, port config all rxq/txq
+        N, port start all, start. The migration's status is read before and after.
         """
         change: list[QueueChange] = []
         # ~150 MB of guest RAM moves in 1.5-3 s here. A change still running when the
@@ -320,12 +320,15 @@ class VhostUserMigration:
         def reconfigure() -> None:
             before = self.source_vm.qmp("query-migrate").get("status", "none")
             began = time.time()
-            pmd = self.guest_pmd
-            pmd.stop()
-            pmd.port_stop("all")
-            pmd.port_config_queues(queues, queues)
-            pmd.port_start("all")
-            pmd.start()
+            if self.kernel_guest:
+                self.router.set_queues(queues)
+            else:
+                pmd = self.guest_pmd
+                pmd.stop()
+                pmd.port_stop("all")
+                pmd.port_config_queues(queues, queues)
+                pmd.port_start("all")
+                pmd.start()
             done = time.time()
             after = self.source_vm.qmp("query-migrate").get("status", "none")
             change.append(QueueChange(queues, before, after, began, done))
@@ -382,10 +385,11 @@ class VhostUserMigration:
         """Trials of one sequenced flow per source port, each frame checked as it leaves P0."""
         form = self.exit_form()
         sports = list(sports)
+        dst = self.router.macs[0] if self.kernel_guest else STREAM_DST_MAC
         return StreamTrials(
             tg,
             [
-                TrialFlow(tx_port, rx_port, stream_frame(tg.mac_of(tx_port), sport, marker),
+                TrialFlow(tx_port, rx_port, stream_frame(tg.mac_of(tx_port), sport, marker, dst),
                           marker, expect=form)
                 for sport, marker in zip(sports, flow_markers(len(sports)), strict=True)
             ],
@@ -403,10 +407,15 @@ class VhostUserMigration:
 
     def guest_queue_counts(self) -> list[list[int]]:
         """Per queue: host_server_2's vhost ports and the guest's ports (VhostSwitch)."""
-        return self.switches[self.destination.name].queue_counts(self.guest_pmd)
+        switch = self.switches[self.destination.name]
+        if self.kernel_guest:
+            return switch.queue_counts_with(self.router.queue_packets(self.queues))
+        return switch.queue_counts(self.guest_pmd)
 
     def exit_form(self) -> Transform:
         """What the guest makes of a frame that leaves it toward the TG (out of P0)."""
+        if self.kernel_guest:
+            return routed(self.router.macs[0], self.router.next_hop_mac, HOPS)
         fwd = self.guest_pmd.show_config_fwd()
         peer = next((s.peer for s in fwd.streams if s.tx_port == 0), None) or ""
         return rewrite_macs(self.guest_pmd.show_port_info(0).mac, peer)

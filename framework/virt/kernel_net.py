@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from framework.dpdk.parsers import PortInfo, PortStats
 from framework.errors import FrameworkError
-from framework.lab.netdev import KernelInterface, read_interface
+from framework.lab.netdev import KernelInterface, read_interface, read_statistics
 from framework.virt.vm import VirtualMachine
 
 DRIVER = "virtio_net"
@@ -70,6 +70,7 @@ class KernelRouter:
     next_hop_mac: str  # where P0 sends the stream (the TG's side)
     macs: dict[int, str] = field(default_factory=dict)  # each port's MAC, read at start
     _baseline: dict[int, dict[str, int]] = field(default_factory=dict)
+    _queue_baseline: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @classmethod
     def start(
@@ -115,6 +116,7 @@ class KernelRouter:
         """Count from now on (a netdev's own counters cannot be reset)."""
         netdevs = self.netdevs()
         self._baseline = {port: netdevs[name].counters for port, name in self.names.items()}
+        self._queue_baseline = self._queue_stats()
 
     def port_stats(self) -> dict[int, PortStats]:
         """Each port's counters since clear_counters(), as `show port stats` gives them."""
@@ -140,6 +142,40 @@ class KernelRouter:
                 tx_bytes=c["tx_bytes"],
             )
         return stats
+
+    def set_queues(self, queues: int) -> None:
+        """`ethtool -L <if> combined N` on P0 and P1, as DPDK's migration plan changes them.
+
+        Then each routed frame leaves on the queue it came in on: virtio_net maps each TX
+        queue to CPUs (XPS), and a guest without MSI-X takes every interrupt on one CPU,
+        whose queues alone would carry what it forwards; with the maps cleared the kernel
+        picks the TX queue by the RX queue it recorded.
+        """
+        for name in self.names.values():
+            self.vm.shell.check(
+                f"ethtool -L {name} combined {queues} && "
+                f"for q in /sys/class/net/{name}/queues/tx-*; do echo 0 > $q/xps_cpus; done"
+            )
+
+    def queue_packets(self, queues: int) -> list[tuple[int, int]]:
+        """Per queue: what P0 and P1 received and sent on it since clear_counters().
+
+        virtio_net's own counters (`ethtool -S`: rx_queue_N_packets, tx_queue_N_packets).
+        """
+        now = self._queue_stats()
+        stats = [
+            {key: value - self._queue_baseline.get(name, {}).get(key, 0)
+             for key, value in now[name].items()}
+            for name in self.names.values()
+        ]  # fmt: skip
+        return [
+            (sum(s.get(f"rx_queue_{q}_packets", 0) for s in stats),
+             sum(s.get(f"tx_queue_{q}_packets", 0) for s in stats))
+            for q in range(queues)
+        ]  # fmt: skip
+
+    def _queue_stats(self) -> dict[str, dict[str, int]]:
+        return {name: read_statistics(self.vm.shell.check, name) for name in self.names.values()}
 
     def moved_to(self, vm: VirtualMachine) -> KernelRouter:
         """The same router, read through the migrated VM's shell (its state is in guest RAM)."""

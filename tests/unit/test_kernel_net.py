@@ -8,7 +8,7 @@ from pathlib import Path
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
-from framework.lab.netdev import parse_interface
+from framework.lab.netdev import parse_interface, parse_statistics
 from framework.traffic.packets import STREAM_DST_IP, STREAM_SRC_IP, routed, udp_flow
 from framework.virt.kernel_net import _port_info, parse_kernel_net
 
@@ -35,6 +35,15 @@ def test_a_virtio_net_nic_reads_with_its_address_state_queues_and_counters() -> 
     info = _port_info(0, eth0)
     assert info.link_up and info.driver == "virtio_net" and not info.promiscuous
     assert (info.port, info.mac, info.nb_rx_queues) == (0, "52:54:00:02:d9:01", 1)
+
+
+def test_virtio_net_counts_each_queue_both_ways() -> None:
+    stats = parse_statistics((DATA / "ethtool_S_virtio_net.txt").read_text())
+    assert "NIC statistics" not in " ".join(stats)
+    # the queue-0 stream, then a flow of 250 frames on each of the four queues
+    assert [stats[f"rx_queue_{q}_packets"] for q in range(4)] == [10778, 250, 250, 250]
+    assert [stats[f"tx_queue_{q}_packets"] for q in range(4)] == [10778, 250, 250, 250]
+    assert stats["tx_queue_3_tx_timeouts"] == 0 and "rx_queue_4_packets" not in stats
 
 
 def test_routed_twice_the_ttl_is_two_lower_and_the_ip_checksum_right() -> None:

@@ -161,6 +161,29 @@ def test_an_eal_device_event_line_inside_the_prompt_does_not_hide_it() -> None:
         split.close()
 
 
+def test_a_stack_dump_of_a_not_ready_port_inside_the_prompt_does_not_hide_it() -> None:
+    # Seen in guide 1's guest (the suite run of 2026-12-07, `add bonding slave 0 2` with
+    # forwarding on): the lcore's complaint, then rte_dump_stack's lines, the first of them
+    # inside the prompt; testpmd went on.
+    lcore = "lcore 1 called rx_pkt_burst for not ready port 0\n"
+    event = "\nPort 2: link state change event\n"
+    dump = [
+        "0: /lib/x86_64-linux-gnu/librte_eal.so.23 (rte_dump_stack+0x3d) [7faff1bb532d]\n",
+        "1: /lib/x86_64-linux-gnu/librte_ethdev.so.23 (7faff1c91000+0x87b1) [7faff1c997b1]\n",
+        "2: /usr/lib/x86_64-linux-gnu/dpdk/pmds-23.0/librte_net_bond.so.23 "
+        "(7faff1363000+0xce4c) [7faff136fe4c]\n",
+        "3: /usr/bin/dpdk-testpmd (562867ec8000+0x7c483) [562867f44483]\n",
+    ]
+    text = f"\n{lcore}{event}testpm{dump[0]}d> {''.join(dump[1:])}"
+    split = LocalSession().open_shell(["printf", "%s", text], name="testpmd", prompt=PROMPT)
+    try:
+        split.interrupts = ASYNC_EVENT
+        assert split.expect(timeout=5) == "\n"
+        assert split.interruptions[:2] == [lcore, event] and split.interruptions[2] == dump[0]
+    finally:
+        split.close()
+
+
 def test_guest_shell_output_never_includes_the_echoed_command() -> None:
     # CI saw a guide-1 run read "$(basename" as a bound driver: the guest's busybox still
     # echoed (a restarted shell), and the long command line was wrapped and redrawn.
