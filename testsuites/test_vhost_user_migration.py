@@ -68,6 +68,9 @@ VARIANTS = {
     "test_live_migration_with_the_kernel_guests_queues_changed_while_migrating": (
         "kernel-queues-changed"
     ),
+    "test_live_migration_of_the_kernel_guest_with_the_switches_started_after_qemu": (
+        "kernel-switch-after-qemu"
+    ),
 }
 
 
@@ -307,6 +310,40 @@ def test_live_migration_with_the_kernel_forwarding_in_the_guest(
     vm = _start_the_vm_on_host_server_1(migration, pytestconfig)
     _route_in_the_vm(migration, through_vm)
     dest_vm = _wait_for_the_vm_on_host_server_2(migration)
+    stream = _migrate_under_traffic(migration, through_vm)
+    _the_vm_runs_on_host_server_2(migration, vm, dest_vm)
+    _traffic_crosses_host_server_2(migration, through_vm)
+    _verify_the_stream(migration, topology, stream)
+
+
+@pytest.mark.parametrize("order", ["switch-after-qemu"])
+@pytest.mark.parametrize("guest", ["kernel"], ids=["kernel-virtio-net"])
+def test_live_migration_of_the_kernel_guest_with_the_switches_started_after_qemu(
+    migration: VhostUserMigration,
+    topology,
+    through_vm: Callable[..., StreamRun],
+    pytestconfig: pytest.Config,
+) -> None:
+    """The switch-after-QEMU order with the guest's kernel forwarding on virtio-net.
+
+    Steps:
+        host_server_1: start the VM (QEMU waits for its vhost-user peer); after
+            QEMU_WAITS_S run the vhost switch; the VM boots.
+        2.3.6 In the VM, instead of testpmd: the kernel's virtio-net routes P0 <-> P1.
+        host_server_2: start the VM waiting for the migration (QEMU waits for its peer);
+            run the vhost switch; info status.
+        2.3.12-2.3.15 As the guide: migrate with a stream crossing the VM; the guest's
+            shell on host_server_2; its ports and counters.
+
+    Verify:
+        As the testpmd form: QEMU waits on each host until its switch serves the sockets,
+        the guest's links come up, traffic crosses; the migration live and complete,
+        every frame as the guest's routing makes it, whole and in order, loss only in the
+        migration and within its bounds.
+    """
+    vm = _qemu_then_the_switch_on_host_server_1(migration, pytestconfig)
+    _route_in_the_vm(migration, through_vm)
+    dest_vm = _qemu_then_the_switch_on_host_server_2(migration)
     stream = _migrate_under_traffic(migration, through_vm)
     _the_vm_runs_on_host_server_2(migration, vm, dest_vm)
     _traffic_crosses_host_server_2(migration, through_vm)

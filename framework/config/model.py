@@ -670,7 +670,8 @@ class Topology(Model):
     migration_variants: list[
         Literal["switch-after-qemu-split", "switch-after-qemu-packed", "queues-changed-split",
                 "queues-changed-packed", "kernel-guest-split", "kernel-guest-packed",
-                "kernel-queues-changed-split", "kernel-queues-changed-packed"]
+                "kernel-queues-changed-split", "kernel-queues-changed-packed",
+                "kernel-switch-after-qemu-split", "kernel-switch-after-qemu-packed"]
     ] | None = None  # fmt: skip
     vf_daemon: dict[NicFamily, SriovBed] = Field(default_factory=dict)
     flow_bifurcation: dict[NicFamily, SriovBed] = Field(default_factory=dict)

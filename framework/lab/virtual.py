@@ -468,6 +468,12 @@ class VirtualLab:
                     "UseDNS no",
                     "MaxSessions 50",
                     "MaxStartups 50",
+                    # sshd runs each command with root's shell, and bash sources ~/.bashrc
+                    # when sshd starts it at shell level 1: a lab host's commands would
+                    # run whatever this machine's rc file does (measured: a pyenv rehash
+                    # waiting 60 s on a lock a killed shell left made every command take
+                    # 60 s). At SHLVL 1 bash starts at level 2 and leaves the rc alone.
+                    "SetEnv SHLVL=1",
                     f"PidFile {self.run_dir / f'sshd-{lab_host.name}.pid'}",
                     f"Subsystem sftp {self._sftp}",
                     "LogLevel ERROR",
