@@ -92,6 +92,17 @@ def test_sessions_run_in_their_own_namespace(topology) -> None:
         assert len(names) == len(hosts), "every host has its own management address"
 
 
+def test_lab_commands_leave_the_machines_shell_rc_alone(topology) -> None:
+    # sshd runs each command with root's bash, which sources ~/.bashrc when started at
+    # shell level 1: this machine's once made every lab command wait 60 s (a pyenv lock).
+    # The lab's sshds start it at level 2: a bash it runs then counts 2 (without: 1).
+    with provision(topology) as hosts:
+        levels = {
+            n: h.session.run(["bash", "-c", 'echo "$SHLVL"']).stdout for n, h in hosts.items()
+        }
+        assert {n: level.strip() for n, level in levels.items()} == dict.fromkeys(hosts, "2")
+
+
 def _with_lab(topology: Topology, **changes) -> Topology:
     data = topology.model_dump()
     data["virtual_lab"].update(changes)
