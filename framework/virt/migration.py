@@ -208,10 +208,10 @@ def _dead(vm: VirtualMachine) -> str:
     """'<vm>'s QEMU on <host> (pid N) died; ' when it did, so the error names what died."""
     if vm.pid is None:
         return ""
-    # A QEMU killed with -9 closes its socket at once but lingers a moment as a zombie
-    # until init reaps it: look again for up to a second before calling it alive.
+    # A QEMU killed with -9 closes its socket at once, the source may see that before
+    # the process is gone: look again for up to a second before calling it alive.
     for _ in range(10):
-        if not vm.alive():
+        if vm.exited():
             return f"{vm.name}'s QEMU on {vm.session.name} (pid {vm.pid}) died; "
         time.sleep(0.1)
     return ""

@@ -255,10 +255,22 @@ class VirtualMachine:
         }
 
     def alive(self) -> bool:
-        """Whether the QEMU process still runs."""
+        """Whether the QEMU process is still there (a zombie not yet reaped counts)."""
         if self.pid is None:
             return False
         return self.session.run(["kill", "-0", str(self.pid)], check=False).ok
+
+    def exited(self) -> bool:
+        """Whether QEMU has exited: gone, or a zombie its parent has not reaped yet.
+
+        `kill -0` succeeds on a zombie, and how soon one is reaped depends on the host's
+        init (CI once saw a killed QEMU outlive the second a failed migration waits).
+        """
+        if self.pid is None:
+            return True
+        state = f"sed 's/.*) //' /proc/{self.pid}/stat 2>/dev/null | cut -c1"
+        script = f's=$({state}); [ -z "$s" ] || [ "$s" = Z ]'
+        return self.session.run(["sh", "-c", script], check=False).ok
 
     def wait_for_shell(self, timeout: float = 60.0) -> GuestShell:
         """Wait until the guest shell answers and return it.
