@@ -42,6 +42,7 @@ from framework.traffic.packets import (
 from framework.traffic.stream import LossWindow, StreamResult, WindowAccount
 from framework.traffic.trials import StreamTrials, TrialFlow, flow_markers
 from framework.traffic.windows import longest_stall_ms
+from framework.verify import poll
 from framework.virt.errors import VmError
 from framework.virt.image import GuestImage
 from framework.virt.kernel_net import HOPS, KernelRouter
@@ -361,10 +362,22 @@ class VhostUserMigration:
         switch = self.switches[host.name]
         mac = tg.mac_of(tx_port)
         wanted, found = set(queues), dict[int, int]()
+
+        def received(xstats: dict[str, int]) -> int:
+            return sum(xstats.get(f"rx_q{q}_packets", 0) for q in range(switch.queues))
+
         for sport in PROBE_SPORTS:
             switch.clear_stats()
             tg.exchange(tx_port, [stream_frame(mac, sport)] * PROBE_FRAMES, [], timeout=0.3)
-            xstats = switch.pmd.show_port_xstats(switch.nic_port)
+            # every frame of this probe in before the counters are read: one still on its
+            # way would be counted for the next flow's queue (CI saw a flow put on the
+            # wrong queue so)
+            xstats = poll(
+                lambda: switch.pmd.show_port_xstats(switch.nic_port),
+                lambda x: received(x) >= PROBE_FRAMES,
+                timeout=2.0,
+                interval=0.05,
+            )
             for queue in wanted - found.keys():
                 if xstats.get(f"rx_q{queue}_packets", 0) >= PROBE_FRAMES:
                     found[queue] = sport
