@@ -46,13 +46,10 @@ class KernelVmToVm(Pvvp):
         specs = self.boot_vms(boot_timeout)
         self.endpoints = []
         for vm, spec, address in zip(self.vms, specs, ADDRESSES, strict=True):
-            slot = spec.nics[0].slot
-            if slot is None:
-                raise ConfigError(
-                    f"vm {self.spec.vm}: its vhost-user NICs need a 'slot' (the guest's PCI "
-                    "address, for the kernel to take the NIC)"
-                )
-            pci = f"0000:00:{slot:02x}.0"
+            try:
+                pci = spec.guest_pci(spec.nics[0])
+            except ValueError as exc:
+                raise ConfigError(f"vm {self.spec.vm}: {exc}") from exc
             self.endpoints.append(KernelEndpoint.start(vm, pci, address, PREFIX))
         first, second = self.endpoints
         first.add_neighbour(second)
