@@ -16,7 +16,7 @@ class VmBootTimeout(VmError):
     """
 
     def __init__(self, vm: str, timeout: float, last_output: str, exited: bool) -> None:
-        self.vm, self.last_output = vm, last_output
+        self.vm, self.last_output, self.exited = vm, last_output, exited
         lines = [line.strip() for line in last_output.strip().splitlines() if line.strip()]
         # A panic's stack trace buries its reason: put the "Kernel panic" line first.
         panic = [line for line in lines if "Kernel panic" in line][:1]
@@ -27,6 +27,13 @@ class VmBootTimeout(VmError):
             else f"no guest shell within {timeout:g} s"
         )
         super().__init__(f"{vm}: {what}; last console output: {last}")
+
+
+class SilentBootWarning(UserWarning):
+    """A guest printed nothing and never answered, and was started once more.
+
+    A warning, so that pytest's summary lists it under a run that passed.
+    """
 
 
 class GuestCommandFailed(VmError):

@@ -35,6 +35,7 @@ from framework.virt.verify import (
 from framework.virt.vm import (
     MigrationFailed,
     MigrationResult,
+    SilentBootWarning,
     VirtualMachine,
     VmBootTimeout,
     VmError,
@@ -385,6 +386,22 @@ def test_boot_timeout_is_one_line_with_console_output(lab: Lab) -> None:
     assert "last console output:" in message
     assert re.search(r"Kernel panic|/init|rdinit", message), message
     broken.kill()
+
+
+def test_a_silent_boot_is_started_once_more_and_named(lab: Lab) -> None:
+    # Paused at once, before its kernel prints anything (loglevel=4 says nothing before
+    # init): the guest stays silent as the TCG hang CI saw.
+    spec = vm_spec().model_copy(update={"nics": []})
+    silent = lab.vm("silent", "silent", spec)
+    silent.start()
+    silent.pause()
+    with pytest.warns(SilentBootWarning, match=f"{silent.name} on .* printed nothing in 8 s"):
+        shell = silent.wait_for_shell(timeout=8)
+    assert shell.run("echo answered") == (0, "answered")
+    [hang] = silent.boot_hangs
+    assert f"VM {silent.name} is paused (QMP stop)" in hang, hang
+    assert re.search(r"; cpu0 [re]ip=[0-9a-f]+, cpu1 [re]ip=[0-9a-f]+$", hang), hang
+    silent.kill()
 
 
 def test_nothing_left_behind(session: LocalSession, lab: Lab) -> None:
