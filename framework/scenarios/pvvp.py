@@ -135,8 +135,8 @@ class Pvvp:
         return specs
 
     def _guest_testpmd(self, vm: VirtualMachine, spec: Vm) -> TestPmd:
-        slot = spec.nics[0].slot
-        allow = [f"0000:00:{slot:02x}.0"] if slot is not None else []
+        nic = spec.nics[0]
+        allow = [spec.guest_pci(nic)] if nic.slot is not None else []
         eal = EalOptions(lcores=GUEST_LCORES, allow=allow)
         app = TestPmdOptions(
             rxd=DESCRIPTORS, txd=DESCRIPTORS, nb_cores=1, forward_mode=ForwardingMode.MAC,

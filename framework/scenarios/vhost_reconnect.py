@@ -125,20 +125,34 @@ def packed_ring_stall(
     guest. Only that signature is named; anything else that stops the stream (the host
     not forwarding, say) stays a failure. `host`: the host testpmd's port counters.
     """
-    if not (packed and event.name == HOST_RELAUNCHED):
-        return None
     nic, vhost = switch.nic_ports[0], switch.vhost_ports[0]
-    fwd = switch.pmd.show_config_fwd()
-    forwarding = fwd.mode == ForwardingMode.IO and fwd.tx_port_of(nic) == vhost
     to_guest = sum(host[p].tx_packets for p in switch.vhost_ports if p in host)
     from_tg = host[nic].rx_packets if nic in host else 0
-    if not forwarding or to_guest > RING_SIZE or from_tg <= 2 * RING_SIZE:
+    return _relaunched_ring_stall(
+        packed, event, switch, (nic, vhost), to_guest <= RING_SIZE < from_tg / 2,
+        f"of the {from_tg} frames the relaunched host testpmd received it could hand the "
+        f"guest {to_guest}, and the guest took none",
+    )  # fmt: skip
+
+
+def _relaunched_ring_stall(
+    packed: bool, event: Event, switch: VhostSwitch, io: tuple[int, int], stalled: bool,
+    seen: str,
+) -> str | None:  # fmt: skip
+    """The packed-ring stall named, with what was `seen`, or None.
+
+    Named only if the host testpmd was relaunched on packed rings, forwards io from port
+    io[0] to io[1], and its counters show it `stalled`.
+    """
+    if not (packed and event.name == HOST_RELAUNCHED and stalled):
+        return None
+    fwd = switch.pmd.show_config_fwd()
+    if fwd.mode != ForwardingMode.IO or fwd.tx_port_of(io[0]) != io[1]:
         return None
     return (
-        f"packed virtqueues stall once the vhost-user backend is killed and relaunched: "
-        f"QEMU cannot restore a packed ring's position (virtio_queue_packed_restore_"
-        f"last_avail_idx): of the {from_tg} frames the relaunched host testpmd received "
-        f"it could hand the guest {to_guest}, and the guest took none"
+        "packed virtqueues stall once the vhost-user backend is killed and relaunched: "
+        "QEMU cannot restore a packed ring's position (virtio_queue_packed_restore_"
+        f"last_avail_idx): {seen}"
     )
 
 
@@ -311,17 +325,11 @@ class KernelVmToVmReconnect(PvvpReconnect):
         stream (the host not forwarding, say) stays a failure.
         """
         switch = self.pvvp.switch
-        if not (self.pvvp.packed and event.name == HOST_RELAUNCHED):
-            return None
         first, second = switch.vhost_ports
-        fwd = switch.pmd.show_config_fwd()
-        forwarding = fwd.mode == ForwardingMode.IO and fwd.tx_port_of(second) == first
         taken = sum(counters["host"][p].rx_packets for p in switch.vhost_ports)
-        if not forwarding or taken > RING_SIZE or retransmits < 2:
-            return None
-        return (
-            f"packed virtqueues stall once the vhost-user backend is killed and relaunched: "
-            f"QEMU cannot restore a packed ring's position (virtio_queue_packed_restore_"
-            f"last_avail_idx): the relaunched host testpmd took {taken} frames from the two "
-            f"VMs while VM2's TCP sent {retransmits} segments again"
-        )
+        return _relaunched_ring_stall(
+            self.pvvp.packed, event, switch, (second, first),
+            taken <= RING_SIZE and retransmits >= 2,
+            f"the relaunched host testpmd took {taken} frames from the two VMs while VM2's "
+            f"TCP sent {retransmits} segments again",
+        )  # fmt: skip

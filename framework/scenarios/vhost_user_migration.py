@@ -278,7 +278,7 @@ class VhostUserMigration:
 
     def guest_pcis(self) -> list[str]:
         """The guest's PCI addresses of P0 and P1 (the topology's slots, in NIC order)."""
-        return [f"0000:00:{nic.slot:02x}.0" for nic in self.spec.nics if nic.slot is not None]
+        return [self.spec.guest_pci(nic) for nic in self.spec.nics if nic.slot is not None]
 
     def start_guest_router(self) -> KernelRouter:
         """The kernel's virtio-net on P0 and P1, routing the stream in P0, out P1, back, out P0."""
