@@ -16,7 +16,7 @@ import pytest
 
 from framework import faults, plan
 from framework.config import DEFAULT_TOPOLOGY, Topology
-from framework.errors import FrameworkError, LabError
+from framework.errors import ConfigError, FrameworkError, LabError
 from framework.lab.cpu import CpuLease, take_cpus
 from framework.lab.hosts import HostHandle, provision
 from framework.lab.testbeds import Lease, lease_testbed, load_pool
@@ -90,6 +90,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="before the first test uses the lab, check every host of the topology (SSH, "
         "DPDK, hugepages, NIC drivers, SR-IOV, QEMU/KVM, container engine) and stop the run "
         "with one line per missing thing (scripts/nightly sets it)",
+    )
+    group.addoption(
+        "--dpdk-build",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="test only this DPDK build of the topology (dpdk.name or a name in dpdk.builds); "
+        "repeat for several (default: every build)",
     )
     group.addoption(
         "--update-baseline",
@@ -181,9 +189,28 @@ def pytest_configure(config: pytest.Config) -> None:
             lease = lease_testbed(pool, index=index, worker=worker, command=command)
             config.stash[LEASE_KEY] = lease
             config.stash[TOPOLOGY_KEY] = lease.topology
+        _check_builds(config)
         config.stash[UNINSTALL_FAULTS_KEY] = faults.install(config.getoption("--inject-fault"))
     except FrameworkError as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+def _check_builds(config: pytest.Config) -> None:
+    """--dpdk-build names builds of every testbed (workers of a pool collect the same ids)."""
+    pool = config.stash[POOL_KEY]
+    names = [b.name for b in pool[0].dpdk.all_builds]
+    for other in pool[1:]:
+        if [b.name for b in other.dpdk.all_builds] != names:
+            raise ConfigError(
+                f"testbeds {pool[0].name} and {other.name} name different DPDK builds "
+                "(a pool's testbeds must test the same builds)"
+            )
+    unknown = [n for n in config.getoption("--dpdk-build") if n not in names]
+    if unknown:
+        raise ConfigError(
+            f"--dpdk-build {unknown[0]}: topology '{pool[0].name}' has the builds "
+            f"{', '.join(names)}"
+        )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -203,7 +230,8 @@ CPU_KEY = pytest.StashKey[CpuLease]()
 CPU_ERROR_KEY = pytest.StashKey[LabError]()  # the CPUs stayed taken: the test's error
 UNINSTALL_FAULTS_KEY = pytest.StashKey[Callable[[], None]]()
 STOPPED_KEY = pytest.StashKey[str]()
-DPDK_FOUND_KEY = pytest.StashKey[str]()  # the DPDK release the dpdk_version fixture found
+# The DPDK release the dpdk_version fixture found, by build name.
+DPDK_FOUND_KEY = pytest.StashKey[dict[str, str]]()
 
 
 # The class's public name is pytest.exit.Exception, an attribute of the exit function that
@@ -356,6 +384,14 @@ def _skip_if_missing(item: pytest.Item, topology: Topology) -> None:
         })  # fmt: skip
 
 
+def build_of(item: pytest.Item) -> str:
+    """The name of the DPDK build `item` tests (the first selected one if not parametrized)."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and "dpdk_build" in callspec.params:
+        return str(callspec.params["dpdk_build"])
+    return selected_builds(item.config)[0]
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     """Report a FrameworkError by its one line, without the traceback.
@@ -363,7 +399,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     Also names, on each report of a test that ran against the DUT, the DPDK release found
     there (the summary's rows say which DPDK each guide variant ran on).
     """
-    found = item.config.stash.get(DPDK_FOUND_KEY, None)
+    found = item.config.stash.get(DPDK_FOUND_KEY, {}).get(build_of(item))
     if found is not None and not any(k == "dpdk" for k, _ in item.user_properties):
         item.user_properties.append(("dpdk", found))
     report = yield
@@ -375,16 +411,48 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
 
 
 @pytest.fixture(scope="session")
-def topology(pytestconfig: pytest.Config) -> Topology:
-    """The validated topology chosen with --topology."""
+def lab_topology(pytestconfig: pytest.Config) -> Topology:
+    """The validated topology chosen with --topology, with every DPDK build it names."""
     return pytestconfig.stash[TOPOLOGY_KEY]
+
+
+def selected_builds(config: pytest.Config) -> list[str]:
+    """The names of the DPDK builds the run tests: the topology's, or those --dpdk-build names."""
+    names = [build.name for build in config.stash[TOPOLOGY_KEY].dpdk.all_builds]
+    wanted = config.getoption("--dpdk-build")
+    return [name for name in names if name in wanted] if wanted else names
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Each test that uses the topology runs once per DPDK build, when there are several.
+
+    With one build the test ids stay as they are.
+    """
+    if "dpdk_build" not in metafunc.fixturenames:
+        return
+    builds = selected_builds(metafunc.config)
+    if len(builds) > 1:
+        metafunc.parametrize("dpdk_build", builds, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def dpdk_build(request: pytest.FixtureRequest, lab_topology: Topology) -> str:
+    """The name of the DPDK build under test."""
+    return str(getattr(request, "param", selected_builds(request.config)[0]))
+
+
+@pytest.fixture(scope="session")
+def topology(lab_topology: Topology, dpdk_build: str) -> Topology:
+    """The topology a test sees: its `dpdk` is the one build under test."""
+    return lab_topology.for_build(dpdk_build)
 
 
 @pytest.fixture(scope="session")
 def hosts(
-    topology: Topology, pytestconfig: pytest.Config, request: pytest.FixtureRequest
+    lab_topology: Topology, pytestconfig: pytest.Config, request: pytest.FixtureRequest
 ) -> Iterator[dict[str, HostHandle]]:
     """Every host of the topology, reachable over SSH (the virtual lab is built here)."""
+    topology = lab_topology
     recording = plan.current()
     if recording is not None:
         yield plan.plan_topology_hosts(topology, recording)
@@ -445,9 +513,9 @@ def host_server_2(hosts: dict[str, HostHandle]) -> HostHandle:
 
 
 @pytest.fixture(scope="session")
-def tg_host(hosts: dict[str, HostHandle], topology: Topology) -> HostHandle:
+def tg_host(hosts: dict[str, HostHandle], lab_topology: Topology) -> HostHandle:
     """The traffic generator host."""
-    return hosts[topology.tg_name]
+    return hosts[lab_topology.tg_name]
 
 
 @pytest.fixture(scope="session")
@@ -472,23 +540,33 @@ def dpdk_version(
         if topology.dpdk.version == "auto":
             stop_run(request, "--plan needs dpdk.version in the topology: it asks no host")
         return DpdkVersion.parse(topology.dpdk.version)
+    build = topology.dpdk
+    testpmd = build.host_testpmd
     try:
-        found = detect_dpdk_version(dut.session, topology.dpdk.testpmd)
+        found = detect_dpdk_version(dut.session, testpmd)
     except FrameworkError as exc:
-        stop_run(request, f"cannot tell the DPDK version on {dut.name}: {exc}")
-    declared = topology.dpdk.version
+        stop_run(
+            request, f"cannot tell the DPDK version of build {build.name} on {dut.name}: {exc}"
+        )
+    declared = build.version
     if declared != "auto" and not same_release(DpdkVersion.parse(declared), found, declared):
         stop_run(
             request,
-            f"dpdk.version: topology says {topology.dpdk.version}, "
-            f"{dut.name}'s {topology.dpdk.testpmd} is {found}",
+            f"dpdk.version of build {build.name}: topology says {declared}, "
+            f"{dut.name}'s {testpmd} is {found}",
         )
-    facts: dict[str, str] = {"DPDK version": str(found), "testpmd": topology.dpdk.testpmd}
+    founds = pytestconfig.stash.setdefault(DPDK_FOUND_KEY, {})
+    founds[build.name] = str(found)
+    facts: dict[str, str] = {}
+    if len(selected_builds(pytestconfig)) > 1:
+        facts[f"DPDK build {build.name}"] = f"{found}: {testpmd}"
+        facts["DPDK version"] = ", ".join(f"{v} ({n})" for n, v in founds.items())
+    else:
+        facts.update({"DPDK version": str(found), "testpmd": testpmd})
     for host in hosts.values():
         if host.spec.role == "dut":
             facts.update(_host_facts(host, topology))
     set_environment(pytestconfig, facts)
-    pytestconfig.stash[DPDK_FOUND_KEY] = str(found)
     return found
 
 
@@ -571,6 +649,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             declared = getattr(getattr(item, "module", None), "topology_selection", None)
             why = declared(item, pool[0]) if declared is not None else None
+            why = why or _build_selection(item, pool[0])
             if why:
                 item.stash[NOT_SELECTED] = why
                 left_out.append(item)
@@ -586,6 +665,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
+def _build_selection(item: pytest.Item, topology: Topology) -> str | None:
+    """Why the item's DPDK build leaves it out (its declared `guides`), or None."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None or "dpdk_build" not in callspec.params:
+        return None
+    name = callspec.params["dpdk_build"]
+    build = next(b for b in topology.dpdk.all_builds if b.name == name)
+    marker = item.get_closest_marker("guide")
+    guide = int(marker.args[0]) if marker is not None and marker.args else None
+    if build.runs_guide(guide):
+        return None
+    runs = ", ".join(str(g) for g in build.guides or [])
+    return f"DPDK build {name} runs guides {runs} on this topology (dpdk builds: guides)"
 
 
 def _plannable(item: pytest.Item) -> bool:

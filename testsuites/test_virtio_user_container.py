@@ -88,7 +88,7 @@ def guide(
     setup = ContainerNetworking(
         host_server_1,
         dpdk_version,
-        topology.dpdk.testpmd,
+        topology.dpdk,
         queues,
         hugepage_mount=host_server_1.spec.hugepages.mount,
     )
@@ -430,7 +430,7 @@ def test_limitation_2mb_pages_need_single_file_segments(
     setup = ContainerNetworking(
         host_server_1,
         dpdk_version,
-        topology.dpdk.testpmd,
+        topology.dpdk,
         GUIDE_QUEUES,
         name="limit63",
         hugepage_mount=host_server_1.spec.hugepages.mount,

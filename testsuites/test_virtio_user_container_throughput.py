@@ -44,7 +44,7 @@ def guide(
 ) -> Iterator[ContainerNetworking]:
     """Steps 1-5 of guide 6 in one of its forms."""
     setup = ContainerNetworking(
-        host_server_1, dpdk_version, topology.dpdk.testpmd, request.param,
+        host_server_1, dpdk_version, topology.dpdk, request.param,
         hugepage_mount=host_server_1.spec.hugepages.mount,
     )  # fmt: skip
     try:

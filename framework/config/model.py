@@ -176,14 +176,37 @@ class Hugepages(Model):
     mount: str = DEFAULT_HUGEPAGE_MOUNT
 
 
-class Dpdk(Model):
-    """Which DPDK the run tests: the testpmd binary, an optional build tree, its version."""
+BuildName = Annotated[
+    str,
+    _matching(
+        r"[A-Za-z0-9][A-Za-z0-9._-]{0,23}",
+        "a name of up to 24 letters, digits, '.', '_' or '-', e.g. '24.11' or 'rc1'",
+    ),
+]
 
+
+class DpdkBuild(Model):
+    """One DPDK under test: where its testpmd is, and its version.
+
+    An installed build is a testpmd path on the hosts. A `root` build is a directory made
+    by `scripts/dpdk-root` (a Debian root holding another release): its testpmd runs inside
+    that root through the directory's `dpdk-testpmd`, and the guest and container images
+    made for it carry the root's testpmd.
+    """
+
+    # The build's name in test ids and reports; the first build's defaults to "installed".
+    name: BuildName = "installed"
+    # testpmd's path inside the build's file system (the host's, or the root's).
     testpmd: str = DEFAULT_TESTPMD
+    # A scripts/dpdk-root directory on the DUT hosts (absolute), e.g.
+    # /root/.cache/howto-conformance/dpdk/24.11.
+    root: str | None = None
     # The guide's RTE_SDK/RTE_TARGET build directory, when DPDK is built from source.
     build_path: str | None = None
     # "auto" asks the host's testpmd; a fixed value is checked against it.
     version: str = "auto"
+    # The declared selection: the guides this build runs (None: every guide).
+    guides: list[Annotated[int, Field(ge=1, le=7)]] | None = None
 
     @field_validator("version")
     @classmethod
@@ -191,6 +214,67 @@ class Dpdk(Model):
         if value != "auto" and not _looks_like_version(value):
             raise ValueError("expected 'auto' or a DPDK version such as '22.11' or '17.05.0'")
         return value
+
+    def runs_guide(self, guide: int | None) -> bool:
+        """Whether this build's declared selection includes `guide` (None: not a guide's)."""
+        return self.guides is None or guide is None or guide in self.guides
+
+    @field_validator("root")
+    @classmethod
+    def _root(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError("expected an absolute path (a scripts/dpdk-root directory)")
+        return value
+
+    @model_validator(mode="after")
+    def _root_testpmd(self) -> DpdkBuild:
+        if self.root is not None and self.testpmd != DEFAULT_TESTPMD:
+            raise ValueError(f"a root build's testpmd is the root's {DEFAULT_TESTPMD}")
+        return self
+
+    @property
+    def host_testpmd(self) -> str:
+        """The command a host runs for this build's testpmd (argv[0])."""
+        return f"{self.root}/dpdk-testpmd" if self.root else self.testpmd
+
+    def on_host(self, path: str) -> str:
+        """Where a file of the build's file system (`path`) is seen from the host."""
+        return f"{self.root}/root{path}" if self.root else path
+
+    @property
+    def enter(self) -> list[str]:
+        """The argv prefix that runs a command in this build's file system ([] on the host)."""
+        return [f"{self.root}/enter"] if self.root else []
+
+
+class Dpdk(DpdkBuild):
+    """Which DPDK the run tests: the first build (these fields) and any `builds` after it.
+
+    Every guide runs once per build; test ids and reports carry the build's name when
+    there is more than one.
+    """
+
+    builds: list[DpdkBuild] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Dpdk:
+        names = [b.name for b in self.all_builds]
+        if len(set(names)) != len(names):
+            raise ValueError(f"builds: two builds share a name ({', '.join(names)})")
+        return self
+
+    @property
+    def all_builds(self) -> list[DpdkBuild]:
+        """The first build and every one in `builds`, in order."""
+        first = DpdkBuild(**self.model_dump(exclude={"builds"}))
+        return [first, *self.builds]
+
+    def only(self, name: str) -> Dpdk:
+        """This section with `name` as its one build (what a test of that build sees)."""
+        for build in self.all_builds:
+            if build.name == name:
+                return Dpdk(**build.model_dump())
+        raise KeyError(name)
 
 
 def _looks_like_version(text: str) -> bool:
@@ -675,6 +759,10 @@ class Topology(Model):
     ] | None = None  # fmt: skip
     vf_daemon: dict[NicFamily, SriovBed] = Field(default_factory=dict)
     flow_bifurcation: dict[NicFamily, SriovBed] = Field(default_factory=dict)
+
+    def for_build(self, name: str) -> Topology:
+        """This topology with `name` as its one DPDK build (what a test of that build sees)."""
+        return self.model_copy(update={"dpdk": self.dpdk.only(name)})
 
     @model_validator(mode="before")
     @classmethod

@@ -154,15 +154,19 @@ class ImageBuild:
     built: bool
     seconds: float
     files: int
+    # The testpmd a container of this image runs: its path in the image (or on the host,
+    # for a `host:` reference); set by container.testpmd.testpmd_image.
+    testpmd: str = DEFAULT_TESTPMD
 
 
 def _inputs_key(
-    session: Session, executables: Sequence[str], pmds: Sequence[str]
+    session: Session, executables: Sequence[str], pmds: Sequence[str], enter: Sequence[str]
 ) -> tuple[str, int]:
     listing = session.run(
-        ["bash", "-c", ROOTFS_SCRIPT, "howto-image", "list", "-", *executables, "--", *pmds],
+        [*enter, "bash", "-c", ROOTFS_SCRIPT, "howto-image", "list", "-", *executables, "--",
+         *pmds],
         timeout=120,
-    )
+    )  # fmt: skip
     digest = hashlib.sha256()
     digest.update(f"recipe={RECIPE}\npmds={','.join(pmds)}\n".encode())
     digest.update(listing.stdout.encode())
@@ -175,15 +179,20 @@ def ensure_image(
     repository: str,
     executables: Sequence[str],
     pmds: Sequence[str] = (),
+    enter: Sequence[str] = (),
 ) -> ImageBuild:
-    """Build `repository:<key>` from host files unless that tag already exists."""
+    """Build `repository:<key>` from host files unless that tag already exists.
+
+    `enter` (a DpdkBuild's) takes the files from a scripts/dpdk-root root instead; the
+    engine's work dir must then be under /tmp, which the root shares with the host.
+    """
     if engine.kind == "process":
         raise FrameworkError(
             f"{session.name}: no container engine ({engine.fallback_reason}); nothing to build"
         )
     started = time.monotonic()
     try:
-        key, count = _inputs_key(session, executables, pmds)
+        key, count = _inputs_key(session, executables, pmds, enter)
     except CommandFailed as exc:
         raise FrameworkError(
             f"{session.name}: cannot collect the image files: {exc.stderr.strip()}"
@@ -200,6 +209,7 @@ def ensure_image(
         try:
             session.run(
                 [
+                    *enter,
                     "bash",
                     "-c",
                     ROOTFS_SCRIPT,
@@ -230,9 +240,10 @@ def build_testpmd_image(
     *,
     engine: ContainerEngine,
     pmds: Sequence[str] = CONTAINER_PMDS,
+    enter: Sequence[str] = (),
 ) -> ImageBuild:
     """Like ensure_testpmd_image, but also says whether it built and how long it took."""
-    return ensure_image(session, engine, TESTPMD_IMAGE, [testpmd], pmds)
+    return ensure_image(session, engine, TESTPMD_IMAGE, [testpmd], pmds, enter)
 
 
 def ensure_testpmd_image(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from framework.config.model import DpdkBuild
 from framework.container.engine import ContainerEngine
 from framework.container.image import ImageBuild, build_testpmd_image
 from framework.dpdk.args import EalOptions, TestPmdOptions, testpmd_argv
@@ -23,10 +24,11 @@ class ContainerTestPmd:
     launch: LaunchRecord
 
 
-def testpmd_image(host: HostHandle, testpmd: str) -> tuple[ContainerEngine, ImageBuild]:
+def testpmd_image(host: HostHandle, build: DpdkBuild) -> tuple[ContainerEngine, ImageBuild]:
     """The host's container engine and a testpmd image built from the DPDK under test.
 
-    With no working engine the "container" is a plain host process: nothing to build.
+    With no working engine the "container" is a plain host process (the build's
+    host_testpmd): nothing to build.
     """
     preferred = host.spec.container_engine
     engine = ContainerEngine.probe(
@@ -35,8 +37,10 @@ def testpmd_image(host: HostHandle, testpmd: str) -> tuple[ContainerEngine, Imag
         work_dir=host.work_dir,
     )
     if engine.kind == "process":
-        return engine, ImageBuild(ref=f"host:{testpmd}", built=False, seconds=0.0, files=0)
-    return engine, build_testpmd_image(host.session, testpmd, engine=engine)
+        ref = f"host:{build.host_testpmd}"
+        return engine, ImageBuild(ref, False, 0.0, 0, build.host_testpmd)
+    image = build_testpmd_image(host.session, build.testpmd, engine=engine, enter=build.enter)
+    return engine, replace(image, testpmd=build.testpmd)
 
 
 def start_container_testpmd(
@@ -47,7 +51,7 @@ def start_container_testpmd(
     eal: EalOptions,
     app: TestPmdOptions,
     *,
-    testpmd: str,
+    testpmd: str | None = None,
     version: DpdkVersion,
     mounts: Sequence[tuple[str, str]],
     timeout: float = 60,
@@ -56,10 +60,11 @@ def start_container_testpmd(
     """Run testpmd in a container named after the run and `name`, mounts as given.
 
     A container of that name left by an earlier test of this run is removed first.
-    `user` ("uid:gid") runs it as that user; None: as root, as the guides do.
+    `user` ("uid:gid") runs it as that user; None: as root, as the guides do. `testpmd`:
+    another path in the container than the image's (one mounted there).
     """
     changes: list[str] = []
-    inner = testpmd_argv(testpmd, eal, app, version, changes)
+    inner = testpmd_argv(testpmd or image.testpmd, eal, app, version, changes)
     container = f"howto-{host.prefix}-{name}"
     engine.remove(container)
     argv, env = engine.run_argv(image.ref, inner, name=container, mounts=list(mounts), user=user)

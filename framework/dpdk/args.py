@@ -404,12 +404,18 @@ def _translate_app(
 # Interactive commands
 
 _BONDING_MEMBER = re.compile(r"^(add|remove)\s+bonding\s+(slave|member)\b")
+_BONDING_CREATE = re.compile(r"^create\s+(bonded|bonding)\s+device\b")
 _QUEUES_DROP = re.compile(r"^set\s+all\s+queues\s+drop\s+(on|off)\s*$")
 
 
 def bonding_member_word(version: DpdkVersion) -> str:
     """The bonding word of `version`: "slave" up to 23.07, "member" from 23.11."""
     return "member" if version >= V23_11 else "slave"
+
+
+def bonding_device_word(version: DpdkVersion) -> str:
+    """`create bonded device` up to 23.07, `create bonding device` from 23.11."""
+    return "bonding" if version >= V23_11 else "bonded"
 
 
 def translate_testpmd_command(
@@ -431,6 +437,14 @@ def translate_testpmd_command(
             text = text.replace(f"bonding {match.group(2)}", f"bonding {word}", 1)
             when = "renamed to member in 23.11" if word == "member" else "member only from 23.11"
             changes.append(f"bonding {match.group(2)} -> bonding {word} ({when})")
+
+    match = _BONDING_CREATE.match(text)
+    if match:
+        word = bonding_device_word(version)
+        if match.group(1) != word:
+            text = text.replace(f"create {match.group(1)}", f"create {word}", 1)
+            when = "renamed in 23.11" if word == "bonding" else "`bonding` only from 23.11"
+            changes.append(f"create {match.group(1)} device -> create {word} device ({when})")
 
     match = _QUEUES_DROP.match(text)
     if match:

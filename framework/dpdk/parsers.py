@@ -36,15 +36,16 @@ _COMMAND_ERRORS = [
         r"Please stop (?:all ports|port \d+|forwarding) first",
         r"Operation not supported",
         r"is not a valid",
-        r"Please remove port \d+ from bonded device",  # port stop on a bond member
+        r"Please remove port \d+ from bond(?:ed|ing) device",  # port stop on a bond member
         r"^Port not stopped$",  # port detach of a started port
     )
 ]
 
 # Driver debug logs ("bond_ethdev_allmulticast_disable(2937) - Failed to ...",
 # "vhost_user_setup(): connect error") report details of a step testpmd itself may
-# tolerate; testpmd's own verdict is on a line of its own.
-_DRIVER_LOG = re.compile(r"^[A-Za-z_]\w*\(\d*\):?\s*(?:-\s|\S)")
+# tolerate; testpmd's own verdict is on a line of its own. From 24.11 (ethdev from 24.03)
+# they start with their log type: "BOND: bond_ethdev_...(2937) - Failed to ...".
+_DRIVER_LOG = re.compile(r"^(?:[A-Z][A-Z0-9_]*: )?[A-Za-z_]\w*\(\d*\):?\s*(?:-\s|\S)")
 
 
 def find_command_error(output: str) -> str | None:
@@ -634,13 +635,15 @@ def _id_list(text: str) -> list[int]:
 
 def parse_bonding_config(text: str) -> BondingConfig:
     """Parse `show bonding config N`; TestPmdError if the output names no bonding mode."""
-    mode = re.search(r"Bonding mode:\s*(\d+)", text)
+    # 22.11: "Bonding mode: 1", "Primary: [1]"; 23.03 on: "Bonding mode: ACTIVE_BACKUP(1)",
+    # "Current Primary: [1]" (and "User Defined Primary" once one was set).
+    mode = re.search(r"Bonding mode:\s*(?:\w+\()?(\d+)", text)
     if not mode:
         raise TestPmdError("show bonding config", "no 'Bonding mode' in output", text)
     ml = re.MULTILINE
     slaves = re.search(r"^\s*(?:Slaves|Members)(?: \(\d+\))?:\s*\[([^\]]*)\]", text, ml)
     active = re.search(r"^\s*Active (?:Slaves|Members)(?: \(\d+\))?:\s*\[([^\]]*)\]", text, ml)
-    primary = re.search(r"^\s*Primary:\s*\[(\d+)\]", text, ml)
+    primary = re.search(r"^\s*(?:Current )?Primary:\s*\[(\d+)\]", text, ml)
     return BondingConfig(
         mode=int(mode.group(1)),
         slaves=_id_list(slaves.group(1)) if slaves else [],
@@ -654,7 +657,7 @@ def parse_bonded_device_port(text: str) -> int:
 
     "Created new bonded device net_bonding_testpmd_0 on (port 2)." -> 2.
     """
-    m = re.search(r"Created new bonded device \S+ on \(port (\d+)\)", text)
+    m = re.search(r"Created new bond(?:ed|ing) device \S+ on \(port (\d+)\)", text)
     if not m:
         raise TestPmdError("create bonded device", "no 'Created new bonded device' line", text)
     return int(m.group(1))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal, Self
 
 from framework.config.model import DEFAULT_HUGEPAGE_MOUNT
-from framework.dpdk.args import bonding_member_word
+from framework.dpdk.args import bonding_device_word, bonding_member_word
 from framework.dpdk.modes import ForwardingMode, ForwardingModeLike, VfRxMode
 from framework.dpdk.parsers import (
     BondingConfig,
@@ -637,9 +637,15 @@ class TestPmd:
         """How this release names a bonded port in commands: "slave" or "member"."""
         return bonding_member_word(self.version)
 
+    @property
+    def device_word(self) -> str:
+        """How this release names a bond in `create ... device`: "bonded" or "bonding"."""
+        return bonding_device_word(self.version)
+
     def create_bonded_device(self, mode: int, socket: int = 0) -> int:
         """Create a bonding device (mode 1: active-backup) on a NUMA socket; return its port id."""
-        return parse_bonded_device_port(self.command(f"create bonded device {mode} {socket}"))
+        word = self.device_word
+        return parse_bonded_device_port(self.command(f"create {word} device {mode} {socket}"))
 
     def add_bonding_slave(self, slave: int, bond: int) -> None:
         """Add port `slave` to bonding device `bond`, in the release's wording."""

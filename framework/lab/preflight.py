@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from framework.config.model import Host, Port, Topology
+from framework.config.model import DpdkBuild, Host, Port, Topology
 from framework.errors import FrameworkError, HostsUnreachable
 from framework.lab.hosts import HostHandle, provision
 
@@ -141,26 +141,31 @@ def _host_checks(topology: Topology, handle: HostHandle) -> Iterator[Check]:
     if not ok:
         return
     if spec.role == "dut":
-        yield _dpdk_check(topology, handle)
+        builds = topology.dpdk.all_builds
+        for build in builds:
+            yield _dpdk_check(build, handle, f"DPDK {build.name}" if len(builds) > 1 else "DPDK")
         yield from _hugepage_checks(topology, spec, name, run)
     yield from _port_checks(spec, name, run)
     yield from _capability_checks(topology, spec, name, run)
 
 
-def _dpdk_check(topology: Topology, handle: HostHandle) -> Check:
+def _dpdk_check(build: DpdkBuild, handle: HostHandle, what: str) -> Check:
     from framework.dpdk.version import DpdkVersion, detect_dpdk_version, same_release
 
-    testpmd = topology.dpdk.testpmd
+    testpmd = build.host_testpmd
     try:
         found = detect_dpdk_version(handle.session, testpmd)
     except FrameworkError as exc:
-        return Check(handle.name, "DPDK", False, str(exc).removeprefix(f"{handle.name}: "))
-    declared = topology.dpdk.version
+        why = str(exc).removeprefix(f"{handle.name}: ")
+        if build.root is not None:
+            why += f" (scripts/dpdk-root makes {build.root})"
+        return Check(handle.name, what, False, why)
+    declared = build.version
     if declared != "auto" and not same_release(DpdkVersion.parse(declared), found, declared):
         return Check(
-            handle.name, "DPDK", False, f"{testpmd} is DPDK {found}, the topology says {declared}"
+            handle.name, what, False, f"{testpmd} is DPDK {found}, the topology says {declared}"
         )
-    return Check(handle.name, "DPDK", True, f"{testpmd} is DPDK {found} (topology: {declared})")
+    return Check(handle.name, what, True, f"{testpmd} is DPDK {found} (topology: {declared})")
 
 
 def _hugepage_checks(topology: Topology, spec: Host, name: str, run: Run) -> Iterator[Check]:

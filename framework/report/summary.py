@@ -81,6 +81,8 @@ def item_identity(item: pytest.Item) -> tuple[int | None, str]:
             if fixturedef is None or fixturedef.params is None:
                 continue  # a test's own @parametrize argument
             ids.append(_param_id(fixturedef, index))
+        if "dpdk_build" in callspec.params:  # parametrized by the plugin, one per DPDK build
+            ids.append(str(callspec.params["dpdk_build"]))
     return guide, "-".join(ids)
 
 

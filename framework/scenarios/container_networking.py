@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from framework.config.model import DEFAULT_HUGEPAGE_MOUNT
+from framework.config.model import DEFAULT_HUGEPAGE_MOUNT, DpdkBuild
 from framework.container import ContainerEngine
 from framework.container.image import ImageBuild
 from framework.container.memory import ContainerMemory, read_memory
@@ -120,7 +120,7 @@ class ContainerNetworking:
 
     host: HostHandle
     version: DpdkVersion
-    testpmd: str
+    build: DpdkBuild
     queues: int = 1  # the guide's lines have no queues=: one queue pair each
     # The host's hugetlbfs, mounted at the same path in the container.
     hugepage_mount: str = DEFAULT_HUGEPAGE_MOUNT
@@ -138,6 +138,11 @@ class ContainerNetworking:
     image = Made[ImageBuild]("build_image()")
     switch = Made[VhostSwitch]("start_host_testpmd()")
     container_pmd = Made[TestPmd]("start_container_testpmd()")
+
+    @property
+    def testpmd(self) -> str:
+        """The host's testpmd (the build's)."""
+        return self.build.host_testpmd
 
     @property
     def socket(self) -> str:
@@ -160,7 +165,7 @@ class ContainerNetworking:
 
     def build_image(self) -> ImageBuild:
         """Steps 2-3 ("write a Dockerfile", "build a Docker image"), from the DPDK under test."""
-        self.engine, self.image = testpmd_image(self.host, self.testpmd)
+        self.engine, self.image = testpmd_image(self.host, self.build)
         return self.image
 
     # -- guide step 4 ------------------------------------------------------------------
@@ -241,14 +246,14 @@ class ContainerNetworking:
             self.host.session.run(["mkdir", "-p", "--", self.socket_dir])
             mounts[0] = (self.socket_dir, CONTAINER_SOCKET_DIR)
         if form.program:
-            mounts.append((self.testpmd, form.program))
+            mounts.append((self.build.on_host(self.build.testpmd), form.program))
         if form.user and form.user_owns_its_files:
             eal.extra += ["--huge-dir", self._grant(form.user)]
         app = TestPmdOptions(rxq=queues, txq=queues, total_num_mbufs=form.mbufs, nb_cores=1)
         self._containers.append(self.container_name)
         started = start_container_testpmd(
             self.host, self.engine, self.image, self._container_suffix, eal, app,
-            testpmd=form.program or self.testpmd, version=self.version, mounts=mounts,
+            testpmd=form.program, version=self.version, mounts=mounts,
             user=form.user,
         )  # fmt: skip
         self.launches.append(started.launch)

@@ -200,7 +200,7 @@ class ExceptionalPath:
             self.spec,
             self.vm_name,
             self.images,
-            self.topology.dpdk.testpmd,
+            self.topology.dpdk,
             backends={self.nic.id: self.bridge.tap},
         )
         self.vm.start()
@@ -232,7 +232,7 @@ class ExceptionalPath:
 
     def testpmd_argv(self) -> list[str]:
         """The guide's testpmd line as the DPDK under test runs it in the guest."""
-        binary = self.spec.testpmd or self.topology.dpdk.testpmd
+        binary = guest_dpdk.guest_testpmd(self.spec, self.topology.dpdk)
         eal = EalOptions(
             lcores="0-1",
             allow=[guest_dpdk.guest_pci(self.nic, self.spec)],

@@ -123,7 +123,7 @@ class FlowBifurcation(SriovBedScenario):
         app = TestPmdOptions(rxq=queues, txq=queues, total_num_mbufs=MBUFS)
         self.pmd, record = launch_testpmd(
             self.host, "bifurcation-vf", eal, app,
-            binary=self.topology.dpdk.testpmd, version=self.version,
+            binary=self.topology.dpdk.host_testpmd, version=self.version,
         )  # fmt: skip
         self.launches.append(record)
         self.steps.append(

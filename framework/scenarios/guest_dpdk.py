@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from framework.config.model import Vm, VmNic
+from framework.config.model import DpdkBuild, Vm, VmNic
 from framework.errors import ConfigError
 from framework.virt.vm import VirtualMachine
 
@@ -21,6 +21,14 @@ def guest_pci(nic: VmNic, spec: Vm) -> str:
         return spec.guest_pci(nic)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
+
+
+def guest_testpmd(spec: Vm, build: DpdkBuild) -> str:
+    """The testpmd a guest runs: the VM's own (a disk image's), or the build's.
+
+    The built-in image holds the build's testpmd at its path in the build's file system.
+    """
+    return spec.testpmd or build.testpmd
 
 
 def dpdk_driver(spec: Vm) -> str:

@@ -52,6 +52,7 @@ from framework.lab.tuning import (
 )
 from framework.report.attach import attach_table, attach_text
 from framework.report.benchmark import ResultsTemplate
+from framework.scenarios import guest_dpdk
 from framework.scenarios.stages import Made
 from framework.scenarios.vhost_switch import VhostSwitch
 from framework.scenarios.vms import close_vms, vm_on
@@ -203,7 +204,7 @@ class Pvp:
     @property
     def testpmd(self) -> str:
         """The host's testpmd."""
-        return self.topology.dpdk.testpmd
+        return self.topology.dpdk.host_testpmd
 
     @property
     def vm_spec(self) -> Vm:
@@ -303,7 +304,7 @@ class Pvp:
         # 4.3.1 step 1 (isolcpus) for the guest's PMD lcores, where the suite boots the guest
         lcores = ",".join(str(cpu) for cpu in self.guest_forwarding_lcores())
         append = f"isolcpus={lcores}" if self.guest_isolates_its_lcores else ""
-        self.vm = vm_on(self.host, spec, "pvp-vm", self.images, self.testpmd, append=append)
+        self.vm = vm_on(self.host, spec, "pvp-vm", self.images, self.topology.dpdk, append=append)
         self.vm.start()
         self.vm.wait_for_shell(timeout=boot_timeout)
         if self.guest_isolates_its_lcores:
@@ -316,13 +317,13 @@ class Pvp:
             log_level=list(self.guest_log_levels),
             extra=self.simd_options(),
         )
-        argv = testpmd_argv(spec.testpmd or self.testpmd, eal, self.guest_app_options(),
-                            self.version)  # fmt: skip
+        binary = guest_dpdk.guest_testpmd(spec, self.topology.dpdk)
+        argv = testpmd_argv(binary, eal, self.guest_app_options(), self.version)
         self.launches.append(LaunchRecord("pvp-guest", f"{self.host.name}/{self.vm.name}", argv))
         self.guest_pmd = self.vm.launch_testpmd(argv, version=self.version)
 
     def _start_container(self) -> None:
-        self.engine, self.image = testpmd_image(self.host, self.testpmd)
+        self.engine, self.image = testpmd_image(self.host, self.topology.dpdk)
         name = "pvp-virtio-user"
         eal = EalOptions(
             lcores=CONTAINER_LCORES,
@@ -341,7 +342,7 @@ class Pvp:
         mount = DEFAULT_HUGEPAGE_MOUNT
         started = start_container_testpmd(
             self.host, self.engine, self.image, name, eal, self.guest_app_options(),
-            testpmd=self.testpmd, version=self.version,
+            version=self.version,
             mounts=[(self.host.work_dir, CONTAINER_MOUNT), (mount, mount)],
         )  # fmt: skip
         self._container = started.container

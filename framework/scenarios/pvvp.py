@@ -22,6 +22,7 @@ from framework.dpdk.version import DpdkVersion
 from framework.errors import ConfigError
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_text
+from framework.scenarios import guest_dpdk
 from framework.scenarios.pvp import DESCRIPTORS, GUEST_MBUFS, MEMORY_MB, stream_frame
 from framework.scenarios.stages import Made
 from framework.scenarios.vhost_switch import VhostSwitch
@@ -65,7 +66,7 @@ class Pvvp:
     @property
     def testpmd(self) -> str:
         """The host's testpmd."""
-        return self.topology.dpdk.testpmd
+        return self.topology.dpdk.host_testpmd
 
     @property
     def tg_ports(self) -> tuple[str, str]:
@@ -125,7 +126,7 @@ class Pvvp:
         """Both VMs, booting at once, until each one's shell answers; their specs."""
         specs = self.vm_specs()
         self.vms = [
-            vm_on(self.host, spec, name, self.images, self.testpmd)
+            vm_on(self.host, spec, name, self.images, self.topology.dpdk)
             for spec, name in zip(specs, VM_NAMES, strict=True)
         ]
         for vm in self.vms:
@@ -142,7 +143,9 @@ class Pvvp:
             rxd=DESCRIPTORS, txd=DESCRIPTORS, nb_cores=1, forward_mode=ForwardingMode.MAC,
             port_topology="chained", total_num_mbufs=GUEST_MBUFS,
         )  # fmt: skip
-        argv = testpmd_argv(spec.testpmd or self.testpmd, eal, app, self.version)
+        argv = testpmd_argv(
+            guest_dpdk.guest_testpmd(spec, self.topology.dpdk), eal, app, self.version
+        )
         self.launches.append(LaunchRecord("pvvp-guest", f"{self.host.name}/{vm.name}", argv))
         pmd = vm.launch_testpmd(argv, version=self.version)
         pmd.start()

@@ -252,7 +252,7 @@ class SriovBondMigration:
             spec,
             f"{self.vm_name}-{suffix}",
             self.images,
-            self.topology.dpdk.testpmd,
+            self.topology.dpdk,
             backends=backends,
         )
 
@@ -325,7 +325,7 @@ class SriovBondMigration:
             total_num_mbufs=GUEST_MBUFS, nb_cores=1, port_topology="chained",
             extra=["--hot-plug"] if hot_plug else [],
         )  # fmt: skip
-        binary = self.spec.testpmd or self.topology.dpdk.testpmd
+        binary = guest_dpdk.guest_testpmd(self.spec, self.topology.dpdk)
         return testpmd_argv(binary, eal, app, self.version)
 
     def start_guest_testpmd(self, *, hot_plug: bool = False) -> TestPmd:
@@ -387,7 +387,7 @@ class SriovBondMigration:
         word = self.pmd.member_word
         self.drift(
             "create bonded device 1 0; add bonding slave 0 2; add bonding slave 1 2",
-            f"create bonded device 1 0; add bonding {word} 0 {self.bond}; "
+            f"create {self.pmd.device_word} device 1 0; add bonding {word} 0 {self.bond}; "
             f"add bonding {word} 1 {self.bond}",
         )
         return self.bond

@@ -125,7 +125,7 @@ class VfDaemon(SriovBedScenario):
         app = TestPmdOptions(total_num_mbufs=MBUFS)
         self.pf, record = launch_testpmd(
             self.host, "vfd-pf", self._eal(self.bed.pf_lcores, [self.pf_pci]), app,
-            binary=self.topology.dpdk.testpmd, version=self.version,
+            binary=self.topology.dpdk.host_testpmd, version=self.version,
         )  # fmt: skip
         self.launches.append(record)
         self.pf.set_fwd(ForwardingMode.RXONLY)
@@ -141,7 +141,7 @@ class VfDaemon(SriovBedScenario):
         eal = self._eal(self.bed.vf_lcores, [vf.pci for vf in self.vfs[:2]])
         self.vf, record = launch_testpmd(
             self.host, "vfd-vf", eal, self._vf_app(),
-            binary=self.topology.dpdk.testpmd, version=self.version,
+            binary=self.topology.dpdk.host_testpmd, version=self.version,
         )  # fmt: skip
         self.launches.append(record)
         return self.vf
@@ -152,7 +152,7 @@ class VfDaemon(SriovBedScenario):
         backends = {nic.id: self.vfs[nic.vf].pci for nic in nics}
         self.vm = vm_on(
             self.host, spec, f"vfd-{self.family.value}", self.images,
-            self.topology.dpdk.testpmd, backends=backends,
+            self.topology.dpdk, backends=backends,
         )  # fmt: skip
         self.vm.start()
         self.vm.wait_for_shell(timeout=boot_timeout)
@@ -166,7 +166,7 @@ class VfDaemon(SriovBedScenario):
         if self.vm_spec is None:
             raise StepOrderError("VfDaemon: the VF app runs on the host, not in a VM")
         eal = EalOptions(lcores=self.bed.vf_lcores, allow=self.guest_addresses)
-        binary = self.vm_spec.testpmd or self.topology.dpdk.testpmd
+        binary = guest_dpdk.guest_testpmd(self.vm_spec, self.topology.dpdk)
         argv = testpmd_argv(binary, eal, self._vf_app(), self.version)
         self.vf = self.vm.launch_testpmd(argv, version=self.version)
         self.launches.append(LaunchRecord("vfd-vf", self.vm.name, argv))

@@ -26,6 +26,7 @@ from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text
 from framework.report.figures import record_figure
 from framework.report.streams import attach_stream
+from framework.scenarios import guest_dpdk
 from framework.scenarios.stages import Made, StepOrderError
 from framework.scenarios.vhost_switch import VhostSwitch
 from framework.scenarios.vms import close_vms, kernel_guest_spec, run_state_marks, vm_on
@@ -177,7 +178,7 @@ class VhostUserMigration:
     @property
     def testpmd(self) -> str:
         """The hosts' testpmd."""
-        return self.topology.dpdk.testpmd
+        return self.topology.dpdk.host_testpmd
 
     # -- 2.3.1-2.3.3 / 2.3.7-2.3.9: DPDK and the vhost switch on a host ----------------
 
@@ -194,7 +195,7 @@ class VhostUserMigration:
         return switch
 
     def _vm(self, host: HostHandle, suffix: str) -> VirtualMachine:
-        return vm_on(host, self.spec, f"{self.vm_name}-{suffix}", self.images, self.testpmd)
+        return vm_on(host, self.spec, f"{self.vm_name}-{suffix}", self.images, self.topology.dpdk)
 
     # -- 2.3.4: the VM on host_server_1 --------------------------------------------------
 
@@ -264,7 +265,7 @@ class VhostUserMigration:
         """The guide's run_testpmd_in_vm.sh as the DPDK under test spells it."""
         eal = EalOptions(lcores="0-1", allow=self.guest_pcis())
         app = TestPmdOptions(total_num_mbufs=GUEST_MBUFS, nb_cores=1, extra=["--burst=64"])
-        binary = self.spec.testpmd or self.testpmd
+        binary = guest_dpdk.guest_testpmd(self.spec, self.topology.dpdk)
         return testpmd_argv(binary, eal, app, self.version)
 
     def start_guest_testpmd(self) -> TestPmd:

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from framework import plan
-from framework.config.model import Vm
+from framework.config.model import DpdkBuild, Vm
 from framework.lab.hosts import HostHandle
 from framework.plan_virt import PlanVirtualMachine
 from framework.report.attach import attach_text
@@ -27,18 +27,20 @@ def vm_on(
     spec: Vm,
     name: str,
     images: dict[str, GuestImage | None],
-    testpmd: str,
+    build: DpdkBuild,
     **options: Any,
 ) -> VirtualMachine:
     """A VM (not started) on `host`.
 
     Its files live in the host's work dir, QMP and incoming migrations on its management
-    address; the built-in guest image is built once per host (cached in `images`).
-    `options` go to VirtualMachine (taps, VFs...).
+    address; the built-in guest image, carrying `build`'s testpmd, is built once per host
+    (cached in `images`). `options` go to VirtualMachine (taps, VFs...).
     """
     image = None
     if spec.image == "builtin":
-        image = images.get(host.name) or ensure_guest_image(host.session, testpmd=testpmd)
+        image = images.get(host.name) or ensure_guest_image(
+            host.session, testpmd=build.testpmd, enter=build.enter
+        )
         images[host.name] = image
     # a plan's VM records QEMU's command line and QMP on its plan host, connecting to nothing
     kind = VirtualMachine if plan.current() is None else PlanVirtualMachine

@@ -174,8 +174,8 @@ done
 # Values arrive as positional arguments only; nothing from a topology is spliced in.
 _BUILD_SCRIPT = r"""
 set -euo pipefail
-mode=$1 cache=$2 kernel=$3 testpmd=$4 busybox=$5 key=$6
-shift 6
+mode=$1 cache=$2 kernel=$3 testpmd=$4 busybox=$5 key=$6 enter=$7
+shift 7
 [[ $1 == -- ]] && shift
 mods=(); while (($#)) && [[ $1 != -- ]]; do mods+=("$1"); shift; done; (($#)) && shift
 opts=(); while (($#)) && [[ $1 != -- ]]; do opts+=("$1"); shift; done; (($#)) && shift
@@ -219,11 +219,38 @@ for m in "${mods[@]}"; do resolve "$m" 0 boot; done
 for m in "${opts[@]}"; do resolve "$m" 1 boot; done
 for m in "${later[@]}"; do resolve "$m" 1 net; done
 
+# testpmd, its libraries and PMDs, and the tools: listed (MODE list, DIR -) or copied into
+# DIR (MODE build). testpmd comes from its DPDK build's file system: the host's, or with
+# `enter` a scripts/dpdk-root root (whose /tmp is the host's), copied over the host's
+# tools so that its newer C library is the one the guest has.
+collect() {
+    local mode=$1 dir=$2 tar
+    if [[ $enter == - ]]; then
+        set -- "$testpmd" "${tools[@]}" -- "${pmds[@]}"
+    else
+        set -- "${tools[@]}"
+    fi
+    if [[ $mode == list ]]; then
+        bash -c "$rootfs_script" howto-image list - "$@"
+        [[ $enter == - ]] || "$enter" bash -c "$rootfs_script" howto-image list - \
+            "$testpmd" -- "${pmds[@]}"
+        return 0
+    fi
+    tar=$(mktemp /tmp/howto-guest-XXXXXX.tar)
+    bash -c "$rootfs_script" howto-image build "$tar" "$@"
+    tar -C "$dir" -xf "$tar"
+    if [[ $enter != - ]]; then
+        "$enter" bash -c "$rootfs_script" howto-image build "$tar" "$testpmd" -- "${pmds[@]}"
+        tar -C "$dir" -xf "$tar"
+    fi
+    rm -f "$tar"
+}
+
 if [[ $mode == key ]]; then
     echo "kernel $kver"
     sha256sum -- "$kernel" "$busybox" "${modfiles[@]}"
     echo "loaded by: ${modlists[*]}"
-    bash -c "$rootfs_script" howto-image list - "$testpmd" "${tools[@]}" -- "${pmds[@]}"
+    collect list -
     exit 0
 fi
 
@@ -233,10 +260,7 @@ stage=$(mktemp -d "$cache/.build-XXXXXX")
 trap 'rm -rf -- "$stage"' EXIT
 root=$stage/root
 mkdir -p "$root"
-bash -c "$rootfs_script" howto-image build "$stage/rootfs.tar" "$testpmd" "${tools[@]}" \
-    -- "${pmds[@]}"
-tar -C "$root" -xf "$stage/rootfs.tar"
-rm -f "$stage/rootfs.tar"
+collect build "$root"
 mkdir -p "$root"/{bin,sbin,etc,lib/howto-modules,proc,sys,dev,tmp,run,root}
 rm -rf "$root/var/run"; mkdir -p "$root/var"
 cp "$busybox" "$root/bin/busybox"
@@ -296,6 +320,7 @@ def _script_argv(
     testpmd: str,
     busybox: str,
     key: str,
+    enter: Sequence[str],
     modules: Sequence[str],
     optional_modules: Sequence[str],
     kernel_net_modules: Sequence[str],
@@ -312,6 +337,7 @@ def _script_argv(
         testpmd,
         busybox,
         key,
+        enter[0] if enter else "-",
         "--",
         *modules,
         "--",
@@ -344,6 +370,7 @@ def ensure_guest_image(
     session: Session,
     *,
     testpmd: str = DEFAULT_TESTPMD,
+    enter: Sequence[str] = (),
     kernel: str | None = None,
     cache_dir: str = DEFAULT_CACHE_DIR,
     busybox: str = "/bin/busybox",
@@ -356,15 +383,25 @@ def ensure_guest_image(
     """The guest kernel + initramfs on `session`'s host, built unless the cache has them.
 
     `kernel` defaults to the newest /boot/vmlinuz-* on the host; its modules come from
-    /lib/modules/<version>. Raises FrameworkError naming the missing input.
+    /lib/modules/<version>. testpmd is taken from the DPDK build's file system: the
+    host's, or the root `enter` (a DpdkBuild's) runs commands in. Raises FrameworkError
+    naming the missing input.
     """
     started = time.monotonic()
     common = (cache_dir, kernel, testpmd, busybox)
     try:
         listing = session.run(
             _script_argv(
-                "key", *common, "-", modules, optional_modules, kernel_net_modules, tools, pmds
-            ),
+                "key",
+                *common,
+                "-",
+                enter,
+                modules,
+                optional_modules,
+                kernel_net_modules,
+                tools,
+                pmds,
+            ),  # fmt: skip
             timeout=120,
             stdin=_script(),
         ).stdout
@@ -402,6 +439,7 @@ def ensure_guest_image(
                 testpmd,
                 busybox,
                 key,
+                enter,
                 modules,
                 optional_modules,
                 kernel_net_modules,

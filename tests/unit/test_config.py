@@ -125,6 +125,52 @@ def test_bad_dpdk_version(tmp_path: Path) -> None:
     assert "dpdk.version" in _error(tmp_path, data)
 
 
+def _with_builds(builds: list[dict]) -> dict:
+    data = _virtual()
+    data["dpdk"] = {**data["dpdk"], "builds": builds}
+    return data
+
+
+def test_dpdk_builds_each_seen_alone(tmp_path: Path) -> None:
+    root = "/root/.cache/howto-conformance/dpdk/24.11"
+    path = _write(tmp_path, _with_builds([{"name": "24.11", "root": root, "guides": [1, 2]}]))
+    topology = load_topology(path)
+    first, second = topology.dpdk.all_builds
+    assert (first.name, first.host_testpmd, first.enter) == (
+        "installed",
+        "/usr/bin/dpdk-testpmd",
+        [],
+    )
+    assert (second.host_testpmd, second.enter) == (f"{root}/dpdk-testpmd", [f"{root}/enter"])
+    assert second.testpmd == "/usr/bin/dpdk-testpmd"  # the path in the root and its guests
+    assert second.on_host("/usr/bin/dpdk-testpmd") == f"{root}/root/usr/bin/dpdk-testpmd"
+    seen = topology.for_build("24.11")
+    assert seen.dpdk.all_builds == [second.model_copy(update={})], "one build, that one"
+    assert topology.for_build("installed").dpdk.host_testpmd == "/usr/bin/dpdk-testpmd"
+    assert [second.runs_guide(g) for g in (1, 2, 4, None)] == [True, True, False, True]
+
+
+@pytest.mark.parametrize(
+    "builds, field, says",
+    [
+        ([{"name": "installed"}], "dpdk", "two builds share a name"),
+        ([{"name": "24.11", "root": "relative/dir"}], "dpdk.builds[0].root", "absolute path"),
+        (
+            [{"name": "24.11", "root": "/r", "testpmd": "/opt/testpmd"}],
+            "dpdk.builds[0]",
+            "a root build's testpmd is the root's /usr/bin/dpdk-testpmd",
+        ),
+        ([{"name": "24 11"}], "dpdk.builds[0].name", "a name of up to 24 letters"),
+        ([{"name": "x", "guides": [8]}], "dpdk.builds[0].guides[0]", "less than or equal to 7"),
+    ],
+)
+def test_bad_dpdk_builds_name_the_field(
+    tmp_path: Path, builds: list[dict], field: str, says: str
+) -> None:
+    error = _error(tmp_path, _with_builds(builds))
+    assert field in error and says in error, error
+
+
 def test_top_level_must_be_mapping(tmp_path: Path) -> None:
     assert "expected a mapping" in _error(tmp_path, "- a\n- b\n")
 

@@ -235,6 +235,9 @@ def test_command_without_testpmd_is_rejected() -> None:
         (V17_05, "add bonding member 1 3", "add bonding slave 1 3"),
         (V23_11, "show bonding config 2", "show bonding config 2"),
         (V23_11, "set bonding primary 1 2", "set bonding primary 1 2"),
+        (V22_11, "create bonded device 1 0", "create bonded device 1 0"),
+        (V23_11, "create bonded device 1 0", "create bonding device 1 0"),
+        (V17_05, "create bonding device 1 0", "create bonded device 1 0"),
     ],
 )
 def test_bonding_member_spelling(version: DpdkVersion, command: str, expected: str) -> None:

@@ -219,10 +219,54 @@ def test_bonding_config_started_and_removed() -> None:
     assert removed.members == removed.slaves
 
 
-def test_bonding_config_member_spelling_of_23_11() -> None:
-    text = "\tBonding mode: 1\n\tMembers (2): [0 1]\n\tActive Members (1): [1]\n\tPrimary: [1]\n"
-    cfg = parse_bonding_config(text)
-    assert (cfg.members, cfg.active_members, cfg.primary) == ([0, 1], [1], 1)
+# DPDK 24.11's words (tests/data/testpmd-24.11, from scripts/dpdk-root's Debian root):
+# "create bonding device", "Members", "Bonding mode: ACTIVE_BACKUP(1)", "Current Primary".
+DATA_24_11 = DATA.parent / "testpmd-24.11"
+
+
+def data_24_11(name: str) -> str:
+    return (DATA_24_11 / f"{name}.txt").read_text()
+
+
+def test_bonding_of_24_11() -> None:
+    assert parse_bonded_device_port(data_24_11("create_bonding_device")) == 2
+    found = {
+        name: parse_bonding_config(data_24_11(f"show_bonding_config_{name}"))
+        for name in ("stopped", "started", "removed", "primary_unset", "mode0_empty")
+    }
+    seen = {n: (c.mode, c.members, c.active_members, c.primary) for n, c in found.items()}
+    assert seen == {
+        "stopped": (1, [0, 1], [], 0),
+        "started": (1, [0, 1], [0, 1], 1),  # "Current Primary: [1]", not the user's line
+        "removed": (1, [0], [0], 0),
+        "primary_unset": (1, [0, 1], [0, 1], 0),
+        "mode0_empty": (0, [], [], None),
+    }
+
+
+def test_a_bond_members_refusal_and_22_11s_words_are_errors_on_24_11() -> None:
+    refused = data_24_11("error_port_stop_bond_member")
+    assert find_command_error(refused) == "Please remove port 0 from bonding device."
+    assert find_command_error(data_24_11("error_create_bonded_device")) == "Bad arguments"
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted(p.stem for p in DATA_24_11.glob("*.txt") if p.stem not in ("version",)
+           and not p.stem.startswith("error_")),
+)  # fmt: skip
+def test_normal_output_of_24_11_is_not_an_error(name: str) -> None:
+    # port_start_bond's driver logs carry 24.11's log-type prefix ("BOND: ...Failed to").
+    assert find_command_error(data_24_11(name)) is None
+
+
+def test_port_info_of_24_11_with_its_private_dump() -> None:
+    info = parse_port_info(data_24_11("show_port_info_bond"))
+    assert (info.device_name, info.driver, info.link_up) == (
+        "net_bonding_testpmd_0",
+        "net_bonding",
+        True,
+    )
 
 
 def test_attached_port() -> None:

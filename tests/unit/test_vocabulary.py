@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from framework.config.model import DpdkBuild
 from framework.scenarios.container_networking import ContainerNetworking
 from framework.scenarios.pvp import Pvp
 from framework.scenarios.sriov_bond_migration import SriovBondMigration
@@ -95,7 +96,7 @@ def _unstarted(kind: str) -> Any:
         "guide1": lambda: SriovBondMigration(None, None, None, None, "bond_vm"),
         "guide2": lambda: VhostUserMigration(None, None, None, None),
         "guide4": lambda: Pvp(None, None, None, None, "vm"),
-        "guide6": lambda: ContainerNetworking(None, None, ""),
+        "guide6": lambda: ContainerNetworking(None, None, DpdkBuild()),
     }[kind]()
 
 
