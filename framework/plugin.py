@@ -6,6 +6,7 @@ host handles (virtual lab built here) -> fixtures of the test modules.
 
 from __future__ import annotations
 
+import os
 import platform
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -97,7 +98,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
         metavar="NAME",
         help="test only this DPDK build of the topology (dpdk.name or a name in dpdk.builds); "
-        "repeat for several (default: every build)",
+        "repeat for several (default: $HOWTO_DPDK_BUILD, comma-separated, or every build)",
     )
     group.addoption(
         "--update-baseline",
@@ -205,11 +206,11 @@ def _check_builds(config: pytest.Config) -> None:
                 f"testbeds {pool[0].name} and {other.name} name different DPDK builds "
                 "(a pool's testbeds must test the same builds)"
             )
-    unknown = [n for n in config.getoption("--dpdk-build") if n not in names]
+    unknown = [n for n in _wanted_builds(config) if n not in names]
     if unknown:
+        where = "--dpdk-build" if config.getoption("--dpdk-build") else "HOWTO_DPDK_BUILD:"
         raise ConfigError(
-            f"--dpdk-build {unknown[0]}: topology '{pool[0].name}' has the builds "
-            f"{', '.join(names)}"
+            f"{where} {unknown[0]}: topology '{pool[0].name}' has the builds {', '.join(names)}"
         )
 
 
@@ -419,8 +420,14 @@ def lab_topology(pytestconfig: pytest.Config) -> Topology:
 def selected_builds(config: pytest.Config) -> list[str]:
     """The names of the DPDK builds the run tests: the topology's, or those --dpdk-build names."""
     names = [build.name for build in config.stash[TOPOLOGY_KEY].dpdk.all_builds]
-    wanted = config.getoption("--dpdk-build")
+    wanted = _wanted_builds(config)
     return [name for name in names if name in wanted] if wanted else names
+
+
+def _wanted_builds(config: pytest.Config) -> list[str]:
+    """--dpdk-build's names, else $HOWTO_DPDK_BUILD's (comma-separated); [] for every build."""
+    given: list[str] = config.getoption("--dpdk-build")
+    return given or [b for b in os.environ.get("HOWTO_DPDK_BUILD", "").split(",") if b]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

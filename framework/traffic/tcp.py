@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from scapy.layers.inet import IP, TCP
 from scapy.packet import Packet
@@ -34,6 +35,8 @@ from framework.verify import VerifyFailed, verdict
 log = logging.getLogger("howto.traffic")
 
 IPERF3 = "iperf3"
+# Seconds a client retries a server that refuses the connection (resetting between tests).
+REFUSED_GRACE_S = 3.0
 PORT = 5201
 
 
@@ -88,16 +91,15 @@ def run_client(
         argv.append("-R")
     if mss is not None:
         argv += ["-M", str(mss)]
-    done = session.run(argv, check=False, timeout=seconds + 30)
-    try:
-        # raw_decode: a line iperf3 prints after its report (a warning) is not the report.
-        report, _ = json.JSONDecoder().raw_decode(done.stdout[done.stdout.find("{") :])
-    except json.JSONDecodeError as exc:
-        text = " ".join((done.stderr + " " + done.stdout).split())
-        raise TcpError(
-            f"{session.name}: {' '.join(argv)}: no JSON report (exit {done.exit_code}; "
-            f"{exc.msg} at {exc.pos}; {text[:150]} ... {text[-150:]})"
-        ) from exc
+    # The server listens again only once it has reset after the last test: a client that
+    # comes straight after one can find nobody listening for a moment (seen in a TCG guest).
+    deadline = time.monotonic() + REFUSED_GRACE_S
+    while True:
+        report = _iperf3_report(session, argv, seconds)
+        refused = "Connection refused" in str(report.get("error", ""))
+        if not refused or time.monotonic() >= deadline:
+            break
+        time.sleep(0.2)
     if report.get("error"):
         raise TcpError(f"{session.name}: {' '.join(argv)}: {report['error']}")
     end = report["end"]
@@ -112,6 +114,21 @@ def run_client(
     )
     log.info("[%s] iperf3 %s: %.3f Gbit/s", session.name, result.direction, result.gbit_s)
     return result
+
+
+def _iperf3_report(session: Session, argv: list[str], seconds: float) -> dict[str, Any]:
+    """Run the iperf3 client; its JSON report (with "error" if iperf3 failed)."""
+    done = session.run(argv, check=False, timeout=seconds + 30)
+    try:
+        # raw_decode: a line iperf3 prints after its report (a warning) is not the report.
+        report, _ = json.JSONDecoder().raw_decode(done.stdout[done.stdout.find("{") :])
+    except json.JSONDecodeError as exc:
+        text = " ".join((done.stderr + " " + done.stdout).split())
+        raise TcpError(
+            f"{session.name}: {' '.join(argv)}: no JSON report (exit {done.exit_code}; "
+            f"{exc.msg} at {exc.pos}; {text[:150]} ... {text[-150:]})"
+        ) from exc
+    return dict(report)
 
 
 @contextmanager
