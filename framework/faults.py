@@ -255,6 +255,13 @@ def _from_the_second(action: Callable[[Any], None]) -> Callable[..., None]:
     return later
 
 
+def _spoken_to_as_22_11(_setup: Any, pmd: Any, *_: Any) -> None:
+    # What a suite without the build's translations would do: 22.11's command words.
+    from framework.dpdk.version import DpdkVersion
+
+    pmd.version = DpdkVersion(22, 11)
+
+
 def _vf_link_down(setup: Any, *_: Any) -> None:
     # The VF has no link (a cable or PF fault): the bond cannot make it active.
     setup.set_vf_link(False)
@@ -587,6 +594,13 @@ FAULTS: dict[str, Fault] = {
             "guide 1: the VF device_add'ed on host_server_2 is unplugged again at once",
             f"{GUIDE1}.hot_plug_vf",
             _vf_not_reattached,
+        ),
+        Fault(
+            "guest-testpmd-spoken-to-as-22.11",
+            "guide 1: the suite speaks 22.11's commands to the guest's testpmd whatever its "
+            "build (a translation missing: `create bonded device`, `add bonding slave`)",
+            f"{GUIDE1}.start_guest_testpmd",
+            _spoken_to_as_22_11,
         ),
         Fault(
             "hot-plug-option-dropped",

@@ -488,7 +488,8 @@ def _verify_the_stream(
 @pytest.fixture
 def bonded(guide1: SriovBondMigration) -> SriovBondMigration:
     """The VM on host_server_1 with P2 bonding P0 and P1 (VF primary), forwarding."""
-    with step("1.3.1-1.3.3 the VM with virtio and the VF; the bond, VF primary; forwarding"):
+    # A guide step: the commands as the build under test spells them, and its transcript
+    with guide1.step("1.3.1-1.3.3 the VM with virtio and the VF; the bond, VF primary; forwarding"):
         guide1.bring_up_bond()
     return guide1
 

@@ -1,0 +1,100 @@
+"""The DPDK matrix on the virtual lab: guide 1 once per build of topologies/virtual.yaml.
+
+The installed DPDK (22.11 on Debian 12) and 24.11 (scripts/dpdk-root's Debian 13 root) in
+one run: each build's row in the summary with the version found, each guest speaking its
+release's bonding commands, and nothing left behind (the root's mounts included). And the
+bite: a suite that speaks 22.11's words to 24.11's testpmd fails the step, on that build.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from framework.lab.leftovers import snapshot
+from tests.integration.guide_runs import run_guide
+
+pytestmark = pytest.mark.slow
+
+MODULE = "testsuites/test_sriov_bond_migration.py"
+TEST = f"{MODULE}::test_live_migration_with_sriov_vf_and_bonding"
+# A bond made and checked, no migration: the bonding commands on each build, quickly.
+BOND_MAC = f"{MODULE}::test_bond_mac_is_the_primarys_and_stays_on_failover"
+BOTH = ["--dpdk-build", "installed", "--dpdk-build", "24.11"]
+ROOT_MOUNTS = "/.cache/howto-conformance/dpdk/"
+
+
+def summary_of(reports: Path) -> dict:
+    (run_dir,) = [p for p in reports.iterdir() if p.is_dir() and not p.is_symlink()]
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+def attachments_by_test(reports: Path) -> dict[str, str]:
+    """Every text attachment of each test's Allure result and of its fixtures, by test name."""
+    (run_dir,) = [p for p in reports.iterdir() if p.is_dir() and not p.is_symlink()]
+    results = run_dir / "allure-results"
+
+    def texts(node: dict) -> list[str]:
+        own = [
+            (results / a["source"]).read_text(errors="replace")
+            for a in node.get("attachments", [])
+            if (results / a["source"]).suffix in (".txt", ".csv")
+        ]
+        return own + [t for step in node.get("steps", []) for t in texts(step)]
+
+    names, found = {}, {}
+    for path in results.glob("*-result.json"):
+        result = json.loads(path.read_text())
+        names[result["uuid"]] = result["name"]
+        found[result["name"]] = texts(result)
+    for path in results.glob("*-container.json"):
+        container = json.loads(path.read_text())
+        fixtures = [t for f in container.get("befores", []) for t in texts(f)]
+        for child in container.get("children", []):
+            if child in names:
+                found[names[child]] += fixtures
+    return {name: "\n".join(parts) for name, parts in found.items()}
+
+
+def mounts_of_roots() -> list[str]:
+    return [line for line in Path("/proc/mounts").read_text().splitlines() if ROOT_MOUNTS in line]
+
+
+def test_guide_1_runs_once_per_build_in_each_builds_words(tmp_path: Path) -> None:
+    before = snapshot()
+    run = run_guide(
+        tmp_path, f"{BOND_MAC}[emulated-vf-installed]", f"{BOND_MAC}[emulated-vf-24.11]", *BOTH
+    )
+    assert snapshot().new_since(before) == {}, "VMs, taps, bridges, testpmds, sockets are gone"
+    assert mounts_of_roots() == [], "the root's mounts end with its testpmds"
+    assert run.returncode == 0, run.why
+    summary = summary_of(tmp_path)
+    rows = {r["variant"]: r for r in summary["rows"] if r["guide"] == 1 and r["dpdk"]}
+    assert sorted(rows) == ["emulated-vf-24.11", "emulated-vf-installed"], rows
+    assert rows["emulated-vf-installed"]["dpdk"][0].startswith("22.11."), rows
+    assert rows["emulated-vf-24.11"]["dpdk"][0].startswith("24.11."), rows
+    assert summary["environment"]["DPDK build 24.11"].endswith(
+        "/root/.cache/howto-conformance/dpdk/24.11/dpdk-testpmd"
+    )
+    texts = attachments_by_test(tmp_path)
+    name = BOND_MAC.rpartition("::")[2]
+    installed, newer = texts[f"{name}[emulated-vf-installed]"], texts[f"{name}[emulated-vf-24.11]"]
+    # each guest testpmd took its own release's words (its transcript shows no refusal)
+    assert "testpmd> create bonded device 1 0" in installed
+    assert "testpmd> add bonding slave 0 2" in installed
+    assert "testpmd> create bonding device 1 0" in newer
+    assert "testpmd> add bonding member 0 2" in newer
+    assert "Bad arguments" not in installed + newer
+
+
+def test_22_11s_words_to_24_11s_testpmd_fail_the_step_on_that_build(tmp_path: Path) -> None:
+    before = snapshot()
+    test = f"{TEST}[emulated-vf-24.11]"
+    run = run_guide(tmp_path, test, *BOTH, fault="guest-testpmd-spoken-to-as-22.11")
+    assert snapshot().new_since(before) == {}, "VMs, taps, bridges, testpmds, sockets are gone"
+    assert run.returncode == 1, run.why
+    assert f"FAILED {test}" in run.output, run.why
+    assert "STEP FAILED 1.3.3" in run.output, run.why
+    assert "create bonded device 1 0" in run.output and "Bad arguments" in run.output, run.why
