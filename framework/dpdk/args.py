@@ -430,21 +430,19 @@ def translate_testpmd_command(
     text = " ".join(command.split())
     changes: list[str] = []
 
-    match = _BONDING_MEMBER.match(text)
-    if match:
-        word = bonding_member_word(version)
-        if match.group(2) != word:
-            text = text.replace(f"bonding {match.group(2)}", f"bonding {word}", 1)
-            when = "renamed to member in 23.11" if word == "member" else "member only from 23.11"
-            changes.append(f"bonding {match.group(2)} -> bonding {word} ({when})")
-
-    match = _BONDING_CREATE.match(text)
-    if match:
-        word = bonding_device_word(version)
-        if match.group(1) != word:
-            text = text.replace(f"create {match.group(1)}", f"create {word}", 1)
-            when = "renamed in 23.11" if word == "bonding" else "`bonding` only from 23.11"
-            changes.append(f"create {match.group(1)} device -> create {word} device ({when})")
+    # 23.11's bonding renames: (pattern, the word's group, the release's word, its context)
+    for pattern, group, word_of, context in (
+        (_BONDING_MEMBER, 2, bonding_member_word, "bonding {}"),
+        (_BONDING_CREATE, 1, bonding_device_word, "create {} device"),
+    ):
+        match = pattern.match(text)
+        word = word_of(version)
+        if match and match.group(group) != word:
+            text = text[: match.start(group)] + word + text[match.end(group) :]
+            when = "renamed in 23.11" if version >= V23_11 else f"`{word_of(V23_11)}` from 23.11"
+            changes.append(
+                f"{context.format(match.group(group))} -> {context.format(word)} ({when})"
+            )
 
     match = _QUEUES_DROP.match(text)
     if match:

@@ -388,23 +388,15 @@ def ensure_guest_image(
     naming the missing input.
     """
     started = time.monotonic()
-    common = (cache_dir, kernel, testpmd, busybox)
+
+    def script(mode: str, cache: str, key: str) -> list[str]:
+        return _script_argv(
+            mode, cache, kernel, testpmd, busybox, key, enter, modules, optional_modules,
+            kernel_net_modules, tools, pmds,
+        )  # fmt: skip
+
     try:
-        listing = session.run(
-            _script_argv(
-                "key",
-                *common,
-                "-",
-                enter,
-                modules,
-                optional_modules,
-                kernel_net_modules,
-                tools,
-                pmds,
-            ),  # fmt: skip
-            timeout=120,
-            stdin=_script(),
-        ).stdout
+        listing = session.run(script("key", cache_dir, "-"), timeout=120, stdin=_script()).stdout
     except CommandFailed as exc:
         raise FrameworkError(
             f"{session.name}: cannot collect the guest image inputs: {_last_line(exc.stderr)}"
@@ -432,20 +424,7 @@ def ensure_guest_image(
 
     try:
         session.run(
-            _script_argv(
-                "build",
-                base,
-                kernel,
-                testpmd,
-                busybox,
-                key,
-                enter,
-                modules,
-                optional_modules,
-                kernel_net_modules,
-                tools,
-                pmds,
-            ),
+            script("build", base, key),
             timeout=600,
             stdin=_script(),
         )
