@@ -400,9 +400,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     Also names, on each report of a test that ran against the DUT, the DPDK release found
     there (the summary's rows say which DPDK each guide variant ran on).
     """
-    found = item.config.stash.get(DPDK_FOUND_KEY, {}).get(build_of(item))
+    build = build_of(item)
+    found = item.config.stash.get(DPDK_FOUND_KEY, {}).get(build)
     if found is not None and not any(k == "dpdk" for k, _ in item.user_properties):
-        item.user_properties.append(("dpdk", found))
+        item.user_properties += [("dpdk", found), ("dpdk_build", build)]
     report = yield
     # A framework error is a statement about the set-up or the DUT; its one line is the
     # whole story, the traceback through the framework is noise.

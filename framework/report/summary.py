@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from framework.report.drift import Drift, drift_table, drifts_of
 from framework.report.figures import FIGURE_PROPERTY, Figure, format_value
 from framework.report.outcomes import (
     LACKS,
@@ -52,6 +53,7 @@ GUIDE_PROPERTY = "guide"
 VARIANT_PROPERTY = "variant"
 TESTBED_PROPERTY = "testbed"
 DPDK_PROPERTY = "dpdk"
+BUILD_PROPERTY = "dpdk_build"  # the name of the DPDK build the test ran on
 # The form a variant runs the guide in (pytest.mark.form), and what a stand-in does not
 # prove: a guide passed only by stand-ins is not signed off.
 FORM_PROPERTY = "form"
@@ -131,6 +133,8 @@ class TestRecord:
     skip_kind: str = ""  # LACKS, NOT_APPLICABLE or "" (unexpected)
     testbed: str = ""
     dpdk: str = ""  # the release found on the DUT, once a test of the process asked
+    build: str = ""  # the topology's name of that DPDK build
+    drift: list[Drift] = field(default_factory=list)  # guide commands and what ran
     duration_s: float = 0.0
     figures: list[Figure] = field(default_factory=list)
     form: str = ""  # the form the variant runs the guide in, where it names one
@@ -202,6 +206,9 @@ class Collector:
             record.variant = str(props.get(VARIANT_PROPERTY, ""))
         record.testbed = str(props.get(TESTBED_PROPERTY, record.testbed))
         record.dpdk = str(props.get(DPDK_PROPERTY, record.dpdk))
+        record.build = str(props.get(BUILD_PROPERTY, record.build))
+        if drift := drifts_of(report.user_properties):
+            record.drift = drift  # a later phase carries every entry of the earlier
         record.form = str(props.get(FORM_PROPERTY, record.form))
         record.not_proven = str(props.get(NOT_PROVEN_PROPERTY, record.not_proven))
         record.duration_s += float(getattr(report, "duration", 0.0) or 0.0)
@@ -466,7 +473,12 @@ def build_summary(
     previous: tuple[Path, dict[str, Any]] | None,
 ) -> dict[str, Any]:
     """The summary as a JSON-able dict (what summary.json holds)."""
+    records = list(records)
     rows = build_rows(records)
+    builds = list(dict.fromkeys(r.build for r in records if r.build))
+    drift = drift_table(
+        ((r.guide, r.build, d) for r in records if r.guide is not None for d in r.drift), builds
+    )
     regressions = compare(rows, previous[1] if previous else None)
     return {
         "schema": SCHEMA,
@@ -480,6 +492,8 @@ def build_summary(
         ),  # fmt: skip
         "regressions": regressions,
         "rows": [asdict(r) | {"key": r.key} for r in rows],
+        "builds": builds,
+        "drift": drift,
     }
 
 
@@ -594,6 +608,32 @@ def _coverage(sign: Mapping[str, Any]) -> str:
     return stand_ins + ((" Not tested: " + "; ".join(parts) + ".") if parts else "")
 
 
+def _drift_html(drift: Sequence[Mapping[str, Any]], builds: Sequence[str]) -> list[str]:
+    """The guides' commands and what ran in their place on each build, differences first."""
+    if not drift:
+        return []
+    differ = sum(1 for row in drift if row["differs"])
+    out = [
+        "<h2>The guides' commands and what ran</h2>",
+        f'<div class="sub">{len(drift)} guide commands ran another way than the guide '
+        f"wrote them; {differ} of them differently from one DPDK build to another.</div>",
+        "<table><tr><th>Guide</th><th>The guide's command (17.05)</th>"
+        + "".join(f"<th>ran on {_e(b)}</th>" for b in builds)
+        + "<th>Why</th></tr>",
+    ]
+    for row in sorted(drift, key=lambda r: (not r["differs"], r["guide"])):
+        ran = "".join(f"<td>{'<br>'.join(_e(r) for r in row['ran'].get(b, [])) or '—'}</td>"
+                      for b in builds)  # fmt: skip
+        why = "<br>".join(f"{_e(b)}: {_e(w)}" for b, w in row["why"].items())
+        tag = '<span class="tag">differs between builds</span>' if row["differs"] else ""
+        out.append(
+            f"<tr><td>{row['guide']}</td><td><code>{_e(row['command'])}</code>{tag}</td>"
+            f"{ran}<td>{why}</td></tr>"
+        )
+    out.append("</table>")
+    return out
+
+
 def render_html(summary: Mapping[str, Any]) -> str:
     """summary.html: self-contained, readable without JavaScript."""
     run = summary["run"]
@@ -690,7 +730,9 @@ def render_html(summary: Mapping[str, Any]) -> str:
             f"<td class=num>{_e(tests)}</td>"
             f"<td class=num>{_e(_duration(row['duration_s'])) if counts else ''}</td></tr>"
         )
-    out.append("</table><h2>What was tested</h2><table class=env>")
+    out.append("</table>")
+    out += _drift_html(summary.get("drift", []), summary.get("builds", []))
+    out.append("<h2>What was tested</h2><table class=env>")
     ordered = [k for k in HEADER_KEYS if k in env] + sorted(k for k in env if k not in HEADER_KEYS)
     for key in ordered:
         out.append(f"<tr><td>{_e(key)}</td><td>{_e(env[key])}</td></tr>")

@@ -31,6 +31,7 @@ from framework.dpdk.testpmd import StartAttempt, TestPmd, TestPmdStartError
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle, PortHandle
 from framework.report.attach import attach_text
+from framework.report.drift import Drift, attach_drift
 from framework.scenarios.stages import Made
 from framework.scenarios.vhost_switch import VhostSwitch
 from framework.traffic.generator import TrafficGenerator
@@ -172,11 +173,15 @@ class ContainerNetworking:
 
     def start_host_testpmd(self) -> TestPmd:
         """Step 4: a testpmd on the host with a vhost-user port (and the NIC port)."""
-        self.translations.append(
-            translate_guide_command(GUIDE_HOST_COMMAND, self.version, self.testpmd)
-        )
+        self._translate(GUIDE_HOST_COMMAND, self.testpmd)
         self._new_switch()
         return self.restart_host_testpmd()
+
+    def _translate(self, guide: str, testpmd: str) -> None:
+        """The guide's command line as this build spells it, kept and shown as drift."""
+        done = translate_guide_command(guide, self.version, testpmd)
+        self.translations.append(done)
+        attach_drift([Drift(done.original, done.command, "; ".join(done.changes))])
 
     def _new_switch(self) -> None:
         # in the form of the moment: the socket's place and the vhost port's role follow it
@@ -223,9 +228,7 @@ class ContainerNetworking:
         """
         if ContainerNetworking.image.peek(self) is None:
             self.build_image()
-        self.translations.append(
-            translate_guide_command(GUIDE_CONTAINER_COMMAND, self.version, self.testpmd)
-        )
+        self._translate(GUIDE_CONTAINER_COMMAND, self.image.testpmd)
         queues = self.queues
         server = ",server=1" if self.reconnect else ""
         self._form = form

@@ -47,7 +47,8 @@ from framework.lab.netdev import (
     tap_names,
 )
 from framework.lab.tuning import Tuning, read_tuning
-from framework.report.attach import attach_table, attach_text
+from framework.report.attach import attach_text
+from framework.report.drift import attach_drift
 from framework.scenarios import guest_dpdk
 from framework.scenarios.stages import Made, StepOrderError
 from framework.scenarios.vms import close_vms, vm_on
@@ -669,7 +670,7 @@ class ExceptionalPath:
     def attach_setup(self) -> None:
         """Where the guide ran and what ran in place of each guide command."""
         attach_text("where the guide ran", self.where)
-        attach_table("guide vs ran", ["guide", "ran here"], self.drift)
+        attach_drift(self.drift)
 
     def restart_testpmd(
         self, *, lro: bool, rx_cksum: bool, queue_size: int | None = QUEUE_SIZE

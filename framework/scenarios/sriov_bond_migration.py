@@ -25,7 +25,12 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 
 from framework.config.model import Topology, Vm, VmNic
-from framework.dpdk.args import EalOptions, TestPmdOptions, testpmd_argv
+from framework.dpdk.args import (
+    EalOptions,
+    TestPmdOptions,
+    testpmd_argv,
+    translate_testpmd_command,
+)
 from framework.dpdk.modes import ForwardingMode
 from framework.dpdk.parsers import BondingConfig, PortInfo, PortStats
 from framework.dpdk.testpmd import TestPmd, default_eth_peer
@@ -33,6 +38,7 @@ from framework.dpdk.version import DpdkVersion
 from framework.errors import ConfigError, TestPmdError
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text, step
+from framework.report.drift import Drift, attach_drift
 from framework.report.figures import record_figure
 from framework.report.streams import attach_stream
 from framework.scenarios import guest_dpdk
@@ -96,7 +102,7 @@ class StepRecord:
     started_at: float
     window: str | None = None  # the loss window the step belongs to, if any
     finished_at: float = 0.0
-    drift: list[tuple[str, str]] = field(default_factory=list)
+    drift: list[Drift] = field(default_factory=list)
     testpmd: str = ""
     qmp: list[str] = field(default_factory=list)
 
@@ -208,14 +214,13 @@ class SriovBondMigration:
             self.steps.append(record)
             self._attach_step(record)
 
-    def drift(self, guide: str, ran: str) -> None:
-        """Record a guide command and what ran in its place, in the current step."""
+    def drift(self, guide: str, ran: str, why: str = "") -> None:
+        """Record a guide command and what ran in its place (and why), in the current step."""
         if self._current is not None:
-            self._current.drift.append((guide, ran))
+            self._current.drift.append(Drift(guide, ran, why))
 
     def _attach_step(self, record: StepRecord) -> None:
-        if record.drift:
-            attach_table("guide vs ran", ["guide", "ran here"], record.drift)
+        attach_drift(record.drift)
         if record.testpmd.strip():
             attach_text("guest testpmd", record.testpmd)
         if record.qmp:
@@ -385,10 +390,13 @@ class SriovBondMigration:
         for port in (VIRTIO_PORT, VF_PORT):
             self.pmd.add_bonding_slave(port, self.bond)
         word = self.pmd.member_word
+        guide = ["create bonded device 1 0", "add bonding slave 0 2", "add bonding slave 1 2"]
+        whys = [c for g in guide for c in translate_testpmd_command(g, self.version).changes]
         self.drift(
-            "create bonded device 1 0; add bonding slave 0 2; add bonding slave 1 2",
+            "; ".join(guide),
             f"create {self.pmd.device_word} device 1 0; add bonding {word} 0 {self.bond}; "
             f"add bonding {word} 1 {self.bond}",
+            "; ".join(dict.fromkeys(whys)),
         )
         return self.bond
 
@@ -768,7 +776,7 @@ class SriovBondMigration:
                     record.window or "(none: no loss allowed)",
                     f"{inside.downtime_ms:.1f}" if inside else "",
                     inside.lost if inside else "",
-                    "; ".join(ran for _, ran in record.drift)[:300],
+                    "; ".join(d.ran for d in record.drift)[:300],
                 ]
             )
         attach_table(

@@ -78,6 +78,16 @@ def test_guide_1_runs_once_per_build_in_each_builds_words(tmp_path: Path) -> Non
     assert summary["environment"]["DPDK build 24.11"].endswith(
         "/root/.cache/howto-conformance/dpdk/24.11/dpdk-testpmd"
     )
+    # the drift table: the guide's bonding line, what ran on each build, and why
+    (bonding,) = [r for r in summary["drift"] if r["command"].startswith("create bonded")]
+    assert bonding["differs"], bonding
+    assert bonding["ran"]["installed"] == [
+        "create bonded device 1 0; add bonding slave 0 2; add bonding slave 1 2"
+    ]
+    assert bonding["ran"]["24.11"] == [
+        "create bonding device 1 0; add bonding member 0 2; add bonding member 1 2"
+    ]
+    assert "renamed in 23.11" in bonding["why"]["24.11"] and "installed" not in bonding["why"]
     texts = attachments_by_test(tmp_path)
     name = BOND_MAC.rpartition("::")[2]
     installed, newer = texts[f"{name}[emulated-vf-installed]"], texts[f"{name}[emulated-vf-24.11]"]

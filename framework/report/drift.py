@@ -1,0 +1,87 @@
+"""The guides' commands and what ran in their place, per test: the summary's drift table.
+
+A guide of 17.05 names commands that later DPDK releases spell otherwise, or that the lab
+runs another way. Scenarios record each pair as they run it (`attach_drift`): a table on
+the test's report, and a user property the summary folds into one table of the run, a
+column per DPDK build, so a validation engineer sees what changed between builds and why.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from framework.report.attach import attach_table, current_item
+
+DRIFT_PROPERTY = "drift"
+_RUN_PORT = re.compile(r":\d{4,5}\b")
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A guide's command, what ran here instead, and why they differ ("" if they do not)."""
+
+    guide: str
+    ran: str
+    why: str = ""
+
+
+def _as_drift(row: Drift | tuple[str, str]) -> Drift:
+    return row if isinstance(row, Drift) else Drift(*row)
+
+
+def attach_drift(rows: Iterable[Drift | tuple[str, str]]) -> None:
+    """Attach "guide vs ran" to the running test and record it for the run's drift table."""
+    drifts = [_as_drift(row) for row in rows]
+    if not drifts:
+        return
+    attach_table(
+        "guide vs ran", ["guide", "ran here", "why"], [(d.guide, d.ran, d.why) for d in drifts]
+    )
+    item = current_item()
+    if item is not None:
+        item.user_properties += [(DRIFT_PROPERTY, json.dumps(asdict(d))) for d in drifts]
+
+
+def drifts_of(properties: Sequence[tuple[str, object]]) -> list[Drift]:
+    """The drift a test recorded, in order, each once."""
+    found: dict[Drift, None] = {}
+    for key, value in properties:
+        if key == DRIFT_PROPERTY:
+            found[Drift(**json.loads(str(value)))] = None
+    return list(found)
+
+
+def drift_table(
+    drifts: Iterable[tuple[int, str, Drift]], builds: Sequence[str]
+) -> list[dict[str, Any]]:
+    """One row per guide and guide command: what ran on each build, why, and whether they differ.
+
+    `drifts`: (guide, build, drift) of every test of the run. Builds are compared with the
+    TCP ports a run picks for itself (QMP, migration) masked: those differ from VM to VM.
+    """
+    rows: dict[tuple[int, str], dict[str, Any]] = {}
+    for guide, build, drift in drifts:
+        row = rows.setdefault(
+            (guide, drift.guide),
+            {"guide": guide, "command": drift.guide, "ran": {}, "why": {}},
+        )
+        ran: dict[str, list[str]] = row["ran"]
+        if drift.ran not in ran.setdefault(build, []):
+            ran[build].append(drift.ran)
+        if drift.why:
+            row["why"].setdefault(build, drift.why)
+    table = []
+    for _, row in sorted(rows.items(), key=lambda kv: kv[0][0]):
+        ran = {b: row["ran"].get(b, []) for b in builds}
+        seen = {tuple(_RUN_PORT.sub(":<port>", r) for r in v) for v in ran.values() if v}
+        table.append(row | {"ran": ran, "differs": len(seen) > 1})
+    return table
+
+
+def differing(table: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The rows whose command ran differently on some build."""
+    return [row for row in table if row["differs"]]
