@@ -6,7 +6,6 @@ host handles (virtual lab built here) -> fixtures of the test modules.
 
 from __future__ import annotations
 
-import os
 import platform
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 
 from framework import faults, plan
 from framework.config import DEFAULT_TOPOLOGY, Topology
+from framework.config.model import wanted_builds
 from framework.errors import ConfigError, FrameworkError, LabError
 from framework.lab.cpu import CpuLease, take_cpus
 from framework.lab.hosts import HostHandle, provision
@@ -426,9 +426,8 @@ def selected_builds(config: pytest.Config) -> list[str]:
 
 
 def _wanted_builds(config: pytest.Config) -> list[str]:
-    """--dpdk-build's names, else $HOWTO_DPDK_BUILD's (comma-separated); [] for every build."""
-    given: list[str] = config.getoption("--dpdk-build")
-    return given or [b for b in os.environ.get("HOWTO_DPDK_BUILD", "").split(",") if b]
+    """--dpdk-build's names, else $HOWTO_DPDK_BUILD's; [] for every build."""
+    return wanted_builds(config.getoption("--dpdk-build"))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -460,20 +459,20 @@ def hosts(
     lab_topology: Topology, pytestconfig: pytest.Config, request: pytest.FixtureRequest
 ) -> Iterator[dict[str, HostHandle]]:
     """Every host of the topology, reachable over SSH (the virtual lab is built here)."""
-    topology = lab_topology
     recording = plan.current()
     if recording is not None:
-        yield plan.plan_topology_hosts(topology, recording)
+        yield plan.plan_topology_hosts(lab_topology, recording)
         return
     try:
-        context = provision(topology)
+        context = provision(lab_topology)
         handles = context.__enter__()
     except FrameworkError as exc:
-        stop_run(request, f"cannot bring up topology '{topology.name}': {exc}")
+        stop_run(request, f"cannot bring up topology '{lab_topology.name}': {exc}")
     try:
-        _record_environment(pytestconfig, topology, handles)
+        _record_environment(pytestconfig, lab_topology, handles)
         if pytestconfig.getoption("--preflight"):
-            _preflight(request, topology, handles)
+            # the builds this run tests
+            _preflight(request, lab_topology.for_builds(selected_builds(pytestconfig)), handles)
         yield handles
     finally:
         context.__exit__(None, None, None)
@@ -553,8 +552,10 @@ def dpdk_version(
     try:
         found = detect_dpdk_version(dut.session, testpmd)
     except FrameworkError as exc:
+        made_by = f" (scripts/setup --dpdk {build.name} makes {build.root})" if build.root else ""
         stop_run(
-            request, f"cannot tell the DPDK version of build {build.name} on {dut.name}: {exc}"
+            request,
+            f"cannot tell the DPDK version of build {build.name} on {dut.name}: {exc}{made_by}",
         )
     declared = build.version
     if declared != "auto" and not same_release(DpdkVersion.parse(declared), found, declared):

@@ -7,6 +7,7 @@ testpmd instances from it and nothing else.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -269,12 +270,20 @@ class Dpdk(DpdkBuild):
         first = DpdkBuild(**self.model_dump(exclude={"builds"}))
         return [first, *self.builds]
 
-    def only(self, name: str) -> Dpdk:
-        """This section with `name` as its one build (what a test of that build sees)."""
-        for build in self.all_builds:
-            if build.name == name:
-                return Dpdk(**build.model_dump())
-        raise KeyError(name)
+    def select(self, names: list[str]) -> Dpdk:
+        """This section with the builds `names` only, in this section's order."""
+        kept = [b for b in self.all_builds if b.name in names]
+        if not kept:
+            raise KeyError(", ".join(names))
+        return Dpdk(**kept[0].model_dump(), builds=kept[1:])
+
+
+def wanted_builds(given: list[str]) -> list[str]:
+    """The DPDK builds a run asks for: `given` (a command line's), else $HOWTO_DPDK_BUILD's.
+
+    $HOWTO_DPDK_BUILD is comma-separated; [] means every build of the topology.
+    """
+    return given or [b for b in os.environ.get("HOWTO_DPDK_BUILD", "").split(",") if b]
 
 
 def _looks_like_version(text: str) -> bool:
@@ -762,7 +771,11 @@ class Topology(Model):
 
     def for_build(self, name: str) -> Topology:
         """This topology with `name` as its one DPDK build (what a test of that build sees)."""
-        return self.model_copy(update={"dpdk": self.dpdk.only(name)})
+        return self.for_builds([name])
+
+    def for_builds(self, names: list[str]) -> Topology:
+        """This topology with the DPDK builds `names` only (what a run of them checks)."""
+        return self.model_copy(update={"dpdk": self.dpdk.select(names)})
 
     @model_validator(mode="before")
     @classmethod

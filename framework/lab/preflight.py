@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from framework.config.model import DpdkBuild, Host, Port, Topology
+from framework.config.model import DpdkBuild, Host, Port, Topology, wanted_builds
 from framework.errors import FrameworkError, HostsUnreachable
 from framework.lab.hosts import HostHandle, provision
 
@@ -367,6 +367,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--topology", required=True, metavar="PATH", help="topology YAML file")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the checks here")
+    parser.add_argument(
+        "--dpdk-build", action="append", default=[], metavar="NAME",
+        help="check only this DPDK build (repeatable; default: $HOWTO_DPDK_BUILD, "
+        "comma-separated, or every build), as the suite's option",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     try:
         pool = load_pool([args.topology])
@@ -377,6 +382,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ERROR: --topology {args.topology}: name one topology file", file=sys.stderr)
         return EXIT_BAD_INPUT
     topology = pool[0]
+    if wanted := wanted_builds(args.dpdk_build):
+        names = [b.name for b in topology.dpdk.all_builds]
+        if unknown := [n for n in wanted if n not in names]:
+            print(f"ERROR: DPDK build {unknown[0]}: topology '{topology.name}' has the builds "
+                  f"{', '.join(names)}", file=sys.stderr)  # fmt: skip
+            return EXIT_BAD_INPUT
+        topology = topology.for_builds(wanted)
     if args.json is not None and not args.json.parent.is_dir():
         print(f"ERROR: --json {args.json}: no directory {args.json.parent}", file=sys.stderr)
         return EXIT_BAD_INPUT
