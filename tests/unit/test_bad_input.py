@@ -222,3 +222,29 @@ def test_bad_selection_expression_ends_at_once(
     one_line_error(done, 4, expected)
     assert list((tmp_path / "r").iterdir()) == [], "no run directory, no `latest`"
     assert "test session starts" not in done.stdout, "nothing was collected"
+
+
+def test_an_unknown_dpdk_build_is_one_line(tmp_path: Path) -> None:
+    # tests/conftest.py's HOWTO_DPDK_BUILD is overridden by the option
+    done = _run(tmp_path, "--dpdk-build", "23.07")
+    one_line_error(done, 4, "--dpdk-build 23.07", "has the builds installed, 24.11")
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "says"),
+    [
+        ("setup", ["--dpdk"], "setup: ERROR: --dpdk needs a release, e.g. --dpdk 24.11"),
+        ("setup", ["--bogus"], "setup: ERROR: unknown option '--bogus' (known: --dpdk RELEASE)"),
+        ("dpdk-root", ["23.07"], "dpdk-root: ERROR: no Debian root known for DPDK '23.07'"),
+    ],
+)
+def test_the_set_up_scripts_refuse_bad_options_in_one_line(
+    script: str, args: list[str], says: str
+) -> None:
+    # refused before anything is installed or built
+    done = subprocess.run(
+        [str(ROOT / "scripts" / script), *args], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode != 0 and done.stdout == "", done
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(says), done.stderr
