@@ -260,8 +260,11 @@ class Dpdk(DpdkBuild):
     @model_validator(mode="after")
     def _unique_names(self) -> Dpdk:
         names = [b.name for b in self.all_builds]
-        if len(set(names)) != len(names):
-            raise ValueError(f"builds: two builds share a name ({', '.join(names)})")
+        if dup := next((n for n in names if names.count(n) > 1), None):
+            raise ValueError(
+                f"builds: two builds share the name {dup!r} (each needs a `name` of its own; "
+                "the first's is 'installed' unless given)"
+            )
         return self
 
     @property

@@ -224,7 +224,7 @@ for m in "${later[@]}"; do resolve "$m" 1 net; done
 # `enter` a scripts/dpdk-root root (whose /tmp is the host's), copied over the host's
 # tools so that its newer C library is the one the guest has.
 collect() {
-    local mode=$1 dir=$2 tar
+    local mode=$1 dir=$2
     if [[ $enter == - ]]; then
         set -- "$testpmd" "${tools[@]}" -- "${pmds[@]}"
     else
@@ -236,14 +236,17 @@ collect() {
             "$testpmd" -- "${pmds[@]}"
         return 0
     fi
-    tar=$(mktemp /tmp/howto-guest-XXXXXX.tar)
-    bash -c "$rootfs_script" howto-image build "$tar" "$@"
-    tar -C "$dir" -xf "$tar"
+    bash -c "$rootfs_script" howto-image build "$stage/rootfs.tar" "$@"
+    tar -C "$dir" -xf "$stage/rootfs.tar"
     if [[ $enter != - ]]; then
-        "$enter" bash -c "$rootfs_script" howto-image build "$tar" "$testpmd" -- "${pmds[@]}"
-        tar -C "$dir" -xf "$tar"
+        # written where the root sees it (its /tmp is the host's), removed however we exit
+        root_tar=$(mktemp /tmp/howto-guest-XXXXXX.tar)
+        trap 'rm -f -- "$root_tar"; rm -rf -- "$stage"' EXIT
+        "$enter" bash -c "$rootfs_script" howto-image build "$root_tar" "$testpmd" -- \
+            "${pmds[@]}"
+        tar -C "$dir" -xf "$root_tar"
     fi
-    rm -f "$tar"
+    rm -f -- "$stage/rootfs.tar"
 }
 
 if [[ $mode == key ]]; then

@@ -153,7 +153,7 @@ def test_dpdk_builds_each_seen_alone(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "builds, field, says",
     [
-        ([{"name": "installed"}], "dpdk", "two builds share a name"),
+        ([{"name": "installed"}], "dpdk", "two builds share the name 'installed'"),
         ([{"name": "24.11", "root": "relative/dir"}], "dpdk.builds[0].root", "absolute path"),
         (
             [{"name": "24.11", "root": "/r", "testpmd": "/opt/testpmd"}],
