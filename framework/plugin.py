@@ -9,19 +9,22 @@ from __future__ import annotations
 import platform
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import allure
 import pytest
 
 from framework import faults, plan
 from framework.config import DEFAULT_TOPOLOGY, Topology
-from framework.config.model import wanted_builds
+from framework.config.model import DpdkBuild, wanted_builds
 from framework.errors import ConfigError, FrameworkError, LabError
 from framework.lab.cpu import CpuLease, take_cpus
 from framework.lab.hosts import HostHandle, provision
 from framework.lab.testbeds import Lease, lease_testbed, load_pool
 from framework.report.outcomes import NOT_SELECTED, skip_lacking, skip_missing_capabilities
+
+if TYPE_CHECKING:
+    from framework.dpdk.version import DpdkVersion
 
 pytest_plugins = ["framework.report.plugin", "framework.lab.watch"]
 
@@ -97,8 +100,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         default=[],
         metavar="NAME",
-        help="test only this DPDK build of the topology (dpdk.name or a name in dpdk.builds); "
-        "repeat for several (default: $HOWTO_DPDK_BUILD, comma-separated, or every build)",
+        help="test only this DPDK build of the topology (dpdk.name, a name in dpdk.builds, or a "
+        "mix of dpdk.mixes: host-A-guest-B); repeat for several (default: $HOWTO_DPDK_BUILD, "
+        "comma-separated, or every build and mix)",
     )
     group.addoption(
         "--update-baseline",
@@ -199,9 +203,9 @@ def pytest_configure(config: pytest.Config) -> None:
 def _check_builds(config: pytest.Config) -> None:
     """--dpdk-build names builds of every testbed (workers of a pool collect the same ids)."""
     pool = config.stash[POOL_KEY]
-    names = [b.name for b in pool[0].dpdk.all_builds]
+    names = pool[0].dpdk.run_keys
     for other in pool[1:]:
-        if [b.name for b in other.dpdk.all_builds] != names:
+        if other.dpdk.run_keys != names:
             raise ConfigError(
                 f"testbeds {pool[0].name} and {other.name} name different DPDK builds "
                 "(a pool's testbeds must test the same builds)"
@@ -210,7 +214,7 @@ def _check_builds(config: pytest.Config) -> None:
     if unknown:
         where = "--dpdk-build" if config.getoption("--dpdk-build") else "HOWTO_DPDK_BUILD:"
         raise ConfigError(
-            f"{where} {unknown[0]}: topology '{pool[0].name}' has the builds {', '.join(names)}"
+            f"{where} {unknown[0]}: topology '{pool[0].name}' has {pool[0].dpdk.run_keys_text}"
         )
 
 
@@ -419,8 +423,8 @@ def lab_topology(pytestconfig: pytest.Config) -> Topology:
 
 
 def selected_builds(config: pytest.Config) -> list[str]:
-    """The names of the DPDK builds the run tests: the topology's, or those --dpdk-build names."""
-    names = [build.name for build in config.stash[TOPOLOGY_KEY].dpdk.all_builds]
+    """The DPDK builds and mixes the run tests, by name (the topology's, or --dpdk-build's)."""
+    names = config.stash[TOPOLOGY_KEY].dpdk.run_keys
     wanted = _wanted_builds(config)
     return [name for name in names if name in wanted] if wanted else names
 
@@ -534,12 +538,16 @@ def tg_port(tg_host: HostHandle) -> str:
 @pytest.fixture(scope="session")
 def dpdk_version(
     topology: Topology,
+    dpdk_build: str,
     hosts: dict[str, HostHandle],
     pytestconfig: pytest.Config,
     request: pytest.FixtureRequest,
 ):
-    """The DPDK release of the DUT hosts' testpmd (asked of the first DUT host)."""
-    from framework.dpdk.version import DpdkVersion, detect_dpdk_version, same_release
+    """The DPDK release of the DUT hosts' testpmd (asked of the first DUT host).
+
+    For a mix, the guest side's build is asked too: the report names both.
+    """
+    from framework.dpdk.version import DpdkVersion
     from framework.report.plugin import set_environment
 
     dut = next(h for h in hosts.values() if h.spec.role == "dut")
@@ -547,12 +555,41 @@ def dpdk_version(
         if topology.dpdk.version == "auto":
             stop_run(request, "--plan needs dpdk.version in the topology: it asks no host")
         return DpdkVersion.parse(topology.dpdk.version)
-    build = topology.dpdk
+    build, guest = topology.dpdk, topology.dpdk.guest_side
+    found = _found_version(request, dut, build)
+    founds = pytestconfig.stash.setdefault(DPDK_FOUND_KEY, {})
+    founds[build.name] = str(found)
+    if guest is not build:
+        founds[guest.name] = str(_found_version(request, dut, guest))
+        founds[dpdk_build] = f"{found} host, {founds[guest.name]} guest"
+    facts: dict[str, str] = {}
+    if len(selected_builds(pytestconfig)) > 1:
+        for each in {build.name: build, guest.name: guest}.values():
+            facts[f"DPDK build {each.name}"] = f"{founds[each.name]}: {each.host_testpmd}"
+        facts["DPDK version"] = ", ".join(f"{v} ({n})" for n, v in founds.items())
+    else:
+        facts.update({"DPDK version": str(found), "testpmd": build.host_testpmd})
+    for host in hosts.values():
+        if host.spec.role == "dut":
+            facts.update(_host_facts(host, topology))
+    set_environment(pytestconfig, facts)
+    return found
+
+
+def _found_version(
+    request: pytest.FixtureRequest, dut: HostHandle, build: DpdkBuild
+) -> DpdkVersion:
+    """What `build`'s testpmd on `dut` says its release is.
+
+    The run stops if it cannot say, or says other than the topology's `version`.
+    """
+    from framework.dpdk.version import DpdkVersion, detect_dpdk_version, same_release
+
     testpmd = build.host_testpmd
     try:
         found = detect_dpdk_version(dut.session, testpmd)
     except FrameworkError as exc:
-        made_by = f" (scripts/setup --dpdk {build.name} makes {build.root})" if build.root else ""
+        made_by = f" ({build.made_by})" if build.made_by else ""
         stop_run(
             request,
             f"cannot tell the DPDK version of build {build.name} on {dut.name}: {exc}{made_by}",
@@ -564,18 +601,6 @@ def dpdk_version(
             f"dpdk.version of build {build.name}: topology says {declared}, "
             f"{dut.name}'s {testpmd} is {found}",
         )
-    founds = pytestconfig.stash.setdefault(DPDK_FOUND_KEY, {})
-    founds[build.name] = str(found)
-    facts: dict[str, str] = {}
-    if len(selected_builds(pytestconfig)) > 1:
-        facts[f"DPDK build {build.name}"] = f"{found}: {testpmd}"
-        facts["DPDK version"] = ", ".join(f"{v} ({n})" for n, v in founds.items())
-    else:
-        facts.update({"DPDK version": str(found), "testpmd": testpmd})
-    for host in hosts.values():
-        if host.spec.role == "dut":
-            facts.update(_host_facts(host, topology))
-    set_environment(pytestconfig, facts)
     return found
 
 
@@ -679,12 +704,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _build_selection(item: pytest.Item, topology: Topology) -> str | None:
     """Why the item's DPDK build leaves it out (its declared `guides`), or None."""
     callspec = getattr(item, "callspec", None)
-    if callspec is None or "dpdk_build" not in callspec.params:
+    if callspec is not None and "dpdk_build" in callspec.params:
+        name = callspec.params["dpdk_build"]
+    elif len(names := selected_builds(item.config)) == 1:
+        name = names[0]  # one build, so no parameter: its selection holds all the same
+    else:
         return None
-    name = callspec.params["dpdk_build"]
-    build = next(b for b in topology.dpdk.all_builds if b.name == name)
     marker = item.get_closest_marker("guide")
     guide = int(marker.args[0]) if marker is not None and marker.args else None
+    mix = topology.dpdk.mix(name)
+    if mix is not None:
+        if mix.runs_guide(guide):
+            return None
+        runs = ", ".join(str(g) for g in mix.guides)
+        return f"DPDK mix {name} runs guides {runs} on this topology (dpdk mixes: guides)"
+    build = next(b for b in topology.dpdk.all_builds if b.name == name)
     if build.runs_guide(guide):
         return None
     runs = ", ".join(str(g) for g in build.guides or [])

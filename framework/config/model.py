@@ -18,6 +18,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -192,7 +194,9 @@ class DpdkBuild(Model):
     An installed build is a testpmd path on the hosts. A `root` build is a directory made
     by `scripts/dpdk-root` (a Debian root holding another release): its testpmd runs inside
     that root through the directory's `dpdk-testpmd`, and the guest and container images
-    made for it carry the root's testpmd.
+    made for it carry the root's testpmd. A `source` build is a directory made by
+    `scripts/dpdk-build` (DPDK built from a source package, tarball or tree): its testpmd,
+    linked statically with the guides' drivers, runs on the host as it is.
     """
 
     # The build's name in test ids and reports; the first build's defaults to "installed".
@@ -202,12 +206,17 @@ class DpdkBuild(Model):
     # A scripts/dpdk-root directory on the DUT hosts (absolute), e.g.
     # /root/.cache/howto-conformance/dpdk/24.11.
     root: str | None = None
+    # A scripts/dpdk-build directory on the DUT hosts (absolute), e.g.
+    # /root/.cache/howto-conformance/dpdk/src-debian.
+    source: str | None = None
     # The guide's RTE_SDK/RTE_TARGET build directory, when DPDK is built from source.
     build_path: str | None = None
     # "auto" asks the host's testpmd; a fixed value is checked against it.
     version: str = "auto"
     # The declared selection: the guides this build runs (None: every guide).
     guides: list[Annotated[int, Field(ge=1, le=7)]] | None = None
+    # Set by Dpdk.for_key() for a mix: the build of the guest side (None: this build).
+    _guest: DpdkBuild | None = PrivateAttr(None)
 
     @field_validator("version")
     @classmethod
@@ -220,18 +229,43 @@ class DpdkBuild(Model):
         """Whether this build's declared selection includes `guide` (None: not a guide's)."""
         return self.guides is None or guide is None or guide in self.guides
 
-    @field_validator("root")
+    @field_validator("root", "source")
     @classmethod
-    def _root(cls, value: str | None) -> str | None:
+    def _made_dir(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and not value.startswith("/"):
-            raise ValueError("expected an absolute path (a scripts/dpdk-root directory)")
+            script = "dpdk-root" if info.field_name == "root" else "dpdk-build"
+            raise ValueError(f"expected an absolute path (a scripts/{script} directory)")
         return value
 
     @model_validator(mode="after")
-    def _root_testpmd(self) -> DpdkBuild:
+    def _made_testpmd(self) -> DpdkBuild:
+        if self.root is not None and self.source is not None:
+            raise ValueError("a build is a root or a source build, not both")
         if self.root is not None and self.testpmd != DEFAULT_TESTPMD:
             raise ValueError(f"a root build's testpmd is the root's {DEFAULT_TESTPMD}")
+        built = f"{(self.source or '').rstrip('/')}/dpdk-testpmd"
+        if self.source is not None and self.testpmd != built:
+            raise ValueError(f"a source build's testpmd is the one it built, {built}")
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _built_testpmd(cls, data: object) -> object:
+        # A source build's testpmd is the one scripts/dpdk-build made: the host runs it,
+        # and the guest and container images carry it, at that path.
+        if isinstance(data, dict) and isinstance(data.get("source"), str) and "testpmd" not in data:
+            return {**data, "testpmd": f"{data['source'].rstrip('/')}/dpdk-testpmd"}
+        return data
+
+    @property
+    def made_by(self) -> str:
+        """Which set-up command makes this build's directory ("" for an installed build)."""
+        if self.root is not None:
+            release = self.root.rstrip("/").rsplit("/", 1)[-1]
+            return f"scripts/setup --dpdk {release} makes {self.root}"
+        if self.source is not None:
+            return f"scripts/setup --dpdk-source SOURCE makes {self.source} (scripts/dpdk-build)"
+        return ""
 
     @property
     def host_testpmd(self) -> str:
@@ -247,15 +281,52 @@ class DpdkBuild(Model):
         """The argv prefix that runs a command in this build's file system ([] on the host)."""
         return [f"{self.root}/enter"] if self.root else []
 
+    @property
+    def guest_side(self) -> DpdkBuild:
+        """The build a VM's or a container's testpmd comes from.
+
+        This one, unless a mix (Dpdk.for_key) put another there.
+        """
+        return self._guest or self
+
+
+MixGuide = Literal[2, 4, 6]
+MIX_GUIDES: tuple[MixGuide, ...] = (2, 4, 6)
+
+
+class BuildMix(Model):
+    """Two builds on either side of vhost-user.
+
+    `host` runs the host's testpmd, `guest` the testpmd of the VM (guides 2 and 4) or of
+    the container (guide 6).
+    """
+
+    host: BuildName
+    guest: BuildName
+    # The declared selection: the guides this mix runs. Two DPDKs meet across vhost-user
+    # in guides 2 and 4 (the host's vhost, a VM's virtio) and 6 (a container's virtio-user).
+    guides: list[MixGuide] = Field(default_factory=lambda: list(MIX_GUIDES))
+
+    @property
+    def name(self) -> str:
+        """The mix's name in test ids and reports."""
+        return f"host-{self.host}-guest-{self.guest}"
+
+    def runs_guide(self, guide: int | None) -> bool:
+        """Whether the mix runs `guide` (a test of no guide has no guest side to mix)."""
+        return guide in self.guides
+
 
 class Dpdk(DpdkBuild):
     """Which DPDK the run tests: the first build (these fields) and any `builds` after it.
 
     Every guide runs once per build; test ids and reports carry the build's name when
-    there is more than one.
+    there is more than one. Each of `mixes` runs its guides once more with the host on one
+    build and the guest on another.
     """
 
     builds: list[DpdkBuild] = Field(default_factory=list)
+    mixes: list[BuildMix] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_names(self) -> Dpdk:
@@ -265,20 +336,63 @@ class Dpdk(DpdkBuild):
                 f"builds: two builds share the name {dup!r} (each needs a `name` of its own; "
                 "the first's is 'installed' unless given)"
             )
+        for i, mix in enumerate(self.mixes):
+            for side in ("host", "guest"):
+                if getattr(mix, side) not in names:
+                    raise ValueError(
+                        f"mixes[{i}].{side}: no build {getattr(mix, side)!r} "
+                        f"(builds: {', '.join(names)})"
+                    )
+            if mix.host == mix.guest:
+                raise ValueError(f"mixes[{i}]: host and guest are both {mix.host!r}")
+        keys = [m.name for m in self.mixes]
+        if dup := next((k for k in keys if keys.count(k) > 1), None):
+            raise ValueError(f"mixes: {dup} is given twice")
         return self
+
+    @property
+    def run_keys(self) -> list[str]:
+        """What a run can test, by name: every build, then every mix."""
+        return [b.name for b in self.all_builds] + [m.name for m in self.mixes]
+
+    @property
+    def run_keys_text(self) -> str:
+        """The run keys in words, for an error naming what a topology has."""
+        text = "the builds " + ", ".join(b.name for b in self.all_builds)
+        if self.mixes:
+            text += " and the mixes " + ", ".join(m.name for m in self.mixes)
+        return text
+
+    def mix(self, key: str) -> BuildMix | None:
+        """The mix named `key` (None: `key` names a build)."""
+        return next((m for m in self.mixes if m.name == key), None)
+
+    def for_key(self, key: str) -> Dpdk:
+        """What one test sees: the build `key` alone, or a mix's host build with its guest's."""
+        mix = self.mix(key)
+        if mix is None:
+            return self.select([key])
+        chosen = self.select([mix.host])
+        chosen._guest = next(b for b in self.all_builds if b.name == mix.guest)
+        return chosen
 
     @property
     def all_builds(self) -> list[DpdkBuild]:
         """The first build and every one in `builds`, in order."""
-        first = DpdkBuild(**self.model_dump(exclude={"builds"}))
+        first = DpdkBuild(**self.model_dump(exclude={"builds", "mixes"}))
         return [first, *self.builds]
 
-    def select(self, names: list[str]) -> Dpdk:
-        """This section with the builds `names` only, in this section's order."""
-        kept = [b for b in self.all_builds if b.name in names]
+    def select(self, keys: list[str]) -> Dpdk:
+        """This section with what `keys` name only, in this section's order.
+
+        That is the builds named, and the mixes named with the builds on both their sides.
+        """
+        mixes = [m for m in self.mixes if m.name in keys]
+        wanted = set(keys) | {m.host for m in mixes} | {m.guest for m in mixes}
+        kept = [b for b in self.all_builds if b.name in wanted]
         if not kept:
-            raise KeyError(", ".join(names))
-        return Dpdk(**kept[0].model_dump(), builds=kept[1:])
+            raise KeyError(", ".join(keys))
+        return Dpdk(**kept[0].model_dump(), builds=kept[1:], mixes=mixes)
 
 
 def wanted_builds(given: list[str]) -> list[str]:
@@ -772,9 +886,12 @@ class Topology(Model):
     vf_daemon: dict[NicFamily, SriovBed] = Field(default_factory=dict)
     flow_bifurcation: dict[NicFamily, SriovBed] = Field(default_factory=dict)
 
-    def for_build(self, name: str) -> Topology:
-        """This topology with `name` as its one DPDK build (what a test of that build sees)."""
-        return self.for_builds([name])
+    def for_build(self, key: str) -> Topology:
+        """What a test of the build (or mix) `key` sees.
+
+        Its `dpdk` is that one build, with a mix's guest build as its guest side.
+        """
+        return self.model_copy(update={"dpdk": self.dpdk.for_key(key)})
 
     def for_builds(self, names: list[str]) -> Topology:
         """This topology with the DPDK builds `names` only (what a run of them checks)."""

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("howto.container")
 
 # Bump when ROOTFS_SCRIPT changes what ends up in an image, so old tags are not reused.
-RECIPE = "1"
+RECIPE = "2"
 
 TESTPMD_IMAGE = "localhost/howto-dpdk-testpmd"
 PROBE_IMAGE = "localhost/howto-probe"
@@ -86,6 +86,10 @@ for exe in "${exes[@]}"; do
     add "$path"
 done
 
+shared=0
+for f in "${files[@]}"; do [[ $f == */librte_eal.so* ]] && shared=1; done
+# A statically linked testpmd (DPDK's default build) carries its PMDs: no plugins to copy.
+((shared)) || pmds=()
 if ((${#pmds[@]})); then
     # The plugin dir is compiled into EAL; read it rather than guess a distribution layout.
     plugdir=$(grep -a -h -o 'DPDK_PLUGIN_PATH=[^[:space:][:cntrl:]]*' "${files[@]}" 2>/dev/null \
@@ -142,6 +146,9 @@ cp -L --parents -- "${files[@]}" "$root"
 # After the resolved copies so that PMD symlinks mirror the host exactly: two inodes for
 # one PMD would let EAL load it twice.
 for p in "${plugins[@]}"; do cp -P --parents --remove-destination -- "$p" "$root"; done
+# cp --parents gives each directory its host mode: a build under root's home (/root is
+# 0700) would leave its testpmd out of reach of the container's non-root users.
+find "$root" -type d -exec chmod a+rx {} +
 tar -C "$root" -cf "$out" .
 """
 

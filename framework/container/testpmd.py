@@ -25,11 +25,12 @@ class ContainerTestPmd:
 
 
 def testpmd_image(host: HostHandle, build: DpdkBuild) -> tuple[ContainerEngine, ImageBuild]:
-    """The host's container engine and a testpmd image built from the DPDK under test.
+    """The host's container engine and a testpmd image of `build`'s guest side.
 
-    With no working engine the "container" is a plain host process (the build's
-    host_testpmd): nothing to build.
+    That is the DPDK under test, or a mix's guest build. With no working engine the
+    "container" is a plain host process (that build's host_testpmd): nothing to build.
     """
+    build = build.guest_side
     preferred = host.spec.container_engine
     engine = ContainerEngine.probe(
         host.session,

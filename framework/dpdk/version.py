@@ -53,37 +53,42 @@ def same_release(declared: DpdkVersion, found: DpdkVersion, text: str) -> bool:
     return declared == found
 
 
-def detect_dpdk_version(session: Session, testpmd: str = DEFAULT_TESTPMD) -> DpdkVersion:
-    """Ask the binary: EAL's -v prints "RTE Version: 'DPDK 22.11.11'" before anything else.
+def version_probe_argv(testpmd: str, file_prefix: str) -> list[str]:
+    """The argv that asks testpmd its release: EAL's -v prints "RTE Version: 'DPDK 22.11.11'".
 
     --no-huge/--no-pci/--no-shconf with a testpmd --help makes EAL start without touching
-    hugepages or devices and testpmd exit at once. EAL still creates an empty runtime
-    directory named after the file prefix, which is removed afterwards. pkg-config libdpdk
-    is the fallback for a binary that cannot run here (e.g. a wrong EAL build).
+    hugepages or devices and testpmd exit at once; EAL still makes an empty runtime
+    directory, /var/run/dpdk/<file_prefix>, for the caller to remove.
+    """
+    return [
+        testpmd, "-v", "--no-huge", "--no-pci", "--no-shconf", "-m", "64",
+        "--file-prefix", file_prefix, "--", "--help",
+    ]  # fmt: skip
+
+
+def rte_version(output: str) -> DpdkVersion | None:
+    """The release EAL's -v banner in `output` names (None: no banner)."""
+    match = _RTE_VERSION.search(output)
+    return DpdkVersion.parse(match.group(1)) if match else None
+
+
+def detect_dpdk_version(session: Session, testpmd: str = DEFAULT_TESTPMD) -> DpdkVersion:
+    """Ask the binary (version_probe_argv), then remove the runtime directory it made.
+
+    pkg-config libdpdk is the fallback for a binary that cannot run here (e.g. a wrong EAL
+    build).
     """
     if not session.run(["test", "-x", testpmd], check=False, timeout=10).ok:
         # A pkg-config answer would describe some other DPDK than the one under test.
         raise RemoteError(f"{session.name}: testpmd not found or not executable: {testpmd}")
     prefix = f"hcbver{os.getpid()}"
-    argv = [
-        testpmd,
-        "-v",
-        "--no-huge",
-        "--no-pci",
-        "--no-shconf",
-        "-m",
-        "64",
-        "--file-prefix",
-        prefix,
-        "--",
-        "--help",
-    ]
+    argv = version_probe_argv(testpmd, prefix)
     first_error = ""
     try:
         result = session.run(argv, check=False, timeout=30)
-        match = _RTE_VERSION.search(result.stdout + result.stderr)
-        if match:
-            return DpdkVersion.parse(match.group(1))
+        found = rte_version(result.stdout + result.stderr)
+        if found is not None:
+            return found
         lines = (result.stderr or result.stdout).strip().splitlines()
         first_error = lines[-1] if lines else "no output"
     except RemoteError as exc:

@@ -157,8 +157,8 @@ def _dpdk_check(build: DpdkBuild, handle: HostHandle, what: str) -> Check:
         found = detect_dpdk_version(handle.session, testpmd)
     except FrameworkError as exc:
         why = str(exc).removeprefix(f"{handle.name}: ")
-        if build.root is not None:
-            why += f" (scripts/dpdk-root makes {build.root})"
+        if build.made_by:
+            why += f" ({build.made_by})"
         return Check(handle.name, what, False, why)
     declared = build.version
     if declared != "auto" and not same_release(DpdkVersion.parse(declared), found, declared):
@@ -383,10 +383,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     topology = pool[0]
     if wanted := wanted_builds(args.dpdk_build):
-        names = [b.name for b in topology.dpdk.all_builds]
+        names = topology.dpdk.run_keys
         if unknown := [n for n in wanted if n not in names]:
-            print(f"ERROR: DPDK build {unknown[0]}: topology '{topology.name}' has the builds "
-                  f"{', '.join(names)}", file=sys.stderr)  # fmt: skip
+            print(f"ERROR: DPDK build {unknown[0]}: topology '{topology.name}' has "
+                  f"{topology.dpdk.run_keys_text}", file=sys.stderr)  # fmt: skip
             return EXIT_BAD_INPUT
         topology = topology.for_builds(wanted)
     if args.json is not None and not args.json.parent.is_dir():

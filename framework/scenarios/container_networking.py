@@ -32,6 +32,7 @@ from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle, PortHandle
 from framework.report.attach import attach_text
 from framework.report.drift import Drift, attach_drift
+from framework.scenarios import guest_dpdk
 from framework.scenarios.stages import Made
 from framework.scenarios.vhost_switch import VhostSwitch
 from framework.traffic.generator import TrafficGenerator
@@ -128,7 +129,8 @@ class ContainerNetworking:
     # Distinguishes the socket, file prefixes and container of several set-ups on one host.
     name: str = "guide6"
     launches: list[LaunchRecord] = field(default_factory=list)
-    translations: list[Translation] = field(default_factory=list)
+    # Each guide command line as translated, with the release it was translated for.
+    translations: list[tuple[Translation, DpdkVersion]] = field(default_factory=list)
     _containers: list[str] = field(default_factory=list)
     _granted: list[str] = field(default_factory=list)  # hugetlbfs dirs made for a user
     _form: ContainerForm = STEP_5  # the running (or last started) container's form
@@ -137,6 +139,8 @@ class ContainerNetworking:
     reconnect: bool = False
     engine = Made[ContainerEngine]("build_image()")
     image = Made[ImageBuild]("build_image()")
+    # The release of the container's testpmd (a mix's guest build's, else `version`).
+    container_version = Made[DpdkVersion]("build_image()")
     switch = Made[VhostSwitch]("start_host_testpmd()")
     container_pmd = Made[TestPmd]("start_container_testpmd()")
 
@@ -165,22 +169,28 @@ class ContainerNetworking:
     # -- guide steps 1-3: DPDK and the container image ---------------------------------
 
     def build_image(self) -> ImageBuild:
-        """Steps 2-3 ("write a Dockerfile", "build a Docker image"), from the DPDK under test."""
+        """Steps 2-3 ("write a Dockerfile", "build a Docker image"), from the DPDK under test.
+
+        The image is a mix's guest build's, where the test is a mix's.
+        """
         self.engine, self.image = testpmd_image(self.host, self.build)
+        self.container_version = guest_dpdk.container_version(
+            self.host.session, self.build, self.version
+        )
         return self.image
 
     # -- guide step 4 ------------------------------------------------------------------
 
     def start_host_testpmd(self) -> TestPmd:
         """Step 4: a testpmd on the host with a vhost-user port (and the NIC port)."""
-        self._translate(GUIDE_HOST_COMMAND, self.testpmd)
+        self._translate(GUIDE_HOST_COMMAND, self.testpmd, self.version)
         self._new_switch()
         return self.restart_host_testpmd()
 
-    def _translate(self, guide: str, testpmd: str) -> None:
-        """The guide's command line as this build spells it, kept and shown as drift."""
-        done = translate_guide_command(guide, self.version, testpmd)
-        self.translations.append(done)
+    def _translate(self, guide: str, testpmd: str, version: DpdkVersion) -> None:
+        """The guide's command line as the build of `version` spells it, kept as drift."""
+        done = translate_guide_command(guide, version, testpmd)
+        self.translations.append((done, version))
         attach_drift([Drift(done.original, done.command, "; ".join(done.changes))])
 
     def _new_switch(self) -> None:
@@ -228,7 +238,7 @@ class ContainerNetworking:
         """
         if ContainerNetworking.image.peek(self) is None:
             self.build_image()
-        self._translate(GUIDE_CONTAINER_COMMAND, self.image.testpmd)
+        self._translate(GUIDE_CONTAINER_COMMAND, self.image.testpmd, self.container_version)
         queues = self.queues
         server = ",server=1" if self.reconnect else ""
         self._form = form
@@ -249,14 +259,15 @@ class ContainerNetworking:
             self.host.session.run(["mkdir", "-p", "--", self.socket_dir])
             mounts[0] = (self.socket_dir, CONTAINER_SOCKET_DIR)
         if form.program:
-            mounts.append((self.build.on_host(self.build.testpmd), form.program))
+            guest = self.build.guest_side
+            mounts.append((guest.on_host(guest.testpmd), form.program))
         if form.user and form.user_owns_its_files:
             eal.extra += ["--huge-dir", self._grant(form.user)]
         app = TestPmdOptions(rxq=queues, txq=queues, total_num_mbufs=form.mbufs, nb_cores=1)
         self._containers.append(self.container_name)
         started = start_container_testpmd(
             self.host, self.engine, self.image, self._container_suffix, eal, app,
-            testpmd=form.program, version=self.version, mounts=mounts,
+            testpmd=form.program, version=self.container_version, mounts=mounts,
             user=form.user,
         )  # fmt: skip
         self.launches.append(started.launch)
@@ -422,10 +433,10 @@ class ContainerNetworking:
     def report_commands(self) -> str:
         """The guide's command lines, their translation, and what this run started."""
         lines: list[str] = []
-        for translation in self.translations:
+        for translation, version in self.translations:
             lines += [
                 f"guide (17.05): {translation.original}",
-                f"  as DPDK {self.version} spells it: {translation.command}",
+                f"  as DPDK {version} spells it: {translation.command}",
             ]
             lines += [f"  - {change}" for change in translation.changes]
         for record in self.launches:

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import re
 
+from framework import plan
 from framework.config.model import DpdkBuild, Vm, VmNic
+from framework.dpdk.version import DpdkVersion, detect_dpdk_version
 from framework.errors import ConfigError
+from framework.remote.session import Session
 from framework.virt.vm import VirtualMachine
 
 HUGEPAGES_2M = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
@@ -24,11 +27,36 @@ def guest_pci(nic: VmNic, spec: Vm) -> str:
 
 
 def guest_testpmd(spec: Vm, build: DpdkBuild) -> str:
-    """The testpmd a guest runs: the VM's own (a disk image's), or the build's.
+    """The testpmd a guest runs: the VM's own (a disk image's), or the build's guest side's.
 
-    The built-in image holds the build's testpmd at its path in the build's file system.
+    The built-in image holds that build's testpmd at its path in the build's file system.
     """
-    return spec.testpmd or build.testpmd
+    return spec.testpmd or build.guest_side.testpmd
+
+
+def guest_version(
+    vm: VirtualMachine, spec: Vm, build: DpdkBuild, host_version: DpdkVersion
+) -> DpdkVersion:
+    """The release of the testpmd the guest runs, which decides how its commands are spelt.
+
+    The host's when the guest carries the very build the host runs; otherwise (a mix's
+    guest side, a disk image's own testpmd) what that testpmd says in the guest. A plan
+    asks nothing and takes the host's.
+    """
+    if (spec.testpmd is None and build.guest_side is build) or plan.current() is not None:
+        return host_version
+    return vm.dpdk_version(guest_testpmd(spec, build))
+
+
+def container_version(session: Session, build: DpdkBuild, host_version: DpdkVersion) -> DpdkVersion:
+    """The release of the testpmd a container runs: the host's, or a mix's guest build's.
+
+    The image carries that build's testpmd, so the same binary is asked on the host.
+    """
+    guest = build.guest_side
+    if guest is build or plan.current() is not None:
+        return host_version
+    return detect_dpdk_version(session, guest.host_testpmd)
 
 
 def dpdk_driver(spec: Vm) -> str:

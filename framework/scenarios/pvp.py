@@ -318,9 +318,10 @@ class Pvp:
             extra=self.simd_options(),
         )
         binary = guest_dpdk.guest_testpmd(spec, self.topology.dpdk)
-        argv = testpmd_argv(binary, eal, self.guest_app_options(), self.version)
+        version = guest_dpdk.guest_version(self.vm, spec, self.topology.dpdk, self.version)
+        argv = testpmd_argv(binary, eal, self.guest_app_options(), version)
         self.launches.append(LaunchRecord("pvp-guest", f"{self.host.name}/{self.vm.name}", argv))
-        self.guest_pmd = self.vm.launch_testpmd(argv, version=self.version)
+        self.guest_pmd = self.vm.launch_testpmd(argv, version=version)
 
     def _start_container(self) -> None:
         self.engine, self.image = testpmd_image(self.host, self.topology.dpdk)
@@ -340,9 +341,10 @@ class Pvp:
             extra=["--main-lcore", str(CONTAINER_MAIN_LCORE), *self.simd_options()],
         )
         mount = DEFAULT_HUGEPAGE_MOUNT
+        version = guest_dpdk.container_version(self.host.session, self.topology.dpdk, self.version)
         started = start_container_testpmd(
             self.host, self.engine, self.image, name, eal, self.guest_app_options(),
-            version=self.version,
+            version=version,
             mounts=[(self.host.work_dir, CONTAINER_MOUNT), (mount, mount)],
         )  # fmt: skip
         self._container = started.container
@@ -571,9 +573,16 @@ class Pvp:
                                           "net_af_packet)")
             for p in nics
         )  # fmt: skip
-        guest = (f"{self.version} (the host's testpmd, in the container image)"
-                 if self.variant == "container"
-                 else f"{self.version} (the host's testpmd, in the guest image)")  # fmt: skip
+        where = "container" if self.variant == "container" else "guest"
+        dpdk = self.topology.dpdk
+        if dpdk.guest_side is not dpdk:
+            whose = f"build {dpdk.guest_side.name}'s testpmd, in the {where} image"
+        elif self.variant != "container" and self.vm_spec.testpmd:
+            whose = "the VM's own testpmd"
+        else:
+            whose = f"the host's testpmd, in the {where} image"
+        pmd = Pvp.guest_pmd.peek(self)
+        guest = f"{pmd.version if pmd is not None else self.version} ({whose})"
         return ResultsTemplate(
             traffic_generator=f"howto-conformance stream engine (AF_PACKET) on {tg.session.name}",
             acceptable_loss_pct=0.0,

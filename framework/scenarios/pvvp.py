@@ -143,11 +143,10 @@ class Pvvp:
             rxd=DESCRIPTORS, txd=DESCRIPTORS, nb_cores=1, forward_mode=ForwardingMode.MAC,
             port_topology="chained", total_num_mbufs=GUEST_MBUFS,
         )  # fmt: skip
-        argv = testpmd_argv(
-            guest_dpdk.guest_testpmd(spec, self.topology.dpdk), eal, app, self.version
-        )
+        version = guest_dpdk.guest_version(vm, spec, self.topology.dpdk, self.version)
+        argv = testpmd_argv(guest_dpdk.guest_testpmd(spec, self.topology.dpdk), eal, app, version)
         self.launches.append(LaunchRecord("pvvp-guest", f"{self.host.name}/{vm.name}", argv))
-        pmd = vm.launch_testpmd(argv, version=self.version)
+        pmd = vm.launch_testpmd(argv, version=version)
         pmd.start()
         return pmd
 

@@ -261,17 +261,22 @@ class VhostUserMigration:
 
     # -- 2.3.6: testpmd in the VM ----------------------------------------------------------
 
-    def guest_testpmd_argv(self) -> list[str]:
-        """The guide's run_testpmd_in_vm.sh as the DPDK under test spells it."""
+    def guest_version(self) -> DpdkVersion:
+        """The release of the VM's testpmd (a mix's guest build, else the hosts')."""
+        return guest_dpdk.guest_version(self.source_vm, self.spec, self.topology.dpdk, self.version)
+
+    def guest_testpmd_argv(self, version: DpdkVersion | None = None) -> list[str]:
+        """The guide's run_testpmd_in_vm.sh as the guest's DPDK spells it."""
         eal = EalOptions(lcores="0-1", allow=self.guest_pcis())
         app = TestPmdOptions(total_num_mbufs=GUEST_MBUFS, nb_cores=1, extra=["--burst=64"])
         binary = guest_dpdk.guest_testpmd(self.spec, self.topology.dpdk)
-        return testpmd_argv(binary, eal, app, self.version)
+        return testpmd_argv(binary, eal, app, version or self.guest_version())
 
     def start_guest_testpmd(self) -> TestPmd:
         """Testpmd in the VM: `set fwd mac retry`, `start tx_first`."""
+        version = self.guest_version()
         self.guest_pmd = self.source_vm.launch_testpmd(
-            self.guest_testpmd_argv(), version=self.version
+            self.guest_testpmd_argv(version), version=version
         )
         self.guest_pmd.set_fwd(ForwardingMode.MAC, retry=True)
         self.guest_pmd.start_tx_first()

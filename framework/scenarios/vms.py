@@ -33,13 +33,14 @@ def vm_on(
     """A VM (not started) on `host`.
 
     Its files live in the host's work dir, QMP and incoming migrations on its management
-    address; the built-in guest image, carrying `build`'s testpmd, is built once per host
-    (cached in `images`). `options` go to VirtualMachine (taps, VFs...).
+    address; the built-in guest image, carrying the testpmd of `build`'s guest side, is
+    built once per host (cached in `images`). `options` go to VirtualMachine (taps, VFs...).
     """
     image = None
     if spec.image == "builtin":
+        guest = build.guest_side
         image = images.get(host.name) or ensure_guest_image(
-            host.session, testpmd=build.testpmd, enter=build.enter
+            host.session, testpmd=guest.testpmd, enter=guest.enter
         )
         images[host.name] = image
     # a plan's VM records QEMU's command line and QMP on its plan host, connecting to nothing

@@ -10,12 +10,14 @@ to testpmd.
 from __future__ import annotations
 
 import logging
+import shlex
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from framework.config.model import DEFAULT_HUGEPAGE_MOUNT
+from framework.dpdk.version import rte_version, version_probe_argv
 from framework.errors import ShellClosed, ShellTimeout
 from framework.lab.tuning import cpu_list
 from framework.verify import poll
@@ -350,6 +352,21 @@ class VirtualMachine:
         return self._shell
 
     # ------------------------------------------------------------------ guest testpmd
+
+    def dpdk_version(self, testpmd: str) -> DpdkVersion:
+        """The DPDK release of the guest's `testpmd`, as it says itself (EAL's -v banner).
+
+        Asked in the guest, since the guest's testpmd need not be the host's DPDK (a mix,
+        a disk image's own). Raises VmError if it names none.
+        """
+        prefix = "hcgver"
+        probe = shlex.join(version_probe_argv(testpmd, prefix))
+        _, output = self.shell.run(f"{probe} 2>&1; rm -rf /var/run/dpdk/{prefix}", timeout=60)
+        found = rte_version(output)
+        if found is None:
+            last = output.strip().splitlines()[-1:] or ["no output"]
+            raise VmError(f"{self.name}: {testpmd} -v named no DPDK release ({last[0]})")
+        return found
 
     def launch_testpmd(
         self,

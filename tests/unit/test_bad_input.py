@@ -234,8 +234,13 @@ def test_an_unknown_dpdk_build_is_one_line(tmp_path: Path) -> None:
     ("script", "args", "says"),
     [
         ("setup", ["--dpdk"], "setup: ERROR: --dpdk needs a release, e.g. --dpdk 24.11"),
-        ("setup", ["--bogus"], "setup: ERROR: unknown option '--bogus' (known: --dpdk RELEASE)"),
+        ("setup", ["--bogus"], "setup: ERROR: unknown option '--bogus' (known: --dpdk RELEASE,"),
+        ("setup", ["--dpdk-source"], "setup: ERROR: --dpdk-source needs a source: debian,"),
         ("dpdk-root", ["23.07"], "dpdk-root: ERROR: no Debian root known for DPDK '23.07'"),
+        ("dpdk-build", [], "dpdk-build: ERROR: usage: scripts/dpdk-build SOURCE [NAME]"),
+        ("dpdk-build", ["/nonexistent/dpdk-25.11.tar.xz"], "dpdk-build: ERROR: no tarball"),
+        ("dpdk-build", ["/etc"], "dpdk-build: ERROR: /etc is not a DPDK tree"),
+        ("dpdk-build", ["debian", "../x"], "dpdk-build: ERROR: build name '../x'"),
     ],
 )
 def test_the_set_up_scripts_refuse_bad_options_in_one_line(

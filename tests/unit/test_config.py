@@ -125,9 +125,9 @@ def test_bad_dpdk_version(tmp_path: Path) -> None:
     assert "dpdk.version" in _error(tmp_path, data)
 
 
-def _with_builds(builds: list[dict]) -> dict:
+def _with_builds(builds: list[dict], mixes: list[dict] | None = None) -> dict:
     data = _virtual()
-    data["dpdk"] = {**data["dpdk"], "builds": builds}
+    data["dpdk"] = {**data["dpdk"], "builds": builds, "mixes": mixes or []}
     return data
 
 
@@ -150,10 +150,77 @@ def test_dpdk_builds_each_seen_alone(tmp_path: Path) -> None:
     assert [second.runs_guide(g) for g in (1, 2, 4, None)] == [True, True, False, True]
 
 
+def test_a_source_build_runs_the_testpmd_it_built(tmp_path: Path) -> None:
+    made = "/root/.cache/howto-conformance/dpdk/src-debian"
+    path = _write(tmp_path, _with_builds([{"name": "source", "source": made + "/"}]))
+    build = load_topology(path).for_build("source").dpdk
+    assert (build.testpmd, build.host_testpmd, build.enter) == (
+        f"{made}/dpdk-testpmd",
+        f"{made}/dpdk-testpmd",
+        [],
+    ), "the host runs it as it is, and guest and container images carry it at that path"
+    assert build.on_host(build.testpmd) == build.testpmd
+    assert "scripts/setup --dpdk-source" in build.made_by and made in build.made_by
+
+
+def test_a_mix_puts_one_build_on_the_host_and_another_on_the_guest_side(tmp_path: Path) -> None:
+    root = "/root/.cache/howto-conformance/dpdk/24.11"
+    data = _with_builds(
+        [{"name": "24.11", "root": root}], [{"host": "installed", "guest": "24.11"}]
+    )
+    topology = load_topology(_write(tmp_path, data))
+    assert topology.dpdk.run_keys == ["installed", "24.11", "host-installed-guest-24.11"]
+    mixed = topology.for_build("host-installed-guest-24.11").dpdk
+    assert (mixed.name, mixed.host_testpmd) == ("installed", "/usr/bin/dpdk-testpmd")
+    assert (mixed.guest_side.name, mixed.guest_side.enter) == ("24.11", [f"{root}/enter"])
+    alone = topology.for_build("installed").dpdk
+    assert alone.guest_side is alone, "a build alone is its own guest side"
+    mix = topology.dpdk.mix("host-installed-guest-24.11")
+    assert mix is not None and [mix.runs_guide(g) for g in (1, 2, 4, 6, 7, None)] == [
+        False, True, True, True, False, False,
+    ]  # fmt: skip
+    # a run of the mix alone checks both its builds
+    kept = topology.for_builds(["host-installed-guest-24.11"]).dpdk
+    assert [b.name for b in kept.all_builds] == ["installed", "24.11"]
+    assert kept.run_keys[-1] == "host-installed-guest-24.11"
+
+
+@pytest.mark.parametrize(
+    "mixes, field, says",
+    [
+        ([{"host": "installed", "guest": "23.11"}], "dpdk", "mixes[0].guest: no build '23.11'"),
+        ([{"host": "installed", "guest": "installed"}], "dpdk", "host and guest are both"),
+        ([{"host": "installed", "guest": "24.11", "guides": [1]}], "guides[0]", "2, 4 or 6"),
+        ([{"host": "installed", "guest": "24.11"}] * 2, "dpdk", "guest-24.11 is given twice"),
+    ],
+)  # fmt: skip
+def test_bad_dpdk_mixes_name_the_field(
+    tmp_path: Path, mixes: list[dict], field: str, says: str
+) -> None:
+    data = _with_builds([{"name": "24.11", "root": "/r"}], mixes)
+    error = _error(tmp_path, data)
+    assert field in error and says in error, error
+
+
 @pytest.mark.parametrize(
     "builds, field, says",
     [
         ([{"name": "installed"}], "dpdk", "two builds share the name 'installed'"),
+        (
+            [{"name": "s", "source": "src"}],
+            "dpdk.builds[0].source",
+            "a scripts/dpdk-build directory",
+        ),
+        (
+            [{"name": "s", "source": "/s", "root": "/r"}],
+            "dpdk.builds[0]",
+            "a root or a source build",
+        ),
+        (
+            [{"name": "s", "source": "/s", "testpmd": "/opt/testpmd"}],
+            "dpdk.builds[0]",
+            "a source build's testpmd is the one it built, /s/dpdk-testpmd",
+        ),
         ([{"name": "24.11", "root": "relative/dir"}], "dpdk.builds[0].root", "absolute path"),
         (
             [{"name": "24.11", "root": "/r", "testpmd": "/opt/testpmd"}],
