@@ -262,6 +262,15 @@ def _spoken_to_as_22_11(_setup: Any, pmd: Any, *_: Any) -> None:
     pmd.version = DpdkVersion(22, 11)
 
 
+def _guest_image_of_the_host_build(setup: Any, vm: Any, *_: Any) -> None:
+    # A mix whose guest boots the host build's image (a cache key that ignores the build):
+    # both sides run one DPDK while the run says two.
+    from framework.virt.image import ensure_guest_image
+
+    host_build = setup.topology.dpdk
+    vm.image = ensure_guest_image(vm.session, testpmd=host_build.testpmd, enter=host_build.enter)
+
+
 def _vf_link_down(setup: Any, *_: Any) -> None:
     # The VF has no link (a cable or PF fault): the bond cannot make it active.
     setup.set_vf_link(False)
@@ -594,6 +603,13 @@ FAULTS: dict[str, Fault] = {
             "guide 1: the VF device_add'ed on host_server_2 is unplugged again at once",
             f"{GUIDE1}.hot_plug_vf",
             _vf_not_reattached,
+        ),
+        Fault(
+            "guest-image-of-the-host-build",
+            "guide 2 (a mix): the VM boots the guest image of the host's build, not the "
+            "mix's guest build",
+            f"{GUIDE2}._vm",
+            _guest_image_of_the_host_build,
         ),
         Fault(
             "guest-testpmd-spoken-to-as-22.11",

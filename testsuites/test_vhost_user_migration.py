@@ -20,7 +20,6 @@ from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text, step
 from framework.report.plugin import set_environment
 from framework.scenarios.vhost_user_migration import (
-    GUIDE_GUEST_TESTPMD,
     PROBE_SPORTS,
     QemuWaited,
     QueueChange,
@@ -448,7 +447,6 @@ def _verify_qemu_waited(waited: QemuWaited, host: str) -> None:
 def _forward_in_the_vm(migration: VhostUserMigration, through_vm: Callable[..., StreamRun]) -> None:
     with step("2.3.6 In the VM: testpmd; show port info all; set fwd mac retry; start tx_first"):
         pmd = migration.start_guest_testpmd()
-        attach_text("guest testpmd", f"guide: {GUIDE_GUEST_TESTPMD}\nran: {' '.join(pmd.argv)}")
         verify_ports(
             migration.guest_ports(),
             "the VM has two virtio ports, P0 and P1",

@@ -22,6 +22,8 @@ class ContainerTestPmd:
     pmd: TestPmd
     container: str
     launch: LaunchRecord
+    # testpmd's own argv inside the container (the launch's is the engine's command line)
+    testpmd_argv: list[str]
 
 
 def testpmd_image(host: HostHandle, build: DpdkBuild) -> tuple[ContainerEngine, ImageBuild]:
@@ -73,4 +75,4 @@ def start_container_testpmd(
     pmd = TestPmd.launch(
         host.session, full, name=f"{host.name}/{container}", version=version, timeout=timeout
     )
-    return ContainerTestPmd(pmd, container, LaunchRecord(name, host.name, full, changes))
+    return ContainerTestPmd(pmd, container, LaunchRecord(name, host.name, full, changes), inner)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from framework.dpdk.args import translate_guide_command
+from framework.dpdk.version import DpdkVersion
 from framework.report.attach import attach_table, current_item
 
 DRIFT_PROPERTY = "drift"
@@ -27,6 +30,18 @@ class Drift:
     guide: str
     ran: str
     why: str = ""
+
+
+def launch_drift(guide: str, argv: Sequence[str], version: DpdkVersion, fitted: str) -> Drift:
+    """A guide's testpmd command line beside the argv that ran in its place.
+
+    Why they differ: how the guide's line is respelt for the release of the testpmd that
+    ran (translate_guide_command's changes), then `fitted`, what the lab sets otherwise.
+    Interactive commands after the line (`; set portlist ...`) are not part of it.
+    """
+    line = guide.split(";", 1)[0].strip()
+    changes = translate_guide_command(line, version, argv[0]).changes
+    return Drift(guide, shlex.join(argv), "; ".join([*changes, fitted] if fitted else changes))
 
 
 def _as_drift(row: Drift | tuple[str, str]) -> Drift:

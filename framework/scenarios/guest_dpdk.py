@@ -10,9 +10,10 @@ import re
 
 from framework import plan
 from framework.config.model import DpdkBuild, Vm, VmNic
-from framework.dpdk.version import DpdkVersion, detect_dpdk_version
-from framework.errors import ConfigError
+from framework.dpdk.version import DpdkVersion, detect_dpdk_version, same_release
+from framework.errors import ConfigError, FrameworkError
 from framework.remote.session import Session
+from framework.report.attach import attach_text
 from framework.virt.vm import VirtualMachine
 
 HUGEPAGES_2M = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
@@ -45,7 +46,23 @@ def guest_version(
     """
     if (spec.testpmd is None and build.guest_side is build) or plan.current() is not None:
         return host_version
-    return vm.dpdk_version(guest_testpmd(spec, build))
+    testpmd = guest_testpmd(spec, build)
+    found = vm.dpdk_version(testpmd)
+    attach_text(f"{vm.name}: its testpmd's DPDK", f"{testpmd} -v in the guest: DPDK {found}")
+    guest = build.guest_side
+    declared = guest.version
+    if (
+        spec.testpmd is None
+        and declared != "auto"
+        and not same_release(DpdkVersion.parse(declared), found, declared)
+    ):
+        # the image should carry the guest build's testpmd: a stale or shared image would
+        # otherwise pass as a mix while both sides run one DPDK
+        raise FrameworkError(
+            f"{vm.name}: the guest's testpmd is DPDK {found}, not build {guest.name}'s "
+            f"{declared} (its guest image carries another build)"
+        )
+    return found
 
 
 def container_version(session: Session, build: DpdkBuild, host_version: DpdkVersion) -> DpdkVersion:

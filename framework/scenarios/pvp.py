@@ -52,6 +52,7 @@ from framework.lab.tuning import (
 )
 from framework.report.attach import attach_table, attach_text
 from framework.report.benchmark import ResultsTemplate
+from framework.report.drift import attach_drift, launch_drift
 from framework.scenarios import guest_dpdk
 from framework.scenarios.stages import Made
 from framework.scenarios.vhost_switch import VhostSwitch
@@ -243,6 +244,8 @@ class Pvp:
         )  # fmt: skip
         pmd = self.switch.start()
         self.launches.append(self.switch.launch)
+        fitted = "the topology's lcores and NIC ports, the run's socket paths, its memory"
+        attach_drift([launch_drift(GUIDE_HOST_TESTPMD, pmd.argv, self.version, fitted)])
         return pmd
 
     @property
@@ -322,6 +325,8 @@ class Pvp:
         argv = testpmd_argv(binary, eal, self.guest_app_options(), version)
         self.launches.append(LaunchRecord("pvp-guest", f"{self.host.name}/{self.vm.name}", argv))
         self.guest_pmd = self.vm.launch_testpmd(argv, version=version)
+        fitted = "the topology's guest lcores, the guest's two virtio NICs (-a)"
+        attach_drift([launch_drift(GUIDE_GUEST_TESTPMD, argv, version, fitted)])
 
     def _start_container(self) -> None:
         self.engine, self.image = testpmd_image(self.host, self.topology.dpdk)
@@ -350,6 +355,8 @@ class Pvp:
         self._container = started.container
         self.launches.append(started.launch)
         self.guest_pmd = started.pmd
+        fitted = "virtio_user ports on the host's sockets, mounted in a container"
+        attach_drift([launch_drift(GUIDE_GUEST_TESTPMD, started.testpmd_argv, version, fitted)])
 
     def simd_options(self) -> list[str]:
         """EAL options the path needs (packed vectorized: 512-bit SIMD allowed).

@@ -24,6 +24,7 @@ from framework.dpdk.testpmd import TestPmd
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text
+from framework.report.drift import attach_drift, launch_drift
 from framework.report.figures import record_figure
 from framework.report.streams import attach_stream
 from framework.scenarios import guest_dpdk
@@ -278,6 +279,8 @@ class VhostUserMigration:
         self.guest_pmd = self.source_vm.launch_testpmd(
             self.guest_testpmd_argv(version), version=version
         )
+        fitted = "the guest's 2 vCPUs (-l 0-1), its two virtio NICs (-a), mbufs for 512 MB"
+        attach_drift([launch_drift(GUIDE_GUEST_TESTPMD, self.guest_pmd.argv, version, fitted)])
         self.guest_pmd.set_fwd(ForwardingMode.MAC, retry=True)
         self.guest_pmd.start_tx_first()
         return self.guest_pmd

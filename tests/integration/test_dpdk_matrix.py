@@ -1,9 +1,12 @@
-"""The DPDK matrix on the virtual lab: guide 1 once per build of topologies/virtual.yaml.
+"""The DPDK matrix on the virtual lab: guides once per build and mix of topologies/virtual.yaml.
 
-The installed DPDK (22.11 on Debian 12) and 24.11 (scripts/dpdk-root's Debian 13 root) in
-one run: each build's row in the summary with the version found, each guest speaking its
-release's bonding commands, and nothing left behind (the root's mounts included). And the
-bite: a suite that speaks 22.11's words to 24.11's testpmd fails the step, on that build.
+The installed DPDK (22.11 on Debian 12), 24.11 (scripts/dpdk-root's Debian 13 root) and
+Debian 12's source package built by scripts/dpdk-build, in one run of guide 1: each build's
+row in the summary with the version found, each guest speaking its release's bonding
+commands, and nothing left behind (the root's mounts included). A mix: guide 2 with the
+hosts on 22.11 and the VM's testpmd from 24.11, asked in the guest. And the bites: a suite
+that speaks 22.11's words to 24.11's testpmd fails the step, on that build; a mix whose VM
+boots the host build's image fails, naming it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ TEST = f"{MODULE}::test_live_migration_with_sriov_vf_and_bonding"
 # A bond made and checked, no migration: the bonding commands on each build, quickly.
 BOND_MAC = f"{MODULE}::test_bond_mac_is_the_primarys_and_stays_on_failover"
 BOTH = ["--dpdk-build", "installed", "--dpdk-build", "24.11"]
+ALL_THREE = [*BOTH, "--dpdk-build", "source"]
+MIX = "host-installed-guest-24.11"
+GUIDE2 = "testsuites/test_vhost_user_migration.py::test_live_migration_with_vhost_user"
 ROOT_MOUNTS = "/.cache/howto-conformance/dpdk/"
 
 
@@ -65,19 +71,22 @@ def mounts_of_roots() -> list[str]:
 def test_guide_1_runs_once_per_build_in_each_builds_words(tmp_path: Path) -> None:
     before = snapshot()
     run = run_guide(
-        tmp_path, f"{BOND_MAC}[emulated-vf-installed]", f"{BOND_MAC}[emulated-vf-24.11]", *BOTH
+        tmp_path,
+        *(f"{BOND_MAC}[emulated-vf-{build}]" for build in ("installed", "24.11", "source")),
+        *ALL_THREE,
     )
     assert snapshot().new_since(before) == {}, "VMs, taps, bridges, testpmds, sockets are gone"
     assert mounts_of_roots() == [], "the root's mounts end with its testpmds"
     assert run.returncode == 0, run.why
     summary = summary_of(tmp_path)
     rows = {r["variant"]: r for r in summary["rows"] if r["guide"] == 1 and r["dpdk"]}
-    assert sorted(rows) == ["emulated-vf-24.11", "emulated-vf-installed"], rows
+    assert sorted(rows) == ["emulated-vf-24.11", "emulated-vf-installed", "emulated-vf-source"]
     assert rows["emulated-vf-installed"]["dpdk"][0].startswith("22.11."), rows
     assert rows["emulated-vf-24.11"]["dpdk"][0].startswith("24.11."), rows
-    assert summary["environment"]["DPDK build 24.11"].endswith(
-        "/root/.cache/howto-conformance/dpdk/24.11/dpdk-testpmd"
-    )
+    assert rows["emulated-vf-source"]["dpdk"][0].startswith("22.11."), rows
+    environment = summary["environment"]
+    assert environment["DPDK build 24.11"].endswith("/dpdk/24.11/dpdk-testpmd"), environment
+    assert environment["DPDK build source"].endswith("/dpdk/src-debian/dpdk-testpmd")
     # the drift table: the guide's bonding line, what ran on each build, and why
     (bonding,) = [r for r in summary["drift"] if r["command"].startswith("create bonded")]
     assert bonding["differs"], bonding
@@ -91,12 +100,44 @@ def test_guide_1_runs_once_per_build_in_each_builds_words(tmp_path: Path) -> Non
     texts = attachments_by_test(tmp_path)
     name = BOND_MAC.rpartition("::")[2]
     installed, newer = texts[f"{name}[emulated-vf-installed]"], texts[f"{name}[emulated-vf-24.11]"]
+    built = texts[f"{name}[emulated-vf-source]"]
     # each guest testpmd took its own release's words (its transcript shows no refusal)
-    assert "testpmd> create bonded device 1 0" in installed
-    assert "testpmd> add bonding slave 0 2" in installed
+    for older in (installed, built):
+        assert "testpmd> create bonded device 1 0" in older
+        assert "testpmd> add bonding slave 0 2" in older
     assert "testpmd> create bonding device 1 0" in newer
     assert "testpmd> add bonding member 0 2" in newer
-    assert "Bad arguments" not in installed + newer
+    assert "Bad arguments" not in installed + newer + built
+
+
+def test_a_mix_runs_the_vms_testpmd_of_one_build_beside_the_hosts_of_another(
+    tmp_path: Path,
+) -> None:
+    before = snapshot()
+    test = f"{GUIDE2}[split-virtqueue]"
+    run = run_guide(tmp_path, test, "--dpdk-build", MIX)
+    assert snapshot().new_since(before) == {}, "VMs, taps, bridges, testpmds, sockets are gone"
+    assert mounts_of_roots() == [], "the root's mounts end with its testpmds"
+    assert run.returncode == 0, run.why
+    (row,) = [r for r in summary_of(tmp_path)["rows"] if r["guide"] == 2 and r["dpdk"]]
+    host, guest = row["dpdk"][0].split(", ")
+    assert host.startswith("22.11.") and host.endswith(" host"), row
+    assert guest.startswith("24.11.") and guest.endswith(" guest"), row
+    text = attachments_by_test(tmp_path)[test.rpartition("::")[2]]
+    # asked of the VM's own testpmd, in the guest, on both sides of the migration
+    assert text.count("/usr/bin/dpdk-testpmd -v in the guest: DPDK 24.11.") >= 1, text[-2000:]
+    assert "-v in the guest: DPDK 22.11" not in text
+
+
+def test_a_mix_whose_vm_boots_the_host_builds_image_fails_naming_it(tmp_path: Path) -> None:
+    before = snapshot()
+    test = f"{GUIDE2}[split-virtqueue]"
+    run = run_guide(tmp_path, test, "--dpdk-build", MIX, fault="guest-image-of-the-host-build")
+    assert snapshot().new_since(before) == {}, "VMs, taps, bridges, testpmds, sockets are gone"
+    assert run.returncode == 1, run.why
+    assert f"FAILED {test}" in run.output, run.why
+    assert "the guest's testpmd is DPDK 22.11." in run.output, run.why
+    assert "not build 24.11's 24.11 (its guest image carries another build)" in run.output
 
 
 def test_22_11s_words_to_24_11s_testpmd_fail_the_step_on_that_build(tmp_path: Path) -> None:

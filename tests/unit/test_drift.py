@@ -62,3 +62,24 @@ def test_the_summary_shows_the_builds_side_by_side() -> None:
     page = render_html(summary)
     assert "<th>ran on installed</th><th>ran on 24.11</th>" in page
     assert "differs between builds" in page and "24.11: create bonded device -&gt;" in page
+
+
+def test_a_launch_line_says_how_the_release_respells_it_and_what_the_lab_fits() -> None:
+    from framework.dpdk.version import DpdkVersion
+    from framework.report.drift import launch_drift
+
+    guide = "testpmd -l 0,2 -n 4 -- --i --disable-hw-vlan-filter; set portlist 0,2,1,3; start"
+    ran = ["/usr/bin/dpdk-testpmd", "-l", "0-1", "--", "-i", "--total-num-mbufs", "4096"]
+    row = launch_drift(guide, ran, DpdkVersion(22, 11), "the guest's 2 vCPUs")
+    assert (
+        row.guide == guide
+        and row.ran == "/usr/bin/dpdk-testpmd -l 0-1 -- -i --total-num-mbufs 4096"
+    )
+    assert row.why.split("; ") == [
+        "testpmd -> /usr/bin/dpdk-testpmd (the installed binary)",
+        "--i -> -i (abbreviation spelled out)",
+        "--disable-hw-vlan-filter dropped (removed in 18.02: VLAN filter is off by default)",
+        "the guest's 2 vCPUs",
+    ], "the line is translated without the interactive commands after it"
+    # a 17.05 testpmd keeps the VLAN option: only the binary and the spelt-out -i are left
+    assert "disable-hw-vlan" not in launch_drift(guide, ran, DpdkVersion(17, 5), "").why
