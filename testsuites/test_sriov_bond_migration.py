@@ -33,6 +33,7 @@ from framework.dpdk.verify import (
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text, step
+from framework.report.findings import observe
 from framework.report.outcomes import known_defect, skip_lacking
 from framework.report.plugin import set_environment
 from framework.scenarios.sriov_bond_migration import (
@@ -932,7 +933,9 @@ def test_bond_membership_rules(bonded: SriovBondMigration, probe: Callable[[], l
         bonded.remove_from_bond(VF_PORT)
         verify_bond(bonded.bonding_config(), "P2 has no members left", BondState(members=()))
         # 22.11 still reports the bond's link up (MAC 00:00:00:00:00:00): traffic decides.
-        attach_text("show port info 2", str(bonded.pmd.show_port_info(BOND_PORT)))
+        observe(
+            "P2 with no members left", "show port info 2", str(bonded.pmd.show_port_info(BOND_PORT))
+        )
         verify_not_forwarded(probe(), "a bond without members sends nothing")
     with step("add bonding slave 0 2; stop; create bonded device 1 0; add bonding slave 0 3"):
         bonded.add_to_bond(VIRTIO_PORT)
@@ -940,7 +943,11 @@ def test_bond_membership_rules(bonded: SriovBondMigration, probe: Callable[[], l
         second = bonded.pmd.create_bonded_device(1, 0)
         with pytest.raises(TestPmdError) as refused:
             bonded.pmd.add_bonding_slave(VIRTIO_PORT, second)
-        attach_text("testpmd's refusal", str(refused.value))
+        observe(
+            "testpmd's refusal of P0 in a second bond",
+            "add bonding slave 0 3",
+            refused.value.message,
+        )
         verify_bond(bonded.bonding_config(), "P0 is still in P2", BondState(members=(VIRTIO_PORT,)))
         verify_bond(
             bonded.pmd.show_bonding_config(second), "P3 took no member", BondState(members=())

@@ -28,6 +28,7 @@ from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text, step
 from framework.report.captures import attach_capture
 from framework.report.figures import record_figure
+from framework.report.findings import observe
 from framework.scenarios.container_networking import (
     EIGHT_REGIONS_MB,
     EIGHT_REGIONS_MBUFS,
@@ -331,7 +332,11 @@ def test_limitation_huge_unlink(
         refused = guide.attempt_container(
             ContainerForm(huge_unlink=True, single_file_segments=True)
         )
-        attach_text("container testpmd output", refused.output)
+        observe(
+            "container testpmd output",
+            "step 5 with --huge-unlink --single-file-segments",
+            refused.output,
+        )
         verify_refused(
             refused,
             "6.3: cannot work with --huge-unlink (22.11: EAL refuses it with "
@@ -442,7 +447,9 @@ def test_limitation_2mb_pages_need_single_file_segments(
             setup.start_host_testpmd()
         with step("Container testpmd on 2 MB pages WITHOUT --single-file-segments"):
             refused = setup.attempt_container(ContainerForm(single_file_segments=False))
-            attach_text("container testpmd output", refused.output)
+            observe(
+                "container testpmd output", "step 5 without --single-file-segments", refused.output
+            )
             verify_refused(
                 refused,
                 "6.3: cannot work with more than 8 hugepages (vhost memory regions)",
@@ -532,7 +539,9 @@ def test_limitation_root_privilege(
     guide = host_only
     with step(f"Step 5 as non-root user {NON_ROOT}, the guide's mounts: refused"):
         refused = guide.attempt_container(ContainerForm(user=NON_ROOT))
-        attach_text("container testpmd output", refused.output)
+        observe(
+            "container testpmd output", f"step 5 as {NON_ROOT}, the guide's mounts", refused.output
+        )
         verify_refused(
             refused,
             "6.3: root privilege is a must (22.11: the hugepage files are denied)",

@@ -24,6 +24,7 @@ import pytest
 
 from framework.report.drift import Drift, drift_table, drifts_of
 from framework.report.figures import FIGURE_PROPERTY, Figure, format_value
+from framework.report.findings import Observation, findings_table, observations_of
 from framework.report.outcomes import (
     LACKS,
     NOT_APPLICABLE,
@@ -135,6 +136,7 @@ class TestRecord:
     dpdk: str = ""  # the release found on the DUT, once a test of the process asked
     build: str = ""  # the topology's name of that DPDK build
     drift: list[Drift] = field(default_factory=list)  # guide commands and what ran
+    observed: list[Observation] = field(default_factory=list)  # answers, for the findings
     duration_s: float = 0.0
     figures: list[Figure] = field(default_factory=list)
     form: str = ""  # the form the variant runs the guide in, where it names one
@@ -209,6 +211,8 @@ class Collector:
         record.build = str(props.get(BUILD_PROPERTY, record.build))
         if drift := drifts_of(report.user_properties):
             record.drift = drift  # a later phase carries every entry of the earlier
+        if observed := observations_of(report.user_properties):
+            record.observed = observed
         record.form = str(props.get(FORM_PROPERTY, record.form))
         record.not_proven = str(props.get(NOT_PROVEN_PROPERTY, record.not_proven))
         record.duration_s += float(getattr(report, "duration", 0.0) or 0.0)
@@ -479,6 +483,10 @@ def build_summary(
     drift = drift_table(
         ((r.guide, r.build, d) for r in records if r.guide is not None for d in r.drift), builds
     )
+    findings = findings_table(
+        ((r.guide, r.build, o) for r in records if r.guide is not None for o in r.observed),
+        builds,
+    )
     regressions = compare(rows, previous[1] if previous else None)
     return {
         "schema": SCHEMA,
@@ -494,6 +502,7 @@ def build_summary(
         "rows": [asdict(r) | {"key": r.key} for r in rows],
         "builds": builds,
         "drift": drift,
+        "findings": findings,
     }
 
 
@@ -634,6 +643,35 @@ def _drift_html(drift: Sequence[Mapping[str, Any]], builds: Sequence[str]) -> li
     return out
 
 
+def _findings_html(findings: Sequence[Mapping[str, Any]], builds: Sequence[str]) -> list[str]:
+    """The same commands answered on several builds, those answered differently first."""
+    if not findings:
+        return []
+    differ = [row for row in findings if row["differs"]]
+    out = [
+        "<h2>Findings: the same command answered otherwise</h2>",
+        f'<div class="sub">{len(findings)} answers compared between DPDK builds; '
+        f"{len(differ)} differ.</div>",
+        "<table><tr><th>Guide</th><th>What</th>"
+        + "".join(f"<th>{_e(b)}</th>" for b in builds)
+        + "</tr>",
+    ]
+    for row in sorted(findings, key=lambda r: (not r["differs"], r["guide"])):
+        cells = "".join(
+            "<td>"
+            + ("".join(f"<pre>{_e(o)}</pre>" for o in row["outputs"].get(b, [])) or "—")
+            + "</td>"
+            for b in builds
+        )
+        tag = '<span class="tag">differs between builds</span>' if row["differs"] else ""
+        out.append(
+            f"<tr><td>{row['guide']}</td><td>{_e(row['what'])}<br>"
+            f"<code>{_e(row['command'])}</code>{tag}</td>{cells}</tr>"
+        )
+    out.append("</table>")
+    return out
+
+
 def render_html(summary: Mapping[str, Any]) -> str:
     """summary.html: self-contained, readable without JavaScript."""
     run = summary["run"]
@@ -732,6 +770,7 @@ def render_html(summary: Mapping[str, Any]) -> str:
         )
     out.append("</table>")
     out += _drift_html(summary.get("drift", []), summary.get("builds", []))
+    out += _findings_html(summary.get("findings", []), summary.get("builds", []))
     out.append("<h2>What was tested</h2><table class=env>")
     ordered = [k for k in HEADER_KEYS if k in env] + sorted(k for k in env if k not in HEADER_KEYS)
     for key in ordered:
