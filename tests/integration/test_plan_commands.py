@@ -10,6 +10,10 @@ link` lines to a veth. Each must be accepted by the parser: the answer may be th
 driver's refusal ("function not implemented", "not supported"), never testpmd's "Bad
 arguments" or "Command not found", nor an ethtool parse error; the `ip link` lines must
 run. A misspelt command in a guide module fails here, not on a lab's NIC.
+
+The testpmd lines are checked once per DPDK build of topologies/virtual.yaml: the plan
+made for that build's release (lab.yaml with its dpdk.version) goes to that build's
+testpmd, so the words the suite would speak to 24.11 are 24.11's parser's to judge.
 """
 
 from __future__ import annotations
@@ -25,7 +29,10 @@ from pathlib import Path
 
 import pytest
 
+from framework.config import load_topology
+from framework.config.model import DpdkBuild
 from framework.dpdk import TestPmd
+from framework.dpdk.version import detect_dpdk_version
 from framework.lab.flow_filters import parsed_by_ethtool
 from framework.remote.session import LocalSession
 from framework.report.summary import SUMMARY_JSON
@@ -44,22 +51,61 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def plan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`pytest --plan -m 'niantic or fortville' --topology topologies/lab.yaml testsuites`.
+# The builds the virtual lab tests (scripts/selftest makes each): every one parses the plan
+# made for its release.
+BUILDS = {b.name: b for b in load_topology(ROOT / "topologies/virtual.yaml").dpdk.all_builds}
+LAB_RELEASE = "22.11"  # lab.yaml's dpdk.version
+_PLANS: dict[str, Path] = {}
 
-    Returns its run directory.
+
+def _plan_for(factory: pytest.TempPathFactory, release: str) -> Path:
+    """`pytest --plan -m 'niantic or fortville' --topology <lab.yaml for release> testsuites`.
+
+    Returns its run directory; made once per release.
     """
-    reports = tmp_path_factory.mktemp("plan-reports")
+    if release in _PLANS:
+        return _PLANS[release]
+    reports = factory.mktemp(f"plan-reports-{release}")
+    topology = ROOT / "topologies/lab.yaml"
+    if release != LAB_RELEASE:
+        text = topology.read_text()
+        assert f'  version: "{LAB_RELEASE}"\n' in text, "lab.yaml names its release"
+        topology = reports / "lab.yaml"
+        topology.write_text(
+            text.replace(f'  version: "{LAB_RELEASE}"\n', f'  version: "{release}"\n')
+        )
     run = run_guide(
-        reports, "testsuites", "--plan", "-m", SELECT, "--topology", "topologies/lab.yaml",
-        timeout=600,
-    )  # fmt: skip
+        reports, "testsuites", "--plan", "-m", SELECT, "--topology", str(topology), timeout=600
+    )
     # lab.yaml's hosts are not here: a plan that tried to reach one would fail
-    assert run.returncode == 0, f"the plan did not complete:\n{run.why}"
+    assert run.returncode == 0, f"the plan for {release} did not complete:\n{run.why}"
     assert " passed" not in run.stdout.splitlines()[-1], "a plan judges nothing"
     (found,) = [p for p in reports.glob("*/plan.txt") if not p.parent.is_symlink()]
+    _PLANS[release] = found.parent
     return found.parent
+
+
+@pytest.fixture(scope="module")
+def plan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The plan of topologies/lab.yaml as it is (its run directory)."""
+    return _plan_for(tmp_path_factory, LAB_RELEASE)
+
+
+@pytest.fixture(scope="module", params=list(BUILDS))
+def build(request: pytest.FixtureRequest) -> DpdkBuild:
+    """A DPDK build of the virtual lab, its testpmd there."""
+    build = BUILDS[request.param]
+    if not os.access(build.host_testpmd, os.X_OK):
+        pytest.fail(f"build {build.name}: no {build.host_testpmd} ({build.made_by})")
+    return build
+
+
+@pytest.fixture(scope="module")
+def build_plan(tmp_path_factory: pytest.TempPathFactory, build: DpdkBuild) -> str:
+    """Guides 3 and 5's sections of the plan made for `build`'s release."""
+    found = detect_dpdk_version(LocalSession(), build.host_testpmd)
+    release = f"{found.year:02d}.{found.month:02d}"
+    return _sections((_plan_for(tmp_path_factory, release) / "plan.txt").read_text())
 
 
 GUIDES_3_AND_5 = r"test_(vfd_|flow_bifurcation|i40e_cloud)"
@@ -71,11 +117,15 @@ def whole_plan(plan_run: Path) -> str:
     return (plan_run / "plan.txt").read_text()
 
 
+def _sections(whole_plan: str) -> str:
+    sections = re.split(r"(?m)^(?=== )", whole_plan)
+    return "".join(s for s in sections if re.match(rf"== \S*{GUIDES_3_AND_5}", s))
+
+
 @pytest.fixture(scope="module")
 def plan(whole_plan: str) -> str:
     """Guides 3 and 5's sections of the plan (their module's set-up included)."""
-    sections = re.split(r"(?m)^(?=== )", whole_plan)
-    return "".join(s for s in sections if re.match(rf"== \S*{GUIDES_3_AND_5}", s))
+    return _sections(whole_plan)
 
 
 def test_a_plan_is_planned_never_passed(plan_run: Path) -> None:
@@ -121,29 +171,41 @@ def test_the_plan_covers_every_guide_3_and_5_test(plan: str) -> None:
         assert "[verify]" in section, f"{test}: the plan shows no verdict"
 
 
-@pytest.fixture(scope="module")
-def null_testpmd() -> Iterator[TestPmd]:
-    argv = [BINARY, "-l", "0-1", "--in-memory", "--file-prefix", f"hcplan{os.getpid()}",
+def _null_testpmd(binary: str) -> TestPmd:
+    argv = [binary, "-l", "0-1", "--in-memory", "--file-prefix", f"hcplan{os.getpid()}",
             "--no-pci", "-m", "256", "--vdev", "net_null0", "--vdev", "net_null1",
             "--", "-i", "--total-num-mbufs", "8192"]  # fmt: skip
-    pmd = TestPmd.launch(LocalSession(), argv)
+    return TestPmd.launch(LocalSession(), argv)
+
+
+@pytest.fixture(scope="module")
+def null_testpmd() -> Iterator[TestPmd]:
+    pmd = _null_testpmd(BINARY)
     yield pmd
     pmd.close()
 
 
-def test_every_testpmd_line_of_the_plan_is_accepted_by_this_testpmd(
-    plan: str, null_testpmd: TestPmd
+@pytest.fixture(scope="module")
+def build_testpmd(build: DpdkBuild) -> Iterator[TestPmd]:
+    pmd = _null_testpmd(build.host_testpmd)
+    yield pmd
+    pmd.close()
+
+
+def test_every_testpmd_line_of_the_plan_is_accepted_by_each_builds_testpmd(
+    build_plan: str, build_testpmd: TestPmd
 ) -> None:
     # net_null ports receive without end: forwarding is never started here, or `set
     # verbose 1` would flood the console (`start` is accepted by every guide test anyway).
+    plan = build_plan
     commands = [c for c in _lines(plan, r"testpmd> (.+)$") if c not in ("quit", "start")]
     assert len(commands) >= 40, f"the plan's testpmd lines: {commands}"
     refused: list[str] = []
     for command in commands:
-        said = null_testpmd.send_command(command)
+        said = build_testpmd.send_command(command)
         if "Bad arguments" in said or "Command not found" in said:
             refused.append(f"{command!r}: {said.strip()[:200]}")
-    assert not refused, "testpmd could not parse:\n" + "\n".join(refused)
+    assert not refused, f"{build_testpmd.version}'s testpmd could not parse:\n" + "\n".join(refused)
 
 
 def test_a_misspelt_command_would_be_caught(null_testpmd: TestPmd) -> None:
@@ -190,14 +252,16 @@ def test_every_ip_line_of_the_plan_runs_on_a_veth(plan: str, veth: str) -> None:
     assert not failed, "ip could not run:\n" + "\n".join(failed)
 
 
-def test_every_testpmd_start_line_of_the_plan_starts_this_testpmd(plan: str) -> None:
+def test_every_testpmd_start_line_of_the_plan_starts_each_builds_testpmd(
+    build_plan: str, build: DpdkBuild
+) -> None:
     # The same EAL and application options with the lab's PCI devices swapped for two
     # net_null ports and its cores for this machine's two: an option this release does
     # not know (or spells otherwise) fails.
-    starts = _lines(plan, r"\$ (\S*dpdk-testpmd .+)$")
+    starts = _lines(build_plan, r"\$ (\S*dpdk-testpmd .+)$")
     assert starts, "the plan starts testpmd"
     for line in starts:
-        argv, words = [BINARY], re.sub(r"<[^>]*>", "PLACEHOLDER", line).split()[1:]
+        argv, words = [build.host_testpmd], re.sub(r"<[^>]*>", "PLACEHOLDER", line).split()[1:]
         while words:
             word = words.pop(0)
             if word in ("-a", "-w"):
