@@ -48,7 +48,7 @@ from framework.lab.netdev import (
 )
 from framework.lab.tuning import Tuning, read_tuning
 from framework.report.attach import attach_text
-from framework.report.drift import attach_drift
+from framework.report.drift import Drift, attach_drift
 from framework.scenarios import guest_dpdk
 from framework.scenarios.stages import Made, StepOrderError
 from framework.scenarios.vms import close_vms, vm_on
@@ -133,7 +133,7 @@ class ExceptionalPath:
     reconfig_output: str = ""
     _services: list[str] = field(default_factory=list)  # kernel-side programs started
     # (what the guide ran, what ran here), in order, for the report
-    drift: list[tuple[str, str]] = field(default_factory=list)
+    drift: list[Drift | tuple[str, str]] = field(default_factory=list)
     bridge = Made[TapBridge]("start_guest()")
     vm = Made[VirtualMachine]("start_guest()")
     pmd = Made[TestPmd]("start_testpmd()")
@@ -253,17 +253,15 @@ class ExceptionalPath:
         notes: list[str] = []
         argv = testpmd_argv(binary, eal, app, self.version, notes)
         guide = translate_guide_command(GUIDE_TESTPMD[self.queues], self.version, binary)
-        self.drift.append(
-            (
-                GUIDE_TESTPMD[self.queues],
-                " ".join(argv) + "  (" + "; ".join([*guide.changes, *notes]) + "; -l 0-1: "
-                "the guest's CPUs; -a: the guest NIC; virtio init logs at debug: the "
-                "negotiated features"
-                + ("; --enable-rx-cksum: on virtio_user0 alone, see below)" if self.rx_cksum
-                   else "; without --enable-rx-cksum)")
-                + ("" if self.lro else "; without --enable-lro"),
-            )
+        fitted = (
+            "-l 0-1: the guest's CPUs; -a: the guest NIC; virtio init logs at debug: the "
+            "negotiated features"
+            + ("; --enable-rx-cksum: on virtio_user0 alone, see below" if self.rx_cksum
+               else "; without --enable-rx-cksum")
+            + ("" if self.lro else "; without --enable-lro")
         )  # fmt: skip
+        why = "; ".join([*guide.changes, *notes, fitted])
+        self.drift.append(Drift(GUIDE_TESTPMD[self.queues], " ".join(argv), why))
         return argv
 
     def start_testpmd(self) -> TestPmd:
