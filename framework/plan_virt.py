@@ -102,6 +102,10 @@ _BOND_CONFIG = """
 """
 
 
+CREATE_BONDED = ["create", "bonded", "device"]
+CREATE_BONDING = ["create", "bonding", "device"]  # DPDK 23.11's spelling
+
+
 class PlanGuestPty(PlanPty):
     """The guest testpmd of a plan: ports as testpmd numbers them, bonds, attach, detach.
 
@@ -122,16 +126,17 @@ class PlanGuestPty(PlanPty):
         return next(i for i in range(len(self.ports) + 1) if i not in self.ports)
 
     def _answer(self, words: list[str]) -> str:
-        if words[1:2] == ["bonding"] or words[:3] == ["create", "bonded", "device"]:
+        if words[1:2] == ["bonding"] or words[:3] in (CREATE_BONDED, CREATE_BONDING):
             return self._bonding(words, [int(w) for w in words if w.isdigit()])
         return self._ports(words, [int(w) for w in words if w.isdigit()])
 
     def _bonding(self, words: list[str], n: list[int]) -> str:
-        if words[:3] == ["create", "bonded", "device"]:
+        if words[:3] in (CREATE_BONDED, CREATE_BONDING):
             port = self._free_id()
             self.ports[port] = f"net_bonding_testpmd_{len(self.bonds)}"
             self.bonds[port] = {"mode": n[0], "members": [], "primary": None}
-            return f"Created new bonded device {self.ports[port]} on (port {port}).\n"
+            # the release's word, as the command spelt it (23.11 renamed bonded to bonding)
+            return f"Created new {words[1]} device {self.ports[port]} on (port {port}).\n"
         if words[:2] in (["add", "bonding"], ["remove", "bonding"]) and len(n) == 2:
             self.word = words[2].capitalize()  # the release's: Slave or Member
             members = self.bonds.setdefault(n[1], {"mode": 1, "members": [], "primary": None})
