@@ -24,7 +24,7 @@ from framework.dpdk.testpmd import TestPmd
 from framework.dpdk.version import DpdkVersion
 from framework.lab.hosts import HostHandle
 from framework.report.attach import attach_table, attach_text
-from framework.report.drift import attach_drift, launch_drift
+from framework.report.drift import Drift, attach_drift, launch_drift
 from framework.report.figures import record_figure
 from framework.report.streams import attach_stream
 from framework.scenarios import guest_dpdk
@@ -311,6 +311,16 @@ class VhostUserMigration:
         self.migration = self.source_vm.migrate_to(
             self.dest_vm, port=MIGRATION_PORT, timeout=timeout
         )
+        uri = f"tcp:{self.dest_vm.address}:{MIGRATION_PORT}"
+        attach_drift(
+            [
+                Drift(f"(qemu) migrate tcp:10.237.212.131:{MIGRATION_PORT}",
+                      f'QMP migrate {{"uri": "{uri}"}}',
+                      "QMP, not the telnet monitor: typed answers; host_server_2's address"),
+                Drift("(qemu) info migrate", "QMP query-migrate, polled until it ends",
+                      "QMP, not the telnet monitor"),
+            ]
+        )  # fmt: skip
         return self.migration
 
     def migrate_changing_queues(self, queues: int, timeout: float = 120) -> QueueChange:
