@@ -20,7 +20,19 @@ from framework.dpdk.version import DpdkVersion
 from framework.report.attach import attach_table, current_item
 
 DRIFT_PROPERTY = "drift"
-_RUN_PORT = re.compile(r":\d{4,5}\b")
+# What differs between builds without being drift: the TCP ports a run picks for itself
+# (QMP, migration), each build's own testpmd path and the guest image made from it.
+_NOT_DRIFT = (
+    (re.compile(r":\d{4,5}\b"), ":<port>"),
+    (re.compile(r"\S*dpdk-testpmd\b"), "<testpmd>"),
+    (re.compile(r"/guest/[^/\s]+-[0-9a-f]{12}/"), "/guest/<image>/"),
+)
+
+
+def _comparable(ran: str) -> str:
+    for pattern, mask in _NOT_DRIFT:
+        ran = pattern.sub(mask, ran)
+    return ran
 
 
 @dataclass(frozen=True)
@@ -75,8 +87,9 @@ def drift_table(
 ) -> list[dict[str, Any]]:
     """One row per guide and guide command: what ran on each build, why, and whether they differ.
 
-    `drifts`: (guide, build, drift) of every test of the run. Builds are compared with the
-    TCP ports a run picks for itself (QMP, migration) masked: those differ from VM to VM.
+    `drifts`: (guide, build, drift) of every test of the run. Builds are compared with what
+    is no drift masked: the TCP ports a run picks (QMP, migration), each build's testpmd
+    path and guest image (the why column names a binary's change).
     """
     rows: dict[tuple[int, str], dict[str, Any]] = {}
     for guide, build, drift in drifts:
@@ -92,7 +105,7 @@ def drift_table(
     table = []
     for _, row in sorted(rows.items(), key=lambda kv: kv[0][0]):
         ran = {b: row["ran"].get(b, []) for b in builds}
-        seen = {tuple(_RUN_PORT.sub(":<port>", r) for r in v) for v in ran.values() if v}
+        seen = {tuple(sorted({_comparable(r) for r in v})) for v in ran.values() if v}
         table.append(row | {"ran": ran, "differs": len(seen) > 1})
     return table
 

@@ -83,3 +83,19 @@ def test_a_launch_line_says_how_the_release_respells_it_and_what_the_lab_fits() 
     ], "the line is translated without the interactive commands after it"
     # a 17.05 testpmd keeps the VLAN option: only the binary and the spelt-out -i are left
     assert "disable-hw-vlan" not in launch_drift(guide, ran, DpdkVersion(17, 5), "").why
+
+
+def test_a_builds_own_testpmd_and_guest_image_are_no_difference() -> None:
+    line = "$(testpmd) -l 0-1 -- -i"
+    one = "/usr/bin/dpdk-testpmd -l 0-1 -- -i; -initrd /c/guest/6.1.0-57-amd64-5ce6da12f737/x"
+    two = (
+        "/root/.cache/howto-conformance/dpdk/src-debian/dpdk-testpmd -l 0-1 -- -i; "
+        "-initrd /c/guest/6.1.0-57-amd64-7ef2e2576c91/x"
+    )
+    (row,) = drift_table([(6, "installed", Drift(line, one)), (6, "source", Drift(line, two))],
+                         ["installed", "source"])  # fmt: skip
+    assert not row["differs"], row
+    (row,) = drift_table([(6, "installed", Drift(line, one)),
+                          (6, "source", Drift(line, two.replace("-i;", "-i --rxq=2;")))],
+                         ["installed", "source"])  # fmt: skip
+    assert row["differs"], "an option that differs still does"
