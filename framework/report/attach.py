@@ -14,17 +14,21 @@ import base64
 import contextlib
 import contextvars
 import csv
+import dataclasses
 import html
 import io
+import json
 import logging
 import mimetypes
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import allure
 import pytest
 from pytest_html import extras as html_extras
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +77,22 @@ def unbind_item(token: contextvars.Token[pytest.Item | None]) -> None:
 def current_item() -> pytest.Item | None:
     """The test item whose protocol is running, or None outside a test."""
     return _current_item.get() or _active_item
+
+
+def record_rows(key: str, rows: Iterable[Any]) -> None:
+    """Keep dataclass `rows` on the running test as user properties `key`, for the summary."""
+    item = current_item()
+    if item is not None:
+        item.user_properties += [(key, json.dumps(dataclasses.asdict(r))) for r in rows]
+
+
+def recorded_rows(properties: Sequence[tuple[str, object]], key: str, kind: type[T]) -> list[T]:
+    """The `kind` rows a test recorded under `key` (record_rows), in order, each once."""
+    found: dict[T, None] = {}
+    for name, value in properties:
+        if name == key:
+            found[kind(**json.loads(str(value)))] = None
+    return list(found)
 
 
 def take_pending_extras(item: pytest.Item) -> list[dict[str, Any]]:

@@ -8,16 +8,15 @@ column per DPDK build, so a validation engineer sees what changed between builds
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from framework.dpdk.args import translate_guide_command
 from framework.dpdk.version import DpdkVersion
-from framework.report.attach import attach_table, current_item
+from framework.report.attach import attach_table, record_rows, recorded_rows
 
 DRIFT_PROPERTY = "drift"
 # What differs between builds without being drift: the TCP ports a run picks for itself
@@ -68,18 +67,12 @@ def attach_drift(rows: Iterable[Drift | tuple[str, str]]) -> None:
     attach_table(
         "guide vs ran", ["guide", "ran here", "why"], [(d.guide, d.ran, d.why) for d in drifts]
     )
-    item = current_item()
-    if item is not None:
-        item.user_properties += [(DRIFT_PROPERTY, json.dumps(asdict(d))) for d in drifts]
+    record_rows(DRIFT_PROPERTY, drifts)
 
 
 def drifts_of(properties: Sequence[tuple[str, object]]) -> list[Drift]:
     """The drift a test recorded, in order, each once."""
-    found: dict[Drift, None] = {}
-    for key, value in properties:
-        if key == DRIFT_PROPERTY:
-            found[Drift(**json.loads(str(value)))] = None
-    return list(found)
+    return recorded_rows(properties, DRIFT_PROPERTY, Drift)
 
 
 def drift_table(

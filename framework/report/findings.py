@@ -9,13 +9,12 @@ that differ, with every build's output.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
-from framework.report.attach import attach_text, current_item
+from framework.report.attach import attach_text, record_rows, recorded_rows
 
 OBSERVED_PROPERTY = "observed"
 # What differs from run to run and says nothing of the build: the run's name prefix (in
@@ -38,20 +37,12 @@ class Observation:
 def observe(what: str, command: str, output: str) -> None:
     """Attach `command`'s answer to the running test and record it for the findings."""
     attach_text(what, f"{command}\n{output}")
-    item = current_item()
-    if item is not None:
-        item.user_properties.append(
-            (OBSERVED_PROPERTY, json.dumps(asdict(Observation(what, command, output))))
-        )
+    record_rows(OBSERVED_PROPERTY, [Observation(what, command, output)])
 
 
 def observations_of(properties: Sequence[tuple[str, object]]) -> list[Observation]:
     """The observations a test recorded, in order, each once."""
-    found: dict[Observation, None] = {}
-    for key, value in properties:
-        if key == OBSERVED_PROPERTY:
-            found[Observation(**json.loads(str(value)))] = None
-    return list(found)
+    return recorded_rows(properties, OBSERVED_PROPERTY, Observation)
 
 
 def _comparable(output: str) -> str:
