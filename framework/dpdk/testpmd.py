@@ -48,7 +48,7 @@ from framework.dpdk.parsers import (
     parse_verbose_rx,
     parse_vf_stats,
 )
-from framework.dpdk.version import DpdkVersion, detect_dpdk_version
+from framework.dpdk.version import DpdkVersion, detect_dpdk_version, rte_version
 from framework.errors import RemoteError, ShellClosed, ShellTimeout, TestPmdError
 from framework.remote.session import Session
 from framework.remote.shell import InteractiveShell
@@ -75,7 +75,6 @@ ASYNC_EVENT = re.compile(
 PortId = int | Literal["all"]
 
 _ESCAPES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[=>78]|[\x07\x08]")
-_RTE_VERSION = re.compile(r"RTE Version:\s*'?(DPDK\s+[0-9][0-9.]*[0-9])")
 _SAFE_PREFIX = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
@@ -258,8 +257,7 @@ class TestPmd:
                     output,
                 ) from exc
         if version is None:
-            found = _RTE_VERSION.search(startup)
-            version = DpdkVersion.parse(found.group(1)) if found else None
+            version = rte_version(startup)
         if version is None:
             version = detect_dpdk_version(session, argv[0])
         pmd = cls(session, shell, argv, version, startup, command_timeout=command_timeout)

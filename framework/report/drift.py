@@ -19,19 +19,22 @@ from framework.dpdk.version import DpdkVersion
 from framework.report.attach import attach_table, record_rows, recorded_rows
 
 DRIFT_PROPERTY = "drift"
-# What differs between builds without being drift: the TCP ports a run picks for itself
-# (QMP, migration), each build's own testpmd path and the guest image made from it.
-_NOT_DRIFT = (
+# What differs between builds (or runs) and says nothing of DPDK: the TCP ports a run
+# picks for itself (QMP, migration), the run's name prefix (file prefixes, sockets,
+# containers), each build's own testpmd path and the guest image made from it.
+_NOT_A_DIFFERENCE = (
     (re.compile(r":\d{4,5}\b"), ":<port>"),
+    (re.compile(r"\bhc-[0-9a-z]{4}\b"), "hc-<run>"),
     (re.compile(r"\S*dpdk-testpmd\b"), "<testpmd>"),
     (re.compile(r"/guest/[^/\s]+-[0-9a-f]{12}/"), "/guest/<image>/"),
 )
 
 
-def _comparable(ran: str) -> str:
-    for pattern, mask in _NOT_DRIFT:
-        ran = pattern.sub(mask, ran)
-    return ran
+def comparable(text: str) -> str:
+    """`text` with what differs between builds but is no difference masked."""
+    for pattern, mask in _NOT_A_DIFFERENCE:
+        text = pattern.sub(mask, text)
+    return text
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ def drift_table(
     table = []
     for _, row in sorted(rows.items(), key=lambda kv: kv[0][0]):
         ran = {b: row["ran"].get(b, []) for b in builds}
-        seen = {tuple(sorted({_comparable(r) for r in v})) for v in ran.values() if v}
+        seen = {tuple(sorted({comparable(r) for r in v})) for v in ran.values() if v}
         table.append(row | {"ran": ran, "differs": len(seen) > 1})
     return table
 

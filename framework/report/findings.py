@@ -9,20 +9,14 @@ that differ, with every build's output.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from framework.report.attach import attach_text, record_rows, recorded_rows
+from framework.report.drift import comparable
 
 OBSERVED_PROPERTY = "observed"
-# What differs from run to run and says nothing of the build: the run's name prefix (in
-# file prefixes, sockets, containers) and TCP ports it picked.
-_RUN_SPECIFIC = (
-    (re.compile(r"\bhc-[0-9a-z]{4}\b"), "hc-<run>"),
-    (re.compile(r":\d{4,5}\b"), ":<port>"),
-)
 
 
 @dataclass(frozen=True)
@@ -46,10 +40,7 @@ def observations_of(properties: Sequence[tuple[str, object]]) -> list[Observatio
 
 
 def _comparable(output: str) -> str:
-    text = "\n".join(line.rstrip() for line in output.strip().splitlines())
-    for pattern, mask in _RUN_SPECIFIC:
-        text = pattern.sub(mask, text)
-    return text
+    return comparable("\n".join(line.rstrip() for line in output.strip().splitlines()))
 
 
 def findings_table(

@@ -266,12 +266,12 @@ class VhostUserMigration:
         """The release of the VM's testpmd (a mix's guest build, else the hosts')."""
         return guest_dpdk.guest_version(self.source_vm, self.spec, self.topology.dpdk, self.version)
 
-    def guest_testpmd_argv(self, version: DpdkVersion | None = None) -> list[str]:
-        """The guide's run_testpmd_in_vm.sh as the guest's DPDK spells it."""
+    def guest_testpmd_argv(self, version: DpdkVersion) -> list[str]:
+        """The guide's run_testpmd_in_vm.sh as the guest's DPDK (`version`) spells it."""
         eal = EalOptions(lcores="0-1", allow=self.guest_pcis())
         app = TestPmdOptions(total_num_mbufs=GUEST_MBUFS, nb_cores=1, extra=["--burst=64"])
         binary = guest_dpdk.guest_testpmd(self.spec, self.topology.dpdk)
-        return testpmd_argv(binary, eal, app, version or self.guest_version())
+        return testpmd_argv(binary, eal, app, version)
 
     def start_guest_testpmd(self) -> TestPmd:
         """Testpmd in the VM: `set fwd mac retry`, `start tx_first`."""
