@@ -938,8 +938,8 @@ def test_bond_membership_rules(bonded: SriovBondMigration, probe: Callable[[], l
         )
         verify_not_forwarded(probe(), "a bond without members sends nothing")
     with step("add bonding slave 0 2; stop; create bonded device 1 0; add bonding slave 0 3"):
-        bonded.add_to_bond(VIRTIO_PORT)
-        bonded.pmd.stop()  # testpmd creates no bond while forwarding
+        # and stop: testpmd creates no bond while forwarding
+        bonded.add_back_to_memberless_bond(VIRTIO_PORT)
         second = bonded.pmd.create_bonded_device(1, 0)
         with pytest.raises(TestPmdError) as refused:
             bonded.pmd.add_bonding_slave(VIRTIO_PORT, second)

@@ -701,9 +701,12 @@ class Guide1Windows(Model):
     """Guide 1's loss windows: the steps that change the bond's data path (500 pps)."""
 
     # Receive silences without loss up to this long are the guest's scheduling jitter, not
-    # outages (None: the stream's own threshold, 10 frame intervals: 20 ms at 500 pps; the
-    # longest loss-free stall seen in a window was 28 ms, in vf_attach, counted below).
-    jitter_ms: float | None = Field(None, gt=0)
+    # outages (None: the stream's own threshold, 10 frame intervals: 20 ms at 500 pps).
+    # Loss-free stalls of 28 ms were seen in vf_attach (the 10 runs) and, as a second
+    # outage beside the switch-over, in the migration window of two fresh-clone runs of a
+    # correct DUT (22 ms on 24.11; 28.3 ms on 22.11 with the machine otherwise idle; both
+    # 2026-12-07): 2x the worst seen. A lost frame is an outage whatever its length.
+    jitter_ms: float | None = Field(60.0, gt=0)
 
     # set bonding primary 0; remove bonding slave 1 2. Worst seen: 1 outage, 1058 ms (the
     # frames the backup port's queue held until it became primary), 31 lost, span 60 ms.

@@ -10,7 +10,7 @@ from framework.dpdk.args import (
     translate_testpmd_command,
 )
 from framework.dpdk.modes import ForwardingMode, VfRxMode
-from framework.dpdk.testpmd import TestPmd, TestPmdStartError
+from framework.dpdk.testpmd import TestPmd, TestPmdParseError, TestPmdStartError
 from framework.dpdk.version import DpdkVersion, detect_dpdk_version
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "ForwardingMode",
     "TestPmd",
     "TestPmdOptions",
+    "TestPmdParseError",
     "TestPmdStartError",
     "Translation",
     "VfRxMode",

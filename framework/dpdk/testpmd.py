@@ -1,9 +1,11 @@
 """dpdk-testpmd as a typed interactive shell.
 
 Every command goes through one path: send the line, wait for the "testpmd> " prompt,
-drop the echo, scan the output for testpmd's error lines and raise TestPmdError with the
-command, the line and the full output. Typed methods parse the output into dataclasses
-(framework.dpdk.parsers); `send_command` is the raw escape hatch.
+drop the echo, note the line in the ledger (framework.dpdk.ledger), raise TestPmdParseError
+if testpmd's parser refused it, scan the output for testpmd's error lines and raise
+TestPmdError with the command, the line and the full output. Typed methods parse the output
+into dataclasses (framework.dpdk.parsers); `send_command` is the escape hatch that judges
+no answer but the parser's.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from typing import Literal, Self
 
 from framework.config.model import DEFAULT_HUGEPAGE_MOUNT
+from framework.dpdk import ledger
 from framework.dpdk.args import bonding_device_word, bonding_member_word
 from framework.dpdk.modes import ForwardingMode, ForwardingModeLike, VfRxMode
 from framework.dpdk.parsers import (
@@ -92,6 +95,12 @@ class TestPmdStartError(TestPmdError):
     __test__ = False
 
 
+class TestPmdParseError(TestPmdError):
+    """This release's testpmd could not parse a line ("Bad arguments", "Command not found")."""
+
+    __test__ = False
+
+
 @dataclass(frozen=True)
 class StartAttempt:
     """What came of starting a testpmd that a guide says may be refused."""
@@ -162,10 +171,12 @@ class TestPmd:
         version: DpdkVersion,
         startup_output: str,
         *,
+        name: str = "testpmd",
         command_timeout: float = 30.0,
     ) -> None:
         self.session = session
         self.shell = shell
+        self.name = name
         shell.interrupts = ASYNC_EVENT
         self.argv = list(argv)
         self.version = version
@@ -258,9 +269,17 @@ class TestPmd:
                 ) from exc
         if version is None:
             version = rte_version(startup)
+        if version is None and not owns_files:
+            # argv[0] is not a host path (a guest's testpmd): the host cannot be asked
+            shell.close()
+            raise TestPmdStartError(
+                command, f"{name}: its DPDK release is unknown (no version given, no -v)", startup
+            )
         if version is None:
             version = detect_dpdk_version(session, argv[0])
-        pmd = cls(session, shell, argv, version, startup, command_timeout=command_timeout)
+        pmd = cls(
+            session, shell, argv, version, startup, name=name, command_timeout=command_timeout
+        )
         pmd._cleaned = not owns_files  # nothing of a guest testpmd to remove on the host
         if check_startup and startup_output is None:
             fatal = find_fatal_at_prompt(startup)
@@ -325,18 +344,34 @@ class TestPmd:
 
     # ------------------------------------------------------------------ commands
 
-    def send_command(self, command: str, timeout: float | None = None) -> str:
-        """Send one line and return its output (echo and prompt removed), unchecked."""
+    def send_command(
+        self, command: str, timeout: float | None = None, *, may_be_unparsed: bool = False
+    ) -> str:
+        """Send one line and return its output (echo and prompt removed).
+
+        The driver's answer is not judged; the parser's is: TestPmdParseError, naming this
+        testpmd's release, if it could not parse the line (unless `may_be_unparsed`, for a
+        probe of the parser itself).
+        """
         self.shell.send_line(command)
         before = self.shell.expect(timeout=timeout or self.command_timeout)
         lines = before.split("\n")
         wanted = command.strip()
+        output = before
         for i, line in enumerate(lines):
             if line.strip().endswith(wanted):
                 if i:
                     self.events.append("\n".join(lines[:i]))
-                return "\n".join(lines[i + 1 :])
-        return before
+                output = "\n".join(lines[i + 1 :])
+                break
+        refused = ledger.parser_refusal(output)
+        where = f"{self.session.name}: {self.name}"
+        ledger.note(ledger.Sent(where, str(self.version), wanted, refused))
+        if refused and not may_be_unparsed:
+            raise TestPmdParseError(
+                command, f"DPDK {self.version}'s testpmd cannot parse it: {refused}", output
+            )
+        return output
 
     def command(self, command: str, timeout: float | None = None) -> str:
         """Send one line; raise TestPmdError if testpmd answered with an error line."""

@@ -37,7 +37,7 @@ import pytest
 
 from framework.errors import ConfigError
 from framework.lab.cpu import take_cpus
-from framework.report import attach, summary
+from framework.report import attach, commands, summary
 from framework.report.outcomes import NOT_SELECTED, PLANNED, skip_kind, skip_planned
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -372,7 +372,12 @@ def pytest_runtest_protocol(
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Move the pytest-html extras queued during a phase onto that phase's report."""
+    """Move the pytest-html extras queued during a phase onto that phase's report.
+
+    The lines sent to testpmds during the phase go onto the test first (the report copies
+    its properties), for the summary's command table.
+    """
+    commands.record_sent()
     report = yield
     pending = attach.take_pending_extras(item)
     if pending:

@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from framework.dpdk.ledger import Sent
+from framework.report.commands import command_table, sent_of
 from framework.report.drift import Drift, drift_table, drifts_of
 from framework.report.figures import FIGURE_PROPERTY, Figure, format_value
 from framework.report.findings import Observation, findings_table, observations_of
@@ -137,6 +139,7 @@ class TestRecord:
     build: str = ""  # the topology's name of that DPDK build
     drift: list[Drift] = field(default_factory=list)  # guide commands and what ran
     observed: list[Observation] = field(default_factory=list)  # answers, for the findings
+    sent: list[Sent] = field(default_factory=list)  # lines sent to testpmds, for the ledger
     duration_s: float = 0.0
     figures: list[Figure] = field(default_factory=list)
     form: str = ""  # the form the variant runs the guide in, where it names one
@@ -213,6 +216,8 @@ class Collector:
             record.drift = drift  # a later phase carries every entry of the earlier
         if observed := observations_of(report.user_properties):
             record.observed = observed
+        if sent := sent_of(report.user_properties):
+            record.sent = sent
         record.form = str(props.get(FORM_PROPERTY, record.form))
         record.not_proven = str(props.get(NOT_PROVEN_PROPERTY, record.not_proven))
         record.duration_s += float(getattr(report, "duration", 0.0) or 0.0)
@@ -487,6 +492,9 @@ def build_summary(
         ((r.guide, r.build, o) for r in records if r.guide is not None for o in r.observed),
         builds,
     )
+    commands = command_table(
+        ((r.guide, r.build, c) for r in records if r.guide is not None for c in r.sent), builds
+    )
     regressions = compare(rows, previous[1] if previous else None)
     return {
         "schema": SCHEMA,
@@ -503,6 +511,7 @@ def build_summary(
         "builds": builds,
         "drift": drift,
         "findings": findings,
+        "commands": commands,
     }
 
 
@@ -617,24 +626,34 @@ def _coverage(sign: Mapping[str, Any]) -> str:
     return stand_ins + ((" Not tested: " + "; ".join(parts) + ".") if parts else "")
 
 
+def _table_head(title: str, sub: str, headers: Sequence[str]) -> list[str]:
+    """A section of the summary: its title, a line on what it counts, a table's head row."""
+    return [
+        f"<h2>{_e(title)}</h2>",
+        f'<div class="sub">{_e(sub)}</div>',
+        "<table><tr>" + "".join(f"<th>{_e(h)}</th>" for h in headers) + "</tr>",
+    ]
+
+
+_DIFFERS = '<span class="tag">differs between builds</span>'
+
+
 def _drift_html(drift: Sequence[Mapping[str, Any]], builds: Sequence[str]) -> list[str]:
     """The guides' commands and what ran in their place on each build, differences first."""
     if not drift:
         return []
     differ = sum(1 for row in drift if row["differs"])
-    out = [
-        "<h2>The guides' commands and what ran</h2>",
-        f'<div class="sub">{len(drift)} guide commands ran another way than the guide '
-        f"wrote them; {differ} of them differently from one DPDK build to another.</div>",
-        "<table><tr><th>Guide</th><th>The guide's command (17.05)</th>"
-        + "".join(f"<th>ran on {_e(b)}</th>" for b in builds)
-        + "<th>Why</th></tr>",
-    ]
+    out = _table_head(
+        "The guides' commands and what ran",
+        f"{len(drift)} guide commands ran another way than the guide wrote them; {differ} of "
+        "them differently from one DPDK build to another.",
+        ["Guide", "The guide's command (17.05)", *(f"ran on {b}" for b in builds), "Why"],
+    )
     for row in sorted(drift, key=lambda r: (not r["differs"], r["guide"])):
         ran = "".join(f"<td>{'<br>'.join(_e(r) for r in row['ran'].get(b, [])) or '—'}</td>"
                       for b in builds)  # fmt: skip
         why = "<br>".join(f"{_e(b)}: {_e(w)}" for b, w in row["why"].items())
-        tag = '<span class="tag">differs between builds</span>' if row["differs"] else ""
+        tag = _DIFFERS if row["differs"] else ""
         out.append(
             f"<tr><td>{row['guide']}</td><td><code>{_e(row['command'])}</code>{tag}</td>"
             f"{ran}<td>{why}</td></tr>"
@@ -648,14 +667,11 @@ def _findings_html(findings: Sequence[Mapping[str, Any]], builds: Sequence[str])
     if not findings:
         return []
     differ = [row for row in findings if row["differs"]]
-    out = [
-        "<h2>Findings: the same command answered otherwise</h2>",
-        f'<div class="sub">{len(findings)} answers compared between DPDK builds; '
-        f"{len(differ)} differ.</div>",
-        "<table><tr><th>Guide</th><th>What</th>"
-        + "".join(f"<th>{_e(b)}</th>" for b in builds)
-        + "</tr>",
-    ]
+    out = _table_head(
+        "Findings: the same command answered otherwise",
+        f"{len(findings)} answers compared between DPDK builds; {len(differ)} differ.",
+        ["Guide", "What", *builds],
+    )
     for row in sorted(findings, key=lambda r: (not r["differs"], r["guide"])):
         cells = "".join(
             "<td>"
@@ -663,12 +679,46 @@ def _findings_html(findings: Sequence[Mapping[str, Any]], builds: Sequence[str])
             + "</td>"
             for b in builds
         )
-        tag = '<span class="tag">differs between builds</span>' if row["differs"] else ""
+        tag = _DIFFERS if row["differs"] else ""
         out.append(
             f"<tr><td>{row['guide']}</td><td>{_e(row['what'])}<br>"
             f"<code>{_e(row['command'])}</code>{tag}</td>{cells}</tr>"
         )
     out.append("</table>")
+    return out
+
+
+def _commands_html(commands: Sequence[Mapping[str, Any]], builds: Sequence[str]) -> list[str]:
+    """Every command sent to testpmd, per build: refused ones first, the rest folded away."""
+    if not commands:
+        return []
+    refused = [row for row in commands if row["refused"]]
+    out = _table_head(
+        "Every command sent to testpmd, per DPDK build",
+        f"{len(commands)} distinct commands sent to the testpmds of {len(builds)} "
+        f"build(s); {len(refused)} refused by a build's parser.",
+        ["Guide", "Command", *builds],
+    )
+    for i, row in enumerate(sorted(commands, key=lambda r: (not r["refused"], r["guide"]))):
+        if i == len(refused):
+            out.append("</table><details><summary>the commands no build refused</summary>")
+            out.append("<table>")
+        cells = "".join(
+            "<td>"
+            + "<br>".join(
+                [
+                    *(f"REFUSED by {_e(r)}" for r in row["refused"].get(b, [])),
+                    *(f"taken by {_e(t)}" for t in row["taken"].get(b, [])),
+                ]
+            )
+            + "</td>"
+            for b in builds
+        )
+        out.append(
+            f"<tr><td>{row['guide']}</td><td><code>{_e(row['command'])}</code>"
+            f'<div class="form">to {_e(", ".join(row["to"]))}</div></td>{cells}</tr>'
+        )
+    out.append("</table>" + ("</details>" if len(refused) < len(commands) else ""))
     return out
 
 
@@ -771,6 +821,7 @@ def render_html(summary: Mapping[str, Any]) -> str:
     out.append("</table>")
     out += _drift_html(summary.get("drift", []), summary.get("builds", []))
     out += _findings_html(summary.get("findings", []), summary.get("builds", []))
+    out += _commands_html(summary.get("commands", []), summary.get("builds", []))
     out.append("<h2>What was tested</h2><table class=env>")
     ordered = [k for k in HEADER_KEYS if k in env] + sorted(k for k in env if k not in HEADER_KEYS)
     for key in ordered:

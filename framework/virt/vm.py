@@ -378,7 +378,8 @@ class VirtualMachine:
     ) -> TestPmd:
         """Start testpmd in the guest on ttyS0 (argv must include -i); return it typed.
 
-        End it with its own quit() or close(), as a host testpmd.
+        Its release is `version`, else asked of it in the guest. End it with its own quit()
+        or close(), as a host testpmd.
 
         Raises:
             VmError: a testpmd of this VM still runs.
@@ -386,6 +387,8 @@ class VirtualMachine:
         """
         if self._testpmd is not None and self._testpmd.alive:
             raise VmError(f"{self.name}: a testpmd already owns ttyS0")
+        if version is None:
+            version = self.dpdk_version(argv[0])
         self._testpmd = guest_testpmd.launch(
             self.session,
             self.shell,

@@ -4,9 +4,11 @@ The installed DPDK (22.11 on Debian 12), 24.11 (scripts/dpdk-root's Debian 13 ro
 Debian 12's source package built by scripts/dpdk-build, in one run of guide 1: each build's
 row in the summary with the version found, each guest speaking its release's bonding
 commands, and nothing left behind (the root's mounts included). A mix: guide 2 with the
-hosts on 22.11 and the VM's testpmd from 24.11, asked in the guest. And the bites: a suite
-that speaks 22.11's words to 24.11's testpmd fails the step, on that build; a mix whose VM
-boots the host build's image fails, naming it.
+hosts on 22.11 and the VM's testpmd from 24.11, asked in the guest. Guides 6 and 7 on
+24.11. In each, the summary's ledger of every line sent to each build's testpmds, with the
+parser's answer. And the bites: a suite that speaks 22.11's words to 24.11's testpmd fails
+the step, on that build, and the ledger shows the refusal; a mix whose VM boots the host
+build's image fails, naming it.
 """
 
 from __future__ import annotations
@@ -108,6 +110,17 @@ def test_guide_1_runs_once_per_build_in_each_builds_words(tmp_path: Path) -> Non
     assert "testpmd> create bonding device 1 0" in newer
     assert "testpmd> add bonding member 0 2" in newer
     assert "Bad arguments" not in installed + newer + built
+    # the ledger: every line the suite sent, per build, each parser's answer
+    commands = {r["command"]: r for r in summary["commands"]}
+    assert not [r for r in commands.values() if r["refused"]], "no build's parser refused a line"
+    releases = {b: rows[f"emulated-vf-{b}"]["dpdk"][0] for b in ("installed", "24.11", "source")}
+    assert commands["create bonded device 1 0"]["taken"] == {
+        "installed": [releases["installed"]],
+        "source": [releases["source"]],
+    }
+    assert commands["create bonding device 1 0"]["taken"] == {"24.11": [releases["24.11"]]}
+    everywhere = [r for r in commands.values() if len(r["taken"]) == 3]
+    assert len(everywhere) >= 6, f"the lines every build took: {everywhere}"
 
 
 def test_a_mix_runs_the_vms_testpmd_of_one_build_beside_the_hosts_of_another(
@@ -148,4 +161,35 @@ def test_22_11s_words_to_24_11s_testpmd_fail_the_step_on_that_build(tmp_path: Pa
     assert run.returncode == 1, run.why
     assert f"FAILED {test}" in run.output, run.why
     assert "STEP FAILED 1.3.3" in run.output, run.why
-    assert "create bonded device 1 0" in run.output and "Bad arguments" in run.output, run.why
+    assert "DPDK 24.11." in run.output and "testpmd cannot parse it: Bad arguments" in run.output
+    assert "create bonded device 1 0" in run.output, run.why
+    commands = {r["command"]: r for r in summary_of(tmp_path)["commands"]}
+    (refusal,) = commands["create bonded device 1 0"]["refused"]["24.11"]
+    assert refusal.startswith("24.11.") and refusal.endswith(": Bad arguments"), refusal
+
+
+GUIDE6 = (
+    "testsuites/test_virtio_user_container.py::"
+    "test_traffic_crosses_vhost_user_into_the_container_and_back"
+)
+GUIDE7 = "testsuites/test_virtio_user_exceptional_path.py::test_the_kernel_answers_through_dpdk"
+
+
+def test_guides_6_and_7_send_24_11_only_lines_its_parser_takes(tmp_path: Path) -> None:
+    # Guide 1's and 2's lines reach 24.11's parser above; here guide 6's host and container
+    # testpmds and guide 7's guest testpmd: each line is noted with the parser's answer,
+    # and a refused one would have failed its step.
+    before = snapshot()
+    run = run_guide(tmp_path, GUIDE6, GUIDE7, "--dpdk-build", "24.11")
+    assert snapshot().new_since(before) == {}, "VMs, taps, bridges, testpmds, sockets are gone"
+    assert mounts_of_roots() == [], "the root's mounts end with its testpmds"
+    assert run.returncode == 0, run.why
+    summary = summary_of(tmp_path)
+    for guide in (6, 7):
+        rows = [r for r in summary["commands"] if r["guide"] == guide]
+        assert len(rows) >= 5, f"guide {guide}'s lines: {rows}"
+        assert [r for r in rows if r["refused"]] == [], "24.11's parser refused none"
+        releases = {t for r in rows for t in r["taken"]["24.11"]}
+        assert len(releases) == 1 and releases.pop().startswith("24.11."), rows
+    guide6_to = {to for r in summary["commands"] if r["guide"] == 6 for to in r["to"]}
+    assert len(guide6_to) >= 2, f"the host's and the container's testpmd: {guide6_to}"

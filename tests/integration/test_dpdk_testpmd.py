@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from framework.dpdk import (
     DpdkVersion,
     ForwardingMode,
     TestPmd,
+    TestPmdParseError,
     TestPmdStartError,
     detect_dpdk_version,
 )
@@ -97,8 +99,12 @@ def test_error_commands_raise_with_the_line(null_pmd: TestPmd) -> None:
     with pytest.raises(TestPmdError, match="Invalid port 9") as invalid:
         null_pmd.show_port_info(9)
     assert "The valid ports array is [ 0 1 ]" in invalid.value.output
-    # The raw escape hatch does not judge.
-    assert "Command not found" in null_pmd.send_command("frobnicate")
+    # The escape hatch judges no driver's answer, only the parser's, naming the release
+    assert "Invalid port 9" in null_pmd.send_command("show port info 9")
+    said = re.escape(f"DPDK {null_pmd.version}'s testpmd cannot parse it: Command not found")
+    with pytest.raises(TestPmdParseError, match=said):
+        null_pmd.send_command("frobnicate")
+    assert "Command not found" in null_pmd.send_command("frobnicate", may_be_unparsed=True)
     # ... and the shell is still in sync afterwards.
     assert null_pmd.show_port_info(1).port == 1
 

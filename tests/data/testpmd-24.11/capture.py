@@ -36,7 +36,7 @@ def run(steps: list[tuple[str | None, str]]) -> None:
     pmd = TestPmd.launch(LocalSession(), NULL_ARGV, check_startup=False)
     try:
         for name, command in steps:
-            output = pmd.send_command(command)
+            output = pmd.send_command(command, may_be_unparsed=True)
             if name is not None:
                 save(name, output)
         pmd.quit()
