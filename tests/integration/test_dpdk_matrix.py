@@ -8,7 +8,8 @@ hosts on 22.11 and the VM's testpmd from 24.11, asked in the guest. Guides 6 and
 24.11. In each, the summary's ledger of every line sent to each build's testpmds, with the
 parser's answer. And the bites: a suite that speaks 22.11's words to 24.11's testpmd fails
 the step, on that build, and the ledger shows the refusal; a mix whose VM boots the host
-build's image fails, naming it.
+build's image fails, naming it; a testpmd that segfaults as 24.11.8's does in a bond left
+without members ends as that known defect, never a pass.
 """
 
 from __future__ import annotations
@@ -193,3 +194,27 @@ def test_guides_6_and_7_send_24_11_only_lines_its_parser_takes(tmp_path: Path) -
         assert len(releases) == 1 and releases.pop().startswith("24.11."), rows
     guide6_to = {to for r in summary["commands"] if r["guide"] == 6 for to in r["to"]}
     assert len(guide6_to) >= 2, f"the host's and the container's testpmd: {guide6_to}"
+
+
+RULES = f"{MODULE}::test_bond_membership_rules"
+
+
+def test_a_testpmd_segfault_in_the_memberless_bond_is_the_known_defect_and_no_pass(
+    tmp_path: Path,
+) -> None:
+    # 24.11.8's crash made certain on the installed build: the test ends as the known
+    # defect (XFAIL, so the run exits 0) and the summary counts it a failure of guide 1;
+    # testpmd's last words are the test's observation (a finding beside other builds').
+    before = snapshot()
+    test = f"{RULES}[emulated-vf]"
+    run = run_guide(tmp_path, test, fault="guest-testpmd-segfaults-in-a-memberless-bond")
+    assert snapshot().new_since(before) == {}, "VMs, taps, bridges, testpmds, sockets are gone"
+    assert run.returncode == 0 and f"XFAIL {test}" in run.output, run.why
+    assert "known defect: DPDK 22.11." in run.output, run.output[-2000:]
+    assert "crashed (segmentation fault) adding port 0 back to the forwarding bond P2" in run.output
+    summary = summary_of(tmp_path)
+    (row,) = [r for r in summary["rows"] if r["guide"] == 1 and r["tests"].get("failed")]
+    assert row["status"] == "failed", row
+    assert not summary["sign_off"]["ok"], summary["sign_off"]
+    text = attachments_by_test(tmp_path)[test.rpartition("::")[2]]
+    assert "add bonding slave 0 2; stop\n" in text and "Segmentation fault" in text, text[-2000:]
