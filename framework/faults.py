@@ -19,6 +19,7 @@ import re
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -244,13 +245,17 @@ def _attached_ports_not_started(setup: Any, ports: list[int], *_: Any) -> None:
 
 
 def _from_the_second(action: Callable[[Any], None]) -> Callable[..., None]:
-    """An action that strikes every time its method runs but the first."""
-    calls: list[bool] = []
+    """An action that strikes every time its method runs but the first, per scenario.
+
+    A relaunch, a restart, the second of two calls; never a later scenario's first.
+    """
+    seen: list[weakref.ref[Any]] = []
 
     def later(scenario: Any, *_: Any) -> None:
-        if calls:
+        if any(ref() is scenario for ref in seen):
             action(scenario)
-        calls.append(True)
+        else:
+            seen.append(weakref.ref(scenario))
 
     return later
 
@@ -369,14 +374,12 @@ def _relaunched_host_forwards_nothing(setup: Any, *_: Any) -> None:
     _receive_only(setup.pvp.host_pmd)
 
 
-def _two_vm_host_forwards_nothing(pvvp: Any, pmd: Any, *_: Any) -> None:
+def _two_vm_host_forwards_nothing(pvvp: Any) -> None:
     # as relaunched-host-forwards-nothing, on the two-VM chain (or between two kernel VMs),
-    # and from the relaunched testpmd's first moment (its switch's second start): its links
+    # from the relaunched testpmd's first moment (its switch's second start): its links
     # come up only after, so not one segment crosses. (Struck after the relaunch event had
     # returned, links up, a retransmitted TCP segment once crossed first.)
-    if getattr(pvvp, "_fault_switch_started", False):
-        _receive_only(pmd)
-    pvvp._fault_switch_started = True
+    _receive_only(pvvp.host_pmd)
 
 
 # A byte of a TCP segment's payload as the VMs' kernels send it: behind Ethernet, IPv4
@@ -766,7 +769,7 @@ FAULTS: dict[str, Fault] = {
             "reconnect plan, two VMs (testpmd or kernel guests): the relaunched host "
             "testpmd's links come up, it forwards nothing",
             "framework.scenarios.pvvp:Pvvp._start_switch",
-            _two_vm_host_forwards_nothing,
+            _from_the_second(_two_vm_host_forwards_nothing),
         ),
         Fault(
             "vm-to-vm-host-swaps-tcp-payload",

@@ -638,6 +638,13 @@ def _table_head(title: str, sub: str, headers: Sequence[str]) -> list[str]:
 _DIFFERS = '<span class="tag">differs between builds</span>'
 
 
+def _build_cells(
+    builds: Sequence[str], items: Mapping[str, Iterable[str]], sep: str = "<br>", empty: str = ""
+) -> str:
+    """One cell per build: its `items` (HTML already) joined by `sep`, `empty` if none."""
+    return "".join(f"<td>{sep.join(items.get(b, [])) or empty}</td>" for b in builds)
+
+
 def _drift_html(drift: Sequence[Mapping[str, Any]], builds: Sequence[str]) -> list[str]:
     """The guides' commands and what ran in their place on each build, differences first."""
     if not drift:
@@ -650,8 +657,7 @@ def _drift_html(drift: Sequence[Mapping[str, Any]], builds: Sequence[str]) -> li
         ["Guide", "The guide's command (17.05)", *(f"ran on {b}" for b in builds), "Why"],
     )
     for row in sorted(drift, key=lambda r: (not r["differs"], r["guide"])):
-        ran = "".join(f"<td>{'<br>'.join(_e(r) for r in row['ran'].get(b, [])) or '—'}</td>"
-                      for b in builds)  # fmt: skip
+        ran = _build_cells(builds, {b: map(_e, v) for b, v in row["ran"].items()}, empty="—")
         why = "<br>".join(f"{_e(b)}: {_e(w)}" for b, w in row["why"].items())
         tag = _DIFFERS if row["differs"] else ""
         out.append(
@@ -673,12 +679,8 @@ def _findings_html(findings: Sequence[Mapping[str, Any]], builds: Sequence[str])
         ["Guide", "What", *builds],
     )
     for row in sorted(findings, key=lambda r: (not r["differs"], r["guide"])):
-        cells = "".join(
-            "<td>"
-            + ("".join(f"<pre>{_e(o)}</pre>" for o in row["outputs"].get(b, [])) or "—")
-            + "</td>"
-            for b in builds
-        )
+        outputs = {b: [f"<pre>{_e(o)}</pre>" for o in v] for b, v in row["outputs"].items()}
+        cells = _build_cells(builds, outputs, "", "—")
         tag = _DIFFERS if row["differs"] else ""
         out.append(
             f"<tr><td>{row['guide']}</td><td>{_e(row['what'])}<br>"
@@ -703,17 +705,12 @@ def _commands_html(commands: Sequence[Mapping[str, Any]], builds: Sequence[str])
         if i == len(refused):
             out.append("</table><details><summary>the commands no build refused</summary>")
             out.append("<table>")
-        cells = "".join(
-            "<td>"
-            + "<br>".join(
-                [
-                    *(f"REFUSED by {_e(r)}" for r in row["refused"].get(b, [])),
-                    *(f"taken by {_e(t)}" for t in row["taken"].get(b, [])),
-                ]
-            )
-            + "</td>"
+        said = {
+            b: [*(f"REFUSED by {_e(r)}" for r in row["refused"].get(b, [])),
+                *(f"taken by {_e(t)}" for t in row["taken"].get(b, []))]
             for b in builds
-        )
+        }  # fmt: skip
+        cells = _build_cells(builds, said)
         out.append(
             f"<tr><td>{row['guide']}</td><td><code>{_e(row['command'])}</code>"
             f'<div class="form">to {_e(", ".join(row["to"]))}</div></td>{cells}</tr>'
