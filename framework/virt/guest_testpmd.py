@@ -27,9 +27,14 @@ END = "@@howto-testpmd-exited@@"
 def launch_line(argv: Sequence[str]) -> str:
     """The guest shell line that starts testpmd on ttyS0, detached, then prints END."""
     inner = f'exec </dev/ttyS0 >/dev/ttyS0 2>&1; {shlex.join(argv)}; echo "testpmd exited $? {END}"'
-    # A subshell so the shell's status marker follows a complete command; setsid detaches
-    # testpmd from the shell console's session (and its job control).
-    return f"( setsid sh -c {shlex.quote(inner)} & )"
+    # setsid detaches testpmd from the shell console's session (and its job control). The
+    # new session's leader must not open ttyS0: it would become its controlling terminal,
+    # and a leader's exit hangs that up, dropping what the port has not sent yet (END, and
+    # the end of a long EAL error: seen 1 launch in 24). So a child opens it, and the ": "
+    # keeps the leader from exec'ing into that child.
+    leader = f"sh -c {shlex.quote(inner)}; :"
+    # A subshell so the shell's status marker follows a complete command.
+    return f"( setsid sh -c {shlex.quote(leader)} </dev/null >/dev/null 2>&1 & )"
 
 
 def launch(
