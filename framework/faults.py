@@ -369,17 +369,12 @@ RECONNECT = "framework.scenarios.vhost_reconnect:PvpReconnect"
 VM_TO_VM = "framework.scenarios.vm_to_vm:KernelVmToVm"
 
 
-def _relaunched_host_forwards_nothing(setup: Any, *_: Any) -> None:
-    # the relaunched host testpmd brings its links up and then forwards nothing
-    _receive_only(setup.pvp.host_pmd)
-
-
-def _two_vm_host_forwards_nothing(pvvp: Any) -> None:
-    # as relaunched-host-forwards-nothing, on the two-VM chain (or between two kernel VMs),
-    # from the relaunched testpmd's first moment (its switch's second start): its links
-    # come up only after, so not one segment crosses. (Struck after the relaunch event had
-    # returned, links up, a retransmitted TCP segment once crossed first.)
-    _receive_only(pvvp.host_pmd)
+def _relaunched_host_forwards_nothing(scenario: Any) -> None:
+    # the relaunched host testpmd (one VM, two, or two kernel VMs) forwards nothing from its
+    # first moment, its switch's second start: its links come up only after, so not one
+    # frame or segment crosses. (Struck after the relaunch event had returned, links up, a
+    # retransmitted TCP segment once crossed first.)
+    _receive_only(scenario.host_pmd)
 
 
 # A byte of a TCP segment's payload as the VMs' kernels send it: behind Ethernet, IPv4
@@ -761,15 +756,15 @@ FAULTS: dict[str, Fault] = {
         Fault(
             "relaunched-host-forwards-nothing",
             "reconnect plan: the relaunched host testpmd's links come up, it forwards nothing",
-            f"{RECONNECT}.relaunch_host_testpmd",
-            _relaunched_host_forwards_nothing,
+            f"{GUIDE4}.start_host_testpmd",
+            _from_the_second(_relaunched_host_forwards_nothing),
         ),
         Fault(
             "two-vm-relaunched-host-forwards-nothing",
             "reconnect plan, two VMs (testpmd or kernel guests): the relaunched host "
             "testpmd's links come up, it forwards nothing",
             "framework.scenarios.pvvp:Pvvp._start_switch",
-            _from_the_second(_two_vm_host_forwards_nothing),
+            _from_the_second(_relaunched_host_forwards_nothing),
         ),
         Fault(
             "vm-to-vm-host-swaps-tcp-payload",

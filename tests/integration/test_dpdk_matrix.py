@@ -4,12 +4,13 @@ The installed DPDK (22.11 on Debian 12), 24.11 (scripts/dpdk-root's Debian 13 ro
 Debian 12's source package built by scripts/dpdk-build, in one run of guide 1: each build's
 row in the summary with the version found, each guest speaking its release's bonding
 commands, and nothing left behind (the root's mounts included). A mix: guide 2 with the
-hosts on 22.11 and the VM's testpmd from 24.11, asked in the guest. Guides 6 and 7 on
-24.11. In each, the summary's ledger of every line sent to each build's testpmds, with the
-parser's answer. And the bites: a suite that speaks 22.11's words to 24.11's testpmd fails
-the step, on that build, and the ledger shows the refusal; a mix whose VM boots the host
-build's image fails, naming it; a testpmd that segfaults as 24.11.8's does in a bond left
-without members ends as that known defect, never a pass.
+hosts on 22.11 and the VM's testpmd from 24.11, asked in the guest. Guide 4's set-up
+checks with the host on one build and the container on the other, both ways round. Guides
+6 and 7 on 24.11. In each, the summary's ledger of every line sent to each build's
+testpmds, with the parser's answer. And the bites: a suite that speaks 22.11's words to
+24.11's testpmd fails the step, on that build, and the ledger shows the refusal; a mix
+whose VM boots the host build's image fails, naming it; a testpmd that segfaults as
+24.11.8's does in a bond left without members ends as that known defect, never a pass.
 """
 
 from __future__ import annotations
@@ -194,6 +195,42 @@ def test_guides_6_and_7_send_24_11_only_lines_its_parser_takes(tmp_path: Path) -
         assert len(releases) == 1 and releases.pop().startswith("24.11."), rows
     guide6_to = {to for r in summary["commands"] if r["guide"] == 6 for to in r["to"]}
     assert len(guide6_to) >= 2, f"the host's and the container's testpmd: {guide6_to}"
+
+
+GUIDE4 = "testsuites/test_pvp_benchmark.py"
+# Guide 4's set-up checks on its container path: each testpmd's commands, no measurement.
+GUIDE4_CHECKS = "container-split-mergeable and not 2q and (chain or settings or frames_cross)"
+MIXES = {MIX: ("22.11.", "24.11."), "host-24.11-guest-installed": ("24.11.", "22.11.")}
+
+
+def test_guide_4_across_two_builds_both_ways_each_testpmd_in_its_releases_words(
+    tmp_path: Path,
+) -> None:
+    # 24.11 runs guide 4 only where it meets another build: with the host's testpmd on one
+    # build and the container's on the other, each way round, every line guide 4 sends
+    # reaches 24.11's parser (the host's in one mix, the guest's in the other).
+    before = snapshot()
+    mixes = [w for mix in MIXES for w in ("--dpdk-build", mix)]
+    run = run_guide(tmp_path, GUIDE4, "-k", GUIDE4_CHECKS, *mixes)
+    assert snapshot().new_since(before) == {}, "VMs, taps, bridges, testpmds, sockets are gone"
+    assert mounts_of_roots() == [], "the root's mounts end with its testpmds"
+    assert run.returncode == 0, run.why
+    summary = summary_of(tmp_path)
+    rows = [r for r in summary["commands"] if r["guide"] == 4]
+    assert [r for r in rows if r["refused"]] == [], "no build's parser refused a line"
+    for mix, (host, guest) in MIXES.items():
+        variant = f"container-split-mergeable-{mix}"
+        (row,) = [r for r in summary["rows"] if r["guide"] == 4 and r["variant"] == variant]
+        assert row["status"] == "passed" and row["tests"]["passed"] == 3, row
+        found_host, found_guest = row["dpdk"][0].split(", ")
+        assert found_host.startswith(host) and found_host.endswith(" host"), row
+        assert found_guest.startswith(guest) and found_guest.endswith(" guest"), row
+        per_testpmd: dict[str, set[str]] = {}
+        for r in rows:
+            for release in r["taken"].get(mix, []):
+                per_testpmd.setdefault(release[:6], set()).add(r["command"])
+        assert sorted(per_testpmd) == sorted((host, guest)), per_testpmd
+        assert all(len(lines) >= 5 for lines in per_testpmd.values()), per_testpmd
 
 
 RULES = f"{MODULE}::test_bond_membership_rules"
