@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from framework.dpdk.modes import ForwardingMode
+from framework.dpdk.version import DpdkVersion
 from framework.errors import ConfigError
 
 # The byte the frame-damaging faults flip in a stream frame (untagged IPv4/UDP, marker at
@@ -263,11 +264,7 @@ def _from_the_second(action: Callable[[Any], None]) -> Callable[..., None]:
 def _spoken_to_as_22_11(_setup: Any, pmd: Any, *_: Any) -> None:
     # What a suite without the build's translations would do: 22.11's command words, the
     # testpmd's release (and all that reports it) as found.
-    class SpokenTo22_11(type(pmd)):  # type: ignore[misc]
-        member_word = "slave"
-        device_word = "bonded"
-
-    pmd.__class__ = SpokenTo22_11
+    pmd.words_of = DpdkVersion(22, 11)
 
 
 def _guest_testpmd_segfaults(setup: Any) -> None:

@@ -180,6 +180,9 @@ class TestPmd:
         shell.interrupts = ASYNC_EVENT
         self.argv = list(argv)
         self.version = version
+        # The release whose command words the suite speaks to it: its own, unless a self-test
+        # speaks another's (a suite without the build's translations).
+        self.words_of = version
         self.startup_output = startup_output
         self.command_timeout = command_timeout
         # Text testpmd printed between commands (link state events...), oldest first.
@@ -668,12 +671,12 @@ class TestPmd:
     @property
     def member_word(self) -> str:
         """How this release names a bonded port in commands: "slave" or "member"."""
-        return bonding_member_word(self.version)
+        return bonding_member_word(self.words_of)
 
     @property
     def device_word(self) -> str:
         """How this release names a bond in `create ... device`: "bonded" or "bonding"."""
-        return bonding_device_word(self.version)
+        return bonding_device_word(self.words_of)
 
     def create_bonded_device(self, mode: int, socket: int = 0) -> int:
         """Create a bonding device (mode 1: active-backup) on a NUMA socket; return its port id."""

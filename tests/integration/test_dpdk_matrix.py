@@ -3,10 +3,10 @@
 The installed DPDK (22.11 on Debian 12), 24.11 (scripts/dpdk-root's Debian 13 root) and
 Debian 12's source package built by scripts/dpdk-build, in one run of guide 1: each build's
 row in the summary with the version found, each guest speaking its release's bonding
-commands, and nothing left behind (the root's mounts included). A mix: guide 2 with the
-hosts on 22.11 and the VM's testpmd from 24.11, asked in the guest. Guide 4's set-up
-checks with the host on one build and the container on the other, both ways round. Guides
-6 and 7 on 24.11. In each, the summary's ledger of every line sent to each build's
+commands, and nothing left behind (the root's mounts included). Guide 2 in both mixes:
+the hosts on one release and the VM's testpmd from the other, asked in the guest. Guide
+4's set-up checks with the host on one build and the container on the other, both ways
+round. Guides 6 and 7 on 24.11. In each, the summary's ledger of every line sent to each build's
 testpmds, with the parser's answer. And the bites: a suite that speaks 22.11's words to
 24.11's testpmd fails the step, on that build, and the ledger shows the refusal; a mix
 whose VM boots the host build's image fails, naming it; a testpmd that segfaults as
@@ -32,6 +32,8 @@ BOND_MAC = f"{MODULE}::test_bond_mac_is_the_primarys_and_stays_on_failover"
 BOTH = ["--dpdk-build", "installed", "--dpdk-build", "24.11"]
 ALL_THREE = [*BOTH, "--dpdk-build", "source"]
 MIX = "host-installed-guest-24.11"
+# Each mix and the release of its host's testpmd and its guest's.
+MIXES = {MIX: ("22.11.", "24.11."), "host-24.11-guest-installed": ("24.11.", "22.11.")}
 GUIDE2 = "testsuites/test_vhost_user_migration.py::test_live_migration_with_vhost_user"
 ROOT_MOUNTS = "/.cache/howto-conformance/dpdk/"
 
@@ -128,20 +130,30 @@ def test_guide_1_runs_once_per_build_in_each_builds_words(tmp_path: Path) -> Non
 def test_a_mix_runs_the_vms_testpmd_of_one_build_beside_the_hosts_of_another(
     tmp_path: Path,
 ) -> None:
+    # Both ways round: guide 2's guest lines and its hosts' lines each reach 24.11's parser.
     before = snapshot()
-    test = f"{GUIDE2}[split-virtqueue]"
-    run = run_guide(tmp_path, test, "--dpdk-build", MIX)
+    tests = {mix: f"{GUIDE2}[split-virtqueue-{mix}]" for mix in MIXES}
+    run = run_guide(tmp_path, *tests.values(), *(w for m in MIXES for w in ("--dpdk-build", m)))
     assert snapshot().new_since(before) == {}, "VMs, taps, bridges, testpmds, sockets are gone"
     assert mounts_of_roots() == [], "the root's mounts end with its testpmds"
     assert run.returncode == 0, run.why
-    (row,) = [r for r in summary_of(tmp_path)["rows"] if r["guide"] == 2 and r["dpdk"]]
-    host, guest = row["dpdk"][0].split(", ")
-    assert host.startswith("22.11.") and host.endswith(" host"), row
-    assert guest.startswith("24.11.") and guest.endswith(" guest"), row
-    text = attachments_by_test(tmp_path)[test.rpartition("::")[2]]
-    # asked of the VM's own testpmd, in the guest, on both sides of the migration
-    assert text.count("/usr/bin/dpdk-testpmd -v in the guest: DPDK 24.11.") >= 1, text[-2000:]
-    assert "-v in the guest: DPDK 22.11" not in text
+    summary = summary_of(tmp_path)
+    texts = attachments_by_test(tmp_path)
+    for mix, (host, guest) in MIXES.items():
+        (row,) = [r for r in summary["rows"] if r["variant"] == f"split-virtqueue-{mix}"]
+        found_host, found_guest = row["dpdk"][0].split(", ")
+        assert found_host.startswith(host) and found_host.endswith(" host"), row
+        assert found_guest.startswith(guest) and found_guest.endswith(" guest"), row
+        text = texts[tests[mix].rpartition("::")[2]]
+        # asked of the VM's own testpmd, in the guest, on both sides of the migration
+        asked = f"/usr/bin/dpdk-testpmd -v in the guest: DPDK {guest}"
+        assert text.count(asked) >= 1, text[-2000:]
+        assert f"-v in the guest: DPDK {host}" not in text
+    rows = [r for r in summary["commands"] if r["guide"] == 2]
+    assert [r for r in rows if r["refused"]] == [], "no build's parser refused a line"
+    for mix in MIXES:
+        releases = {t[:6] for r in rows for t in r["taken"].get(mix, [])}
+        assert releases == {"22.11.", "24.11."}, f"{mix}: {releases}"
 
 
 def test_a_mix_whose_vm_boots_the_host_builds_image_fails_naming_it(tmp_path: Path) -> None:
@@ -200,7 +212,6 @@ def test_guides_6_and_7_send_24_11_only_lines_its_parser_takes(tmp_path: Path) -
 GUIDE4 = "testsuites/test_pvp_benchmark.py"
 # Guide 4's set-up checks on its container path: each testpmd's commands, no measurement.
 GUIDE4_CHECKS = "container-split-mergeable and not 2q and (chain or settings or frames_cross)"
-MIXES = {MIX: ("22.11.", "24.11."), "host-24.11-guest-installed": ("24.11.", "22.11.")}
 
 
 def test_guide_4_across_two_builds_both_ways_each_testpmd_in_its_releases_words(
