@@ -701,6 +701,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = kept
 
 
+def variant_id(item: pytest.Item) -> str | None:
+    """The test's parameter id as under one DPDK build (its build's part left out).
+
+    With several builds a test's id also names its build ("vm-split-mergeable-24.11"); a
+    selection that names set-ups ("vm-split-mergeable") must hold under every build alike.
+    None: the test has no parameters.
+    """
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return None
+    full: str = callspec.id
+    build = callspec.params.get("dpdk_build")
+    if build is None:
+        return full
+    if full == build:
+        return ""
+    if full.endswith(f"-{build}"):
+        return full[: -len(build) - 1]
+    if full.startswith(f"{build}-"):
+        return full[len(build) + 1 :]
+    return full.replace(f"-{build}-", "-", 1)
+
+
 def _build_selection(item: pytest.Item, topology: Topology) -> str | None:
     """Why the item's DPDK build leaves it out (its declared `guides`), or None."""
     callspec = getattr(item, "callspec", None)

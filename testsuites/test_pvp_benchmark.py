@@ -21,7 +21,7 @@ import pytest
 from framework.config.model import PvpBenchmark, Topology
 from framework.dpdk.verify import verify_forwarding, verify_pmd_settings, verify_queues
 from framework.lab.tuning import verify_tuned
-from framework.plugin import POOL_KEY
+from framework.plugin import POOL_KEY, variant_id
 from framework.report.attach import attach_image, attach_table, attach_text, step
 from framework.report.benchmark import (
     PvpResult,
@@ -122,7 +122,7 @@ def topology_selection(item: pytest.Item, topology: Topology) -> str | None:
         return None
     setups = topology.pvp.restart_setups
     if item.originalname == "test_vhost_port_restart" and setups is not None:  # type: ignore[attr-defined]
-        if callspec.id in setups:
+        if variant_id(item) in setups:
             return None
         return (
             f"topology {topology.name}: pvp.restart_setups {setups}, the ports of these "

@@ -28,6 +28,7 @@ from framework.config.model import PvpBenchmark, Topology
 from framework.dpdk.parsers import PortStats
 from framework.dpdk.verify import verify_ports
 from framework.lab.holdings import HOLDINGS_COLUMNS, Holdings
+from framework.plugin import variant_id
 from framework.report.attach import attach_table, attach_text, step
 from framework.report.figures import record_figure
 from framework.report.outcomes import known_defect, skip_lacking
@@ -119,8 +120,9 @@ def topology_selection(item: pytest.Item, topology: Topology) -> str | None:
     name = getattr(item, "originalname", "")
     if topology.pvp is None or callspec is None:
         return None
+    form = variant_id(item)
     two = topology.pvp.reconnect_two_vm_forms
-    if name in TWO_VM_TESTS and two is not None and callspec.id not in two:
+    if name in TWO_VM_TESTS and two is not None and form not in two:
         return (
             f"topology {topology.name}: pvp.reconnect_two_vm_forms {two}, the two-VM "
             "cases run in these forms only (time)"
@@ -131,7 +133,7 @@ def topology_selection(item: pytest.Item, topology: Topology) -> str | None:
             f"cases' {RELAUNCHES} host relaunches are left out (time)"
         )
     forms = topology.pvp.reconnect_stability_forms
-    if forms is None or name not in STABILITY_TESTS or callspec.id in forms:
+    if forms is None or name not in STABILITY_TESTS or form in forms:
         return None
     return (
         f"topology {topology.name}: pvp.reconnect_stability_forms {forms}, the "

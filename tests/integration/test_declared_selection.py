@@ -56,3 +56,29 @@ def test_the_topology_field_decides_what_is_selected(tmp_path: Path) -> None:
     assert run.returncode == 0, run.output[-2000:]
     # 14 selected, whatever else the module holds
     assert re.search(r"\b14/\d+ tests collected", run.stdout), run.stdout[-500:]
+
+
+RECONNECT = "testsuites/test_vhost_user_reconnect.py"
+# the set-up selections: the port restarts (pvp.restart_setups), the reconnect plan's
+# stability forms and two-VM cases (pvp.reconnect_stability_forms, reconnect_two_vm_forms)
+BY_SETUP = "vhost_port_restart or leaks_nothing or two_vms or two_kernel_guests"
+
+
+def _selected(reports: Path, *builds: str) -> list[str]:
+    run = run_guide(reports, MODULE, RECONNECT, "-k", BY_SETUP, "--collect-only",
+                    *(w for b in builds for w in ("--dpdk-build", b)))  # fmt: skip
+    assert run.returncode == 0, run.output[-2000:]
+    return [line for line in run.stdout.splitlines() if "::" in line]
+
+
+def test_a_selection_of_set_ups_holds_under_every_dpdk_build_alike(tmp_path: Path) -> None:
+    # With several builds a test's id also names its build: the set-ups the topology names
+    # must still be selected under each (they once matched no id, and were left out).
+    one = _selected(tmp_path / "one", "installed")
+    assert len(one) >= 8, one
+    mix = "host-24.11-guest-installed"
+    two = _selected(tmp_path / "two", "installed", mix)
+    under_mix = sorted(t for t in two if t.endswith(f"-{mix}]"))
+    under_installed = sorted(t for t in two if t not in under_mix)
+    for build, under in (("installed", under_installed), (mix, under_mix)):
+        assert [t.removesuffix(f"-{build}]") + "]" for t in under] == sorted(one), under
