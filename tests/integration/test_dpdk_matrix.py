@@ -3,13 +3,13 @@
 The installed DPDK (22.11 on Debian 12), 24.11 (scripts/dpdk-root's Debian 13 root) and
 Debian 12's source package built by scripts/dpdk-build, in one run of guide 1: each build's
 row in the summary with the version found, each guest speaking its release's bonding
-commands, and nothing left behind (the root's mounts included). Guide 2 in both mixes:
-the hosts on one release and the VM's testpmd from the other, asked in the guest. Guide
-4's set-up checks with the host on one build and the container on the other, both ways
-round. Guides 6 and 7 on 24.11. In each, the summary's ledger of every line sent to each build's
-testpmds, with the parser's answer. And the bites: a suite that speaks 22.11's words to
-24.11's testpmd fails the step, on that build, and the ledger shows the refusal; a mix
-whose VM boots the host build's image fails, naming it; a testpmd that segfaults as
+commands, and nothing left behind (the root's mounts included). Guide 2 in both mixes: the
+hosts on one release and the VM's testpmd from the other, asked in the guest. Guide 4's
+set-up checks with the host on one build and the container or the VM on the other, both
+ways round. Guides 6 and 7 on 24.11. In each, the summary's ledger of every line sent to
+each build's testpmds, with the parser's answer. And the bites: a suite that speaks 22.11's
+words to 24.11's testpmd fails the step, on that build, and the ledger shows the refusal; a
+mix whose VM boots the host build's image fails, naming it; a testpmd that segfaults as
 24.11.8's does in a bond left without members ends as that known defect, never a pass.
 """
 
@@ -210,16 +210,18 @@ def test_guides_6_and_7_send_24_11_only_lines_its_parser_takes(tmp_path: Path) -
 
 
 GUIDE4 = "testsuites/test_pvp_benchmark.py"
-# Guide 4's set-up checks on its container path: each testpmd's commands, no measurement.
-GUIDE4_CHECKS = "container-split-mergeable and not 2q and (chain or settings or frames_cross)"
+# Guide 4's set-up checks on the guide's path with a container and with a VM as the guest:
+# each testpmd's commands, no measurement.
+GUIDE4_SETUPS = ("container-split-mergeable", "vm-split-mergeable")
+GUIDE4_CHECKS = f"({' or '.join(GUIDE4_SETUPS)}) and not 2q and (chain or settings or frames_cross)"
 
 
 def test_guide_4_across_two_builds_both_ways_each_testpmd_in_its_releases_words(
     tmp_path: Path,
 ) -> None:
     # 24.11 runs guide 4 only where it meets another build: with the host's testpmd on one
-    # build and the container's on the other, each way round, every line guide 4 sends
-    # reaches 24.11's parser (the host's in one mix, the guest's in the other).
+    # build and the container's or the VM's on the other, each way round, every line guide
+    # 4 sends reaches 24.11's parser (the host's in one mix, the guest's in the other).
     before = snapshot()
     mixes = [w for mix in MIXES for w in ("--dpdk-build", mix)]
     run = run_guide(tmp_path, GUIDE4, "-k", GUIDE4_CHECKS, *mixes)
@@ -229,13 +231,16 @@ def test_guide_4_across_two_builds_both_ways_each_testpmd_in_its_releases_words(
     summary = summary_of(tmp_path)
     rows = [r for r in summary["commands"] if r["guide"] == 4]
     assert [r for r in rows if r["refused"]] == [], "no build's parser refused a line"
+    to = {t for r in rows for t in r["to"]}
+    assert len(to) == 3, f"the host's, the container's and the VM's testpmd: {to}"
     for mix, (host, guest) in MIXES.items():
-        variant = f"container-split-mergeable-{mix}"
-        (row,) = [r for r in summary["rows"] if r["guide"] == 4 and r["variant"] == variant]
-        assert row["status"] == "passed" and row["tests"]["passed"] == 3, row
-        found_host, found_guest = row["dpdk"][0].split(", ")
-        assert found_host.startswith(host) and found_host.endswith(" host"), row
-        assert found_guest.startswith(guest) and found_guest.endswith(" guest"), row
+        for setup in GUIDE4_SETUPS:
+            variant = f"{setup}-{mix}"
+            (row,) = [r for r in summary["rows"] if r["guide"] == 4 and r["variant"] == variant]
+            assert row["status"] == "passed" and row["tests"]["passed"] == 3, row
+            found_host, found_guest = row["dpdk"][0].split(", ")
+            assert found_host.startswith(host) and found_host.endswith(" host"), row
+            assert found_guest.startswith(guest) and found_guest.endswith(" guest"), row
         per_testpmd: dict[str, set[str]] = {}
         for r in rows:
             for release in r["taken"].get(mix, []):
