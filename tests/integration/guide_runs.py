@@ -51,6 +51,11 @@ def run_guide(
     return GuideRun(done.returncode, done.stdout, done.stderr)
 
 
+def on_builds(*names: str) -> list[str]:
+    """The --dpdk-build options that select these DPDK builds or mixes."""
+    return [word for name in names for word in ("--dpdk-build", name)]
+
+
 def verify_fault_fails(reports: Path, test: str, fault: str, messages: list[str]) -> GuideRun:
     """Run the one test `test` ("module::name[id]") with `fault`: it fails, saying each of
     `messages`, and leaves nothing behind."""

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from framework.report.summary import SUMMARY_HTML, SUMMARY_JSON
-from tests.integration.guide_runs import run_guide
+from tests.integration.guide_runs import on_builds, run_guide
 from tests.integration.topology_files import virtual_variant
 
 MODULE = "testsuites/test_pvp_benchmark.py"
@@ -65,8 +65,9 @@ BY_SETUP = "vhost_port_restart or leaks_nothing or two_vms or two_kernel_guests"
 
 
 def _selected(reports: Path, *builds: str) -> list[str]:
-    run = run_guide(reports, MODULE, RECONNECT, "-k", BY_SETUP, "--collect-only",
-                    *(w for b in builds for w in ("--dpdk-build", b)))  # fmt: skip
+    run = run_guide(
+        reports, MODULE, RECONNECT, "-k", BY_SETUP, "--collect-only", *on_builds(*builds)
+    )
     assert run.returncode == 0, run.output[-2000:]
     return [line for line in run.stdout.splitlines() if "::" in line]
 

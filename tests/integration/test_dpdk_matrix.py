@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from framework.lab.leftovers import snapshot
-from tests.integration.guide_runs import run_guide
+from tests.integration.guide_runs import on_builds, run_guide
 
 pytestmark = pytest.mark.slow
 
@@ -29,8 +29,8 @@ MODULE = "testsuites/test_sriov_bond_migration.py"
 TEST = f"{MODULE}::test_live_migration_with_sriov_vf_and_bonding"
 # A bond made and checked, no migration: the bonding commands on each build, quickly.
 BOND_MAC = f"{MODULE}::test_bond_mac_is_the_primarys_and_stays_on_failover"
-BOTH = ["--dpdk-build", "installed", "--dpdk-build", "24.11"]
-ALL_THREE = [*BOTH, "--dpdk-build", "source"]
+BOTH = on_builds("installed", "24.11")
+ALL_THREE = on_builds("installed", "24.11", "source")
 MIX = "host-installed-guest-24.11"
 # Each mix and the release of its host's testpmd and its guest's.
 MIXES = {MIX: ("22.11.", "24.11."), "host-24.11-guest-installed": ("24.11.", "22.11.")}
@@ -68,6 +68,13 @@ def attachments_by_test(reports: Path) -> dict[str, str]:
             if child in names:
                 found[names[child]] += fixtures
     return {name: "\n".join(parts) for name, parts in found.items()}
+
+
+def assert_mixed(row: dict, host: str, guest: str) -> None:
+    """A mix's summary row names its host's release and its guest's ("22.11.11 host, ...")."""
+    found_host, found_guest = row["dpdk"][0].split(", ")
+    assert found_host.startswith(host) and found_host.endswith(" host"), row
+    assert found_guest.startswith(guest) and found_guest.endswith(" guest"), row
 
 
 def mounts_of_roots() -> list[str]:
@@ -133,7 +140,7 @@ def test_a_mix_runs_the_vms_testpmd_of_one_build_beside_the_hosts_of_another(
     # Both ways round: guide 2's guest lines and its hosts' lines each reach 24.11's parser.
     before = snapshot()
     tests = {mix: f"{GUIDE2}[split-virtqueue-{mix}]" for mix in MIXES}
-    run = run_guide(tmp_path, *tests.values(), *(w for m in MIXES for w in ("--dpdk-build", m)))
+    run = run_guide(tmp_path, *tests.values(), *on_builds(*MIXES))
     assert snapshot().new_since(before) == {}, "VMs, taps, bridges, testpmds, sockets are gone"
     assert mounts_of_roots() == [], "the root's mounts end with its testpmds"
     assert run.returncode == 0, run.why
@@ -141,9 +148,7 @@ def test_a_mix_runs_the_vms_testpmd_of_one_build_beside_the_hosts_of_another(
     texts = attachments_by_test(tmp_path)
     for mix, (host, guest) in MIXES.items():
         (row,) = [r for r in summary["rows"] if r["variant"] == f"split-virtqueue-{mix}"]
-        found_host, found_guest = row["dpdk"][0].split(", ")
-        assert found_host.startswith(host) and found_host.endswith(" host"), row
-        assert found_guest.startswith(guest) and found_guest.endswith(" guest"), row
+        assert_mixed(row, host, guest)
         text = texts[tests[mix].rpartition("::")[2]]
         # asked of the VM's own testpmd, in the guest, on both sides of the migration
         asked = f"/usr/bin/dpdk-testpmd -v in the guest: DPDK {guest}"
@@ -159,7 +164,7 @@ def test_a_mix_runs_the_vms_testpmd_of_one_build_beside_the_hosts_of_another(
 def test_a_mix_whose_vm_boots_the_host_builds_image_fails_naming_it(tmp_path: Path) -> None:
     before = snapshot()
     test = f"{GUIDE2}[split-virtqueue]"
-    run = run_guide(tmp_path, test, "--dpdk-build", MIX, fault="guest-image-of-the-host-build")
+    run = run_guide(tmp_path, test, *on_builds(MIX), fault="guest-image-of-the-host-build")
     assert snapshot().new_since(before) == {}, "VMs, taps, bridges, testpmds, sockets are gone"
     assert run.returncode == 1, run.why
     assert f"FAILED {test}" in run.output, run.why
@@ -194,7 +199,7 @@ def test_guides_6_and_7_send_24_11_only_lines_its_parser_takes(tmp_path: Path) -
     # testpmds and guide 7's guest testpmd: each line is noted with the parser's answer,
     # and a refused one would have failed its step.
     before = snapshot()
-    run = run_guide(tmp_path, GUIDE6, GUIDE7, "--dpdk-build", "24.11")
+    run = run_guide(tmp_path, GUIDE6, GUIDE7, *on_builds("24.11"))
     assert snapshot().new_since(before) == {}, "VMs, taps, bridges, testpmds, sockets are gone"
     assert mounts_of_roots() == [], "the root's mounts end with its testpmds"
     assert run.returncode == 0, run.why
@@ -223,8 +228,7 @@ def test_guide_4_across_two_builds_both_ways_each_testpmd_in_its_releases_words(
     # build and the container's or the VM's on the other, each way round, every line guide
     # 4 sends reaches 24.11's parser (the host's in one mix, the guest's in the other).
     before = snapshot()
-    mixes = [w for mix in MIXES for w in ("--dpdk-build", mix)]
-    run = run_guide(tmp_path, GUIDE4, "-k", GUIDE4_CHECKS, *mixes)
+    run = run_guide(tmp_path, GUIDE4, "-k", GUIDE4_CHECKS, *on_builds(*MIXES))
     assert snapshot().new_since(before) == {}, "VMs, taps, bridges, testpmds, sockets are gone"
     assert mounts_of_roots() == [], "the root's mounts end with its testpmds"
     assert run.returncode == 0, run.why
@@ -238,9 +242,7 @@ def test_guide_4_across_two_builds_both_ways_each_testpmd_in_its_releases_words(
             variant = f"{setup}-{mix}"
             (row,) = [r for r in summary["rows"] if r["guide"] == 4 and r["variant"] == variant]
             assert row["status"] == "passed" and row["tests"]["passed"] == 3, row
-            found_host, found_guest = row["dpdk"][0].split(", ")
-            assert found_host.startswith(host) and found_host.endswith(" host"), row
-            assert found_guest.startswith(guest) and found_guest.endswith(" guest"), row
+            assert_mixed(row, host, guest)
         per_testpmd: dict[str, set[str]] = {}
         for r in rows:
             for release in r["taken"].get(mix, []):
